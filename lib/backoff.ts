@@ -1,0 +1,27 @@
+// Exponential backoff with full jitter (AWS architecture blog's "full jitter"),
+// capped, so many clients retrying after one outage do not retry in lockstep.
+
+export interface BackoffOptions {
+  initialMs: number
+  maxMs: number
+  /** Random source in [0, 1); injectable so tests are deterministic. */
+  random?: () => number
+}
+
+export function backoffDelayMs(attempt: number, { initialMs, maxMs, random = Math.random }: BackoffOptions): number {
+  const ceiling = Math.min(maxMs, initialMs * 2 ** Math.max(0, attempt))
+  return Math.round(ceiling * (0.5 + random() / 2))
+}
+
+export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted) return resolve()
+    const t = setTimeout(done, ms)
+    function done(): void {
+      clearTimeout(t)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}

@@ -1,0 +1,81 @@
+// `citytwin start`: the whole system, embedded, in one command. Today it
+// opens the store (and serves it to other processes), makes sure a city is
+// there, and runs the API; each later stage adds its components here, in
+// data-flow order so shutdown can run it backwards.
+import { stopAll, type Component } from '../component.ts'
+import { CitytwinError } from '../errors.ts'
+import { loadConfig } from '../config.ts'
+import { logger } from '../log.ts'
+import { numberOption, UsageError, type Command } from './command.ts'
+import { apiConfig } from '../../twin/api/config.ts'
+import { ApiServer } from '../../twin/api/server.ts'
+import { openMigratedStore, StoreOwner } from '../../twin/store/index.ts'
+import { generateCity } from '../../simulators/city/generate.ts'
+import { readCityFigures, writeCity } from '../../simulators/city/store.ts'
+
+const log = logger('start')
+
+/** The demo city: small enough to be up in seconds, same proportions as the real one. */
+export const DEMO_SCALE = 0.01
+
+export const startCommand: Command = {
+  name: 'start',
+  summary: 'Run the whole system embedded: store, API and a demo city (Ctrl-C stops it gracefully)',
+  options: {
+    full: { type: 'boolean', description: 'use the full-scale city (219,300 devices, 130,000 cameras) instead of the demo' },
+    scale: { type: 'string', description: `city scale in (0, 1] (default ${DEMO_SCALE}, or 1 with --full)`, valueName: 's' },
+    seed: { type: 'string', description: 'city seed (default 1)', valueName: 'n' },
+    port: { type: 'string', description: 'API port (default 8080; also CITYTWIN_API_PORT)', valueName: 'port' },
+    'stop-grace-ms': { type: 'string', description: 'how long a graceful stop may take (default 15000)', valueName: 'ms' },
+  },
+  async run({ values, configFile, stdout }) {
+    const seed = numberOption(values, 'seed') ?? 1
+    const scale = numberOption(values, 'scale') ?? (values.full ? 1 : DEMO_SCALE)
+    if (!(scale > 0 && scale <= 1)) throw new UsageError('--scale must be greater than 0 and at most 1')
+    const graceMs = numberOption(values, 'stop-grace-ms') ?? 15_000
+    const api = loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') } })
+
+    const { store, writerCfg } = await openMigratedStore({ file: configFile })
+    if (store.mode === 'owner') {
+      await store.close()
+      throw new CitytwinError('STORE_LOCKED', `citytwin is already running on the store in ${store.dataDir}; stop it first or use another --data-dir`)
+    }
+    const components: Component[] = []
+    try {
+      if (store.mode === 'embedded') {
+        const owner = new StoreOwner(store)
+        await owner.start()
+        components.push(owner)
+      }
+      const figures = await readCityFigures(store.client)
+      const wanted = (figures.seed === null || figures.seed !== seed || (values.scale !== undefined || values.full === true))
+      if (wanted) {
+        const t0 = performance.now()
+        const city = generateCity({ seed, scale })
+        await writeCity(store.client, city, writerCfg)
+        log.info({ seed, scale, ms: Math.round(performance.now() - t0) }, 'city written')
+      } else {
+        log.info({ seed: figures.seed, devices: figures.devices }, 'using the city already in the store')
+      }
+      const server = new ApiServer({ config: api, client: store.client, components: () => components })
+      await server.start()
+      components.unshift(server)
+      const now = await readCityFigures(store.client)
+      stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
+        `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
+        `  API      ${server.url}/api/v1/city\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
+        'Press Ctrl-C to stop.\n')
+      const signal = await new Promise<NodeJS.Signals>((resolve) => {
+        process.once('SIGINT', () => resolve('SIGINT'))
+        process.once('SIGTERM', () => resolve('SIGTERM'))
+      })
+      log.info({ signal }, 'stopping')
+    } finally {
+      // Sources first (the API), then the store owner, then the store itself.
+      const failures = await stopAll(components, Date.now() + graceMs)
+      for (const f of failures) log.error({ err: f.error, component: f.name }, 'component did not stop cleanly')
+      await store.close()
+    }
+    stdout.write('citytwin stopped\n')
+  },
+}

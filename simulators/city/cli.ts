@@ -1,0 +1,65 @@
+// `citytwin city ...`: build the synthetic city and look at it.
+import type { Command } from '../../lib/cli/command.ts'
+import { numberOption, UsageError } from '../../lib/cli/command.ts'
+import { logger } from '../../lib/log.ts'
+import { openMigratedStore } from '../../twin/store/index.ts'
+import { countByLevel, generateCity } from './generate.ts'
+import { readCityFigures, writeCity } from './store.ts'
+
+const log = logger('city')
+
+export const cityCommands: Command[] = [
+  {
+    name: 'city generate',
+    summary: 'Generate the synthetic city (grids, devices, cameras) for a seed and write it to the store',
+    options: {
+      seed: { type: 'string', description: 'random seed; the same seed always gives the same city (default 1)', valueName: 'n' },
+      scale: { type: 'string', description: 'size relative to the full city, in (0, 1]; 0.01 for a small city (default 1)', valueName: 's' },
+    },
+    async run({ values, configFile, stdout }) {
+      const seed = numberOption(values, 'seed') ?? 1
+      const scale = numberOption(values, 'scale') ?? 1
+      if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError('--seed must be an integer from 0 to 4294967295')
+      if (!(scale > 0 && scale <= 1)) throw new UsageError('--scale must be greater than 0 and at most 1')
+      const t0 = performance.now()
+      const city = generateCity({ seed, scale })
+      const genMs = performance.now() - t0
+      const { store, writerCfg } = await openMigratedStore({ file: configFile })
+      try {
+        await writeCity(store.client, city, writerCfg)
+        const totalMs = performance.now() - t0
+        const levels = countByLevel(city.grids)
+        log.info({ seed, scale, generateMs: Math.round(genMs), totalMs: Math.round(totalMs) }, 'city generated')
+        stdout.write(`city seed ${seed}, scale ${scale}: generated in ${(genMs / 1000).toFixed(1)} s, written in ${((totalMs - genMs) / 1000).toFixed(1)} s (${store.mode} store)\n`)
+        stdout.write(`  districts ${levels.district}, streets ${levels.street}\n`)
+        stdout.write(`  community grids ${levels.community}, micro-grids ${levels.micro}, special grids ${levels.special}\n`)
+        stdout.write(`  devices ${city.devices.length}, cameras ${city.cameras.length}\n`)
+      } finally {
+        await store.close()
+      }
+    },
+  },
+  {
+    name: 'city stats',
+    summary: 'Print the figures of the city in the store (grids per level, devices per type, cameras)',
+    options: { json: { type: 'boolean', description: 'print JSON' } },
+    async run({ values, configFile, stdout }) {
+      const { store } = await openMigratedStore({ file: configFile })
+      try {
+        const f = await readCityFigures(store.client)
+        if (values.json) {
+          stdout.write(JSON.stringify(f, null, 2) + '\n')
+          return
+        }
+        if (f.seed === null) {
+          stdout.write('no city in the store yet: run `citytwin city generate --seed 1`\n')
+          return 1
+        }
+        stdout.write(`city seed ${f.seed}\n  grids: ${Object.entries(f.grids).map(([k, v]) => `${k} ${v}`).join(', ')}\n`)
+        stdout.write(`  devices ${f.devices}: ${Object.entries(f.devicesByType).map(([k, v]) => `${k} ${v}`).join(', ')}\n  cameras ${f.cameras}\n`)
+      } finally {
+        await store.close()
+      }
+    },
+  },
+]

@@ -1,0 +1,32 @@
+import { z } from 'zod'
+import { defineConfig } from '../../lib/config.ts'
+
+export const storeConfig = defineConfig(
+  'store',
+  z.strictObject({
+    url: z.string().default('').describe('ClickHouse server URL (http://host:8123). Empty: the embedded chDB store under dataDir.'),
+    dataDir: z.string().min(1).default('./data').describe('Directory of the embedded chDB store. Only one process may open it; the others reach it through that owner.'),
+    database: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be a plain identifier').default('citytwin').describe('Database that holds the citytwin tables.'),
+    username: z.string().default('default').describe('ClickHouse user (server mode).'),
+    password: z.string().default('').describe('ClickHouse password (server mode).'),
+    requestTimeoutMs: z.number().int().positive().default(60_000).describe('Timeout of one request to the store, in milliseconds.'),
+  }),
+  { url: ['CLICKHOUSE_URL'], dataDir: ['CITYTWIN_DATA_DIR'] },
+)
+
+export type StoreConfig = ReturnType<typeof storeConfig.schema.parse>
+
+export const writerConfig = defineConfig(
+  'writer',
+  z.strictObject({
+    maxBatchRows: z.number().int().min(1).max(1_000_000).default(100_000).describe('Rows per INSERT. Kept under ClickHouse\'s max_insert_block_size so one insert is one atomic block.'),
+    flushIntervalMs: z.number().int().min(1).default(1_000).describe('Longest time a row waits in the queue before it is flushed, in milliseconds.'),
+    queueRows: z.number().int().min(1).default(400_000).describe('Rows the writer holds before writers are made to wait (backpressure).'),
+    concurrency: z.number().int().min(1).max(16).default(2).describe('INSERTs in flight at once.'),
+    maxRetries: z.number().int().min(0).default(8).describe('Retries of a batch after a transient failure before its writers are told it failed.'),
+    retryInitialMs: z.number().int().min(1).default(200).describe('First retry delay, in milliseconds; doubles each retry, with jitter.'),
+    retryMaxMs: z.number().int().min(1).default(10_000).describe('Longest retry delay, in milliseconds.'),
+  }),
+)
+
+export type WriterConfig = ReturnType<typeof writerConfig.schema.parse>

@@ -1,0 +1,273 @@
+// Versioned schema migrations, applied in order at start-up. An applied
+// migration is never edited: its checksum is recorded, and a change is
+// reported as drift instead of silently diverging. Add a new version instead.
+// Every statement is idempotent (IF NOT EXISTS), so two processes starting at
+// once against a server cannot break each other. docs/store.md explains the
+// engines, keys, partitions, codecs and TTLs.
+import { createHash } from 'node:crypto'
+import type { ClickHouseClient } from '@clickhouse/client'
+import { CitytwinError, messageOf } from '../../lib/errors.ts'
+import { logger } from '../../lib/log.ts'
+
+export interface Migration {
+  readonly version: number
+  readonly name: string
+  readonly statements: readonly string[]
+}
+
+const GRID_LEVEL_ENUM = `Enum8('district' = 1, 'street' = 2, 'community' = 3, 'micro' = 4, 'special' = 5)`
+
+export const MIGRATIONS: readonly Migration[] = [
+  {
+    version: 1,
+    name: 'city model: grids, devices, cameras',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS grids (
+        id UInt32,
+        level ${GRID_LEVEL_ENUM},
+        code String,
+        name String,
+        parent_id UInt32,
+        district_id UInt32,
+        street_id UInt32,
+        community_id UInt32,
+        kind LowCardinality(String),
+        ring Ring,
+        centroid_lon Float64,
+        centroid_lat Float64,
+        area_km2 Float64,
+        city_seed UInt32
+      ) ENGINE = MergeTree ORDER BY (level, id)`,
+      `CREATE TABLE IF NOT EXISTS devices (
+        id String,
+        type LowCardinality(String),
+        micro_grid_id UInt32,
+        community_id UInt32,
+        street_id UInt32,
+        district_id UInt32,
+        lon Float64,
+        lat Float64,
+        interval_s UInt32,
+        installed_at DateTime64(3, 'UTC')
+      ) ENGINE = MergeTree ORDER BY id`,
+      `CREATE TABLE IF NOT EXISTS cameras (
+        id String,
+        kind LowCardinality(String),
+        micro_grid_id UInt32,
+        community_id UInt32,
+        street_id UInt32,
+        district_id UInt32,
+        lon Float64,
+        lat Float64,
+        rtsp_url String,
+        codec LowCardinality(String),
+        width UInt16,
+        height UInt16,
+        fps UInt8,
+        bitrate_kbps UInt32,
+        gop UInt16
+      ) ENGINE = MergeTree ORDER BY id`,
+    ],
+  },
+  {
+    version: 2,
+    name: 'element streams: readings, events, dead letters',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS readings (
+        ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+        device_id String CODEC(ZSTD(1)),
+        device_type LowCardinality(String),
+        metric LowCardinality(String),
+        value Float64 CODEC(Gorilla, ZSTD(1)),
+        seq UInt32 CODEC(Delta, ZSTD(1)),
+        micro_grid_id UInt32 CODEC(ZSTD(1)),
+        community_id UInt32,
+        street_id UInt32 CODEC(ZSTD(1)),
+        district_id UInt16 CODEC(ZSTD(1)),
+        received_at DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1))
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMMDD(ts)
+      ORDER BY (community_id, metric, device_id, ts)
+      TTL toDateTime(ts) + INTERVAL 180 DAY DELETE
+      SETTINGS index_granularity = 8192, ttl_only_drop_parts = 1`,
+      `CREATE TABLE IF NOT EXISTS events (
+        ts DateTime64(3, 'UTC') CODEC(DoubleDelta, ZSTD(1)),
+        source Enum8('device' = 1, 'camera' = 2, 'rule' = 3, 'system' = 4),
+        source_id String,
+        kind LowCardinality(String),
+        severity Enum8('info' = 1, 'warning' = 2, 'critical' = 3),
+        micro_grid_id UInt32,
+        community_id UInt32,
+        street_id UInt32,
+        district_id UInt16,
+        lon Float64,
+        lat Float64,
+        attributes String CODEC(ZSTD(3)),
+        evidence_path String
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(ts)
+      ORDER BY (kind, community_id, ts)
+      TTL toDateTime(ts) + INTERVAL 2 YEAR DELETE`,
+      `CREATE TABLE IF NOT EXISTS dead_letters (
+        ts DateTime64(3, 'UTC'),
+        source LowCardinality(String),
+        code LowCardinality(String),
+        reason String,
+        device_id String,
+        topic String,
+        raw String CODEC(ZSTD(3)),
+        raw_bytes UInt32,
+        raw_truncated UInt8
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(ts)
+      ORDER BY (source, code, ts)
+      TTL toDateTime(ts) + INTERVAL 90 DAY DELETE`,
+    ],
+  },
+  {
+    version: 3,
+    name: 'roll-ups: readings per community grid and metric, per minute and per hour',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS readings_1m (
+        minute DateTime('UTC'),
+        community_id UInt32,
+        metric LowCardinality(String),
+        device_type LowCardinality(String),
+        street_id SimpleAggregateFunction(any, UInt32),
+        district_id SimpleAggregateFunction(any, UInt16),
+        n SimpleAggregateFunction(sum, UInt64),
+        total SimpleAggregateFunction(sum, Float64),
+        lo SimpleAggregateFunction(min, Float64),
+        hi SimpleAggregateFunction(max, Float64)
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMMDD(minute)
+      ORDER BY (community_id, metric, device_type, minute)
+      TTL minute + INTERVAL 14 DAY DELETE`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1m_mv TO readings_1m AS
+        SELECT toStartOfMinute(ts) AS minute, community_id, metric, device_type,
+          any(street_id) AS street_id, any(district_id) AS district_id,
+          count() AS n, sum(value) AS total, min(value) AS lo, max(value) AS hi
+        FROM readings
+        GROUP BY minute, community_id, metric, device_type`,
+      `CREATE TABLE IF NOT EXISTS readings_1h (
+        hour DateTime('UTC'),
+        community_id UInt32,
+        metric LowCardinality(String),
+        device_type LowCardinality(String),
+        street_id SimpleAggregateFunction(any, UInt32),
+        district_id SimpleAggregateFunction(any, UInt16),
+        n SimpleAggregateFunction(sum, UInt64),
+        total SimpleAggregateFunction(sum, Float64),
+        lo SimpleAggregateFunction(min, Float64),
+        hi SimpleAggregateFunction(max, Float64)
+      ) ENGINE = AggregatingMergeTree
+      PARTITION BY toYYYYMM(hour)
+      ORDER BY (community_id, metric, device_type, hour)
+      TTL hour + INTERVAL 5 YEAR DELETE`,
+      `CREATE MATERIALIZED VIEW IF NOT EXISTS readings_1h_mv TO readings_1h AS
+        SELECT toStartOfHour(ts) AS hour, community_id, metric, device_type,
+          any(street_id) AS street_id, any(district_id) AS district_id,
+          count() AS n, sum(value) AS total, min(value) AS lo, max(value) AS hi
+        FROM readings
+        GROUP BY hour, community_id, metric, device_type`,
+    ],
+  },
+  {
+    version: 4,
+    name: 'tickets and their history',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS tickets (
+        id String,
+        version UInt64,
+        created_at DateTime64(3, 'UTC'),
+        updated_at DateTime64(3, 'UTC'),
+        origin Enum8('proactive' = 1, 'complaint' = 2),
+        status LowCardinality(String),
+        category LowCardinality(String),
+        catalogue_code LowCardinality(String),
+        title String,
+        description String,
+        severity Enum8('info' = 1, 'warning' = 2, 'critical' = 3),
+        micro_grid_id UInt32,
+        community_id UInt32,
+        street_id UInt32,
+        district_id UInt16,
+        lon Float64,
+        lat Float64,
+        unit LowCardinality(String),
+        rule_id LowCardinality(String),
+        dedup_key String,
+        sign_due_at Nullable(DateTime64(3, 'UTC')),
+        resolve_due_at Nullable(DateTime64(3, 'UTC')),
+        linkage Array(LowCardinality(String)),
+        evidence Array(String)
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY id`,
+      `CREATE TABLE IF NOT EXISTS ticket_history (
+        ticket_id String,
+        ts DateTime64(3, 'UTC'),
+        version UInt64,
+        action LowCardinality(String),
+        actor String,
+        from_status LowCardinality(String),
+        to_status LowCardinality(String),
+        note String,
+        payload String CODEC(ZSTD(3))
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(ts)
+      ORDER BY (ticket_id, ts, version)`,
+    ],
+  },
+]
+
+export function checksum(m: Migration): string {
+  return createHash('sha256').update(m.statements.join('\n;\n')).digest('hex').slice(0, 16)
+}
+
+export interface MigrationReport {
+  applied: number[]
+  alreadyApplied: number[]
+}
+
+const log = logger('migrations')
+
+/** Brings the schema up to date. Throws STORE_MIGRATION_DRIFT or STORE_MIGRATION_FAILED. */
+export async function migrate(client: ClickHouseClient, migrations: readonly Migration[] = MIGRATIONS): Promise<MigrationReport> {
+  await client.command({
+    query: `CREATE TABLE IF NOT EXISTS schema_migrations (
+      version UInt32, name String, checksum String, applied_at DateTime64(3, 'UTC') DEFAULT now64(3)
+    ) ENGINE = MergeTree ORDER BY version`,
+  })
+  const rows = await (await client.query({ query: 'SELECT version, checksum FROM schema_migrations ORDER BY version', format: 'JSONEachRow' }))
+    .json<{ version: number; checksum: string }>()
+  const done = new Map(rows.map((r) => [Number(r.version), r.checksum]))
+  const report: MigrationReport = { applied: [], alreadyApplied: [] }
+  for (const m of migrations) {
+    const sum = checksum(m)
+    const recorded = done.get(m.version)
+    if (recorded !== undefined) {
+      if (recorded !== sum) {
+        throw new CitytwinError('STORE_MIGRATION_DRIFT',
+          `migration ${m.version} (${m.name}) was applied with checksum ${recorded} but the code now has ${sum}; add a new migration instead of editing an applied one`)
+      }
+      report.alreadyApplied.push(m.version)
+      continue
+    }
+    for (const [i, sql] of m.statements.entries()) {
+      try {
+        await client.command({ query: sql })
+      } catch (e) {
+        throw new CitytwinError('STORE_MIGRATION_FAILED', `migration ${m.version} (${m.name}), statement ${i + 1}: ${messageOf(e)}`, { cause: e })
+      }
+    }
+    await client.insert({ table: 'schema_migrations', values: [{ version: m.version, name: m.name, checksum: sum }], format: 'JSONEachRow' })
+    report.applied.push(m.version)
+    log.info({ version: m.version, name: m.name }, 'migration applied')
+  }
+  const known = new Set(migrations.map((m) => m.version))
+  const unknown = [...done.keys()].filter((v) => !known.has(v))
+  if (unknown.length > 0) {
+    throw new CitytwinError('STORE_MIGRATION_DRIFT', `the store has migrations ${unknown.join(', ')} that this version of citytwin does not know; it is older than the store`)
+  }
+  return report
+}

@@ -1,0 +1,318 @@
+// The batching writer: where rows become ClickHouse inserts. Callers hand it
+// rows and get a promise that settles once every row is durably inserted (or
+// recorded as a dead letter): that promise is what an MQTT PUBACK or a Kafka
+// offset commit waits for. Rows queue up to a bound, then callers wait
+// (backpressure). A batch is flushed when it is full or its oldest row has
+// waited flushIntervalMs. Transient failures are retried with backoff; a batch
+// the engine rejects for its data is split in halves until the bad rows are
+// isolated, and each bad row goes to the dead letters with the server's
+// reason.
+import type { ClickHouseClient } from '@clickhouse/client'
+import { backoffDelayMs, sleep } from '../../lib/backoff.ts'
+import type { Component, ComponentStats, Health } from '../../lib/component.ts'
+import { CitytwinError, messageOf } from '../../lib/errors.ts'
+import { logger } from '../../lib/log.ts'
+import { counter, gauge, histogram } from '../../lib/metrics.ts'
+import type { WriterConfig } from './config.ts'
+import { classifyInsertError } from './errors.ts'
+
+/** One row: the values of `columns`, in order, each JSON-encodable as ClickHouse expects it. */
+export type Row = readonly unknown[]
+
+export interface WriteOutcome {
+  inserted: number
+  deadLettered: number
+}
+
+export interface DeadLetter {
+  ts: number
+  source: string
+  code: string
+  reason: string
+  deviceId?: string
+  topic?: string
+  raw: string | Buffer
+}
+
+/** Where rows the store refuses are recorded. */
+export interface DeadLetterSink {
+  deadLetter(letters: readonly DeadLetter[]): Promise<void>
+}
+
+interface Ticket {
+  left: number
+  inserted: number
+  deadLettered: number
+  failed: boolean
+  resolve: (o: WriteOutcome) => void
+  reject: (e: unknown) => void
+}
+
+interface Segment {
+  ticket: Ticket
+  rows: Row[]
+}
+
+export interface WriterOptions {
+  client: ClickHouseClient
+  table: string
+  columns: readonly string[]
+  config: WriterConfig
+  deadLetters?: DeadLetterSink
+}
+
+const rowsTotal = counter('citytwin_store_rows_total', 'Rows handed to the store writer, by outcome', ['table', 'outcome'])
+const insertSeconds = histogram('citytwin_store_insert_seconds', 'Time of one INSERT into the store', ['table'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
+const retriesTotal = counter('citytwin_store_insert_retries_total', 'INSERTs retried after a transient failure', ['table'])
+const queuedRows = gauge('citytwin_store_queue_rows', 'Rows waiting in the store writer queue', ['table'])
+
+export class StoreWriter implements Component {
+  readonly name: string
+  readonly #client: ClickHouseClient
+  readonly #table: string
+  readonly #columns: readonly string[]
+  readonly #cfg: WriterConfig
+  readonly #deadLetters: DeadLetterSink | undefined
+  readonly #log
+  #queue: Segment[] = []
+  #queued = 0
+  #oldestAt = 0
+  #inFlight = new Set<Promise<void>>()
+  #spaceWaiters: (() => void)[] = []
+  #running = false
+  #accepting = false
+  #timer: NodeJS.Timeout | undefined
+  #flushDue = false
+  #abort = new AbortController()
+  #counts = { received: 0, inserted: 0, deadLettered: 0, failed: 0, batches: 0, retries: 0, splits: 0 }
+  #lastError = ''
+
+  constructor(opts: WriterOptions) {
+    this.#client = opts.client
+    this.#table = opts.table
+    this.#columns = opts.columns
+    this.#cfg = opts.config
+    this.#deadLetters = opts.deadLetters
+    this.name = `writer:${opts.table}`
+    this.#log = logger('store-writer', { table: opts.table })
+  }
+
+  async start(): Promise<void> {
+    this.#running = true
+    this.#accepting = true
+    this.#abort = new AbortController()
+  }
+
+  /**
+   * Queues rows; resolves once all of them are inserted or dead-lettered.
+   * Waits first while the queue is full. Rejects with a retryable error if
+   * the store stays unreachable through every retry.
+   */
+  async write(rows: readonly Row[]): Promise<WriteOutcome> {
+    if (!this.#accepting) throw new CitytwinError('QUEUE_CLOSED', `${this.name} is not accepting rows (not started or stopping)`)
+    if (rows.length === 0) return { inserted: 0, deadLettered: 0 }
+    // An oversized write may enter an empty queue, or it would wait for ever.
+    while (this.#queued > 0 && this.#queued + rows.length > this.#cfg.queueRows) {
+      await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve))
+      if (!this.#accepting) throw new CitytwinError('QUEUE_CLOSED', `${this.name} stopped while the write waited for room`)
+    }
+    return new Promise<WriteOutcome>((resolve, reject) => {
+      const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, resolve, reject }
+      if (this.#queued === 0) this.#oldestAt = Date.now()
+      this.#queue.push({ ticket, rows: rows.slice() })
+      this.#queued += rows.length
+      this.#counts.received += rows.length
+      queuedRows.set({ table: this.#table }, this.#queued)
+      this.#schedule()
+    })
+  }
+
+  /** Flushes everything queued now and waits for it. */
+  async flush(): Promise<void> {
+    while (this.#queued > 0 || this.#inFlight.size > 0) {
+      this.#flushDue = true
+      this.#pump()
+      if (this.#inFlight.size > 0) await Promise.race(this.#inFlight)
+    }
+  }
+
+  async stop(deadline: number): Promise<void> {
+    this.#accepting = false
+    for (const wake of this.#spaceWaiters.splice(0)) wake()
+    const drained = this.flush()
+    const timer = new AbortController()
+    const timeout = sleep(Math.max(0, deadline - Date.now()), timer.signal).then(() => 'timeout' as const)
+    const outcome = await Promise.race([drained.then(() => 'drained' as const), timeout])
+    timer.abort()
+    this.#running = false
+    clearTimeout(this.#timer)
+    if (outcome === 'timeout') {
+      this.#abort.abort()
+      const err = new CitytwinError('SHUTDOWN_TIMEOUT', `${this.name} stopped before its rows were stored`)
+      for (const seg of this.#queue.splice(0)) this.#fail(seg, err)
+      this.#queued = 0
+      throw err
+    }
+  }
+
+  stats(): ComponentStats {
+    return { ...this.#counts, queued: this.#queued, inFlight: this.#inFlight.size, lastError: this.#lastError }
+  }
+
+  async health(): Promise<Health> {
+    return this.#lastError && this.#counts.failed > 0 ? { ok: false, detail: this.#lastError } : { ok: true }
+  }
+
+  /** Called after rows arrive: flush full batches now, and arm the timer for the rest. */
+  #schedule(): void {
+    if (this.#queued >= this.#cfg.maxBatchRows) this.#pump()
+    this.#arm()
+  }
+
+  #arm(): void {
+    if (this.#timer !== undefined || this.#flushDue || this.#queued === 0 || !this.#running) return
+    const wait = Math.max(0, this.#oldestAt + this.#cfg.flushIntervalMs - Date.now())
+    this.#timer = setTimeout(() => {
+      this.#timer = undefined
+      // The oldest row has waited long enough: partial batches may go now,
+      // and stay allowed until the queue has been emptied.
+      this.#flushDue = true
+      this.#pump()
+    }, wait)
+  }
+
+  /** Starts as many inserts as concurrency allows; partial batches only when a flush is due. */
+  #pump(): void {
+    while (this.#inFlight.size < this.#cfg.concurrency && this.#queued > 0 && (this.#flushDue || this.#queued >= this.#cfg.maxBatchRows)) {
+      const batch = this.#takeBatch()
+      const p: Promise<void> = this.#insertBatch(batch).finally(() => {
+        this.#inFlight.delete(p)
+        this.#pump()
+      })
+      this.#inFlight.add(p)
+    }
+    if (this.#queued === 0) this.#flushDue = false
+    this.#arm()
+  }
+
+  #takeBatch(): Segment[] {
+    const batch: Segment[] = []
+    let n = 0
+    while (n < this.#cfg.maxBatchRows && this.#queue.length > 0) {
+      const seg = this.#queue[0] as Segment
+      const room = this.#cfg.maxBatchRows - n
+      if (seg.rows.length <= room) {
+        this.#queue.shift()
+        batch.push(seg)
+        n += seg.rows.length
+      } else {
+        batch.push({ ticket: seg.ticket, rows: seg.rows.splice(0, room) })
+        n += room
+      }
+    }
+    this.#queued -= n
+    this.#oldestAt = Date.now()
+    queuedRows.set({ table: this.#table }, this.#queued)
+    while (this.#spaceWaiters.length > 0 && this.#queued < this.#cfg.queueRows) this.#spaceWaiters.shift()?.()
+    return batch
+  }
+
+  async #insertBatch(batch: Segment[]): Promise<void> {
+    this.#counts.batches++
+    for (let attempt = 0; ; attempt++) {
+      try {
+        await this.#insert(batch)
+        for (const seg of batch) this.#settle(seg, seg.rows.length, 0)
+        return
+      } catch (e) {
+        const kind = classifyInsertError(e)
+        this.#lastError = messageOf(e)
+        if (kind === 'row') return this.#isolate(batch, e)
+        if (kind === 'fatal' || attempt >= this.#cfg.maxRetries || this.#abort.signal.aborted) {
+          const err = new CitytwinError(kind === 'fatal' ? 'STORE_REJECTED' : 'STORE_UNAVAILABLE',
+            `insert into ${this.#table} failed${kind === 'fatal' ? '' : ` after ${attempt + 1} attempts`}: ${messageOf(e)}`, { cause: e })
+          this.#log.error({ err: e, rows: countRows(batch), attempts: attempt + 1 }, 'insert failed; writers are told')
+          for (const seg of batch) this.#fail(seg, err)
+          return
+        }
+        this.#counts.retries++
+        retriesTotal.inc({ table: this.#table })
+        const delay = backoffDelayMs(attempt, { initialMs: this.#cfg.retryInitialMs, maxMs: this.#cfg.retryMaxMs })
+        this.#log.warn({ err: e, attempt: attempt + 1, delayMs: delay }, 'insert failed, retrying')
+        await sleep(delay, this.#abort.signal)
+      }
+    }
+  }
+
+  async #insert(batch: Segment[]): Promise<void> {
+    const values: Row[] = []
+    for (const seg of batch) for (const r of seg.rows) values.push(r)
+    const end = insertSeconds.startTimer({ table: this.#table })
+    await this.#client.insert({ table: this.#table, columns: [...this.#columns] as [string, ...string[]], values, format: 'JSONCompactEachRow' })
+    end()
+  }
+
+  /** Splits a batch the engine rejected for its data until each bad row stands alone. */
+  async #isolate(batch: Segment[], cause: unknown): Promise<void> {
+    const rows: { seg: Segment; row: Row }[] = []
+    for (const seg of batch) for (const row of seg.rows) rows.push({ seg, row })
+    if (rows.length === 1) {
+      const only = rows[0] as { seg: Segment; row: Row }
+      await this.#deadLetter(only.seg, only.row, cause)
+      return
+    }
+    this.#counts.splits++
+    const half = Math.ceil(rows.length / 2)
+    for (const part of [rows.slice(0, half), rows.slice(half)]) {
+      // Regroup by ticket so outcomes still reach the right writer.
+      const segs = new Map<Ticket, Segment>()
+      for (const { seg, row } of part) {
+        const s = segs.get(seg.ticket) ?? { ticket: seg.ticket, rows: [] }
+        s.rows.push(row)
+        segs.set(seg.ticket, s)
+      }
+      await this.#insertBatch([...segs.values()])
+    }
+  }
+
+  async #deadLetter(seg: Segment, row: Row, cause: unknown): Promise<void> {
+    const reason = messageOf(cause)
+    if (!this.#deadLetters) {
+      this.#log.error({ err: cause, row }, 'row rejected and this writer has no dead-letter sink')
+      this.#fail(seg, new CitytwinError('STORE_REJECTED', `row rejected by ${this.#table}: ${reason}`, { cause }))
+      return
+    }
+    try {
+      await this.#deadLetters.deadLetter([{ ts: Date.now(), source: `store:${this.#table}`, code: 'STORE_REJECTED', reason, raw: JSON.stringify(row) }])
+      this.#log.warn({ reason }, 'row rejected by the store; dead-lettered')
+      this.#settle(seg, 0, 1)
+    } catch (e) {
+      this.#fail(seg, e)
+    }
+  }
+
+  #settle(seg: Segment, inserted: number, deadLettered: number): void {
+    const t = seg.ticket
+    t.inserted += inserted
+    t.deadLettered += deadLettered
+    t.left -= inserted + deadLettered
+    this.#counts.inserted += inserted
+    this.#counts.deadLettered += deadLettered
+    if (inserted) rowsTotal.inc({ table: this.#table, outcome: 'inserted' }, inserted)
+    if (deadLettered) rowsTotal.inc({ table: this.#table, outcome: 'dead_lettered' }, deadLettered)
+    if (t.left === 0 && !t.failed) t.resolve({ inserted: t.inserted, deadLettered: t.deadLettered })
+  }
+
+  #fail(seg: Segment, error: unknown): void {
+    this.#counts.failed += seg.rows.length
+    rowsTotal.inc({ table: this.#table, outcome: 'failed' }, seg.rows.length)
+    if (!seg.ticket.failed) {
+      seg.ticket.failed = true
+      seg.ticket.reject(error)
+    }
+  }
+}
+
+function countRows(batch: Segment[]): number {
+  return batch.reduce((n, s) => n + s.rows.length, 0)
+}
