@@ -16,7 +16,7 @@ const TABLES = {
 function rowsOf(city: City): Record<keyof typeof TABLES, Row[]> {
   return {
     grids: city.grids.map((g) => [g.id, g.level, g.code, g.name, g.parentId, g.districtId, g.streetId, g.communityId, g.kind, g.ring, g.centroid[0], g.centroid[1], g.areaKm2, city.seed]),
-    devices: city.devices.map((d) => [d.id, d.type, d.microGridId, d.communityId, d.streetId, d.districtId, d.lon, d.lat, d.intervalS, d.installedAt / 1000]),
+    devices: city.devices.map((d) => [d.id, d.type, d.microGridId, d.communityId, d.streetId, d.districtId, d.lon, d.lat, d.intervalS, d.installedAt]),
     cameras: city.cameras.map((c) => [c.id, c.kind, c.microGridId, c.communityId, c.streetId, c.districtId, c.lon, c.lat, c.rtspUrl,
       c.profile.codec, c.profile.width, c.profile.height, c.profile.fps, c.profile.bitrateKbps, c.profile.gop]),
   }

@@ -26,7 +26,7 @@ export function encodeRaw(raw: string | Buffer): { text: string; bytes: number; 
 
 export function deadLetterRow(d: DeadLetter): Row {
   const raw = encodeRaw(d.raw)
-  return [d.ts / 1000, d.source, d.code, d.reason, d.deviceId ?? '', d.topic ?? '', raw.text, raw.bytes, raw.truncated ? 1 : 0]
+  return [d.ts, d.source, d.code, d.reason, d.deviceId ?? '', d.topic ?? '', raw.text, raw.bytes, raw.truncated ? 1 : 0]
 }
 
 export class DeadLetterWriter implements DeadLetterSink, Component {

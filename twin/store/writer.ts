@@ -16,7 +16,10 @@ import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { WriterConfig } from './config.ts'
 import { classifyInsertError } from './errors.ts'
 
-/** One row: the values of `columns`, in order, each JSON-encodable as ClickHouse expects it. */
+/**
+ * One row: the values of `columns`, in order, each JSON-encodable as
+ * ClickHouse expects it. DateTime64(3) columns take integer epoch milliseconds.
+ */
 export type Row = readonly unknown[]
 
 export interface WriteOutcome {
@@ -276,7 +279,9 @@ export class StoreWriter implements Component {
   }
 
   async #deadLetter(seg: Segment, row: Row, cause: unknown): Promise<void> {
-    const reason = messageOf(cause)
+    // The server's own words, led by its error type so reasons group well.
+    const type = (cause as { type?: unknown }).type
+    const reason = typeof type === 'string' ? `${type}: ${messageOf(cause).trim()}` : messageOf(cause)
     if (!this.#deadLetters) {
       this.#log.error({ err: cause, row }, 'row rejected and this writer has no dead-letter sink')
       this.#fail(seg, new CitytwinError('STORE_REJECTED', `row rejected by ${this.#table}: ${reason}`, { cause }))

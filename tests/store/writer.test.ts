@@ -1,0 +1,208 @@
+// The batching writer against real chDB: batching by rows and by time,
+// dead letters for rows the engine rejects, retries through a flaky link,
+// failure after the retries run out, and backpressure while the store stalls.
+// The flaky and stalled links are a real TCP proxy in front of the store
+// owner's HTTP endpoint, so the client sees real connection failures.
+import { createServer, connect, type Server, type Socket } from 'node:net'
+import { join } from 'node:path'
+import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../lib/config.ts'
+import { openMigratedStore, StoreOwner, StoreWriter, DeadLetterWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
+import { readOwnerInfo } from '../../twin/store/client.ts'
+import { writerConfig } from '../../twin/store/config.ts'
+import { tempDir } from '../helpers.ts'
+
+const dir = tempDir()
+let store: Store
+let owner: StoreOwner
+const base: WriterConfig = loadConfig(writerConfig, { env: {} })
+
+beforeAll(async () => {
+  ;({ store } = await openMigratedStore({ env: {} }, { dataDir: join(dir, 'db') }))
+  owner = new StoreOwner(store)
+  await owner.start()
+  await store.client.command({ query: 'CREATE TABLE w (id UInt32, name String, at DateTime64(3, \'UTC\')) ENGINE = MergeTree ORDER BY id' })
+})
+
+afterAll(async () => {
+  await owner?.stop(Date.now() + 5_000)
+  await store?.close()
+})
+
+const cfg = (over: Partial<WriterConfig>): WriterConfig => ({ ...base, retryInitialMs: 20, retryMaxMs: 100, ...over })
+const rows = (from: number, n: number) => Array.from({ length: n }, (_, i) => [from + i, `row ${from + i}`, 1_790_000_000_000 + i])
+
+async function count(table = 'w', where = '1'): Promise<number> {
+  const rs = await store.client.query({ query: `SELECT toUInt32(count()) AS c FROM ${table} WHERE ${where}`, format: 'JSONEachRow' })
+  return (await rs.json<{ c: number }>())[0]?.c ?? -1
+}
+
+/** A TCP proxy to the owner whose behaviour the test controls. */
+class Link {
+  mode: 'pass' | 'drop' | 'hold' = 'pass'
+  accepted = 0
+  #held: Socket[] = []
+  #server: Server
+  constructor(private readonly target: URL) {
+    this.#server = createServer((socket) => {
+      this.accepted++
+      if (this.mode === 'drop') return socket.destroy()
+      if (this.mode === 'hold') {
+        socket.pause()
+        this.#held.push(socket)
+        return
+      }
+      this.#pipe(socket)
+    })
+  }
+  #pipe(socket: Socket): void {
+    const up = connect(Number(this.target.port), this.target.hostname)
+    socket.pipe(up).pipe(socket)
+    socket.resume()
+    up.on('error', () => socket.destroy())
+    socket.on('error', () => up.destroy())
+  }
+  release(): void {
+    this.mode = 'pass'
+    for (const s of this.#held.splice(0)) this.#pipe(s)
+  }
+  async listen(): Promise<string> {
+    await new Promise<void>((r) => this.#server.listen(0, '127.0.0.1', r))
+    const addr = this.#server.address()
+    if (addr === null || typeof addr === 'string') throw new Error('no address')
+    return `http://127.0.0.1:${addr.port}`
+  }
+  close(): void {
+    for (const s of this.#held.splice(0)) s.destroy()
+    this.#server.close()
+  }
+}
+
+async function clientThrough(link: Link): Promise<ClickHouseClient> {
+  const info = readOwnerInfo(store.dataDir)
+  if (!info) throw new Error('owner file missing')
+  // keep_alive off: every request opens a connection, so the link decides each one.
+  return createClient({ url: await link.listen(), username: 'citytwin', password: info.token, database: store.database, keep_alive: { enabled: false }, request_timeout: 30_000 })
+}
+
+describe('StoreWriter', () => {
+  it('flushes full batches by rows, and the rest by time', async () => {
+    await store.client.command({ query: 'TRUNCATE TABLE w' })
+    const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ maxBatchRows: 100, flushIntervalMs: 300 }) })
+    await w.start()
+    const outcome = await w.write(rows(0, 250))
+    expect(outcome).toEqual({ inserted: 250, deadLettered: 0 })
+    // Two full batches went at once; the last 50 rows waited for the timer.
+    expect(w.stats()).toMatchObject({ batches: 3, inserted: 250, queued: 0 })
+    expect(await count()).toBe(250)
+    const small = await w.write(rows(1000, 3))
+    expect(small.inserted).toBe(3)
+    expect(w.stats().batches).toBe(4)
+    await w.stop(Date.now() + 5_000)
+    await expect(w.write(rows(2000, 1))).rejects.toMatchObject({ code: 'QUEUE_CLOSED' })
+  })
+
+  it('flushes what is queued on stop', async () => {
+    await store.client.command({ query: 'TRUNCATE TABLE w' })
+    const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ flushIntervalMs: 60_000 }) })
+    await w.start()
+    const pending = w.write(rows(0, 10))
+    await w.stop(Date.now() + 10_000)
+    await expect(pending).resolves.toEqual({ inserted: 10, deadLettered: 0 })
+    expect(await count()).toBe(10)
+  })
+
+  it('isolates rows the engine rejects and dead-letters them with the reason', async () => {
+    await store.client.command({ query: 'TRUNCATE TABLE w' })
+    const dl = new DeadLetterWriter(store.client, cfg({}))
+    await dl.start()
+    const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ flushIntervalMs: 50 }), deadLetters: dl })
+    await w.start()
+    const batch = rows(0, 40)
+    batch[7] = ['not a number', 'bad id', 1_790_000_000_000]
+    batch[31] = [31, 'bad time', 'yesterday-ish']
+    const outcome = await w.write(batch)
+    expect(outcome).toEqual({ inserted: 38, deadLettered: 2 })
+    expect(await count()).toBe(38)
+    await w.stop(Date.now() + 5_000)
+    await dl.stop(Date.now() + 5_000)
+    const rs = await store.client.query({ query: "SELECT source, code, reason, raw FROM dead_letters WHERE source = 'store:w' ORDER BY raw", format: 'JSONEachRow' })
+    const letters = await rs.json<{ source: string; code: string; reason: string; raw: string }>()
+    expect(letters).toHaveLength(2)
+    expect(letters.map((l) => l.code)).toEqual(['STORE_REJECTED', 'STORE_REJECTED'])
+    expect(letters.map((l) => JSON.parse(l.raw) as unknown[])).toEqual(expect.arrayContaining([batch[7], batch[31]]))
+    for (const l of letters) expect(l.reason).toMatch(/^[A-Z_]+: Cannot (parse|read)/)
+  })
+
+  it('fails loudly, without dead letters, when the statement itself is wrong', async () => {
+    const w = new StoreWriter({ client: store.client, table: 'no_such_table', columns: ['id'], config: cfg({ flushIntervalMs: 10 }) })
+    await w.start()
+    await expect(w.write([[1]])).rejects.toMatchObject({ code: 'STORE_REJECTED', retryable: false })
+    await w.stop(Date.now() + 1_000)
+  })
+
+  it('retries through a flaky link and stores every row once', async () => {
+    await store.client.command({ query: 'TRUNCATE TABLE w' })
+    const link = new Link(new URL(owner.url))
+    const client = await clientThrough(link)
+    const w = new StoreWriter({ client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ flushIntervalMs: 10, maxRetries: 20 }) })
+    await w.start()
+    link.mode = 'drop'
+    const pending = w.write(rows(0, 500))
+    // Let a few attempts fail for real before the link comes back.
+    while (link.accepted < 3) await new Promise((r) => setTimeout(r, 10))
+    link.mode = 'pass'
+    await expect(pending).resolves.toEqual({ inserted: 500, deadLettered: 0 })
+    expect(w.stats().retries).toBeGreaterThanOrEqual(2)
+    expect(await count()).toBe(500)
+    await w.stop(Date.now() + 5_000)
+    await client.close()
+    link.close()
+  })
+
+  it('tells the writer, with a retryable error, when retries run out; nothing is stored', async () => {
+    await store.client.command({ query: 'TRUNCATE TABLE w' })
+    const link = new Link(new URL(owner.url))
+    link.mode = 'drop'
+    const client = await clientThrough(link)
+    const w = new StoreWriter({ client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ flushIntervalMs: 10, maxRetries: 2 }) })
+    await w.start()
+    await expect(w.write(rows(0, 5))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true })
+    expect(link.accepted).toBe(3)
+    expect(w.stats()).toMatchObject({ failed: 5, inserted: 0 })
+    expect(await count()).toBe(0)
+    await w.stop(Date.now() + 1_000)
+    await client.close()
+    link.close()
+  })
+
+  it('pushes back on writers while the store stalls, then drains', async () => {
+    await store.client.command({ query: 'TRUNCATE TABLE w' })
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const client = await clientThrough(link)
+    const w = new StoreWriter({ client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ maxBatchRows: 10, queueRows: 20, concurrency: 1, flushIntervalMs: 10 }) })
+    await w.start()
+    const first = w.write(rows(0, 10)) // goes out as one batch, and hangs in the link
+    while (link.accepted < 1) await new Promise((r) => setTimeout(r, 5))
+    const second = w.write(rows(10, 10))
+    const third = w.write(rows(20, 10))
+    let admitted = false
+    const fourth = w.write(rows(30, 10)).then((o) => {
+      admitted = true
+      return o
+    })
+    await new Promise((r) => setImmediate(r))
+    // 20 rows queued behind the stalled insert fill the queue: the fourth write waits outside.
+    expect(w.stats()).toMatchObject({ queued: 20, inFlight: 1 })
+    expect(admitted).toBe(false)
+    link.release()
+    const outcomes = await Promise.all([first, second, third, fourth])
+    expect(outcomes.map((o) => o.inserted)).toEqual([10, 10, 10, 10])
+    expect(await count()).toBe(40)
+    await w.stop(Date.now() + 5_000)
+    await client.close()
+    link.close()
+  })
+})
