@@ -9,7 +9,7 @@
 // One schema, one SQL dialect, one code path.
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
-import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { createChdbConnection, type ChdbConnection } from 'chdb/connection'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
@@ -70,6 +70,10 @@ const clientDefaults = (cfg: StoreConfig) => ({
   request_timeout: cfg.requestTimeoutMs,
   // The writer batches; the client must not hold many idle sockets per process.
   max_open_connections: 8,
+  // The client's own logger prints unstructured lines; every failure reaches
+  // our code as an error, which the writer and the owner log as JSON with
+  // their context, so the client's copy is switched off.
+  log: { level: ClickHouseLogLevel.OFF },
 })
 
 /** Opens the store described by `cfg`. In embedded mode, uses a running owner when there is one. */
@@ -105,14 +109,13 @@ async function openEmbedded(cfg: StoreConfig, dataDir: string): Promise<Store> {
   try {
     chdb = createChdbConnection({ path: dataDir })
   } catch (e) {
-    const cause = (e as { cause?: unknown }).cause
-    const text = `${messageOf(e)} ${messageOf(cause)}`
-    if (/lock/i.test(text)) {
+    const holder = lockHolder(dataDir)
+    if (holder !== undefined) {
       throw new CitytwinError('STORE_LOCKED',
-        `the store in ${dataDir} is open in another process that does not serve it. Stop that process, or run this command while ` +
-        '`citytwin start` runs (it serves the store to other processes), or point this command at another --data-dir.', { cause: e })
+        `the store in ${dataDir} is open in another process${holder ? ` (pid ${holder})` : ''} that does not serve it. Stop that process, ` +
+        'or run this command while `citytwin start` runs (it serves the store to other processes), or use another --data-dir.', { cause: e })
     }
-    throw new CitytwinError('STORE_UNAVAILABLE', `cannot open the embedded store in ${dataDir}: ${text}`, { cause: e })
+    throw new CitytwinError('STORE_UNAVAILABLE', `cannot open the embedded store in ${dataDir}: ${messageOf(e)}`, { cause: e })
   }
   // @clickhouse/client bundles its own copy of the client-common types, so the
   // compiler sees two structurally equal but distinct ClickHouseSettings; the
@@ -123,6 +126,25 @@ async function openEmbedded(cfg: StoreConfig, dataDir: string): Promise<Store> {
   // The chDB session keeps its current database across statements.
   await client.command({ query: `USE ${cfg.database}` })
   return { client, mode: 'embedded', chdb, database: cfg.database, dataDir, close: () => client.close() }
+}
+
+/**
+ * chDB, like a ClickHouse server, holds a lock on `<dataDir>/status` and
+ * writes its pid there while the directory is open; the file goes when it
+ * closes. Returns the holder's pid (0 if unreadable) when another live process
+ * holds it, undefined otherwise.
+ */
+function lockHolder(dataDir: string): number | undefined {
+  let text: string
+  try {
+    text = readFileSync(join(dataDir, 'status'), 'utf8')
+  } catch (e) {
+    // No status file: nobody holds the directory. Unreadable: assume someone does.
+    return (e as NodeJS.ErrnoException).code === 'ENOENT' ? undefined : 0
+  }
+  const pid = Number(/PID:\s*(\d+)/.exec(text)?.[1] ?? 0)
+  if (pid === 0) return 0
+  return pid !== process.pid && processAlive(pid) ? pid : undefined
 }
 
 async function openViaOwner(cfg: StoreConfig, dataDir: string, owner: OwnerInfo): Promise<Store> {

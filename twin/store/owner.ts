@@ -114,18 +114,19 @@ export class StoreOwner implements Component {
     }
     try {
       const body = await readBody(req)
+      const inParams = params.get('query')
+      const sql = inParams ?? body.toString('utf8')
       const query_params: Record<string, string> = {}
       const settings: Record<string, string> = {}
       for (const [k, v] of params) {
-        if (k.startsWith('param_')) query_params[k.slice(6)] = v
+        if (k.startsWith('param_')) query_params[k.slice(6)] = bindableParam(sql, k.slice(6), v)
         else if (!PROTOCOL_PARAMS.has(k) && !HTTP_ONLY.has(k)) settings[k] = v
       }
-      const inParams = params.get('query')
       const base = { query_id: params.get('query_id') ?? undefined, query_params, clickhouse_settings: settings }
       // With `query` in the URL the body is data (an INSERT); otherwise the body is the statement.
       const result = inParams
         ? await this.#chdb.exec({ ...base, query: inParams, values: Readable.from([body]) })
-        : await this.#chdb.exec({ ...base, query: body.toString('utf8') })
+        : await this.#chdb.exec({ ...base, query: sql })
       res.writeHead(200, {
         'content-type': 'text/plain; charset=UTF-8',
         'x-clickhouse-query-id': result.query_id,
@@ -152,6 +153,25 @@ export class StoreOwner implements Component {
       .end(`Code: ${code}. DB::Exception: ${message.replace(/\s*\([A-Z0-9_]{3,}\)\s*$/, '')} (${type})\n`)
   }
 }
+
+/**
+ * An HTTP query parameter arrives in ClickHouse's escaped text form; chDB's
+ * binder escapes plain strings once more. So scalar text values are
+ * unescaped first, and the binder's escaping restores them exactly. Composite
+ * values (arrays, tuples, maps) pass as they are, which is exact unless they
+ * hold a backslash: such a value is refused rather than bound wrongly.
+ */
+export function bindableParam(sql: string, name: string, value: string): string {
+  const declared = new RegExp(`\\{\\s*${name.replace(/[^A-Za-z0-9_]/g, '')}\\s*:\\s*([^}]+)\\}`).exec(sql)?.[1]?.trim() ?? 'String'
+  const scalar = !/^(Nullable\(|LowCardinality\()*(Array|Tuple|Map|Nested)\b/.test(declared)
+  if (scalar) return value.replace(/\\(.)/gs, (_, c: string) => ESCAPES[c] ?? c)
+  if (value.includes('\\')) {
+    throw Object.assign(new Error(`query parameter ${name} of type ${declared} holds a backslash, which the embedded store owner cannot bind exactly`), { code: '48', type: 'NOT_IMPLEMENTED' })
+  }
+  return value
+}
+
+const ESCAPES: Record<string, string> = { b: '\b', f: '\f', n: '\n', r: '\r', t: '\t', '0': '\0', '\\': '\\', "'": "'" }
 
 async function readBody(req: IncomingMessage): Promise<Buffer> {
   const chunks: Buffer[] = []

@@ -1,0 +1,55 @@
+// `npm start`, i.e. `citytwin start`: the embedded system comes up with a
+// demo city, serves its API and metrics, lets other processes use its store,
+// and stops gracefully on SIGTERM.
+import { spawn } from 'node:child_process'
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { CLI, REPO, runCli, tempDir } from '../helpers.ts'
+
+describe('citytwin start', () => {
+  it('runs the embedded system until told to stop', async () => {
+    const dataDir = join(tempDir(), 'db')
+    const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--data-dir', dataDir], {
+      cwd: REPO, env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
+    })
+    let stdout = ''
+    let stderr = ''
+    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+    const api = await new Promise<string>((resolve, reject) => {
+      child.stdout.on('data', (d: Buffer) => {
+        stdout += d.toString()
+        const m = /API\s+(http:\/\/\S+)\/api\/v1\/city/.exec(stdout)
+        if (m?.[1]) resolve(m[1])
+      })
+      void exited.then((code) => reject(new Error(`start exited with ${code}: ${stdout}${stderr}`)))
+    })
+    try {
+      expect(stdout).toMatch(/191 community grids, 2193 devices, 1300 cameras/)
+      const health = await fetch(`${api}/healthz`)
+      expect(health.status).toBe(200)
+      expect(await health.json()).toMatchObject({ ok: true, checks: { store: { ok: true } } })
+      const city = await (await fetch(`${api}/api/v1/city`)).json() as { devices: number; grids: Record<string, number> }
+      expect(city).toMatchObject({ devices: 2193, grids: { community: 191 } })
+      const metrics = await (await fetch(`${api}/metrics`)).text()
+      expect(metrics).toMatch(/citytwin_api_requests_total\{.*route="GET \/api\/v1\/city".*\} 1/)
+      expect(metrics).toMatch(/citytwin_store_rows_total\{.*table="devices_new".*outcome="inserted".*\} 2193/)
+      const openapi = await (await fetch(`${api}/openapi.json`)).json() as { openapi: string; paths: Record<string, unknown> }
+      expect(openapi.openapi).toBe('3.1.0')
+      expect(Object.keys(openapi.paths)).toContain('/api/v1/city')
+      expect((await fetch(`${api}/nowhere`)).status).toBe(404)
+      // A CLI command run while the system is up goes through the running owner.
+      const stats = await runCli(['city', 'stats', '--json', '--data-dir', dataDir])
+      expect(stats.code).toBe(0)
+      expect(JSON.parse(stats.stdout)).toMatchObject({ devices: 2193 })
+      // A second `start` on the same store is refused.
+      const second = await runCli(['start', '--port', '0', '--data-dir', dataDir])
+      expect(second.code).toBe(1)
+      expect(second.stderr).toMatch(/STORE_LOCKED: citytwin is already running/)
+    } finally {
+      child.kill('SIGTERM')
+    }
+    expect(await exited).toBe(0)
+    expect(stdout).toMatch(/citytwin stopped/)
+  })
+})
