@@ -10,7 +10,7 @@ import { numberOption, UsageError, type Command } from './command.ts'
 import { apiConfig } from '../../twin/api/config.ts'
 import { ApiServer } from '../../twin/api/server.ts'
 import { openMigratedStore, StoreOwner } from '../../twin/store/index.ts'
-import { generateCity } from '../../simulators/city/generate.ts'
+import { cityCounts, generateCity } from '../../simulators/city/generate.ts'
 import { readCityFigures, writeCity } from '../../simulators/city/store.ts'
 
 const log = logger('start')
@@ -48,8 +48,9 @@ export const startCommand: Command = {
         components.push(owner)
       }
       const figures = await readCityFigures(store.client)
-      const wanted = (figures.seed === null || figures.seed !== seed || (values.scale !== undefined || values.full === true))
-      if (wanted) {
+      // The city is a pure function of (seed, scale): keep the stored one when it is that city.
+      const same = figures.seed === seed && figures.devices === cityCounts(scale).devices && figures.cameras === cityCounts(scale).cameras
+      if (!same) {
         const t0 = performance.now()
         const city = generateCity({ seed, scale })
         await writeCity(store.client, city, writerCfg)

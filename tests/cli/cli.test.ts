@@ -59,3 +59,11 @@ describe('citytwin CLI', () => {
     expect(r.stdout).toMatch(/## `writer`/)
   })
 })
+
+describe('docs/configuration.md', () => {
+  it('is the reference the schemas generate today', async () => {
+    const { readFileSync } = await import('node:fs')
+    const r = await runCli(['config', 'docs'])
+    expect(readFileSync(join(import.meta.dirname, '..', '..', 'docs', 'configuration.md'), 'utf8'), 'run: npx citytwin config docs > docs/configuration.md').toBe(r.stdout)
+  })
+})

@@ -1,0 +1,17 @@
+# citytwin's one image: every process (store owner, API, later the gateways,
+# rules and viewer) is the same `citytwin` CLI with a different command.
+FROM node:20-bookworm-slim
+WORKDIR /app
+ENV NODE_ENV=production
+COPY package.json package-lock.json ./
+RUN npm ci --omit=dev --ignore-scripts=false
+COPY bin ./bin
+COPY lib ./lib
+COPY ingest ./ingest
+COPY twin ./twin
+COPY rules ./rules
+COPY viewer ./viewer
+COPY simulators ./simulators
+USER node
+ENTRYPOINT ["node", "bin/citytwin.js"]
+CMD ["start"]
