@@ -206,3 +206,13 @@ describe('StoreWriter', () => {
     link.close()
   })
 })
+
+describe('encodeRows', () => {
+  it('writes 64-bit integers given as bigint as JSON strings, and refuses what JSON cannot hold', async () => {
+    const { encodeRows } = await import('../../twin/store/writer.ts')
+    expect(encodeRows([[1, 'a'], [2n ** 63n, 'b']])).toEqual(['[1,"a"]', '["9223372036854775808","b"]'])
+    const loop: unknown[] = []
+    loop.push(loop)
+    expect(() => encodeRows([[1], loop])).toThrow(/row 1 cannot be encoded/)
+  })
+})

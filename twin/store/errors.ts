@@ -19,6 +19,8 @@ const ROW_TYPES = new Set([
   'CANNOT_READ_ALL_DATA', 'SIZES_OF_ARRAYS_DONT_MATCH', 'ILLEGAL_COLUMN', 'CANNOT_PARSE_ESCAPE_SEQUENCE', 'UNEXPECTED_END_OF_FILE',
 ])
 
+const NETWORK_CODES = new Set(['ECONNRESET', 'ECONNREFUSED', 'ECONNABORTED', 'ETIMEDOUT', 'EPIPE', 'EHOSTUNREACH', 'ENETUNREACH', 'EAI_AGAIN', 'UND_ERR_SOCKET'])
+
 export type InsertFailure = 'transient' | 'row' | 'fatal'
 
 export function classifyInsertError(e: unknown): InsertFailure {
@@ -28,7 +30,11 @@ export function classifyInsertError(e: unknown): InsertFailure {
     if (ROW_TYPES.has(type) || type.startsWith('CANNOT_PARSE')) return 'row'
     return 'fatal'
   }
-  // No ClickHouse error type: the request never got an answer (refused,
-  // reset, timed out, or the owner process went away). Worth retrying.
-  return 'transient'
+  // No ClickHouse error type: retry only what looks like the network (the
+  // request was refused, reset or timed out, or the owner process went
+  // away); anything else is a bug that retrying would only hide.
+  const code = (e as { code?: unknown }).code
+  if (typeof code === 'string' && NETWORK_CODES.has(code)) return 'transient'
+  const message = e instanceof Error ? e.message : String(e)
+  return /socket hang up|timeout|timed out|ECONN|EPIPE|EHOSTUNREACH|ENETUNREACH|other side closed/i.test(message) ? 'transient' : 'fatal'
 }

@@ -7,6 +7,7 @@
 // the engine rejects for its data is split in halves until the bad rows are
 // isolated, and each bad row goes to the dead letters with the server's
 // reason.
+import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
 import { backoffDelayMs, sleep } from '../../lib/backoff.ts'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
@@ -51,9 +52,12 @@ interface Ticket {
   reject: (e: unknown) => void
 }
 
+// Rows are queued already encoded, one JSONCompactEachRow line each: a
+// short string instead of a long-lived array per row keeps the garbage
+// collector out of the way, and the queue costs about what the insert will.
 interface Segment {
   ticket: Ticket
-  rows: Row[]
+  lines: string[]
 }
 
 export interface WriterOptions {
@@ -73,7 +77,7 @@ export class StoreWriter implements Component {
   readonly name: string
   readonly #client: ClickHouseClient
   readonly #table: string
-  readonly #columns: readonly string[]
+  readonly #insertSql: string
   readonly #cfg: WriterConfig
   readonly #deadLetters: DeadLetterSink | undefined
   readonly #log
@@ -93,10 +97,10 @@ export class StoreWriter implements Component {
   constructor(opts: WriterOptions) {
     this.#client = opts.client
     this.#table = opts.table
-    this.#columns = opts.columns
     this.#cfg = opts.config
     this.#deadLetters = opts.deadLetters
     this.name = `writer:${opts.table}`
+    this.#insertSql = `INSERT INTO ${opts.table} (${opts.columns.join(', ')}) FORMAT JSONCompactEachRow`
     this.#log = logger('store-writer', { table: opts.table })
   }
 
@@ -119,10 +123,11 @@ export class StoreWriter implements Component {
       await new Promise<void>((resolve) => this.#spaceWaiters.push(resolve))
       if (!this.#accepting) throw new CitytwinError('QUEUE_CLOSED', `${this.name} stopped while the write waited for room`)
     }
+    const lines = encodeRows(rows)
     return new Promise<WriteOutcome>((resolve, reject) => {
       const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, resolve, reject }
       if (this.#queued === 0) this.#oldestAt = Date.now()
-      this.#queue.push({ ticket, rows: rows.slice() })
+      this.#queue.push({ ticket, lines })
       this.#queued += rows.length
       this.#counts.received += rows.length
       queuedRows.set({ table: this.#table }, this.#queued)
@@ -204,12 +209,12 @@ export class StoreWriter implements Component {
     while (n < this.#cfg.maxBatchRows && this.#queue.length > 0) {
       const seg = this.#queue[0] as Segment
       const room = this.#cfg.maxBatchRows - n
-      if (seg.rows.length <= room) {
+      if (seg.lines.length <= room) {
         this.#queue.shift()
         batch.push(seg)
-        n += seg.rows.length
+        n += seg.lines.length
       } else {
-        batch.push({ ticket: seg.ticket, rows: seg.rows.splice(0, room) })
+        batch.push({ ticket: seg.ticket, lines: seg.lines.splice(0, room) })
         n += room
       }
     }
@@ -225,7 +230,7 @@ export class StoreWriter implements Component {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#insert(batch)
-        for (const seg of batch) this.#settle(seg, seg.rows.length, 0)
+        for (const seg of batch) this.#settle(seg, seg.lines.length, 0)
         return
       } catch (e) {
         const kind = classifyInsertError(e)
@@ -248,20 +253,29 @@ export class StoreWriter implements Component {
   }
 
   async #insert(batch: Segment[]): Promise<void> {
-    const values: Row[] = []
-    for (const seg of batch) for (const r of seg.rows) values.push(r)
+    const parts: string[] = []
+    for (const seg of batch) parts.push(seg.lines.join('\n'))
+    const body = Buffer.from(parts.join('\n') + '\n')
     const end = insertSeconds.startTimer({ table: this.#table })
-    await this.#client.insert({ table: this.#table, columns: [...this.#columns] as [string, ...string[]], values, format: 'JSONCompactEachRow' })
+    // One INSERT below ClickHouse's min_insert_block_size is one block, so it
+    // is stored whole or not at all; that is what makes retrying it safe.
+    // exec, not insert: the client's insert re-encodes rows itself and takes
+    // JSON formats only as objects; exec sends the ready body as it is.
+    const result = await this.#client.exec({
+      query: this.#insertSql,
+      values: Readable.from([body], { objectMode: false }),
+    })
+    result.stream.resume() // an INSERT answers with nothing worth reading; drain it so the socket is freed
     end()
   }
 
   /** Splits a batch the engine rejected for its data until each bad row stands alone. */
   async #isolate(batch: Segment[], cause: unknown): Promise<void> {
-    const rows: { seg: Segment; row: Row }[] = []
-    for (const seg of batch) for (const row of seg.rows) rows.push({ seg, row })
+    const rows: { seg: Segment; line: string }[] = []
+    for (const seg of batch) for (const line of seg.lines) rows.push({ seg, line })
     if (rows.length === 1) {
-      const only = rows[0] as { seg: Segment; row: Row }
-      await this.#deadLetter(only.seg, only.row, cause)
+      const only = rows[0] as { seg: Segment; line: string }
+      await this.#deadLetter(only.seg, only.line, cause)
       return
     }
     this.#counts.splits++
@@ -269,26 +283,26 @@ export class StoreWriter implements Component {
     for (const part of [rows.slice(0, half), rows.slice(half)]) {
       // Regroup by ticket so outcomes still reach the right writer.
       const segs = new Map<Ticket, Segment>()
-      for (const { seg, row } of part) {
-        const s = segs.get(seg.ticket) ?? { ticket: seg.ticket, rows: [] }
-        s.rows.push(row)
+      for (const { seg, line } of part) {
+        const s = segs.get(seg.ticket) ?? { ticket: seg.ticket, lines: [] }
+        s.lines.push(line)
         segs.set(seg.ticket, s)
       }
       await this.#insertBatch([...segs.values()])
     }
   }
 
-  async #deadLetter(seg: Segment, row: Row, cause: unknown): Promise<void> {
+  async #deadLetter(seg: Segment, line: string, cause: unknown): Promise<void> {
     // The server's own words, led by its error type so reasons group well.
     const type = (cause as { type?: unknown }).type
     const reason = typeof type === 'string' ? `${type}: ${messageOf(cause).trim()}` : messageOf(cause)
     if (!this.#deadLetters) {
-      this.#log.error({ err: cause, row }, 'row rejected and this writer has no dead-letter sink')
+      this.#log.error({ err: cause, row: line }, 'row rejected and this writer has no dead-letter sink')
       this.#fail(seg, new CitytwinError('STORE_REJECTED', `row rejected by ${this.#table}: ${reason}`, { cause }))
       return
     }
     try {
-      await this.#deadLetters.deadLetter([{ ts: Date.now(), source: `store:${this.#table}`, code: 'STORE_REJECTED', reason, raw: JSON.stringify(row) }])
+      await this.#deadLetters.deadLetter([{ ts: Date.now(), source: `store:${this.#table}`, code: 'STORE_REJECTED', reason, raw: line }])
       this.#log.warn({ reason }, 'row rejected by the store; dead-lettered')
       this.#settle(seg, 0, 1)
     } catch (e) {
@@ -309,8 +323,8 @@ export class StoreWriter implements Component {
   }
 
   #fail(seg: Segment, error: unknown): void {
-    this.#counts.failed += seg.rows.length
-    rowsTotal.inc({ table: this.#table, outcome: 'failed' }, seg.rows.length)
+    this.#counts.failed += seg.lines.length
+    rowsTotal.inc({ table: this.#table, outcome: 'failed' }, seg.lines.length)
     if (!seg.ticket.failed) {
       seg.ticket.failed = true
       seg.ticket.reject(error)
@@ -319,5 +333,29 @@ export class StoreWriter implements Component {
 }
 
 function countRows(batch: Segment[]): number {
-  return batch.reduce((n, s) => n + s.rows.length, 0)
+  return batch.reduce((n, s) => n + s.lines.length, 0)
+}
+
+/** UInt64 and Int64 values may come as bigint; ClickHouse reads them from JSON strings. */
+function bigintAsString(_key: string, value: unknown): unknown {
+  return typeof value === 'bigint' ? value.toString() : value
+}
+
+/** One JSONCompactEachRow line per row. Throws STORE_REJECTED for a row JSON cannot hold. */
+export function encodeRows(rows: readonly Row[]): string[] {
+  const lines = new Array<string>(rows.length)
+  for (let i = 0; i < rows.length; i++) {
+    const row = rows[i]
+    try {
+      lines[i] = JSON.stringify(row)
+    } catch (first) {
+      // The common case stays on the fast path; only a failing row pays for the replacer.
+      try {
+        lines[i] = JSON.stringify(row, bigintAsString)
+      } catch {
+        throw new CitytwinError('STORE_REJECTED', `row ${i} cannot be encoded as JSON: ${messageOf(first)}`, { cause: first })
+      }
+    }
+  }
+  return lines
 }
