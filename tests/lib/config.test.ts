@@ -50,7 +50,7 @@ describe('config', () => {
 
   it('generates a reference with every option, its default and its variables', () => {
     const doc = configReference([storeConfig, writerConfig])
-    expect(doc).toContain('| `maxBatchRows` | integer | `100000` | `CITYTWIN_WRITER_MAX_BATCH_ROWS` |')
+    expect(doc).toContain('| `maxBatchRows` | integer | `500000` | `CITYTWIN_WRITER_MAX_BATCH_ROWS` |')
     expect(doc).toContain('`CITYTWIN_DATA_DIR`')
   })
 })

@@ -5,7 +5,7 @@
 // owner's HTTP endpoint, so the client sees real connection failures.
 import { createServer, connect, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
-import { createClient, type ClickHouseClient } from '@clickhouse/client'
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
 import { openMigratedStore, StoreOwner, StoreWriter, DeadLetterWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
@@ -83,7 +83,7 @@ async function clientThrough(link: Link): Promise<ClickHouseClient> {
   const info = readOwnerInfo(store.dataDir)
   if (!info) throw new Error('owner file missing')
   // keep_alive off: every request opens a connection, so the link decides each one.
-  return createClient({ url: await link.listen(), username: 'citytwin', password: info.token, database: store.database, keep_alive: { enabled: false }, request_timeout: 30_000 })
+  return createClient({ url: await link.listen(), username: 'citytwin', password: info.token, database: store.database, keep_alive: { enabled: false }, request_timeout: 30_000, log: { level: ClickHouseLogLevel.OFF } })
 }
 
 describe('StoreWriter', () => {

@@ -5,6 +5,7 @@ import type { AddressInfo } from 'node:net'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
+import { closeServer, listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, metricsText } from '../../lib/metrics.ts'
 import { readCityFigures } from '../../simulators/city/store.ts'
@@ -48,23 +49,15 @@ export class ApiServer implements Component {
 
   async start(): Promise<void> {
     const server = createServer((req, res) => void this.#handle(req, res))
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.#cfg.port, this.#cfg.host, () => resolve())
-    })
+    await listen(server, this.#cfg.port, this.#cfg.host)
     this.#server = server
     log.info({ url: this.url }, 'API listening')
   }
 
   async stop(deadline: number): Promise<void> {
     const server = this.#server
-    if (!server) return
     this.#server = undefined
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-    server.closeIdleConnections()
-    const t = setTimeout(() => server.closeAllConnections(), Math.max(0, deadline - Date.now()))
-    await closed
-    clearTimeout(t)
+    if (server) await closeServer(server, deadline)
   }
 
   stats(): ComponentStats {

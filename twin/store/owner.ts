@@ -14,6 +14,7 @@ import { pipeline } from 'node:stream/promises'
 import type { ChdbConnection } from 'chdb/connection'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
+import { closeServer, listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
 import { counter } from '../../lib/metrics.ts'
 import { ownerFile, type OwnerInfo, type Store } from './client.ts'
@@ -54,10 +55,7 @@ export class StoreOwner implements Component {
   async start(): Promise<void> {
     const server = createServer((req, res) => void this.#handle(req, res))
     server.keepAliveTimeout = 10_000
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.#port, this.#host, () => resolve())
-    })
+    await listen(server, this.#port, this.#host)
     this.#server = server
     const info: OwnerInfo = { pid: process.pid, url: this.url, token: this.#token, database: this.#store.database, startedAt: new Date().toISOString() }
     writeFileSync(ownerFile(this.#store.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 })
@@ -67,13 +65,8 @@ export class StoreOwner implements Component {
   async stop(deadline: number): Promise<void> {
     rmSync(ownerFile(this.#store.dataDir), { force: true })
     const server = this.#server
-    if (!server) return
     this.#server = undefined
-    const closed = new Promise<void>((resolve) => server.close(() => resolve()))
-    server.closeIdleConnections()
-    const t = setTimeout(() => server.closeAllConnections(), Math.max(0, deadline - Date.now()))
-    await closed
-    clearTimeout(t)
+    if (server) await closeServer(server, deadline)
   }
 
   stats(): ComponentStats {

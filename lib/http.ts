@@ -1,0 +1,22 @@
+// Starting and stopping the HTTP servers our components run (the API and
+// the store owner) the same way: listen and fail loudly on a taken port;
+// stop by letting requests in flight finish until the deadline, then cut.
+import type { Server } from 'node:http'
+
+export async function listen(server: Server, port: number, host: string): Promise<void> {
+  await new Promise<void>((resolve, reject) => {
+    server.once('error', reject)
+    server.listen(port, host, () => {
+      server.off('error', reject)
+      resolve()
+    })
+  })
+}
+
+export async function closeServer(server: Server, deadline: number): Promise<void> {
+  const closed = new Promise<void>((resolve) => server.close(() => resolve()))
+  server.closeIdleConnections()
+  const cut = setTimeout(() => server.closeAllConnections(), Math.max(0, deadline - Date.now()))
+  await closed
+  clearTimeout(cut)
+}
