@@ -155,6 +155,7 @@ describe('StoreWriter', () => {
     link.mode = 'pass'
     await expect(pending).resolves.toEqual({ inserted: 500, deadLettered: 0 })
     expect(w.stats().retries).toBeGreaterThanOrEqual(2)
+    expect(await w.health()).toEqual({ ok: true })
     expect(await count()).toBe(500)
     await w.stop(Date.now() + 5_000)
     await client.close()
@@ -171,6 +172,9 @@ describe('StoreWriter', () => {
     await expect(w.write(rows(0, 5))).rejects.toMatchObject({ code: 'STORE_UNAVAILABLE', retryable: true })
     expect(link.accepted).toBe(3)
     expect(w.stats()).toMatchObject({ failed: 5, inserted: 0 })
+    const health = await w.health()
+    expect(health.ok).toBe(false)
+    expect(health.detail).toMatch(/socket hang up|ECONNRESET/)
     expect(await count()).toBe(0)
     await w.stop(Date.now() + 1_000)
     await client.close()

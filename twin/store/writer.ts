@@ -154,6 +154,7 @@ export class StoreWriter implements Component {
     timer.abort()
     this.#running = false
     clearTimeout(this.#timer)
+    this.#timer = undefined
     if (outcome === 'timeout') {
       this.#abort.abort()
       const err = new CitytwinError('SHUTDOWN_TIMEOUT', `${this.name} stopped before its rows were stored`)
@@ -167,8 +168,9 @@ export class StoreWriter implements Component {
     return { ...this.#counts, queued: this.#queued, inFlight: this.#inFlight.size, lastError: this.#lastError }
   }
 
+  /** Unhealthy while the latest insert failed; the next success clears it. */
   async health(): Promise<Health> {
-    return this.#lastError && this.#counts.failed > 0 ? { ok: false, detail: this.#lastError } : { ok: true }
+    return this.#lastError ? { ok: false, detail: this.#lastError } : { ok: true }
   }
 
   /** Called after rows arrive: flush full batches now, and arm the timer for the rest. */
@@ -230,6 +232,7 @@ export class StoreWriter implements Component {
     for (let attempt = 0; ; attempt++) {
       try {
         await this.#insert(batch)
+        this.#lastError = ''
         for (const seg of batch) this.#settle(seg, seg.lines.length, 0)
         return
       } catch (e) {
