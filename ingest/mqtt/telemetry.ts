@@ -96,13 +96,10 @@ export function decodeTelemetry(device: DeviceInfo, payload: Buffer, lastSeq: nu
       // accepted) is acknowledged again but stored once. Seq 0 after a
       // higher one is a device restart.
       if (i === 0 && (dup || items.length === 1) && seq === seqCursor) return { ok: true, duplicate: true, rows: [], lastSeq: seqCursor, readings: 0 }
-      if (seq === 0 && i === 0) {
-        seqCursor = undefined
-      } else if (seq === seqCursor) {
-        return reject('INGEST_SEQ_DUPLICATE', `${at}seq ${seq} was already used`)
-      } else if (i === 0 && dup) {
-        return { ok: true, duplicate: true, rows: [], lastSeq: seqCursor, readings: 0 }
-      } else {
+      const restart = seq === 0 && i === 0
+      if (!restart) {
+        if (seq === seqCursor) return reject('INGEST_SEQ_DUPLICATE', `${at}seq ${seq} was already used`)
+        if (i === 0 && dup) return { ok: true, duplicate: true, rows: [], lastSeq: seqCursor, readings: 0 }
         return reject('INGEST_SEQ_REGRESSED', `${at}seq ${seq} is below the last accepted ${seqCursor}`)
       }
     }
