@@ -16,6 +16,8 @@ export interface DeviceInfo {
   readonly communityId: number
   readonly streetId: number
   readonly districtId: number
+  readonly lon: number
+  readonly lat: number
 }
 
 export interface TelemetryLimits {

@@ -5,7 +5,7 @@ import { deviceToken, tokenMatches } from '../../ingest/mqtt/tokens.ts'
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0)
 const limits: TelemetryLimits = { maxPayloadBytes: 1024, maxReadingsPerMessage: 4, maxFutureMs: 300_000, maxPastMs: 86_400_000 }
-const smoke: DeviceInfo = { id: 'D0000042', type: 'smoke', microGridId: 7, communityId: 6, streetId: 5, districtId: 4 }
+const smoke: DeviceInfo = { id: 'D0000042', type: 'smoke', microGridId: 7, communityId: 6, streetId: 5, districtId: 4, lon: 113.6, lat: 34.7 }
 const msg = (o: unknown) => Buffer.from(JSON.stringify(o))
 const decode = (o: unknown, lastSeq?: number, dup = false) => decodeTelemetry(smoke, Buffer.isBuffer(o) ? o : msg(o), lastSeq, NOW, limits, dup)
 

@@ -1,0 +1,21 @@
+import { z } from 'zod'
+import { defineConfig } from '../../lib/config.ts'
+
+export const mqttConfig = defineConfig(
+  'mqtt',
+  z.strictObject({
+    host: z.string().default('0.0.0.0').describe('Address the MQTT listener binds.'),
+    port: z.number().int().min(0).max(65_535).default(1883).describe('MQTT (TCP) port. 0 picks a free port.'),
+    deviceSecret: z.string().default('').describe('Deployment secret from which device tokens are derived. Empty: generated once into <dataDir>/device-secret.'),
+    maxPayloadBytes: z.number().int().min(64).default(16_384).describe('Largest PUBLISH payload accepted, in bytes; larger ones are dead-lettered.'),
+    maxTopicBytes: z.number().int().min(16).default(256).describe('Longest topic accepted, in bytes.'),
+    maxReadingsPerMessage: z.number().int().min(1).default(100).describe('Most readings in one batched telemetry message.'),
+    maxFutureMs: z.number().int().min(0).default(300_000).describe('How far ahead of the gateway clock a reading timestamp may be, in milliseconds.'),
+    maxPastMs: z.number().int().min(0).default(86_400_000).describe('How far behind the gateway clock a reading timestamp may be, in milliseconds.'),
+    ratePerDevicePerS: z.number().positive().default(2).describe('Average messages per second a device may publish (token bucket).'),
+    burstPerDevice: z.number().int().min(1).default(20).describe('Messages a device may publish in a burst above its rate.'),
+  }),
+  { deviceSecret: ['CITYTWIN_DEVICE_SECRET'] },
+)
+
+export type MqttConfig = ReturnType<typeof mqttConfig.schema.parse>

@@ -1,0 +1,267 @@
+// The MQTT gateway: an aedes broker that authenticates every device, keeps
+// each device to its own topics, validates telemetry, and acknowledges a
+// QoS 1 PUBLISH only once its rows are in the store (or its rejection is in
+// the dead letters). aedes writes the PUBACK before `published` runs, so the
+// hand-off happens in `authorizePublish`, whose callback aedes awaits before
+// acknowledging; and aedes reads a client's socket again only after the
+// callbacks of the packets it has are done, so a slow store slows the
+// sockets, not the heap.
+import { createServer, type Server } from 'node:net'
+import type { AddressInfo } from 'node:net'
+import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
+import type { Component, ComponentStats, Health } from '../../lib/component.ts'
+import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
+import { logger } from '../../lib/log.ts'
+import { counter, gauge, histogram } from '../../lib/metrics.ts'
+import type { DeadLetterSink, StoreWriter } from '../../twin/store/writer.ts'
+import type { MqttConfig } from './config.ts'
+import { deviceTopics } from './devices.ts'
+import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
+import { tokenMatches } from './tokens.ts'
+
+const log = logger('mqtt-gateway')
+const messagesTotal = counter('citytwin_ingest_messages_total', 'MQTT PUBLISH packets by outcome', ['outcome'])
+const refusedTotal = counter('citytwin_mqtt_refused_total', 'Connections, publishes and subscriptions refused, by reason', ['what', 'code'])
+const connections = gauge('citytwin_mqtt_connections', 'Devices connected to this gateway process')
+const ackSeconds = histogram('citytwin_ingest_publish_to_ack_seconds', 'From a PUBLISH arriving to its acknowledgement (stored or dead-lettered)', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
+
+// MQTT 3.1.1 CONNACK return codes (MQTT-3.2.2.3).
+const CONNACK_BAD_USERNAME_OR_PASSWORD = 4
+const CONNACK_NOT_AUTHORIZED = 5
+
+export const EVENTS_COLUMNS = ['ts', 'source', 'source_id', 'kind', 'severity', 'micro_grid_id', 'community_id', 'street_id', 'district_id', 'lon', 'lat', 'attributes', 'evidence_path'] as const
+
+interface SeqTrack {
+  /** Highest seq stored. */
+  stored: number | undefined
+  /** Highest seq accepted for storing (stored, or on its way). */
+  pending: number | undefined
+}
+
+export interface GatewayOptions {
+  config: MqttConfig
+  devices: ReadonlyMap<string, DeviceInfo>
+  secret: string
+  readings: StoreWriter
+  events: StoreWriter
+  deadLetters: DeadLetterSink
+  now?: () => number
+}
+
+function authError(message: string, returnCode: number): AuthenticateError {
+  const e: AuthenticateError = Object.assign(new Error(message), { returnCode })
+  return e
+}
+
+export class MqttGateway implements Component {
+  readonly name = 'mqtt-gateway'
+  readonly #o: GatewayOptions
+  readonly #limits: TelemetryLimits
+  readonly #rate: RateLimiter
+  readonly #seq = new Map<string, SeqTrack>()
+  readonly #now: () => number
+  #broker: Aedes | undefined
+  #server: Server | undefined
+  #counts = { connected: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0 }
+
+  constructor(opts: GatewayOptions) {
+    this.#o = opts
+    this.#now = opts.now ?? Date.now
+    const c = opts.config
+    this.#limits = { maxPayloadBytes: c.maxPayloadBytes, maxReadingsPerMessage: c.maxReadingsPerMessage, maxFutureMs: c.maxFutureMs, maxPastMs: c.maxPastMs }
+    this.#rate = new RateLimiter(c.ratePerDevicePerS, c.burstPerDevice)
+  }
+
+  get port(): number {
+    return (this.#server?.address() as AddressInfo | null)?.port ?? 0
+  }
+
+  async start(): Promise<void> {
+    const broker = new Aedes({
+      // Only PUBLISH with QoS 2 waits in aedes' inbound window; devices use 0 and 1.
+      maxClientsIdLength: 64,
+      authenticate: (client, username, password, done) => this.#authenticate(client, username, password, done),
+      authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
+      authorizeSubscribe: (client, sub, done) => this.#authorizeSubscribe(client, sub, done),
+    })
+    await broker.listen()
+    broker.on('clientReady', (client) => {
+      this.#counts.connected++
+      connections.inc()
+      this.#connectivity(client, 'connected')
+    })
+    broker.on('clientDisconnect', (client) => {
+      connections.dec()
+      this.#connectivity(client, 'disconnected')
+    })
+    broker.on('clientError', (client, err) => log.debug({ device: client.id, err }, 'client error; connection closed'))
+    broker.on('connectionError', (client, err) => log.debug({ err, client: client.id }, 'connection error before CONNECT completed'))
+    const server = createServer((socket) => broker.handle(socket))
+    await new Promise<void>((resolve, reject) => {
+      server.once('error', reject)
+      server.listen(this.#o.config.port, this.#o.config.host, () => resolve())
+    })
+    this.#broker = broker
+    this.#server = server
+    log.info({ port: this.port, devices: this.#o.devices.size }, 'MQTT gateway listening')
+  }
+
+  async stop(deadline: number): Promise<void> {
+    const server = this.#server
+    const broker = this.#broker
+    this.#server = undefined
+    this.#broker = undefined
+    // Stop accepting, then close every connection; what was acknowledged is
+    // already stored, and what was not will be retransmitted by the device.
+    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
+    if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()))
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())
+    await Promise.race([closed, timeout])
+  }
+
+  stats(): ComponentStats {
+    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts }
+  }
+
+  async health(): Promise<Health> {
+    return this.#server?.listening ? { ok: true } : { ok: false, detail: 'not listening' }
+  }
+
+  #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (e: AuthenticateError | null, ok: boolean | null) => void): void {
+    const device = username === undefined ? undefined : this.#o.devices.get(username)
+    let refusal: { code: number; reason: string } | undefined
+    if (username === undefined || password === undefined) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' }
+    else if (!device) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
+    else if (!tokenMatches(this.#o.secret, device.id, password)) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' }
+    if (refusal) {
+      this.#counts.refusedConnects++
+      refusedTotal.inc({ what: 'connect', code: 'AUTH_DENIED' })
+      log.warn({ device: username, clientId: client.id, reason: refusal.reason }, 'connection refused')
+      done(authError(refusal.reason, refusal.code), false)
+      return
+    }
+    ;(client as Client & { citytwinDevice?: string }).citytwinDevice = username
+    done(null, true)
+  }
+
+  #authorizeSubscribe(client: Client, sub: Subscription, done: (e: Error | null, s?: Subscription | null) => void): void {
+    const id = this.#deviceOf(client)
+    const own = id ? deviceTopics(id).commands.slice(0, -2) : undefined
+    if (own && (sub.topic === `${own}/#` || sub.topic.startsWith(`${own}/`))) return done(null, sub)
+    this.#counts.refusedSubscribes++
+    refusedTotal.inc({ what: 'subscribe', code: 'ACL_DENIED' })
+    log.warn({ device: id, topic: sub.topic }, 'subscription refused (0x80)')
+    done(null, null) // aedes answers SUBACK 0x80 for a null subscription
+  }
+
+  #authorizePublish(client: Client | null, packet: PublishPacket, done: (e?: Error | null) => void): void {
+    if (!client) return done(null) // the broker's own messages
+    const started = process.hrtime.bigint()
+    const finish = (e?: Error | null): void => {
+      ackSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9)
+      done(e)
+    }
+    void this.#handlePublish(client, packet).then(() => finish(null), (e: unknown) => finish(e instanceof Error ? e : new Error(messageOf(e))))
+  }
+
+  /** Resolves when the message may be acknowledged; rejects to close the connection. */
+  async #handlePublish(client: Client, packet: PublishPacket): Promise<void> {
+    const id = this.#deviceOf(client)
+    const device = id ? this.#o.devices.get(id) : undefined
+    const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
+    const topic = packet.topic
+    if (!device) throw new CitytwinError('AUTH_DENIED', 'publish from an unauthenticated client')
+    if (Buffer.byteLength(topic) > this.#o.config.maxTopicBytes) {
+      await this.#deadLetter(device.id, topic.slice(0, this.#o.config.maxTopicBytes), payload, 'INGEST_TOPIC_TOO_LONG', `topic is ${Buffer.byteLength(topic)} bytes; the limit is ${this.#o.config.maxTopicBytes}`)
+      this.#refusePublish(device.id, topic, 'INGEST_TOPIC_TOO_LONG')
+    }
+    const own = deviceTopics(device.id)
+    if (topic !== own.telemetry && topic !== own.status && topic !== own.events) {
+      // MQTT-3.3.5-2: 3.1.1 has no negative PUBACK; closing is the only honest signal.
+      this.#refusePublish(device.id, topic, 'ACL_DENIED')
+    }
+    const now = this.#now()
+    if (!this.#rate.take(device.id, now)) {
+      await this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`)
+      return
+    }
+    if (topic === own.telemetry) return this.#telemetry(device, topic, payload, now, packet.dup)
+    return this.#event(device, topic === own.status ? 'status' : 'event', topic, payload, now)
+  }
+
+  async #telemetry(device: DeviceInfo, topic: string, payload: Buffer, now: number, dup: boolean): Promise<void> {
+    const track = this.#seq.get(device.id) ?? { stored: undefined, pending: undefined }
+    this.#seq.set(device.id, track)
+    const result = decodeTelemetry(device, payload, track.pending ?? track.stored, now, this.#limits, dup)
+    if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason)
+    if ('duplicate' in result) {
+      this.#counts.duplicates++
+      messagesTotal.inc({ outcome: 'duplicate' })
+      return
+    }
+    track.pending = result.lastSeq
+    try {
+      await this.#o.readings.write(result.rows)
+    } catch (e) {
+      // Not stored: forget the seq so the device's retransmission is taken as new.
+      track.pending = track.stored
+      this.#counts.storeFailures++
+      messagesTotal.inc({ outcome: 'store_failed' })
+      log.warn({ device: device.id, err: e }, 'telemetry not stored; closing the connection so the device retransmits')
+      throw e
+    }
+    track.stored = Math.max(track.stored ?? -1, result.lastSeq)
+    this.#counts.stored++
+    messagesTotal.inc({ outcome: 'stored' })
+  }
+
+  async #event(device: DeviceInfo, kind: 'status' | 'event', topic: string, payload: Buffer, now: number): Promise<void> {
+    if (payload.length > this.#o.config.maxPayloadBytes) {
+      return this.#deadLetter(device.id, topic, payload, 'INGEST_PAYLOAD_TOO_LARGE', `payload is ${payload.length} bytes; the limit is ${this.#o.config.maxPayloadBytes}`)
+    }
+    let doc: unknown
+    try {
+      doc = JSON.parse(payload.toString('utf8'))
+    } catch (e) {
+      return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_JSON', `payload is not JSON: ${messageOf(e)}`)
+    }
+    if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', 'payload must be a JSON object')
+    const fields = doc as Record<string, unknown>
+    const name = kind === 'status' ? 'status' : fields.kind
+    if (typeof name !== 'string' || name.length === 0 || name.length > 64) return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', 'an event needs "kind", a string of 1 to 64 characters')
+    const severity = fields.severity ?? 'info'
+    if (severity !== 'info' && severity !== 'warning' && severity !== 'critical') return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', '"severity" must be info, warning or critical')
+    const ts = typeof fields.ts === 'number' && Number.isInteger(fields.ts) && Math.abs(fields.ts - now) <= this.#limits.maxPastMs ? fields.ts : now
+    await this.#o.events.write([[ts, 'device', device.id, name, severity, device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, payload.toString('utf8'), '']])
+    this.#counts.stored++
+    messagesTotal.inc({ outcome: 'stored' })
+  }
+
+  #connectivity(client: Client, kind: 'connected' | 'disconnected'): void {
+    const device = this.#o.devices.get(this.#deviceOf(client) ?? '')
+    if (!device) return
+    if (kind === 'disconnected') this.#rate.forget(device.id)
+    const row = [this.#now(), 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id }), '']
+    // Connectivity is observed, not acknowledged to anyone: a failure is logged, not retried by a device.
+    this.#o.events.write([row]).catch((e: unknown) => log.warn({ err: e, device: device.id }, 'connectivity event not stored'))
+  }
+
+  async #deadLetter(deviceId: string, topic: string, raw: Buffer, code: ErrorCode, reason: string): Promise<void> {
+    await this.#o.deadLetters.deadLetter([{ ts: this.#now(), source: 'mqtt', code, reason, deviceId, topic, raw }])
+    this.#counts.deadLettered++
+    messagesTotal.inc({ outcome: 'dead_lettered' })
+    log.info({ device: deviceId, topic, code, reason }, 'message dead-lettered')
+  }
+
+  #refusePublish(deviceId: string, topic: string, code: ErrorCode): never {
+    this.#counts.refusedPublishes++
+    refusedTotal.inc({ what: 'publish', code })
+    log.warn({ device: deviceId, topic, code }, 'publish refused; closing the connection')
+    throw new CitytwinError(code, `device ${deviceId} may not publish to ${topic.slice(0, 200)}`)
+  }
+
+  /** The authenticated device of a client: the username it connected with. */
+  #deviceOf(client: Client): string | undefined {
+    return (client as Client & { citytwinDevice?: string }).citytwinDevice
+  }
+}

@@ -1,0 +1,165 @@
+// The MQTT gateway with real aedes on a random port, real chDB and real
+// mqtt.js clients.
+import { join } from 'node:path'
+import mqtt, { type MqttClient } from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../lib/config.ts'
+import { mqttConfig } from '../../ingest/mqtt/config.ts'
+import { loadDevices } from '../../ingest/mqtt/devices.ts'
+import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import { READINGS_COLUMNS, type DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
+import { deviceToken } from '../../ingest/mqtt/tokens.ts'
+import { generateCity } from '../../simulators/city/generate.ts'
+import { writeCity } from '../../simulators/city/store.ts'
+import { DeadLetterWriter, openMigratedStore, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
+import { tempDir } from '../helpers.ts'
+
+const SECRET = 'test-secret'
+let store: Store
+let writerCfg: WriterConfig
+let gateway: MqttGateway
+let readings: StoreWriter
+let events: StoreWriter
+let dead: DeadLetterWriter
+let devices: Map<string, DeviceInfo>
+const clients: MqttClient[] = []
+
+function deviceOfType(type: string, nth = 0): DeviceInfo {
+  const d = [...devices.values()].filter((x) => x.type === type)[nth]
+  if (!d) throw new Error(`no ${type} device`)
+  return d
+}
+
+async function connect(username?: string, password?: string, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${gateway.port}`, { username, password, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4, ...extra })
+  clients.push(c)
+  await new Promise<void>((resolve, reject) => {
+    c.once('connect', () => resolve())
+    c.once('error', reject)
+  })
+  return c
+}
+
+async function connectAs(d: DeviceInfo): Promise<MqttClient> {
+  return connect(d.id, deviceToken(SECRET, d.id), { clientId: d.id })
+}
+
+async function q<T>(query: string): Promise<T[]> {
+  return (await store.client.query({ query, format: 'JSONEachRow' })).json<T>()
+}
+
+async function deadLetterCodes(deviceId: string): Promise<string[]> {
+  await dead.stop(Date.now() + 5_000) // flush
+  await dead.start()
+  return (await q<{ code: string }>(`SELECT code FROM dead_letters WHERE device_id = '${deviceId}' ORDER BY ts`)).map((r) => r.code)
+}
+
+beforeAll(async () => {
+  ;({ store, writerCfg } = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') }))
+  await writeCity(store.client, generateCity({ seed: 4, scale: 0.01 }), writerCfg)
+  devices = await loadDevices(store.client)
+  const fast = { ...writerCfg, flushIntervalMs: 50 }
+  dead = new DeadLetterWriter(store.client, fast)
+  readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: fast, deadLetters: dead })
+  events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: fast, deadLetters: dead })
+  for (const c of [dead, readings, events]) await c.start()
+  gateway = new MqttGateway({ config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', burstPerDevice: 50 } }), devices, secret: SECRET, readings, events, deadLetters: dead })
+  await gateway.start()
+})
+
+afterAll(async () => {
+  for (const c of clients) c.end(true)
+  await gateway?.stop(Date.now() + 5_000)
+  for (const c of [readings, events, dead]) await c?.stop(Date.now() + 5_000)
+  await store?.close()
+})
+
+describe('MQTT gateway: connect', () => {
+  it('accepts a device with its token', async () => {
+    const c = await connectAs(deviceOfType('smoke'))
+    expect(c.connected).toBe(true)
+  })
+
+  it.each([
+    ['an unknown device', 'D9999999', 'whatever', 4],
+    ['a wrong token', 'D0000001', 'not-the-token', 4],
+    ['an anonymous client', undefined, undefined, 5],
+  ])('refuses %s with the right CONNACK code', async (_what, user, pass, code) => {
+    const err = await connect(user, pass).then(() => undefined, (e: unknown) => e)
+    expect(err).toMatchObject({ code })
+  })
+})
+
+describe('MQTT gateway: publish', () => {
+  it('stores QoS 1 telemetry before the PUBACK', async () => {
+    const d = deviceOfType('water_level')
+    const c = await connectAs(d)
+    const ts = Date.now()
+    await c.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ ts, seq: 1, values: { level_cm: 12.5, battery_pct: 90 } }), { qos: 1 })
+    // The PUBACK came back, so the rows are already in the store.
+    const rows = await q<{ metric: string; value: number }>(`SELECT metric, value FROM readings WHERE device_id = '${d.id}' ORDER BY metric`)
+    expect(rows).toEqual([{ metric: 'battery_pct', value: 90 }, { metric: 'level_cm', value: 12.5 }])
+  })
+
+  it('stores a retransmitted seq once', async () => {
+    const d = deviceOfType('gas')
+    const c = await connectAs(d)
+    const body = JSON.stringify({ ts: Date.now(), seq: 7, values: { ch4_pct_lel: 1.5 } })
+    await c.publishAsync(`devices/${d.id}/telemetry`, body, { qos: 1 })
+    await c.publishAsync(`devices/${d.id}/telemetry`, body, { qos: 1 })
+    expect(await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}'`)).toEqual([{ n: 1 }])
+  })
+
+  it.each([
+    ['malformed JSON', '{"ts":', 'INGEST_BAD_JSON'],
+    ['a value of the wrong type', { seq: 1, ts: 'now', values: { noise_dba: 50 } }, 'INGEST_BAD_TYPE'],
+    ['an unknown metric', { seq: 1, ts: 0, values: { level_cm: 3 } }, 'INGEST_UNKNOWN_METRIC'],
+    ['a value out of range', { seq: 1, ts: 0, values: { noise_dba: 500 } }, 'INGEST_OUT_OF_RANGE'],
+    ['a timestamp from the future', { seq: 1, ts: 'future', values: { noise_dba: 50 } }, 'INGEST_TS_FUTURE'],
+    ['a timestamp from long ago', { seq: 1, ts: 'past', values: { noise_dba: 50 } }, 'INGEST_TS_PAST'],
+    ['no seq', { ts: 0, values: { noise_dba: 50 } }, 'INGEST_SEQ_MISSING'],
+    ['an oversize payload', 'x'.repeat(20_000), 'INGEST_PAYLOAD_TOO_LARGE'],
+  ])('dead-letters %s with its code, and still acknowledges it', async (_what, payload, code) => {
+    const d = deviceOfType('noise', ['INGEST_BAD_JSON', 'INGEST_BAD_TYPE', 'INGEST_UNKNOWN_METRIC', 'INGEST_OUT_OF_RANGE', 'INGEST_TS_FUTURE', 'INGEST_TS_PAST', 'INGEST_SEQ_MISSING', 'INGEST_PAYLOAD_TOO_LARGE'].indexOf(code))
+    const c = await connectAs(d)
+    const now = Date.now()
+    const body = typeof payload === 'string' ? payload : JSON.stringify({
+      ...payload, ts: payload.ts === 'future' ? now + 3_600_000 : payload.ts === 'past' ? now - 7 * 86_400_000 : payload.ts === 0 ? now : payload.ts,
+    })
+    await c.publishAsync(`devices/${d.id}/telemetry`, body, { qos: 1 })
+    expect(await deadLetterCodes(d.id)).toEqual([code])
+    const raw = await q<{ raw: string; topic: string }>(`SELECT raw, topic FROM dead_letters WHERE device_id = '${d.id}'`)
+    expect(raw[0]?.topic).toBe(`devices/${d.id}/telemetry`)
+    expect(raw[0]?.raw.length).toBeGreaterThan(0)
+    expect(c.connected).toBe(true)
+  })
+
+  it('closes the connection of a device that publishes outside its topics', async () => {
+    const d = deviceOfType('streetlight')
+    const other = deviceOfType('streetlight', 1)
+    const c = await connectAs(d)
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()))
+    c.publish(`devices/${other.id}/telemetry`, '{}', { qos: 1 })
+    await closed
+    expect(gateway.stats()).toMatchObject({ refusedPublishes: 1 })
+  })
+
+  it('refuses a subscription outside the device\'s command topics with 0x80', async () => {
+    const d = deviceOfType('elevator')
+    const c = await connectAs(d)
+    // mqtt.js turns any 0x80 in the SUBACK into an error that carries the packet.
+    const err = await c.subscribeAsync([`devices/${d.id}/commands/#`, 'devices/#'], { qos: 1 }).then(() => undefined, (e: unknown) => e)
+    expect((err as { packet?: { granted?: number[] } }).packet?.granted).toEqual([1, 128])
+    expect(c.connected).toBe(true)
+  })
+
+  it('records device events and connectivity', async () => {
+    const d = deviceOfType('manhole_cover')
+    const c = await connectAs(d)
+    await c.publishAsync(`devices/${d.id}/events`, JSON.stringify({ kind: 'cover_opened', severity: 'critical', ts: Date.now() }), { qos: 1 })
+    await c.endAsync()
+    await events.flush()
+    const kinds = (await q<{ kind: string }>(`SELECT kind FROM events WHERE source_id = '${d.id}' ORDER BY ts, kind`)).map((r) => r.kind)
+    expect(kinds).toEqual(expect.arrayContaining(['connected', 'cover_opened', 'disconnected']))
+  })
+})
