@@ -3,10 +3,11 @@ import type { z } from 'zod'
 import { configReference, loadConfig, type ComponentConfig } from '../config.ts'
 import { storeConfig, writerConfig } from '../../twin/store/config.ts'
 import { apiConfig } from '../../twin/api/config.ts'
+import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import type { Command } from './command.ts'
 
 /** Every component's config, in the order of the data flow. */
-export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, apiConfig]
+export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, mqttConfig, apiConfig]
 
 export const configCommands: Command[] = [
   {
@@ -24,6 +25,7 @@ export const configCommands: Command[] = [
       for (const c of ALL_CONFIGS) {
         const v = effective[c.name] as Record<string, unknown>
         if (typeof v.password === 'string' && v.password) v.password = '***'
+        if (typeof v.deviceSecret === 'string' && v.deviceSecret) v.deviceSecret = '***'
       }
       stdout.write(JSON.stringify(effective, null, 2) + '\n')
     },

@@ -9,8 +9,9 @@ import { cityCommands } from '../../simulators/city/cli.ts'
 import { storeCommands } from '../../twin/store/cli.ts'
 import { configCommands } from './config-commands.ts'
 import { startCommand } from './start.ts'
+import { mqttCommands } from '../../ingest/mqtt/cli.ts'
 
-export const COMMANDS: readonly Command[] = [startCommand, ...cityCommands, ...storeCommands, ...configCommands]
+export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...storeCommands, ...configCommands]
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
   return Object.entries(options).map(([name, o]) => {

@@ -1,7 +1,7 @@
-// `citytwin start`: the whole system, embedded, in one command. Today it
-// opens the store (and serves it to other processes), makes sure a city is
-// there, and runs the API; each later stage adds its components here, in
-// data-flow order so shutdown can run it backwards.
+// `citytwin start`: the whole system, embedded, in one command. It opens
+// the store (and serves it to other processes), makes sure a city is there,
+// and runs the MQTT gateway and the API; each later stage adds its
+// components here, in data-flow order so shutdown can run it backwards.
 import { stopAll, type Component } from '../component.ts'
 import { CitytwinError } from '../errors.ts'
 import { loadConfig } from '../config.ts'
@@ -12,6 +12,8 @@ import { ApiServer } from '../../twin/api/server.ts'
 import { openMigratedStore, StoreOwner } from '../../twin/store/index.ts'
 import { cityCounts, generateCity } from '../../simulators/city/generate.ts'
 import { readCityFigures, writeCity } from '../../simulators/city/store.ts'
+import { untilSignal } from '../../ingest/mqtt/cli.ts'
+import { createMqttIngest } from '../../ingest/mqtt/index.ts'
 
 const log = logger('start')
 
@@ -20,12 +22,13 @@ export const DEMO_SCALE = 0.01
 
 export const startCommand: Command = {
   name: 'start',
-  summary: 'Run the whole system embedded: store, API and a demo city (Ctrl-C stops it gracefully)',
+  summary: 'Run the whole system embedded: store, MQTT gateway, API and a demo city (Ctrl-C stops it gracefully)',
   options: {
     full: { type: 'boolean', description: 'use the full-scale city (219,300 devices, 130,000 cameras) instead of the demo' },
     scale: { type: 'string', description: `city scale in (0, 1] (default ${DEMO_SCALE}, or 1 with --full)`, valueName: 's' },
     seed: { type: 'string', description: 'city seed (default 1)', valueName: 'n' },
     port: { type: 'string', description: 'API port (default 8080; also CITYTWIN_API_PORT)', valueName: 'port' },
+    'mqtt-port': { type: 'string', description: 'MQTT port for devices (default 1883; also CITYTWIN_MQTT_PORT)', valueName: 'port' },
     'stop-grace-ms': { type: 'string', description: 'how long a graceful stop may take (default 15000)', valueName: 'ms' },
   },
   async run({ values, configFile, stdout }) {
@@ -40,13 +43,15 @@ export const startCommand: Command = {
       await store.close()
       throw new CitytwinError('STORE_LOCKED', `citytwin is already running on the store in ${store.dataDir}; stop it first or use another --data-dir`)
     }
+    // Started in data-flow order; `components` holds them in stop order
+    // (the reverse): sources first, the store owner last.
     const components: Component[] = []
+    const startOne = async (c: Component): Promise<void> => {
+      await c.start()
+      components.unshift(c)
+    }
     try {
-      if (store.mode === 'embedded') {
-        const owner = new StoreOwner(store)
-        await owner.start()
-        components.push(owner)
-      }
+      if (store.mode === 'embedded') await startOne(new StoreOwner(store))
       const figures = await readCityFigures(store.client)
       // The city is a pure function of (seed, scale): keep the stored one when it is that city.
       const same = figures.seed === seed && figures.devices === cityCounts(scale).devices && figures.cameras === cityCounts(scale).cameras
@@ -58,21 +63,18 @@ export const startCommand: Command = {
       } else {
         log.info({ seed: figures.seed, devices: figures.devices }, 'using the city already in the store')
       }
+      const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: numberOption(values, 'mqtt-port') })
+      for (const c of ingest.components) await startOne(c)
       const server = new ApiServer({ config: api, client: store.client, components: () => components })
-      await server.start()
-      components.unshift(server)
+      await startOne(server)
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
+        `  MQTT     port ${ingest.gateway.port} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
         `  API      ${server.url}/api/v1/city\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
-      const signal = await new Promise<NodeJS.Signals>((resolve) => {
-        process.once('SIGINT', () => resolve('SIGINT'))
-        process.once('SIGTERM', () => resolve('SIGTERM'))
-      })
-      log.info({ signal }, 'stopping')
+      log.info({ signal: await untilSignal() }, 'stopping')
     } finally {
-      // Sources first (the API), then the store owner, then the store itself.
       const failures = await stopAll(components, Date.now() + graceMs)
       for (const f of failures) log.error({ err: f.error, component: f.name }, 'component did not stop cleanly')
       await store.close()

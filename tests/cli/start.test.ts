@@ -3,13 +3,14 @@
 // and stops gracefully on SIGTERM.
 import { spawn } from 'node:child_process'
 import { join } from 'node:path'
+import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { CLI, REPO, runCli, tempDir } from '../helpers.ts'
 
 describe('citytwin start', () => {
   it('runs the embedded system until told to stop', async () => {
     const dataDir = join(tempDir(), 'db')
-    const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--data-dir', dataDir], {
+    const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], {
       cwd: REPO, env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
     })
     let stdout = ''
@@ -38,12 +39,22 @@ describe('citytwin start', () => {
       expect(openapi.openapi).toBe('3.1.0')
       expect(Object.keys(openapi.paths)).toContain('/api/v1/city')
       expect((await fetch(`${api}/nowhere`)).status).toBe(404)
+      // A device connects with the token the CLI gives it, and its reading is stored.
+      const mqttPort = Number(/MQTT\s+port (\d+)/.exec(stdout)?.[1])
+      const list = await runCli(['devices', 'list', '--type', 'smoke', '--limit', '1', '--json', '--data-dir', dataDir])
+      const device = JSON.parse(list.stdout) as { id: string; topic: string }
+      const token = (await runCli(['device-token', device.id, '--data-dir', dataDir])).stdout.trim()
+      const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: device.id, password: token, reconnectPeriod: 0 })
+      await c.publishAsync(device.topic, JSON.stringify({ ts: Date.now(), seq: 1, values: { temperature_c: 23 } }), { qos: 1 })
+      await c.endAsync()
+      const stored = await runCli(['store', 'query', `SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${device.id}'`, '--data-dir', dataDir])
+      expect(JSON.parse(stored.stdout)).toEqual({ n: 1 })
       // A CLI command run while the system is up goes through the running owner.
       const stats = await runCli(['city', 'stats', '--json', '--data-dir', dataDir])
       expect(stats.code).toBe(0)
       expect(JSON.parse(stats.stdout)).toMatchObject({ devices: 2193 })
       // A second `start` on the same store is refused.
-      const second = await runCli(['start', '--port', '0', '--data-dir', dataDir])
+      const second = await runCli(['start', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir])
       expect(second.code).toBe(1)
       expect(second.stderr).toMatch(/STORE_LOCKED: citytwin is already running/)
     } finally {

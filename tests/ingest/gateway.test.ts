@@ -90,6 +90,14 @@ describe('MQTT gateway: connect', () => {
   })
 })
 
+describe('MQTT gateway: protocol', () => {
+  it('refuses MQTT 5, which aedes does not speak, with "unacceptable protocol version"', async () => {
+    const d = deviceOfType('smoke')
+    const err = await connect(d.id, deviceToken(SECRET, d.id), { protocolVersion: 5 }).then(() => undefined, (e: unknown) => e)
+    expect(String((err as Error).message)).toMatch(/Unacceptable protocol version/)
+  })
+})
+
 describe('MQTT gateway: publish', () => {
   it('stores QoS 1 telemetry before the PUBACK', async () => {
     const d = deviceOfType('water_level')

@@ -1,0 +1,109 @@
+// `citytwin device-token`, `citytwin devices list` and `citytwin gateway mqtt`.
+import type { Command } from '../../lib/cli/command.ts'
+import { numberOption, UsageError } from '../../lib/cli/command.ts'
+import { stopAll } from '../../lib/component.ts'
+import { CitytwinError } from '../../lib/errors.ts'
+import { loadConfig } from '../../lib/config.ts'
+import { logger } from '../../lib/log.ts'
+import { openMigratedStore } from '../../twin/store/index.ts'
+import { mqttConfig } from './config.ts'
+import { deviceTopics } from './devices.ts'
+import { createMqttIngest } from './index.ts'
+import { deviceToken, resolveDeviceSecret } from './tokens.ts'
+
+const log = logger('mqtt-cli')
+
+/** Resolves on SIGINT or SIGTERM. */
+export function untilSignal(): Promise<NodeJS.Signals> {
+  return new Promise((resolve) => {
+    process.once('SIGINT', () => resolve('SIGINT'))
+    process.once('SIGTERM', () => resolve('SIGTERM'))
+  })
+}
+
+export const mqttCommands: Command[] = [
+  {
+    name: 'device-token',
+    summary: 'Print the MQTT password of a device (derived from the deployment secret)',
+    args: '<deviceId>',
+    async run({ positionals, configFile, stdout }) {
+      const id = positionals[0]
+      if (!id || positionals.length > 1) throw new UsageError('give one device id, e.g. citytwin device-token D0000001')
+      const { store, storeCfg } = await openMigratedStore({ file: configFile })
+      try {
+        const rs = await store.client.query({ query: 'SELECT toUInt32(count()) AS n FROM devices WHERE id = {id:String}', query_params: { id }, format: 'JSONEachRow' })
+        if (((await rs.json<{ n: number }>())[0]?.n ?? 0) === 0) throw new CitytwinError('AUTH_DENIED', `no device ${id} in the city (see citytwin devices list)`)
+        const cfg = loadConfig(mqttConfig, { file: configFile })
+        stdout.write(deviceToken(resolveDeviceSecret(cfg.deviceSecret, storeCfg.dataDir), id) + '\n')
+      } finally {
+        await store.close()
+      }
+    },
+  },
+  {
+    name: 'devices list',
+    summary: 'List devices with their type, grid and telemetry topic',
+    options: {
+      type: { type: 'string', description: 'only devices of this type (e.g. smoke)', valueName: 'type' },
+      grid: { type: 'string', description: 'only devices in this grid: an id or code of a micro-grid, community, street or district', valueName: 'grid' },
+      limit: { type: 'string', description: 'at most this many (default 50)', valueName: 'n' },
+      json: { type: 'boolean', description: 'print JSON lines' },
+    },
+    async run({ values, configFile, stdout }) {
+      const limit = numberOption(values, 'limit') ?? 50
+      if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer')
+      const { store } = await openMigratedStore({ file: configFile })
+      try {
+        const where: string[] = []
+        const params: Record<string, string | number> = { limit }
+        if (typeof values.type === 'string') {
+          where.push('d.type = {type:String}')
+          params.type = values.type
+        }
+        if (typeof values.grid === 'string') {
+          where.push(`{grid:String} IN (toString(d.micro_grid_id), toString(d.community_id), toString(d.street_id), toString(d.district_id), g.code)
+                      OR g.community_id IN (SELECT id FROM grids WHERE code = {grid:String})`)
+          params.grid = values.grid
+        }
+        const rs = await store.client.query({
+          query: `SELECT d.id AS id, d.type AS type, g.code AS grid, d.lon AS lon, d.lat AS lat, d.interval_s AS interval_s
+                  FROM devices d LEFT JOIN (SELECT id, code, community_id FROM grids WHERE level = 'micro') g ON g.id = d.micro_grid_id
+                  ${where.length ? `WHERE ${where.map((w) => `(${w})`).join(' AND ')}` : ''} ORDER BY d.id LIMIT {limit:UInt32}`,
+          query_params: params, format: 'JSONEachRow',
+        })
+        const rows = await rs.json<{ id: string; type: string; grid: string; lon: number; lat: number; interval_s: number }>()
+        for (const r of rows) {
+          stdout.write(values.json
+            ? JSON.stringify({ ...r, topic: deviceTopics(r.id).telemetry }) + '\n'
+            : `${r.id}  ${r.type.padEnd(16)} ${r.grid.padEnd(22)} ${deviceTopics(r.id).telemetry}\n`)
+        }
+        if (rows.length === 0) stdout.write('no devices match\n')
+      } finally {
+        await store.close()
+      }
+    },
+  },
+  {
+    name: 'gateway mqtt',
+    summary: 'Run the MQTT gateway alone (against a running `citytwin start` or a ClickHouse server)',
+    options: {
+      port: { type: 'string', description: 'MQTT port (default 1883; also CITYTWIN_MQTT_PORT)', valueName: 'port' },
+    },
+    async run({ values, configFile, stdout }) {
+      const { store, writerCfg } = await openMigratedStore({ file: configFile })
+      const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: numberOption(values, 'port') })
+      const started: typeof ingest.components = []
+      try {
+        for (const c of ingest.components) {
+          await c.start()
+          started.push(c)
+        }
+        stdout.write(`MQTT gateway listening on port ${ingest.gateway.port} (${store.mode} store)\n`)
+        log.info({ signal: await untilSignal() }, 'stopping')
+      } finally {
+        await stopAll(started.reverse(), Date.now() + 15_000)
+        await store.close()
+      }
+    },
+  },
+]

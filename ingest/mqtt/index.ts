@@ -1,0 +1,31 @@
+// The MQTT ingest stage assembled: dead letters, the readings and events
+// writers, and the gateway in front of them. Returned in start order;
+// stop them in reverse (the gateway first, the dead letters last).
+import type { Component } from '../../lib/component.ts'
+import { loadConfig, type ConfigSources } from '../../lib/config.ts'
+import { DeadLetterWriter, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
+import { mqttConfig, type MqttConfig } from './config.ts'
+import { loadDevices } from './devices.ts'
+import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
+import { READINGS_COLUMNS } from './telemetry.ts'
+import { resolveDeviceSecret } from './tokens.ts'
+
+export interface MqttIngest {
+  gateway: MqttGateway
+  /** Start order: dead letters, writers, gateway. */
+  components: Component[]
+  config: MqttConfig
+}
+
+export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}): Promise<MqttIngest> {
+  const config = loadConfig(mqttConfig, { ...sources, overrides: { ...sources.overrides, ...overrides } })
+  const secret = resolveDeviceSecret(config.deviceSecret, store.dataDir)
+  const devices = await loadDevices(store.client)
+  const deadLetters = new DeadLetterWriter(store.client, writerCfg)
+  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters })
+  const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters })
+  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters })
+  return { gateway, config, components: [deadLetters, readings, events, gateway] }
+}
+
+export { mqttConfig } from './config.ts'
