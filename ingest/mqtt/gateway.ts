@@ -62,7 +62,7 @@ export class MqttGateway implements Component {
   readonly #now: () => number
   #broker: Aedes | undefined
   #server: Server | undefined
-  #counts = { connected: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0 }
+  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0 }
 
   constructor(opts: GatewayOptions) {
     this.#o = opts
@@ -156,6 +156,7 @@ export class MqttGateway implements Component {
 
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (e?: Error | null) => void): void {
     if (!client) return done(null) // the broker's own messages
+    this.#counts.received++
     const started = process.hrtime.bigint()
     const finish = (e?: Error | null): void => {
       ackSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9)

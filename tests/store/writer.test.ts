@@ -3,7 +3,6 @@
 // failure after the retries run out, and backpressure while the store stalls.
 // The flaky and stalled links are a real TCP proxy in front of the store
 // owner's HTTP endpoint, so the client sees real connection failures.
-import { createServer, connect, type Server, type Socket } from 'node:net'
 import { join } from 'node:path'
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -12,6 +11,7 @@ import { openMigratedStore, StoreOwner, StoreWriter, DeadLetterWriter, type Stor
 import { readOwnerInfo } from '../../twin/store/client.ts'
 import { writerConfig } from '../../twin/store/config.ts'
 import { tempDir } from '../helpers.ts'
+import { Link } from '../tcp-link.ts'
 
 const dir = tempDir()
 let store: Store
@@ -36,47 +36,6 @@ const rows = (from: number, n: number) => Array.from({ length: n }, (_, i) => [f
 async function count(table = 'w', where = '1'): Promise<number> {
   const rs = await store.client.query({ query: `SELECT toUInt32(count()) AS c FROM ${table} WHERE ${where}`, format: 'JSONEachRow' })
   return (await rs.json<{ c: number }>())[0]?.c ?? -1
-}
-
-/** A TCP proxy to the owner whose behaviour the test controls. */
-class Link {
-  mode: 'pass' | 'drop' | 'hold' = 'pass'
-  accepted = 0
-  #held: Socket[] = []
-  #server: Server
-  constructor(private readonly target: URL) {
-    this.#server = createServer((socket) => {
-      this.accepted++
-      if (this.mode === 'drop') return socket.destroy()
-      if (this.mode === 'hold') {
-        socket.pause()
-        this.#held.push(socket)
-        return
-      }
-      this.#pipe(socket)
-    })
-  }
-  #pipe(socket: Socket): void {
-    const up = connect(Number(this.target.port), this.target.hostname)
-    socket.pipe(up).pipe(socket)
-    socket.resume()
-    up.on('error', () => socket.destroy())
-    socket.on('error', () => up.destroy())
-  }
-  release(): void {
-    this.mode = 'pass'
-    for (const s of this.#held.splice(0)) this.#pipe(s)
-  }
-  async listen(): Promise<string> {
-    await new Promise<void>((r) => this.#server.listen(0, '127.0.0.1', r))
-    const addr = this.#server.address()
-    if (addr === null || typeof addr === 'string') throw new Error('no address')
-    return `http://127.0.0.1:${addr.port}`
-  }
-  close(): void {
-    for (const s of this.#held.splice(0)) s.destroy()
-    this.#server.close()
-  }
 }
 
 async function clientThrough(link: Link): Promise<ClickHouseClient> {

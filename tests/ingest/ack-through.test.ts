@@ -1,0 +1,138 @@
+// Ack-through and backpressure: a QoS 1 PUBACK means the rows are stored.
+// The store is stalled for real by holding the TCP link between the
+// gateway's writer and the store owner.
+import { join } from 'node:path'
+import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
+import mqtt, { type MqttClient } from 'mqtt'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../lib/config.ts'
+import { mqttConfig } from '../../ingest/mqtt/config.ts'
+import { loadDevices } from '../../ingest/mqtt/devices.ts'
+import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import { READINGS_COLUMNS, type DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
+import { deviceToken } from '../../ingest/mqtt/tokens.ts'
+import { generateCity } from '../../simulators/city/generate.ts'
+import { writeCity } from '../../simulators/city/store.ts'
+import { readOwnerInfo } from '../../twin/store/client.ts'
+import { DeadLetterWriter, openMigratedStore, StoreOwner, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
+import { tempDir } from '../helpers.ts'
+import { Link } from '../tcp-link.ts'
+
+const SECRET = 'ack-secret'
+let store: Store
+let owner: StoreOwner
+let writerCfg: WriterConfig
+let devices: Map<string, DeviceInfo>
+const cleanup: (() => Promise<void>)[] = []
+
+beforeAll(async () => {
+  ;({ store, writerCfg } = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') }))
+  owner = new StoreOwner(store)
+  await owner.start()
+  await writeCity(store.client, generateCity({ seed: 5, scale: 0.01 }), writerCfg)
+  devices = await loadDevices(store.client)
+})
+
+afterAll(async () => {
+  for (const f of cleanup.reverse()) await f()
+  await owner?.stop(Date.now() + 5_000)
+  await store?.close()
+})
+
+/** A gateway whose readings writer reaches the store through `link`. */
+async function gatewayThrough(link: Link, cfg: Partial<WriterConfig>): Promise<{ gateway: MqttGateway; readings: StoreWriter }> {
+  const info = readOwnerInfo(store.dataDir)
+  if (!info) throw new Error('no owner file')
+  const client: ClickHouseClient = createClient({ url: await link.listen(), username: 'citytwin', password: info.token, database: store.database, keep_alive: { enabled: false }, log: { level: ClickHouseLogLevel.OFF } })
+  const writer = { ...writerCfg, flushIntervalMs: 20, ...cfg }
+  const dead = new DeadLetterWriter(store.client, writer)
+  const readings = new StoreWriter({ client, table: 'readings', columns: READINGS_COLUMNS, config: writer, deadLetters: dead })
+  const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writer, deadLetters: dead })
+  const gateway = new MqttGateway({ config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', burstPerDevice: 1000, ratePerDevicePerS: 1000 } }), devices, secret: SECRET, readings, events, deadLetters: dead })
+  for (const c of [dead, readings, events, gateway]) await c.start()
+  cleanup.push(async () => {
+    link.release()
+    await gateway.stop(Date.now() + 2_000)
+    for (const c of [readings, events, dead]) await c.stop(Date.now() + 5_000).catch(() => undefined)
+    await client.close()
+    link.close()
+  })
+  return { gateway, readings }
+}
+
+function device(type: string): DeviceInfo {
+  const d = [...devices.values()].find((x) => x.type === type)
+  if (!d) throw new Error(`no ${type}`)
+  return d
+}
+
+async function connectAs(gateway: MqttGateway, d: DeviceInfo): Promise<MqttClient> {
+  return mqtt.connectAsync(`mqtt://127.0.0.1:${gateway.port}`, { username: d.id, password: deviceToken(SECRET, d.id), reconnectPeriod: 0 })
+}
+
+async function stored(deviceId: string): Promise<number> {
+  const rs = await store.client.query({ query: `SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${deviceId}'`, format: 'JSONEachRow' })
+  return (await rs.json<{ n: number }>())[0]?.n ?? -1
+}
+
+describe('ack-through', () => {
+  it('sends no PUBACK while the store is stalled, and sends it once the row is stored', async () => {
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const { gateway } = await gatewayThrough(link, {})
+    const d = device('smoke')
+    const c = await connectAs(gateway, d)
+    let acked = false
+    const puback = c.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 1, values: { temperature_c: 20 } }), { qos: 1 }).then(() => (acked = true))
+    while (link.accepted < 1) await new Promise((r) => setTimeout(r, 10)) // the INSERT is on the wire and held
+    await new Promise((r) => setTimeout(r, 100))
+    expect(acked).toBe(false)
+    expect(await stored(d.id)).toBe(0)
+    link.release()
+    await puback
+    expect(await stored(d.id)).toBe(1)
+    await c.endAsync()
+  })
+
+  it('closes the connection without a PUBACK when the writer is stopped, and nothing is stored', async () => {
+    const link = new Link(new URL(owner.url))
+    const { gateway, readings } = await gatewayThrough(link, {})
+    await readings.stop(Date.now() + 1_000)
+    const d = device('gas')
+    const c = await connectAs(gateway, d)
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()))
+    let acked = false
+    c.publish(`devices/${d.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 1, values: { ch4_pct_lel: 1 } }), { qos: 1 }, (err) => {
+      if (!err) acked = true
+    })
+    await closed
+    expect(acked).toBe(false)
+    expect(await stored(d.id)).toBe(0)
+    c.end(true)
+  })
+
+  it('stops reading a device\'s socket while the store is stalled, instead of buffering', async () => {
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const { gateway, readings } = await gatewayThrough(link, { maxBatchRows: 100, queueRows: 200, concurrency: 1 })
+    const d = device('air_quality')
+    const c = await connectAs(gateway, d)
+    const now = Date.now()
+    // 60 messages of 100 readings (about 9 KB each): more than one socket read.
+    const acks: Promise<unknown>[] = []
+    for (let m = 0; m < 60; m++) {
+      const readingsOfMessage = Array.from({ length: 100 }, (_, i) => ({ ts: now - 60_000 + m * 100 + i, seq: m * 100 + i + 1, values: { pm25_ug_m3: 40, pm10_ug_m3: 70, no2_ug_m3: 30 } }))
+      acks.push(c.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ readings: readingsOfMessage }), { qos: 1 }))
+    }
+    while (link.accepted < 1) await new Promise((r) => setTimeout(r, 10))
+    await new Promise((r) => setTimeout(r, 300))
+    const held = gateway.stats() as { received: number }
+    expect(held.received).toBeLessThan(60)
+    expect((readings.stats() as { queued: number }).queued).toBeLessThanOrEqual(200 + 300)
+    link.release()
+    await Promise.all(acks)
+    expect(await stored(d.id)).toBe(60 * 100 * 3)
+    expect((gateway.stats() as { received: number }).received).toBe(60)
+    await c.endAsync()
+  })
+})
