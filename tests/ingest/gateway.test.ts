@@ -1,5 +1,6 @@
 // The MQTT gateway with real aedes on a random port, real chDB and real
 // mqtt.js clients.
+import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -169,5 +170,42 @@ describe('MQTT gateway: publish', () => {
     await events.flush()
     const kinds = (await q<{ kind: string }>(`SELECT kind FROM events WHERE source_id = '${d.id}' ORDER BY ts, kind`)).map((r) => r.kind)
     expect(kinds).toEqual(expect.arrayContaining(['connected', 'cover_opened', 'disconnected']))
+  })
+})
+
+describe('MQTT gateway: a third-party client', () => {
+  // Debian's mosquitto_pub, a client we did not write, against the gateway.
+  // Spawned asynchronously: the gateway runs in this very process.
+  function mosquittoPub(args: string[]): Promise<{ status: number | null; stderr: string }> {
+    return new Promise((resolve, reject) => {
+      const child = spawn('mosquitto_pub', ['-h', '127.0.0.1', '-p', String(gateway.port), '-V', 'mqttv311', ...args], { stdio: ['ignore', 'ignore', 'pipe'] })
+      let stderr = ''
+      child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
+      const timer = setTimeout(() => child.kill('SIGKILL'), 20_000)
+      child.on('error', (e) => {
+        clearTimeout(timer)
+        reject(new Error(`mosquitto_pub is not installed (${e.message}); install it with: apt-get install -y mosquitto-clients`))
+      })
+      child.on('close', (status) => {
+        clearTimeout(timer)
+        resolve({ status, stderr })
+      })
+    })
+  }
+
+  it('publishes QoS 1 telemetry that is stored', async () => {
+    const d = deviceOfType('hydrant_pressure')
+    const r = await mosquittoPub(['-i', d.id, '-u', d.id, '-P', deviceToken(SECRET, d.id), '-q', '1', '-t', `devices/${d.id}/telemetry`,
+      '-m', JSON.stringify({ ts: Date.now(), seq: 1, values: { pressure_mpa: 0.31 } })])
+    expect(r.stderr).toBe('')
+    expect(r.status).toBe(0)
+    expect(await q<{ value: number }>(`SELECT value FROM readings WHERE device_id = '${d.id}'`)).toEqual([{ value: 0.31 }])
+  })
+
+  it('is refused with a wrong password', async () => {
+    const d = deviceOfType('hydrant_pressure', 1)
+    const r = await mosquittoPub(['-u', d.id, '-P', 'wrong', '-q', '1', '-t', `devices/${d.id}/telemetry`, '-m', '{}'])
+    expect(r.status).not.toBe(0)
+    expect(r.stderr).toMatch(/bad user name or password/i)
   })
 })
