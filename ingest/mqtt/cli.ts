@@ -1,11 +1,13 @@
 // `citytwin device-token`, `citytwin devices list` and `citytwin gateway mqtt`.
+import cluster from 'node:cluster'
 import type { Command } from '../../lib/cli/command.ts'
 import { numberOption, UsageError } from '../../lib/cli/command.ts'
-import { stopAll } from '../../lib/component.ts'
+import { stopAll, type Component } from '../../lib/component.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { logger } from '../../lib/log.ts'
-import { openMigratedStore } from '../../twin/store/index.ts'
+import { openMigratedStore, StoreOwner, type StoreSetup } from '../../twin/store/index.ts'
+import { forkGatewayWorkers, type WorkerPool } from './cluster.ts'
 import { mqttConfig } from './config.ts'
 import { deviceTopics } from './devices.ts'
 import { createMqttIngest } from './index.ts'
@@ -85,25 +87,60 @@ export const mqttCommands: Command[] = [
   },
   {
     name: 'gateway mqtt',
-    summary: 'Run the MQTT gateway alone (against a running `citytwin start` or a ClickHouse server)',
+    summary: 'Run the MQTT gateway alone, in one or several processes (against a running `citytwin start`, its own embedded store, or a ClickHouse server)',
     options: {
       port: { type: 'string', description: 'MQTT port (default 1883; also CITYTWIN_MQTT_PORT)', valueName: 'port' },
+      workers: { type: 'string', description: 'gateway processes sharing the port (default 1); each may hold 20,000 connections here', valueName: 'n' },
     },
     async run({ values, configFile, stdout }) {
-      const { store, writerCfg } = await openMigratedStore({ file: configFile })
-      const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: numberOption(values, 'port') })
-      const started: typeof ingest.components = []
-      try {
-        for (const c of ingest.components) {
-          await c.start()
-          started.push(c)
+      const workers = numberOption(values, 'workers') ?? 1
+      if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
+      const port = numberOption(values, 'port')
+      if (cluster.isWorker) return runGatewayProcess(configFile, port, () => undefined)
+      const setup = await openMigratedStore({ file: configFile })
+      const { store } = setup
+      if (workers === 1) {
+        try {
+          await runGatewayProcess(configFile, port, (p) => stdout.write(`MQTT gateway listening on port ${p} (${store.mode} store)\n`), setup)
+        } finally {
+          await store.close()
         }
-        stdout.write(`MQTT gateway listening on port ${ingest.gateway.port} (${store.mode} store)\n`)
+        return
+      }
+      // Several processes: this one keeps the store (serving it if it is the
+      // embedded one) and the workers run the gateway.
+      const owner = store.mode === 'embedded' ? new StoreOwner(store) : undefined
+      let pool: WorkerPool | undefined
+      try {
+        await owner?.start()
+        const args = [...(port === undefined ? [] : ['--port', String(port)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
+        pool = await forkGatewayWorkers(workers, process.argv[1] ?? '', args)
+        stdout.write(`MQTT gateway listening on port ${pool.port} (${workers} workers, ${store.mode} store)\n`)
         log.info({ signal: await untilSignal() }, 'stopping')
       } finally {
-        await stopAll(started.reverse(), Date.now() + 15_000)
+        await pool?.stop(Date.now() + 20_000)
+        await owner?.stop(Date.now() + 5_000)
         await store.close()
       }
     },
   },
 ]
+
+/** One gateway process: writers and gateway on the given store (or one it opens), until a signal. */
+async function runGatewayProcess(configFile: Record<string, unknown>, port: number | undefined, ready: (port: number) => void, opened?: StoreSetup): Promise<void> {
+  const { store, writerCfg } = opened ?? (await openMigratedStore({ file: configFile }))
+  const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port })
+  const started: Component[] = []
+  try {
+    for (const c of ingest.components) {
+      await c.start()
+      started.unshift(c)
+    }
+    ready(ingest.gateway.port)
+    if (cluster.isWorker) process.send?.({ type: 'mqtt-ready', port: ingest.gateway.port, pid: process.pid })
+    log.info({ signal: await untilSignal(), port: ingest.gateway.port }, 'stopping')
+  } finally {
+    await stopAll(started, Date.now() + 15_000)
+    if (!opened) await store.close()
+  }
+}

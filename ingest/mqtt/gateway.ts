@@ -242,7 +242,7 @@ export class MqttGateway implements Component {
     const device = this.#o.devices.get(this.#deviceOf(client) ?? '')
     if (!device) return
     if (kind === 'disconnected') this.#rate.forget(device.id)
-    const row = [this.#now(), 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id }), '']
+    const row = [this.#now(), 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id, gatewayPid: process.pid }), '']
     // Connectivity is observed, not acknowledged to anyone: a failure is logged, not retried by a device.
     this.#o.events.write([row]).catch((e: unknown) => log.warn({ err: e, device: device.id }, 'connectivity event not stored'))
   }

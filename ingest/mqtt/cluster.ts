@@ -1,0 +1,79 @@
+// The gateway over several processes. One process may hold 20,000 open
+// files here, so 219,300 devices need several gateway processes: node:cluster
+// workers share one listening port (the primary hands connections round-
+// robin). Each worker reaches the store through its owner: the primary when
+// it opened the embedded store itself, or a running `citytwin start`, or a
+// ClickHouse server. Workers send the primary their port and stats.
+import cluster, { type Worker } from 'node:cluster'
+import { logger } from '../../lib/log.ts'
+
+const log = logger('mqtt-cluster')
+
+export interface WorkerReady {
+  type: 'mqtt-ready'
+  port: number
+  pid: number
+}
+
+export function isWorkerReady(m: unknown): m is WorkerReady {
+  return typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'mqtt-ready'
+}
+
+export interface WorkerPool {
+  port: number
+  workers: readonly Worker[]
+  /** Asks every worker to stop (SIGTERM: drain and flush) and waits until they have exited, or kills them at the deadline. */
+  stop(deadline: number): Promise<void>
+}
+
+/**
+ * Forks `n` gateway workers running `citytwin gateway mqtt` with `args`, and
+ * resolves once all are listening. A worker that dies is replaced, unless
+ * the pool is stopping.
+ */
+export async function forkGatewayWorkers(n: number, exec: string, args: string[]): Promise<WorkerPool> {
+  cluster.setupPrimary({ exec, args: ['gateway', 'mqtt', ...args], silent: false })
+  let stopping = false
+  const workers = new Set<Worker>()
+  const spawnOne = (): Promise<WorkerReady> =>
+    new Promise((resolve, reject) => {
+      const w = cluster.fork({ CITYTWIN_MQTT_WORKER: '1' })
+      workers.add(w)
+      const onMessage = (m: unknown): void => {
+        if (!isWorkerReady(m)) return
+        w.off('message', onMessage)
+        resolve(m)
+      }
+      w.on('message', onMessage)
+      w.once('exit', (code, signal) => {
+        workers.delete(w)
+        reject(new Error(`gateway worker ${w.process.pid} exited (${signal ?? code}) before it was ready`))
+        if (!stopping) {
+          log.error({ pid: w.process.pid, code, signal }, 'gateway worker died; starting another')
+          spawnOne().catch((e: unknown) => log.error({ err: e }, 'could not replace a gateway worker'))
+        }
+      })
+    })
+  const ready = await Promise.all(Array.from({ length: n }, () => spawnOne()))
+  const port = ready[0]?.port ?? 0
+  log.info({ workers: n, port, pids: ready.map((r) => r.pid) }, 'gateway workers ready')
+  return {
+    port,
+    get workers() {
+      return [...workers]
+    },
+    async stop(deadline: number) {
+      stopping = true
+      const exits = [...workers].map((w) => new Promise<void>((resolve) => {
+        if (w.isDead()) return resolve()
+        w.once('exit', () => resolve())
+        w.process.kill('SIGTERM')
+      }))
+      const timer = setTimeout(() => {
+        for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL')
+      }, Math.max(0, deadline - Date.now()))
+      await Promise.all(exits)
+      clearTimeout(timer)
+    },
+  }
+}
