@@ -99,20 +99,16 @@ export const mqttCommands: Command[] = [
       if (cluster.isWorker) return runGatewayProcess(configFile, port, () => undefined)
       const setup = await openMigratedStore({ file: configFile })
       const { store } = setup
-      if (workers === 1) {
-        try {
-          await runGatewayProcess(configFile, port, (p) => stdout.write(`MQTT gateway listening on port ${p} (${store.mode} store)\n`), setup)
-        } finally {
-          await store.close()
-        }
-        return
-      }
-      // Several processes: this one keeps the store (serving it if it is the
-      // embedded one) and the workers run the gateway.
+      // A long-running process that opened the embedded store serves it, so
+      // other commands (and the workers) can use it meanwhile.
       const owner = store.mode === 'embedded' ? new StoreOwner(store) : undefined
       let pool: WorkerPool | undefined
       try {
         await owner?.start()
+        if (workers === 1) {
+          await runGatewayProcess(configFile, port, (p) => stdout.write(`MQTT gateway listening on port ${p} (${store.mode} store)\n`), setup)
+          return
+        }
         const args = [...(port === undefined ? [] : ['--port', String(port)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
         pool = await forkGatewayWorkers(workers, process.argv[1] ?? '', args)
         stdout.write(`MQTT gateway listening on port ${pool.port} (${workers} workers, ${store.mode} store)\n`)

@@ -10,8 +10,9 @@ import { storeCommands } from '../../twin/store/cli.ts'
 import { configCommands } from './config-commands.ts'
 import { startCommand } from './start.ts'
 import { mqttCommands } from '../../ingest/mqtt/cli.ts'
+import { simCommands } from '../../simulators/devices/cli.ts'
 
-export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...storeCommands, ...configCommands]
+export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...simCommands, ...storeCommands, ...configCommands]
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
   return Object.entries(options).map(([name, o]) => {

@@ -1,0 +1,174 @@
+// `citytwin sim devices`: drive a gateway with the city's devices over raw
+// MQTT, from several processes (one may hold 20,000 open files here) and
+// several loopback source addresses, and report connections, messages and
+// acknowledgement latency while it runs.
+import { fork, type ChildProcess } from 'node:child_process'
+import type { Command } from '../../lib/cli/command.ts'
+import { numberOption, UsageError } from '../../lib/cli/command.ts'
+import { loadConfig } from '../../lib/config.ts'
+import { mqttConfig } from '../../ingest/mqtt/config.ts'
+import { resolveDeviceSecret } from '../../ingest/mqtt/tokens.ts'
+import { openMigratedStore } from '../../twin/store/index.ts'
+import type { DeviceType } from '../../twin/model/device-types.ts'
+import { DeviceFleet, type FleetOptions, type FleetStats, type SimDevice } from './fleet.ts'
+import { LatencyHistogram } from './latency.ts'
+
+/** Connections one simulator process takes on (the limit is 20,000 open files). */
+export const DEVICES_PER_PROCESS = 15_000
+
+type ToChild = { type: 'run'; devices: SimDevice[]; options: FleetOptions } | { type: 'stop' } | { type: 'drop' }
+type FromChild = { type: 'stats'; stats: FleetStats; final: boolean }
+
+export interface SimSummary {
+  devices: number
+  processes: number
+  connected: number
+  peakConnected: number
+  refused: number
+  connectErrors: number
+  disconnects: number
+  sent: number
+  acked: number
+  inflight: number
+  seconds: number
+  sentPerS: number
+  ackedPerS: number
+  p50Ms: number
+  p99Ms: number
+}
+
+function summarise(all: FleetStats[], processes: number, seconds: number): SimSummary {
+  const sum = (k: keyof Omit<FleetStats, 'latency'>) => all.reduce((s, x) => s + x[k], 0)
+  const h = new LatencyHistogram()
+  for (const s of all) h.add(s.latency)
+  const sent = sum('sent')
+  const acked = sum('acked')
+  return {
+    devices: sum('devices'), processes, connected: sum('connected'), peakConnected: sum('peakConnected'), refused: sum('refused'), connectErrors: sum('connectErrors'),
+    disconnects: sum('disconnects'), sent, acked, inflight: sum('inflight'), seconds,
+    sentPerS: Math.round(sent / Math.max(seconds, 0.001)), ackedPerS: Math.round(acked / Math.max(seconds, 0.001)),
+    p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10,
+  }
+}
+
+/** The body of a simulator child process: runs its slice until told to stop, reporting every second. */
+function runChild(): void {
+  let fleet: DeviceFleet | undefined
+  let timer: NodeJS.Timeout | undefined
+  const send = (m: FromChild): void => void process.send?.(m)
+  process.on('message', (m: ToChild) => {
+    if (m.type === 'run') {
+      fleet = new DeviceFleet(m.devices, m.options)
+      timer = setInterval(() => fleet && send({ type: 'stats', stats: fleet.stats(), final: false }), 1_000)
+      void fleet.start()
+    } else if (m.type === 'drop') {
+      fleet?.dropAll()
+    } else if (m.type === 'stop') {
+      clearInterval(timer)
+      void (async () => {
+        await fleet?.stop()
+        if (fleet) send({ type: 'stats', stats: fleet.stats(), final: true })
+        process.disconnect?.()
+      })()
+    }
+  })
+}
+
+export const simCommands: Command[] = [
+  {
+    name: 'sim devices',
+    summary: 'Simulate the city\'s devices over raw MQTT against a gateway, multi-process, and report throughput and latency',
+    options: {
+      limit: { type: 'string', description: 'how many devices (default: all in the city)', valueName: 'n' },
+      type: { type: 'string', description: 'only devices of this type', valueName: 'type' },
+      processes: { type: 'string', description: `simulator processes (default: one per ${DEVICES_PER_PROCESS} devices)`, valueName: 'n' },
+      'duration-s': { type: 'string', description: 'how long to run after starting, in seconds (default 60)', valueName: 's' },
+      host: { type: 'string', description: 'gateway host (default 127.0.0.1)', valueName: 'host' },
+      'mqtt-port': { type: 'string', description: 'gateway port (default 1883)', valueName: 'port' },
+      sources: { type: 'string', description: 'comma-separated local addresses to connect from (default 127.0.0.2 to 127.0.0.9)', valueName: 'list' },
+      qos: { type: 'string', description: '0 or 1 (default 1)', valueName: 'q' },
+      'rate-scale': { type: 'string', description: 'send this many times as often as the devices\' intervals (default 1)', valueName: 'x' },
+      json: { type: 'boolean', description: 'print the summary as JSON' },
+      child: { type: 'boolean', description: '(internal) run as a simulator child process' },
+    },
+    async run({ values, configFile, stdout }) {
+      if (values.child) {
+        runChild()
+        await new Promise<void>((resolve) => process.once('disconnect', () => resolve()))
+        return
+      }
+      const limit = numberOption(values, 'limit')
+      const durationS = numberOption(values, 'duration-s') ?? 60
+      const qos = numberOption(values, 'qos') ?? 1
+      if (qos !== 0 && qos !== 1) throw new UsageError('--qos must be 0 or 1')
+      const rateScale = numberOption(values, 'rate-scale') ?? 1
+      if (!(rateScale > 0)) throw new UsageError('--rate-scale must be positive')
+      const { store, storeCfg } = await openMigratedStore({ file: configFile })
+      let devices: SimDevice[]
+      try {
+        const rs = await store.client.query({
+          query: `SELECT id, type, interval_s AS intervalS FROM devices ${typeof values.type === 'string' ? 'WHERE type = {type:String}' : ''} ORDER BY id ${limit ? 'LIMIT {limit:UInt32}' : ''}`,
+          query_params: { ...(typeof values.type === 'string' ? { type: values.type } : {}), ...(limit ? { limit } : {}) }, format: 'JSONEachRow',
+        })
+        devices = (await rs.json<{ id: string; type: DeviceType; intervalS: number }>()).map((d) => ({ ...d, intervalS: Number(d.intervalS) }))
+      } finally {
+        await store.close()
+      }
+      if (devices.length === 0) throw new UsageError('no devices to simulate: generate a city first (citytwin city generate)')
+      const processes = numberOption(values, 'processes') ?? Math.ceil(devices.length / DEVICES_PER_PROCESS)
+      const options: FleetOptions = {
+        host: typeof values.host === 'string' ? values.host : '127.0.0.1',
+        port: numberOption(values, 'mqtt-port') ?? 1883,
+        sources: typeof values.sources === 'string' ? values.sources.split(',').map((s) => s.trim()).filter(Boolean) : Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`),
+        secret: resolveDeviceSecret(loadConfig(mqttConfig, { file: configFile }).deviceSecret, storeCfg.dataDir),
+        qos, rateScale, connectConcurrency: 500, keepaliveS: 60,
+      }
+      const summary = await runSimulation(devices, processes, options, durationS * 1000, (s) => {
+        const line = `sim: ${s.connected}/${s.devices} connected, sent ${s.sent} (${s.sentPerS}/s), acked ${s.acked}, p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, refused ${s.refused}, errors ${s.connectErrors}`
+        if (process.stderr.isTTY) process.stderr.write(`\r${line}   `)
+        else process.stderr.write(line + '\n')
+      })
+      if (process.stderr.isTTY) process.stderr.write('\n')
+      stdout.write(values.json ? JSON.stringify(summary) + '\n' : formatSummary(summary))
+      return summary.refused + summary.connectErrors > 0 ? 1 : 0
+    },
+  },
+]
+
+export function formatSummary(s: SimSummary): string {
+  return `simulated ${s.devices} devices from ${s.processes} processes for ${s.seconds.toFixed(1)} s\n` +
+    `  connected at most ${s.peakConnected}, refused ${s.refused}, connect errors ${s.connectErrors}, disconnects ${s.disconnects}\n` +
+    `  sent ${s.sent} (${s.sentPerS} msg/s), acknowledged ${s.acked} (${s.ackedPerS} msg/s), unacknowledged at the end ${s.inflight}\n` +
+    `  publish-to-PUBACK latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms\n`
+}
+
+/** Forks the children, hands out slices, reports progress every `progressMs`, stops them after `durationMs`. */
+export async function runSimulation(devices: SimDevice[], processes: number, options: FleetOptions, durationMs: number, progress: (s: SimSummary) => void): Promise<SimSummary> {
+  const cli = process.argv[1] ?? ''
+  const latest = new Map<ChildProcess, FleetStats>()
+  const finals = new Map<ChildProcess, FleetStats>()
+  const children: ChildProcess[] = []
+  const started = performance.now()
+  for (let k = 0; k < processes; k++) {
+    const child = fork(cli, ['sim', 'devices', '--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    children.push(child)
+    child.on('message', (m: FromChild) => {
+      if (m.type !== 'stats') return
+      latest.set(child, m.stats)
+      if (m.final) finals.set(child, m.stats)
+    })
+    const slice = devices.filter((_, i) => i % processes === k)
+    child.send({ type: 'run', devices: slice, options } satisfies ToChild)
+  }
+  const seconds = (): number => (performance.now() - started) / 1000
+  const ticker = setInterval(() => progress(summarise([...latest.values()], processes, seconds())), 1_000)
+  await new Promise((r) => setTimeout(r, durationMs))
+  clearInterval(ticker)
+  const elapsed = seconds()
+  await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    c.once('exit', () => resolve())
+    c.send({ type: 'stop' } satisfies ToChild)
+    setTimeout(() => c.kill('SIGKILL'), 15_000).unref()
+  })))
+  return summarise(children.map((c) => finals.get(c) ?? latest.get(c)).filter((s): s is FleetStats => s !== undefined), processes, elapsed)
+}

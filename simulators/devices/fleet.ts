@@ -1,0 +1,219 @@
+// A fleet of simulated devices speaking raw MQTT over TCP: each connects
+// with its own credentials, then publishes telemetry of its type at its
+// interval with plausible values, and times every QoS 1 acknowledgement.
+// Sockets are spread over several loopback source addresses, so one
+// process's connections are not limited by one address's ephemeral ports.
+import { connect, type Socket } from 'node:net'
+import { DEVICE_TYPE_BY_NAME, type DeviceType, type MetricSpec } from '../../twin/model/device-types.ts'
+import { deviceToken } from '../../ingest/mqtt/tokens.ts'
+import { LatencyHistogram } from './latency.ts'
+import { connectPacket, DISCONNECT, PacketReader, PINGREQ, publishPacket } from './packets.ts'
+
+export interface SimDevice {
+  id: string
+  type: DeviceType
+  intervalS: number
+}
+
+export interface FleetOptions {
+  host: string
+  port: number
+  /** Local addresses to connect from, e.g. 127.0.0.2 ... 127.0.0.9. */
+  sources: readonly string[]
+  secret: string
+  qos: 0 | 1
+  /** Messages per interval are multiplied by this (2 = twice as often). */
+  rateScale: number
+  /** Most CONNECTs waiting for their CONNACK at once. */
+  connectConcurrency: number
+  keepaliveS: number
+}
+
+export interface FleetStats {
+  devices: number
+  connected: number
+  /** Most devices connected at once. */
+  peakConnected: number
+  refused: number
+  connectErrors: number
+  disconnects: number
+  sent: number
+  acked: number
+  inflight: number
+  latency: number[]
+}
+
+interface DeviceState {
+  d: SimDevice
+  metrics: readonly MetricSpec[]
+  socket: Socket | undefined
+  connected: boolean
+  seq: number
+  nextId: number
+  inflight: Map<number, number>
+  intervalTicks: number
+}
+
+const TICK_MS = 100
+
+export class DeviceFleet {
+  readonly #o: FleetOptions
+  readonly #devices: DeviceState[]
+  readonly #wheel: DeviceState[][]
+  readonly #latency = new LatencyHistogram()
+  #tick = 0
+  #timer: NodeJS.Timeout | undefined
+  #ping: NodeJS.Timeout | undefined
+  #stopping = false
+  #unackedAtStop: number | undefined
+  #peak = 0
+  #counts = { connected: 0, refused: 0, connectErrors: 0, disconnects: 0, sent: 0, acked: 0 }
+
+  constructor(devices: readonly SimDevice[], opts: FleetOptions) {
+    this.#o = opts
+    const maxTicks = Math.max(1, ...devices.map((d) => Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS)))
+    this.#wheel = Array.from({ length: maxTicks }, () => [])
+    this.#devices = devices.map((d, i) => {
+      const intervalTicks = Math.max(1, Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS))
+      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, nextId: 1, inflight: new Map(), intervalTicks }
+      // Spread first reports over the interval, as real devices are.
+      this.#wheel[(i * 7919) % intervalTicks]?.push(s)
+      return s
+    })
+  }
+
+  /** Connects every device (at most connectConcurrency at once) and starts publishing. */
+  async start(): Promise<void> {
+    let next = 0
+    const worker = async (): Promise<void> => {
+      while (next < this.#devices.length && !this.#stopping) {
+        const s = this.#devices[next++] as DeviceState
+        await this.#connect(s, next)
+      }
+    }
+    this.#timer = setInterval(() => this.#onTick(), TICK_MS)
+    this.#ping = setInterval(() => {
+      for (const s of this.#devices) if (s.connected) s.socket?.write(PINGREQ)
+    }, (this.#o.keepaliveS * 1000) / 2)
+    await Promise.all(Array.from({ length: Math.min(this.#o.connectConcurrency, this.#devices.length) }, worker))
+  }
+
+  /** Stops publishing, waits up to `graceMs` for outstanding PUBACKs, then disconnects every device. */
+  async stop(graceMs = 5_000): Promise<void> {
+    this.#stopping = true
+    clearInterval(this.#timer)
+    const until = Date.now() + graceMs
+    while (Date.now() < until && this.#devices.some((s) => s.inflight.size > 0 && s.connected)) await new Promise((r) => setTimeout(r, 50))
+    this.#unackedAtStop = this.#devices.reduce((n, s) => n + s.inflight.size, 0)
+    clearInterval(this.#ping)
+    await Promise.all(this.#devices.map((s) => new Promise<void>((resolve) => {
+      const sock = s.socket
+      if (!sock || sock.destroyed) return resolve()
+      sock.once('close', () => resolve())
+      sock.end(DISCONNECT)
+      setTimeout(() => sock.destroy(), 2_000).unref()
+    })))
+  }
+
+  /** Closes every connection at once without DISCONNECT, as a network failure would. */
+  dropAll(): void {
+    for (const s of this.#devices) s.socket?.destroy()
+  }
+
+  stats(): FleetStats {
+    let inflight = 0
+    let connected = 0
+    for (const s of this.#devices) {
+      inflight += s.inflight.size
+      if (s.connected) connected++
+    }
+    this.#peak = Math.max(this.#peak, connected)
+    return {
+      devices: this.#devices.length, ...this.#counts, connected, peakConnected: this.#peak,
+      inflight: this.#unackedAtStop ?? inflight, latency: [...this.#latency.counts],
+    }
+  }
+
+  #connect(s: DeviceState, n: number): Promise<void> {
+    return new Promise((resolve) => {
+      const localAddress = this.#o.sources[n % this.#o.sources.length]
+      const socket = connect({ host: this.#o.host, port: this.#o.port, ...(localAddress ? { localAddress } : {}), noDelay: true })
+      s.socket = socket
+      const reader = new PacketReader()
+      let settled = false
+      const settle = (): void => {
+        if (!settled) {
+          settled = true
+          resolve()
+        }
+      }
+      socket.on('connect', () => socket.write(connectPacket(s.d.id, s.d.id, deviceToken(this.#o.secret, s.d.id), this.#o.keepaliveS)))
+      socket.on('data', (chunk: Buffer) => {
+        for (const p of reader.push(chunk)) {
+          if (p.type === 'connack') {
+            if (p.returnCode === 0) {
+              s.connected = true
+              this.#counts.connected++
+              this.#peak = Math.max(this.#peak, this.#counts.connected - this.#counts.disconnects)
+            } else {
+              this.#counts.refused++
+              socket.destroy()
+            }
+            settle()
+          } else if (p.type === 'puback') {
+            const sentAt = s.inflight.get(p.packetId)
+            if (sentAt !== undefined) {
+              s.inflight.delete(p.packetId)
+              this.#counts.acked++
+              this.#latency.record(performance.now() - sentAt)
+            }
+          }
+        }
+      })
+      socket.on('error', () => {
+        if (!settled) this.#counts.connectErrors++
+        settle()
+      })
+      socket.on('close', () => {
+        if (s.connected) this.#counts.disconnects++
+        s.connected = false
+        // What was in flight is not acknowledged; a real device would resend it.
+        s.inflight.clear()
+        settle()
+      })
+    })
+  }
+
+  #onTick(): void {
+    const slot = this.#tick % this.#wheel.length
+    const due = this.#wheel[slot] ?? []
+    this.#wheel[slot] = []
+    const now = Date.now()
+    for (const s of due) {
+      if (s.connected) this.#publish(s, now)
+      this.#wheel[(this.#tick + s.intervalTicks) % this.#wheel.length]?.push(s)
+    }
+    this.#tick++
+  }
+
+  #publish(s: DeviceState, now: number): void {
+    const values: Record<string, number> = {}
+    for (const m of s.metrics) {
+      const spread = (m.max - m.min) * 0.01
+      const v = m.typical + (Math.random() - 0.5) * 2 * spread
+      values[m.name] = Math.round(Math.min(m.max, Math.max(m.min, v)) * 100) / 100
+    }
+    s.seq++
+    const payload = Buffer.from(JSON.stringify({ ts: now, seq: s.seq, values }))
+    const topic = `devices/${s.d.id}/telemetry`
+    if (this.#o.qos === 1) {
+      const id = s.nextId
+      s.nextId = s.nextId === 65535 ? 1 : s.nextId + 1
+      s.inflight.set(id, performance.now())
+      s.socket?.write(publishPacket(topic, payload, 1, id))
+    } else {
+      s.socket?.write(publishPacket(topic, payload, 0))
+    }
+    this.#counts.sent++
+  }
+}
