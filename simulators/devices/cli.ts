@@ -142,9 +142,8 @@ export function formatSummary(s: SimSummary): string {
     `  publish-to-PUBACK latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms\n`
 }
 
-/** Forks the children, hands out slices, reports progress every `progressMs`, stops them after `durationMs`. */
-export async function runSimulation(devices: SimDevice[], processes: number, options: FleetOptions, durationMs: number, progress: (s: SimSummary) => void): Promise<SimSummary> {
-  const cli = process.argv[1] ?? ''
+/** Forks the children (running the `citytwin` CLI at `cli`), hands out slices, reports progress every second, stops them after `durationMs`. */
+export async function runSimulation(devices: SimDevice[], processes: number, options: FleetOptions, durationMs: number, progress: (s: SimSummary) => void, cli = process.argv[1] ?? ''): Promise<SimSummary> {
   const latest = new Map<ChildProcess, FleetStats>()
   const finals = new Map<ChildProcess, FleetStats>()
   const children: ChildProcess[] = []

@@ -1,0 +1,140 @@
+// Ingest benchmark (`npm run bench:ingest`), part 1 of issue 3's three:
+// throughput. The same QoS 1 load from the device simulator goes (a) through
+// the whole citytwin pipeline, PUBLISH to stored row (a `citytwin gateway
+// mqtt` process on a fresh embedded store), and (b) through bare Mosquitto
+// (Debian's) to one raw subscriber. It prints both side by side, with the
+// ratio, and writes the figures to bench/results/ingest-<date>.json.
+//
+//   npm run bench:ingest -- [--devices N] [--rate-scale X] [--duration-s S] [--workers W] [--processes P]
+//
+// The 219k-device city-scale run and the reconnect storm (parts 2 and 3)
+// are not in this script yet.
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import mqtt from 'mqtt'
+import { generateCity } from '../simulators/city/generate.ts'
+import { writeCity } from '../simulators/city/store.ts'
+import { runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
+import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
+import { openMigratedStore } from '../twin/store/index.ts'
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const CLI = join(REPO, 'bin', 'citytwin.js')
+const SECRET = 'bench-ingest-secret'
+
+const { values } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '5000' },
+    'rate-scale': { type: 'string', default: '100' },
+    'duration-s': { type: 'string', default: '20' },
+    workers: { type: 'string', default: '1' },
+    processes: { type: 'string', default: '1' },
+  },
+})
+const devicesWanted = Number(values.devices)
+const rateScale = Number(values['rate-scale'])
+const durationS = Number(values['duration-s'])
+const workers = Number(values.workers)
+const processes = Number(values.processes)
+
+function waitForLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolvePromise, reject) => {
+    let text = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      text += d.toString()
+      const m = re.exec(text)
+      if (m) resolvePromise(m)
+    })
+    child.once('exit', (code) => reject(new Error(`process exited (${code}) before printing ${re}: ${text}`)))
+  })
+}
+
+async function stopChild(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return
+  await new Promise<void>((r) => {
+    child.once('exit', () => r())
+    child.kill('SIGTERM')
+    setTimeout(() => child.kill('SIGKILL'), 30_000).unref()
+  })
+}
+
+function print(label: string, s: SimSummary, extra = ''): void {
+  console.log(`${label.padEnd(34)} offered ${String(s.sentPerS).padStart(7)} msg/s  acknowledged ${String(s.ackedPerS).padStart(7)} msg/s  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms${extra}`)
+}
+
+async function main(): Promise<void> {
+  const check = spawnSync('mosquitto', ['-h'], { encoding: 'utf8' })
+  if (check.error) throw new Error('mosquitto is not installed: apt-get install -y mosquitto')
+  const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-ingest-'))
+  const dataDir = join(dir, 'db')
+  try {
+    // A city with enough devices, written to a fresh store.
+    const city = generateCity({ seed: 1, scale: Math.min(1, Math.max(0.01, devicesWanted / 219_300 * 1.05)) })
+    {
+      const { store, writerCfg } = await openMigratedStore({ env: {} }, { dataDir })
+      await writeCity(store.client, city, writerCfg)
+      await store.close()
+    }
+    const devices: SimDevice[] = city.devices.slice(0, devicesWanted).map((d) => ({ id: d.id, type: d.type, intervalS: d.intervalS }))
+    const perDevice = devices.reduce((s, d) => s + 1 / d.intervalS, 0)
+    console.log(`bench:ingest: ${devices.length} devices at ${rateScale}x their intervals = ${Math.round(perDevice * rateScale)} msg/s offered, QoS 1, ${durationS} s each, ` +
+      `gateway workers ${workers}, simulator processes ${processes}`)
+    const fleet = (port: number): FleetOptions => ({ host: '127.0.0.1', port, sources: ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'], secret: SECRET, qos: 1, rateScale, connectConcurrency: 500, keepaliveS: 120 })
+
+    // (a) citytwin: gateway process(es) on the embedded store.
+    const gw = spawn(process.execPath, [CLI, 'gateway', 'mqtt', '--workers', String(workers), '--port', '0', '--data-dir', dataDir], {
+      cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DEVICE_SECRET: SECRET, CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100000', CITYTWIN_MQTT_BURST_PER_DEVICE: '100000' },
+    })
+    const port = Number((await waitForLine(gw, /listening on port (\d+)/))[1])
+    let citytwin: SimSummary
+    try {
+      citytwin = await runSimulation(devices, processes, fleet(port), durationS * 1000, () => undefined, CLI)
+    } finally {
+      await stopChild(gw)
+    }
+    print('citytwin (PUBLISH -> stored row)', citytwin)
+
+    // (b) Mosquitto to one raw subscriber.
+    const conf = join(dir, 'mosquitto.conf')
+    const mosquittoPort = 18_000 + Math.floor(Math.random() * 2_000)
+    writeFileSync(conf, `listener ${mosquittoPort} 127.0.0.1\nallow_anonymous true\nmax_queued_messages 1000000\nmax_inflight_messages 0\n`)
+    const mosq = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'ignore'] })
+    let received = 0
+    let mosquittoRun: SimSummary
+    try {
+      await new Promise((r) => setTimeout(r, 500))
+      const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosquittoPort}`, { clientId: 'bench-subscriber', reconnectPeriod: 0 })
+      sub.on('message', () => received++)
+      await sub.subscribeAsync('devices/+/telemetry', { qos: 1 })
+      const t0 = performance.now()
+      mosquittoRun = await runSimulation(devices, processes, fleet(mosquittoPort), durationS * 1000, () => undefined, CLI)
+      const seconds = (performance.now() - t0) / 1000
+      await new Promise((r) => setTimeout(r, 1_000))
+      await sub.endAsync()
+      print('mosquitto (PUBLISH -> subscriber)', mosquittoRun, `  subscriber received ${Math.round(received / seconds)} msg/s`)
+    } finally {
+      await stopChild(mosq)
+    }
+    const ratio = citytwin.ackedPerS / Math.max(1, mosquittoRun.ackedPerS)
+    console.log(`ratio citytwin / mosquitto (acknowledged msg/s): ${ratio.toFixed(2)}`)
+    const results = {
+      bench: 'ingest-throughput', at: new Date().toISOString(),
+      machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+      options: { devices: devices.length, rateScale, durationS, workers, processes, offeredPerS: Math.round(perDevice * rateScale) },
+      citytwin, mosquitto: { ...mosquittoRun, subscriberReceived: received }, ratio,
+    }
+    mkdirSync(join(REPO, 'bench', 'results'), { recursive: true })
+    const file = join(REPO, 'bench', 'results', `ingest-${results.at.replace(/[:.]/g, '-')}.json`)
+    writeFileSync(file, JSON.stringify(results, null, 2))
+    console.log(`results: ${file}`)
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+await main()
