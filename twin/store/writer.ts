@@ -208,18 +208,22 @@ export class StoreWriter implements Component {
   #takeBatch(): Segment[] {
     const batch: Segment[] = []
     let n = 0
-    while (n < this.#cfg.maxBatchRows && this.#queue.length > 0) {
-      const seg = this.#queue[0] as Segment
+    // Walk with an index and cut once: the queue can hold tens of thousands
+    // of one-message segments, and Array.shift() per segment is quadratic.
+    let i = 0
+    while (n < this.#cfg.maxBatchRows && i < this.#queue.length) {
+      const seg = this.#queue[i] as Segment
       const room = this.#cfg.maxBatchRows - n
       if (seg.lines.length <= room) {
-        this.#queue.shift()
         batch.push(seg)
         n += seg.lines.length
+        i++
       } else {
         batch.push({ ticket: seg.ticket, lines: seg.lines.splice(0, room) })
         n += room
       }
     }
+    this.#queue = i === this.#queue.length ? [] : this.#queue.slice(i)
     this.#queued -= n
     this.#oldestAt = Date.now()
     queuedRows.set({ table: this.#table }, this.#queued)
