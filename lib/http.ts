@@ -2,8 +2,10 @@
 // the store owner) the same way: listen and fail loudly on a taken port;
 // stop by letting requests in flight finish until the deadline, then cut.
 import type { Server } from 'node:http'
+import type { Server as NetServer } from 'node:net'
 
-export async function listen(server: Server, port: number, host: string): Promise<void> {
+/** Listens on any TCP server (HTTP, TLS, raw); rejects with the bind error (e.g. the port is taken). */
+export async function listen(server: NetServer, port: number, host: string): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
     server.listen(port, host, () => {

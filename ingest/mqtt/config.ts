@@ -6,6 +6,10 @@ export const mqttConfig = defineConfig(
   z.strictObject({
     host: z.string().default('0.0.0.0').describe('Address the MQTT listener binds.'),
     port: z.number().int().min(0).max(65_535).default(1883).describe('MQTT (TCP) port. 0 picks a free port.'),
+    tlsPort: z.number().int().min(0).max(65_535).default(8883).describe('MQTT over TLS port; the TLS listener runs only when tlsCertFile and tlsKeyFile are set. 0 picks a free port.'),
+    tlsCertFile: z.string().default('').describe('PEM certificate (chain) for the TLS listener. Empty: no TLS listener.'),
+    tlsKeyFile: z.string().default('').describe('PEM private key for the TLS listener.'),
+    wsPort: z.number().int().min(-1).max(65_535).default(-1).describe('MQTT over WebSocket port (path /mqtt). -1: no WebSocket listener; 0 picks a free port.'),
     deviceSecret: z.string().default('').describe('Deployment secret from which device tokens are derived. Empty: generated once into <dataDir>/device-secret.'),
     maxPayloadBytes: z.number().int().min(64).default(16_384).describe('Largest PUBLISH payload accepted, in bytes; larger ones are dead-lettered.'),
     maxTopicBytes: z.number().int().min(16).default(256).describe('Longest topic accepted, in bytes.'),

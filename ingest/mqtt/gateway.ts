@@ -6,11 +6,15 @@
 // acknowledging; and aedes reads a client's socket again only after the
 // callbacks of the packets it has are done, so a slow store slows the
 // sockets, not the heap.
-import { createServer, type Server } from 'node:net'
-import type { AddressInfo } from 'node:net'
+import { readFileSync } from 'node:fs'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+import { createServer, type AddressInfo, type Server } from 'node:net'
+import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
+import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
+import { listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { DeadLetterSink, StoreWriter } from '../../twin/store/writer.ts'
@@ -62,6 +66,8 @@ export class MqttGateway implements Component {
   readonly #now: () => number
   #broker: Aedes | undefined
   #server: Server | undefined
+  #tls: TlsServer | undefined
+  #ws: HttpServer | undefined
   #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0 }
 
   constructor(opts: GatewayOptions) {
@@ -74,6 +80,16 @@ export class MqttGateway implements Component {
 
   get port(): number {
     return (this.#server?.address() as AddressInfo | null)?.port ?? 0
+  }
+
+  /** Port of the TLS listener; 0 when there is none. */
+  get tlsPort(): number {
+    return (this.#tls?.address() as AddressInfo | null)?.port ?? 0
+  }
+
+  /** Port of the WebSocket listener; 0 when there is none. */
+  get wsPort(): number {
+    return (this.#ws?.address() as AddressInfo | null)?.port ?? 0
   }
 
   async start(): Promise<void> {
@@ -96,24 +112,35 @@ export class MqttGateway implements Component {
     })
     broker.on('clientError', (client, err) => log.debug({ device: client.id, err }, 'client error; connection closed'))
     broker.on('connectionError', (client, err) => log.debug({ err, client: client.id }, 'connection error before CONNECT completed'))
+    const c = this.#o.config
     const server = createServer((socket) => broker.handle(socket))
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject)
-      server.listen(this.#o.config.port, this.#o.config.host, () => resolve())
-    })
+    await listen(server, c.port, c.host)
     this.#broker = broker
     this.#server = server
-    log.info({ port: this.port, devices: this.#o.devices.size }, 'MQTT gateway listening')
+    if (c.tlsCertFile && c.tlsKeyFile) {
+      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => broker.handle(socket))
+      await listen(tls, c.tlsPort, c.host)
+      this.#tls = tls
+    }
+    if (c.wsPort >= 0) {
+      // MQTT over WebSocket (the "mqtt" subprotocol, path /mqtt), as browsers and some gateways speak it.
+      const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'))
+      const wss = new WebSocketServer({ server: http, path: '/mqtt' })
+      wss.on('connection', (ws, req) => broker.handle(createWebSocketStream(ws), req))
+      await listen(http, c.wsPort, c.host)
+      this.#ws = http
+    }
+    log.info({ port: this.port, tlsPort: this.tlsPort, wsPort: this.wsPort, devices: this.#o.devices.size }, 'MQTT gateway listening')
   }
 
   async stop(deadline: number): Promise<void> {
-    const server = this.#server
+    const servers = [this.#server, this.#tls, this.#ws].filter((x): x is Server | TlsServer | HttpServer => x !== undefined)
     const broker = this.#broker
-    this.#server = undefined
+    this.#server = this.#tls = this.#ws = undefined
     this.#broker = undefined
     // Stop accepting, then close every connection; what was acknowledged is
     // already stored, and what was not will be retransmitted by the device.
-    const closed = server ? new Promise<void>((resolve) => server.close(() => resolve())) : Promise.resolve()
+    const closed = Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))))
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()))
     const timeout = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())
     await Promise.race([closed, timeout])

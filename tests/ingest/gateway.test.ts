@@ -1,6 +1,7 @@
 // The MQTT gateway with real aedes on a random port, real chDB and real
 // mqtt.js clients.
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -24,6 +25,7 @@ let events: StoreWriter
 let dead: DeadLetterWriter
 let devices: Map<string, DeviceInfo>
 const clients: MqttClient[] = []
+let caPem: Buffer
 
 function deviceOfType(type: string, nth = 0): DeviceInfo {
   const d = [...devices.values()].filter((x) => x.type === type)[nth]
@@ -64,7 +66,16 @@ beforeAll(async () => {
   readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: fast, deadLetters: dead })
   events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: fast, deadLetters: dead })
   for (const c of [dead, readings, events]) await c.start()
-  gateway = new MqttGateway({ config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', burstPerDevice: 50 } }), devices, secret: SECRET, readings, events, deadLetters: dead })
+  // A self-signed certificate for the TLS listener, made with Debian's openssl.
+  const certDir = tempDir('citytwin-cert-')
+  const cert = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
+    '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', join(certDir, 'key.pem'), '-out', join(certDir, 'cert.pem')], { encoding: 'utf8' })
+  if (cert.error || cert.status !== 0) throw new Error(`openssl could not make a test certificate (${cert.error?.message ?? cert.stderr}); install it with: apt-get install -y openssl`)
+  caPem = readFileSync(join(certDir, 'cert.pem'))
+  gateway = new MqttGateway({
+    config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', burstPerDevice: 50, tlsPort: 0, tlsCertFile: join(certDir, 'cert.pem'), tlsKeyFile: join(certDir, 'key.pem'), wsPort: 0 } }),
+    devices, secret: SECRET, readings, events, deadLetters: dead,
+  })
   await gateway.start()
 })
 
@@ -96,6 +107,26 @@ describe('MQTT gateway: protocol', () => {
     const d = deviceOfType('smoke')
     const err = await connect(d.id, deviceToken(SECRET, d.id), { protocolVersion: 5 }).then(() => undefined, (e: unknown) => e)
     expect(String((err as Error).message)).toMatch(/Unacceptable protocol version/)
+  })
+})
+
+describe('MQTT gateway: TLS and WebSocket listeners', () => {
+  it('accepts devices over TLS (verified against the certificate) and over WebSocket, with the same rules', async () => {
+    const d = deviceOfType('tree_tilt')
+    const tls = await connect(d.id, deviceToken(SECRET, d.id), { protocol: 'mqtts', port: gateway.tlsPort, ca: caPem, rejectUnauthorized: true })
+    await tls.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 1, values: { tilt_deg: 3 } }), { qos: 1 })
+    await tls.endAsync()
+    const ws = mqtt.connect(`ws://127.0.0.1:${gateway.wsPort}/mqtt`, { username: d.id, password: deviceToken(SECRET, d.id), reconnectPeriod: 0, protocolVersion: 4 })
+    clients.push(ws)
+    await new Promise<void>((resolve, reject) => {
+      ws.once('connect', () => resolve())
+      ws.once('error', reject)
+    })
+    await ws.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 2, values: { tilt_deg: 4 } }), { qos: 1 })
+    await ws.endAsync()
+    expect(await q<{ value: number }>(`SELECT value FROM readings WHERE device_id = '${d.id}' ORDER BY seq`)).toEqual([{ value: 3 }, { value: 4 }])
+    const refused = await connect(d.id, 'wrong', { protocol: 'mqtts', port: gateway.tlsPort, ca: caPem }).then(() => undefined, (e: unknown) => e)
+    expect(refused).toMatchObject({ code: 4 })
   })
 })
 
