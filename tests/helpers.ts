@@ -1,5 +1,5 @@
 // Shared test helpers: temp data directories and running the real CLI.
-import { spawn } from 'node:child_process'
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -43,4 +43,35 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
       done({ code, stdout, stderr })
     })
   })
+}
+
+export interface RunningCli {
+  child: ChildProcess
+  /** The first match of the awaited line. */
+  match: RegExpExecArray
+  stdout: () => string
+  /** Resolves with the exit code once the process has ended. */
+  exited: Promise<number | null>
+}
+
+/**
+ * Starts a long-running `citytwin <args>` (start, gateway mqtt...) and
+ * resolves once its stdout matches `ready`; rejects with its output if it
+ * exits first. Stop it with `child.kill('SIGTERM')` and await `exited`.
+ */
+export async function spawnCli(args: string[], ready: RegExp, env: Record<string, string> = {}): Promise<RunningCli> {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO, env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+  let stdout = ''
+  let stderr = ''
+  child.stderr?.on('data', (d: Buffer) => (stderr += d.toString()))
+  const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
+  const match = await new Promise<RegExpExecArray>((resolve, reject) => {
+    child.stdout?.on('data', (d: Buffer) => {
+      stdout += d.toString()
+      const m = ready.exec(stdout)
+      if (m) resolve(m)
+    })
+    void exited.then((code) => reject(new Error(`citytwin ${args.join(' ')} exited with ${code} before printing ${ready}:\n${stdout}${stderr}`)))
+  })
+  return { child, match, stdout: () => stdout, exited }
 }

@@ -7,18 +7,11 @@
 // Payload, batched form: {"readings": [<single form>, ...]}  (oldest first)
 import type { ErrorCode } from '../../lib/errors.ts'
 import { DEVICE_TYPE_BY_NAME, type DeviceType, type MetricSpec } from '../../twin/model/device-types.ts'
+import type { Device } from '../../twin/model/city.ts'
 import type { Row } from '../../twin/store/writer.ts'
 
-export interface DeviceInfo {
-  readonly id: string
-  readonly type: DeviceType
-  readonly microGridId: number
-  readonly communityId: number
-  readonly streetId: number
-  readonly districtId: number
-  readonly lon: number
-  readonly lat: number
-}
+/** What the gateway knows of a device: the city model's record without its install date and interval. */
+export type DeviceInfo = Pick<Device, 'id' | 'type' | 'microGridId' | 'communityId' | 'streetId' | 'districtId' | 'lon' | 'lat'>
 
 export interface TelemetryLimits {
   maxPayloadBytes: number

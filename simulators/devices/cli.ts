@@ -19,17 +19,9 @@ export const DEVICES_PER_PROCESS = 15_000
 type ToChild = { type: 'run'; devices: SimDevice[]; options: FleetOptions } | { type: 'stop' } | { type: 'drop' }
 type FromChild = { type: 'stats'; stats: FleetStats; final: boolean }
 
-export interface SimSummary {
-  devices: number
+/** The fleet's counters added up over the processes, with rates and latency quantiles. */
+export type SimSummary = Omit<FleetStats, 'latency'> & {
   processes: number
-  connected: number
-  peakConnected: number
-  refused: number
-  connectErrors: number
-  disconnects: number
-  sent: number
-  acked: number
-  inflight: number
   seconds: number
   sentPerS: number
   ackedPerS: number

@@ -1,30 +1,17 @@
 // `npm start`, i.e. `citytwin start`: the embedded system comes up with a
 // demo city, serves its API and metrics, lets other processes use its store,
 // and stops gracefully on SIGTERM.
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
-import { CLI, REPO, runCli, tempDir } from '../helpers.ts'
+import { runCli, spawnCli, tempDir } from '../helpers.ts'
 
 describe('citytwin start', () => {
   it('runs the embedded system until told to stop', async () => {
     const dataDir = join(tempDir(), 'db')
-    const child = spawn(process.execPath, [CLI, 'start', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], {
-      cwd: REPO, env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-    const api = await new Promise<string>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString()
-        const m = /API\s+(http:\/\/\S+)\/api\/v1\/city/.exec(stdout)
-        if (m?.[1]) resolve(m[1])
-      })
-      void exited.then((code) => reject(new Error(`start exited with ${code}: ${stdout}${stderr}`)))
-    })
+    const run = await spawnCli(['start', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/v1\/city/)
+    const api = run.match[1] ?? ''
+    const stdout = run.stdout()
     try {
       expect(stdout).toMatch(/191 community grids, 2193 devices, 1300 cameras/)
       const health = await fetch(`${api}/healthz`)
@@ -58,9 +45,9 @@ describe('citytwin start', () => {
       expect(second.code).toBe(1)
       expect(second.stderr).toMatch(/STORE_LOCKED: citytwin is already running/)
     } finally {
-      child.kill('SIGTERM')
+      run.child.kill('SIGTERM')
     }
-    expect(await exited).toBe(0)
-    expect(stdout).toMatch(/citytwin stopped/)
+    expect(await run.exited).toBe(0)
+    expect(run.stdout()).toMatch(/citytwin stopped/)
   })
 })

@@ -1,33 +1,19 @@
 // `citytwin gateway mqtt --workers 2`: two gateway processes share one port
 // (node:cluster), reach the embedded store through the primary, and stop
 // cleanly on SIGTERM.
-import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
-import { CLI, REPO, runCli, tempDir } from '../helpers.ts'
+import { runCli, spawnCli, tempDir } from '../helpers.ts'
 
 describe('MQTT gateway in cluster mode', () => {
   it('spreads devices over two worker processes and stores what they send', async () => {
     const dataDir = join(tempDir(), 'db')
     expect((await runCli(['city', 'generate', '--seed', '6', '--scale', '0.01', '--data-dir', dataDir])).code).toBe(0)
-    const child = spawn(process.execPath, [CLI, 'gateway', 'mqtt', '--workers', '2', '--port', '0', '--data-dir', dataDir], {
-      cwd: REPO, env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stderr.on('data', (d: Buffer) => (stderr += d.toString()))
-    const exited = new Promise<number | null>((resolve) => child.on('close', resolve))
-    const port = await new Promise<number>((resolve, reject) => {
-      child.stdout.on('data', (d: Buffer) => {
-        stdout += d.toString()
-        const m = /listening on port (\d+) \(2 workers/.exec(stdout)
-        if (m?.[1]) resolve(Number(m[1]))
-      })
-      void exited.then((code) => reject(new Error(`gateway exited with ${code}: ${stdout}${stderr}`)))
-    })
+    const run = await spawnCli(['gateway', 'mqtt', '--workers', '2', '--port', '0', '--data-dir', dataDir], /listening on port (\d+) \(2 workers/)
+    const port = Number(run.match[1])
     try {
       const list = await runCli(['devices', 'list', '--limit', '20', '--json', '--data-dir', dataDir])
       const devices = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; type: string; topic: string })
@@ -47,8 +33,8 @@ describe('MQTT gateway in cluster mode', () => {
       const pids = await runCli(['store', 'query', "SELECT toUInt32(uniqExact(JSONExtractUInt(attributes, 'gatewayPid'))) AS pids FROM events WHERE kind = 'connected'", '--data-dir', dataDir])
       expect(JSON.parse(pids.stdout)).toEqual({ pids: 2 })
     } finally {
-      child.kill('SIGTERM')
+      run.child.kill('SIGTERM')
     }
-    expect(await exited).toBe(0)
+    expect(await run.exited).toBe(0)
   })
 })

@@ -1,29 +1,17 @@
 // `citytwin sim devices` against a real gateway process: every device
 // connects, every QoS 1 message is acknowledged, and what was acknowledged
 // is in the store.
-import { spawn } from 'node:child_process'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { CLI, REPO, runCli, tempDir } from '../helpers.ts'
+import { runCli, spawnCli, tempDir } from '../helpers.ts'
 import type { SimSummary } from '../../simulators/devices/cli.ts'
 
 describe('device fleet simulator', () => {
   it('connects devices from two processes and every acknowledged message is stored', async () => {
     const dataDir = join(tempDir(), 'db')
     expect((await runCli(['city', 'generate', '--seed', '8', '--scale', '0.01', '--data-dir', dataDir])).code).toBe(0)
-    const gw = spawn(process.execPath, [CLI, 'gateway', 'mqtt', '--port', '0', '--data-dir', dataDir], {
-      cwd: REPO, env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' }, stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let out = ''
-    const exited = new Promise<number | null>((resolve) => gw.on('close', resolve))
-    const port = await new Promise<number>((resolve, reject) => {
-      gw.stdout.on('data', (d: Buffer) => {
-        out += d.toString()
-        const m = /listening on port (\d+)/.exec(out)
-        if (m?.[1]) resolve(Number(m[1]))
-      })
-      void exited.then((code) => reject(new Error(`gateway exited with ${code}: ${out}`)))
-    })
+    const gw = await spawnCli(['gateway', 'mqtt', '--port', '0', '--data-dir', dataDir], /listening on port (\d+)/)
+    const port = Number(gw.match[1])
     try {
       const sim = await runCli(['sim', 'devices', '--limit', '400', '--processes', '2', '--duration-s', '4', '--rate-scale', '4',
         '--mqtt-port', String(port), '--sources', '127.0.0.2,127.0.0.3', '--json', '--data-dir', dataDir])
@@ -35,8 +23,8 @@ describe('device fleet simulator', () => {
       const stored = await runCli(['store', 'query', 'SELECT toUInt32(uniqExact(device_id, seq)) AS messages FROM readings', '--data-dir', dataDir])
       expect(JSON.parse(stored.stdout)).toEqual({ messages: s.acked })
     } finally {
-      gw.kill('SIGTERM')
+      gw.child.kill('SIGTERM')
     }
-    expect(await exited).toBe(0)
+    expect(await gw.exited).toBe(0)
   })
 })
