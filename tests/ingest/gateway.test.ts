@@ -204,6 +204,42 @@ describe('MQTT gateway: publish', () => {
   })
 })
 
+describe('MQTT gateway: abuse', () => {
+  it('dead-letters a flood above the device\'s rate limit', async () => {
+    const d = deviceOfType('bin_fill')
+    const c = await connectAs(d)
+    const now = Date.now()
+    // The test gateway allows bursts of 50; 70 at once overflow it.
+    await Promise.all(Array.from({ length: 70 }, (_, i) =>
+      c.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ ts: now, seq: i + 1, values: { fill_pct: 40 } }), { qos: 1 })))
+    const codes = await deadLetterCodes(d.id)
+    expect(codes.length).toBeGreaterThanOrEqual(15)
+    expect(new Set(codes)).toEqual(new Set(['INGEST_RATE_LIMITED']))
+    const rows = await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}'`)
+    expect((rows[0]?.n ?? 0) + codes.length).toBe(70)
+  })
+
+  it('closes only the connection that sends a malformed packet', async () => {
+    const { connect: tcpConnect } = await import('node:net')
+    const { connectPacket } = await import('../../simulators/devices/packets.ts')
+    const d = deviceOfType('water_level', 1)
+    const bystander = await connectAs(deviceOfType('water_level', 2))
+    const sock = tcpConnect(gateway.port, '127.0.0.1')
+    const closed = new Promise<void>((resolve) => sock.on('close', () => resolve()))
+    sock.on('error', () => undefined) // the reset is what this test expects
+    await new Promise<void>((resolve) => sock.once('connect', () => resolve()))
+    sock.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 30))
+    // A PUBLISH whose remaining length promises more than the topic length field can hold, then garbage.
+    sock.write(Buffer.from([0x32, 0x05, 0xff, 0xff, 0x00, 0x01, 0x02]))
+    sock.write(Buffer.from([0xf0, 0xff, 0xff, 0xff, 0xff, 0x7f]))
+    await closed
+    const other = deviceOfType('water_level', 2)
+    await bystander.publishAsync(`devices/${other.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 1, values: { level_cm: 1 } }), { qos: 1 })
+    expect(bystander.connected).toBe(true)
+    expect((await gateway.health()).ok).toBe(true)
+  })
+})
+
 describe('MQTT gateway: a third-party client', () => {
   // Debian's mosquitto_pub, a client we did not write, against the gateway.
   // Spawned asynchronously: the gateway runs in this very process.
