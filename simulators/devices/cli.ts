@@ -22,6 +22,9 @@ type FromChild = { type: 'stats'; stats: FleetStats; final: boolean }
 /** The fleet's counters added up over the processes, with rates and latency quantiles. */
 export type SimSummary = Omit<FleetStats, 'latency'> & {
   processes: number
+  /** With a drop: devices connected just before it, and seconds until as many were back (null if they never were). */
+  connectedBeforeDrop?: number
+  reconnectS?: number | null
   seconds: number
   sentPerS: number
   ackedPerS: number
@@ -37,7 +40,7 @@ function summarise(all: FleetStats[], processes: number, seconds: number): SimSu
   const acked = sum('acked')
   return {
     devices: sum('devices'), processes, connected: sum('connected'), peakConnected: sum('peakConnected'), refused: sum('refused'), connectErrors: sum('connectErrors'),
-    disconnects: sum('disconnects'), sent, acked, inflight: sum('inflight'), seconds,
+    disconnects: sum('disconnects'), reconnectAttempts: sum('reconnectAttempts'), sent, acked, inflight: sum('inflight'), seconds,
     sentPerS: Math.round(sent / Math.max(seconds, 0.001)), ackedPerS: Math.round(acked / Math.max(seconds, 0.001)),
     p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10,
   }
@@ -80,6 +83,9 @@ export const simCommands: Command[] = [
       sources: { type: 'string', description: 'comma-separated local addresses to connect from (default 127.0.0.2 to 127.0.0.9)', valueName: 'list' },
       qos: { type: 'string', description: '0 or 1 (default 1)', valueName: 'q' },
       'rate-scale': { type: 'string', description: 'send this many times as often as the devices\' intervals (default 1)', valueName: 'x' },
+      'drop-at-s': { type: 'string', description: 'reconnect storm: drop every connection at this second, then report how long until all are back', valueName: 's' },
+      'reconnect-spread-s': { type: 'string', description: 'devices spread their first reconnect over this many seconds (default 1)', valueName: 's' },
+      'no-reconnect': { type: 'boolean', description: 'devices do not reconnect after losing their connection' },
       json: { type: 'boolean', description: 'print the summary as JSON' },
       child: { type: 'boolean', description: '(internal) run as a simulator child process' },
     },
@@ -114,12 +120,20 @@ export const simCommands: Command[] = [
         sources: typeof values.sources === 'string' ? values.sources.split(',').map((s) => s.trim()).filter(Boolean) : Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`),
         secret: resolveDeviceSecret(loadConfig(mqttConfig, { file: configFile }).deviceSecret, storeCfg.dataDir),
         qos, rateScale, connectConcurrency: 500, keepaliveS: 60,
+        reconnect: values['no-reconnect'] !== true, reconnectSpreadMs: (numberOption(values, 'reconnect-spread-s') ?? 1) * 1000,
       }
+      const dropAtS = numberOption(values, 'drop-at-s')
+      if (dropAtS !== undefined && !(dropAtS > 0 && dropAtS < durationS)) throw new UsageError('--drop-at-s must be within --duration-s')
+      let printedAt = 0
       const summary = await runSimulation(devices, processes, options, durationS * 1000, (s) => {
+        // A line a second on a terminal (rewritten in place), every 5 s into a log.
+        const now = performance.now()
+        if (now - printedAt < (process.stderr.isTTY ? 1_000 : 5_000)) return
+        printedAt = now
         const line = `sim: ${s.connected}/${s.devices} connected, sent ${s.sent} (${s.sentPerS}/s), acked ${s.acked}, p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, refused ${s.refused}, errors ${s.connectErrors}`
         if (process.stderr.isTTY) process.stderr.write(`\r${line}   `)
         else process.stderr.write(line + '\n')
-      })
+      }, undefined, dropAtS === undefined ? undefined : dropAtS * 1000)
       if (process.stderr.isTTY) process.stderr.write('\n')
       stdout.write(values.json ? JSON.stringify(summary) + '\n' : formatSummary(summary))
       return summary.refused + summary.connectErrors > 0 ? 1 : 0
@@ -131,11 +145,13 @@ export function formatSummary(s: SimSummary): string {
   return `simulated ${s.devices} devices from ${s.processes} processes for ${s.seconds.toFixed(1)} s\n` +
     `  connected at most ${s.peakConnected}, refused ${s.refused}, connect errors ${s.connectErrors}, disconnects ${s.disconnects}\n` +
     `  sent ${s.sent} (${s.sentPerS} msg/s), acknowledged ${s.acked} (${s.ackedPerS} msg/s), unacknowledged at the end ${s.inflight}\n` +
-    `  publish-to-PUBACK latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms\n`
+    `  publish-to-PUBACK latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms\n` +
+    (s.connectedBeforeDrop === undefined ? '' : `  reconnect storm: ${s.connectedBeforeDrop} connections dropped; ${s.reconnectS === null || s.reconnectS === undefined ? 'not all back by the end' : `all back in ${s.reconnectS.toFixed(1)} s`} (${s.reconnectAttempts} reconnect attempts)\n`)
 }
 
 /** Forks the children (running the `citytwin` CLI at `cli`), hands out slices, reports progress every second, stops them after `durationMs`. */
-export async function runSimulation(devices: SimDevice[], processes: number, options: FleetOptions, durationMs: number, progress: (s: SimSummary) => void, cli = process.argv[1] ?? ''): Promise<SimSummary> {
+export async function runSimulation(devices: SimDevice[], processes: number, options: FleetOptions, durationMs: number, progress: (s: SimSummary) => void,
+  cli = process.argv[1] ?? '', dropAtMs?: number): Promise<SimSummary> {
   const latest = new Map<ChildProcess, FleetStats>()
   const finals = new Map<ChildProcess, FleetStats>()
   const children: ChildProcess[] = []
@@ -152,14 +168,26 @@ export async function runSimulation(devices: SimDevice[], processes: number, opt
     child.send({ type: 'run', devices: slice, options } satisfies ToChild)
   }
   const seconds = (): number => (performance.now() - started) / 1000
-  const ticker = setInterval(() => progress(summarise([...latest.values()], processes, seconds())), 1_000)
+  let drop: { at: number; before: number; backAfterS: number | null } | undefined
+  const connectedNow = (): number => [...latest.values()].reduce((n, s) => n + s.connected, 0)
+  const ticker = setInterval(() => {
+    const s = summarise([...latest.values()], processes, seconds())
+    if (drop && drop.backAfterS === null && performance.now() - drop.at > 1_000 && s.connected >= drop.before) drop.backAfterS = (performance.now() - drop.at) / 1000
+    progress(s)
+  }, 250)
+  const dropTimer = dropAtMs === undefined ? undefined : setTimeout(() => {
+    drop = { at: performance.now(), before: connectedNow(), backAfterS: null }
+    for (const c of children) c.send({ type: 'drop' } satisfies ToChild)
+  }, dropAtMs)
   await new Promise((r) => setTimeout(r, durationMs))
   clearInterval(ticker)
+  clearTimeout(dropTimer)
   const elapsed = seconds()
   await Promise.all(children.map((c) => new Promise<void>((resolve) => {
     c.once('exit', () => resolve())
     c.send({ type: 'stop' } satisfies ToChild)
     setTimeout(() => c.kill('SIGKILL'), 15_000).unref()
   })))
-  return summarise(children.map((c) => finals.get(c) ?? latest.get(c)).filter((s): s is FleetStats => s !== undefined), processes, elapsed)
+  const summary = summarise(children.map((c) => finals.get(c) ?? latest.get(c)).filter((s): s is FleetStats => s !== undefined), processes, elapsed)
+  return drop ? { ...summary, connectedBeforeDrop: drop.before, reconnectS: drop.backAfterS } : summary
 }

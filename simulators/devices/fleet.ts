@@ -27,6 +27,10 @@ export interface FleetOptions {
   /** Most CONNECTs waiting for their CONNACK at once. */
   connectConcurrency: number
   keepaliveS: number
+  /** Reconnect after a lost connection, as devices do (with jittered backoff). */
+  reconnect: boolean
+  /** The first reconnect after a drop waits a random time up to this, in ms; later tries back off from it. */
+  reconnectSpreadMs: number
 }
 
 export interface FleetStats {
@@ -37,6 +41,7 @@ export interface FleetStats {
   refused: number
   connectErrors: number
   disconnects: number
+  reconnectAttempts: number
   sent: number
   acked: number
   inflight: number
@@ -52,6 +57,8 @@ interface DeviceState {
   nextId: number
   inflight: Map<number, number>
   intervalTicks: number
+  /** Failed connection attempts since the device was last connected. */
+  attempts: number
 }
 
 const TICK_MS = 100
@@ -67,7 +74,7 @@ export class DeviceFleet {
   #stopping = false
   #unackedAtStop: number | undefined
   #peak = 0
-  #counts = { connected: 0, refused: 0, connectErrors: 0, disconnects: 0, sent: 0, acked: 0 }
+  #counts = { connected: 0, refused: 0, connectErrors: 0, disconnects: 0, reconnectAttempts: 0, sent: 0, acked: 0 }
 
   constructor(devices: readonly SimDevice[], opts: FleetOptions) {
     this.#o = opts
@@ -75,7 +82,7 @@ export class DeviceFleet {
     this.#wheel = Array.from({ length: maxTicks }, () => [])
     this.#devices = devices.map((d, i) => {
       const intervalTicks = Math.max(1, Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS))
-      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, nextId: 1, inflight: new Map(), intervalTicks }
+      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, nextId: 1, inflight: new Map(), intervalTicks, attempts: 0 }
       // Spread first reports over the interval, as real devices are.
       this.#wheel[(i * 7919) % intervalTicks]?.push(s)
       return s
@@ -175,11 +182,23 @@ export class DeviceFleet {
         settle()
       })
       socket.on('close', () => {
-        if (s.connected) this.#counts.disconnects++
+        const wasConnected = s.connected
+        if (wasConnected) this.#counts.disconnects++
         s.connected = false
         // What was in flight is not acknowledged; a real device would resend it.
         s.inflight.clear()
         settle()
+        // A real device comes back: after a random delay (full jitter),
+        // longer after each failed try.
+        if (!this.#stopping && this.#o.reconnect) {
+          s.attempts = wasConnected ? 0 : s.attempts + 1
+          const delay = Math.random() * Math.min(Math.max(30_000, this.#o.reconnectSpreadMs), this.#o.reconnectSpreadMs * 2 ** s.attempts)
+          setTimeout(() => {
+            if (this.#stopping) return
+            this.#counts.reconnectAttempts++
+            void this.#connect(s, Math.floor(Math.random() * 1_000_000))
+          }, delay).unref()
+        }
       })
     })
   }

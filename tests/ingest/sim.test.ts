@@ -22,6 +22,15 @@ describe('device fleet simulator', () => {
       expect(s.acked).toBe(s.sent)
       const stored = await runCli(['store', 'query', 'SELECT toUInt32(uniqExact(device_id, seq)) AS messages FROM readings', '--data-dir', dataDir])
       expect(JSON.parse(stored.stdout)).toEqual({ messages: s.acked })
+
+      // A reconnect storm: every connection dropped at once; the devices come back by themselves.
+      const storm = await runCli(['sim', 'devices', '--limit', '300', '--processes', '2', '--duration-s', '8', '--drop-at-s', '3', '--reconnect-spread-s', '2',
+        '--mqtt-port', String(port), '--json', '--data-dir', dataDir])
+      expect(storm.code, storm.stderr).toBe(0)
+      const t = JSON.parse(storm.stdout) as SimSummary
+      expect(t).toMatchObject({ connectedBeforeDrop: 300, refused: 0, connectErrors: 0 })
+      expect(t.reconnectS).toBeGreaterThan(0)
+      expect(t.reconnectAttempts).toBeGreaterThanOrEqual(300)
     } finally {
       gw.child.kill('SIGTERM')
     }
