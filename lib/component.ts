@@ -20,14 +20,16 @@ export interface Component {
   health?(): Promise<Health>
 }
 
-/** Epoch-ms deadline `ms` from now. */
-export function deadlineIn(ms: number, now: number = Date.now()): number {
-  return now + ms
-}
-
-/** Milliseconds left before `deadline`, never negative. */
-export function remaining(deadline: number, now: number = Date.now()): number {
-  return Math.max(0, deadline - now)
+/**
+ * Starts components in order. Each one that started is put at the front of
+ * `started`, so `started` is always the order to stop them in (the reverse),
+ * also when a later start fails and the caller stops what did start.
+ */
+export async function startAll(components: readonly Component[], started: Component[]): Promise<void> {
+  for (const c of components) {
+    await c.start()
+    started.unshift(c)
+  }
 }
 
 /**

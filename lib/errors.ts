@@ -61,8 +61,3 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message
   return String(e)
 }
-
-/** Result type for pure code that reports failure as a value. */
-export type Result<T, E = CitytwinError> = { ok: true; value: T } | { ok: false; error: E }
-export const ok = <T>(value: T): Result<T, never> => ({ ok: true, value })
-export const err = <E>(error: E): Result<never, E> => ({ ok: false, error })

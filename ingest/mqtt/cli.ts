@@ -2,11 +2,11 @@
 import cluster from 'node:cluster'
 import type { Command } from '../../lib/cli/command.ts'
 import { numberOption, UsageError } from '../../lib/cli/command.ts'
-import { stopAll, type Component } from '../../lib/component.ts'
+import { startAll, stopAll, type Component } from '../../lib/component.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { logger } from '../../lib/log.ts'
-import { openMigratedStore, StoreOwner, type StoreSetup } from '../../twin/store/index.ts'
+import { openMigratedStore, StoreOwner, withStore, type StoreSetup } from '../../twin/store/index.ts'
 import { forkGatewayWorkers, type WorkerPool } from './cluster.ts'
 import { mqttConfig } from './config.ts'
 import { deviceTopics } from './devices.ts'
@@ -31,15 +31,12 @@ export const mqttCommands: Command[] = [
     async run({ positionals, configFile, stdout }) {
       const id = positionals[0]
       if (!id || positionals.length > 1) throw new UsageError('give one device id, e.g. citytwin device-token D0000001')
-      const { store, storeCfg } = await openMigratedStore({ file: configFile })
-      try {
+      return withStore({ file: configFile }, async ({ store, storeCfg }) => {
         const rs = await store.client.query({ query: 'SELECT toUInt32(count()) AS n FROM devices WHERE id = {id:String}', query_params: { id }, format: 'JSONEachRow' })
         if (((await rs.json<{ n: number }>())[0]?.n ?? 0) === 0) throw new CitytwinError('AUTH_DENIED', `no device ${id} in the city (see citytwin devices list)`)
         const cfg = loadConfig(mqttConfig, { file: configFile })
         stdout.write(deviceToken(resolveDeviceSecret(cfg.deviceSecret, storeCfg.dataDir), id) + '\n')
-      } finally {
-        await store.close()
-      }
+      })
     },
   },
   {
@@ -54,8 +51,7 @@ export const mqttCommands: Command[] = [
     async run({ values, configFile, stdout }) {
       const limit = numberOption(values, 'limit') ?? 50
       if (!Number.isInteger(limit) || limit < 1) throw new UsageError('--limit must be a positive integer')
-      const { store } = await openMigratedStore({ file: configFile })
-      try {
+      return withStore({ file: configFile }, async ({ store }) => {
         const where: string[] = []
         const params: Record<string, string | number> = { limit }
         if (typeof values.type === 'string') {
@@ -80,9 +76,7 @@ export const mqttCommands: Command[] = [
             : `${r.id}  ${r.type.padEnd(16)} ${r.grid.padEnd(22)} ${deviceTopics(r.id).telemetry}\n`)
         }
         if (rows.length === 0) stdout.write('no devices match\n')
-      } finally {
-        await store.close()
-      }
+      })
     },
   },
   {
@@ -128,10 +122,7 @@ async function runGatewayProcess(configFile: Record<string, unknown>, port: numb
   const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port })
   const started: Component[] = []
   try {
-    for (const c of ingest.components) {
-      await c.start()
-      started.unshift(c)
-    }
+    await startAll(ingest.components, started)
     ready(ingest.gateway.port)
     if (cluster.isWorker) process.send?.({ type: 'mqtt-ready', port: ingest.gateway.port, pid: process.pid })
     log.info({ signal: await untilSignal(), port: ingest.gateway.port }, 'stopping')

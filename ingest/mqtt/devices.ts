@@ -24,3 +24,16 @@ export const deviceTopics = (id: string) => ({
   events: `devices/${id}/events`,
   commands: `devices/${id}/commands/#`,
 })
+
+export type PublishKind = 'telemetry' | 'status' | 'events'
+
+/**
+ * Which of its own topics `devices/{id}/{kind}` a PUBLISH goes to, or
+ * undefined when it is not one of them. Runs for every message, so it
+ * compares in place instead of building the three topic strings.
+ */
+export function ownPublishKind(topic: string, id: string): PublishKind | undefined {
+  if (!topic.startsWith('devices/') || !topic.startsWith(id, 8) || topic.charCodeAt(8 + id.length) !== 0x2f) return undefined
+  const kind = topic.slice(9 + id.length)
+  return kind === 'telemetry' || kind === 'status' || kind === 'events' ? kind : undefined
+}

@@ -19,7 +19,7 @@ import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { DeadLetterSink, StoreWriter } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
-import { deviceTopics } from './devices.ts'
+import { deviceTopics, ownPublishKind } from './devices.ts'
 import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
 
@@ -203,8 +203,8 @@ export class MqttGateway implements Component {
       await this.#deadLetter(device.id, topic.slice(0, this.#o.config.maxTopicBytes), payload, 'INGEST_TOPIC_TOO_LONG', `topic is ${Buffer.byteLength(topic)} bytes; the limit is ${this.#o.config.maxTopicBytes}`)
       this.#refusePublish(device.id, topic, 'INGEST_TOPIC_TOO_LONG')
     }
-    const own = deviceTopics(device.id)
-    if (topic !== own.telemetry && topic !== own.status && topic !== own.events) {
+    const kind = ownPublishKind(topic, device.id)
+    if (!kind) {
       // MQTT-3.3.5-2: 3.1.1 has no negative PUBACK; closing is the only honest signal.
       this.#refusePublish(device.id, topic, 'ACL_DENIED')
     }
@@ -213,8 +213,8 @@ export class MqttGateway implements Component {
       await this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`)
       return
     }
-    if (topic === own.telemetry) return this.#telemetry(device, topic, payload, now, packet.dup)
-    return this.#event(device, topic === own.status ? 'status' : 'event', topic, payload, now)
+    if (kind === 'telemetry') return this.#telemetry(device, topic, payload, now, packet.dup)
+    return this.#event(device, kind === 'status' ? 'status' : 'event', topic, payload, now)
   }
 
   async #telemetry(device: DeviceInfo, topic: string, payload: Buffer, now: number, dup: boolean): Promise<void> {

@@ -2,7 +2,7 @@
 // the store (and serves it to other processes), makes sure a city is there,
 // and runs the MQTT gateway and the API; each later stage adds its
 // components here, in data-flow order so shutdown can run it backwards.
-import { stopAll, type Component } from '../component.ts'
+import { startAll, stopAll, type Component } from '../component.ts'
 import { CitytwinError } from '../errors.ts'
 import { loadConfig } from '../config.ts'
 import { logger } from '../log.ts'
@@ -46,12 +46,8 @@ export const startCommand: Command = {
     // Started in data-flow order; `components` holds them in stop order
     // (the reverse): sources first, the store owner last.
     const components: Component[] = []
-    const startOne = async (c: Component): Promise<void> => {
-      await c.start()
-      components.unshift(c)
-    }
     try {
-      if (store.mode === 'embedded') await startOne(new StoreOwner(store))
+      if (store.mode === 'embedded') await startAll([new StoreOwner(store)], components)
       const figures = await readCityFigures(store.client)
       // The city is a pure function of (seed, scale): keep the stored one when it is that city.
       const same = figures.seed === seed && figures.devices === cityCounts(scale).devices && figures.cameras === cityCounts(scale).cameras
@@ -64,9 +60,9 @@ export const startCommand: Command = {
         log.info({ seed: figures.seed, devices: figures.devices }, 'using the city already in the store')
       }
       const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: numberOption(values, 'mqtt-port') })
-      for (const c of ingest.components) await startOne(c)
+      await startAll(ingest.components, components)
       const server = new ApiServer({ config: api, client: store.client, components: () => components })
-      await startOne(server)
+      await startAll([server], components)
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +

@@ -2,7 +2,7 @@
 import type { Command } from '../../lib/cli/command.ts'
 import { numberOption, UsageError } from '../../lib/cli/command.ts'
 import { logger } from '../../lib/log.ts'
-import { openMigratedStore } from '../../twin/store/index.ts'
+import { withStore } from '../../twin/store/index.ts'
 import { countByLevel, generateCity } from './generate.ts'
 import { readCityFigures, writeCity } from './store.ts'
 
@@ -24,8 +24,7 @@ export const cityCommands: Command[] = [
       const t0 = performance.now()
       const city = generateCity({ seed, scale })
       const genMs = performance.now() - t0
-      const { store, writerCfg } = await openMigratedStore({ file: configFile })
-      try {
+      return withStore({ file: configFile }, async ({ store, writerCfg }) => {
         await writeCity(store.client, city, writerCfg)
         const totalMs = performance.now() - t0
         const levels = countByLevel(city.grids)
@@ -34,9 +33,7 @@ export const cityCommands: Command[] = [
         stdout.write(`  districts ${levels.district}, streets ${levels.street}\n`)
         stdout.write(`  community grids ${levels.community}, micro-grids ${levels.micro}, special grids ${levels.special}\n`)
         stdout.write(`  devices ${city.devices.length}, cameras ${city.cameras.length}\n`)
-      } finally {
-        await store.close()
-      }
+      })
     },
   },
   {
@@ -44,8 +41,7 @@ export const cityCommands: Command[] = [
     summary: 'Print the figures of the city in the store (grids per level, devices per type, cameras)',
     options: { json: { type: 'boolean', description: 'print JSON' } },
     async run({ values, configFile, stdout }) {
-      const { store } = await openMigratedStore({ file: configFile })
-      try {
+      return withStore({ file: configFile }, async ({ store }) => {
         const f = await readCityFigures(store.client)
         if (values.json) {
           stdout.write(JSON.stringify(f, null, 2) + '\n')
@@ -57,9 +53,7 @@ export const cityCommands: Command[] = [
         }
         stdout.write(`city seed ${f.seed}\n  grids: ${Object.entries(f.grids).map(([k, v]) => `${k} ${v}`).join(', ')}\n`)
         stdout.write(`  devices ${f.devices}: ${Object.entries(f.devicesByType).map(([k, v]) => `${k} ${v}`).join(', ')}\n  cameras ${f.cameras}\n`)
-      } finally {
-        await store.close()
-      }
+      })
     },
   },
 ]

@@ -8,7 +8,7 @@ import { numberOption, UsageError } from '../../lib/cli/command.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { resolveDeviceSecret } from '../../ingest/mqtt/tokens.ts'
-import { openMigratedStore } from '../../twin/store/index.ts'
+import { withStore } from '../../twin/store/index.ts'
 import type { DeviceType } from '../../twin/model/device-types.ts'
 import { DeviceFleet, type FleetOptions, type FleetStats, type SimDevice } from './fleet.ts'
 import { LatencyHistogram } from './latency.ts'
@@ -101,24 +101,21 @@ export const simCommands: Command[] = [
       if (qos !== 0 && qos !== 1) throw new UsageError('--qos must be 0 or 1')
       const rateScale = numberOption(values, 'rate-scale') ?? 1
       if (!(rateScale > 0)) throw new UsageError('--rate-scale must be positive')
-      const { store, storeCfg } = await openMigratedStore({ file: configFile })
-      let devices: SimDevice[]
-      try {
+      const { devices, dataDir } = await withStore({ file: configFile }, async ({ store, storeCfg }) => {
         const rs = await store.client.query({
           query: `SELECT id, type, interval_s AS intervalS FROM devices ${typeof values.type === 'string' ? 'WHERE type = {type:String}' : ''} ORDER BY id ${limit ? 'LIMIT {limit:UInt32}' : ''}`,
           query_params: { ...(typeof values.type === 'string' ? { type: values.type } : {}), ...(limit ? { limit } : {}) }, format: 'JSONEachRow',
         })
-        devices = (await rs.json<{ id: string; type: DeviceType; intervalS: number }>()).map((d) => ({ ...d, intervalS: Number(d.intervalS) }))
-      } finally {
-        await store.close()
-      }
+        const list: SimDevice[] = (await rs.json<{ id: string; type: DeviceType; intervalS: number }>()).map((d) => ({ ...d, intervalS: Number(d.intervalS) }))
+        return { devices: list, dataDir: storeCfg.dataDir }
+      })
       if (devices.length === 0) throw new UsageError('no devices to simulate: generate a city first (citytwin city generate)')
       const processes = numberOption(values, 'processes') ?? Math.ceil(devices.length / DEVICES_PER_PROCESS)
       const options: FleetOptions = {
         host: typeof values.host === 'string' ? values.host : '127.0.0.1',
         port: numberOption(values, 'mqtt-port') ?? 1883,
         sources: typeof values.sources === 'string' ? values.sources.split(',').map((s) => s.trim()).filter(Boolean) : Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`),
-        secret: resolveDeviceSecret(loadConfig(mqttConfig, { file: configFile }).deviceSecret, storeCfg.dataDir),
+        secret: resolveDeviceSecret(loadConfig(mqttConfig, { file: configFile }).deviceSecret, dataDir),
         qos, rateScale, connectConcurrency: 500, keepaliveS: 60,
         reconnect: values['no-reconnect'] !== true, reconnectSpreadMs: (numberOption(values, 'reconnect-spread-s') ?? 1) * 1000,
       }

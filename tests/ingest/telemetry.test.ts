@@ -2,6 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken, tokenMatches } from '../../ingest/mqtt/tokens.ts'
+import { ownPublishKind } from '../../ingest/mqtt/devices.ts'
 
 const NOW = Date.UTC(2026, 10, 22, 12, 0, 0)
 const limits: TelemetryLimits = { maxPayloadBytes: 1024, maxReadingsPerMessage: 4, maxFutureMs: 300_000, maxPastMs: 86_400_000 }
@@ -81,5 +82,21 @@ describe('device tokens', () => {
     expect(tokenMatches('s3cret', 'D0000002', t)).toBe(false)
     expect(tokenMatches('s3cret', 'D0000001', Buffer.from(t))).toBe(true)
     expect(tokenMatches('s3cret', 'D0000001', undefined)).toBe(false)
+  })
+})
+
+describe('ownPublishKind', () => {
+  it.each([
+    ['devices/D0000001/telemetry', 'telemetry'],
+    ['devices/D0000001/status', 'status'],
+    ['devices/D0000001/events', 'events'],
+    ['devices/D0000002/telemetry', undefined],
+    ['devices/D00000011/telemetry', undefined],
+    ['devices/D0000001/telemetry/x', undefined],
+    ['devices/D0000001/commands/reboot', undefined],
+    ['devices/D0000001', undefined],
+    ['other/D0000001/telemetry', undefined],
+  ])('%s -> %s', (topic, kind) => {
+    expect(ownPublishKind(topic, 'D0000001')).toBe(kind)
   })
 })

@@ -5,7 +5,7 @@ import { loadConfig } from '../../lib/config.ts'
 import { openStore } from './client.ts'
 import { storeConfig } from './config.ts'
 import { MIGRATIONS, migrate } from './migrations.ts'
-import { openMigratedStore } from './index.ts'
+import { withStore } from './index.ts'
 
 export const storeCommands: Command[] = [
   {
@@ -29,8 +29,7 @@ export const storeCommands: Command[] = [
     name: 'store status',
     summary: 'Show how the store is reached and the size of each table',
     async run({ configFile, stdout }) {
-      const { store } = await openMigratedStore({ file: configFile })
-      try {
+      return withStore({ file: configFile }, async ({ store }) => {
         const rs = await store.client.query({
           query: `SELECT name, total_rows AS rows, formatReadableSize(total_bytes) AS size FROM system.tables
                   WHERE database = currentDatabase() AND engine NOT IN ('MaterializedView') AND NOT name LIKE '.inner%' ORDER BY name`,
@@ -39,9 +38,7 @@ export const storeCommands: Command[] = [
         const tables = await rs.json<{ name: string; rows: string | null; size: string }>()
         stdout.write(`store: ${store.mode} (${store.mode === 'server' ? 'ClickHouse server' : store.dataDir}), database ${store.database}\n`)
         for (const t of tables) stdout.write(`  ${t.name.padEnd(20)} ${String(t.rows ?? 0).padStart(14)} rows  ${t.size}\n`)
-      } finally {
-        await store.close()
-      }
+      })
     },
   },
   {
@@ -51,13 +48,10 @@ export const storeCommands: Command[] = [
     async run({ configFile, positionals, stdout }) {
       const sql = positionals.join(' ').trim()
       if (!sql) throw new UsageError('give the SQL to run, e.g. citytwin store query "SELECT count() FROM devices"')
-      const { store } = await openMigratedStore({ file: configFile })
-      try {
+      return withStore({ file: configFile }, async ({ store }) => {
         const rs = await store.client.exec({ query: /^\s*(SELECT|WITH|SHOW|DESCRIBE|EXPLAIN)\b/i.test(sql) && !/\bFORMAT\s+\w+\s*$/i.test(sql) ? `${sql} FORMAT JSONEachRow` : sql })
         for await (const chunk of rs.stream) stdout.write(chunk as Buffer)
-      } finally {
-        await store.close()
-      }
+      })
     },
   },
 ]

@@ -31,3 +31,13 @@ export async function openMigratedStore(sources: ConfigSources, overrides: Parti
   }
   return { store, storeCfg, writerCfg }
 }
+
+/** Opens and migrates the store, runs `fn` with it, and closes it whatever happens: the shape of every short CLI command. */
+export async function withStore<T>(sources: ConfigSources, fn: (setup: StoreSetup) => Promise<T>): Promise<T> {
+  const setup = await openMigratedStore(sources)
+  try {
+    return await fn(setup)
+  } finally {
+    await setup.store.close()
+  }
+}
