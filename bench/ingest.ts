@@ -93,7 +93,7 @@ async function main(): Promise<void> {
     const port = Number((await waitForLine(gw, /listening on port (\d+)/))[1])
     let citytwin: SimSummary
     try {
-      citytwin = await runSimulation(devices, processes, fleet(port), durationS * 1000, () => undefined, CLI)
+      citytwin = await runSimulation({ devices, processes, fleet: fleet(port), durationMs: durationS * 1000, cli: CLI })
     } finally {
       await stopChild(gw)
     }
@@ -112,7 +112,7 @@ async function main(): Promise<void> {
       sub.on('message', () => received++)
       await sub.subscribeAsync('devices/+/telemetry', { qos: 1 })
       const t0 = performance.now()
-      mosquittoRun = await runSimulation(devices, processes, fleet(mosquittoPort), durationS * 1000, () => undefined, CLI)
+      mosquittoRun = await runSimulation({ devices, processes, fleet: fleet(mosquittoPort), durationMs: durationS * 1000, cli: CLI })
       const seconds = (performance.now() - t0) / 1000
       await new Promise((r) => setTimeout(r, 1_000))
       await sub.endAsync()

@@ -20,6 +20,7 @@ import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { DeadLetterSink, StoreWriter } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind } from './devices.ts'
+import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
 
@@ -49,8 +50,19 @@ export interface GatewayOptions {
   readings: StoreWriter
   events: StoreWriter
   deadLetters: DeadLetterSink
+  /** Where a DUP PUBLISH at the start of a session learns what other workers (or earlier runs) stored. */
+  lastSeq?: LastSeqLookup
   now?: () => number
 }
+
+/** What the gateway attaches to an aedes client once it is authenticated. */
+interface Session {
+  deviceId: string
+  /** Whether this session has consulted the store's last seq (done once, on its first DUP telemetry). */
+  seqChecked: boolean
+}
+
+type SessionClient = Client & { citytwin?: Session }
 
 function authError(message: string, returnCode: number): AuthenticateError {
   const e: AuthenticateError = Object.assign(new Error(message), { returnCode })
@@ -160,14 +172,15 @@ export class MqttGateway implements Component {
     if (username === undefined || password === undefined) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' }
     else if (!device) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
     else if (!tokenMatches(this.#o.secret, device.id, password)) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' }
-    if (refusal) {
+    if (refusal || !device) {
+      refusal ??= { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
       this.#counts.refusedConnects++
       refusedTotal.inc({ what: 'connect', code: 'AUTH_DENIED' })
       log.warn({ device: username, clientId: client.id, reason: refusal.reason }, 'connection refused')
       done(authError(refusal.reason, refusal.code), false)
       return
     }
-    ;(client as Client & { citytwinDevice?: string }).citytwinDevice = username
+    ;(client as SessionClient).citytwin = { deviceId: device.id, seqChecked: false }
     done(null, true)
   }
 
@@ -213,13 +226,22 @@ export class MqttGateway implements Component {
       await this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`)
       return
     }
-    if (kind === 'telemetry') return this.#telemetry(device, topic, payload, now, packet.dup)
+    if (kind === 'telemetry') return this.#telemetry(client, device, topic, payload, now, packet.dup)
     return this.#event(device, kind === 'status' ? 'status' : 'event', topic, payload, now)
   }
 
-  async #telemetry(device: DeviceInfo, topic: string, payload: Buffer, now: number, dup: boolean): Promise<void> {
+  async #telemetry(client: SessionClient, device: DeviceInfo, topic: string, payload: Buffer, now: number, dup: boolean): Promise<void> {
     const track = this.#seq.get(device.id) ?? { stored: undefined, pending: undefined }
     this.#seq.set(device.id, track)
+    const session = client.citytwin
+    if (dup && session && !session.seqChecked && this.#o.lastSeq) {
+      // A retransmission at the start of a session may be of a message that
+      // another worker (or this one before a restart) stored but could not
+      // acknowledge: ask the store once per session.
+      session.seqChecked = true
+      const stored = await this.#o.lastSeq.lastStoredSeq(device)
+      if (stored !== undefined && stored > (track.pending ?? track.stored ?? -1)) track.pending = track.stored = stored
+    }
     const result = decodeTelemetry(device, payload, track.pending ?? track.stored, now, this.#limits, dup)
     if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason)
     if ('duplicate' in result) {
@@ -268,7 +290,14 @@ export class MqttGateway implements Component {
   #connectivity(client: Client, kind: 'connected' | 'disconnected'): void {
     const device = this.#o.devices.get(this.#deviceOf(client) ?? '')
     if (!device) return
-    if (kind === 'disconnected') this.#rate.forget(device.id)
+    if (kind === 'disconnected') {
+      this.#rate.forget(device.id)
+      // The device may come back on another worker, or reboot and restart its
+      // seq there; a track kept here would then be stale. Keep it only while
+      // a write is in flight, so a quick reconnect still sees that write.
+      const track = this.#seq.get(device.id)
+      if (track && track.pending === track.stored) this.#seq.delete(device.id)
+    }
     const row = [this.#now(), 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id, gatewayPid: process.pid }), '']
     // Connectivity is observed, not acknowledged to anyone: a failure is logged, not retried by a device.
     this.#o.events.write([row]).catch((e: unknown) => log.warn({ err: e, device: device.id }, 'connectivity event not stored'))
@@ -290,6 +319,6 @@ export class MqttGateway implements Component {
 
   /** The authenticated device of a client: the username it connected with. */
   #deviceOf(client: Client): string | undefined {
-    return (client as Client & { citytwinDevice?: string }).citytwinDevice
+    return (client as SessionClient).citytwin?.deviceId
   }
 }

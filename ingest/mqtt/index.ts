@@ -7,6 +7,7 @@ import { DeadLetterWriter, StoreWriter, type Store, type WriterConfig } from '..
 import { mqttConfig, type MqttConfig } from './config.ts'
 import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
+import { LastSeqLookup } from './last-seq.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
 import { resolveDeviceSecret } from './tokens.ts'
 
@@ -24,7 +25,8 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const deadLetters = new DeadLetterWriter(store.client, writerCfg)
   const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters })
   const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters })
-  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters })
+  const lastSeq = new LastSeqLookup({ client: store.client, lookbackMs: config.dupLookbackMs })
+  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq })
   return { gateway, config, components: [deadLetters, readings, events, gateway] }
 }
 

@@ -20,7 +20,7 @@ type ToChild = { type: 'run'; devices: SimDevice[]; options: FleetOptions } | { 
 type FromChild = { type: 'stats'; stats: FleetStats; final: boolean }
 
 /** The fleet's counters added up over the processes, with rates and latency quantiles. */
-export type SimSummary = Omit<FleetStats, 'latency'> & {
+export type SimSummary = Omit<FleetStats, 'latency' | 'ackedByDevice'> & {
   processes: number
   /** With a drop: devices connected just before it, and seconds until as many were back (null if they never were). */
   connectedBeforeDrop?: number
@@ -30,10 +30,14 @@ export type SimSummary = Omit<FleetStats, 'latency'> & {
   ackedPerS: number
   p50Ms: number
   p99Ms: number
+  /** The merged latency histogram (see LatencyHistogram), so a caller can take quantiles over a window. */
+  latency: number[]
+  /** When asked for: acknowledged messages per device id. */
+  ackedByDevice?: Record<string, number>
 }
 
 function summarise(all: FleetStats[], processes: number, seconds: number): SimSummary {
-  const sum = (k: keyof Omit<FleetStats, 'latency'>) => all.reduce((s, x) => s + x[k], 0)
+  const sum = (k: keyof Omit<FleetStats, 'latency' | 'ackedByDevice'>) => all.reduce((s, x) => s + x[k], 0)
   const h = new LatencyHistogram()
   for (const s of all) h.add(s.latency)
   const sent = sum('sent')
@@ -42,7 +46,7 @@ function summarise(all: FleetStats[], processes: number, seconds: number): SimSu
     devices: sum('devices'), processes, connected: sum('connected'), peakConnected: sum('peakConnected'), refused: sum('refused'), connectErrors: sum('connectErrors'),
     disconnects: sum('disconnects'), reconnectAttempts: sum('reconnectAttempts'), sent, acked, inflight: sum('inflight'), seconds,
     sentPerS: Math.round(sent / Math.max(seconds, 0.001)), ackedPerS: Math.round(acked / Math.max(seconds, 0.001)),
-    p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10,
+    p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, latency: h.counts,
   }
 }
 
@@ -62,7 +66,7 @@ function runChild(): void {
       clearInterval(timer)
       void (async () => {
         await fleet?.stop()
-        if (fleet) send({ type: 'stats', stats: fleet.stats(), final: true })
+        if (fleet) send({ type: 'stats', stats: { ...fleet.stats(), ackedByDevice: fleet.ackedByDevice() }, final: true })
         process.disconnect?.()
       })()
     }
@@ -122,7 +126,7 @@ export const simCommands: Command[] = [
       const dropAtS = numberOption(values, 'drop-at-s')
       if (dropAtS !== undefined && !(dropAtS > 0 && dropAtS < durationS)) throw new UsageError('--drop-at-s must be within --duration-s')
       let printedAt = 0
-      const summary = await runSimulation(devices, processes, options, durationS * 1000, (s) => {
+      const summary = await runSimulation({ devices, processes, fleet: options, durationMs: durationS * 1000, dropAtMs: dropAtS === undefined ? undefined : dropAtS * 1000 }, (s) => {
         // A line a second on a terminal (rewritten in place), every 5 s into a log.
         const now = performance.now()
         if (now - printedAt < (process.stderr.isTTY ? 1_000 : 5_000)) return
@@ -130,9 +134,10 @@ export const simCommands: Command[] = [
         const line = `sim: ${s.connected}/${s.devices} connected, sent ${s.sent} (${s.sentPerS}/s), acked ${s.acked}, p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms, refused ${s.refused}, errors ${s.connectErrors}`
         if (process.stderr.isTTY) process.stderr.write(`\r${line}   `)
         else process.stderr.write(line + '\n')
-      }, undefined, dropAtS === undefined ? undefined : dropAtS * 1000)
+      })
       if (process.stderr.isTTY) process.stderr.write('\n')
-      stdout.write(values.json ? JSON.stringify(summary) + '\n' : formatSummary(summary))
+      const { latency: _histogram, ...printed } = summary
+      stdout.write(values.json ? JSON.stringify(printed) + '\n' : formatSummary(summary))
       return summary.refused + summary.connectErrors > 0 ? 1 : 0
     },
   },
@@ -146,12 +151,27 @@ export function formatSummary(s: SimSummary): string {
     (s.connectedBeforeDrop === undefined ? '' : `  reconnect storm: ${s.connectedBeforeDrop} connections dropped; ${s.reconnectS === null || s.reconnectS === undefined ? 'not all back by the end' : `all back in ${s.reconnectS.toFixed(1)} s`} (${s.reconnectAttempts} reconnect attempts)\n`)
 }
 
-/** Forks the children (running the `citytwin` CLI at `cli`), hands out slices, reports progress every second, stops them after `durationMs`. */
-export async function runSimulation(devices: SimDevice[], processes: number, options: FleetOptions, durationMs: number, progress: (s: SimSummary) => void,
-  cli = process.argv[1] ?? '', dropAtMs?: number): Promise<SimSummary> {
+export interface SimulationRun {
+  devices: readonly SimDevice[]
+  processes: number
+  fleet: FleetOptions
+  durationMs: number
+  /** Drop every connection at this time (a reconnect storm). */
+  dropAtMs?: number | undefined
+  /** The `citytwin` CLI the children run (default: this process's script). */
+  cli?: string
+  /** Also return acknowledged messages per device (for a check against the store). */
+  ackedByDevice?: boolean
+}
+
+/** Forks the children, hands out slices, reports progress four times a second, stops them after `durationMs`. */
+export async function runSimulation(run: SimulationRun, progress: (s: SimSummary) => void = () => undefined): Promise<SimSummary> {
+  const { devices, processes, fleet: options, durationMs, dropAtMs } = run
+  const cli = run.cli ?? process.argv[1] ?? ''
   const latest = new Map<ChildProcess, FleetStats>()
   const finals = new Map<ChildProcess, FleetStats>()
   const children: ChildProcess[] = []
+  const slices: SimDevice[][] = []
   const started = performance.now()
   for (let k = 0; k < processes; k++) {
     const child = fork(cli, ['sim', 'devices', '--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
@@ -162,6 +182,7 @@ export async function runSimulation(devices: SimDevice[], processes: number, opt
       if (m.final) finals.set(child, m.stats)
     })
     const slice = devices.filter((_, i) => i % processes === k)
+    slices.push(slice)
     child.send({ type: 'run', devices: slice, options } satisfies ToChild)
   }
   const seconds = (): number => (performance.now() - started) / 1000
@@ -185,6 +206,14 @@ export async function runSimulation(devices: SimDevice[], processes: number, opt
     c.send({ type: 'stop' } satisfies ToChild)
     setTimeout(() => c.kill('SIGKILL'), 15_000).unref()
   })))
-  const summary = summarise(children.map((c) => finals.get(c) ?? latest.get(c)).filter((s): s is FleetStats => s !== undefined), processes, elapsed)
+  const summary: SimSummary = summarise(children.map((c) => finals.get(c) ?? latest.get(c)).filter((s): s is FleetStats => s !== undefined), processes, elapsed)
+  if (run.ackedByDevice) {
+    const acked: Record<string, number> = {}
+    children.forEach((c, k) => {
+      const counts = finals.get(c)?.ackedByDevice ?? []
+      slices[k]?.forEach((d, i) => { acked[d.id] = counts[i] ?? 0 })
+    })
+    summary.ackedByDevice = acked
+  }
   return drop ? { ...summary, connectedBeforeDrop: drop.before, reconnectS: drop.backAfterS } : summary
 }

@@ -46,6 +46,8 @@ export interface FleetStats {
   acked: number
   inflight: number
   latency: number[]
+  /** With the final stats only: acknowledged messages per device, in the order of the fleet's devices. */
+  ackedByDevice?: number[]
 }
 
 interface DeviceState {
@@ -56,6 +58,8 @@ interface DeviceState {
   seq: number
   nextId: number
   inflight: Map<number, number>
+  /** Messages of this device acknowledged so far. */
+  acked: number
   intervalTicks: number
   /** Failed connection attempts since the device was last connected. */
   attempts: number
@@ -82,7 +86,7 @@ export class DeviceFleet {
     this.#wheel = Array.from({ length: maxTicks }, () => [])
     this.#devices = devices.map((d, i) => {
       const intervalTicks = Math.max(1, Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS))
-      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, nextId: 1, inflight: new Map(), intervalTicks, attempts: 0 }
+      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, nextId: 1, inflight: new Map(), acked: 0, intervalTicks, attempts: 0 }
       // Spread first reports over the interval, as real devices are.
       this.#wheel[(i * 7919) % intervalTicks]?.push(s)
       return s
@@ -125,6 +129,11 @@ export class DeviceFleet {
   /** Closes every connection at once without DISCONNECT, as a network failure would. */
   dropAll(): void {
     for (const s of this.#devices) s.socket?.destroy()
+  }
+
+  /** Acknowledged messages per device, in the order the fleet was given its devices. */
+  ackedByDevice(): number[] {
+    return this.#devices.map((s) => s.acked)
   }
 
   stats(): FleetStats {
@@ -171,6 +180,7 @@ export class DeviceFleet {
             const sentAt = s.inflight.get(p.packetId)
             if (sentAt !== undefined) {
               s.inflight.delete(p.packetId)
+              s.acked++
               this.#counts.acked++
               this.#latency.record(performance.now() - sentAt)
             }

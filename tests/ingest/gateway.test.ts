@@ -9,6 +9,7 @@ import { loadConfig } from '../../lib/config.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { loadDevices } from '../../ingest/mqtt/devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import { LastSeqLookup } from '../../ingest/mqtt/last-seq.ts'
 import { READINGS_COLUMNS, type DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
@@ -33,8 +34,8 @@ function deviceOfType(type: string, nth = 0): DeviceInfo {
   return d
 }
 
-async function connect(username?: string, password?: string, extra: mqtt.IClientOptions = {}): Promise<MqttClient> {
-  const c = mqtt.connect(`mqtt://127.0.0.1:${gateway.port}`, { username, password, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4, ...extra })
+async function connect(username?: string, password?: string, extra: mqtt.IClientOptions = {}, port = gateway.port): Promise<MqttClient> {
+  const c = mqtt.connect(`mqtt://127.0.0.1:${port}`, { username, password, reconnectPeriod: 0, connectTimeout: 5_000, protocolVersion: 4, ...extra })
   clients.push(c)
   await new Promise<void>((resolve, reject) => {
     c.once('connect', () => resolve())
@@ -43,8 +44,8 @@ async function connect(username?: string, password?: string, extra: mqtt.IClient
   return c
 }
 
-async function connectAs(d: DeviceInfo): Promise<MqttClient> {
-  return connect(d.id, deviceToken(SECRET, d.id), { clientId: d.id })
+async function connectAs(d: DeviceInfo, port = gateway.port): Promise<MqttClient> {
+  return connect(d.id, deviceToken(SECRET, d.id), { clientId: d.id }, port)
 }
 
 async function q<T>(query: string): Promise<T[]> {
@@ -74,7 +75,7 @@ beforeAll(async () => {
   caPem = readFileSync(join(certDir, 'cert.pem'))
   gateway = new MqttGateway({
     config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', burstPerDevice: 50, tlsPort: 0, tlsCertFile: join(certDir, 'cert.pem'), tlsKeyFile: join(certDir, 'key.pem'), wsPort: 0 } }),
-    devices, secret: SECRET, readings, events, deadLetters: dead,
+    devices, secret: SECRET, readings, events, deadLetters: dead, lastSeq: new LastSeqLookup({ client: store.client, lookbackMs: 3_600_000 }),
   })
   await gateway.start()
 })
@@ -148,6 +149,48 @@ describe('MQTT gateway: publish', () => {
     await c.publishAsync(`devices/${d.id}/telemetry`, body, { qos: 1 })
     await c.publishAsync(`devices/${d.id}/telemetry`, body, { qos: 1 })
     expect(await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}'`)).toEqual([{ n: 1 }])
+  })
+
+  it('stores once a retransmission (DUP) that another gateway process already stored, and takes what follows', async () => {
+    // A second gateway on the same store stands in for another cluster worker.
+    const other = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1' } }),
+      devices, secret: SECRET, readings, events, deadLetters: dead, lastSeq: new LastSeqLookup({ client: store.client, lookbackMs: 3_600_000 }),
+    })
+    await other.start()
+    try {
+      const d = deviceOfType('gas', 1)
+      const topic = `devices/${d.id}/telemetry`
+      const count = async (): Promise<number> => (await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}'`))[0]?.n ?? -1
+      const reading = (seq: number): string => JSON.stringify({ ts: Date.now(), seq, values: { ch4_pct_lel: 2 } })
+      const first = await connectAs(d)
+      const body = reading(41)
+      await first.publishAsync(topic, body, { qos: 1 })
+      await first.endAsync()
+      expect(await count()).toBe(1)
+      // The device comes back on the other process and retransmits: acknowledged, not stored again.
+      const second = await connectAs(d, other.port)
+      await second.publishAsync(topic, body, { qos: 1, dup: true })
+      expect(await count()).toBe(1)
+      await second.publishAsync(topic, reading(42), { qos: 1 })
+      await second.publishAsync(topic, reading(43), { qos: 1, dup: true }) // a DUP of something never stored is new
+      expect(await count()).toBe(3)
+      expect(await deadLetterCodes(d.id)).toEqual([])
+    } finally {
+      await other.stop(Date.now() + 5_000)
+    }
+  })
+
+  it('takes a device back with its seq restarted after it reconnects (a reboot)', async () => {
+    const d = deviceOfType('gas', 2)
+    const topic = `devices/${d.id}/telemetry`
+    const first = await connectAs(d)
+    await first.publishAsync(topic, JSON.stringify({ ts: Date.now(), seq: 500, values: { ch4_pct_lel: 1 } }), { qos: 1 })
+    await first.endAsync()
+    const second = await connectAs(d)
+    await second.publishAsync(topic, JSON.stringify({ ts: Date.now(), seq: 3, values: { ch4_pct_lel: 1 } }), { qos: 1 })
+    expect(await q<{ seq: number }>(`SELECT seq FROM readings WHERE device_id = '${d.id}' ORDER BY seq`)).toEqual([{ seq: 3 }, { seq: 500 }])
+    expect(await deadLetterCodes(d.id)).toEqual([])
   })
 
   it.each([

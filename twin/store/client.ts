@@ -10,7 +10,7 @@
 import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
-import { createChdbConnection, type ChdbConnection } from 'chdb/connection'
+import type { ChdbConnection } from 'chdb/connection'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
 import type { StoreConfig } from './config.ts'
@@ -105,6 +105,9 @@ async function openServer(cfg: StoreConfig): Promise<Store> {
 
 async function openEmbedded(cfg: StoreConfig, dataDir: string): Promise<Store> {
   mkdirSync(dataDir, { recursive: true })
+  // Loaded only here: libchdb is 140 MB of mapped code, which a process that
+  // reaches the store over HTTP (a gateway worker, say) should not carry.
+  const { createChdbConnection } = await import('chdb/connection')
   let chdb: ChdbConnection
   try {
     chdb = createChdbConnection({ path: dataDir })
