@@ -1,14 +1,15 @@
-// Ingest benchmark (`npm run bench:ingest`), part 1 of issue 3's three:
-// throughput. The same QoS 1 load from the device simulator goes (a) through
-// the whole citytwin pipeline, PUBLISH to stored row (a `citytwin gateway
-// mqtt` process on a fresh embedded store), and (b) through bare Mosquitto
-// (Debian's) to one raw subscriber. It prints both side by side, with the
-// ratio, and writes the figures to bench/results/ingest-<date>.json.
+// Ingest benchmark (`npm run bench:ingest`), in two parts; writes its figures
+// to bench/results/ingest-<date>.json.
 //
-//   npm run bench:ingest -- [--devices N] [--rate-scale X] [--duration-s S] [--workers W] [--processes P]
+// throughput: the same QoS 1 load from the device simulator goes (a) through
+//   the whole citytwin pipeline, PUBLISH to stored row (a `citytwin gateway
+//   mqtt` process on a fresh embedded store), and (b) through bare Mosquitto
+//   (Debian's) to one raw subscriber, side by side, with the ratio.
+// city: all 219,300 devices connected at once at their normal intervals for
+//   a steady window, then a reconnect storm (see ingest-city.ts).
 //
-// The 219k-device city-scale run and the reconnect storm (parts 2 and 3)
-// are not in this script yet.
+//   npm run bench:ingest -- [--part throughput|city|all] [--devices N] [--rate-scale X] [--duration-s S] [--workers W] [--processes P]
+//                           [--city-devices N] [--city-workers W] [--city-processes P] [--steady-s S] [--reconnect-spread-s S]
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -21,6 +22,7 @@ import { writeCity } from '../simulators/city/store.ts'
 import { runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
+import { runCityScale } from './ingest-city.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = join(REPO, 'bin', 'citytwin.js')
@@ -33,8 +35,16 @@ const { values } = parseArgs({
     'duration-s': { type: 'string', default: '20' },
     workers: { type: 'string', default: '1' },
     processes: { type: 'string', default: '1' },
+    part: { type: 'string', default: 'all' },
+    'city-devices': { type: 'string' },
+    'city-workers': { type: 'string', default: '12' },
+    'city-processes': { type: 'string', default: '15' },
+    'steady-s': { type: 'string', default: '300' },
+    'connect-timeout-s': { type: 'string', default: '600' },
+    'reconnect-spread-s': { type: 'string', default: '60' },
   },
 })
+if (!['throughput', 'city', 'all'].includes(values.part)) throw new Error('--part must be throughput, city or all')
 const devicesWanted = Number(values.devices)
 const rateScale = Number(values['rate-scale'])
 const durationS = Number(values['duration-s'])
@@ -66,7 +76,36 @@ function print(label: string, s: SimSummary, extra = ''): void {
   console.log(`${label.padEnd(34)} offered ${String(s.sentPerS).padStart(7)} msg/s  acknowledged ${String(s.ackedPerS).padStart(7)} msg/s  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms${extra}`)
 }
 
-async function main(): Promise<void> {
+const machine = { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }
+
+function save(results: { bench: string; at: string }): void {
+  mkdirSync(join(REPO, 'bench', 'results'), { recursive: true })
+  const file = join(REPO, 'bench', 'results', `${results.bench}-${results.at.replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, JSON.stringify(results, null, 2))
+  console.log(`results: ${file}`)
+}
+
+async function city(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-city-'))
+  try {
+    const r = await runCityScale({
+      cli: CLI, repo: REPO, dataDir: join(dir, 'db'), secret: SECRET, log: (line) => console.log(line),
+      devices: values['city-devices'] === undefined ? undefined : Number(values['city-devices']),
+      workers: Number(values['city-workers']), processes: Number(values['city-processes']), steadyS: Number(values['steady-s']),
+      connectTimeoutS: Number(values['connect-timeout-s']), reconnectSpreadS: Number(values['reconnect-spread-s']),
+    })
+    console.log(`city scale: ${r.devices} devices; all connected after ${r.allConnectedAfterS === null ? 'never (timed out)' : `${r.allConnectedAfterS.toFixed(0)} s`}`)
+    if (r.steady) console.log(`  steady ${r.steady.seconds.toFixed(0)} s: ${r.steady.connectedAtEnd} connected, offered ${r.steady.sentPerS} msg/s, acknowledged ${r.steady.ackedPerS} msg/s, publish-to-stored p50 ${r.steady.p50Ms} ms, p99 ${r.steady.p99Ms} ms`)
+    console.log(`  gateway memory at peak: workers RSS ${r.memoryPeak.workersRssGiB} GiB (PSS ${r.memoryPeak.workersPssGiB} GiB) over ${r.memoryPeak.workers} workers; primary with the embedded store ${r.memoryPeak.primaryWithStoreRssGiB} GiB`)
+    console.log(`  reconnect storm: ${r.storm.dropped} dropped, ${r.storm.allBackS === null ? 'not all back' : `all back after ${r.storm.allBackS.toFixed(1)} s`}, ${r.storm.reconnectAttempts} reconnect attempts, errors ${r.storm.errorsDuring}`)
+    console.log(`  acknowledged ${r.acknowledged}, stored ${r.storedMessages} messages; acknowledged but not stored: ${r.lostAcknowledged} (${r.devicesWithLoss} devices)`)
+    save({ bench: 'ingest-city', at: new Date().toISOString(), machine, ...r } as { bench: string; at: string })
+  } finally {
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+async function throughput(): Promise<void> {
   const check = spawnSync('mosquitto', ['-h'], { encoding: 'utf8' })
   if (check.error) throw new Error('mosquitto is not installed: apt-get install -y mosquitto')
   const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-ingest-'))
@@ -122,19 +161,16 @@ async function main(): Promise<void> {
     }
     const ratio = citytwin.ackedPerS / Math.max(1, mosquittoRun.ackedPerS)
     console.log(`ratio citytwin / mosquitto (acknowledged msg/s): ${ratio.toFixed(2)}`)
-    const results = {
-      bench: 'ingest-throughput', at: new Date().toISOString(),
-      machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    const strip = ({ latency: _h, ...rest }: SimSummary) => rest
+    save({
+      bench: 'ingest-throughput', at: new Date().toISOString(), machine,
       options: { devices: devices.length, rateScale, durationS, workers, processes, offeredPerS: Math.round(perDevice * rateScale) },
-      citytwin, mosquitto: { ...mosquittoRun, subscriberReceived: received }, ratio,
-    }
-    mkdirSync(join(REPO, 'bench', 'results'), { recursive: true })
-    const file = join(REPO, 'bench', 'results', `ingest-${results.at.replace(/[:.]/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify(results, null, 2))
-    console.log(`results: ${file}`)
+      citytwin: strip(citytwin), mosquitto: { ...strip(mosquittoRun), subscriberReceived: received }, ratio,
+    } as { bench: string; at: string })
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-await main()
+if (values.part !== 'city') await throughput()
+if (values.part !== 'throughput') await city()

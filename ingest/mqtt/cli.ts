@@ -92,7 +92,7 @@ export const mqttCommands: Command[] = [
       const port = numberOption(values, 'port')
       if (cluster.isWorker) return runGatewayProcess(configFile, port, () => undefined)
       const setup = await openMigratedStore({ file: configFile })
-      const { store } = setup
+      const { store, writerCfg } = setup
       // A long-running process that opened the embedded store serves it, so
       // other commands (and the workers) can use it meanwhile.
       const owner = store.mode === 'embedded' ? new StoreOwner(store) : undefined
@@ -104,7 +104,13 @@ export const mqttCommands: Command[] = [
           return
         }
         const args = [...(port === undefined ? [] : ['--port', String(port)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
-        pool = await forkGatewayWorkers(workers, process.argv[1] ?? '', args)
+        // Each worker gets its share of the writers' queues, so the gateway as
+        // a whole holds what the configuration says, not that many times over.
+        const share = (rows: number): string => String(Math.max(1_000, Math.ceil(rows / workers)))
+        pool = await forkGatewayWorkers(workers, process.argv[1] ?? '', args, {
+          heapMb: loadConfig(mqttConfig, { file: configFile }).workerHeapMb,
+          env: { CITYTWIN_WRITER_QUEUE_ROWS: share(writerCfg.queueRows), CITYTWIN_WRITER_MAX_BATCH_ROWS: share(writerCfg.maxBatchRows) },
+        })
         stdout.write(`MQTT gateway listening on port ${pool.port} (${workers} workers, ${store.mode} store)\n`)
         log.info({ signal: await untilSignal() }, 'stopping')
       } finally {

@@ -26,18 +26,25 @@ export interface WorkerPool {
   stop(deadline: number): Promise<void>
 }
 
+export interface WorkerSettings {
+  /** V8 heap limit of each worker, in MB. */
+  heapMb: number
+  /** Environment for the workers, over this process's. */
+  env: Record<string, string>
+}
+
 /**
  * Forks `n` gateway workers running `citytwin gateway mqtt` with `args`, and
  * resolves once all are listening. A worker that dies is replaced, unless
  * the pool is stopping.
  */
-export async function forkGatewayWorkers(n: number, exec: string, args: string[]): Promise<WorkerPool> {
-  cluster.setupPrimary({ exec, args: ['gateway', 'mqtt', ...args], silent: false })
+export async function forkGatewayWorkers(n: number, exec: string, args: string[], settings: WorkerSettings): Promise<WorkerPool> {
+  cluster.setupPrimary({ exec, args: ['gateway', 'mqtt', ...args], execArgv: [...process.execArgv, `--max-old-space-size=${settings.heapMb}`], silent: false })
   let stopping = false
   const workers = new Set<Worker>()
   const spawnOne = (): Promise<WorkerReady> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ CITYTWIN_MQTT_WORKER: '1' })
+      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1' })
       workers.add(w)
       const onMessage = (m: unknown): void => {
         if (!isWorkerReady(m)) return

@@ -19,7 +19,7 @@ import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { DeadLetterSink, StoreWriter } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
-import { deviceTopics, ownPublishKind } from './devices.ts'
+import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
@@ -45,7 +45,7 @@ interface SeqTrack {
 
 export interface GatewayOptions {
   config: MqttConfig
-  devices: ReadonlyMap<string, DeviceInfo>
+  devices: DeviceLookup
   secret: string
   readings: StoreWriter
   events: StoreWriter
@@ -57,7 +57,7 @@ export interface GatewayOptions {
 
 /** What the gateway attaches to an aedes client once it is authenticated. */
 interface Session {
-  deviceId: string
+  device: DeviceInfo
   /** Whether this session has consulted the store's last seq (done once, on its first DUP telemetry). */
   seqChecked: boolean
 }
@@ -180,12 +180,12 @@ export class MqttGateway implements Component {
       done(authError(refusal.reason, refusal.code), false)
       return
     }
-    ;(client as SessionClient).citytwin = { deviceId: device.id, seqChecked: false }
+    ;(client as SessionClient).citytwin = { device, seqChecked: false }
     done(null, true)
   }
 
   #authorizeSubscribe(client: Client, sub: Subscription, done: (e: Error | null, s?: Subscription | null) => void): void {
-    const id = this.#deviceOf(client)
+    const id = this.#deviceOf(client)?.id
     const own = id ? deviceTopics(id).commands.slice(0, -2) : undefined
     if (own && (sub.topic === `${own}/#` || sub.topic.startsWith(`${own}/`))) return done(null, sub)
     this.#counts.refusedSubscribes++
@@ -207,8 +207,7 @@ export class MqttGateway implements Component {
 
   /** Resolves when the message may be acknowledged; rejects to close the connection. */
   async #handlePublish(client: Client, packet: PublishPacket): Promise<void> {
-    const id = this.#deviceOf(client)
-    const device = id ? this.#o.devices.get(id) : undefined
+    const device = this.#deviceOf(client)
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
     const topic = packet.topic
     if (!device) throw new CitytwinError('AUTH_DENIED', 'publish from an unauthenticated client')
@@ -288,7 +287,7 @@ export class MqttGateway implements Component {
   }
 
   #connectivity(client: Client, kind: 'connected' | 'disconnected'): void {
-    const device = this.#o.devices.get(this.#deviceOf(client) ?? '')
+    const device = this.#deviceOf(client)
     if (!device) return
     if (kind === 'disconnected') {
       this.#rate.forget(device.id)
@@ -317,8 +316,8 @@ export class MqttGateway implements Component {
     throw new CitytwinError(code, `device ${deviceId} may not publish to ${topic.slice(0, 200)}`)
   }
 
-  /** The authenticated device of a client: the username it connected with. */
-  #deviceOf(client: Client): string | undefined {
-    return (client as SessionClient).citytwin?.deviceId
+  /** The authenticated device of a client (the username it connected with). */
+  #deviceOf(client: Client): DeviceInfo | undefined {
+    return (client as SessionClient).citytwin?.device
   }
 }

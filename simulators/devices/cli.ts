@@ -162,6 +162,12 @@ export interface SimulationRun {
   cli?: string
   /** Also return acknowledged messages per device (for a check against the store). */
   ackedByDevice?: boolean
+  /**
+   * Called with each progress summary; may answer 'drop' (drop every
+   * connection now, as dropAtMs does) or 'stop' (end the run before
+   * durationMs, which is then the longest it runs).
+   */
+  control?: (s: SimSummary) => 'drop' | 'stop' | undefined
 }
 
 /** Forks the children, hands out slices, reports progress four times a second, stops them after `durationMs`. */
@@ -188,18 +194,28 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
   const seconds = (): number => (performance.now() - started) / 1000
   let drop: { at: number; before: number; backAfterS: number | null } | undefined
   const connectedNow = (): number => [...latest.values()].reduce((n, s) => n + s.connected, 0)
+  const dropAll = (): void => {
+    drop = { at: performance.now(), before: connectedNow(), backAfterS: null }
+    for (const c of children) c.send({ type: 'drop' } satisfies ToChild)
+  }
+  let endRun: () => void = () => undefined
+  const ended = new Promise<void>((resolve) => {
+    endRun = resolve
+  })
   const ticker = setInterval(() => {
     const s = summarise([...latest.values()], processes, seconds())
     if (drop && drop.backAfterS === null && performance.now() - drop.at > 1_000 && s.connected >= drop.before) drop.backAfterS = (performance.now() - drop.at) / 1000
     progress(s)
+    const action = run.control?.(s)
+    if (action === 'drop') dropAll()
+    else if (action === 'stop') endRun()
   }, 250)
-  const dropTimer = dropAtMs === undefined ? undefined : setTimeout(() => {
-    drop = { at: performance.now(), before: connectedNow(), backAfterS: null }
-    for (const c of children) c.send({ type: 'drop' } satisfies ToChild)
-  }, dropAtMs)
-  await new Promise((r) => setTimeout(r, durationMs))
+  const dropTimer = dropAtMs === undefined ? undefined : setTimeout(dropAll, dropAtMs)
+  const endTimer = setTimeout(endRun, durationMs)
+  await ended
   clearInterval(ticker)
   clearTimeout(dropTimer)
+  clearTimeout(endTimer)
   const elapsed = seconds()
   await Promise.all(children.map((c) => new Promise<void>((resolve) => {
     c.once('exit', () => resolve())

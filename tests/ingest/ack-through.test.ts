@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { loadDevices } from '../../ingest/mqtt/devices.ts'
+import { loadDevices, type DeviceRegistry } from '../../ingest/mqtt/devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { READINGS_COLUMNS, type DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
@@ -22,7 +22,7 @@ const SECRET = 'ack-secret'
 let store: Store
 let owner: StoreOwner
 let writerCfg: WriterConfig
-let devices: Map<string, DeviceInfo>
+let devices: DeviceRegistry
 const cleanup: (() => Promise<void>)[] = []
 
 beforeAll(async () => {

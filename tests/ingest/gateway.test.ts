@@ -7,7 +7,7 @@ import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { loadDevices } from '../../ingest/mqtt/devices.ts'
+import { loadDevices, type DeviceRegistry } from '../../ingest/mqtt/devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { LastSeqLookup } from '../../ingest/mqtt/last-seq.ts'
 import { READINGS_COLUMNS, type DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
@@ -24,7 +24,7 @@ let gateway: MqttGateway
 let readings: StoreWriter
 let events: StoreWriter
 let dead: DeadLetterWriter
-let devices: Map<string, DeviceInfo>
+let devices: DeviceRegistry
 const clients: MqttClient[] = []
 let caPem: Buffer
 

@@ -1,0 +1,221 @@
+// Ingest benchmark, parts 2 and 3 of issue 3: the whole city at once, then
+// a reconnect storm, in one run against one gateway.
+//
+//   1. A fresh embedded store with the full city (219,300 devices).
+//   2. `citytwin gateway mqtt --workers W` (the primary serves the store).
+//   3. `citytwin sim`'s fleet connects every device, each publishing QoS 1
+//      telemetry at its type's normal interval (~22k msg/s for the city).
+//   4. Once all are connected: a steady window (default 5 min) measuring
+//      msg/s and publish-to-PUBACK latency (the PUBACK goes out only once the
+//      rows are stored, so this is publish-to-stored).
+//   5. Then every connection is dropped at once; devices reconnect with
+//      jittered backoff spread over 60 s; time until all are back.
+//   6. Stop, and check every acknowledged message against the store, device
+//      by device: acknowledged but not stored = lost.
+// Gateway memory is sampled from /proc all along (RSS and PSS, the primary
+// apart: it also runs the embedded ClickHouse, which a deployment would put
+// on its own server).
+import { spawn, type ChildProcess } from 'node:child_process'
+import { readdirSync, readFileSync } from 'node:fs'
+import { generateCity } from '../simulators/city/generate.ts'
+import { writeCity } from '../simulators/city/store.ts'
+import { runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
+import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
+import { LatencyHistogram } from '../simulators/devices/latency.ts'
+import { openMigratedStore } from '../twin/store/index.ts'
+
+export interface CityRunOptions {
+  cli: string
+  repo: string
+  dataDir: string
+  secret: string
+  /** Devices to simulate (default: the whole city). */
+  devices?: number
+  workers: number
+  processes: number
+  steadyS: number
+  /** Longest wait for everyone to connect, and for everyone to come back after the drop. */
+  connectTimeoutS: number
+  reconnectSpreadS: number
+  log: (line: string) => void
+}
+
+interface Memory {
+  workersRss: number
+  workersPss: number
+  primaryRss: number
+  workers: number
+}
+
+const kib = (text: string, field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
+
+/** RSS and PSS of a process and its direct children (the gateway workers), from /proc. */
+function sampleMemory(primary: number): Memory {
+  const children: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    try {
+      // Field 4 of /proc/pid/stat is the parent pid; the command name (field 2) may hold spaces, so split after its ')'.
+      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === primary) children.push(Number(name))
+    } catch {
+      // the process ended meanwhile
+    }
+  }
+  let workersRss = 0
+  let workersPss = 0
+  for (const pid of children) {
+    try {
+      workersRss += kib(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS')
+      workersPss += kib(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Pss')
+    } catch {
+      // ended meanwhile
+    }
+  }
+  let primaryRss = 0
+  try {
+    primaryRss = kib(readFileSync(`/proc/${primary}/status`, 'utf8'), 'VmRSS')
+  } catch {
+    // ended
+  }
+  return { workersRss, workersPss, primaryRss, workers: children.length }
+}
+
+function waitForLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      text += d.toString()
+      const m = re.exec(text)
+      if (m) resolve(m)
+    })
+    child.once('exit', (code) => reject(new Error(`process exited (${code}) before printing ${re}: ${text}`)))
+  })
+}
+
+const gib = (n: number): string => (n / 2 ** 30).toFixed(2)
+
+export async function runCityScale(o: CityRunOptions) {
+  const city = generateCity({ seed: 1, scale: 1 })
+  {
+    const { store, writerCfg } = await openMigratedStore({ env: {} }, { dataDir: o.dataDir })
+    await writeCity(store.client, city, writerCfg)
+    await store.close()
+  }
+  const devices: SimDevice[] = city.devices.slice(0, o.devices ?? city.devices.length).map((d) => ({ id: d.id, type: d.type, intervalS: d.intervalS }))
+  const offered = devices.reduce((s, d) => s + 1 / d.intervalS, 0)
+  o.log(`city scale: ${devices.length} devices at their normal intervals (${Math.round(offered)} msg/s offered), QoS 1; gateway workers ${o.workers}, simulator processes ${o.processes}`)
+
+  const gw = spawn(process.execPath, [o.cli, 'gateway', 'mqtt', '--workers', String(o.workers), '--port', '0', '--data-dir', o.dataDir], {
+    cwd: o.repo, stdio: ['ignore', 'pipe', 'inherit'],
+    env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DEVICE_SECRET: o.secret },
+  })
+  const port = Number((await waitForLine(gw, /listening on port (\d+)/))[1])
+  const peak: Memory = { workersRss: 0, workersPss: 0, primaryRss: 0, workers: 0 }
+  const sampler = setInterval(() => {
+    const m = sampleMemory(gw.pid ?? 0)
+    peak.workersRss = Math.max(peak.workersRss, m.workersRss)
+    peak.workersPss = Math.max(peak.workersPss, m.workersPss)
+    peak.primaryRss = Math.max(peak.primaryRss, m.primaryRss)
+    peak.workers = Math.max(peak.workers, m.workers)
+  }, 2_000)
+
+  const fleet: FleetOptions = {
+    host: '127.0.0.1', port, sources: Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`), secret: o.secret, qos: 1, rateScale: 1,
+    connectConcurrency: 500, keepaliveS: 120, reconnect: true, reconnectSpreadMs: o.reconnectSpreadS * 1000,
+  }
+  // The run's phases, driven from the simulator's progress.
+  type Phase = 'connect' | 'steady' | 'storm' | 'settle'
+  let phase: Phase = 'connect'
+  let phaseAt = performance.now()
+  const marks: Record<string, { at: number; s: SimSummary }> = {}
+  let connectS = null as number | null // set inside the control callback, which the compiler cannot follow
+  let stormBackS = null as number | null
+  let stormBefore = 0
+  let stormErrorsBefore = 0
+  let printed = 0
+  const startedAt = performance.now()
+  const sinceS = (t: number): number => (performance.now() - t) / 1000
+  const summary = await runSimulation({
+    devices, processes: o.processes, fleet, cli: o.cli, ackedByDevice: true,
+    durationMs: (o.connectTimeoutS * 2 + o.steadyS + 60) * 1000,
+    control: (s) => {
+      if (performance.now() - printed > 10_000) {
+        printed = performance.now()
+        const m = sampleMemory(gw.pid ?? 0)
+        o.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices}, acked ${s.acked} (${s.ackedPerS}/s overall), refused ${s.refused}, errors ${s.connectErrors}; workers RSS ${gib(m.workersRss)} GiB`)
+      }
+      if (phase === 'connect' && (s.connected >= devices.length || sinceS(phaseAt) > o.connectTimeoutS)) {
+        if (s.connected >= devices.length) connectS = sinceS(startedAt)
+        marks.steadyStart = { at: performance.now(), s }
+        phase = 'steady'
+        phaseAt = performance.now()
+      } else if (phase === 'steady' && sinceS(phaseAt) >= o.steadyS) {
+        marks.steadyEnd = { at: performance.now(), s }
+        stormBefore = s.connected
+        stormErrorsBefore = s.refused + s.connectErrors
+        phase = 'storm'
+        phaseAt = performance.now()
+        return 'drop'
+      } else if (phase === 'storm' && sinceS(phaseAt) > 1 && (s.connected >= stormBefore || sinceS(phaseAt) > o.connectTimeoutS)) {
+        if (s.connected >= stormBefore) stormBackS = sinceS(phaseAt)
+        marks.stormEnd = { at: performance.now(), s }
+        phase = 'settle'
+        phaseAt = performance.now()
+      } else if (phase === 'settle' && sinceS(phaseAt) >= 10) {
+        return 'stop'
+      }
+      return undefined
+    },
+  })
+  clearInterval(sampler)
+  await new Promise<void>((resolve) => {
+    gw.once('exit', () => resolve())
+    gw.kill('SIGTERM')
+    setTimeout(() => gw.kill('SIGKILL'), 60_000).unref()
+  })
+
+  // The steady window's figures.
+  const a = marks.steadyStart
+  const b = marks.steadyEnd
+  let steady: { seconds: number; ackedPerS: number; sentPerS: number; p50Ms: number; p99Ms: number; connectedAtEnd: number } | undefined
+  if (a && b) {
+    const h = new LatencyHistogram()
+    h.counts = b.s.latency.map((n, i) => n - (a.s.latency[i] ?? 0))
+    const seconds = (b.at - a.at) / 1000
+    steady = {
+      seconds, ackedPerS: Math.round((b.s.acked - a.s.acked) / seconds), sentPerS: Math.round((b.s.sent - a.s.sent) / seconds),
+      p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, connectedAtEnd: b.s.connected,
+    }
+  }
+  const stormEnd = marks.stormEnd
+  const storm = { dropped: stormBefore, allBackS: stormBackS, errorsDuring: stormEnd ? stormEnd.s.refused + stormEnd.s.connectErrors - stormErrorsBefore : null, reconnectAttempts: summary.reconnectAttempts }
+
+  // Every acknowledged message, device by device, against the store.
+  const { store } = await openMigratedStore({ env: {} }, { dataDir: o.dataDir })
+  let lost = 0
+  let devicesWithLoss = 0
+  let storedMessages = 0
+  try {
+    const rs = await store.client.query({ query: 'SELECT device_id, uniqExact(seq) AS n FROM readings GROUP BY device_id', format: 'JSONCompactEachRow' })
+    const stored = new Map((await rs.json<[string, number | string]>()).map(([id, n]) => [id, Number(n)]))
+    for (const [id, acked] of Object.entries(summary.ackedByDevice ?? {})) {
+      const have = stored.get(id) ?? 0
+      storedMessages += have
+      if (acked > have) {
+        lost += acked - have
+        devicesWithLoss++
+      }
+    }
+  } finally {
+    await store.close()
+  }
+  const { ackedByDevice: _perDevice, latency: _histogram, ...overall } = summary
+  return {
+    devices: devices.length, offeredPerS: Math.round(offered), workers: o.workers, processes: o.processes,
+    allConnectedAfterS: connectS, steady, storm,
+    acknowledged: summary.acked, storedMessages, lostAcknowledged: lost, devicesWithLoss,
+    memoryPeak: { workersRssGiB: Number(gib(peak.workersRss)), workersPssGiB: Number(gib(peak.workersPss)), primaryWithStoreRssGiB: Number(gib(peak.primaryRss)), workers: peak.workers },
+    overall,
+  }
+}
