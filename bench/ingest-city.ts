@@ -19,7 +19,7 @@ import { spawn, type ChildProcess } from 'node:child_process'
 import { readdirSync, readFileSync } from 'node:fs'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../simulators/city/store.ts'
-import { runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
+import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
@@ -121,7 +121,7 @@ export async function runCityScale(o: CityRunOptions) {
   }, 2_000)
 
   const fleet: FleetOptions = {
-    host: '127.0.0.1', port, sources: Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`), secret: o.secret, qos: 1, rateScale: 1,
+    host: '127.0.0.1', port, sources: defaultSources(), portOffset: randomPortOffset(), secret: o.secret, qos: 1, rateScale: 1,
     connectConcurrency: 500, keepaliveS: 120, reconnect: true, reconnectSpreadMs: o.reconnectSpreadS * 1000,
   }
   // The run's phases, driven from the simulator's progress.

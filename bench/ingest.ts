@@ -19,7 +19,7 @@ import { parseArgs } from 'node:util'
 import mqtt from 'mqtt'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../simulators/city/store.ts'
-import { runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
+import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
 import { runCityScale } from './ingest-city.ts'
@@ -122,7 +122,7 @@ async function throughput(): Promise<void> {
     const perDevice = devices.reduce((s, d) => s + 1 / d.intervalS, 0)
     console.log(`bench:ingest: ${devices.length} devices at ${rateScale}x their intervals = ${Math.round(perDevice * rateScale)} msg/s offered, QoS 1, ${durationS} s each, ` +
       `gateway workers ${workers}, simulator processes ${processes}`)
-    const fleet = (port: number): FleetOptions => ({ host: '127.0.0.1', port, sources: ['127.0.0.2', '127.0.0.3', '127.0.0.4', '127.0.0.5'], secret: SECRET, qos: 1, rateScale, connectConcurrency: 500, keepaliveS: 120, reconnect: false, reconnectSpreadMs: 1_000 })
+    const fleet = (port: number): FleetOptions => ({ host: '127.0.0.1', port, sources: defaultSources(), portOffset: randomPortOffset(), secret: SECRET, qos: 1, rateScale, connectConcurrency: 500, keepaliveS: 120, reconnect: false, reconnectSpreadMs: 1_000 })
 
     // (a) citytwin: gateway process(es) on the embedded store.
     const gw = spawn(process.execPath, [CLI, 'gateway', 'mqtt', '--workers', String(workers), '--port', '0', '--data-dir', dataDir], {

@@ -10,7 +10,7 @@ import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { resolveDeviceSecret } from '../../ingest/mqtt/tokens.ts'
 import { withStore } from '../../twin/store/index.ts'
 import type { DeviceType } from '../../twin/model/device-types.ts'
-import { DeviceFleet, type FleetOptions, type FleetStats, type SimDevice } from './fleet.ts'
+import { DeviceFleet, LOCAL_PORT_COUNT, slotsFor, type FleetOptions, type FleetStats, type SimDevice } from './fleet.ts'
 import { LatencyHistogram } from './latency.ts'
 
 /** Connections one simulator process takes on (the limit is 20,000 open files). */
@@ -84,7 +84,7 @@ export const simCommands: Command[] = [
       'duration-s': { type: 'string', description: 'how long to run after starting, in seconds (default 60)', valueName: 's' },
       host: { type: 'string', description: 'gateway host (default 127.0.0.1)', valueName: 'host' },
       'mqtt-port': { type: 'string', description: 'gateway port (default 1883)', valueName: 'port' },
-      sources: { type: 'string', description: 'comma-separated local addresses to connect from (default 127.0.0.2 to 127.0.0.9)', valueName: 'list' },
+      sources: { type: 'string', description: `comma-separated local addresses to connect from, ${LOCAL_PORT_COUNT} devices each (default 127.0.0.2 to 127.0.0.17)`, valueName: 'list' },
       qos: { type: 'string', description: '0 or 1 (default 1)', valueName: 'q' },
       'rate-scale': { type: 'string', description: 'send this many times as often as the devices\' intervals (default 1)', valueName: 'x' },
       'drop-at-s': { type: 'string', description: 'reconnect storm: drop every connection at this second, then report how long until all are back', valueName: 's' },
@@ -118,10 +118,14 @@ export const simCommands: Command[] = [
       const options: FleetOptions = {
         host: typeof values.host === 'string' ? values.host : '127.0.0.1',
         port: numberOption(values, 'mqtt-port') ?? 1883,
-        sources: typeof values.sources === 'string' ? values.sources.split(',').map((s) => s.trim()).filter(Boolean) : Array.from({ length: 8 }, (_, i) => `127.0.0.${i + 2}`),
+        sources: typeof values.sources === 'string' ? values.sources.split(',').map((s) => s.trim()).filter(Boolean) : defaultSources(),
+        portOffset: randomPortOffset(),
         secret: resolveDeviceSecret(loadConfig(mqttConfig, { file: configFile }).deviceSecret, dataDir),
         qos, rateScale, connectConcurrency: 500, keepaliveS: 60,
         reconnect: values['no-reconnect'] !== true, reconnectSpreadMs: (numberOption(values, 'reconnect-spread-s') ?? 1) * 1000,
+      }
+      if (options.sources.length > 0 && devices.length > slotsFor(options.sources.length)) {
+        throw new UsageError(`${devices.length} devices need at least ${Math.ceil(devices.length / LOCAL_PORT_COUNT)} source addresses (--sources); each carries ${LOCAL_PORT_COUNT}`)
       }
       const dropAtS = numberOption(values, 'drop-at-s')
       if (dropAtS !== undefined && !(dropAtS > 0 && dropAtS < durationS)) throw new UsageError('--drop-at-s must be within --duration-s')
@@ -142,6 +146,11 @@ export const simCommands: Command[] = [
     },
   },
 ]
+
+/** 127.0.0.2 to 127.0.0.17: 16 loopback addresses, room for 364,288 devices. */
+export const defaultSources = (): string[] => Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)
+
+export const randomPortOffset = (): number => Math.floor(Math.random() * LOCAL_PORT_COUNT)
 
 export function formatSummary(s: SimSummary): string {
   return `simulated ${s.devices} devices from ${s.processes} processes for ${s.seconds.toFixed(1)} s\n` +
@@ -187,7 +196,7 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
       latest.set(child, m.stats)
       if (m.final) finals.set(child, m.stats)
     })
-    const slice = devices.filter((_, i) => i % processes === k)
+    const slice = devices.flatMap((d, i) => (i % processes === k ? [{ ...d, slot: i }] : []))
     slices.push(slice)
     child.send({ type: 'run', devices: slice, options } satisfies ToChild)
   }
