@@ -7,10 +7,12 @@ import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { logger } from '../../lib/log.ts'
 import { openMigratedStore, StoreOwner, withStore, type StoreSetup } from '../../twin/store/index.ts'
+import type { Row } from '../../twin/store/writer.ts'
 import { forkGatewayWorkers, type WorkerPool } from './cluster.ts'
 import { mqttConfig } from './config.ts'
 import { deviceTopics } from './devices.ts'
-import { createMqttIngest } from './index.ts'
+import { createIngestWriters, createMqttIngest } from './index.ts'
+import { RelayClient, serveRelay } from './relay.ts'
 import { deviceToken, resolveDeviceSecret } from './tokens.ts'
 
 const log = logger('mqtt-cli')
@@ -97,6 +99,7 @@ export const mqttCommands: Command[] = [
       // other commands (and the workers) can use it meanwhile.
       const owner = store.mode === 'embedded' ? new StoreOwner(store) : undefined
       let pool: WorkerPool | undefined
+      const started: Component[] = []
       try {
         await owner?.start()
         if (workers === 1) {
@@ -104,17 +107,20 @@ export const mqttCommands: Command[] = [
           return
         }
         const args = [...(port === undefined ? [] : ['--port', String(port)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
-        // Each worker gets its share of the writers' queues, so the gateway as
-        // a whole holds what the configuration says, not that many times over.
-        const share = (rows: number): string => String(Math.max(1_000, Math.ceil(rows / workers)))
+        // The workers relay their rows to these writers, which batch them all together.
+        const writers = createIngestWriters(store, writerCfg)
+        await startAll([writers.deadLetters, writers.readings, writers.events], started)
+        const sinks = { readings: writers.readings, events: writers.events, dead_letters: { write: (rows: readonly Row[]) => writers.deadLetters.writeRows(rows) } }
         pool = await forkGatewayWorkers(workers, process.argv[1] ?? '', args, {
           heapMb: loadConfig(mqttConfig, { file: configFile }).workerHeapMb,
-          env: { CITYTWIN_WRITER_QUEUE_ROWS: share(writerCfg.queueRows), CITYTWIN_WRITER_MAX_BATCH_ROWS: share(writerCfg.maxBatchRows) },
+          env: {},
+          onFork: (w) => serveRelay(w, sinks),
         })
         stdout.write(`MQTT gateway listening on port ${pool.port} (${workers} workers, ${store.mode} store)\n`)
         log.info({ signal: await untilSignal() }, 'stopping')
       } finally {
         await pool?.stop(Date.now() + 20_000)
+        await stopAll(started, Date.now() + 15_000)
         await owner?.stop(Date.now() + 5_000)
         await store.close()
       }
@@ -125,7 +131,7 @@ export const mqttCommands: Command[] = [
 /** One gateway process: writers and gateway on the given store (or one it opens), until a signal. */
 async function runGatewayProcess(configFile: Record<string, unknown>, port: number | undefined, ready: (port: number) => void, opened?: StoreSetup): Promise<void> {
   const { store, writerCfg } = opened ?? (await openMigratedStore({ file: configFile }))
-  const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port })
+  const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port }, cluster.isWorker ? new RelayClient() : undefined)
   const started: Component[] = []
   try {
     await startAll(ingest.components, started)

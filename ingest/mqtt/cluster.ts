@@ -31,6 +31,8 @@ export interface WorkerSettings {
   heapMb: number
   /** Environment for the workers, over this process's. */
   env: Record<string, string>
+  /** Called for each worker as it is forked (e.g. to serve its relayed rows). */
+  onFork?: (w: Worker) => void
 }
 
 /**
@@ -46,6 +48,7 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
     new Promise((resolve, reject) => {
       const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1' })
       workers.add(w)
+      settings.onFork?.(w)
       const onMessage = (m: unknown): void => {
         if (!isWorkerReady(m)) return
         w.off('message', onMessage)

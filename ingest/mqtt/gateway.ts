@@ -17,7 +17,7 @@ import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
 import { listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram } from '../../lib/metrics.ts'
-import type { DeadLetterSink, StoreWriter } from '../../twin/store/writer.ts'
+import type { DeadLetterSink, RowSink } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import type { LastSeqLookup } from './last-seq.ts'
@@ -47,8 +47,8 @@ export interface GatewayOptions {
   config: MqttConfig
   devices: DeviceLookup
   secret: string
-  readings: StoreWriter
-  events: StoreWriter
+  readings: RowSink
+  events: RowSink
   deadLetters: DeadLetterSink
   /** Where a DUP PUBLISH at the start of a session learns what other workers (or earlier runs) stored. */
   lastSeq?: LastSeqLookup

@@ -8,6 +8,7 @@ import { mqttConfig, type MqttConfig } from './config.ts'
 import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
 import { LastSeqLookup } from './last-seq.ts'
+import type { RelayClient } from './relay.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
 import { resolveDeviceSecret } from './tokens.ts'
 
@@ -18,16 +19,30 @@ export interface MqttIngest {
   config: MqttConfig
 }
 
-export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}): Promise<MqttIngest> {
+/**
+ * The gateway and its writers. A gateway worker of a cluster passes `relay`:
+ * its rows then go to the primary's writers (see relay.ts) instead.
+ */
+export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}, relay?: RelayClient): Promise<MqttIngest> {
   const config = loadConfig(mqttConfig, { ...sources, overrides: { ...sources.overrides, ...overrides } })
   const secret = resolveDeviceSecret(config.deviceSecret, store.dataDir)
   const devices = await loadDevices(store.client)
+  const lastSeq = new LastSeqLookup({ client: store.client, lookbackMs: config.dupLookbackMs })
+  if (relay) {
+    const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq })
+    return { gateway, config, components: [relay, gateway] }
+  }
+  const { deadLetters, readings, events } = createIngestWriters(store, writerCfg)
+  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq })
+  return { gateway, config, components: [deadLetters, readings, events, gateway] }
+}
+
+/** The writers behind a gateway: readings, events and dead letters (start them in that order: dead letters first). */
+export function createIngestWriters(store: Store, writerCfg: WriterConfig): { deadLetters: DeadLetterWriter; readings: StoreWriter; events: StoreWriter } {
   const deadLetters = new DeadLetterWriter(store.client, writerCfg)
   const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters })
   const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters })
-  const lastSeq = new LastSeqLookup({ client: store.client, lookbackMs: config.dupLookbackMs })
-  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq })
-  return { gateway, config, components: [deadLetters, readings, events, gateway] }
+  return { deadLetters, readings, events }
 }
 
 export { mqttConfig } from './config.ts'

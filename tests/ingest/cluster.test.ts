@@ -1,5 +1,5 @@
 // `citytwin gateway mqtt --workers 2`: two gateway processes share one port
-// (node:cluster), reach the embedded store through the primary, and stop
+// (node:cluster), relay their rows to the primary's writers, and stop
 // cleanly on SIGTERM.
 import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
@@ -26,10 +26,13 @@ describe('MQTT gateway in cluster mode', () => {
       await Promise.all(devices.map(async (d) => {
         const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: d.id, password: deviceToken(secret, d.id), reconnectPeriod: 0 })
         await c.publishAsync(`devices/${d.id}/events`, JSON.stringify({ kind: 'self_test', ts }), { qos: 1 })
+        await c.publishAsync(`devices/${d.id}/telemetry`, '{"ts":', { qos: 1 }) // dead-lettered, through the primary
         await c.endAsync()
       }))
       const stored = await runCli(['store', 'query', "SELECT toUInt32(uniqExact(source_id)) AS devices FROM events WHERE kind = 'self_test'", '--data-dir', dataDir])
       expect(JSON.parse(stored.stdout)).toEqual({ devices: 20 })
+      const dead = await runCli(['store', 'query', "SELECT toUInt32(count()) AS n FROM dead_letters WHERE code = 'INGEST_BAD_JSON'", '--data-dir', dataDir])
+      expect(JSON.parse(dead.stdout)).toEqual({ n: 20 })
       const pids = await runCli(['store', 'query', "SELECT toUInt32(uniqExact(JSONExtractUInt(attributes, 'gatewayPid'))) AS pids FROM events WHERE kind = 'connected'", '--data-dir', dataDir])
       expect(JSON.parse(pids.stdout)).toEqual({ pids: 2 })
     } finally {

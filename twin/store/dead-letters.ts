@@ -5,7 +5,7 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { counter } from '../../lib/metrics.ts'
 import type { WriterConfig } from './config.ts'
-import { StoreWriter, type DeadLetter, type DeadLetterSink, type Row } from './writer.ts'
+import { StoreWriter, type DeadLetter, type DeadLetterSink, type Row, type WriteOutcome } from './writer.ts'
 
 /** Raw payloads are cut to this many bytes; `raw_bytes` keeps the original size. */
 export const DEAD_LETTER_RAW_MAX_BYTES = 64 * 1024
@@ -41,6 +41,11 @@ export class DeadLetterWriter implements DeadLetterSink, Component {
   async deadLetter(letters: readonly DeadLetter[]): Promise<void> {
     for (const d of letters) deadLettersTotal.inc({ source: d.source, code: d.code })
     await this.#writer.write(letters.map(deadLetterRow))
+  }
+
+  /** Rows already built with deadLetterRow (relayed from another process, which counted them). */
+  writeRows(rows: readonly Row[]): Promise<WriteOutcome> {
+    return this.#writer.write(rows)
   }
 
   start(): Promise<void> {

@@ -38,6 +38,12 @@ export interface DeadLetter {
   raw: string | Buffer
 }
 
+/** Where rows go: a StoreWriter, or a relay to the process that holds one. */
+export interface RowSink {
+  /** Settles once the rows are stored or dead-lettered; rejects when they could not be. */
+  write(rows: readonly Row[]): Promise<WriteOutcome>
+}
+
 /** Where rows the store refuses are recorded. */
 export interface DeadLetterSink {
   deadLetter(letters: readonly DeadLetter[]): Promise<void>
@@ -73,7 +79,7 @@ const insertSeconds = histogram('citytwin_store_insert_seconds', 'Time of one IN
 const retriesTotal = counter('citytwin_store_insert_retries_total', 'INSERTs retried after a transient failure', ['table'])
 const queuedRows = gauge('citytwin_store_queue_rows', 'Rows waiting in the store writer queue', ['table'])
 
-export class StoreWriter implements Component {
+export class StoreWriter implements Component, RowSink {
   readonly name: string
   readonly #client: ClickHouseClient
   readonly #table: string

@@ -1,0 +1,22 @@
+// The element records that travel on the bus from the gateways to the twin
+// and the rules. They are the normalised form of what a device or camera
+// said, after it was validated and stored: a reading becomes a row in the
+// store and, at the same time, an element here.
+export type Severity = 'info' | 'warning' | 'critical'
+export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical']
+
+export type CameraStatus = 'ok' | 'offline' | 'degraded'
+
+export type Element =
+  /** One telemetry sample of a device: every metric it reported at `ts`. */
+  | { kind: 'reading'; deviceId: string; ts: number; values: Record<string, number> }
+  /** A device connected or disconnected (cleanly, or its connection was lost). */
+  | { kind: 'connectivity'; deviceId: string; ts: number; state: 'connected' | 'disconnected' }
+  /** Something a device reported on its events or status topic. */
+  | { kind: 'device-event'; deviceId: string; ts: number; name: string; severity: Severity }
+  /** A camera's reachability and stream health, from the camera gateway. */
+  | { kind: 'camera-status'; cameraId: string; ts: number; status: CameraStatus }
+  /** A ticket opened or closed, about a device, a camera or a grid. */
+  | { kind: 'ticket'; ticketId: string; ts: number; open: boolean; severity: Severity; deviceId?: string; cameraId?: string; gridId?: number }
+
+export type ElementKind = Element['kind']
