@@ -1,0 +1,151 @@
+// The live twin: device statuses (silent is not disconnected), incremental
+// roll-ups checked against a brute-force recount on a random city, tickets,
+// and what changed.
+import { describe, expect, it } from 'vitest'
+import type { Element } from '../../lib/bus/elements.ts'
+import { generateCity } from '../../simulators/city/generate.ts'
+import { createRng } from '../../simulators/city/random.ts'
+import { DEVICE_TYPE_BY_NAME } from '../../twin/model/device-types.ts'
+import { deviceStatus, reduceDevice, type DeviceLive } from '../../twin/state/device.ts'
+import { healthScore } from '../../twin/state/health.ts'
+import { CITY_ID, Twin, type TwinCity } from '../../twin/state/twin.ts'
+
+const policy = { silentAfterIntervals: 3 }
+const T0 = 1_790_000_000_000
+
+function smallCity(seed: number): TwinCity {
+  const c = generateCity({ seed, scale: 0.01 })
+  return {
+    grids: c.grids.map((g) => ({ ...g, centroid: g.centroid, ring: g.ring })),
+    devices: c.devices.map((d) => ({ id: d.id, type: d.type, microGridId: d.microGridId, communityId: d.communityId, streetId: d.streetId, districtId: d.districtId, lon: d.lon, lat: d.lat, intervalS: d.intervalS })),
+    cameras: c.cameras.map((k) => ({ id: k.id, kind: k.kind, microGridId: k.microGridId, communityId: k.communityId, streetId: k.streetId, districtId: k.districtId, lon: k.lon, lat: k.lat })),
+  }
+}
+
+const fresh = (n: number): DeviceLive => ({ status: 'unknown', connected: false, lastActivity: 0, values: new Float64Array(n).fill(Number.NaN), times: new Float64Array(n).fill(Number.NaN) })
+
+describe('device reducer', () => {
+  const metrics = ['level_cm', 'battery_pct']
+  it('goes online with a reading, silent after k intervals without one, offline on a disconnect', () => {
+    const a = reduceDevice(fresh(2), { kind: 'reading', deviceId: 'D1', ts: T0, values: { level_cm: 12 } }, metrics, 60_000, policy, T0)
+    expect(a.status).toBe('online')
+    expect([...a.values]).toEqual([12, Number.NaN])
+    expect(deviceStatus(a, T0 + 3 * 60_000, 60_000, policy)).toBe('online')
+    expect(deviceStatus(a, T0 + 3 * 60_000 + 1, 60_000, policy)).toBe('silent')
+    const b = reduceDevice(a, { kind: 'connectivity', deviceId: 'D1', ts: T0 + 1_000, state: 'disconnected' }, metrics, 60_000, policy, T0 + 1_000)
+    expect(b.status).toBe('offline')
+    expect(deviceStatus(b, T0 + 10 * 60_000, 60_000, policy)).toBe('offline') // a clean disconnect never turns silent
+  })
+
+  it('keeps the newest value of each metric when readings arrive out of order, and does not change its input', () => {
+    const a = reduceDevice(fresh(2), { kind: 'reading', deviceId: 'D1', ts: T0 + 5_000, values: { level_cm: 20, battery_pct: 80 } }, metrics, 60_000, policy, T0 + 5_000)
+    const b = reduceDevice(a, { kind: 'reading', deviceId: 'D1', ts: T0, values: { level_cm: 10, battery_pct: 81 } }, metrics, 60_000, policy, T0 + 5_000)
+    expect([...b.values]).toEqual([20, 80])
+    expect(b.lastActivity).toBe(T0 + 5_000)
+    const c = reduceDevice(b, { kind: 'reading', deviceId: 'D1', ts: T0 + 6_000, values: { level_cm: 30 } }, metrics, 60_000, policy, T0 + 6_000)
+    expect([...c.values]).toEqual([30, 80])
+    expect([...b.values]).toEqual([20, 80])
+  })
+
+  it('lets a later disconnect win over an earlier reading heard after it', () => {
+    const off = reduceDevice(fresh(2), { kind: 'connectivity', deviceId: 'D1', ts: T0 + 2_000, state: 'disconnected' }, metrics, 60_000, policy, T0 + 2_000)
+    const late = reduceDevice(off, { kind: 'reading', deviceId: 'D1', ts: T0 + 1_000, values: { level_cm: 1 } }, metrics, 60_000, policy, T0 + 2_000)
+    expect(late.status).toBe('offline')
+  })
+})
+
+describe('health score', () => {
+  const none = { unknown: 0, online: 0, silent: 0, offline: 0 }
+  const cams = { unknown: 0, ok: 0, offline: 0, degraded: 0 }
+  const tickets = { info: 0, warning: 0, critical: 0 }
+  it('is 100 for a grid where everything known is fine, and falls with silence and tickets', () => {
+    expect(healthScore({ devices: { ...none, unknown: 5 }, cameras: cams, tickets })).toBe(100)
+    expect(healthScore({ devices: { ...none, online: 90, silent: 10 }, cameras: cams, tickets })).toBe(90)
+    expect(healthScore({ devices: { ...none, online: 100 }, cameras: cams, tickets: { ...tickets, critical: 1 } })).toBe(80)
+    expect(healthScore({ devices: { ...none, online: 10 }, cameras: { ...cams, degraded: 10 }, tickets: { ...tickets, critical: 9 } })).toBe(15)
+  })
+})
+
+describe('twin roll-ups', () => {
+  it('match a brute-force recount after a random stream of elements, at every level', () => {
+    const city = smallCity(11)
+    const twin = new Twin(city, policy)
+    const rng = createRng(5)
+    const rand = rng.next
+    const pick = rng.pick
+    let now = T0
+    const batch: Element[] = []
+    for (let k = 0; k < 20_000; k++) {
+      now += Math.floor(rand() * 50)
+      const d = pick(city.devices)
+      const r = rand()
+      if (r < 0.7) {
+        const m = DEVICE_TYPE_BY_NAME.get(d.type)?.metrics[0]
+        batch.push({ kind: 'reading', deviceId: d.id, ts: now, values: m ? { [m.name]: m.typical } : {} })
+      } else if (r < 0.85) batch.push({ kind: 'connectivity', deviceId: d.id, ts: now, state: rand() < 0.5 ? 'connected' : 'disconnected' })
+      else if (r < 0.95) batch.push({ kind: 'camera-status', cameraId: pick(city.cameras).id, ts: now, status: pick(['ok', 'offline', 'degraded'] as const) })
+      else batch.push({ kind: 'ticket', ticketId: `T${Math.floor(rand() * 300)}`, ts: now, open: rand() < 0.7, severity: pick(['info', 'warning', 'critical'] as const), deviceId: d.id })
+      if (batch.length === 500) twin.apply(batch.splice(0), now)
+    }
+    twin.apply(batch.splice(0), now)
+    twin.sweep(now + 120_000)
+
+    // Recount from each device's and camera's own state, grid by grid.
+    const expected = new Map<number, { online: number; silent: number; offline: number; unknown: number; ok: number; degraded: number }>()
+    const add = (id: number, f: 'online' | 'silent' | 'offline' | 'unknown' | 'ok' | 'degraded'): void => {
+      const e = expected.get(id) ?? { online: 0, silent: 0, offline: 0, unknown: 0, ok: 0, degraded: 0 }
+      e[f]++
+      expected.set(id, e)
+    }
+    city.devices.forEach((d, i) => {
+      const s = twin.deviceStatus(i)
+      for (const id of [d.microGridId, d.communityId, d.streetId, d.districtId, CITY_ID, ...twin.deviceSpecials(i)]) add(id, s)
+    })
+    city.cameras.forEach((c, i) => {
+      const s = twin.cameraStatus(i)
+      if (s === 'ok' || s === 'degraded') for (const id of [c.microGridId, c.communityId, c.streetId, c.districtId, CITY_ID]) add(id, s)
+    })
+    let checked = 0
+    for (const id of [CITY_ID, ...city.grids.filter((g) => g.level !== 'special').map((g) => g.id)]) {
+      const got = twin.counts(id)
+      const want = expected.get(id) ?? { online: 0, silent: 0, offline: 0, unknown: 0, ok: 0, degraded: 0 }
+      expect({ id, online: got?.devices.online, silent: got?.devices.silent, offline: got?.devices.offline, unknown: got?.devices.unknown })
+        .toEqual({ id, online: want.online, silent: want.silent, offline: want.offline, unknown: want.unknown })
+      checked++
+    }
+    expect(checked).toBeGreaterThan(600)
+    const city0 = twin.counts(CITY_ID)
+    expect(city0?.devices.total).toBe(city.devices.length)
+    expect(city0?.cameras.total).toBe(city.cameras.length)
+    expect(city0?.devices.silent).toBeGreaterThan(0)
+    // Open tickets add up to those still open on the devices.
+    const perDevice = city.devices.reduce((n, _d, i) => n + twin.deviceOpenTickets(i), 0)
+    expect(city0?.tickets.total).toBe(perDevice)
+  })
+
+  it('counts each device in the special grids it stands in, and lists the members of any grid', () => {
+    const city = smallCity(12)
+    const twin = new Twin(city, policy)
+    const specials = city.grids.filter((g) => g.level === 'special')
+    const inSpecials = specials.reduce((n, g) => n + (twin.counts(g.id)?.devices.total ?? 0), 0)
+    expect(inSpecials).toBeGreaterThan(0)
+    for (const g of specials.slice(0, 20)) expect(twin.devicesIn(g.id).length).toBe(twin.counts(g.id)?.devices.total)
+    const district = city.grids.find((g) => g.level === 'district')
+    if (!district) throw new Error('no district')
+    expect(twin.devicesIn(district.id).length).toBe(twin.counts(district.id)?.devices.total)
+    expect(twin.devicesIn(CITY_ID).length).toBe(city.devices.length)
+  })
+
+  it('reports what changed since it was last asked, once', () => {
+    const city = smallCity(13)
+    const twin = new Twin(city, policy)
+    twin.drainChanges()
+    const d = city.devices[0]
+    if (!d) throw new Error('no device')
+    twin.apply([{ kind: 'connectivity', deviceId: d.id, ts: T0, state: 'connected' }], T0)
+    const c = twin.drainChanges()
+    expect(c.devices).toEqual([0])
+    expect(c.grids).toEqual(expect.arrayContaining([d.microGridId, d.communityId, d.streetId, d.districtId, CITY_ID]))
+    expect(twin.drainChanges()).toEqual({ devices: [], cameras: [], grids: [] })
+  })
+})
