@@ -12,6 +12,8 @@ import { createServer, type AddressInfo, type Server } from 'node:net'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
+import type { Bus } from '../../lib/bus/bus.ts'
+import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
 import { listen } from '../../lib/http.ts'
@@ -52,6 +54,8 @@ export interface GatewayOptions {
   deadLetters: DeadLetterSink
   /** Where a DUP PUBLISH at the start of a session learns what other workers (or earlier runs) stored. */
   lastSeq?: LastSeqLookup
+  /** Where stored elements go next (the twin, the rules): published only once the store holds them. */
+  bus?: Bus
   now?: () => number
 }
 
@@ -63,6 +67,18 @@ interface Session {
 }
 
 type SessionClient = Client & { citytwin?: Session }
+
+/** The readings of one message as bus elements: one per timestamp, with every metric reported then. */
+function readingElements(deviceId: string, rows: readonly (readonly unknown[])[]): Element[] {
+  const byTs = new Map<number, Record<string, number>>()
+  for (const r of rows) {
+    const ts = r[0] as number
+    const values = byTs.get(ts) ?? {}
+    values[r[3] as string] = r[4] as number
+    byTs.set(ts, values)
+  }
+  return [...byTs].map(([ts, values]) => ({ kind: 'reading', deviceId, ts, values }))
+}
 
 function authError(message: string, returnCode: number): AuthenticateError {
   const e: AuthenticateError = Object.assign(new Error(message), { returnCode })
@@ -262,6 +278,7 @@ export class MqttGateway implements Component {
     track.stored = Math.max(track.stored ?? -1, result.lastSeq)
     this.#counts.stored++
     messagesTotal.inc({ outcome: 'stored' })
+    this.#o.bus?.publish(readingElements(device.id, result.rows))
   }
 
   async #event(device: DeviceInfo, kind: 'status' | 'event', topic: string, payload: Buffer, now: number): Promise<void> {
@@ -284,6 +301,7 @@ export class MqttGateway implements Component {
     await this.#o.events.write([[ts, 'device', device.id, name, severity, device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, payload.toString('utf8'), '']])
     this.#counts.stored++
     messagesTotal.inc({ outcome: 'stored' })
+    this.#o.bus?.publish([{ kind: 'device-event', deviceId: device.id, ts, name, severity }])
   }
 
   #connectivity(client: Client, kind: 'connected' | 'disconnected'): void {
@@ -297,9 +315,13 @@ export class MqttGateway implements Component {
       const track = this.#seq.get(device.id)
       if (track && track.pending === track.stored) this.#seq.delete(device.id)
     }
-    const row = [this.#now(), 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id, gatewayPid: process.pid }), '']
+    const ts = this.#now()
+    const row = [ts, 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id, gatewayPid: process.pid }), '']
     // Connectivity is observed, not acknowledged to anyone: a failure is logged, not retried by a device.
-    this.#o.events.write([row]).catch((e: unknown) => log.warn({ err: e, device: device.id }, 'connectivity event not stored'))
+    this.#o.events.write([row]).then(
+      () => this.#o.bus?.publish([{ kind: 'connectivity', deviceId: device.id, ts, state: kind }]),
+      (e: unknown) => log.warn({ err: e, device: device.id }, 'connectivity event not stored'),
+    )
   }
 
   async #deadLetter(deviceId: string, topic: string, raw: Buffer, code: ErrorCode, reason: string): Promise<void> {

@@ -1,6 +1,7 @@
 // The MQTT ingest stage assembled: dead letters, the readings and events
 // writers, and the gateway in front of them. Returned in start order;
 // stop them in reverse (the gateway first, the dead letters last).
+import type { Bus } from '../../lib/bus/bus.ts'
 import type { Component } from '../../lib/component.ts'
 import { loadConfig, type ConfigSources } from '../../lib/config.ts'
 import { DeadLetterWriter, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
@@ -23,7 +24,7 @@ export interface MqttIngest {
  * The gateway and its writers. A gateway worker of a cluster passes `relay`:
  * its rows then go to the primary's writers (see relay.ts) instead.
  */
-export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}, relay?: RelayClient): Promise<MqttIngest> {
+export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}, relay?: RelayClient, bus?: Bus): Promise<MqttIngest> {
   const config = loadConfig(mqttConfig, { ...sources, overrides: { ...sources.overrides, ...overrides } })
   const secret = resolveDeviceSecret(config.deviceSecret, store.dataDir)
   const devices = await loadDevices(store.client)
@@ -33,7 +34,7 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
     return { gateway, config, components: [relay, gateway] }
   }
   const { deadLetters, readings, events } = createIngestWriters(store, writerCfg)
-  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq })
+  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, ...(bus ? { bus } : {}) })
   return { gateway, config, components: [deadLetters, readings, events, gateway] }
 }
 

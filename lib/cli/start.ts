@@ -14,6 +14,9 @@ import { cityCounts, generateCity } from '../../simulators/city/generate.ts'
 import { readCityFigures, writeCity } from '../../simulators/city/store.ts'
 import { untilSignal } from '../../ingest/mqtt/cli.ts'
 import { createMqttIngest } from '../../ingest/mqtt/index.ts'
+import { MemoryBus } from '../bus/bus.ts'
+import { twinConfig } from '../../twin/state/config.ts'
+import { LiveTwin } from '../../twin/state/live-twin.ts'
 
 const log = logger('start')
 
@@ -59,15 +62,19 @@ export const startCommand: Command = {
       } else {
         log.info({ seed: figures.seed, devices: figures.devices }, 'using the city already in the store')
       }
-      const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: numberOption(values, 'mqtt-port') })
+      // Data-flow order: the twin listens on the bus before the gateway publishes on it.
+      const bus = new MemoryBus()
+      const twin = new LiveTwin({ client: store.client, bus, config: loadConfig(twinConfig, { file: configFile }) })
+      await startAll([twin], components)
+      const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: numberOption(values, 'mqtt-port') }, undefined, bus)
       await startAll(ingest.components, components)
-      const server = new ApiServer({ config: api, client: store.client, components: () => components })
+      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin })
       await startAll([server], components)
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
         `  MQTT     port ${ingest.gateway.port} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
-        `  API      ${server.url}/api/v1/city\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
+        `  API      ${server.url}/api/city (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
       log.info({ signal: await untilSignal() }, 'stopping')
     } finally {

@@ -9,7 +9,7 @@ import { runCli, spawnCli, tempDir } from '../helpers.ts'
 describe('citytwin start', () => {
   it('runs the embedded system until told to stop', async () => {
     const dataDir = join(tempDir(), 'db')
-    const run = await spawnCli(['start', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/v1\/city/)
+    const run = await spawnCli(['start', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/)
     const api = run.match[1] ?? ''
     const stdout = run.stdout()
     try {
@@ -36,6 +36,9 @@ describe('citytwin start', () => {
       await c.endAsync()
       const stored = await runCli(['store', 'query', `SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${device.id}'`, '--data-dir', dataDir])
       expect(JSON.parse(stored.stdout)).toEqual({ n: 1 })
+      // ... and reaches the live twin through the bus: its last value, and offline after its clean disconnect.
+      const live = await (await fetch(`${api}/api/devices/${device.id}`)).json() as { status: string; values: Record<string, { value: number }> }
+      expect(live).toMatchObject({ status: 'offline', values: { temperature_c: { value: 23 } } })
       // A CLI command run while the system is up goes through the running owner.
       const stats = await runCli(['city', 'stats', '--json', '--data-dir', dataDir])
       expect(stats.code).toBe(0)

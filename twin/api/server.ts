@@ -1,7 +1,11 @@
-// The HTTP API: health, Prometheus metrics, the OpenAPI document and the
-// city's figures. Later stages add routes (tickets, Open311, the viewer).
+// The HTTP API: health, Prometheus metrics, the OpenAPI document, the city's
+// figures, and (when a live twin runs) the twin's routes and its live
+// WebSocket feed. Routes are declared in a table (router.ts) that also
+// validates requests, checks bearer tokens and generates the document.
+import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
+import type { Duplex } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
@@ -9,37 +13,57 @@ import { closeServer, listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, metricsText } from '../../lib/metrics.ts'
 import { readCityFigures } from '../../simulators/city/store.ts'
+import type { LiveTwin } from '../state/live-twin.ts'
 import type { ApiConfig } from './config.ts'
-import { openApiDocument } from './openapi.ts'
+import { LiveFeed } from './live.ts'
+import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, route, Router, type Caller, type Reply, type Route } from './router.ts'
+import { twinRoutes } from './twin-routes.ts'
 
 const log = logger('api')
 const httpRequests = counter('citytwin_api_requests_total', 'HTTP API requests, by route and status', ['route', 'status'])
 
-type Handler = (req: IncomingMessage, url: URL) => Promise<{ status: number; body: unknown; contentType?: string }>
+export interface ApiServerOptions {
+  config: ApiConfig
+  client: ClickHouseClient
+  components?: () => readonly Component[]
+  /** The live twin; without it only the system routes are served. */
+  twin?: LiveTwin
+}
 
 export class ApiServer implements Component {
   readonly name = 'api'
   #server: Server | undefined
+  #live: LiveFeed | undefined
   #served = 0
   #errors = 0
   readonly #cfg: ApiConfig
   readonly #client: ClickHouseClient
   readonly #components: () => readonly Component[]
-  readonly #routes: Map<string, Handler>
+  readonly #twin: LiveTwin | undefined
+  readonly router: Router
 
-  constructor(opts: { config: ApiConfig; client: ClickHouseClient; components?: () => readonly Component[] }) {
+  constructor(opts: ApiServerOptions) {
     this.#cfg = opts.config
     this.#client = opts.client
     this.#components = opts.components ?? (() => [])
-    this.#routes = new Map<string, Handler>([
-      ['GET /metrics', async () => {
-        const m = await metricsText()
-        return { status: 200, body: m.body, contentType: m.contentType }
-      }],
-      ['GET /healthz', () => this.#healthz()],
-      ['GET /openapi.json', () => Promise.resolve({ status: 200, body: openApiDocument() })],
-      ['GET /api/v1/city', async () => ({ status: 200, body: await readCityFigures(this.#client) })],
-    ])
+    this.#twin = opts.twin
+    const system: Route[] = [
+      route({
+        method: 'GET', path: '/metrics', tag: 'system', summary: 'Prometheus metrics (text exposition format)',
+        handler: async () => {
+          const m = await metricsText()
+          return { status: 200, body: m.body, contentType: m.contentType }
+        },
+      }),
+      route({ method: 'GET', path: '/healthz', tag: 'system', summary: 'Health of the store and of every component (503 when one is unhealthy)', handler: () => this.#healthz() }),
+      route({ method: 'GET', path: '/openapi.json', tag: 'system', summary: 'This document', handler: () => ({ status: 200, body: this.openApi() }) }),
+      route({ method: 'GET', path: '/api/openapi.json', tag: 'system', summary: 'This document', handler: () => ({ status: 200, body: this.openApi() }) }),
+      route({
+        method: 'GET', path: '/api/v1/city', tag: 'system', summary: 'Figures of the city in the store: grids per level, devices per type, cameras',
+        handler: async () => ({ status: 200, body: await readCityFigures(this.#client) }),
+      }),
+    ]
+    this.router = new Router([...system, ...(opts.twin ? twinRoutes(opts.twin, opts.client) : [])])
   }
 
   get url(): string {
@@ -47,24 +71,52 @@ export class ApiServer implements Component {
     return addr ? `http://${this.#cfg.host}:${addr.port}` : ''
   }
 
+  openApi(): Record<string, unknown> {
+    const live = this.#twin ? {
+      '/api/live': { get: {
+        summary: 'Live feed (WebSocket): send {"subscribe":{"level":"district"}}, {"subscribe":{"grids":[ids]}} or {"subscribe":{"bbox":[w,s,e,n]}}; receive coalesced deltas every tick',
+        tags: ['twin'], 'x-live': true, responses: { 101: { description: 'Switching to the WebSocket protocol' }, 401: { description: 'A token is needed' }, 503: { description: 'Too many live clients' } },
+      } },
+    } : {}
+    return openApiFor(this.router.routes, live)
+  }
+
   async start(): Promise<void> {
     const server = createServer((req, res) => void this.#handle(req, res))
+    if (this.#twin) {
+      this.#live = new LiveFeed({ live: this.#twin, tickMs: this.#cfg.liveTickMs, maxClients: this.#cfg.maxLiveClients })
+      server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
+    }
     await listen(server, this.#cfg.port, this.#cfg.host)
     this.#server = server
-    log.info({ url: this.url }, 'API listening')
+    log.info({ url: this.url, routes: this.router.routes.length }, 'API listening')
   }
 
   async stop(deadline: number): Promise<void> {
     const server = this.#server
     this.#server = undefined
+    this.#live?.close()
     if (server) await closeServer(server, deadline)
   }
 
   stats(): ComponentStats {
-    return { url: this.url, served: this.#served, errors: this.#errors }
+    return { url: this.url, served: this.#served, errors: this.#errors, liveClients: this.#live?.clients ?? 0 }
   }
 
-  async #healthz(): Promise<{ status: number; body: unknown }> {
+  /** The caller a request's bearer token names; undefined without one; 401 for an unknown one. */
+  #caller(req: IncomingMessage, url: URL): Caller | undefined {
+    const header = req.headers.authorization
+    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : (url.searchParams.get('access_token') ?? undefined)
+    if (token === undefined) return undefined
+    const given = Buffer.from(token)
+    for (const t of this.#cfg.tokens) {
+      const known = Buffer.from(t.token)
+      if (known.length === given.length && timingSafeEqual(known, given)) return { name: t.name, role: t.role }
+    }
+    throw new HttpError(401, 'UNAUTHORIZED', 'unknown bearer token')
+  }
+
+  async #healthz(): Promise<Reply> {
     const checks: Record<string, Health> = {}
     const ping = await this.#client.ping()
     checks.store = ping.success ? { ok: true } : { ok: false, detail: messageOf(ping.error) }
@@ -73,34 +125,51 @@ export class ApiServer implements Component {
     return { status: ok ? 200 : 503, body: { ok, checks } }
   }
 
+  #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
+    const url = new URL(req.url ?? '/', 'http://api')
+    if (url.pathname !== '/api/live' || !this.#live) {
+      socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nthe live feed is at /api/live\n')
+      return
+    }
+    try {
+      const caller = this.#caller(req, url)
+      if (!this.#cfg.openReads && !caller) throw new HttpError(401, 'UNAUTHORIZED', 'the live feed needs a bearer token (Authorization header or access_token)')
+    } catch (e) {
+      const status = e instanceof HttpError ? e.status : 500
+      socket.end(`HTTP/1.1 ${status} Unauthorized\r\ncontent-type: text/plain\r\n\r\n${messageOf(e)}\n`)
+      return
+    }
+    this.#live.upgrade(req, socket, head)
+  }
+
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://api')
-    const route = `${req.method ?? 'GET'} ${url.pathname}`
-    const handler = this.#routes.get(route)
-    let status = 500
+    const match = this.router.match(req.method ?? 'GET', url.pathname)
+    const label = typeof match === 'object' ? `${match.route.method} ${match.route.path}` : 'unmatched'
+    let out: Reply
     try {
-      if (!handler) {
-        const known = [...this.#routes.keys()].some((r) => r.endsWith(` ${url.pathname}`))
-        status = known ? 405 : 404
-        send(res, status, { error: { code: known ? 'METHOD_NOT_ALLOWED' : 'NOT_FOUND', message: `${route} is not a route of this API; see /openapi.json` } })
-        return
-      }
-      const out = await handler(req, url)
-      status = out.status
-      send(res, status, out.body, out.contentType)
+      if (match === undefined) throw new HttpError(404, 'NOT_FOUND', `${req.method ?? 'GET'} ${url.pathname} is not a route of this API; see /api/openapi.json`)
+      if (match === 'method') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${url.pathname} does not take ${req.method ?? 'GET'}; see /api/openapi.json`)
+      const { route: r, params } = match
+      const caller = this.#caller(req, url)
+      authorize(r, caller, this.#cfg.openReads)
+      const query = r.query ? parseOr400(r.query, queryObject(url), 'query') : undefined
+      const body = r.body ? parseOr400(r.body, await readJsonBody(req), 'body') : undefined
+      out = await r.handler({ query, params, body, caller, req })
       this.#served++
     } catch (e) {
-      this.#errors++
-      log.error({ err: e, route }, 'request failed')
-      status = 500
-      if (!res.headersSent) send(res, 500, { error: { code: 'INTERNAL', message: messageOf(e) } })
-    } finally {
-      httpRequests.inc({ route: handler ? route : 'unmatched', status: String(status) })
+      out = errorBody(e)
+      if (out.status >= 500) {
+        this.#errors++
+        log.error({ err: e, route: label }, 'request failed')
+      }
     }
+    httpRequests.inc({ route: label, status: String(out.status) })
+    send(res, out)
   }
 }
 
-function send(res: ServerResponse, status: number, body: unknown, contentType?: string): void {
-  const text = typeof body === 'string' ? body : JSON.stringify(body)
-  res.writeHead(status, { 'content-type': contentType ?? 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(text)
+function send(res: ServerResponse, out: Reply): void {
+  const text = typeof out.body === 'string' ? out.body : JSON.stringify(out.body)
+  res.writeHead(out.status, { 'content-type': out.contentType ?? 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(text)
 }

@@ -1,0 +1,230 @@
+// The twin's HTTP API and live feed against a real chDB store, with real
+// HTTP and WebSocket clients: state from the bus, roll-ups matching the
+// lists, history and as-of from the store, validation, auth, OpenAPI, and a
+// rebuild after restart equal to the live state.
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import WebSocket from 'ws'
+import { MemoryBus } from '../../lib/bus/bus.ts'
+import { loadConfig } from '../../lib/config.ts'
+import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
+import { EVENTS_COLUMNS } from '../../ingest/mqtt/gateway.ts'
+import { generateCity } from '../../simulators/city/generate.ts'
+import { writeCity } from '../../simulators/city/store.ts'
+import { apiConfig } from '../../twin/api/config.ts'
+import { ApiServer } from '../../twin/api/server.ts'
+import { LiveTwin } from '../../twin/state/live-twin.ts'
+import { loadTwin } from '../../twin/state/load.ts'
+import { CITY_ID } from '../../twin/state/twin.ts'
+import { openMigratedStore, StoreWriter, type Store } from '../../twin/store/index.ts'
+import { tempDir } from '../helpers.ts'
+
+const ADMIN = 'admin-token-0123456789'
+const VIEWER = 'viewer-token-0123456789'
+const city = generateCity({ seed: 21, scale: 0.01 })
+let store: Store
+let bus: MemoryBus
+let live: LiveTwin
+let api: ApiServer
+let readings: StoreWriter
+let events: StoreWriter
+const NOW = Date.now()
+
+async function get<T>(path: string, token?: string): Promise<{ status: number; body: T }> {
+  const res = await fetch(`${api.url}${path}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+  return { status: res.status, body: (await res.json()) as T }
+}
+
+beforeAll(async () => {
+  const opened = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })
+  store = opened.store
+  await writeCity(store.client, city, opened.writerCfg)
+  const fast = { ...opened.writerCfg, flushIntervalMs: 20 }
+  readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: fast })
+  events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: fast })
+  await readings.start()
+  await events.start()
+  bus = new MemoryBus()
+  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, sweepIntervalMs: 200 } })
+  await live.start()
+  api = new ApiServer({
+    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 50, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
+    client: store.client, twin: live,
+  })
+  await api.start()
+})
+
+afterAll(async () => {
+  await api?.stop(Date.now() + 2_000)
+  await live?.stop()
+  await readings?.stop(Date.now() + 2_000)
+  await events?.stop(Date.now() + 2_000)
+  await store?.close()
+})
+
+/** What the gateway does: store the rows, then publish the elements. */
+async function report(deviceId: string, ts: number, values: Record<string, number>): Promise<void> {
+  const d = city.devices.find((x) => x.id === deviceId)
+  if (!d) throw new Error(`no ${deviceId}`)
+  await readings.write(Object.entries(values).map(([m, v]) => [ts, d.id, d.type, m, v, 1, d.microGridId, d.communityId, d.streetId, d.districtId, ts]))
+  bus.publish([{ kind: 'reading', deviceId, ts, values }])
+}
+
+async function connectivity(deviceId: string, ts: number, state: 'connected' | 'disconnected'): Promise<void> {
+  const d = city.devices.find((x) => x.id === deviceId)
+  if (!d) throw new Error(`no ${deviceId}`)
+  await events.write([[ts, 'device', d.id, state, 'info', d.microGridId, d.communityId, d.streetId, d.districtId, d.lon, d.lat, '{}', '']])
+  bus.publish([{ kind: 'connectivity', deviceId, ts, state }])
+}
+
+const smoke = city.devices.filter((d) => d.type === 'smoke')
+const water = city.devices.filter((d) => d.type === 'water_level')
+
+describe('twin API: live state', () => {
+  it('shows a device online with its latest values once it reports, and offline after a disconnect', async () => {
+    const d = water[0]
+    if (!d) throw new Error('no water level device')
+    await connectivity(d.id, NOW - 5_000, 'connected')
+    await report(d.id, NOW - 4_000, { level_cm: 12.5, battery_pct: 88 })
+    const got = await get<{ status: string; values: Record<string, { value: number }>; battery: number }>(`/api/devices/${d.id}`)
+    expect(got.status).toBe(200)
+    expect(got.body).toMatchObject({ status: 'online', battery: 88, values: { level_cm: { value: 12.5 } } })
+    const other = water[1]
+    if (!other) throw new Error('no second device')
+    await report(other.id, NOW - 3_000, { level_cm: 3 })
+    await connectivity(other.id, NOW - 2_000, 'disconnected')
+    expect((await get<{ status: string }>(`/api/devices/${other.id}`)).body.status).toBe('offline')
+  })
+
+  it('tells a silent device (no data for k intervals, never disconnected) from a disconnected one', async () => {
+    const d = smoke[0]
+    if (!d) throw new Error('no smoke device')
+    await connectivity(d.id, NOW - 10 * d.intervalS * 1000, 'connected')
+    await report(d.id, NOW - 4 * d.intervalS * 1000, { smoke_obscuration_pct: 0.1 })
+    live.twin.sweep()
+    expect((await get<{ status: string }>(`/api/devices/${d.id}`)).body.status).toBe('silent')
+    const silent = await get<{ items: { id: string }[]; total: number }>(`/api/devices?state=silent&limit=1000`)
+    expect(silent.body.items.map((x) => x.id)).toContain(d.id)
+  })
+
+  it('rolls counts up the hierarchy: the city, a district and its streets agree with the device lists', async () => {
+    const cityView = await get<{ city: { devices: Record<string, number>; health: number }; districts: { id: number; devices: { total: number } }[] }>('/api/city')
+    expect(cityView.body.city.devices.total).toBe(city.devices.length)
+    expect(cityView.body.districts.reduce((n, x) => n + x.devices.total, 0)).toBe(city.devices.length)
+    const online = await get<{ total: number }>('/api/devices?state=online&limit=1')
+    expect(cityView.body.city.devices.online).toBe(online.body.total)
+    const d = water[0]
+    if (!d) throw new Error('no device')
+    const district = await get<{ grid: { devices: Record<string, number> }; children: { devices: { total: number } }[] }>(`/api/grids/${d.districtId}`)
+    expect(district.body.children.reduce((n, s) => n + s.devices.total, 0)).toBe(district.body.grid.devices.total)
+    const inDistrict = await get<{ total: number }>(`/api/devices?grid=${d.districtId}&limit=1`)
+    expect(inDistrict.body.total).toBe(district.body.grid.devices.total)
+    const communities = await get<{ items: unknown[]; total: number; next: string | null }>('/api/grids?level=community&limit=50')
+    expect(communities.body.items).toHaveLength(50)
+    expect(communities.body.next).toBe('50')
+  })
+})
+
+describe('twin API: history and as-of', () => {
+  it('downsamples a metric to at most N points and answers as-of queries from the store', async () => {
+    const d = water[2]
+    if (!d) throw new Error('no device')
+    const t0 = NOW - 600_000
+    for (let k = 0; k < 60; k++) await report(d.id, t0 + k * 10_000, { level_cm: k })
+    const h = await get<{ points: { t: number; n: number; avg: number; min: number; max: number }[] }>(`/api/devices/${d.id}/history?metric=level_cm&from=${t0}&to=${t0 + 600_000}&points=6`)
+    expect(h.status).toBe(200)
+    expect(h.body.points).toHaveLength(6)
+    expect(h.body.points[0]).toMatchObject({ t: t0, n: 10, min: 0, max: 9, avg: 4.5 })
+    const asOf = await get<{ values: Record<string, { value: number }>; status: string }>(`/api/devices/${d.id}/asof?t=${t0 + 95_000}`)
+    expect(asOf.body.values.level_cm?.value).toBe(9)
+    expect(asOf.body.status).toBe('online')
+    const grid = await get<{ devices: { reporting: number; total: number } }>(`/api/grids/${d.communityId}/asof?t=${t0 + 95_000}`)
+    expect(grid.status).toBe(200)
+    expect(grid.body.devices.reporting).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('twin API: validation, auth and the document', () => {
+  it('answers a bad request with 400 naming the field, and an unknown one with 404', async () => {
+    const bad = await get<{ error: { code: string; message: string } }>('/api/devices?state=sleepy')
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.message).toMatch(/query\.state/)
+    expect((await get('/api/devices?limit=5000')).status).toBe(400)
+    expect((await get('/api/grids?bbox=1,2,3')).status).toBe(400)
+    expect((await get('/api/devices/D9999999')).status).toBe(404)
+    expect((await get('/api/grids/999999999')).status).toBe(404)
+    expect((await get('/api/nothing')).status).toBe(404)
+    const d = water[0]
+    expect((await get(`/api/devices/${d?.id}/history?metric=level_cm&from=10&to=5`)).status).toBe(400)
+  })
+
+  it('needs an admin token to rebuild the twin', async () => {
+    const post = (token?: string) => fetch(`${api.url}/api/admin/twin/rebuild`, { method: 'POST', headers: token ? { authorization: `Bearer ${token}` } : {} })
+    expect((await post()).status).toBe(401)
+    expect((await post('not-a-token-at-all-xx')).status).toBe(401)
+    expect((await post(VIEWER)).status).toBe(403)
+    const ok = await post(ADMIN)
+    expect(ok.status).toBe(200)
+    expect(await ok.json()).toMatchObject({ ok: true, by: 'ops-admin' })
+  })
+
+  it('serves an OpenAPI 3.1 document listing every route', async () => {
+    const doc = await get<{ openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> }>('/api/openapi.json')
+    expect(doc.body.openapi).toBe('3.1.0')
+    for (const r of api.router.routes) expect(doc.body.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).toBeDefined()
+    expect(doc.body.paths['/api/devices']?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['type', 'state', 'grid', 'bbox', 'limit', 'cursor']))
+    expect(doc.body.paths['/api/live']).toBeDefined()
+  })
+})
+
+describe('twin: rebuild and live feed', () => {
+  it('rebuilds from the store to the same state it holds live', async () => {
+    await readings.stop(Date.now() + 2_000)
+    await events.stop(Date.now() + 2_000)
+    await readings.start()
+    await events.start()
+    const rebuilt = await loadTwin(store.client, live.twin.policy)
+    const now = Date.now()
+    live.twin.sweep(now)
+    rebuilt.sweep(now)
+    expect(rebuilt.counts(CITY_ID)).toEqual(live.twin.counts(CITY_ID))
+    for (const d of [...water.slice(0, 3), ...smoke.slice(0, 1)]) {
+      const i = live.twin.deviceIndex(d.id) ?? -1
+      expect(rebuilt.deviceLive(i)).toEqual(live.twin.deviceLive(i))
+    }
+  })
+
+  it('pushes coalesced deltas for a subscribed level and a bounding box', async () => {
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/api/live`)
+    const messages: { type: string; grids?: number[][]; devices?: unknown[][] }[] = []
+    ws.on('message', (m: Buffer) => messages.push(JSON.parse(m.toString('utf8')) as (typeof messages)[number]))
+    await new Promise((r) => ws.once('open', r))
+    ws.send(JSON.stringify({ subscribe: { level: 'district' } }))
+    const d = water[3]
+    if (!d) throw new Error('no device')
+    ws.send(JSON.stringify({ subscribe: { bbox: [d.lon - 0.0001, d.lat - 0.0001, d.lon + 0.0001, d.lat + 0.0001] } }))
+    const until = async (pred: () => boolean): Promise<void> => {
+      for (let k = 0; k < 100 && !pred(); k++) await new Promise((r) => setTimeout(r, 50))
+    }
+    await until(() => messages.some((m) => m.type === 'delta' && (m.grids?.length ?? 0) > 0))
+    expect(messages[0]?.type).toBe('hello')
+    const districts = city.grids.filter((g) => g.level === 'district').map((g) => g.id)
+    const first = messages.find((m) => m.type === 'delta' && (m.grids?.length ?? 0) > 0)
+    expect(first?.grids?.map((g) => g[0]).sort()).toEqual([...districts].sort())
+    await until(() => messages.some((m) => (m.devices ?? []).some((x) => x[0] === d.id)))
+    messages.length = 0
+    // Five reports between two ticks (published together, as the gateway does for a batch) arrive as one row.
+    const t = Date.now()
+    await readings.write([0, 1, 2, 3, 4].map((k) => [t + k, d.id, d.type, 'level_cm', 40 + k, 1, d.microGridId, d.communityId, d.streetId, d.districtId, t]))
+    bus.publish([0, 1, 2, 3, 4].map((k) => ({ kind: 'reading' as const, deviceId: d.id, ts: t + k, values: { level_cm: 40 + k } })))
+    await until(() => messages.some((m) => (m.devices ?? []).some((x) => x[0] === d.id)))
+    await new Promise((r) => setTimeout(r, 200))
+    const rows = messages.flatMap((m) => m.devices ?? []).filter((x) => x[0] === d.id)
+    expect(rows).toEqual([[d.id, 1, t + 4, 0]])
+    expect(messages.flatMap((m) => m.grids ?? []).map((g) => g[0])).toContain(d.districtId)
+    ws.send('{"subscribe": {"nonsense": 1}}')
+    await until(() => messages.some((m) => m.type === 'error'))
+    expect(messages.some((m) => m.type === 'error')).toBe(true)
+    ws.close()
+  })
+})

@@ -1,0 +1,86 @@
+// The twin as a running component: loaded from the store at start, fed by
+// the bus, swept once a second for devices that have turned silent.
+import type { ClickHouseClient } from '@clickhouse/client'
+import type { Bus } from '../../lib/bus/bus.ts'
+import type { Component, ComponentStats } from '../../lib/component.ts'
+import { logger } from '../../lib/log.ts'
+import { counter, gauge } from '../../lib/metrics.ts'
+import type { TwinConfig } from './config.ts'
+import { loadTwin } from './load.ts'
+import type { Twin } from './twin.ts'
+
+const log = logger('twin')
+const elementsTotal = counter('citytwin_twin_elements_total', 'Elements applied to the live twin', [])
+const devicesGauge = gauge('citytwin_twin_devices', 'Devices in the twin, by status', ['status'])
+
+export class LiveTwin implements Component {
+  readonly name = 'twin'
+  readonly #client: ClickHouseClient
+  readonly #bus: Bus
+  readonly #cfg: TwinConfig
+  #twin: Twin | undefined
+  #unsubscribe: (() => void) | undefined
+  #timer: NodeJS.Timeout | undefined
+  #loadedAt = 0
+  #loadMs = 0
+
+  constructor(opts: { client: ClickHouseClient; bus: Bus; config: TwinConfig }) {
+    this.#client = opts.client
+    this.#bus = opts.bus
+    this.#cfg = opts.config
+  }
+
+  /** The twin; throws before start. */
+  get twin(): Twin {
+    if (!this.#twin) throw new Error('the twin is not loaded yet')
+    return this.#twin
+  }
+
+  async start(): Promise<void> {
+    // Elements that arrive while the store is read are kept and applied after.
+    const early: Parameters<Bus['publish']>[0][] = []
+    this.#unsubscribe = this.#bus.subscribe((batch) => {
+      if (!this.#twin) early.push(batch)
+      else this.#apply(batch)
+    })
+    await this.rebuild()
+    for (const b of early) this.#apply(b)
+    this.#timer = setInterval(() => this.#sweep(), this.#cfg.sweepIntervalMs)
+    this.#timer.unref()
+  }
+
+  /** Reads the state from the store again (e.g. after the store was restored). */
+  async rebuild(): Promise<void> {
+    const t0 = performance.now()
+    this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals })
+    this.#loadMs = Math.round(performance.now() - t0)
+    this.#loadedAt = Date.now()
+    log.info({ ms: this.#loadMs, devices: this.#twin.devices.length, cameras: this.#twin.cameras.length, grids: this.#twin.grids.length }, 'twin loaded from the store')
+    this.#gauges()
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.()
+    clearInterval(this.#timer)
+  }
+
+  stats(): ComponentStats {
+    return { applied: this.#twin?.applied ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt }
+  }
+
+  #apply(batch: Parameters<Bus['publish']>[0]): void {
+    this.#twin?.apply(batch)
+    elementsTotal.inc(batch.length)
+  }
+
+  #sweep(): void {
+    this.#twin?.sweep()
+    this.#gauges()
+  }
+
+  #gauges(): void {
+    const c = this.#twin?.counts(0)
+    if (!c) return
+    for (const s of ['unknown', 'online', 'silent', 'offline'] as const) devicesGauge.set({ status: s }, c.devices[s])
+  }
+}
