@@ -81,7 +81,8 @@ function sampleMemory(primary: number): Memory {
   return { workersRss, workersPss, primaryRss, workers: children.length }
 }
 
-function waitForLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+/** Resolves with the first match of `re` in the child's stdout; rejects if it exits first. */
+export function waitForLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
   return new Promise((resolve, reject) => {
     let text = ''
     child.stdout?.on('data', (d: Buffer) => {

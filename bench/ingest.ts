@@ -22,7 +22,7 @@ import { writeCity } from '../simulators/city/store.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
-import { runCityScale } from './ingest-city.ts'
+import { runCityScale, waitForLine } from './ingest-city.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = join(REPO, 'bin', 'citytwin.js')
@@ -50,18 +50,6 @@ const rateScale = Number(values['rate-scale'])
 const durationS = Number(values['duration-s'])
 const workers = Number(values.workers)
 const processes = Number(values.processes)
-
-function waitForLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolvePromise, reject) => {
-    let text = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      text += d.toString()
-      const m = re.exec(text)
-      if (m) resolvePromise(m)
-    })
-    child.once('exit', (code) => reject(new Error(`process exited (${code}) before printing ${re}: ${text}`)))
-  })
-}
 
 async function stopChild(child: ChildProcess): Promise<void> {
   if (child.exitCode !== null) return
