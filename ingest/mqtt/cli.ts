@@ -7,12 +7,11 @@ import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { logger } from '../../lib/log.ts'
 import { openMigratedStore, StoreOwner, withStore, type StoreSetup } from '../../twin/store/index.ts'
-import type { Row } from '../../twin/store/writer.ts'
-import { forkGatewayWorkers, type WorkerPool } from './cluster.ts'
+import { MqttCluster } from './cluster.ts'
 import { mqttConfig } from './config.ts'
 import { deviceTopics } from './devices.ts'
-import { createIngestWriters, createMqttIngest } from './index.ts'
-import { RelayClient, serveRelay } from './relay.ts'
+import { createMqttIngest } from './index.ts'
+import { RelayClient } from './relay.ts'
 import { deviceToken, resolveDeviceSecret } from './tokens.ts'
 
 const log = logger('mqtt-cli')
@@ -98,7 +97,6 @@ export const mqttCommands: Command[] = [
       // A long-running process that opened the embedded store serves it, so
       // other commands (and the workers) can use it meanwhile.
       const owner = store.mode === 'embedded' ? new StoreOwner(store) : undefined
-      let pool: WorkerPool | undefined
       const started: Component[] = []
       try {
         await owner?.start()
@@ -107,20 +105,12 @@ export const mqttCommands: Command[] = [
           return
         }
         const args = [...(port === undefined ? [] : ['--port', String(port)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
-        // The workers relay their rows to these writers, which batch them all together.
-        const writers = createIngestWriters(store, writerCfg)
-        await startAll([writers.deadLetters, writers.readings, writers.events], started)
-        const sinks = { readings: writers.readings, events: writers.events, dead_letters: { write: (rows: readonly Row[]) => writers.deadLetters.writeRows(rows) } }
-        pool = await forkGatewayWorkers(workers, process.argv[1] ?? '', args, {
-          heapMb: loadConfig(mqttConfig, { file: configFile }).workerHeapMb,
-          env: {},
-          onFork: (w) => serveRelay(w, sinks),
-        })
-        stdout.write(`MQTT gateway listening on port ${pool.port} (${workers} workers, ${store.mode} store)\n`)
+        const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, heapMb: loadConfig(mqttConfig, { file: configFile }).workerHeapMb })
+        await startAll([gateways], started)
+        stdout.write(`MQTT gateway listening on port ${gateways.port} (${workers} workers, ${store.mode} store)\n`)
         log.info({ signal: await untilSignal() }, 'stopping')
       } finally {
-        await pool?.stop(Date.now() + 20_000)
-        await stopAll(started, Date.now() + 15_000)
+        await stopAll(started, Date.now() + 25_000)
         await owner?.stop(Date.now() + 5_000)
         await store.close()
       }

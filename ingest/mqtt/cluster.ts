@@ -5,7 +5,13 @@
 // it opened the embedded store itself, or a running `citytwin start`, or a
 // ClickHouse server. Workers send the primary their port and stats.
 import cluster, { type Worker } from 'node:cluster'
+import type { Bus } from '../../lib/bus/bus.ts'
+import { startAll, stopAll, type Component, type ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
+import type { Store, WriterConfig } from '../../twin/store/index.ts'
+import type { Row } from '../../twin/store/writer.ts'
+import { createIngestWriters } from './index.ts'
+import { serveRelay } from './relay.ts'
 
 const log = logger('mqtt-cluster')
 
@@ -85,5 +91,57 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
       await Promise.all(exits)
       clearTimeout(timer)
     },
+  }
+}
+
+export interface MqttClusterOptions {
+  store: Store
+  writerCfg: WriterConfig
+  workers: number
+  /** The citytwin CLI the workers run. */
+  exec: string
+  /** Arguments after `gateway mqtt` (port, config file). */
+  args: string[]
+  heapMb: number
+  /** Where stored elements are published (the twin, in `citytwin start`). */
+  bus?: Bus
+}
+
+/**
+ * The gateway as N worker processes on one port, with the writers their
+ * rows are relayed to in this process: one component, started in that
+ * order (writers, then workers) and stopped the other way round.
+ */
+export class MqttCluster implements Component {
+  readonly name = 'mqtt-cluster'
+  readonly #o: MqttClusterOptions
+  readonly #writers: Component[] = []
+  #pool: WorkerPool | undefined
+
+  constructor(opts: MqttClusterOptions) {
+    this.#o = opts
+  }
+
+  get port(): number {
+    return this.#pool?.port ?? 0
+  }
+
+  async start(): Promise<void> {
+    const w = createIngestWriters(this.#o.store, this.#o.writerCfg)
+    await startAll([w.deadLetters, w.readings, w.events], this.#writers)
+    const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }
+    this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.exec, this.#o.args, {
+      heapMb: this.#o.heapMb, env: {}, onFork: (worker) => serveRelay(worker, sinks, this.#o.bus),
+    })
+  }
+
+  async stop(deadline: number): Promise<void> {
+    // Workers first (they drain into the writers), then the writers flush.
+    await this.#pool?.stop(Math.max(Date.now(), deadline - 5_000))
+    await stopAll(this.#writers, deadline)
+  }
+
+  stats(): ComponentStats {
+    return { port: this.port, workers: this.#pool?.workers.length ?? 0 }
   }
 }

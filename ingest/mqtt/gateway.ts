@@ -13,7 +13,6 @@ import { createServer as createTlsServer, type Server as TlsServer } from 'node:
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
 import type { Bus } from '../../lib/bus/bus.ts'
-import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
 import { listen } from '../../lib/http.ts'
@@ -22,6 +21,7 @@ import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { DeadLetterSink, RowSink } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
+import { eventElements, readingElements } from './elements.ts'
 import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
@@ -67,18 +67,6 @@ interface Session {
 }
 
 type SessionClient = Client & { citytwin?: Session }
-
-/** The readings of one message as bus elements: one per timestamp, with every metric reported then. */
-function readingElements(deviceId: string, rows: readonly (readonly unknown[])[]): Element[] {
-  const byTs = new Map<number, Record<string, number>>()
-  for (const r of rows) {
-    const ts = r[0] as number
-    const values = byTs.get(ts) ?? {}
-    values[r[3] as string] = r[4] as number
-    byTs.set(ts, values)
-  }
-  return [...byTs].map(([ts, values]) => ({ kind: 'reading', deviceId, ts, values }))
-}
 
 function authError(message: string, returnCode: number): AuthenticateError {
   const e: AuthenticateError = Object.assign(new Error(message), { returnCode })
@@ -278,7 +266,7 @@ export class MqttGateway implements Component {
     track.stored = Math.max(track.stored ?? -1, result.lastSeq)
     this.#counts.stored++
     messagesTotal.inc({ outcome: 'stored' })
-    this.#o.bus?.publish(readingElements(device.id, result.rows))
+    this.#o.bus?.publish(readingElements(result.rows))
   }
 
   async #event(device: DeviceInfo, kind: 'status' | 'event', topic: string, payload: Buffer, now: number): Promise<void> {
@@ -298,10 +286,11 @@ export class MqttGateway implements Component {
     const severity = fields.severity ?? 'info'
     if (severity !== 'info' && severity !== 'warning' && severity !== 'critical') return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', '"severity" must be info, warning or critical')
     const ts = typeof fields.ts === 'number' && Number.isInteger(fields.ts) && Math.abs(fields.ts - now) <= this.#limits.maxPastMs ? fields.ts : now
-    await this.#o.events.write([[ts, 'device', device.id, name, severity, device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, payload.toString('utf8'), '']])
+    const row = [ts, 'device', device.id, name, severity, device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, payload.toString('utf8'), '']
+    await this.#o.events.write([row])
     this.#counts.stored++
     messagesTotal.inc({ outcome: 'stored' })
-    this.#o.bus?.publish([{ kind: 'device-event', deviceId: device.id, ts, name, severity }])
+    this.#o.bus?.publish(eventElements([row]))
   }
 
   #connectivity(client: Client, kind: 'connected' | 'disconnected'): void {
@@ -319,7 +308,7 @@ export class MqttGateway implements Component {
     const row = [ts, 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id, gatewayPid: process.pid }), '']
     // Connectivity is observed, not acknowledged to anyone: a failure is logged, not retried by a device.
     this.#o.events.write([row]).then(
-      () => this.#o.bus?.publish([{ kind: 'connectivity', deviceId: device.id, ts, state: kind }]),
+      () => this.#o.bus?.publish(eventElements([row])),
       (e: unknown) => log.warn({ err: e, device: device.id }, 'connectivity event not stored'),
     )
   }

@@ -7,11 +7,13 @@
 // when the primary's writer has stored (or dead-lettered) the rows: the
 // PUBACK still waits for the store.
 import type { Worker } from 'node:cluster'
+import type { Bus } from '../../lib/bus/bus.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
 import { deadLetterRow } from '../../twin/store/dead-letters.ts'
 import type { DeadLetter, DeadLetterSink, Row, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
+import { eventElements, readingElements } from './elements.ts'
 
 const log = logger('mqtt-relay')
 
@@ -133,15 +135,25 @@ export class RelayClient implements Component {
   }
 }
 
-/** The primary's side: stores what a worker relays, and tells it when that is done. */
-export function serveRelay(worker: Worker, sinks: Record<RelayTable, RowSink>): void {
+/**
+ * The primary's side: stores what a worker relays, tells it when that is
+ * done, and then publishes the stored readings and device events on `bus`.
+ */
+export function serveRelay(worker: Worker, sinks: Record<RelayTable, RowSink>, bus?: Bus): void {
   worker.on('message', (m: unknown) => {
     if (!isRows(m)) return
     const reply = (d: Omit<DoneMessage, 'type' | 'id'>): void => {
       if (worker.isConnected()) worker.send({ type: 'citytwin-rows-done', id: m.id, ...d } satisfies DoneMessage)
     }
     sinks[m.table].write(m.rows).then(
-      (outcome) => reply({ outcome }),
+      (outcome) => {
+        reply({ outcome })
+        if (!bus) return
+        // Rows the store refused went to the dead letters; an element must not outrun the store.
+        if (outcome.deadLettered > 0) return
+        if (m.table === 'readings') bus.publish(readingElements(m.rows))
+        else if (m.table === 'events') bus.publish(eventElements(m.rows))
+      },
       (e: unknown) => {
         log.warn({ err: e, table: m.table, rows: m.rows.length, worker: worker.process.pid }, 'relayed rows not stored')
         reply({ error: { code: e instanceof CitytwinError ? e.code : 'STORE_UNAVAILABLE', message: e instanceof Error ? e.message : String(e) } })

@@ -13,6 +13,8 @@ import { openMigratedStore, StoreOwner } from '../../twin/store/index.ts'
 import { cityCounts, generateCity } from '../../simulators/city/generate.ts'
 import { readCityFigures, writeCity } from '../../simulators/city/store.ts'
 import { untilSignal } from '../../ingest/mqtt/cli.ts'
+import { MqttCluster } from '../../ingest/mqtt/cluster.ts'
+import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { createMqttIngest } from '../../ingest/mqtt/index.ts'
 import { MemoryBus } from '../bus/bus.ts'
 import { twinConfig } from '../../twin/state/config.ts'
@@ -32,6 +34,7 @@ export const startCommand: Command = {
     seed: { type: 'string', description: 'city seed (default 1)', valueName: 'n' },
     port: { type: 'string', description: 'API port (default 8080; also CITYTWIN_API_PORT)', valueName: 'port' },
     'mqtt-port': { type: 'string', description: 'MQTT port for devices (default 1883; also CITYTWIN_MQTT_PORT)', valueName: 'port' },
+    workers: { type: 'string', description: 'MQTT gateway processes (default 1); the full city needs about 12, as one process may hold 20,000 connections here', valueName: 'n' },
     'stop-grace-ms': { type: 'string', description: 'how long a graceful stop may take (default 15000)', valueName: 'ms' },
   },
   async run({ values, configFile, stdout }) {
@@ -39,6 +42,8 @@ export const startCommand: Command = {
     const scale = numberOption(values, 'scale') ?? (values.full ? 1 : DEMO_SCALE)
     if (!(scale > 0 && scale <= 1)) throw new UsageError('--scale must be greater than 0 and at most 1')
     const graceMs = numberOption(values, 'stop-grace-ms') ?? 15_000
+    const workers = numberOption(values, 'workers') ?? 1
+    if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
     const api = loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') } })
 
     const { store, writerCfg } = await openMigratedStore({ file: configFile })
@@ -66,14 +71,25 @@ export const startCommand: Command = {
       const bus = new MemoryBus()
       const twin = new LiveTwin({ client: store.client, bus, config: loadConfig(twinConfig, { file: configFile }) })
       await startAll([twin], components)
-      const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: numberOption(values, 'mqtt-port') }, undefined, bus)
-      await startAll(ingest.components, components)
+      const mqttPort = numberOption(values, 'mqtt-port')
+      let gatewayPort: () => number
+      if (workers === 1) {
+        const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: mqttPort }, undefined, bus)
+        await startAll(ingest.components, components)
+        gatewayPort = () => ingest.gateway.port
+      } else {
+        // The workers relay their rows here; once stored, they go on this process's bus to the twin.
+        const args = [...(mqttPort === undefined ? [] : ['--port', String(mqttPort)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
+        const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, heapMb: loadConfig(mqttConfig, { file: configFile }).workerHeapMb, bus })
+        await startAll([gateways], components)
+        gatewayPort = () => gateways.port
+      }
       const server = new ApiServer({ config: api, client: store.client, components: () => components, twin })
       await startAll([server], components)
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
-        `  MQTT     port ${ingest.gateway.port} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
+        `  MQTT     port ${gatewayPort()}${workers > 1 ? ` (${workers} processes)` : ''} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
         `  API      ${server.url}/api/city (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
       log.info({ signal: await untilSignal() }, 'stopping')

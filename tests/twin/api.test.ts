@@ -4,6 +4,7 @@
 // rebuild after restart equal to the live state.
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Validator } from '@seriousme/openapi-schema-validator'
 import WebSocket from 'ws'
 import { MemoryBus } from '../../lib/bus/bus.ts'
 import { loadConfig } from '../../lib/config.ts'
@@ -174,6 +175,11 @@ describe('twin API: validation, auth and the document', () => {
     for (const r of api.router.routes) expect(doc.body.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).toBeDefined()
     expect(doc.body.paths['/api/devices']?.get?.parameters?.map((p) => p.name)).toEqual(expect.arrayContaining(['type', 'state', 'grid', 'bbox', 'limit', 'cursor']))
     expect(doc.body.paths['/api/live']).toBeDefined()
+    // Valid against the OpenAPI 3.1 schema itself.
+    const validator = new Validator()
+    const result = await validator.validate(doc.body as unknown as object)
+    expect(result.errors ?? [], JSON.stringify(result.errors)).toEqual([])
+    expect(result.valid).toBe(true)
   })
 })
 

@@ -1,0 +1,36 @@
+// Stored rows as bus elements. The gateway publishes what it has just
+// stored; in cluster mode the primary does, for the rows its workers relay.
+// One conversion for both, from the rows as the store holds them.
+import type { Element, Severity } from '../../lib/bus/elements.ts'
+import type { Row } from '../../twin/store/writer.ts'
+
+/** readings rows (READINGS_COLUMNS) as one element per device and timestamp, with every metric reported then. */
+export function readingElements(rows: readonly Row[]): Element[] {
+  const byKey = new Map<string, { deviceId: string; ts: number; values: Record<string, number> }>()
+  for (const r of rows) {
+    const ts = r[0] as number
+    const deviceId = r[1] as string
+    const key = `${deviceId}\u0000${ts}`
+    let e = byKey.get(key)
+    if (!e) {
+      e = { deviceId, ts, values: {} }
+      byKey.set(key, e)
+    }
+    e.values[r[3] as string] = r[4] as number
+  }
+  return [...byKey.values()].map((e) => ({ kind: 'reading', ...e }))
+}
+
+/** Device rows of the events table (EVENTS_COLUMNS): connectivity, or an event the device reported. */
+export function eventElements(rows: readonly Row[]): Element[] {
+  const out: Element[] = []
+  for (const r of rows) {
+    if (r[1] !== 'device') continue
+    const ts = r[0] as number
+    const deviceId = r[2] as string
+    const kind = r[3] as string
+    if (kind === 'connected' || kind === 'disconnected') out.push({ kind: 'connectivity', deviceId, ts, state: kind })
+    else out.push({ kind: 'device-event', deviceId, ts, name: kind, severity: r[4] as Severity })
+  }
+  return out
+}

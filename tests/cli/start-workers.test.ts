@@ -1,0 +1,41 @@
+// `citytwin start --workers 2`: the gateway runs as two worker processes,
+// their rows are relayed to the primary's writers, and what is stored
+// reaches the live twin on the primary's bus.
+import { join } from 'node:path'
+import mqtt from 'mqtt'
+import { describe, expect, it } from 'vitest'
+import { runCli, spawnCli, tempDir } from '../helpers.ts'
+
+describe('citytwin start with gateway workers', () => {
+  it('feeds the twin with what the workers store', async () => {
+    const dataDir = join(tempDir(), 'db')
+    const run = await spawnCli(['start', '--workers', '2', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/)
+    const api = run.match[1] ?? ''
+    try {
+      const mqttPort = Number(/MQTT\s+port (\d+) \(2 processes\)/.exec(run.stdout())?.[1])
+      expect(mqttPort).toBeGreaterThan(0)
+      const list = await runCli(['devices', 'list', '--type', 'water_level', '--limit', '4', '--json', '--data-dir', dataDir])
+      const devices = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; topic: string })
+      const ts = Date.now()
+      const clients = await Promise.all(devices.map(async (d, k) => {
+        const token = (await runCli(['device-token', d.id, '--data-dir', dataDir])).stdout.trim()
+        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${mqttPort}`, { username: d.id, password: token, reconnectPeriod: 0 })
+        await c.publishAsync(d.topic, JSON.stringify({ ts, seq: 1, values: { level_cm: 10 + k } }), { qos: 1 })
+        return c
+      }))
+      // Acknowledged means stored; the twin hears of it right after, on the primary's bus.
+      const views: { status: string; values: Record<string, { value: number }> }[] = []
+      for (let attempt = 0; attempt < 50; attempt++) {
+        views.length = 0
+        for (const d of devices) views.push(await (await fetch(`${api}/api/devices/${d.id}`)).json() as (typeof views)[number])
+        if (views.every((v) => v.values.level_cm !== undefined)) break
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(views.map((v) => [v.status, v.values.level_cm?.value])).toEqual(devices.map((_, k) => ['online', 10 + k]))
+      await Promise.all(clients.map((c) => c.endAsync()))
+    } finally {
+      run.child.kill('SIGTERM')
+    }
+    expect(await run.exited).toBe(0)
+  })
+})
