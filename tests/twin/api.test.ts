@@ -177,7 +177,7 @@ describe('twin API: validation, auth and the document', () => {
     expect(doc.body.paths['/api/live']).toBeDefined()
     // Valid against the OpenAPI 3.1 schema itself.
     const validator = new Validator()
-    const result = await validator.validate(doc.body as unknown as object)
+    const result = await validator.validate(doc.body)
     expect(result.errors ?? [], JSON.stringify(result.errors)).toEqual([])
     expect(result.valid).toBe(true)
   })
