@@ -6,11 +6,16 @@
 //      elements arrive at the city's rate (22k/s) through the bus, one in ten
 //      a device disconnecting or reconnecting;
 //   4. live WebSocket fan-out: N clients following every community grid.
-// Everything runs in this one process (the load, the server and the
-// clients share the machine), so the figures are a floor for a deployment.
+// Parts 1-4 run in this one process (the load, the server and the clients
+// share the machine), so the figures are a floor for a deployment.
+//   5. end to end: `citytwin start --full --workers 2` in its own processes,
+//      the device simulator publishing real MQTT at the city's rate (fewer
+//      devices, each faster), and the API's latency measured from here.
 // Writes bench/results/twin-<date>.json.
 //
-//   npm run bench:twin -- [--elements N] [--requests N] [--clients N] [--rate N] [--seconds S]
+//   npm run bench:twin -- [--part core|ingest|all] [--elements N] [--requests N] [--clients N] [--rate N] [--seconds S]
+//                         [--sim-devices N] [--sim-rate-scale X]
+import { spawn, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -37,8 +42,12 @@ const { values } = parseArgs({
     clients: { type: 'string', default: '50' },
     rate: { type: 'string', default: '22000' },
     seconds: { type: 'string', default: '30' },
+    part: { type: 'string', default: 'all' },
+    'sim-devices': { type: 'string', default: '20000' },
+    'sim-rate-scale': { type: 'string', default: '11' },
   },
 })
+if (!['core', 'ingest', 'all'].includes(values.part)) throw new Error('--part must be core, ingest or all')
 
 const gc = (): void => (globalThis as { gc?: () => void }).gc?.()
 const mib = (n: number): number => Math.round(n / 2 ** 20)
@@ -47,12 +56,13 @@ const quantile = (xs: number[], q: number): number => {
   return Math.round((s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0) * 100) / 100
 }
 
-async function main(): Promise<void> {
+const results: Record<string, unknown> = {
+  bench: 'twin', at: new Date().toISOString(),
+  machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+}
+
+async function core(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-twin-'))
-  const results: Record<string, unknown> = {
-    bench: 'twin', at: new Date().toISOString(),
-    machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-  }
   try {
     const city = generateCity({ seed: 1, scale: 1 })
     const { store, writerCfg } = await openMigratedStore({ env: {} }, { dataDir: join(dir, 'db') })
@@ -184,13 +194,75 @@ async function main(): Promise<void> {
     }
     console.log(`api under ${Math.round(fed / windowS)} elements/s: /api/city p50 ${String((results.api as Record<string, number>).cityP50Ms)} ms, p99 ${String((results.api as Record<string, number>).cityP99Ms)} ms; /api/grids/{community} p50 ${String((results.api as Record<string, number>).gridP50Ms)} ms, p99 ${String((results.api as Record<string, number>).gridP99Ms)} ms`)
     console.log(`live: ${clients} clients following every community grid: ${JSON.stringify(results.live)}`)
-    mkdirSync(join(REPO, 'bench', 'results'), { recursive: true })
-    const file = join(REPO, 'bench', 'results', `twin-${String(results.at).replace(/[:.]/g, '-')}.json`)
-    writeFileSync(file, JSON.stringify(results, null, 2))
-    console.log(`results: ${file}`)
   } finally {
     rmSync(dir, { recursive: true, force: true })
   }
 }
 
-await main()
+/** Resolves with the first match of `re` in the child's stdout. */
+function waitFor(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
+  return new Promise((resolvePromise, reject) => {
+    let text = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      text += d.toString()
+      const m = re.exec(text)
+      if (m) resolvePromise(m)
+    })
+    child.once('exit', (code) => reject(new Error(`exited (${code}) before printing ${re}: ${text}`)))
+  })
+}
+
+async function ingest(): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-twin-ingest-'))
+  const cli = join(REPO, 'bin', 'citytwin.js')
+  const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db'), CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100', CITYTWIN_MQTT_BURST_PER_DEVICE: '200' }
+  const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', '2', '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
+  try {
+    const ready = await waitFor(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/)
+    const mqttPort = ready[1] ?? ''
+    const api = ready[2] ?? ''
+    const seconds = Number(values.seconds) * 2
+    const sim = spawn(process.execPath, [cli, 'sim', 'devices', '--limit', values['sim-devices'], '--rate-scale', values['sim-rate-scale'], '--processes', '2',
+      '--duration-s', String(seconds + 30), '--mqtt-port', mqttPort, '--json'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
+    let simOut = ''
+    sim.stdout.on('data', (d: Buffer) => { simOut += d.toString() })
+    const simDone = new Promise<void>((r) => sim.once('exit', () => r()))
+    await new Promise((r) => setTimeout(r, 25_000)) // the devices connect and settle
+    const community = ((await (await fetch(`${api}/api/grids?level=community&limit=1`)).json()) as { items: { id: number }[] }).items[0]?.id ?? 0
+    const lat: Record<string, number[]> = { city: [], grid: [] }
+    const until = performance.now() + seconds * 1000
+    while (performance.now() < until) {
+      for (const [k, path] of [['city', '/api/city'], ['grid', `/api/grids/${community}`]] as const) {
+        const s = performance.now()
+        const res = await fetch(`${api}${path}`)
+        await res.arrayBuffer()
+        lat[k]?.push(performance.now() - s)
+      }
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    const applied = ((await (await fetch(`${api}/api/health`)).json()) as { twin: { applied: number } }).twin.applied
+    await simDone
+    const s = JSON.parse(simOut.trim().split('\n').pop() ?? '{}') as { ackedPerS?: number; sentPerS?: number; p99Ms?: number; peakConnected?: number }
+    results.endToEnd = {
+      command: `citytwin start --full --workers 2; citytwin sim devices --limit ${values['sim-devices']} --rate-scale ${values['sim-rate-scale']} --processes 2`,
+      simulator: { devices: Number(values['sim-devices']), connected: s.peakConnected, offeredPerS: s.sentPerS, storedPerS: s.ackedPerS, publishToStoredP99Ms: s.p99Ms },
+      twinElementsApplied: applied, requests: (lat.city?.length ?? 0) + (lat.grid?.length ?? 0),
+      cityP50Ms: quantile(lat.city ?? [], 0.5), cityP99Ms: quantile(lat.city ?? [], 0.99), gridP50Ms: quantile(lat.grid ?? [], 0.5), gridP99Ms: quantile(lat.grid ?? [], 0.99),
+    }
+    console.log(`end to end: ${JSON.stringify(results.endToEnd)}`)
+  } finally {
+    await new Promise<void>((r) => {
+      system.once('exit', () => r())
+      system.kill('SIGTERM')
+      setTimeout(() => system.kill('SIGKILL'), 30_000).unref()
+    })
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
+if (values.part !== 'ingest') await core()
+if (values.part !== 'core') await ingest()
+mkdirSync(join(REPO, 'bench', 'results'), { recursive: true })
+const file = join(REPO, 'bench', 'results', `twin-${String(results.at).replace(/[:.]/g, '-')}.json`)
+writeFileSync(file, JSON.stringify(results, null, 2))
+console.log(`results: ${file}`)

@@ -22,6 +22,7 @@ import type { DeadLetterSink, RowSink } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements } from './elements.ts'
+import { InFlightGate } from './gate.ts'
 import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
@@ -80,6 +81,7 @@ export class MqttGateway implements Component {
   readonly #rate: RateLimiter
   readonly #seq = new Map<string, SeqTrack>()
   readonly #now: () => number
+  readonly #gate: InFlightGate
   #broker: Aedes | undefined
   #server: Server | undefined
   #tls: TlsServer | undefined
@@ -92,6 +94,7 @@ export class MqttGateway implements Component {
     const c = opts.config
     this.#limits = { maxPayloadBytes: c.maxPayloadBytes, maxReadingsPerMessage: c.maxReadingsPerMessage, maxFutureMs: c.maxFutureMs, maxPastMs: c.maxPastMs }
     this.#rate = new RateLimiter(c.ratePerDevicePerS, c.burstPerDevice)
+    this.#gate = new InFlightGate(c.maxInFlight)
   }
 
   get port(): number {
@@ -129,12 +132,13 @@ export class MqttGateway implements Component {
     broker.on('clientError', (client, err) => log.debug({ device: client.id, err }, 'client error; connection closed'))
     broker.on('connectionError', (client, err) => log.debug({ err, client: client.id }, 'connection error before CONNECT completed'))
     const c = this.#o.config
-    const server = createServer((socket) => broker.handle(socket))
+    const gate = this.#gate
+    const server = createServer((socket) => broker.handle(gate.wrap(socket)))
     await listen(server, c.port, c.host)
     this.#broker = broker
     this.#server = server
     if (c.tlsCertFile && c.tlsKeyFile) {
-      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => broker.handle(socket))
+      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => broker.handle(gate.wrap(socket)))
       await listen(tls, c.tlsPort, c.host)
       this.#tls = tls
     }
@@ -142,7 +146,7 @@ export class MqttGateway implements Component {
       // MQTT over WebSocket (the "mqtt" subprotocol, path /mqtt), as browsers and some gateways speak it.
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'))
       const wss = new WebSocketServer({ server: http, path: '/mqtt' })
-      wss.on('connection', (ws, req) => broker.handle(createWebSocketStream(ws), req))
+      wss.on('connection', (ws, req) => broker.handle(gate.wrap(createWebSocketStream(ws)), req))
       await listen(http, c.wsPort, c.host)
       this.#ws = http
     }
@@ -163,7 +167,7 @@ export class MqttGateway implements Component {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts }
+    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#gate.inFlight, inFlightPeak: this.#gate.peak, pausedConnections: this.#gate.paused }
   }
 
   async health(): Promise<Health> {
@@ -201,8 +205,10 @@ export class MqttGateway implements Component {
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (e?: Error | null) => void): void {
     if (!client) return done(null) // the broker's own messages
     this.#counts.received++
+    this.#gate.acquire()
     const started = process.hrtime.bigint()
     const finish = (e?: Error | null): void => {
+      this.#gate.release()
       ackSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9)
       done(e)
     }

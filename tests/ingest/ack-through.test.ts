@@ -40,7 +40,7 @@ afterAll(async () => {
 })
 
 /** A gateway whose readings writer reaches the store through `link`. */
-async function gatewayThrough(link: Link, cfg: Partial<WriterConfig>): Promise<{ gateway: MqttGateway; readings: StoreWriter }> {
+async function gatewayThrough(link: Link, cfg: Partial<WriterConfig>, mqttOverrides: Record<string, number> = {}): Promise<{ gateway: MqttGateway; readings: StoreWriter }> {
   const info = readOwnerInfo(store.dataDir)
   if (!info) throw new Error('no owner file')
   const client: ClickHouseClient = createClient({ url: await link.listen(), username: 'citytwin', password: info.token, database: store.database, keep_alive: { enabled: false }, log: { level: ClickHouseLogLevel.OFF } })
@@ -48,7 +48,7 @@ async function gatewayThrough(link: Link, cfg: Partial<WriterConfig>): Promise<{
   const dead = new DeadLetterWriter(store.client, writer)
   const readings = new StoreWriter({ client, table: 'readings', columns: READINGS_COLUMNS, config: writer, deadLetters: dead })
   const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writer, deadLetters: dead })
-  const gateway = new MqttGateway({ config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', burstPerDevice: 1000, ratePerDevicePerS: 1000 } }), devices, secret: SECRET, readings, events, deadLetters: dead })
+  const gateway = new MqttGateway({ config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', burstPerDevice: 1000, ratePerDevicePerS: 1000, ...mqttOverrides } }), devices, secret: SECRET, readings, events, deadLetters: dead })
   for (const c of [dead, readings, events, gateway]) await c.start()
   cleanup.push(async () => {
     link.release()
@@ -134,5 +134,34 @@ describe('ack-through', () => {
     expect(await stored(d.id)).toBe(60 * 100 * 3)
     expect((gateway.stats() as { received: number }).received).toBe(60)
     await c.endAsync()
+  })
+
+  it('holds at most about maxInFlight messages unacknowledged when many devices trickle in while the store is stalled', async () => {
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const { gateway } = await gatewayThrough(link, {}, { maxInFlight: 5 })
+    const noise = [...devices.values()].filter((x) => x.type === 'noise').slice(0, 20)
+    const clients = await Promise.all(noise.map((d) => connectAs(gateway, d)))
+    // Each device sends three messages, one at a time as separate packets, without waiting for acknowledgements.
+    const acks: Promise<unknown>[] = []
+    for (let m = 1; m <= 3; m++) {
+      clients.forEach((c, k) => {
+        const d = noise[k] as DeviceInfo
+        acks.push(c.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: m, values: { noise_dba: 50 } }), { qos: 1 }))
+      })
+      await new Promise((r) => setTimeout(r, 50))
+    }
+    while (link.accepted < 1) await new Promise((r) => setTimeout(r, 10))
+    await new Promise((r) => setTimeout(r, 200))
+    const held = gateway.stats() as { inFlight: number; inFlightPeak: number; pausedConnections: number; received: number }
+    // Without the cap all 60 would be taken in and held; with it, the rest wait in the sockets.
+    expect(held.pausedConnections).toBeGreaterThan(0)
+    expect(held.received).toBeLessThan(60)
+    expect(held.inFlightPeak).toBeLessThan(60)
+    link.release()
+    await Promise.all(acks)
+    for (const d of noise) expect(await stored(d.id)).toBe(3)
+    expect((gateway.stats() as { inFlight: number }).inFlight).toBe(0)
+    await Promise.all(clients.map((c) => c.endAsync()))
   })
 })
