@@ -16,7 +16,7 @@ export const mqttConfig = defineConfig(
     maxReadingsPerMessage: z.number().int().min(1).default(100).describe('Most readings in one batched telemetry message.'),
     maxFutureMs: z.number().int().min(0).default(300_000).describe('How far ahead of the gateway clock a reading timestamp may be, in milliseconds.'),
     maxPastMs: z.number().int().min(0).default(86_400_000).describe('How far behind the gateway clock a reading timestamp may be, in milliseconds.'),
-    maxInFlight: z.number().int().min(1).default(5_000).describe('Most PUBLISH packets one gateway process holds unacknowledged; above it, connections that send more are paused (TCP pushes back) until half are acknowledged. Bounds memory when the store falls behind.'),
+    maxInFlight: z.number().int().min(1).default(20_000).describe('Most PUBLISH packets one gateway process holds unacknowledged; above it, connections that send more are paused (TCP pushes back) until half are acknowledged. Bounds memory when the store falls behind: about 7 KB each, so the default fits within a gateway worker heap limit.'),
     workerHeapMb: z.number().int().min(64).default(384).describe('Heap limit of each gateway worker process (with --workers above 1), in MB. Without it V8 lets garbage grow to twice what a worker holds; a worker holds about 100 MB plus 4 KB per connection.'),
     dupLookbackMs: z.number().int().min(0).default(3_600_000).describe('A DUP (retransmitted) PUBLISH at the start of a session is checked against the readings stored in this window, in milliseconds, so a message stored by another worker or before a restart is stored once.'),
     ratePerDevicePerS: z.number().positive().default(2).describe('Average messages per second a device may publish (token bucket).'),
