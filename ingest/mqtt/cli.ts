@@ -7,7 +7,7 @@ import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { logger } from '../../lib/log.ts'
 import { openMigratedStore, StoreOwner, withStore, type StoreSetup } from '../../twin/store/index.ts'
-import { MqttCluster } from './cluster.ts'
+import { MqttCluster, workerLimits } from './cluster.ts'
 import { mqttConfig } from './config.ts'
 import { deviceTopics } from './devices.ts'
 import { createMqttIngest } from './index.ts'
@@ -105,7 +105,7 @@ export const mqttCommands: Command[] = [
           return
         }
         const args = [...(port === undefined ? [] : ['--port', String(port)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
-        const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, heapMb: loadConfig(mqttConfig, { file: configFile }).workerHeapMb })
+        const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })) })
         await startAll([gateways], started)
         stdout.write(`MQTT gateway listening on port ${gateways.port} (${workers} workers, ${store.mode} store)\n`)
         log.info({ signal: await untilSignal() }, 'stopping')

@@ -103,6 +103,8 @@ export interface MqttClusterOptions {
   /** Arguments after `gateway mqtt` (port, config file). */
   args: string[]
   heapMb: number
+  /** The gateway's cap on unacknowledged messages; each worker gets its share. */
+  maxInFlight: number
   /** Where stored elements are published (the twin, in `citytwin start`). */
   bus?: Bus
 }
@@ -131,7 +133,10 @@ export class MqttCluster implements Component {
     await startAll([w.deadLetters, w.readings, w.events], this.#writers)
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }
     this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.exec, this.#o.args, {
-      heapMb: this.#o.heapMb, env: {}, onFork: (worker) => serveRelay(worker, sinks, this.#o.bus),
+      heapMb: this.#o.heapMb,
+      // Each worker holds its share of the cap, so the gateway as a whole holds what the configuration says.
+      env: { CITYTWIN_MQTT_MAX_IN_FLIGHT: String(Math.max(100, Math.ceil(this.#o.maxInFlight / this.#o.workers))) },
+      onFork: (worker) => serveRelay(worker, sinks, this.#o.bus),
     })
   }
 
@@ -144,4 +149,9 @@ export class MqttCluster implements Component {
   stats(): ComponentStats {
     return { port: this.port, workers: this.#pool?.workers.length ?? 0 }
   }
+}
+
+/** The per-process limits a cluster takes from the gateway's configuration. */
+export function workerLimits(c: { workerHeapMb: number; maxInFlight: number }): { heapMb: number; maxInFlight: number } {
+  return { heapMb: c.workerHeapMb, maxInFlight: c.maxInFlight }
 }

@@ -13,7 +13,7 @@ import { openMigratedStore, StoreOwner } from '../../twin/store/index.ts'
 import { cityCounts, generateCity } from '../../simulators/city/generate.ts'
 import { readCityFigures, writeCity } from '../../simulators/city/store.ts'
 import { untilSignal } from '../../ingest/mqtt/cli.ts'
-import { MqttCluster } from '../../ingest/mqtt/cluster.ts'
+import { MqttCluster, workerLimits } from '../../ingest/mqtt/cluster.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { createMqttIngest } from '../../ingest/mqtt/index.ts'
 import { MemoryBus } from '../bus/bus.ts'
@@ -80,7 +80,7 @@ export const startCommand: Command = {
       } else {
         // The workers relay their rows here; once stored, they go on this process's bus to the twin.
         const args = [...(mqttPort === undefined ? [] : ['--port', String(mqttPort)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
-        const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, heapMb: loadConfig(mqttConfig, { file: configFile }).workerHeapMb, bus })
+        const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })), bus })
         await startAll([gateways], components)
         gatewayPort = () => gateways.port
       }
