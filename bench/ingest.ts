@@ -86,7 +86,7 @@ async function city(): Promise<void> {
     if (r.steady) console.log(`  steady ${r.steady.seconds.toFixed(0)} s: ${r.steady.connectedAtEnd} connected, offered ${r.steady.sentPerS} msg/s, acknowledged ${r.steady.ackedPerS} msg/s, publish-to-stored p50 ${r.steady.p50Ms} ms, p99 ${r.steady.p99Ms} ms`)
     console.log(`  gateway memory at peak: workers RSS ${r.memoryPeak.workersRssGiB} GiB (PSS ${r.memoryPeak.workersPssGiB} GiB) over ${r.memoryPeak.workers} workers; primary with the embedded store ${r.memoryPeak.primaryWithStoreRssGiB} GiB`)
     console.log(`  reconnect storm: ${r.storm.dropped} dropped, ${r.storm.allBackS === null ? 'not all back' : `all back after ${r.storm.allBackS.toFixed(1)} s`}, ${r.storm.reconnectAttempts} reconnect attempts, errors ${r.storm.errorsDuring}`)
-    console.log(`  acknowledged ${r.acknowledged}, stored ${r.storedMessages} messages; acknowledged but not stored: ${r.lostAcknowledged} (${r.devicesWithLoss} devices)`)
+    console.log(`  acknowledged ${r.acknowledged}; stored ${r.storedMessages} messages, dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterCodes)}; acknowledged but neither stored nor dead-lettered: ${r.lostAcknowledged} (${r.devicesWithLoss} devices)`)
     save({ bench: 'ingest-city', at: new Date().toISOString(), machine, ...r } as { bench: string; at: string })
   } finally {
     rmSync(dir, { recursive: true, force: true })
