@@ -2,10 +2,12 @@
 // hands over every chunk a socket delivers, whatever is still in flight for
 // that client; so with many devices each sending a little and a store that
 // has fallen behind, in-flight messages pile up by arrival rate x ack delay
-// (Little's law) until the heap runs out. The gate holds aedes' reading of a
-// client while the process holds `maxInFlight` messages, so the kernel's
-// buffers fill and TCP slows the device down. Once the count falls to half
-// the cap, the held clients read again.
+// (Little's law) until the heap runs out. The gate sits between each socket
+// and aedes: while the process holds `maxInFlight` messages, a socket that
+// delivers data keeps that chunk back and is paused, so the kernel's buffers
+// fill and TCP slows the device down. Once the count falls to half the cap,
+// the held chunks go on and the sockets read again.
+import { Duplex } from 'node:stream'
 import { counter, gauge } from '../../lib/metrics.ts'
 
 const pausedGauge = gauge('citytwin_mqtt_paused_connections', 'Connections paused because the gateway holds its most unacknowledged messages')
@@ -69,39 +71,58 @@ export class InFlightGate {
   }
 
   /**
-   * Puts a client's reading behind the gate. aedes reads a client's socket
-   * through one function (`_nextBatch`): when a socket becomes readable, and
-   * when a packet it handed over is done; each call counts one step towards
-   * the next read. While the gate is closed those calls are held (counted)
-   * and made once it opens again, so the socket stays unread, its buffer and
-   * the kernel's fill, and TCP slows the device. Returns false (and leaves
-   * the client as it was) if this aedes does not read that way.
+   * The stream aedes reads instead of `socket`: the same bytes both ways,
+   * but while the gate is closed a delivered chunk is held back and the
+   * socket paused.
    */
-  guard(client: object): boolean {
-    const c = client as { conn?: { removeListener: (e: string, f: () => void) => void; on: (e: string, f: (err?: Error) => void) => void; once: (e: string, f: () => void) => void }; _nextBatch?: (err?: Error) => void }
-    const next = c._nextBatch
-    const conn = c.conn
-    if (typeof next !== 'function' || !conn) return false
-    let held = 0
+  wrap(socket: Duplex): Duplex {
+    let held: Buffer | undefined
+    let endAfterHeld = false
     const parked: Parked = {
       resume: () => {
-        const k = held
-        held = 0
-        for (let i = 0; i < k; i++) next()
+        const chunk = held
+        held = undefined
+        const more = chunk ? stream.push(chunk) : true
+        if (endAfterHeld) {
+          stream.push(null)
+          return
+        }
+        if (more) socket.resume() // otherwise aedes is not reading yet; its read() resumes the socket
       },
     }
-    const gated = (err?: Error): void => {
-      if (err) return next(err)
+    const stream = new Duplex({
+      allowHalfOpen: false,
+      read: () => {
+        if (!held) socket.resume()
+      },
+      write: (chunk: Buffer, _enc, cb) => {
+        socket.write(chunk, cb)
+      },
+      final: (cb) => {
+        socket.end()
+        cb()
+      },
+      destroy: (err, cb) => {
+        this.unpark(parked)
+        socket.destroy(err ?? undefined)
+        cb(err)
+      },
+    })
+    socket.on('data', (chunk: Buffer) => {
       if (this.closed) {
-        if (held++ === 0) this.park(parked)
+        socket.pause()
+        held = chunk
+        this.park(parked)
         return
       }
-      next()
-    }
-    c._nextBatch = gated
-    conn.removeListener('readable', next)
-    conn.on('readable', gated)
-    conn.once('close', () => this.unpark(parked))
-    return true
+      if (!stream.push(chunk)) socket.pause()
+    })
+    socket.on('end', () => {
+      if (held) endAfterHeld = true
+      else stream.push(null)
+    })
+    socket.on('error', (e) => stream.destroy(e))
+    socket.on('close', () => stream.destroy())
+    return stream
   }
 }

@@ -7,9 +7,8 @@
 // callbacks of the packets it has are done, so a slow store slows the
 // sockets, not the heap.
 import { readFileSync } from 'node:fs'
-import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
+import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
 import { createServer, type AddressInfo, type Server } from 'node:net'
-import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
@@ -83,7 +82,6 @@ export class MqttGateway implements Component {
   readonly #seq = new Map<string, SeqTrack>()
   readonly #now: () => number
   readonly #gate: InFlightGate
-  #gateWarned = false
   #broker: Aedes | undefined
   #server: Server | undefined
   #tls: TlsServer | undefined
@@ -134,20 +132,13 @@ export class MqttGateway implements Component {
     broker.on('clientError', (client, err) => log.debug({ device: client.id, err }, 'client error; connection closed'))
     broker.on('connectionError', (client, err) => log.debug({ err, client: client.id }, 'connection error before CONNECT completed'))
     const c = this.#o.config
-    // Every connection's reading goes through the in-flight gate (gate.ts).
-    const handle = (conn: Duplex, req?: IncomingMessage): void => {
-      const client = broker.handle(conn, req)
-      if (!this.#gate.guard(client) && !this.#gateWarned) {
-        this.#gateWarned = true
-        log.warn('this aedes does not read through _nextBatch: the in-flight cap cannot pause connections')
-      }
-    }
-    const server = createServer((socket) => handle(socket))
+    const gate = this.#gate
+    const server = createServer((socket) => broker.handle(gate.wrap(socket)))
     await listen(server, c.port, c.host)
     this.#broker = broker
     this.#server = server
     if (c.tlsCertFile && c.tlsKeyFile) {
-      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => handle(socket))
+      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => broker.handle(gate.wrap(socket)))
       await listen(tls, c.tlsPort, c.host)
       this.#tls = tls
     }
@@ -155,7 +146,7 @@ export class MqttGateway implements Component {
       // MQTT over WebSocket (the "mqtt" subprotocol, path /mqtt), as browsers and some gateways speak it.
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'))
       const wss = new WebSocketServer({ server: http, path: '/mqtt' })
-      wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req))
+      wss.on('connection', (ws, req) => broker.handle(gate.wrap(createWebSocketStream(ws)), req))
       await listen(http, c.wsPort, c.host)
       this.#ws = http
     }
