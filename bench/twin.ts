@@ -15,7 +15,7 @@
 //
 //   npm run bench:twin -- [--part core|ingest|all] [--elements N] [--requests N] [--clients N] [--rate N] [--seconds S]
 //                         [--sim-devices N] [--sim-rate-scale X]
-import { spawn, type ChildProcess } from 'node:child_process'
+import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
@@ -33,6 +33,7 @@ import { DEVICE_TYPE_BY_NAME } from '../twin/model/device-types.ts'
 import { LiveTwin } from '../twin/state/live-twin.ts'
 import { Twin } from '../twin/state/twin.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
+import { waitForLine } from './ingest-city.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values } = parseArgs({
@@ -199,26 +200,13 @@ async function core(): Promise<void> {
   }
 }
 
-/** Resolves with the first match of `re` in the child's stdout. */
-function waitFor(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolvePromise, reject) => {
-    let text = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      text += d.toString()
-      const m = re.exec(text)
-      if (m) resolvePromise(m)
-    })
-    child.once('exit', (code) => reject(new Error(`exited (${code}) before printing ${re}: ${text}`)))
-  })
-}
-
 async function ingest(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-twin-ingest-'))
   const cli = join(REPO, 'bin', 'citytwin.js')
   const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db'), CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100', CITYTWIN_MQTT_BURST_PER_DEVICE: '200' }
   const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', '2', '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
   try {
-    const ready = await waitFor(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/)
+    const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/)
     const mqttPort = ready[1] ?? ''
     const api = ready[2] ?? ''
     const seconds = Number(values.seconds) * 2

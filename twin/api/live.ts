@@ -23,7 +23,7 @@ import { counter, gauge } from '../../lib/metrics.ts'
 import { GRID_LEVELS } from '../model/city.ts'
 import { DEVICE_STATUSES } from '../state/device.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
-import { CAMERA_STATUSES, CITY_ID, type Twin } from '../state/twin.ts'
+import { CAMERA_STATUSES, CITY_ID, inBox, type Twin } from '../state/twin.ts'
 
 const log = logger('live')
 const clientsGauge = gauge('citytwin_live_clients', 'Live WebSocket clients connected')
@@ -174,7 +174,7 @@ export class LiveFeed {
     if (c.ws.readyState !== c.ws.OPEN || c.ws.bufferedAmount > MAX_BUFFERED_BYTES) return // it catches up later, coalesced
     const twin = this.#live.twin
     const grids = [...c.pendingGrids].map((id) => gridRow(twin, id)).filter((r) => r !== undefined)
-    const devices = [...c.pendingDevices].map((i) => [twin.devices[i]?.id ?? '', DEVICE_STATUSES.indexOf(twin.deviceStatus(i)), twin.deviceLive(i).lastActivity, twin.deviceOpenTickets(i)])
+    const devices = [...c.pendingDevices].map((i) => [twin.devices[i]?.id ?? '', DEVICE_STATUSES.indexOf(twin.deviceStatus(i)), twin.deviceLastActivity(i), twin.deviceOpenTickets(i)])
     const cameras = [...c.pendingCameras].map((i) => [twin.cameras[i]?.id ?? '', CAMERA_STATUSES.indexOf(twin.cameraStatus(i))])
     c.pendingGrids.clear()
     c.pendingDevices.clear()
@@ -191,5 +191,3 @@ function gridRow(twin: Twin, id: number): number[] | undefined {
   if (!k) return undefined
   return [id, k.health, k.devices.online, k.devices.silent, k.devices.offline, k.devices.unknown, k.cameras.ok, k.cameras.offline, k.cameras.degraded, k.cameras.unknown, k.tickets.info, k.tickets.warning, k.tickets.critical]
 }
-
-const inBox = (lon: number, lat: number, b: readonly [number, number, number, number]): boolean => lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]

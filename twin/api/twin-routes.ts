@@ -8,7 +8,7 @@ import { DEVICE_TYPES } from '../model/device-types.ts'
 import { DEVICE_STATUSES } from '../state/device.ts'
 import { deviceAsOf, deviceHistory, gridAsOf } from '../state/history.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
-import { CAMERA_STATUSES, CITY_ID, type Twin } from '../state/twin.ts'
+import { CAMERA_STATUSES, CITY_ID, inBox, type Twin } from '../state/twin.ts'
 import { HttpError, route, type Route } from './router.ts'
 
 const bboxSchema = z.string().transform((s, ctx) => {
@@ -34,8 +34,6 @@ export function page<T>(items: readonly T[], limit: number, cursor: string | und
   return { items: slice, total: items.length, next: from + limit < items.length ? String(from + limit) : null }
 }
 
-type BBox = readonly [number, number, number, number]
-const inBox = (lon: number, lat: number, b: BBox): boolean => lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]
 
 export function gridView(twin: Twin, id: number) {
   const counts = twin.counts(id)
@@ -117,15 +115,15 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
         const t = live.twin
         const id = gridId(params.id ?? '')
         const g = t.grid(id)
-        const devices = t.devicesIn(id)
-        const cameras = t.camerasIn(id)
+        const devices = page(t.devicesIn(id), query.limit, undefined)
+        const cameras = page(t.camerasIn(id), query.limit, undefined)
         return {
           status: 200,
           body: {
             grid: gridView(t, id), ring: g?.ring ?? null,
             children: page(t.children(id), 1000, undefined).items.map((c) => gridView(t, c)),
-            devices: { ...page(devices, query.limit, undefined), items: devices.slice(0, query.limit).map((i) => deviceView(t, i)) },
-            cameras: { ...page(cameras, query.limit, undefined), items: cameras.slice(0, query.limit).map((i) => cameraView(t, i)) },
+            devices: { ...devices, items: devices.items.map((i) => deviceView(t, i)) },
+            cameras: { ...cameras, items: cameras.items.map((i) => cameraView(t, i)) },
           },
         }
       },

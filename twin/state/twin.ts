@@ -29,28 +29,31 @@ export interface TwinGrid {
   ring: readonly (readonly [number, number])[]
 }
 
-export interface TwinDevice {
-  id: string
-  type: DeviceType
+/** Where a device or camera stands: its grids at every level and its position. */
+export interface Placed {
   microGridId: number
   communityId: number
   streetId: number
   districtId: number
   lon: number
   lat: number
+}
+
+export interface TwinDevice extends Placed {
+  id: string
+  type: DeviceType
   intervalS: number
 }
 
-export interface TwinCamera {
+export interface TwinCamera extends Placed {
   id: string
   kind: string
-  microGridId: number
-  communityId: number
-  streetId: number
-  districtId: number
-  lon: number
-  lat: number
 }
+
+export type BBox = readonly [number, number, number, number]
+
+/** Whether a point lies in a [minLon, minLat, maxLon, maxLat] box. */
+export const inBox = (lon: number, lat: number, b: BBox): boolean => lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]
 
 export interface TwinCity {
   grids: readonly TwinGrid[]
@@ -119,7 +122,6 @@ export class Twin {
   readonly #cameraRows: Int32Array[]
   readonly #devicesByMicro = new Map<number, number[]>()
   readonly #camerasByMicro = new Map<number, number[]>()
-  readonly #specialsOf = new Map<number, number[]>()
   // Device columns.
   readonly #status: Uint8Array
   readonly #connected: Uint8Array
@@ -173,7 +175,7 @@ export class Twin {
         }
       }
     }
-    const rowsOf = (p: { microGridId: number; communityId: number; streetId: number; districtId: number; lon: number; lat: number }): Int32Array => {
+    const rowsOf = (p: Placed): Int32Array => {
       const specials = (cells.get(cellKey(p.lon, p.lat)) ?? []).filter((g) => pointInRing(p.lon, p.lat, g.ring))
       const rows = [p.microGridId, p.communityId, p.streetId, p.districtId, ...specials.map((g) => g.id)]
         .map((id) => this.#gridRow.get(id))
@@ -205,10 +207,6 @@ export class Twin {
       const list = this.#devicesByMicro.get(d.microGridId) ?? []
       list.push(i)
       this.#devicesByMicro.set(d.microGridId, list)
-      for (const r of rows) {
-        const g = city.grids[r]
-        if (g?.level === 'special') this.#specialsOf.set(i, [...(this.#specialsOf.get(i) ?? []), g.id])
-      }
     })
     this.#valueOffset[n] = offset
     this.#values = new Float64Array(offset).fill(Number.NaN)
@@ -299,14 +297,25 @@ export class Twin {
 
   /** A device's live record (a copy). */
   deviceLive(i: number): DeviceLive {
+    const v = this.#view(i)
+    return { ...v, values: v.values.slice(), times: v.times.slice() }
+  }
+
+  /** Latest reading, connect or event of a device, in ms; 0 when never. */
+  deviceLastActivity(i: number): number {
+    return this.#lastActivity[i] ?? 0
+  }
+
+  /** A device's record over the columns, without copying them (the reducer copies before it changes anything). */
+  #view(i: number): DeviceLive {
     const from = this.#valueOffset[i] ?? 0
     const to = this.#valueOffset[i + 1] ?? from
     return {
       status: this.deviceStatus(i),
       connected: this.#connected[i] === 1,
       lastActivity: this.#lastActivity[i] ?? 0,
-      values: this.#values.slice(from, to),
-      times: this.#times.slice(from, to),
+      values: this.#values.subarray(from, to),
+      times: this.#times.subarray(from, to),
     }
   }
 
@@ -323,8 +332,13 @@ export class Twin {
   }
 
   /** The special grids a device stands in. */
-  deviceSpecials(i: number): readonly number[] {
-    return this.#specialsOf.get(i) ?? []
+  deviceSpecials(i: number): number[] {
+    const out: number[] = []
+    for (const r of this.#deviceRows[i] ?? []) {
+      const g = this.grids[r]
+      if (g?.level === 'special') out.push(g.id)
+    }
+    return out
   }
 
   /** The counts and health of a grid (CITY_ID for the whole city). */
@@ -387,7 +401,7 @@ export class Twin {
   #applyDevice(e: DeviceElement, now: number): void {
     const i = this.#deviceIndex.get(e.deviceId)
     if (i === undefined) return
-    const prev = this.deviceLive(i)
+    const prev = this.#view(i)
     const next = reduceDevice(prev, e, this.#metrics[i] ?? [], this.#intervalMs[i] ?? 0, this.policy, now)
     if (next.values !== prev.values) {
       const from = this.#valueOffset[i] ?? 0
