@@ -37,7 +37,7 @@ const { values } = parseArgs({
     processes: { type: 'string', default: '1' },
     part: { type: 'string', default: 'all' },
     'city-devices': { type: 'string' },
-    'city-workers': { type: 'string', default: '12' },
+    'city-workers': { type: 'string', default: '13' },
     'city-processes': { type: 'string', default: '15' },
     'steady-s': { type: 'string', default: '300' },
     'connect-timeout-s': { type: 'string', default: '600' },

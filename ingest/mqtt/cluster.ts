@@ -1,7 +1,13 @@
 // The gateway over several processes. One process may hold 20,000 open
 // files here, so 219,300 devices need several gateway processes: node:cluster
-// workers share one listening port (the primary hands connections round-
-// robin). Each worker reaches the store through its owner: the primary when
+// workers share one listening socket and each accepts its own connections
+// (SCHED_NONE). With node's default round robin the primary accepts every
+// connection and queues it, unbounded, until a worker takes it: in a
+// reconnect storm, with busy workers, the primary ran out of descriptors.
+// Accepting in the workers leaves the queue to the kernel's listen backlog,
+// which pushes back on devices, and keeps the primary's core for the store;
+// each worker caps its connections (mqtt.maxConnections) so the fuller ones
+// refuse and a retrying device lands on another. Each worker reaches the store through its owner: the primary when
 // it opened the embedded store itself, or a running `citytwin start`, or a
 // ClickHouse server. Workers send the primary their port and stats.
 import cluster, { type Worker } from 'node:cluster'
@@ -47,6 +53,8 @@ export interface WorkerSettings {
  * the pool is stopping.
  */
 export async function forkGatewayWorkers(n: number, exec: string, args: string[], settings: WorkerSettings): Promise<WorkerPool> {
+  // Read once, at the first setupPrimary: set it first.
+  cluster.schedulingPolicy = cluster.SCHED_NONE
   cluster.setupPrimary({ exec, args: ['gateway', 'mqtt', ...args], execArgv: [...process.execArgv, `--max-old-space-size=${settings.heapMb}`], silent: false })
   let stopping = false
   const workers = new Set<Worker>()

@@ -134,17 +134,20 @@ export class MqttGateway implements Component {
     const c = this.#o.config
     const gate = this.#gate
     const server = createServer((socket) => broker.handle(gate.wrap(socket)))
+    server.maxConnections = c.maxConnections
     await listen(server, c.port, c.host)
     this.#broker = broker
     this.#server = server
     if (c.tlsCertFile && c.tlsKeyFile) {
       const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => broker.handle(gate.wrap(socket)))
+      tls.maxConnections = c.maxConnections
       await listen(tls, c.tlsPort, c.host)
       this.#tls = tls
     }
     if (c.wsPort >= 0) {
       // MQTT over WebSocket (the "mqtt" subprotocol, path /mqtt), as browsers and some gateways speak it.
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'))
+      http.maxConnections = c.maxConnections
       const wss = new WebSocketServer({ server: http, path: '/mqtt' })
       wss.on('connection', (ws, req) => broker.handle(gate.wrap(createWebSocketStream(ws)), req))
       await listen(http, c.wsPort, c.host)

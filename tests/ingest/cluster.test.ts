@@ -1,7 +1,7 @@
 // `citytwin gateway mqtt --workers 2`: two gateway processes share one port
-// (node:cluster), relay their rows to the primary's writers, and stop
-// cleanly on SIGTERM.
-import { readFileSync } from 'node:fs'
+// (node:cluster), each accepting its own connections up to its cap, relay
+// their rows to the primary's writers, and stop cleanly on SIGTERM.
+import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
@@ -12,7 +12,12 @@ describe('MQTT gateway in cluster mode', () => {
   it('spreads devices over two worker processes and stores what they send', async () => {
     const dataDir = join(tempDir(), 'db')
     expect((await runCli(['city', 'generate', '--seed', '6', '--scale', '0.01', '--data-dir', dataDir])).code).toBe(0)
-    const run = await spawnCli(['gateway', 'mqtt', '--workers', '2', '--port', '0', '--data-dir', dataDir], /listening on port (\d+) \(2 workers/)
+    // Each worker holds at most 12 connections, so 20 devices connected at
+    // once must be spread over both: a refused device retries and lands on
+    // the other worker.
+    const config = join(tempDir(), 'citytwin.json')
+    writeFileSync(config, JSON.stringify({ mqtt: { maxConnections: 12 } }))
+    const run = await spawnCli(['gateway', 'mqtt', '--workers', '2', '--port', '0', '--data-dir', dataDir, '--config', config], /listening on port (\d+) \(2 workers/)
     const port = Number(run.match[1])
     try {
       const list = await runCli(['devices', 'list', '--limit', '20', '--json', '--data-dir', dataDir])
@@ -23,10 +28,11 @@ describe('MQTT gateway in cluster mode', () => {
       const secret = readFileSync(join(dataDir, 'device-secret'), 'utf8').trim()
       const first = devices[0]?.id ?? ''
       expect((await runCli(['device-token', first, '--data-dir', dataDir])).stdout.trim()).toBe(deviceToken(secret, first))
-      await Promise.all(devices.map(async (d) => {
-        const c = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: d.id, password: deviceToken(secret, d.id), reconnectPeriod: 0 })
-        await c.publishAsync(`devices/${d.id}/events`, JSON.stringify({ kind: 'self_test', ts }), { qos: 1 })
-        await c.publishAsync(`devices/${d.id}/telemetry`, '{"ts":', { qos: 1 }) // dead-lettered, through the primary
+      const clients = await Promise.all(devices.map((d) => mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: d.id, password: deviceToken(secret, d.id), reconnectPeriod: 50, connectTimeout: 5_000 })))
+      await Promise.all(clients.map(async (c, i) => {
+        const id = devices[i]?.id ?? ''
+        await c.publishAsync(`devices/${id}/events`, JSON.stringify({ kind: 'self_test', ts }), { qos: 1 })
+        await c.publishAsync(`devices/${id}/telemetry`, '{"ts":', { qos: 1 }) // dead-lettered, through the primary
         await c.endAsync()
       }))
       const stored = await runCli(['store', 'query', "SELECT toUInt32(uniqExact(source_id)) AS devices FROM events WHERE kind = 'self_test'", '--data-dir', dataDir])
