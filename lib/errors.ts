@@ -29,6 +29,8 @@ export const ERROR_CODES = {
   INGEST_SEQ_DUPLICATE: { retryable: false, meaning: 'the sequence number was already used by another message' },
   INGEST_SEQ_REGRESSED: { retryable: false, meaning: 'the sequence number went backwards' },
   INGEST_RATE_LIMITED: { retryable: true, meaning: 'the device sends faster than its rate limit' },
+  RULES_BAD_FILE: { retryable: false, meaning: 'a rule file failed validation; the rules that ran before stay in force' },
+  RULES_BAD_CATALOGUE: { retryable: false, meaning: 'the dispatch catalogue could not be read or failed validation' },
   INTERNAL: { retryable: false, meaning: 'an unexpected internal error' },
 } as const satisfies Record<string, { retryable: boolean; meaning: string }>
 

@@ -85,6 +85,9 @@ export interface Changes {
   grids: number[]
 }
 
+/** A device's status moved from `from` to `to`; it was last heard from at `lastActivity` (ms). */
+export type StatusListener = (device: number, from: DeviceStatus, to: DeviceStatus, lastActivity: number) => void
+
 /** The row of the whole city in the grid counters; grid ids start at 1. */
 export const CITY_ID = 0
 
@@ -136,6 +139,7 @@ export class Twin {
   readonly #cameraStatus: Uint8Array
   readonly #cameraSeen: Float64Array
   readonly #tickets = new Map<string, OpenTicket>()
+  #onStatus: StatusListener | undefined
   #dirtyDevices = new Set<number>()
   #dirtyCameras = new Set<number>()
   #dirtyGrids = new Set<number>()
@@ -395,6 +399,10 @@ export class Twin {
         return this.#applyCamera(e.cameraId, e.status, e.ts)
       case 'ticket':
         return this.#applyTicket(e)
+      case 'camera-event':
+        // Frames say what the camera sees, not whether it is reachable: the
+        // camera gateway reports that as camera-status. The rules read these.
+        return
     }
   }
 
@@ -415,9 +423,18 @@ export class Twin {
     if (status !== this.#status[i]) this.#setDeviceStatus(i, status)
   }
 
+  /**
+   * Calls `fn` on every device status change, as it happens (the rules
+   * watch silences through it). One listener; a second call replaces it.
+   */
+  onStatusChange(fn: StatusListener | undefined): void {
+    this.#onStatus = fn
+  }
+
   #setDeviceStatus(i: number, status: number): void {
     const prev = this.#status[i] ?? 0
     this.#status[i] = status
+    this.#onStatus?.(i, DEVICE_STATUSES[prev] ?? 'unknown', DEVICE_STATUSES[status] ?? 'unknown', this.#lastActivity[i] ?? 0)
     this.#dirtyDevices.add(i)
     for (const r of this.#deviceRows[i] ?? []) {
       this.#bump(r, F_DEV + prev, -1)

@@ -1,0 +1,349 @@
+// The rule engine: the rules of every file, their state per subject, and the
+// step that turns one input into actions. Pure: the caller brings the input,
+// the context (the twin) and, inside the input, the time. Rule state is kept
+// per key, marked dirty when it changes so the service can persist it, and
+// restored from those rows at start-up, so durations and windows survive a
+// restart.
+import type { Severity } from '../lib/bus/elements.ts'
+import type { DeviceType } from '../twin/model/device-types.ts'
+import { stepAreaSilence, tickAreaSilence, type AreaSilenceState } from './kinds/area-silence.ts'
+import { stepCamera, type CameraState } from './kinds/camera.ts'
+import { stepComposite, tickComposite, type CompositeState } from './kinds/composite.ts'
+import { stepCount, tickCount, type CountState } from './kinds/count.ts'
+import { stepRate, type RateState } from './kinds/rate.ts'
+import { stepSilenceStatus, stepSilenceTick, type SilenceState } from './kinds/silence.ts'
+import { stepThreshold, type ThresholdState } from './kinds/threshold.ts'
+import { gridOf, inHours, localHour, MODES, type Action, type Mode, type Place, type RuleContext, type RuleInput, type StepResult, type Subject, type SubjectInfo } from './kinds/types.ts'
+import type { AreaSilenceRule, CompositeRule, CountRule, Rule, SilenceRule } from './schema.ts'
+
+type AnyState = ThresholdState | RateState | SilenceState | AreaSilenceState | CountState | CompositeState | CameraState
+
+interface Entry {
+  ruleId: string
+  state: AnyState
+  /** Where the subject stands (for ticks, which carry no subject). */
+  place: Place
+  subject: Subject
+}
+
+/** A rule's state for one key, as persisted. */
+export interface RuleStateRow {
+  key: string
+  ruleId: string
+  /** undefined: the state was dropped (back to normal). */
+  state: AnyState | undefined
+  place: Place
+  subject: Subject
+}
+
+export interface EngineStats {
+  rules: number
+  states: number
+  raised: number
+  cleared: number
+  suppressed: number
+}
+
+const keyOf = (ruleId: string, s: Subject): string =>
+  'deviceId' in s ? `${ruleId}|d:${s.deviceId}` : 'cameraId' in s ? `${ruleId}|c:${s.cameraId}` : `${ruleId}|g:${s.gridLevel}:${s.gridId}`
+
+/** A rule with a mode's overrides applied; undefined when the mode turns it off. */
+export function effectiveRule(r: Rule, mode: Mode): Rule | undefined {
+  const o = r.modes[mode]
+  const eff = o ? ({ ...r, ...o }) : r
+  return eff.enabled ? eff : undefined
+}
+
+export class RuleEngine {
+  #rules: Rule[] = []
+  #byId = new Map<string, Rule>()
+  /** Per mode, per rule id: the rule as that mode has it. */
+  #byMode = new Map<Mode, Map<string, Rule | undefined>>()
+  /** Rules reading each device type's readings. */
+  #readingRules = new Map<DeviceType, Rule[]>()
+  /** Composite rules listening to each rule's signal, with the part index. */
+  #signalListeners = new Map<string, { rule: CompositeRule; part: number }[]>()
+  #states = new Map<string, Entry>()
+  /** Keys per rule (ticks visit only the rules that need them). */
+  #keysByRule = new Map<string, Set<string>>()
+  #dirty = new Set<string>()
+  #dropped = new Map<string, Entry>()
+  readonly #severityOf: (ticketType: string) => Severity | undefined
+  #stats = { raised: 0, cleared: 0, suppressed: 0 }
+
+  constructor(rules: readonly Rule[], severityOf: (ticketType: string) => Severity | undefined = () => undefined) {
+    this.#severityOf = severityOf
+    this.setRules(rules)
+  }
+
+  get rules(): readonly Rule[] {
+    return this.#rules
+  }
+
+  /**
+   * Replaces the rule set (a hot reload). State is kept for rules that kept
+   * their id, kind and parameters; a changed rule starts afresh.
+   */
+  setRules(rules: readonly Rule[]): void {
+    const old = this.#byId
+    this.#rules = [...rules]
+    this.#byId = new Map(rules.map((r) => [r.id, r]))
+    this.#byMode = new Map(MODES.map((m) => [m, new Map(rules.map((r) => [r.id, effectiveRule(r, m)]))]))
+    this.#readingRules = new Map()
+    this.#signalListeners = new Map()
+    for (const r of rules) {
+      if (r.kind === 'threshold' || r.kind === 'rate') {
+        for (const t of r.deviceTypes) this.#readingRules.set(t, [...(this.#readingRules.get(t) ?? []), r])
+      }
+      if (r.kind === 'composite') {
+        r.parts.forEach((p, part) => {
+          if ('rule' in p) this.#signalListeners.set(p.rule, [...(this.#signalListeners.get(p.rule) ?? []), { rule: r, part }])
+        })
+      }
+    }
+    for (const [ruleId, keys] of this.#keysByRule) {
+      const before = old.get(ruleId)
+      const now = this.#byId.get(ruleId)
+      if (now && before && JSON.stringify(before) === JSON.stringify(now)) continue
+      for (const k of keys) this.#drop(k)
+      this.#keysByRule.delete(ruleId)
+    }
+  }
+
+  /** Whether the signal of a key (rule and subject) is on now. */
+  active(key: string): boolean {
+    const e = this.#states.get(key)
+    return e !== undefined && 'active' in e.state && e.state.active
+  }
+
+  /** The state rows changed since the last call, for persisting. */
+  drainDirty(): RuleStateRow[] {
+    const rows: RuleStateRow[] = []
+    for (const k of this.#dirty) {
+      const e = this.#states.get(k)
+      if (e) {
+        if (persistable(e.state)) rows.push({ key: k, ...e })
+      } else {
+        const d = this.#dropped.get(k)
+        if (d) rows.push({ key: k, ruleId: d.ruleId, state: undefined, place: d.place, subject: d.subject })
+      }
+    }
+    this.#dirty.clear()
+    this.#dropped.clear()
+    return rows
+  }
+
+  /** Restores persisted state (at start-up), for rules that still exist. */
+  restore(rows: readonly RuleStateRow[]): void {
+    for (const r of rows) {
+      if (!r.state || !this.#byId.has(r.ruleId)) continue
+      this.#set(r.key, { ruleId: r.ruleId, state: r.state, place: r.place, subject: r.subject }, false)
+    }
+  }
+
+  stats(): EngineStats {
+    return { rules: this.#rules.length, states: this.#states.size, ...this.#stats }
+  }
+
+  /** One input through every rule it concerns. */
+  step(input: RuleInput, ctx: RuleContext): Action[] {
+    const out: Action[] = []
+    switch (input.kind) {
+      case 'reading': {
+        const d = ctx.device(input.deviceId)
+        if (!d || d.type === '') break
+        for (const base of this.#readingRules.get(d.type) ?? []) {
+          const r = this.#rule(base.id, ctx.mode(d.districtId))
+          if (!r || (r.kind !== 'threshold' && r.kind !== 'rate')) continue
+          const v = input.values[r.metric]
+          if (v === undefined) continue
+          const subject = { deviceId: input.deviceId }
+          const key = keyOf(r.id, subject)
+          const prev = this.#states.get(key)?.state
+          const res = r.kind === 'threshold'
+            ? stepThreshold(r, prev, v, input.ts, key, d, subject)
+            : stepRate(r, prev as RateState | undefined, v, input.ts, key, d, subject)
+          this.#apply(r.id, key, d, subject, res, out, ctx)
+        }
+        break
+      }
+      case 'status': {
+        const d = ctx.device(input.deviceId)
+        if (!d || d.type === '') break
+        const silent = input.status === 'silent'
+        for (const base of this.#rules) {
+          if (base.kind !== 'silence' && base.kind !== 'area-silence') continue
+          const r = this.#rule(base.id, ctx.mode(d.districtId))
+          if (!r || (r.kind !== 'silence' && r.kind !== 'area-silence') || (r.deviceTypes.length > 0 && !r.deviceTypes.includes(d.type))) continue
+          if (r.kind === 'silence') {
+            const subject = { deviceId: input.deviceId }
+            const key = keyOf(r.id, subject)
+            const prev = this.#states.get(key)?.state as SilenceState | undefined
+            if (silent === (prev !== undefined)) continue
+            this.#apply(r.id, key, d, subject, stepSilenceStatus(r, prev, silent, input.since, d.intervalS, input.ts, key, d), out, ctx)
+          } else {
+            // Only a move into or out of silence counts for an area.
+            if (!silent && input.previous !== 'silent') continue
+            const gridId = gridOf(d, r.level)
+            const subject = { gridLevel: r.level, gridId }
+            const key = keyOf(r.id, subject)
+            const place = ctx.gridPlace(r.level, gridId) ?? d
+            const prev = this.#states.get(key)?.state as AreaSilenceState | undefined
+            if (!silent && !prev) continue
+            this.#apply(r.id, key, place, subject, stepAreaSilence(r, prev, silent, input.ts, ctx.devicesIn(r.level, gridId, r.deviceTypes), key, place, subject), out, ctx)
+          }
+        }
+        break
+      }
+      case 'device-event':
+      case 'camera-event': {
+        const info = input.kind === 'device-event' ? ctx.device(input.deviceId) : ctx.camera(input.cameraId)
+        if (!info) break
+        const subject: Subject = input.kind === 'device-event' ? { deviceId: input.deviceId } : { cameraId: input.cameraId }
+        for (const base of this.#rules) {
+          if (base.kind === 'count' && base.source === input.kind) this.#count(base, input.name, input.ts, info, subject, out, ctx)
+          if (input.kind === 'camera-event' && base.kind === 'camera') this.#camera(base.id, input.cameraId, input.name, input.ts, info, out, ctx)
+          if (input.kind === 'camera-event' && base.kind === 'composite') {
+            base.parts.forEach((p, part) => {
+              if ('cameraEvent' in p && p.cameraEvent === input.name) this.#composite(base.id, part, true, input.ts, info, { camera: input.cameraId, cameraEvent: input.name }, out, ctx)
+            })
+          }
+        }
+        break
+      }
+      case 'camera-status': {
+        const info = ctx.camera(input.cameraId)
+        if (!info) break
+        for (const base of this.#rules) if (base.kind === 'camera') this.#camera(base.id, input.cameraId, input.status === 'ok' ? 'ok' : input.status, input.ts, info, out, ctx)
+        break
+      }
+      case 'tick':
+        this.#tick(input.ts, out, ctx)
+        break
+      case 'signal':
+        for (const l of this.#signalListeners.get(input.ruleId) ?? []) this.#composite(l.rule.id, l.part, input.active, input.ts, input.place, { [input.ruleId]: input.key }, out, ctx)
+        break
+      case 'connectivity':
+      case 'ticket':
+        break
+    }
+    return out
+  }
+
+  #rule(id: string, mode: Mode): Rule | undefined {
+    return this.#byMode.get(mode)?.get(id)
+  }
+
+  #count(base: CountRule, event: string, ts: number, info: SubjectInfo, subject: Subject, out: Action[], ctx: RuleContext): void {
+    const r = this.#rule(base.id, ctx.mode(info.districtId))
+    if (!r || r.kind !== 'count' || !r.events.includes(event)) return
+    if (r.deviceTypes.length > 0 && (info.type === '' || !r.deviceTypes.includes(info.type))) return
+    if (r.hours && !inHours(localHour(ts, ctx.utcOffsetMin), r.hours)) return
+    if (r.specialKinds.length > 0 && !r.specialKinds.some((k) => info.specialKinds.includes(k))) return
+    const subj: Subject = r.per === 'subject' ? subject : { gridLevel: r.per, gridId: gridOf(info, r.per) }
+    const place = r.per === 'subject' ? info : (ctx.gridPlace(r.per, gridOf(info, r.per)) ?? info)
+    const key = keyOf(r.id, subj)
+    this.#apply(r.id, key, place, subj, stepCount(r, this.#states.get(key)?.state as CountState | undefined, ts, key, place, subj, event), out, ctx)
+  }
+
+  #camera(id: string, cameraId: string, condition: string, ts: number, info: SubjectInfo, out: Action[], ctx: RuleContext): void {
+    const r = this.#rule(id, ctx.mode(info.districtId))
+    if (!r || r.kind !== 'camera') return
+    const subject = { cameraId }
+    const key = keyOf(r.id, subject)
+    this.#apply(r.id, key, info, subject, stepCamera(r, this.#states.get(key)?.state as CameraState | undefined, condition, ts, key, info, cameraId), out, ctx)
+  }
+
+  #composite(id: string, part: number, on: boolean, ts: number, at: Place, evidence: Record<string, unknown>, out: Action[], ctx: RuleContext): void {
+    const r = this.#rule(id, ctx.mode(at.districtId))
+    if (!r || r.kind !== 'composite') return
+    const gridId = gridOf(at, r.level)
+    const subject = { gridLevel: r.level, gridId }
+    const key = keyOf(r.id, subject)
+    const prev = this.#states.get(key)?.state as CompositeState | undefined
+    if (!on && !prev) return
+    const place = ctx.gridPlace(r.level, gridId) ?? at
+    this.#apply(r.id, key, place, subject, stepComposite(r, prev, part, on, ts, key, place, subject, evidence), out, ctx)
+  }
+
+  #tick(ts: number, out: Action[], ctx: RuleContext): void {
+    for (const base of this.#rules) {
+      const keys = this.#keysByRule.get(base.id)
+      if (!keys || keys.size === 0) continue
+      if (base.kind !== 'silence' && base.kind !== 'area-silence' && base.kind !== 'count' && base.kind !== 'composite') continue
+      for (const key of [...keys]) {
+        const e = this.#states.get(key)
+        if (!e) continue
+        const r = this.#rule(base.id, ctx.mode(e.place.districtId)) ?? base
+        let res: StepResult<AnyState>
+        if (r.kind === 'silence' && 'deviceId' in e.subject) res = stepSilenceTick(r, e.state as SilenceState, ts, key, e.place, e.subject.deviceId)
+        else if (r.kind === 'count') res = tickCount(r, e.state as CountState, ts, key, e.place)
+        else if (r.kind === 'area-silence') res = { state: tickAreaSilence(r, e.state as AreaSilenceState, ts), actions: [] }
+        else if (r.kind === 'composite') res = { state: tickComposite(r, e.state as CompositeState, ts), actions: [] }
+        else continue
+        this.#apply(r.id, key, e.place, e.subject, res, out, ctx)
+      }
+    }
+  }
+
+  /** Keeps a step's new state and passes on its actions, with what they set off. */
+  #apply(ruleId: string, key: string, place: Place, subject: Subject, res: StepResult<AnyState>, out: Action[], ctx: RuleContext): void {
+    const prev = this.#states.get(key)
+    if (res.state === undefined) {
+      if (prev) this.#drop(key)
+    } else if (res.state !== prev?.state) {
+      this.#set(key, { ruleId, state: res.state, place, subject }, true)
+    }
+    for (const a of res.actions) {
+      if (a.type === 'raise') {
+        const rule = this.#byId.get(ruleId)
+        if (rule?.severity === undefined) a.severity = this.#severityOf(a.ticketType) ?? a.severity
+        if (rule?.kind === 'silence' && a.ticket && this.#suppressed(rule, a.place, ctx)) {
+          a.ticket = false
+          a.evidence = { ...a.evidence, suppressedBy: rule.suppressedBy }
+          this.#stats.suppressed++
+        }
+        this.#stats.raised++
+      } else {
+        this.#stats.cleared++
+      }
+      out.push(a)
+      // Other rules may be waiting for this one's signal.
+      if (this.#signalListeners.has(ruleId)) {
+        out.push(...this.step({ kind: 'signal', ruleId, ts: a.ts, active: a.type === 'raise', place: a.place, key: a.key }, ctx))
+      }
+    }
+  }
+
+  /** Whether an area rule that suppresses this silence rule is on for the device's area. */
+  #suppressed(rule: SilenceRule, place: Place, ctx: RuleContext): boolean {
+    for (const id of rule.suppressedBy) {
+      const area = this.#rule(id, ctx.mode(place.districtId)) as AreaSilenceRule | undefined
+      if (area?.kind !== 'area-silence') continue
+      if (this.active(keyOf(id, { gridLevel: area.level, gridId: gridOf(place, area.level) }))) return true
+    }
+    return false
+  }
+
+  #set(key: string, e: Entry, dirty: boolean): void {
+    this.#states.set(key, e)
+    let keys = this.#keysByRule.get(e.ruleId)
+    if (!keys) this.#keysByRule.set(e.ruleId, (keys = new Set()))
+    keys.add(key)
+    if (dirty) this.#dirty.add(key)
+  }
+
+  #drop(key: string): void {
+    const e = this.#states.get(key)
+    if (!e) return
+    this.#states.delete(key)
+    this.#keysByRule.get(e.ruleId)?.delete(key)
+    this.#dropped.set(key, e)
+    this.#dirty.add(key)
+  }
+}
+
+/** A rate's samples rebuild within a window; only an active rate signal is worth keeping across a restart. */
+function persistable(s: AnyState): boolean {
+  return !('samples' in s) || s.active
+}

@@ -1,0 +1,30 @@
+// Silence: a device heard from nothing for k x its reporting interval. The
+// twin says when a device turns silent (after its own, shorter k); this rule
+// waits until its own k has passed, on the clock ticks, and raises then.
+import type { SilenceRule } from '../schema.ts'
+import type { Place, StepResult } from './types.ts'
+
+export interface SilenceState {
+  /** Last time the device was heard from (ms). */
+  since: number
+  /** When the rule raises if the device is still silent. */
+  due: number
+  active: boolean
+}
+
+export function stepSilenceStatus(r: SilenceRule, s: SilenceState | undefined, silent: boolean, since: number, intervalS: number, ts: number, key: string, place: Place): StepResult<SilenceState> {
+  if (silent) return { state: s ?? { since, due: since + r.afterIntervals * intervalS * 1000, active: false }, actions: [] }
+  if (s?.active) return { state: undefined, actions: [{ type: 'clear', ruleId: r.id, key, ts, place, ticket: r.ticket }] }
+  return { state: undefined, actions: [] }
+}
+
+export function stepSilenceTick(r: SilenceRule, s: SilenceState, ts: number, key: string, place: Place, deviceId: string): StepResult<SilenceState> {
+  if (s.active || ts < s.due) return { state: s, actions: [] }
+  return {
+    state: { ...s, active: true },
+    actions: [{
+      type: 'raise', ruleId: r.id, key, ticketType: r.ticketType, severity: r.severity ?? 'warning', subject: { deviceId }, place, ts, ticket: r.ticket,
+      title: r.title, evidence: { lastHeard: s.since, silentS: Math.round((ts - s.since) / 1000), afterIntervals: r.afterIntervals },
+    }],
+  }
+}
