@@ -5,6 +5,9 @@
 export type Severity = 'info' | 'warning' | 'critical'
 export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical']
 
+/** Ticket statuses in which a ticket no longer counts as open (the work is done and checked). */
+export const DONE_TICKET_STATUSES = ['verified', 'closed'] as const
+
 export type CameraStatus = 'ok' | 'offline' | 'degraded'
 
 export type Element =

@@ -4,10 +4,12 @@ import { configReference, loadConfig, type ComponentConfig } from '../config.ts'
 import { storeConfig, writerConfig } from '../../twin/store/config.ts'
 import { apiConfig } from '../../twin/api/config.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
+import { twinConfig } from '../../twin/state/config.ts'
+import { rulesConfig } from '../../rules/config.ts'
 import type { Command } from './command.ts'
 
 /** Every component's config, in the order of the data flow. */
-export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, mqttConfig, apiConfig]
+export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, mqttConfig, twinConfig, apiConfig, rulesConfig]
 
 export const configCommands: Command[] = [
   {

@@ -19,6 +19,10 @@ import { createMqttIngest } from '../../ingest/mqtt/index.ts'
 import { MemoryBus } from '../bus/bus.ts'
 import { twinConfig } from '../../twin/state/config.ts'
 import { LiveTwin } from '../../twin/state/live-twin.ts'
+import { ruleRoutes } from '../../rules/api.ts'
+import { rulesConfig } from '../../rules/config.ts'
+import { open311Routes } from '../../rules/open311.ts'
+import { RulesService } from '../../rules/service.ts'
 
 const log = logger('start')
 
@@ -70,7 +74,9 @@ export const startCommand: Command = {
       // Data-flow order: the twin listens on the bus before the gateway publishes on it.
       const bus = new MemoryBus()
       const twin = new LiveTwin({ client: store.client, bus, config: loadConfig(twinConfig, { file: configFile }) })
-      await startAll([twin], components)
+      // The rules listen after the twin, so they read each element's effects on the live state.
+      const rules = new RulesService({ client: store.client, bus, twin, config: loadConfig(rulesConfig, { file: configFile }) })
+      await startAll([twin, rules], components)
       const mqttPort = numberOption(values, 'mqtt-port')
       let gatewayPort: () => number
       if (workers === 1) {
@@ -84,13 +90,13 @@ export const startCommand: Command = {
         await startAll([gateways], components)
         gatewayPort = () => gateways.port
       }
-      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin })
+      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)] })
       await startAll([server], components)
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
         `  MQTT     port ${gatewayPort()}${workers > 1 ? ` (${workers} processes)` : ''} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
-        `  API      ${server.url}/api/city (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
+        `  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
       log.info({ signal: await untilSignal() }, 'stopping')
     } finally {

@@ -3,7 +3,7 @@
 // re-dispatched), escalated (督办) and reopened. Every move is an action by
 // an actor at a time; a move the table does not allow is refused as data,
 // with a code, never applied.
-import type { Severity } from '../../lib/bus/elements.ts'
+import { DONE_TICKET_STATUSES, type Severity } from '../../lib/bus/elements.ts'
 import type { Linkage } from '../catalogue/catalogue.ts'
 import type { Mode, Place, Subject } from '../kinds/types.ts'
 
@@ -14,7 +14,7 @@ export const TICKET_ACTIONS = ['dispatch', 'sign', 'start', 'resolve', 'verify',
 export type TicketAction = (typeof TICKET_ACTIONS)[number]
 
 /** Statuses in which a ticket still needs work: it counts as open on the map. */
-export const OPEN_STATUSES: ReadonlySet<TicketStatus> = new Set(['created', 'dispatched', 'signed', 'in_progress', 'resolved', 'returned', 'escalated', 'reopened'])
+export const OPEN_STATUSES: ReadonlySet<TicketStatus> = new Set(TICKET_STATUSES.filter((s) => !(DONE_TICKET_STATUSES as readonly string[]).includes(s)))
 
 const TRANSITIONS: Record<TicketAction, { from: readonly TicketStatus[]; to: TicketStatus | undefined }> = {
   dispatch: { from: ['created', 'returned', 'escalated', 'reopened'], to: 'dispatched' },

@@ -37,6 +37,8 @@ export interface Route<Q = unknown, B = unknown> {
   tag: string
   /** The least role that may call it; undefined: a read, open when the deployment allows anonymous reads. */
   role?: Role
+  /** The handler checks the caller itself (Open311 takes an api_key instead of a bearer token). */
+  ownAuth?: boolean
   query?: z.ZodType<Q>
   body?: z.ZodType<B>
   /** JSON schema of the 200 response, for the document. */
@@ -106,6 +108,7 @@ export function parseOr400<T>(schema: z.ZodType<T>, value: unknown, where: strin
 
 /** Checks the caller against the route's role. */
 export function authorize(route: Route, caller: Caller | undefined, openReads: boolean): void {
+  if (route.ownAuth) return
   const needed: Role | undefined = route.role ?? (openReads ? undefined : 'viewer')
   if (!needed) return
   if (!caller) throw new HttpError(401, 'UNAUTHORIZED', `${route.method} ${route.path} needs a bearer token with the ${needed} role`)
@@ -127,8 +130,11 @@ export async function readJsonBody(req: IncomingMessage, maxBytes = 1 << 20): Pr
     chunks.push(b)
   }
   if (size === 0) return undefined
+  const text = Buffer.concat(chunks).toString('utf8')
+  // Open311 clients post form fields (GeoReport v2); everything else is JSON.
+  if ((req.headers['content-type'] ?? '').startsWith('application/x-www-form-urlencoded')) return Object.fromEntries(new URLSearchParams(text))
   try {
-    return JSON.parse(Buffer.concat(chunks).toString('utf8'))
+    return JSON.parse(text)
   } catch (e) {
     throw new HttpError(400, 'BAD_REQUEST', `the body is not JSON: ${e instanceof Error ? e.message : String(e)}`)
   }

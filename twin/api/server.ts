@@ -28,6 +28,8 @@ export interface ApiServerOptions {
   components?: () => readonly Component[]
   /** The live twin; without it only the system routes are served. */
   twin?: LiveTwin
+  /** More routes, from the stages after the twin (the rules' tickets, modes and Open311). */
+  routes?: readonly Route[]
 }
 
 export class ApiServer implements Component {
@@ -63,7 +65,7 @@ export class ApiServer implements Component {
         handler: async () => ({ status: 200, body: await readCityFigures(this.#client) }),
       }),
     ]
-    this.router = new Router([...system, ...(opts.twin ? twinRoutes(opts.twin, opts.client) : [])])
+    this.router = new Router([...system, ...(opts.twin ? twinRoutes(opts.twin, opts.client) : []), ...(opts.routes ?? [])])
   }
 
   get url(): string {

@@ -113,6 +113,6 @@ export async function gridAsOf(client: ClickHouseClient, grid: { communities: re
     `SELECT count() FROM (
        SELECT id, argMax(status, version) AS status, argMax(updated_at, version) AS updated, min(created_at) AS created
        FROM tickets WHERE community_id IN {communities:Array(UInt32)} GROUP BY id)
-     WHERE created <= fromUnixTimestamp64Milli({at:Int64}, 'UTC') AND NOT (status = 'closed' AND updated <= fromUnixTimestamp64Milli({at:Int64}, 'UTC'))`, params)
+     WHERE created <= fromUnixTimestamp64Milli({at:Int64}, 'UTC') AND NOT (status IN ('verified', 'closed') AND updated <= fromUnixTimestamp64Milli({at:Int64}, 'UTC'))`, params)
   return { at, devices: { total: grid.devices.length, reporting, offline, notReporting: grid.devices.length - reporting - offline }, metrics, openTickets: Number(open) }
 }

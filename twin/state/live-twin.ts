@@ -7,7 +7,7 @@ import { logger } from '../../lib/log.ts'
 import { counter, gauge } from '../../lib/metrics.ts'
 import type { TwinConfig } from './config.ts'
 import { loadTwin } from './load.ts'
-import type { Twin } from './twin.ts'
+import type { StatusListener, Twin } from './twin.ts'
 
 const log = logger('twin')
 const elementsTotal = counter('citytwin_twin_elements_total', 'Elements applied to the live twin', [])
@@ -21,6 +21,7 @@ export class LiveTwin implements Component {
   #twin: Twin | undefined
   #unsubscribe: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
+  #onStatus: StatusListener | undefined
   #loadedAt = 0
   #loadMs = 0
 
@@ -34,6 +35,12 @@ export class LiveTwin implements Component {
   get twin(): Twin {
     if (!this.#twin) throw new Error('the twin is not loaded yet')
     return this.#twin
+  }
+
+  /** Calls `fn` on every device status change, of this twin and of any it is rebuilt as. */
+  onStatusChange(fn: StatusListener | undefined): void {
+    this.#onStatus = fn
+    this.#twin?.onStatusChange(fn)
   }
 
   async start(): Promise<void> {
@@ -53,6 +60,7 @@ export class LiveTwin implements Component {
   async rebuild(): Promise<void> {
     const t0 = performance.now()
     this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals })
+    this.#twin.onStatusChange(this.#onStatus)
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loadedAt = Date.now()
     log.info({ ms: this.#loadMs, devices: this.#twin.devices.length, cameras: this.#twin.cameras.length, grids: this.#twin.grids.length }, 'twin loaded from the store')

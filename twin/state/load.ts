@@ -50,8 +50,8 @@ export async function latestElements(client: ClickHouseClient): Promise<Element[
   }
   type T = [string, Severity, string, string, number, number | string]
   for (const [ticketId, severity, deviceId, cameraId, gridId, ts] of await rows<T>(client,
-    `SELECT id, argMax(severity, version), argMax(device_id, version), argMax(camera_id, version), argMax(micro_grid_id, version), toUnixTimestamp64Milli(max(updated_at))
-     FROM tickets GROUP BY id HAVING argMax(status, version) != 'closed'`)) {
+    `SELECT id, argMax(severity, version), argMax(device_id, version), argMax(camera_id, version), argMax(grid_id, version), toUnixTimestamp64Milli(max(updated_at))
+     FROM tickets GROUP BY id HAVING argMax(status, version) NOT IN ('verified', 'closed')`)) {
     out.push({ kind: 'ticket', ticketId, ts: Number(ts), open: true, severity, ...(deviceId ? { deviceId } : {}), ...(cameraId ? { cameraId } : {}), gridId: Number(gridId) })
   }
   return out

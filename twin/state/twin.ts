@@ -98,7 +98,7 @@ interface OpenTicket {
 }
 
 /** Ray casting; rings are closed (first point repeated). */
-function pointInRing(lon: number, lat: number, ring: readonly (readonly [number, number])[]): boolean {
+export function pointInRing(lon: number, lat: number, ring: readonly (readonly [number, number])[]): boolean {
   let inside = false
   for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
     const [xi, yi] = ring[i] as readonly [number, number]
@@ -337,8 +337,17 @@ export class Twin {
 
   /** The special grids a device stands in. */
   deviceSpecials(i: number): number[] {
+    return this.#specials(this.#deviceRows[i])
+  }
+
+  /** The special grids a camera stands in. */
+  cameraSpecials(i: number): number[] {
+    return this.#specials(this.#cameraRows[i])
+  }
+
+  #specials(rows: Int32Array | undefined): number[] {
     const out: number[] = []
-    for (const r of this.#deviceRows[i] ?? []) {
+    for (const r of rows ?? []) {
       const g = this.grids[r]
       if (g?.level === 'special') out.push(g.id)
     }

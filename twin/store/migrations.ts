@@ -246,6 +246,74 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE tickets ADD COLUMN IF NOT EXISTS camera_id String DEFAULT '' AFTER device_id`,
     ],
   },
+  {
+    version: 6,
+    name: 'rules: ticket documents, rule state, operating modes, linkage outbox, complaints',
+    statements: [
+      // The whole ticket as the rules service keeps it, so a restart reads it
+      // back as it was; the typed columns stay for queries.
+      `ALTER TABLE tickets ADD COLUMN IF NOT EXISTS doc String DEFAULT '' CODEC(ZSTD(3))`,
+      `ALTER TABLE tickets ADD COLUMN IF NOT EXISTS occurrences UInt32 DEFAULT 1`,
+      `ALTER TABLE tickets ADD COLUMN IF NOT EXISTS supervised UInt8 DEFAULT 0`,
+      // The grid a ticket counts in: its device's micro-grid, or the area it is about.
+      `ALTER TABLE tickets ADD COLUMN IF NOT EXISTS grid_id UInt32 DEFAULT micro_grid_id`,
+      // Durations and windows of the rules, so a restart does not forget
+      // that the water has been high for four minutes already.
+      `CREATE TABLE IF NOT EXISTS rule_state (
+        key String,
+        rule_id LowCardinality(String),
+        version UInt64,
+        deleted UInt8,
+        state String,
+        place String,
+        subject String
+      ) ENGINE = ReplacingMergeTree(version, deleted)
+      ORDER BY key`,
+      `CREATE TABLE IF NOT EXISTS operating_modes (
+        id String,
+        version UInt64,
+        deleted UInt8,
+        district_id UInt32,
+        mode LowCardinality(String),
+        starts_at DateTime64(3, 'UTC'),
+        ends_at Nullable(DateTime64(3, 'UTC')),
+        actor String,
+        note String,
+        created_at DateTime64(3, 'UTC')
+      ) ENGINE = ReplacingMergeTree(version, deleted)
+      ORDER BY id`,
+      `CREATE TABLE IF NOT EXISTS linkage_outbox (
+        id String,
+        version UInt64,
+        ticket_id String,
+        target LowCardinality(String),
+        status LowCardinality(String),
+        attempts UInt32,
+        last_error String,
+        created_at DateTime64(3, 'UTC'),
+        updated_at DateTime64(3, 'UTC'),
+        payload String CODEC(ZSTD(3))
+      ) ENGINE = ReplacingMergeTree(version)
+      ORDER BY id`,
+      `CREATE TABLE IF NOT EXISTS complaints (
+        id String,
+        received_at DateTime64(3, 'UTC'),
+        service_code LowCardinality(String),
+        description String,
+        address String,
+        lon Float64,
+        lat Float64,
+        micro_grid_id UInt32,
+        community_id UInt32,
+        district_id UInt32,
+        matched_ticket String,
+        lead_ms Int64,
+        ticket_id String,
+        doc String CODEC(ZSTD(3))
+      ) ENGINE = ReplacingMergeTree
+      ORDER BY id`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

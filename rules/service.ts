@@ -1,0 +1,379 @@
+// The rules as a running component: where a row becomes a ticket. It reads
+// the elements the bus carries (after the twin has applied them) and the
+// twin's status changes, runs them through the rule engine, turns raises
+// into tickets in the ticket book, and stores every change: ticket rows
+// and audit events first, then the rule state, once a tick. Operator
+// actions are stored before they are answered. Tickets go back on the bus
+// so the twin counts them on the map, and linkage types into the outbox.
+import { watch, type FSWatcher } from 'node:fs'
+import type { ClickHouseClient } from '@clickhouse/client'
+import type { Bus } from '../lib/bus/bus.ts'
+import type { Element } from '../lib/bus/elements.ts'
+import type { Component, ComponentStats, Health } from '../lib/component.ts'
+import { messageOf } from '../lib/errors.ts'
+import { logger } from '../lib/log.ts'
+import { counter, gauge } from '../lib/metrics.ts'
+import type { LiveTwin } from '../twin/state/live-twin.ts'
+import { loadCatalogue, type Catalogue, type CatalogueType } from './catalogue/catalogue.ts'
+import type { RulesConfig } from './config.ts'
+import { TwinContext } from './context.ts'
+import { RuleEngine } from './engine.ts'
+import type { Action, Mode, Place, RuleInput } from './kinds/types.ts'
+import { LinkageOutbox, linkageMessages, LoggingLinkage, WebhookLinkage, type LinkageSink } from './linkage.ts'
+import { loadRuleDir, SHIPPED_RULES_DIR } from './loader.ts'
+import { CITY, ModeBoard, type ModeEntry } from './modes.ts'
+import { loadModes, storeModes } from './modes-store.ts'
+import type { Rule } from './schema.ts'
+import { TicketBook, type Change } from './tickets/book.ts'
+import { OPEN_STATUSES, type ActOptions, type Ticket, type TicketAction } from './tickets/lifecycle.ts'
+import { matchComplaint, type Complaint } from './complaints.ts'
+import { storeComplaint } from './complaints-store.ts'
+import { loadRuleState, loadTickets, storeRuleState, storeTicketChanges, ticketGrid } from './tickets/store.ts'
+
+const log = logger('rules')
+const actionsTotal = counter('citytwin_rules_actions_total', 'Rule actions, by rule and type (raise, clear)', ['rule', 'type'])
+const ticketEvents = counter('citytwin_tickets_events_total', 'Ticket changes, by action', ['action'])
+const reloads = counter('citytwin_rules_reloads_total', 'Rule file reloads, by outcome', ['outcome'])
+const storeFailures = counter('citytwin_rules_store_failures_total', 'Failed writes of tickets or rule state (retried on the next tick)', [])
+const openTickets = gauge('citytwin_tickets_open', 'Open tickets, by severity', ['severity'])
+
+export interface RulesServiceOptions {
+  client: ClickHouseClient
+  bus: Bus
+  twin: LiveTwin
+  config: RulesConfig
+  /** The clock (tests replay at any speed). */
+  clock?: () => number
+  /** Where linkage pushes go; default from the config (webhook or log). */
+  linkage?: LinkageSink
+}
+
+export type ActResult = { ok: true; ticket: Ticket } | { ok: false; status: number; code: string; message: string }
+
+export class RulesService implements Component {
+  readonly name = 'rules'
+  readonly #o: RulesServiceOptions
+  readonly #clock: () => number
+  #catalogue: Catalogue | undefined
+  #engine: RuleEngine | undefined
+  #book: TicketBook | undefined
+  #outbox: LinkageOutbox | undefined
+  readonly #modes = new ModeBoard()
+  #ctx: TwinContext | undefined
+  #unsubscribe: (() => void) | undefined
+  #timer: NodeJS.Timeout | undefined
+  #watcher: FSWatcher | undefined
+  #reloadTimer: NodeJS.Timeout | undefined
+  /** Changes not yet stored, in order. */
+  #pending: Change[] = []
+  #pendingState: ReturnType<RuleEngine['drainDirty']> = []
+  #stateVersion = Date.now() * 1000
+  #flushing: Promise<void> | undefined
+  #publish: Element[] = []
+  #lastReload = { ok: true, at: 0, error: '' }
+  #stats = { elements: 0, raised: 0, cleared: 0, ticketsCreated: 0, storeFailures: 0 }
+
+  constructor(o: RulesServiceOptions) {
+    this.#o = o
+    this.#clock = o.clock ?? Date.now
+  }
+
+  get catalogue(): Catalogue {
+    if (!this.#catalogue) throw new Error('the rules service has not started')
+    return this.#catalogue
+  }
+
+  get book(): TicketBook {
+    if (!this.#book) throw new Error('the rules service has not started')
+    return this.#book
+  }
+
+  get engine(): RuleEngine {
+    if (!this.#engine) throw new Error('the rules service has not started')
+    return this.#engine
+  }
+
+  get modes(): ModeBoard {
+    return this.#modes
+  }
+
+  get config(): RulesConfig {
+    return this.#o.config
+  }
+
+  get lastReload(): { ok: boolean; at: number; error: string } {
+    return this.#lastReload
+  }
+
+  async start(): Promise<void> {
+    const cfg = this.#o.config
+    const catalogue = loadCatalogue(cfg.catalogueFile || undefined)
+    this.#catalogue = catalogue
+    const dir = cfg.dir || SHIPPED_RULES_DIR
+    const rules = loadRuleDir(dir, catalogue)
+    this.#engine = new RuleEngine(rules, (code) => catalogue.type(code)?.severity)
+    this.#book = new TicketBook(catalogue, { linkWindowMs: cfg.linkWindowMs, autoCloseAfterMs: cfg.autoCloseAfterMs, slaFactors: cfg.slaFactors, maxEvidence: 10, maxLinks: 20 })
+    const client = this.#o.client
+    const [state, tickets, modes] = await Promise.all([loadRuleState(client), loadTickets(client, this.#clock() - cfg.keepDoneMs), loadModes(client)])
+    this.#engine.restore(state)
+    this.#book.restore(tickets)
+    for (const m of modes) this.#modes.add(m)
+    const sink = this.#o.linkage ?? (cfg.linkageWebhookUrl ? new WebhookLinkage(cfg.linkageWebhookUrl, cfg.linkageWebhookToken, cfg.linkageTimeoutMs) : new LoggingLinkage())
+    this.#outbox = new LinkageOutbox(client, sink, cfg.linkageMaxAttempts)
+    await this.#outbox.load()
+    this.#ctx = new TwinContext(() => this.#o.twin.twin, (d) => this.#modes.modeAt(d, this.#clock()), cfg.utcOffsetMin)
+    this.#o.twin.onStatusChange((i, from, to, lastActivity) => {
+      const d = this.#o.twin.twin.devices[i]
+      if (d) this.#input({ kind: 'status', deviceId: d.id, ts: this.#clock(), status: to, previous: from, since: lastActivity })
+    })
+    this.#unsubscribe = this.#o.bus.subscribe((batch) => {
+      for (const e of batch) if (e.kind !== 'ticket') this.#input(e)
+    })
+    this.#timer = setInterval(() => void this.tick(), cfg.tickMs)
+    this.#timer.unref()
+    if (cfg.dir) this.#watch(cfg.dir)
+    this.#lastReload = { ok: true, at: this.#clock(), error: '' }
+    log.info({ rules: rules.length, dir, restoredStates: state.length, tickets: tickets.length, catalogueTypes: catalogue.types.length }, 'rules started')
+  }
+
+  async stop(): Promise<void> {
+    this.#unsubscribe?.()
+    this.#o.twin.onStatusChange(undefined)
+    clearInterval(this.#timer)
+    clearTimeout(this.#reloadTimer)
+    this.#watcher?.close()
+    await this.flush()
+  }
+
+  stats(): ComponentStats {
+    const open = this.#book?.openCounts()
+    return {
+      ...this.#stats, rules: this.#engine?.rules.length ?? 0, ruleStates: this.#engine?.stats().states ?? 0, suppressed: this.#engine?.stats().suppressed ?? 0,
+      ticketsInMemory: this.#book?.size ?? 0, openTickets: open?.total ?? 0, pendingWrites: this.#pending.length,
+      linkage: { ...(this.#outbox?.stats() ?? { pending: 0, sent: 0, failed: 0 }) }, lastReloadOk: this.#lastReload.ok,
+    }
+  }
+
+  async health(): Promise<Health> {
+    if (!this.#lastReload.ok) return { ok: true, detail: `rule files refused; the previous rules run: ${this.#lastReload.error.split('\n')[0] ?? ''}` }
+    return this.#pending.length > 10_000 ? { ok: false, detail: `${this.#pending.length} ticket changes not stored` } : { ok: true }
+  }
+
+  /** Time passes: windows, silences, SLAs; then everything changed is stored. */
+  async tick(): Promise<void> {
+    const now = this.#clock()
+    this.#input({ kind: 'tick', ts: now })
+    this.#take(this.book.sweep(now))
+    this.book.forget(now - this.#o.config.keepDoneMs)
+    const open = this.book.openCounts()
+    for (const s of ['info', 'warning', 'critical'] as const) openTickets.set({ severity: s }, open[s])
+    await this.flush()
+    await this.#outbox?.deliver(now).catch((e: unknown) => log.error({ err: e }, 'linkage delivery round failed'))
+  }
+
+  /** Stores what changed: ticket rows and events, then rule state. One flush at a time. */
+  async flush(): Promise<void> {
+    while (this.#flushing) await this.#flushing
+    this.#flushing = this.#flush().finally(() => {
+      this.#flushing = undefined
+    })
+    await this.#flushing
+  }
+
+  async #flush(): Promise<void> {
+    const changes = this.#pending
+    this.#pending = []
+    const states = [...this.#pendingState, ...(this.#engine?.drainDirty() ?? [])]
+    this.#pendingState = []
+    try {
+      await storeTicketChanges(this.#o.client, changes)
+      const links = changes.filter((c) => c.event.action === 'create' && c.ticket.linkage.length > 0).flatMap((c) => linkageMessages(c.ticket))
+      if (links.length > 0) await this.#outbox?.enqueue(links, this.#clock())
+    } catch (e) {
+      this.#pending = [...changes, ...this.#pending]
+      this.#pendingState = states
+      this.#storeFailed(e)
+      return
+    }
+    try {
+      await storeRuleState(this.#o.client, states, ++this.#stateVersion)
+    } catch (e) {
+      this.#pendingState = states
+      this.#storeFailed(e)
+    }
+  }
+
+  #storeFailed(e: unknown): void {
+    this.#stats.storeFailures++
+    storeFailures.inc()
+    log.error({ err: messageOf(e), pending: this.#pending.length }, 'could not store ticket changes or rule state; retrying on the next tick')
+  }
+
+  /** One input through the engine, and its actions into tickets. */
+  #input(input: RuleInput): void {
+    if (!this.#engine || !this.#ctx) return
+    this.#stats.elements++
+    let actions: Action[]
+    try {
+      actions = this.#engine.step(input, this.#ctx)
+    } catch (e) {
+      // A rule's bug must not stop the others or the feed.
+      log.error({ err: e, input: input.kind }, 'a rule failed on an input')
+      return
+    }
+    if (actions.length > 0) this.#actions(actions)
+  }
+
+  #actions(actions: readonly Action[]): void {
+    const now = this.#clock()
+    for (const a of actions) {
+      actionsTotal.inc({ rule: a.ruleId, type: a.type })
+      if (!a.ticket) continue
+      if (a.type === 'raise') {
+        this.#stats.raised++
+        const mode = this.#modes.modeAt(a.place.districtId, now)
+        const before = this.book.byKey(a.key)
+        this.#take(this.book.raise(a, { now, mode, id: before ? '' : this.book.newId(now, this.#o.config.utcOffsetMin), route: (t) => this.#route(t, a.place) }))
+        if (!before) this.#stats.ticketsCreated++
+      } else {
+        this.#stats.cleared++
+        this.#take(this.book.clear(a, now))
+      }
+    }
+  }
+
+  #route(t: CatalogueType, place: Place): { unitId: string; unitName: string } {
+    const twin = this.#o.twin.twin
+    const r = this.catalogue.route(t.code, { districtId: place.districtId, streetId: place.streetId, districtName: twin.grid(place.districtId)?.name, streetName: twin.grid(place.streetId)?.name })
+    return r ?? { unitId: t.unit, unitName: t.unit }
+  }
+
+  /** Keeps changes for the next flush and tells the twin about open and closed tickets. */
+  #take(changes: readonly Change[]): void {
+    if (changes.length === 0) return
+    this.#pending.push(...changes)
+    for (const c of changes) {
+      ticketEvents.inc({ action: c.event.action })
+      const t = c.ticket
+      const subject = t.subject
+      this.#publish.push({
+        kind: 'ticket', ticketId: t.id, ts: t.updatedAt, open: OPEN_STATUSES.has(t.status), severity: t.severity, gridId: ticketGrid(t),
+        ...(subject && 'deviceId' in subject ? { deviceId: subject.deviceId } : {}), ...(subject && 'cameraId' in subject ? { cameraId: subject.cameraId } : {}),
+      })
+    }
+    // Not from inside the bus' own delivery: after it.
+    if (this.#publish.length === changes.length) {
+      setImmediate(() => {
+        const batch = this.#publish
+        this.#publish = []
+        this.#o.bus.publish(batch)
+      })
+    }
+  }
+
+  /** An operator's action, stored before it is answered. */
+  async act(id: string, action: TicketAction, actor: string, o: ActOptions & { unitKind?: string } = {}): Promise<ActResult> {
+    const t = this.book.get(id)
+    let unit = o.unit
+    if (action === 'dispatch' && o.unitKind && t) {
+      const type = this.catalogue.unit(o.unitKind)
+      if (!type) return { ok: false, status: 400, code: 'TICKET_UNIT_UNKNOWN', message: `no unit "${o.unitKind}" in the catalogue` }
+      const r = this.#route({ ...(this.catalogue.type(t.type) as CatalogueType), unit: o.unitKind }, t.place)
+      unit = { id: r.unitId, name: r.unitName }
+    }
+    const res = this.book.act(id, action, actor, this.#clock(), { ...o, ...(unit ? { unit } : {}) })
+    if (!res.ok) return { ok: false, status: res.error.code === 'TICKET_NOT_FOUND' ? 404 : 409, ...res.error }
+    this.#take(res.changes)
+    await this.flush()
+    if (this.#pending.some((c) => c.ticket.id === id)) return { ok: false, status: 503, code: 'STORE_UNAVAILABLE', message: 'the action was taken but is not stored yet; it is retried' }
+    return { ok: true, ticket: this.book.get(id) as Ticket }
+  }
+
+  /**
+   * A complaint from the 12345 platform: matched to the proactive ticket
+   * already handling it, or made a ticket of its own and dispatched. Stored
+   * before it is answered.
+   */
+  async complain(c: Pick<Complaint, 'serviceCode' | 'description' | 'address' | 'lon' | 'lat' | 'contact'>): Promise<Complaint> {
+    const now = this.#clock()
+    const place = this.#ctx?.locate(c.lon, c.lat)
+    const id = `C-${this.book.newId(now, this.#o.config.utcOffsetMin).slice(2)}`
+    const complaint: Complaint = { ...c, id, receivedAt: now, place, matchedTicket: '', leadMs: 0, ticketId: '' }
+    const m = matchComplaint(complaint, this.book.tickets, this.catalogue, { radiusM: this.#o.config.matchRadiusM, windowMs: this.#o.config.matchWindowMs })
+    if (m) {
+      complaint.matchedTicket = m.ticket.id
+      complaint.leadMs = m.leadMs
+      this.#take(this.book.matched(m.ticket.id, id, now))
+    } else {
+      const type = this.catalogue.type(c.serviceCode)
+      const at = place ?? { microGridId: 0, communityId: 0, streetId: 0, districtId: 0, lon: c.lon, lat: c.lat }
+      const tid = this.book.newId(now, this.#o.config.utcOffsetMin)
+      complaint.ticketId = tid
+      this.#take(this.book.complaint({
+        id: tid, type: c.serviceCode, group: type?.group ?? '', title: `${type?.nameZh ?? c.serviceCode}（市民来电）`, description: c.description, severity: type?.severity ?? 'info',
+        place: at, subject: undefined, ruleId: '', key: '', mode: this.#modes.modeAt(at.districtId, now), createdAt: now, updatedAt: now,
+        signedAt: undefined, resolvedAt: undefined, closedAt: undefined, occurrences: 1, lastSeenAt: now, signalActive: undefined, linked: [],
+        linkage: [...(type?.linkage ?? [])], evidence: [{ complaint: id, address: c.address }], escalations: 0, supervised: false, slaBreaches: [], formalOnly: 0, returns: 0, complaints: 1,
+      }, { now, mode: this.#modes.modeAt(at.districtId, now), route: (t) => this.#route(t, at) }))
+    }
+    await storeComplaint(this.#o.client, complaint)
+    await this.flush()
+    return complaint
+  }
+
+  /** Switches a district (or the city, CITY) to a mode, now or for a period. */
+  async setMode(e: Omit<ModeEntry, 'id' | 'createdAt'>): Promise<ModeEntry> {
+    const now = this.#clock()
+    const entry: ModeEntry = { ...e, id: `M-${now.toString(36)}-${Math.random().toString(36).slice(2, 6)}`, createdAt: now }
+    await storeModes(this.#o.client, [entry], false)
+    this.#modes.add(entry)
+    log.info({ mode: entry }, `operating mode ${entry.mode} ${entry.districtId === CITY ? 'city-wide' : `in district ${entry.districtId}`}`)
+    return entry
+  }
+
+  async cancelMode(id: string): Promise<ModeEntry | undefined> {
+    const e = this.#modes.entries.find((x) => x.id === id)
+    if (!e) return undefined
+    await storeModes(this.#o.client, [e], true)
+    this.#modes.remove(id)
+    return e
+  }
+
+  modeAt(districtId: number): Mode {
+    return this.#modes.modeAt(districtId, this.#clock())
+  }
+
+  now(): number {
+    return this.#clock()
+  }
+
+  /** Replaces the rules with those of the folder; a bad set is refused and the old rules run on. */
+  reload(): boolean {
+    const dir = this.#o.config.dir || SHIPPED_RULES_DIR
+    try {
+      const rules: Rule[] = loadRuleDir(dir, this.catalogue)
+      this.engine.setRules(rules)
+      this.#lastReload = { ok: true, at: this.#clock(), error: '' }
+      reloads.inc({ outcome: 'ok' })
+      log.info({ rules: rules.length, dir }, 'rules reloaded')
+      return true
+    } catch (e) {
+      this.#lastReload = { ok: false, at: this.#clock(), error: messageOf(e) }
+      reloads.inc({ outcome: 'refused' })
+      log.error({ err: messageOf(e), dir }, 'rule files refused; the previous rules run on')
+      return false
+    }
+  }
+
+  #watch(dir: string): void {
+    try {
+      this.#watcher = watch(dir, () => {
+        // Editors write a file in several steps: reload once they are done.
+        clearTimeout(this.#reloadTimer)
+        this.#reloadTimer = setTimeout(() => this.reload(), 200)
+      })
+    } catch (e) {
+      log.error({ err: messageOf(e), dir }, 'cannot watch the rules folder; reload with POST /api/admin/rules/reload')
+    }
+  }
+}
