@@ -26,7 +26,9 @@ const rateParams = z.strictObject({
   risePerMin: z.number().positive().optional().describe('Raise when the value rises faster than this per minute over the window.'),
   fallPerMin: z.number().positive().optional().describe('Raise when the value falls faster than this per minute over the window.'),
   windowS: seconds.default(60).describe('Window over which the rate is measured, in seconds.'),
-  minSamples: z.number().int().min(2).default(3).describe('Readings needed in the window before a rate is believed.'),
+  minSamples: z.number().int().min(2).default(3).describe('Readings needed in the window before a rate is believed (they must also span half the window).'),
+  minValue: z.number().optional().describe('Only raise while the value is at least this (a rise within normal levels is noise).'),
+  maxValue: z.number().optional().describe('Only raise while the value is at most this.'),
 })
 
 const silenceParams = z.strictObject({

@@ -11,8 +11,9 @@ import { configCommands } from './config-commands.ts'
 import { startCommand } from './start.ts'
 import { mqttCommands } from '../../ingest/mqtt/cli.ts'
 import { simCommands } from '../../simulators/devices/cli.ts'
+import { scenarioCommand } from '../../simulators/scenarios/cli.ts'
 
-export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...simCommands, ...storeCommands, ...configCommands]
+export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...simCommands, scenarioCommand, ...storeCommands, ...configCommands]
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
   return Object.entries(options).map(([name, o]) => {

@@ -8,7 +8,7 @@
 // back as the new ticket and its audit event, for the caller to store.
 import type { Severity } from '../../lib/bus/elements.ts'
 import type { Catalogue, CatalogueType } from '../catalogue/catalogue.ts'
-import type { Clear, Mode, Raise } from '../kinds/types.ts'
+import type { Clear, Mode, Raise, Subject } from '../kinds/types.ts'
 import { OPEN_STATUSES, transition, type ActOptions, type Moved, type Ticket, type TicketAction, type TicketEvent } from './lifecycle.ts'
 
 export interface Change {
@@ -36,9 +36,14 @@ export interface BookPolicy {
 
 export const SYSTEM = 'system'
 
+const typeSubject = (type: string, s: Subject | undefined): string =>
+  `${type}|${s === undefined ? '' : 'deviceId' in s ? `d:${s.deviceId}` : 'cameraId' in s ? `c:${s.cameraId}` : `g:${s.gridId}`}`
+
 export class TicketBook {
   readonly #tickets = new Map<string, Ticket>()
   readonly #byKey = new Map<string, string>()
+  /** Open tickets by (type, subject): two rules raising the same type about the same thing make one ticket. */
+  readonly #byTypeSubject = new Map<string, string>()
   readonly #catalogue: Catalogue
   readonly #policy: BookPolicy
   #seqDay = ''
@@ -104,7 +109,8 @@ export class TicketBook {
    * new ticket, dispatched straight to the catalogue unit of its place.
    */
   raise(a: Raise, ctx: { now: number; mode: Mode; id: string; route: (type: CatalogueType) => { unitId: string; unitName: string } }): Change[] {
-    const open = this.byKey(a.key)
+    const other = this.#byTypeSubject.get(typeSubject(a.ticketType, a.subject))
+    const open = this.byKey(a.key) ?? (other === undefined ? undefined : this.#tickets.get(other))
     if (open) {
       const next: Ticket = { ...open, version: open.version + 1, updatedAt: ctx.now, occurrences: open.occurrences + 1, lastSeenAt: a.ts, signalActive: true, evidence: this.#evidence(open.evidence, a.evidence) }
       return [this.#keep(next, { ticketId: open.id, ts: ctx.now, version: next.version, action: 'occur', actor: `rule:${a.ruleId}`, from: open.status, to: open.status, note: '', payload: a.evidence })]
@@ -254,8 +260,14 @@ export class TicketBook {
   #keep(t: Ticket, event?: TicketEvent): Change {
     this.#tickets.set(t.id, t)
     if (t.key !== '') {
-      if (OPEN_STATUSES.has(t.status)) this.#byKey.set(t.key, t.id)
-      else if (this.#byKey.get(t.key) === t.id) this.#byKey.delete(t.key)
+      const ts = typeSubject(t.type, t.subject)
+      if (OPEN_STATUSES.has(t.status)) {
+        this.#byKey.set(t.key, t.id)
+        this.#byTypeSubject.set(ts, t.id)
+      } else {
+        if (this.#byKey.get(t.key) === t.id) this.#byKey.delete(t.key)
+        if (this.#byTypeSubject.get(ts) === t.id) this.#byTypeSubject.delete(ts)
+      }
     }
     return { ticket: t, event: event ?? { ticketId: t.id, ts: t.updatedAt, version: t.version, action: 'comment', actor: SYSTEM, from: t.status, to: t.status, note: '', payload: {} } }
   }

@@ -39,6 +39,20 @@ export function localEndpoint(slot: number, sources: readonly string[], offset: 
   return { localAddress: address, localPort: LOCAL_PORT_FIRST + ((index + offset) % LOCAL_PORT_COUNT) }
 }
 
+/**
+ * A scenario's incident on some devices for a while (epoch ms): their
+ * readings take these values (plus or minus `noise`), or they fall silent
+ * (connected, sending nothing: the power of a cabinet is cut).
+ */
+export interface Injection {
+  deviceIds: readonly string[]
+  fromMs: number
+  toMs: number
+  values?: Readonly<Record<string, number>>
+  noise?: Readonly<Record<string, number>>
+  silence?: boolean
+}
+
 export interface FleetOptions {
   host: string
   port: number
@@ -57,6 +71,8 @@ export interface FleetOptions {
   reconnect: boolean
   /** The first reconnect after a drop waits a random time up to this, in ms; later tries back off from it. */
   reconnectSpreadMs: number
+  /** Incidents injected by a scenario. */
+  injections?: readonly Injection[]
 }
 
 export interface FleetStats {
@@ -90,6 +106,8 @@ interface DeviceState {
   /** Failed connection attempts since the device was last connected. */
   attempts: number
   slot: number
+  /** The scenario's incidents on this device. */
+  injections: Injection[]
 }
 
 const TICK_MS = 100
@@ -111,9 +129,11 @@ export class DeviceFleet {
     this.#o = opts
     const maxTicks = Math.max(1, ...devices.map((d) => Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS)))
     this.#wheel = Array.from({ length: maxTicks }, () => [])
+    const injected = new Map<string, Injection[]>()
+    for (const j of opts.injections ?? []) for (const id of j.deviceIds) injected.set(id, [...(injected.get(id) ?? []), j])
     this.#devices = devices.map((d, i) => {
       const intervalTicks = Math.max(1, Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS))
-      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, nextId: 1, inflight: new Map(), acked: 0, intervalTicks, attempts: 0, slot: d.slot ?? i }
+      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, nextId: 1, inflight: new Map(), acked: 0, intervalTicks, attempts: 0, slot: d.slot ?? i, injections: injected.get(d.id) ?? [] }
       // Spread first reports over the interval, as real devices are.
       this.#wheel[(i * 7919) % intervalTicks]?.push(s)
       return s
@@ -250,7 +270,7 @@ export class DeviceFleet {
     this.#wheel[slot] = []
     const now = Date.now()
     for (const s of due) {
-      if (s.connected) this.#publish(s, now)
+      if (s.connected && !s.injections.some((j) => j.silence && now >= j.fromMs && now < j.toMs)) this.#publish(s, now)
       this.#wheel[(this.#tick + s.intervalTicks) % this.#wheel.length]?.push(s)
     }
     this.#tick++
@@ -262,6 +282,15 @@ export class DeviceFleet {
       const spread = (m.max - m.min) * 0.01
       const v = m.typical + (Math.random() - 0.5) * 2 * spread
       values[m.name] = Math.round(Math.min(m.max, Math.max(m.min, v)) * 100) / 100
+    }
+    for (const j of s.injections) {
+      if (now < j.fromMs || now >= j.toMs || !j.values) continue
+      for (const [k, base] of Object.entries(j.values)) {
+        const m = s.metrics.find((x) => x.name === k)
+        if (!m) continue
+        const v = base + (Math.random() - 0.5) * 2 * (j.noise?.[k] ?? 0)
+        values[k] = Math.round(Math.min(m.max, Math.max(m.min, v)) * 100) / 100
+      }
     }
     s.seq++
     const payload = Buffer.from(JSON.stringify({ ts: now, seq: s.seq, values }))

@@ -89,6 +89,22 @@ rules:
     expect(out[0]?.type === 'raise' && (out[0].evidence.ratePerMin as number)).toBeGreaterThan(5)
   })
 
+  it('a sensor jittering by a unit every few seconds raises nothing', () => {
+    const city = newCity()
+    addDevices(city, 'G', 1, 'gas', 1, 10)
+    const e = new RuleEngine(rulesOf(`
+rules:
+  - { id: gas-rising, kind: rate, title: rising, ticketType: gas_leak, deviceTypes: [gas], metric: ch4_pct_lel, risePerMin: 5, windowS: 60 }
+`))
+    // As the simulator draws them: 0.5 plus or minus 1, every 5 s.
+    let x = 7
+    const jitter = Array.from({ length: 500 }, () => {
+      x = (x * 48271) % 2147483647
+      return Math.max(0, 0.5 + ((x / 2147483647) - 0.5) * 2)
+    })
+    expect(run(e, contextOf(city), jitter.map((v, i) => reading('G0', T0 + i * 5 * S, { ch4_pct_lel: v })))).toEqual([])
+  })
+
   it('noisy but steady readings raise nothing', () => {
     const city = newCity()
     addDevices(city, 'G', 1, 'gas', 1, 10)

@@ -86,6 +86,14 @@ describe('de-duplication and linking', () => {
     expect(now?.evidence.map((e) => e.value)).toEqual([40, 46, 47, 48, 49])
   })
 
+  it('two rules raising the same type about the same device make one ticket', () => {
+    const book = new TicketBook(catalogue, policy)
+    const t = open(book, 'gas-leak|d:G1', T0, 'normal', { ruleId: 'gas-leak', ticketType: 'gas_leak', subject: { deviceId: 'G1' } })
+    book.raise(raise('gas-rising|d:G1', T0 + 1_000, { ruleId: 'gas-rising', ticketType: 'gas_leak', subject: { deviceId: 'G1' } }), { now: T0 + 1_000, mode: 'normal', id: 'unused', route: () => ({ unitId: 'x', unitName: 'x' }) })
+    expect(book.size).toBe(1)
+    expect(book.get(t.id)?.occurrences).toBe(2)
+  })
+
   it('a closed ticket does not absorb a new raise: that is a new ticket', () => {
     const book = new TicketBook(catalogue, policy)
     const t = open(book, 'k1', T0)
