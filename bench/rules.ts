@@ -41,7 +41,7 @@ try {
   const code = await new Promise<number | null>((r) => sim.once('exit', (c) => r(c)))
   if (code !== 0) throw new Error(`citytwin sim scenario exited with ${String(code)}`)
   const result = JSON.parse(readFileSync(out, 'utf8')) as { scenario: string; report: ScenarioReport; simulator: Record<string, number> }
-  const health = (await (await fetch(`${ready[2] ?? ''}/healthz`)).json()) as unknown
+  const health = (await (await fetch(`${ready[2] ?? ''}/healthz`)).json())
   const saved = {
     bench: 'rules', at, command: `npm run bench:rules -- --devices ${values.devices} --workers ${values.workers}`,
     machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
