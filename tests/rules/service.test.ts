@@ -24,7 +24,7 @@ import { apiConfig } from '../../twin/api/config.ts'
 import { ApiServer } from '../../twin/api/server.ts'
 import { LiveTwin } from '../../twin/state/live-twin.ts'
 import { openMigratedStore, StoreWriter, type Store } from '../../twin/store/index.ts'
-import { tempDir } from '../helpers.ts'
+import { runCli, tempDir } from '../helpers.ts'
 
 const OPERATOR = 'operator-token-0123456789'
 const VIEWER = 'viewer-token-0123456789'
@@ -283,6 +283,25 @@ describe('one-key linkage', () => {
     expect(t).toMatchObject({ type: 'gas_leak', linkage: ['119'], unitId: 'gas-company' })
     expect(pushed).toContainEqual(expect.objectContaining({ id: `${t?.id ?? ''}:119`, target: '119', ticketId: t?.id, type: 'gas_leak' }))
     expect(rules.stats()).toMatchObject({ linkage: { sent: 1, failed: 0 } })
+  })
+})
+
+describe('operator CLI', () => {
+  it('lists tickets, comments on one, and shows its history through the API', async () => {
+    const list = await runCli(['tickets', 'list', '--api', api.url, '--json'])
+    expect(list.code).toBe(0)
+    const lines = list.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; type: string })
+    const gasTicket = lines.find((t) => t.type === 'gas_leak')
+    expect(gasTicket).toBeDefined()
+    const refused = await runCli(['tickets', 'act', gasTicket?.id ?? '', 'comment', '--note', '已联系燃气集团', '--api', api.url, '--token', VIEWER])
+    expect(refused.code).not.toBe(0)
+    expect(refused.stderr).toContain('403')
+    const done = await runCli(['tickets', 'act', gasTicket?.id ?? '', 'comment', '--note', '已联系燃气集团', '--api', api.url, '--token', OPERATOR])
+    expect(done).toMatchObject({ code: 0, stdout: `${gasTicket?.id ?? ''} is dispatched\n` })
+    const shown = await runCli(['tickets', 'show', gasTicket?.id ?? '', '--api', api.url])
+    expect(shown.stdout).toMatch(/comment\s+op-wang\s+dispatched -> dispatched\s+已联系燃气集团/)
+    const mode = await runCli(['mode', 'set', 'holiday', '--for-min', '60', '--note', '国庆', '--api', api.url, '--token', OPERATOR])
+    expect(mode).toMatchObject({ code: 0, stdout: expect.stringMatching(/^holiday in force/) as unknown })
   })
 })
 
