@@ -9,6 +9,7 @@ import { createServer, type Server } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { Validator } from '@seriousme/openapi-schema-validator'
 import { MemoryBus } from '../../lib/bus/bus.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
@@ -283,6 +284,16 @@ describe('one-key linkage', () => {
     expect(t).toMatchObject({ type: 'gas_leak', linkage: ['119'], unitId: 'gas-company' })
     expect(pushed).toContainEqual(expect.objectContaining({ id: `${t?.id ?? ''}:119`, target: '119', ticketId: t?.id, type: 'gas_leak' }))
     expect(rules.stats()).toMatchObject({ linkage: { sent: 1, failed: 0 } })
+  })
+})
+
+describe('the OpenAPI document', () => {
+  it('lists the ticket, mode, rule and Open311 routes and is valid OpenAPI 3.1', async () => {
+    const doc = await call<{ paths: Record<string, Record<string, unknown>> }>('GET', '/api/openapi.json')
+    for (const r of api.router.routes) expect(doc.body.paths[r.path]?.[r.method.toLowerCase()], `${r.method} ${r.path}`).toBeDefined()
+    expect(Object.keys(doc.body.paths)).toEqual(expect.arrayContaining(['/api/tickets', '/api/tickets/{id}/actions', '/api/modes', '/open311/v2/requests.json']))
+    const result = await new Validator().validate(doc.body)
+    expect(result.errors ?? [], JSON.stringify(result.errors)).toEqual([])
   })
 })
 
