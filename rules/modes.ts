@@ -58,10 +58,4 @@ export class ModeBoard {
     if (own && (!city || own.createdAt >= city.createdAt)) return own.mode
     return city?.mode ?? 'normal'
   }
-
-  /** Entries that no longer matter at `now`: ended, or replaced by a later open-ended one for the same place. */
-  stale(now: number): ModeEntry[] {
-    return this.#entries.filter((e) => (e.endsAt !== undefined && e.endsAt <= now)
-      || this.#entries.some((x) => x !== e && x.districtId === e.districtId && x.endsAt === undefined && e.endsAt === undefined && x.startsAt <= now && e.startsAt <= x.startsAt && x.createdAt > e.createdAt))
-  }
 }

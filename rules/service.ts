@@ -14,7 +14,7 @@ import { messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
 import { counter, gauge } from '../lib/metrics.ts'
 import type { LiveTwin } from '../twin/state/live-twin.ts'
-import { loadCatalogue, type Catalogue, type CatalogueType } from './catalogue/catalogue.ts'
+import { loadCatalogue, routeToUnit, type Catalogue, type CatalogueType } from './catalogue/catalogue.ts'
 import type { RulesConfig } from './config.ts'
 import { TwinContext } from './context.ts'
 import { RuleEngine } from './engine.ts'
@@ -243,9 +243,15 @@ export class RulesService implements Component {
   }
 
   #route(t: CatalogueType, place: Place): { unitId: string; unitName: string } {
+    return this.catalogue.route(t.code, this.#placeNames(place)) ?? { unitId: t.unit, unitName: t.unit }
+  }
+
+  /** A place with its district and street names, for the unit names. */
+  #placeNames(place: Place): { districtId: number; streetId: number; districtName?: string; streetName?: string } {
     const twin = this.#o.twin.twin
-    const r = this.catalogue.route(t.code, { districtId: place.districtId, streetId: place.streetId, districtName: twin.grid(place.districtId)?.name, streetName: twin.grid(place.streetId)?.name })
-    return r ?? { unitId: t.unit, unitName: t.unit }
+    const districtName = twin.grid(place.districtId)?.name
+    const streetName = twin.grid(place.streetId)?.name
+    return { districtId: place.districtId, streetId: place.streetId, ...(districtName ? { districtName } : {}), ...(streetName ? { streetName } : {}) }
   }
 
   /** Keeps changes for the next flush and tells the twin about open and closed tickets. */
@@ -276,9 +282,9 @@ export class RulesService implements Component {
     const t = this.book.get(id)
     let unit = o.unit
     if (action === 'dispatch' && o.unitKind && t) {
-      const type = this.catalogue.unit(o.unitKind)
-      if (!type) return { ok: false, status: 400, code: 'TICKET_UNIT_UNKNOWN', message: `no unit "${o.unitKind}" in the catalogue` }
-      const r = this.#route({ ...(this.catalogue.type(t.type) as CatalogueType), unit: o.unitKind }, t.place)
+      const kind = this.catalogue.unit(o.unitKind)
+      if (!kind) return { ok: false, status: 400, code: 'TICKET_UNIT_UNKNOWN', message: `no unit "${o.unitKind}" in the catalogue` }
+      const r = routeToUnit(kind, this.#placeNames(t.place))
       unit = { id: r.unitId, name: r.unitName }
     }
     const res = this.book.act(id, action, actor, this.#clock(), { ...o, ...(unit ? { unit } : {}) })

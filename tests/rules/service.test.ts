@@ -309,6 +309,12 @@ describe('operator CLI', () => {
     expect(refused.stderr).toContain('403')
     const done = await runCli(['tickets', 'act', gasTicket?.id ?? '', 'comment', '--note', '已联系燃气集团', '--api', api.url, '--token', OPERATOR])
     expect(done).toMatchObject({ code: 0, stdout: `${gasTicket?.id ?? ''} is dispatched\n` })
+    // Returned by the gas company, dispatched by the desk to another unit, routed to the ticket's district.
+    expect((await runCli(['tickets', 'act', gasTicket?.id ?? '', 'return', '--note', '户内管道，非本单位', '--api', api.url, '--token', OPERATOR])).code).toBe(0)
+    const redirected = await runCli(['tickets', 'act', gasTicket?.id ?? '', 'dispatch', '--unit', 'emergency-management', '--json', '--api', api.url, '--token', OPERATOR])
+    const g = gas[0]
+    expect(JSON.parse(redirected.stdout)).toMatchObject({ status: 'dispatched', unitId: `emergency-management@d${g?.districtId ?? 0}`, returns: 1 })
+    expect((await runCli(['tickets', 'act', gasTicket?.id ?? '', 'dispatch', '--unit', 'ghostbusters', '--api', api.url, '--token', OPERATOR])).stderr).toContain('TICKET_')
     const shown = await runCli(['tickets', 'show', gasTicket?.id ?? '', '--api', api.url])
     expect(shown.stdout).toMatch(/comment\s+op-wang\s+dispatched -> dispatched\s+已联系燃气集团/)
     const mode = await runCli(['mode', 'set', 'holiday', '--for-min', '60', '--note', '国庆', '--api', api.url, '--token', OPERATOR])
