@@ -318,7 +318,7 @@ export class RulesService implements Component {
       this.#take(this.book.complaint({
         id: tid, type: c.serviceCode, group: type?.group ?? '', title: `${type?.nameZh ?? c.serviceCode}（市民来电）`, description: c.description, severity: type?.severity ?? 'info',
         place: at, subject: undefined, ruleId: '', key: '', mode: this.#modes.modeAt(at.districtId, now), createdAt: now, updatedAt: now,
-        signedAt: undefined, resolvedAt: undefined, closedAt: undefined, occurrences: 1, lastSeenAt: now, signalActive: undefined, linked: [],
+        signedAt: undefined, resolvedAt: undefined, closedAt: undefined, occurrences: 1, firstSeenAt: now, lastSeenAt: now, signalActive: undefined, linked: [],
         linkage: [...(type?.linkage ?? [])], evidence: [{ complaint: id, address: c.address }], escalations: 0, supervised: false, slaBreaches: [], formalOnly: 0, returns: 0, complaints: 1,
       }, { now, mode: this.#modes.modeAt(at.districtId, now), route: (t) => this.#route(t, at) }))
     }

@@ -125,7 +125,7 @@ export class TicketBook {
       ruleId: a.ruleId, key: a.key, unitId: unit.unitId, unitName: unit.unitName, mode: ctx.mode,
       createdAt: ctx.now, updatedAt: ctx.now, dispatchedAt: undefined, signedAt: undefined, resolvedAt: undefined, closedAt: undefined,
       signDueAt: undefined, resolveDueAt: ctx.now + type.resolveMinutes * f.resolve * 60_000,
-      occurrences: 1, lastSeenAt: a.ts, signalActive: true, linked: [], linkage: [...type.linkage], evidence: [a.evidence],
+      occurrences: 1, firstSeenAt: a.ts, lastSeenAt: a.ts, signalActive: true, linked: [], linkage: [...type.linkage], evidence: [a.evidence],
       escalations: 0, supervised: false, slaBreaches: [], formalOnly: 0, returns: 0, complaints: 0,
     }
     const changes = [this.#keep(created, { ticketId: created.id, ts: ctx.now, version: 1, action: 'create', actor: `rule:${a.ruleId}`, from: '', to: 'created', note: a.title, payload: { key: a.key, evidence: a.evidence } })]

@@ -64,6 +64,8 @@ export interface Ticket {
   resolveDueAt: number | undefined
   /** Times the rule raised it while it was open (1 at creation). */
   occurrences: number
+  /** Time of what raised it first (the reading or status change that completed the rule), and of the latest raise. */
+  firstSeenAt: number
   lastSeenAt: number
   /** Whether the rule's signal is still on (undefined: no signal, e.g. a complaint). */
   signalActive: boolean | undefined

@@ -24,7 +24,7 @@ export async function fetchTickets(api: string, token: string | undefined): Prom
     const res = await fetch(`${api}/api/tickets?limit=500&sort=created${cursor ? `&cursor=${cursor}` : ''}`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
     if (!res.ok) throw new Error(`GET /api/tickets answered ${res.status}: ${await res.text()}`)
     const page = (await res.json()) as { items: SeenTicket[]; next: string | null }
-    out.push(...page.items.map((t) => ({ id: t.id, type: t.type, createdAt: t.createdAt, ...(t.subject ? { subject: t.subject } : {}) })))
+    out.push(...page.items.map((t) => ({ id: t.id, type: t.type, createdAt: t.createdAt, ...(t.firstSeenAt === undefined ? {} : { firstSeenAt: t.firstSeenAt }), ...(t.subject ? { subject: t.subject } : {}) })))
     cursor = page.next
   } while (cursor !== null)
   return out
@@ -32,10 +32,11 @@ export async function fetchTickets(api: string, token: string | undefined): Prom
 
 export function formatReport(name: string, r: ScenarioReport): string {
   const pct = (x: number): string => `${(x * 100).toFixed(1)}%`
-  const s = (ms: number | null): string => (ms === null ? '-' : `${(ms / 1000).toFixed(1)} s`)
-  const rows = r.incidents.map((i) => `  ${i.id.padEnd(22)} expected ${String(i.expected).padStart(3)}  detected ${String(i.detected).padStart(3)}  tickets ${String(i.tickets).padStart(3)} (wrong ${i.wrong})  precision ${pct(i.precision).padStart(6)}  recall ${pct(i.recall).padStart(6)}  time to ticket p50 ${s(quantile(i.latencyMs, 0.5))}`)
+  const s = (x: number | null): string => (x === null ? '-' : `${(x / 1000).toFixed(1)} s`)
+  const ms = (x: number | null): string => (x === null ? '-' : `${Math.round(x)} ms`)
+  const rows = r.incidents.map((i) => `  ${i.id.padEnd(22)} expected ${String(i.expected).padStart(3)}  detected ${String(i.detected).padStart(3)}  tickets ${String(i.tickets).padStart(3)} (wrong ${i.wrong})  precision ${pct(i.precision).padStart(6)}  recall ${pct(i.recall).padStart(6)}  time to ticket p50 ${s(quantile(i.latencyMs, 0.5))} (system ${ms(quantile(i.systemMs, 0.5))})`)
   return `scenario ${name}\n${rows.join('\n')}\n  tickets about no incident: ${r.unrelated}\n` +
-    `  overall: precision ${pct(r.precision)}, recall ${pct(r.recall)}, time to ticket after the rule's own duration p50 ${s(r.latencyP50Ms)}, p99 ${s(r.latencyP99Ms)}, tickets per incident ${r.ticketsPerIncident?.toFixed(2) ?? '-'}\n`
+    `  overall: precision ${pct(r.precision)}, recall ${pct(r.recall)}, time to ticket after the rule's own duration p50 ${s(r.latencyP50Ms)}, p99 ${s(r.latencyP99Ms)} (of which the system's own, from the deciding reading: p50 ${ms(r.systemP50Ms)}, p99 ${ms(r.systemP99Ms)}), tickets per incident ${r.ticketsPerIncident?.toFixed(2) ?? '-'}\n`
 }
 
 function quantile(xs: readonly number[], q: number): number | null {

@@ -9,6 +9,8 @@ export interface SeenTicket {
   id: string
   type: string
   createdAt: number
+  /** When what raised it happened (the reading that completed the rule). */
+  firstSeenAt?: number
   subject?: { deviceId?: string; cameraId?: string; gridLevel?: string; gridId?: number }
 }
 
@@ -23,8 +25,10 @@ export interface IncidentResult {
   precision: number
   recall: number
   ticketsPerIncident: number
-  /** Time from the incident start plus the rule's own duration to the ticket, ms. */
+  /** Time from the incident start plus the rule's own duration to the ticket, ms (includes up to a reporting interval or two of the devices). */
   latencyMs: number[]
+  /** Time from the reading (or status change) that completed the rule to the ticket, ms: the system's own delay. */
+  systemMs: number[]
 }
 
 export interface ScenarioReport {
@@ -35,6 +39,8 @@ export interface ScenarioReport {
   recall: number
   latencyP50Ms: number | null
   latencyP99Ms: number | null
+  systemP50Ms: number | null
+  systemP99Ms: number | null
   ticketsPerIncident: number | null
 }
 
@@ -65,10 +71,11 @@ export function evaluateScenario(incidents: readonly PlannedIncident[], tickets:
     const right = ts.filter((t) => i.expect.per !== 'none' && t.type === i.expect.ticketType && t.createdAt >= i.startMs)
     const expected = i.expect.per === 'device' ? i.deviceIds.length : i.expect.per === 'area' ? 1 : 0
     const detectedSubjects = new Set(right.map((t) => t.subject?.deviceId ?? `grid:${String(t.subject?.gridId)}`))
-    const firstBySubject = new Map<string, number>()
+    const firstBySubject = new Map<string, SeenTicket>()
     for (const t of right) {
       const k = t.subject?.deviceId ?? `grid:${String(t.subject?.gridId)}`
-      firstBySubject.set(k, Math.min(firstBySubject.get(k) ?? Infinity, t.createdAt))
+      const seen = firstBySubject.get(k)
+      if (!seen || t.createdAt < seen.createdAt) firstBySubject.set(k, t)
     }
     const detected = Math.min(expected, detectedSubjects.size)
     return {
@@ -76,10 +83,12 @@ export function evaluateScenario(incidents: readonly PlannedIncident[], tickets:
       precision: ts.length === 0 ? 1 : right.length / ts.length,
       recall: expected === 0 ? 1 : detected / expected,
       ticketsPerIncident: expected === 0 ? ts.length : ts.length / expected,
-      latencyMs: [...firstBySubject.values()].map((at) => at - (i.startMs + i.detectAfterMs)),
+      latencyMs: [...firstBySubject.values()].map((t) => t.createdAt - (i.startMs + i.detectAfterMs)),
+      systemMs: [...firstBySubject.values()].flatMap((t) => (t.firstSeenAt === undefined ? [] : [t.createdAt - t.firstSeenAt])),
     }
   })
   const all = results.flatMap((r) => r.latencyMs)
+  const system = results.flatMap((r) => r.systemMs)
   const expected = results.reduce((n, r) => n + r.expected, 0)
   const raised = results.reduce((n, r) => n + r.tickets, 0) + unrelated
   const right = results.reduce((n, r) => n + (r.tickets - r.wrong), 0)
@@ -87,7 +96,7 @@ export function evaluateScenario(incidents: readonly PlannedIncident[], tickets:
     incidents: results, unrelated,
     precision: raised === 0 ? 1 : right / raised,
     recall: expected === 0 ? 1 : results.reduce((n, r) => n + r.detected, 0) / expected,
-    latencyP50Ms: quantile(all, 0.5), latencyP99Ms: quantile(all, 0.99),
+    latencyP50Ms: quantile(all, 0.5), latencyP99Ms: quantile(all, 0.99), systemP50Ms: quantile(system, 0.5), systemP99Ms: quantile(system, 0.99),
     ticketsPerIncident: expected === 0 ? null : results.filter((r) => r.expected > 0).reduce((n, r) => n + r.tickets, 0) / expected,
   }
 }

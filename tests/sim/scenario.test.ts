@@ -58,7 +58,7 @@ describe('scoring a run', () => {
   it('counts detections, wrong and unrelated tickets, latency and tickets per incident', () => {
     const tickets: SeenTicket[] = [
       { id: 'a', type: 'power_outage', createdAt: T0 + 35_000, subject: { gridLevel: 'community', gridId: cut?.gridId ?? 0 } },
-      ...w.slice(0, 4).map((d, i) => ({ id: `w${i}`, type: 'waterlogging', createdAt: T0 + 300_000 + 500 + i * 100, subject: { deviceId: d } })),
+      ...w.slice(0, 4).map((d, i) => ({ id: `w${i}`, type: 'waterlogging', createdAt: T0 + 300_000 + 500 + i * 100, firstSeenAt: T0 + 300_000 + i * 100, subject: { deviceId: d } })),
       { id: 'dup', type: 'device_offline', createdAt: T0 + 90_000, subject: { deviceId: cut?.deviceIds[0] ?? '' } },
       { id: 'fp', type: 'waterlogging', createdAt: T0 + 200_000, subject: { deviceId: noise?.deviceIds[0] ?? '' } },
       { id: 'other', type: 'bin_overflow', createdAt: T0 + 1_000, subject: { deviceId: 'elsewhere' } },
@@ -66,7 +66,8 @@ describe('scoring a run', () => {
     ]
     const r = evaluateScenario(plan.incidents, tickets, T0)
     expect(r.incidents.find((i) => i.id === 'cut')).toMatchObject({ expected: 1, detected: 1, tickets: 2, wrong: 1, recall: 1, precision: 0.5, ticketsPerIncident: 2, latencyMs: [5_000] })
-    expect(r.incidents.find((i) => i.id === 'water')).toMatchObject({ expected: 5, detected: 4, recall: 0.8, precision: 1, latencyMs: [500, 600, 700, 800] })
+    expect(r.incidents.find((i) => i.id === 'water')).toMatchObject({ expected: 5, detected: 4, recall: 0.8, precision: 1, latencyMs: [500, 600, 700, 800], systemMs: [500, 500, 500, 500] })
+    expect(r).toMatchObject({ systemP50Ms: 500, systemP99Ms: 500 })
     expect(r.incidents.find((i) => i.id === 'noise')).toMatchObject({ expected: 0, tickets: 1, wrong: 1, precision: 0 })
     expect(r.unrelated).toBe(1)
     // 5 right of 8 raised during the run; 5 of 6 expected found.
@@ -82,7 +83,7 @@ describe('complaint matching', () => {
     id: 'T-1', version: 1, origin: 'proactive', status: 'dispatched', type: 'waterlogging', group: 'drainage', title: '', description: '', severity: 'warning',
     place: { microGridId: 11, communityId: 1, streetId: 100, districtId: 1000, lon: 113.6, lat: 34.7 }, subject: undefined, ruleId: 'r', key: 'k', unitId: 'u', unitName: 'u', mode: 'normal',
     createdAt: T0, updatedAt: T0, dispatchedAt: T0, signedAt: undefined, resolvedAt: undefined, closedAt: undefined, signDueAt: undefined, resolveDueAt: undefined,
-    occurrences: 1, lastSeenAt: T0, signalActive: true, linked: [], linkage: [], evidence: [], escalations: 0, supervised: false, slaBreaches: [], formalOnly: 0, returns: 0, complaints: 0, ...o,
+    occurrences: 1, firstSeenAt: T0, lastSeenAt: T0, signalActive: true, linked: [], linkage: [], evidence: [], escalations: 0, supervised: false, slaBreaches: [], formalOnly: 0, returns: 0, complaints: 0, ...o,
   })
   const policy = { radiusM: 500, windowMs: 86_400_000 }
   const at = { serviceCode: 'waterlogging', receivedAt: T0 + 20 * 60_000, lon: 113.6, lat: 34.7 + 0.003, place: { microGridId: 12, communityId: 1, streetId: 100, districtId: 1000, lon: 113.6, lat: 34.703 } }
