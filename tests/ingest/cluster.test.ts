@@ -28,7 +28,18 @@ describe('MQTT gateway in cluster mode', () => {
       const secret = readFileSync(join(dataDir, 'device-secret'), 'utf8').trim()
       const first = devices[0]?.id ?? ''
       expect((await runCli(['device-token', first, '--data-dir', dataDir])).stdout.trim()).toBe(deviceToken(secret, first))
-      const clients = await Promise.all(devices.map((d) => mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: d.id, password: deviceToken(secret, d.id), reconnectPeriod: 50, connectTimeout: 5_000 })))
+      // A worker at its cap resets the connection: the device tries again, as devices do.
+      const connectOnce = async (id: string): Promise<mqtt.MqttClient> => {
+        for (let attempt = 1; ; attempt++) {
+          try {
+            return await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { username: id, password: deviceToken(secret, id), reconnectPeriod: 0, connectTimeout: 5_000 }, false)
+          } catch (e) {
+            if (attempt >= 50) throw e
+            await new Promise((r) => setTimeout(r, 20 + Math.random() * 80))
+          }
+        }
+      }
+      const clients = await Promise.all(devices.map((d) => connectOnce(d.id)))
       await Promise.all(clients.map(async (c, i) => {
         const id = devices[i]?.id ?? ''
         await c.publishAsync(`devices/${id}/events`, JSON.stringify({ kind: 'self_test', ts }), { qos: 1 })
