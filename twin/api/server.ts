@@ -18,6 +18,8 @@ import type { ApiConfig } from './config.ts'
 import { LiveFeed } from './live.ts'
 import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, route, Router, type Caller, type Reply, type Route } from './router.ts'
 import { twinRoutes } from './twin-routes.ts'
+import { mapRoutes } from './map-routes.ts'
+import { isApiPath, serveStatic } from './static.ts'
 
 const log = logger('api')
 const httpRequests = counter('citytwin_api_requests_total', 'HTTP API requests, by route and status', ['route', 'status'])
@@ -30,6 +32,8 @@ export interface ApiServerOptions {
   twin?: LiveTwin
   /** More routes, from the stages after the twin (the rules' tickets, modes and Open311). */
   routes?: readonly Route[]
+  /** The viewer's built files, served at / (everything that is not an API path). */
+  staticDir?: string
 }
 
 export class ApiServer implements Component {
@@ -42,6 +46,7 @@ export class ApiServer implements Component {
   readonly #client: ClickHouseClient
   readonly #components: () => readonly Component[]
   readonly #twin: LiveTwin | undefined
+  readonly #staticDir: string | undefined
   readonly router: Router
 
   constructor(opts: ApiServerOptions) {
@@ -49,6 +54,7 @@ export class ApiServer implements Component {
     this.#client = opts.client
     this.#components = opts.components ?? (() => [])
     this.#twin = opts.twin
+    this.#staticDir = opts.staticDir
     const system: Route[] = [
       route({
         method: 'GET', path: '/metrics', tag: 'system', summary: 'Prometheus metrics (text exposition format)',
@@ -65,7 +71,7 @@ export class ApiServer implements Component {
         handler: async () => ({ status: 200, body: await readCityFigures(this.#client) }),
       }),
     ]
-    this.router = new Router([...system, ...(opts.twin ? twinRoutes(opts.twin, opts.client) : []), ...(opts.routes ?? [])])
+    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin)] : []), ...(opts.routes ?? [])])
   }
 
   get url(): string {
@@ -146,6 +152,12 @@ export class ApiServer implements Component {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://api')
+    if (this.#staticDir !== undefined && (req.method === 'GET' || req.method === 'HEAD') && !isApiPath(url.pathname)) {
+      const out = await serveStatic(this.#staticDir, url.pathname)
+      httpRequests.inc({ route: 'viewer', status: String(out.status) })
+      res.writeHead(out.status, { 'content-type': out.contentType ?? 'text/plain', 'cache-control': out.cache ?? 'no-cache' }).end(req.method === 'HEAD' ? undefined : out.body as Buffer | string)
+      return
+    }
     const match = this.router.match(req.method ?? 'GET', url.pathname)
     const label = typeof match === 'object' ? `${match.route.method} ${match.route.path}` : 'unmatched'
     let out: Reply
@@ -172,6 +184,6 @@ export class ApiServer implements Component {
 }
 
 function send(res: ServerResponse, out: Reply): void {
-  const text = typeof out.body === 'string' ? out.body : JSON.stringify(out.body)
+  const text = typeof out.body === 'string' || Buffer.isBuffer(out.body) ? out.body : JSON.stringify(out.body)
   res.writeHead(out.status, { 'content-type': out.contentType ?? 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(text)
 }

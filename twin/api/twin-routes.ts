@@ -11,7 +11,7 @@ import type { LiveTwin } from '../state/live-twin.ts'
 import { CAMERA_STATUSES, CITY_ID, inBox, type Twin } from '../state/twin.ts'
 import { HttpError, route, type Route } from './router.ts'
 
-const bboxSchema = z.string().transform((s, ctx) => {
+export const bboxSchema = z.string().transform((s, ctx) => {
   const n = s.split(',').map(Number)
   const [w, south, e, north] = n
   if (n.length !== 4 || n.some((x) => !Number.isFinite(x)) || w === undefined || south === undefined || e === undefined || north === undefined || w > e || south > north) {

@@ -1,0 +1,63 @@
+// The live feed (/api/live) from the browser: subscribes to what the map
+// shows, hands each delta to the map, and reconnects with backoff.
+export interface Hello {
+  grid: string[]
+  device: string[]
+  camera: string[]
+}
+
+export interface Delta {
+  t: number
+  grids?: number[][]
+  devices?: [string, number, number, number][]
+  cameras?: [string, number][]
+}
+
+type Subscription = { level: string } | { bbox: [number, number, number, number] } | { grids: number[] }
+
+export class LiveClient {
+  #ws: WebSocket | undefined
+  #subs: Subscription[] = []
+  #attempt = 0
+  #closed = false
+  hello: Hello | undefined
+  onDelta: (d: Delta) => void = () => undefined
+  onState: (connected: boolean) => void = () => undefined
+
+  connect(): void {
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live`
+    const ws = new WebSocket(url)
+    this.#ws = ws
+    ws.onopen = () => {
+      this.#attempt = 0
+      this.onState(true)
+      for (const s of this.#subs) ws.send(JSON.stringify({ subscribe: s }))
+    }
+    ws.onmessage = (ev: MessageEvent<string>) => {
+      const m = JSON.parse(ev.data) as ({ type: 'hello' } & Hello) | ({ type: 'delta' } & Delta) | { type: 'error'; message: string }
+      if (m.type === 'hello') this.hello = m
+      else if (m.type === 'delta') this.onDelta(m)
+      else console.warn('live feed:', m.message)
+    }
+    ws.onclose = () => {
+      this.onState(false)
+      if (this.#closed) return
+      const delay = Math.min(30_000, 500 * 2 ** this.#attempt++) * (0.5 + Math.random() / 2)
+      setTimeout(() => this.connect(), delay)
+    }
+  }
+
+  /** Replaces every subscription with these. */
+  subscribe(subs: Subscription[]): void {
+    this.#subs = subs
+    const ws = this.#ws
+    if (ws?.readyState !== WebSocket.OPEN) return
+    ws.send(JSON.stringify({ unsubscribe: true }))
+    for (const s of subs) ws.send(JSON.stringify({ subscribe: s }))
+  }
+
+  close(): void {
+    this.#closed = true
+    this.#ws?.close()
+  }
+}

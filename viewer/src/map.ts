@@ -1,0 +1,290 @@
+// The grid map: deck.gl layers over binary attributes, at the level of
+// detail the zoom calls for. Districts and streets are drawn whole;
+// community and micro-grids only inside the view (fetched by box); devices
+// and cameras only up close and capped by the API. Live deltas recolour in
+// place (updateTriggers on a version), so no layer is rebuilt for them.
+import { Deck, MapView, WebMercatorViewport, type MapViewState, type PickingInfo } from '@deck.gl/core'
+import { PathLayer, ScatterplotLayer, SolidPolygonLayer } from '@deck.gl/layers'
+import { getBuffer, getJson, type TicketView } from './api.ts'
+import { SEVERITY_RADIUS } from './data/colors.ts'
+import { decodeGeometry, levelForZoom, POINTS_MIN_ZOOM, type GridGeometry, type MapLevel } from './data/geometry.ts'
+import { GridState, rowToColumns, type ColourBy } from './data/grid-state.ts'
+import { PointSet, type PointColumns } from './data/points.ts'
+import type { Delta, LiveClient } from './live.ts'
+
+type Box = [number, number, number, number]
+
+export type Picked =
+  | { kind: 'grid'; id: number; level: MapLevel }
+  | { kind: 'device' | 'camera'; id: string }
+  | { kind: 'ticket'; ticket: TicketView }
+
+interface LevelData {
+  level: MapLevel
+  geometry: GridGeometry
+  state: GridState
+  /** The box it was fetched for; undefined: the whole level. */
+  box: Box | undefined
+}
+
+const BY_BOX: ReadonlySet<MapLevel> = new Set(['community', 'micro'])
+
+const contains = (outer: Box, inner: Box): boolean => inner[0] >= outer[0] && inner[1] >= outer[1] && inner[2] <= outer[2] && inner[3] <= outer[3]
+const grow = (b: Box, f: number): Box => {
+  const w = (b[2] - b[0]) * f
+  const h = (b[3] - b[1]) * f
+  return [b[0] - w, b[1] - h, b[2] + w, b[3] + h]
+}
+
+export class GridMap {
+  readonly deck: Deck<MapView>
+  readonly #live: LiveClient
+  #view: MapViewState
+  #size = { width: 1, height: 1 }
+  #districts: GridGeometry | undefined
+  #current: LevelData | undefined
+  #wholeLevels = new Map<MapLevel, LevelData>()
+  #points: PointSet | undefined
+  #pointsBox: Box | undefined
+  #tickets: TicketView[] = []
+  #colourBy: ColourBy = 'health'
+  #loading = 0
+  #frames: number[] = []
+  onPick: (p: Picked) => void = () => undefined
+  onHover: (text: string | null) => void = () => undefined
+  tooltip: (p: Picked, state: GridState | undefined) => string = () => ''
+
+  constructor(parent: HTMLElement, live: LiveClient) {
+    this.#live = live
+    this.#view = { longitude: 113.65, latitude: 34.75, zoom: 9.5, pitch: 0, bearing: 0 }
+    this.deck = new Deck<MapView>({
+      parent,
+      views: new MapView({ repeat: false }),
+      initialViewState: this.#view,
+      controller: true,
+      onViewStateChange: ({ viewState }) => {
+        this.#view = viewState as MapViewState
+        this.#scheduleLod()
+        return viewState
+      },
+      onResize: (size) => {
+        this.#size = size
+      },
+      onAfterRender: () => {
+        this.#frames.push(performance.now())
+        if (this.#frames.length > 600) this.#frames.splice(0, 300)
+      },
+      getCursor: ({ isHovering }) => (isHovering ? 'pointer' : 'grab'),
+      onClick: (info) => {
+        const p = this.#picked(info)
+        if (p) this.onPick(p)
+      },
+      onHover: (info) => {
+        const p = this.#picked(info)
+        this.onHover(p ? this.tooltip(p, this.#current?.state) : null)
+      },
+      layers: [],
+    })
+    live.onDelta = (d) => this.#applyDelta(d)
+  }
+
+  /** Loads the districts, fits the city in view, and starts following it live. */
+  async start(): Promise<void> {
+    this.#districts = decodeGeometry(await getBuffer('/api/map/grids?level=district'))
+    const rect = this.deck.getCanvas()?.getBoundingClientRect()
+    this.#size = { width: Math.max(1, rect?.width ?? 800), height: Math.max(1, rect?.height ?? 600) }
+    const b = this.#districts.bounds
+    const fitted = new WebMercatorViewport(this.#size).fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 24 })
+    this.#view = { longitude: fitted.longitude, latitude: fitted.latitude, zoom: fitted.zoom, pitch: 0, bearing: 0 }
+    this.deck.setProps({ initialViewState: { ...this.#view } })
+    await this.#lod()
+  }
+
+  get view(): MapViewState {
+    return this.#view
+  }
+
+  get level(): MapLevel | undefined {
+    return this.#current?.level
+  }
+
+  get busy(): boolean {
+    return this.#loading > 0
+  }
+
+  /** Recent frame times (ms between rendered frames), for the benchmark. */
+  frameTimes(): number[] {
+    const f = this.#frames
+    return f.slice(1).map((t, i) => t - (f[i] ?? t))
+  }
+
+  /** The state of a grid as drawn (for tests and the panel). */
+  drawnState(id: number): { health: number; tickets: number[] } | undefined {
+    const d = this.#current
+    const r = d?.state.rowOf.get(id)
+    if (!d || r === undefined) return undefined
+    return { health: d.state.health[r] ?? Number.NaN, tickets: [d.state.tickets[3 * r] ?? 0, d.state.tickets[3 * r + 1] ?? 0, d.state.tickets[3 * r + 2] ?? 0] }
+  }
+
+  set colourBy(by: ColourBy) {
+    this.#colourBy = by
+    if (this.#current) this.#current.state.colourBy = by
+    this.#render()
+  }
+
+  setTickets(list: TicketView[]): void {
+    this.#tickets = list
+    this.#render()
+  }
+
+  flyTo(lon: number, lat: number, zoom: number): void {
+    this.#view = { ...this.#view, longitude: lon, latitude: lat, zoom, transitionDuration: 0 }
+    this.deck.setProps({ initialViewState: { ...this.#view } })
+    this.#scheduleLod()
+  }
+
+  #lodTimer: ReturnType<typeof setTimeout> | undefined
+  #scheduleLod(): void {
+    clearTimeout(this.#lodTimer)
+    this.#lodTimer = setTimeout(() => void this.#lod(), 150)
+  }
+
+  #viewBox(): Box {
+    const vp = new WebMercatorViewport({ ...this.#size, longitude: this.#view.longitude, latitude: this.#view.latitude, zoom: this.#view.zoom })
+    const [w, s, e, n] = vp.getBounds()
+    return [w, s, e, n]
+  }
+
+  /** Loads what the zoom and the view call for, if it is not loaded yet. */
+  async #lod(): Promise<void> {
+    const level = levelForZoom(this.#view.zoom)
+    const box = this.#viewBox()
+    this.#loading++
+    try {
+      const cur = this.#current
+      const stale = !cur || cur.level !== level || (cur.box !== undefined && !contains(cur.box, box))
+      if (stale) {
+        let data = this.#wholeLevels.get(level)
+        if (!data) {
+          const fetchBox = BY_BOX.has(level) ? grow(box, 0.5) : undefined
+          const q = fetchBox ? `&bbox=${fetchBox.map((x) => x.toFixed(5)).join(',')}` : ''
+          const geometry = decodeGeometry(await getBuffer(`/api/map/grids?level=${level}${q}`))
+          data = { level, geometry, state: new GridState(geometry.rowOf, this.#colourBy), box: fetchBox }
+          if (!fetchBox) this.#wholeLevels.set(level, data)
+        }
+        this.#current = data
+      }
+      const wantPoints = this.#view.zoom >= POINTS_MIN_ZOOM
+      if (wantPoints && (!this.#points || !this.#pointsBox || !contains(this.#pointsBox, box))) {
+        const pbox = grow(box, 0.25)
+        const q = pbox.map((x) => x.toFixed(5)).join(',')
+        this.#points = new PointSet(await getJson<PointColumns>(`/api/map/points?kind=devices&bbox=${q}`))
+        this.#pointsBox = pbox
+      } else if (!wantPoints) {
+        this.#points = undefined
+        this.#pointsBox = undefined
+      }
+      if (stale || wantPoints) this.#subscribe()
+      this.#render()
+    } finally {
+      this.#loading--
+    }
+  }
+
+  #subscribe(): void {
+    const cur = this.#current
+    const subs: Parameters<LiveClient['subscribe']>[0] = []
+    if (cur) subs.push(cur.box ? { grids: [...cur.geometry.ids] } : { level: cur.level })
+    if (this.#pointsBox) subs.push({ bbox: this.#pointsBox })
+    this.#live.subscribe(subs)
+  }
+
+  #applyDelta(d: Delta): void {
+    const cols = this.#live.hello?.grid
+    let changed = false
+    if (d.grids && cols && this.#current) changed = this.#current.state.apply(d.grids.map((row) => rowToColumns(cols, row))) > 0
+    if (d.devices && this.#points) changed = this.#points.update(d.devices.map(([id, status]) => [id, status] as const)) > 0 || changed
+    if (changed) this.#render()
+  }
+
+  #picked(info: PickingInfo): Picked | undefined {
+    if (!info.layer || info.index < 0) return undefined
+    const id = info.layer.id
+    if (id.startsWith('grids-') && this.#current) return { kind: 'grid', id: this.#current.geometry.ids[info.index] ?? 0, level: this.#current.level }
+    if (id === 'devices' && this.#points) return { kind: 'device', id: this.#points.ids[info.index] ?? '' }
+    if (id === 'tickets') {
+      const t = this.#tickets[info.index]
+      return t ? { kind: 'ticket', ticket: t } : undefined
+    }
+    return undefined
+  }
+
+  #render(): void {
+    const cur = this.#current
+    const layers = []
+    if (cur) {
+      const g = cur.geometry
+      const state = cur.state
+      layers.push(new SolidPolygonLayer({
+        id: `grids-${cur.level}-${cur.box?.join(',') ?? 'all'}`,
+        data: { length: g.count, startIndices: g.startIndices, attributes: { getPolygon: { value: g.positions, size: 2 } } },
+        _normalize: false,
+        pickable: true,
+        getFillColor: (_: unknown, { index }: { index: number }) => state.colorAt(index),
+        updateTriggers: { getFillColor: state.version },
+      }))
+      layers.push(new PathLayer({
+        id: `outlines-${cur.level}-${cur.box?.join(',') ?? 'all'}`,
+        data: { length: g.count, startIndices: g.startIndices, attributes: { getPath: { value: g.positions, size: 2 } } },
+        _pathType: 'loop',
+        widthUnits: 'pixels',
+        getWidth: 1,
+        getColor: [255, 255, 255, 140],
+      }))
+    }
+    const districts = this.#districts
+    if (districts && cur?.level !== 'district') {
+      layers.push(new PathLayer({
+        id: 'district-outlines',
+        data: { length: districts.count, startIndices: districts.startIndices, attributes: { getPath: { value: districts.positions, size: 2 } } },
+        _pathType: 'loop',
+        widthUnits: 'pixels',
+        getWidth: 2.5,
+        getColor: [45, 52, 54, 220],
+      }))
+    }
+    const pts = this.#points
+    if (pts && pts.length > 0) {
+      layers.push(new ScatterplotLayer({
+        id: 'devices',
+        data: { length: pts.length, attributes: { getPosition: { value: pts.positions, size: 2 } } },
+        pickable: true,
+        radiusUnits: 'pixels',
+        getRadius: 4,
+        stroked: true,
+        getLineColor: [255, 255, 255, 200],
+        lineWidthUnits: 'pixels',
+        getLineWidth: 1,
+        getFillColor: (_: unknown, { index }: { index: number }) => [pts.colors[4 * index] ?? 0, pts.colors[4 * index + 1] ?? 0, pts.colors[4 * index + 2] ?? 0, 255],
+        updateTriggers: { getFillColor: pts.version },
+      }))
+    }
+    if (this.#tickets.length > 0) {
+      layers.push(new ScatterplotLayer<TicketView>({
+        id: 'tickets',
+        data: this.#tickets,
+        pickable: true,
+        radiusUnits: 'pixels',
+        getPosition: (t) => [t.place.lon, t.place.lat],
+        getRadius: (t) => SEVERITY_RADIUS[t.severity] ?? 6,
+        stroked: true,
+        filled: true,
+        getFillColor: (t) => (t.severity === 'critical' ? [214, 48, 49, 230] : t.severity === 'warning' ? [225, 112, 85, 220] : [116, 185, 255, 210]),
+        getLineColor: [255, 255, 255, 255],
+        lineWidthUnits: 'pixels',
+        getLineWidth: 2,
+      }))
+    }
+    this.deck.setProps({ layers })
+  }
+}
