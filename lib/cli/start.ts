@@ -24,6 +24,9 @@ import { rulesConfig } from '../../rules/config.ts'
 import { open311Routes } from '../../rules/open311.ts'
 import { RulesService } from '../../rules/service.ts'
 
+/** The viewer's build (npm run build:viewer; npm start builds it first). */
+const VIEWER_DIST = new URL('../../viewer/dist/', import.meta.url).pathname
+
 const log = logger('start')
 
 /** The demo city: small enough to be up in seconds, same proportions as the real one. */
@@ -90,13 +93,13 @@ export const startCommand: Command = {
         await startAll([gateways], components)
         gatewayPort = () => gateways.port
       }
-      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)] })
+      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST })
       await startAll([server], components)
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
         `  MQTT     port ${gatewayPort()}${workers > 1 ? ` (${workers} processes)` : ''} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
-        `  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
+        `  viewer   ${server.url}/\n  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
       log.info({ signal: await untilSignal() }, 'stopping')
     } finally {

@@ -66,7 +66,7 @@ beforeAll(async () => {
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
   page.on('pageerror', (e) => console.error('page error:', e.message))
   await page.goto(api.url)
-  await page.waitForFunction(() => (window as unknown as { citytwin?: { ready: boolean } }).citytwin?.ready === true, undefined, { timeout: 60_000 })
+  await page.waitForFunction(() => (globalThis as unknown as { citytwin?: { ready: boolean } }).citytwin?.ready === true, undefined, { timeout: 60_000 })
 })
 
 afterAll(async () => {
@@ -100,7 +100,7 @@ function gridPixels(png: Buffer): number {
 
 describe('the viewer in Chromium', () => {
   it('renders the city map with grid colours', async () => {
-    await page.waitForFunction(() => document.querySelectorAll('#legend .title').length > 0)
+    await page.locator('#legend .title').first().waitFor()
     await page.waitForTimeout(1_500)
     const png = await shot('city')
     expect(gridPixels(png)).toBeGreaterThan(500)
@@ -111,7 +111,7 @@ describe('the viewer in Chromium', () => {
     const district = city.grids.find((g) => g.level === 'district')
     if (!district) throw new Error('no district')
     const [x, y] = await page.evaluate(([lon, lat]) => {
-      const w = window as unknown as { citytwin: { map: { deck: { getViewports: () => { project: (p: number[]) => number[] }[] } } } }
+      const w = globalThis as unknown as { citytwin: { map: { deck: { getViewports: () => { project: (p: number[]) => number[] }[] } } } }
       const vp = w.citytwin.map.deck.getViewports()[0]
       return vp ? vp.project([lon, lat]) : [0, 0]
     }, district.centroid)

@@ -54,7 +54,7 @@ export class GridMap {
   onHover: (text: string | null) => void = () => undefined
   tooltip: (p: Picked, state: GridState | undefined) => string = () => ''
 
-  constructor(parent: HTMLElement, live: LiveClient) {
+  constructor(parent: HTMLDivElement, live: LiveClient) {
     this.#live = live
     this.#view = { longitude: 113.65, latitude: 34.75, zoom: 9.5, pitch: 0, bearing: 0 }
     this.deck = new Deck<MapView>({
@@ -63,7 +63,7 @@ export class GridMap {
       initialViewState: this.#view,
       controller: true,
       onViewStateChange: ({ viewState }) => {
-        this.#view = viewState as MapViewState
+        this.#view = viewState
         this.#scheduleLod()
         return viewState
       },
