@@ -1,0 +1,52 @@
+// Grid outlines as the API sends them (see twin/api/map-routes.ts) and as
+// deck.gl's binary polygon attributes take them: no per-grid objects.
+export interface GridGeometry {
+  count: number
+  ids: Int32Array
+  /** Vertex index where each ring starts; count + 1 entries. */
+  startIndices: Uint32Array
+  /** lon, lat pairs. */
+  positions: Float32Array
+  /** Row of each grid id. */
+  rowOf: Map<number, number>
+  /** [minLon, minLat, maxLon, maxLat] of all vertices. */
+  bounds: [number, number, number, number]
+}
+
+export function decodeGeometry(buf: ArrayBuffer): GridGeometry {
+  const head = new DataView(buf)
+  const magic = String.fromCharCode(head.getUint8(0), head.getUint8(1), head.getUint8(2), head.getUint8(3))
+  if (magic !== 'CTG1') throw new Error(`not grid geometry (magic ${JSON.stringify(magic)})`)
+  const count = head.getUint32(4, true)
+  const vertices = head.getUint32(8, true)
+  const expected = 12 + 4 * count + 4 * (count + 1) + 8 * vertices
+  if (buf.byteLength !== expected) throw new Error(`grid geometry of ${buf.byteLength} bytes, expected ${expected}`)
+  const ids = new Int32Array(buf, 12, count)
+  const startIndices = new Uint32Array(buf, 12 + 4 * count, count + 1)
+  const positions = new Float32Array(buf, 16 + 8 * count, 2 * vertices)
+  const rowOf = new Map<number, number>()
+  for (let i = 0; i < count; i++) rowOf.set(ids[i] ?? 0, i)
+  const bounds: [number, number, number, number] = [Infinity, Infinity, -Infinity, -Infinity]
+  for (let v = 0; v < vertices; v++) {
+    const lon = positions[2 * v] ?? 0
+    const lat = positions[2 * v + 1] ?? 0
+    if (lon < bounds[0]) bounds[0] = lon
+    if (lat < bounds[1]) bounds[1] = lat
+    if (lon > bounds[2]) bounds[2] = lon
+    if (lat > bounds[3]) bounds[3] = lat
+  }
+  return { count, ids, startIndices, positions, rowOf, bounds }
+}
+
+/** Which grid level the map draws at a zoom: the city at a glance, micro-grids only up close. */
+export type MapLevel = 'district' | 'street' | 'community' | 'micro'
+
+export function levelForZoom(zoom: number): MapLevel {
+  if (zoom < 11) return 'district'
+  if (zoom < 12.5) return 'street'
+  if (zoom < 14) return 'community'
+  return 'micro'
+}
+
+/** Devices and cameras are drawn from this zoom on, only inside the view. */
+export const POINTS_MIN_ZOOM = 14.5
