@@ -25,7 +25,12 @@ describe('citytwin start', () => {
       const openapi = await (await fetch(`${api}/openapi.json`)).json() as { openapi: string; paths: Record<string, unknown> }
       expect(openapi.openapi).toBe('3.1.0')
       expect(Object.keys(openapi.paths)).toContain('/api/v1/city')
-      expect((await fetch(`${api}/nowhere`)).status).toBe(404)
+      expect((await fetch(`${api}/api/nowhere`)).status).toBe(404)
+      // The viewer at /: built by npm start (prestart); without a build, it says how to make one.
+      const root = await fetch(`${api}/`)
+      const page = await root.text()
+      if (root.status === 503) expect(page).toContain('npm run build:viewer')
+      else expect({ status: root.status, app: page.includes('<div id="app">') }).toEqual({ status: 200, app: true })
       // A device connects with the token the CLI gives it, and its reading is stored.
       const mqttPort = Number(/MQTT\s+port (\d+)/.exec(stdout)?.[1])
       const list = await runCli(['devices', 'list', '--type', 'smoke', '--limit', '1', '--json', '--data-dir', dataDir])
