@@ -43,7 +43,7 @@ let sim: ChildProcess | undefined
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS })
 try {
   const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*viewer\s+(http:\/\/\S+)\//)
-  const url = ready[2] ?? ''
+  const url = (ready[2] ?? '').replace(/\/$/, '')
   sim = spawn(process.execPath, [cli, 'sim', 'devices', '--limit', values['sim-devices'], '--rate-scale', values['sim-rate-scale'], '--processes', '2', '--duration-s', '3600', '--mqtt-port', ready[1] ?? ''], { cwd: REPO, env, stdio: ['ignore', 'ignore', 'ignore'] })
   await new Promise((r) => setTimeout(r, 30_000)) // the devices connect; the load is on
   const page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
@@ -53,7 +53,9 @@ try {
     const m = await cdp.send('Performance.getMetrics')
     return Math.round((m.metrics.find((x) => x.name === 'JSHeapUsedSize')?.value ?? 0) / 2 ** 20)
   }
-  await page.goto(url)
+  // tsx keeps function names with an __name helper, which functions sent to the page then call.
+  await page.addInitScript('globalThis.__name = (f) => f')
+  await page.goto(`${url}/`)
   // First render: from navigation to the first frame drawn after the map has its data.
   const firstRenderMs = await page.evaluate(async () => {
     type W = { citytwin?: { ready: boolean; map: { frameTimes: () => number[]; busy: boolean } } }
@@ -63,7 +65,7 @@ try {
     await new Promise<void>((r) => raf(() => raf(() => r())))
     return performance.now()
   })
-  const city = (await (await fetch(`${url}api/city`)).json()) as { districts: { id: number; centroid: [number, number] }[] }
+  const city = (await (await fetch(`${url}/api/city`)).json()) as { districts: { id: number; centroid: [number, number] }[] }
   const d = city.districts[0]?.centroid ?? [113.65, 34.75]
   const steps: [string, number, number, number][] = [
     ['city', d[0], d[1], 9.6], ['district', d[0], d[1], 11.3], ['street', d[0], d[1], 12.9], ['close-up with devices', d[0], d[1], 15], ['pan', d[0] + 0.02, d[1] + 0.01, 15], ['back to the city', d[0], d[1], 9.6],

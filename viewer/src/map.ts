@@ -166,7 +166,7 @@ export class GridMap {
       if (stale) {
         let data = this.#wholeLevels.get(level)
         if (!data) {
-          const fetchBox = BY_BOX.has(level) ? grow(box, 0.5) : undefined
+          const fetchBox = BY_BOX.has(level) ? grow(box, 0.25) : undefined
           const q = fetchBox ? `&bbox=${fetchBox.map((x) => x.toFixed(5)).join(',')}` : ''
           const geometry = decodeGeometry(await getBuffer(`/api/map/grids?level=${level}${q}`))
           data = { level, geometry, state: new GridState(geometry.rowOf, this.#colourBy), box: fetchBox }
@@ -233,7 +233,9 @@ export class GridMap {
         getFillColor: (_: unknown, { index }: { index: number }) => state.colorAt(index),
         updateTriggers: { getFillColor: state.version },
       }))
-      layers.push(new PathLayer({
+      // Outlines cost software GL more than the fills (a path is many
+      // instanced segments): only the coarse levels get their own.
+      if (!BY_BOX.has(cur.level)) layers.push(new PathLayer({
         id: `outlines-${cur.level}-${cur.box?.join(',') ?? 'all'}`,
         data: { length: g.count, startIndices: g.startIndices, attributes: { getPath: { value: g.positions, size: 2 } } },
         _pathType: 'loop',
