@@ -5,7 +5,8 @@
 // precision, recall, time from incident to ticket after the rule's own
 // duration (p50/p99), and tickets per incident. Figures go to bench/results.
 //
-//   npm run bench:rules [-- --devices N] [--workers W] [--scenario FILE] [--seed S]
+//   npm run bench:rules [-- --devices N] [--workers W] [--warmup-s S] [--scenario FILE] [--seed S]
+//   (the full city: --devices 219300 --workers 13 --warmup-s 400, as its devices take minutes to connect)
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -23,6 +24,7 @@ const { values } = parseArgs({
     workers: { type: 'string', default: '2' },
     scenario: { type: 'string' },
     seed: { type: 'string', default: '1' },
+    'warmup-s': { type: 'string', default: '30' },
   },
 })
 
@@ -35,7 +37,7 @@ const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', val
 try {
   const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/)
   const out = join(dir, 'report.json')
-  const args = [cli, 'sim', 'scenario', '--limit', values.devices, '--mqtt-port', ready[1] ?? '', '--api', ready[2] ?? '', '--seed', values.seed, '--out', out,
+  const args = [cli, 'sim', 'scenario', '--limit', values.devices, '--mqtt-port', ready[1] ?? '', '--api', ready[2] ?? '', '--seed', values.seed, '--warmup-s', values['warmup-s'], '--out', out,
     ...(values.scenario ? ['--file', values.scenario] : [])]
   const sim = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] })
   const code = await new Promise<number | null>((r) => sim.once('exit', (c) => r(c)))
@@ -43,7 +45,7 @@ try {
   const result = JSON.parse(readFileSync(out, 'utf8')) as { scenario: string; report: ScenarioReport; simulator: Record<string, number> }
   const health = (await (await fetch(`${ready[2] ?? ''}/healthz`)).json())
   const saved = {
-    bench: 'rules', at, command: `npm run bench:rules -- --devices ${values.devices} --workers ${values.workers}`,
+    bench: 'rules', at, command: `npm run bench:rules -- --devices ${values.devices} --workers ${values.workers} --warmup-s ${values['warmup-s']}`,
     machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     ...result, health,
   }
