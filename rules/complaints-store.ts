@@ -14,6 +14,13 @@ export async function storeComplaint(client: ClickHouseClient, c: Complaint): Pr
   })
 }
 
+/** The highest sequence number of the day's complaint ids (C-<day>-<seq>); 0 when none. */
+export async function lastComplaintSeq(client: ClickHouseClient, day: string): Promise<number> {
+  const rs = await client.query({ query: `SELECT max(toUInt32OrZero(substring(id, 12))) FROM complaints WHERE startsWith(id, {prefix:String})`, query_params: { prefix: `C-${day}-` }, format: 'JSONCompactEachRow' })
+  const [[n] = [0]] = await rs.json<[number | string]>()
+  return Number(n)
+}
+
 /** Complaints received in [from, to), at most `limit`, newest first. */
 export async function loadComplaints(client: ClickHouseClient, from: number, to: number, limit: number, ids?: readonly string[]): Promise<Complaint[]> {
   const rs = await client.query({

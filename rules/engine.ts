@@ -68,6 +68,8 @@ export class RuleEngine {
   #keysByRule = new Map<string, Set<string>>()
   #dirty = new Set<string>()
   #dropped = new Map<string, Entry>()
+  /** Keys whose state the store holds (a state that stops being worth keeping must be deleted there). */
+  #persisted = new Set<string>()
   readonly #severityOf: (ticketType: string) => Severity | undefined
   #stats = { raised: 0, cleared: 0, suppressed: 0 }
 
@@ -120,12 +122,13 @@ export class RuleEngine {
   drainDirty(): RuleStateRow[] {
     const rows: RuleStateRow[] = []
     for (const k of this.#dirty) {
-      const e = this.#states.get(k)
-      if (e) {
-        if (persistable(e.state)) rows.push({ key: k, ...e })
-      } else {
-        const d = this.#dropped.get(k)
-        if (d) rows.push({ key: k, ruleId: d.ruleId, state: undefined, place: d.place, subject: d.subject })
+      const e = this.#states.get(k) ?? this.#dropped.get(k)
+      if (!e) continue
+      if (this.#states.has(k) && persistable(e.state)) {
+        rows.push({ key: k, ...e })
+        this.#persisted.add(k)
+      } else if (this.#persisted.delete(k)) {
+        rows.push({ key: k, ruleId: e.ruleId, state: undefined, place: e.place, subject: e.subject })
       }
     }
     this.#dirty.clear()
@@ -138,6 +141,7 @@ export class RuleEngine {
     for (const r of rows) {
       if (!r.state || !this.#byId.has(r.ruleId)) continue
       this.#set(r.key, { ruleId: r.ruleId, state: r.state, place: r.place, subject: r.subject }, false)
+      this.#persisted.add(r.key)
     }
   }
 
@@ -152,9 +156,14 @@ export class RuleEngine {
       case 'reading': {
         const d = ctx.device(input.deviceId)
         if (!d || d.type === '') break
+        const mode = ctx.mode(d.districtId)
         for (const base of this.#readingRules.get(d.type) ?? []) {
-          const r = this.#rule(base.id, ctx.mode(d.districtId))
-          if (!r || (r.kind !== 'threshold' && r.kind !== 'rate')) continue
+          const r = this.#rule(base.id, mode)
+          if (!r) {
+            this.#off(base, keyOf(base.id, { deviceId: input.deviceId }), input.ts, out, ctx)
+            continue
+          }
+          if (r.kind !== 'threshold' && r.kind !== 'rate') continue
           const v = input.values[r.metric]
           if (v === undefined) continue
           const subject = { deviceId: input.deviceId }
@@ -171,9 +180,10 @@ export class RuleEngine {
         const d = ctx.device(input.deviceId)
         if (!d || d.type === '') break
         const silent = input.status === 'silent'
+        const mode = ctx.mode(d.districtId)
         for (const base of this.#rules) {
           if (base.kind !== 'silence' && base.kind !== 'area-silence') continue
-          const r = this.#rule(base.id, ctx.mode(d.districtId))
+          const r = this.#rule(base.id, mode)
           if (!r || (r.kind !== 'silence' && r.kind !== 'area-silence') || (r.deviceTypes.length > 0 && !r.deviceTypes.includes(d.type))) continue
           if (r.kind === 'silence') {
             const subject = { deviceId: input.deviceId }
@@ -271,10 +281,14 @@ export class RuleEngine {
       const keys = this.#keysByRule.get(base.id)
       if (!keys || keys.size === 0) continue
       if (base.kind !== 'silence' && base.kind !== 'area-silence' && base.kind !== 'count' && base.kind !== 'composite') continue
-      for (const key of [...keys]) {
+      for (const key of keys) {
         const e = this.#states.get(key)
         if (!e) continue
-        const r = this.#rule(base.id, ctx.mode(e.place.districtId)) ?? base
+        const r = this.#rule(base.id, ctx.mode(e.place.districtId))
+        if (!r) {
+          this.#off(base, key, ts, out, ctx)
+          continue
+        }
         let res: StepResult<AnyState>
         if (r.kind === 'silence' && 'deviceId' in e.subject) res = stepSilenceTick(r, e.state as SilenceState, ts, key, e.place, e.subject.deviceId)
         else if (r.kind === 'count') res = tickCount(r, e.state as CountState, ts, key, e.place)
@@ -284,6 +298,14 @@ export class RuleEngine {
         this.#apply(r.id, key, e.place, e.subject, res, out, ctx)
       }
     }
+  }
+
+  /** The mode in force turned a rule off: its state goes, and an active signal ends with it. */
+  #off(base: Rule, key: string, ts: number, out: Action[], ctx: RuleContext): void {
+    const e = this.#states.get(key)
+    if (!e) return
+    const active = 'active' in e.state && e.state.active
+    this.#apply(base.id, key, e.place, e.subject, { state: undefined, actions: active ? [{ type: 'clear', ruleId: base.id, key, ts, place: e.place, ticket: base.ticket }] : [] }, out, ctx)
   }
 
   /** Keeps a step's new state and passes on its actions, with what they set off. */

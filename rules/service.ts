@@ -19,7 +19,7 @@ import type { RulesConfig } from './config.ts'
 import { TwinContext } from './context.ts'
 import { RuleEngine } from './engine.ts'
 import type { Action, Mode, Place, RuleInput } from './kinds/types.ts'
-import { LinkageOutbox, linkageMessages, LoggingLinkage, WebhookLinkage, type LinkageSink } from './linkage.ts'
+import { LinkageOutbox, linkageMessages, LoggingLinkage, WebhookLinkage, type LinkageMessage, type LinkageSink } from './linkage.ts'
 import { loadRuleDir, SHIPPED_RULES_DIR } from './loader.ts'
 import { CITY, ModeBoard, type ModeEntry } from './modes.ts'
 import { loadModes, storeModes } from './modes-store.ts'
@@ -27,7 +27,7 @@ import type { Rule } from './schema.ts'
 import { TicketBook, type Change } from './tickets/book.ts'
 import { OPEN_STATUSES, type ActOptions, type Ticket, type TicketAction } from './tickets/lifecycle.ts'
 import { matchComplaint, type Complaint } from './complaints.ts'
-import { storeComplaint } from './complaints-store.ts'
+import { lastComplaintSeq, storeComplaint } from './complaints-store.ts'
 import { loadRuleState, loadTickets, storeRuleState, storeTicketChanges, ticketGrid } from './tickets/store.ts'
 
 const log = logger('rules')
@@ -67,10 +67,13 @@ export class RulesService implements Component {
   /** Changes not yet stored, in order. */
   #pending: Change[] = []
   #pendingState: ReturnType<RuleEngine['drainDirty']> = []
+  /** Linkage pushes of stored tickets, not yet in the outbox. */
+  #links: LinkageMessage[] = []
   #stateVersion = Date.now() * 1000
   #flushing: Promise<void> | undefined
   #publish: Element[] = []
   #lastReload = { ok: true, at: 0, error: '' }
+  #complaintSeq = { day: '', seq: 0 }
   #stats = { elements: 0, raised: 0, cleared: 0, ticketsCreated: 0, storeFailures: 0 }
 
   constructor(o: RulesServiceOptions) {
@@ -183,17 +186,26 @@ export class RulesService implements Component {
   async #flush(): Promise<void> {
     const changes = this.#pending
     this.#pending = []
-    const states = [...this.#pendingState, ...(this.#engine?.drainDirty() ?? [])]
+    // A key changed again since a failed write is written once, as it is now.
+    const byKey = new Map(this.#pendingState.map((r) => [r.key, r]))
+    for (const r of this.#engine?.drainDirty() ?? []) byKey.set(r.key, r)
+    const states = [...byKey.values()]
     this.#pendingState = []
     try {
       await storeTicketChanges(this.#o.client, changes)
-      const links = changes.filter((c) => c.event.action === 'create' && c.ticket.linkage.length > 0).flatMap((c) => linkageMessages(c.ticket))
-      if (links.length > 0) await this.#outbox?.enqueue(links, this.#clock())
     } catch (e) {
       this.#pending = [...changes, ...this.#pending]
       this.#pendingState = states
       this.#storeFailed(e)
       return
+    }
+    this.#links.push(...changes.filter((c) => c.event.action === 'create' && c.ticket.linkage.length > 0).flatMap((c) => linkageMessages(c.ticket)))
+    try {
+      if (this.#links.length > 0) await this.#outbox?.enqueue(this.#links, this.#clock())
+      this.#links = []
+    } catch (e) {
+      // The tickets are stored; only their linkage pushes wait for the next tick.
+      this.#storeFailed(e)
     }
     try {
       await storeRuleState(this.#o.client, states, ++this.#stateVersion)
@@ -232,9 +244,9 @@ export class RulesService implements Component {
       if (a.type === 'raise') {
         this.#stats.raised++
         const mode = this.#modes.modeAt(a.place.districtId, now)
-        const before = this.book.byKey(a.key)
-        this.#take(this.book.raise(a, { now, mode, id: before ? '' : this.book.newId(now, this.#o.config.utcOffsetMin), route: (t) => this.#route(t, a.place) }))
-        if (!before) this.#stats.ticketsCreated++
+        const changes = this.book.raise(a, { now, mode, newId: () => this.book.newId(now, this.#o.config.utcOffsetMin), route: (t) => this.#route(t, a.place) })
+        if (changes.some((c) => c.event.action === 'create')) this.#stats.ticketsCreated++
+        this.#take(changes)
       } else {
         this.#stats.cleared++
         this.#take(this.book.clear(a, now))
@@ -303,7 +315,7 @@ export class RulesService implements Component {
   async complain(c: Pick<Complaint, 'serviceCode' | 'description' | 'address' | 'lon' | 'lat' | 'contact'>): Promise<Complaint> {
     const now = this.#clock()
     const place = this.#ctx?.locate(c.lon, c.lat)
-    const id = `C-${this.book.newId(now, this.#o.config.utcOffsetMin).slice(2)}`
+    const id = await this.#complaintId(now)
     const complaint: Complaint = { ...c, id, receivedAt: now, place, matchedTicket: '', leadMs: 0, ticketId: '' }
     const m = matchComplaint(complaint, this.book.tickets, this.catalogue, { radiusM: this.#o.config.matchRadiusM, windowMs: this.#o.config.matchWindowMs })
     if (m) {
@@ -325,6 +337,14 @@ export class RulesService implements Component {
     await storeComplaint(this.#o.client, complaint)
     await this.flush()
     return complaint
+  }
+
+  /** C-<yyyymmdd>-<seq>: a sequence of its own per day, continued from the store after a restart. */
+  async #complaintId(now: number): Promise<string> {
+    const day = new Date(now + this.#o.config.utcOffsetMin * 60_000).toISOString().slice(0, 10).replaceAll('-', '')
+    if (this.#complaintSeq.day !== day) this.#complaintSeq = { day, seq: await lastComplaintSeq(this.#o.client, day) }
+    this.#complaintSeq.seq++
+    return `C-${day}-${String(this.#complaintSeq.seq).padStart(6, '0')}`
   }
 
   /** Switches a district (or the city, CITY) to a mode, now or for a period. */

@@ -11,6 +11,8 @@ export interface CountState {
 export function stepCount(r: CountRule, s: CountState | undefined, ts: number, key: string, place: Place, subject: Subject, event: string): StepResult<CountState> {
   const times = (s?.times ?? []).filter((t) => t > ts - r.windowS * 1000)
   times.push(ts)
+  // Only the newest `count` matter: enough to know the window holds `count`, and when it empties.
+  if (times.length > r.count) times.splice(0, times.length - r.count)
   const state: CountState = { times, active: s?.active ?? false }
   if (state.active || times.length < r.count) return { state, actions: [] }
   state.active = true

@@ -30,12 +30,15 @@ export function stepThreshold(r: ThresholdRule, s: ThresholdState | undefined, v
   if (state.active) {
     const back = above ? value < clearLevel(r) : value > clearLevel(r)
     if (!back) {
+      // An unchanged state is the same object: the engine stores only what changed.
+      if (s && extreme(s.peak) === s.peak) return { state: s, actions: [] }
       state.peak = extreme(state.peak)
       return { state, actions: [] }
     }
     return { state: undefined, actions: [{ type: 'clear', ruleId: r.id, key, ts, place, ticket: r.ticket }] }
   }
   if (!beyond) return { state: undefined, actions: [] }
+  if (s?.since !== undefined && extreme(s.peak) === s.peak && ts - s.since < r.forS * 1000) return { state: s, actions: [] }
   state.since ??= ts
   state.peak = extreme(state.peak)
   if (ts - state.since < r.forS * 1000) return { state, actions: [] }

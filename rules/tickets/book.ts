@@ -108,7 +108,7 @@ export class TicketBook {
    * A rule raised: one more occurrence of the open ticket with its key, or a
    * new ticket, dispatched straight to the catalogue unit of its place.
    */
-  raise(a: Raise, ctx: { now: number; mode: Mode; id: string; route: (type: CatalogueType) => { unitId: string; unitName: string } }): Change[] {
+  raise(a: Raise, ctx: { now: number; mode: Mode; newId: () => string; route: (type: CatalogueType) => { unitId: string; unitName: string } }): Change[] {
     const other = this.#byTypeSubject.get(typeSubject(a.ticketType, a.subject))
     const open = this.byKey(a.key) ?? (other === undefined ? undefined : this.#tickets.get(other))
     if (open) {
@@ -120,7 +120,7 @@ export class TicketBook {
     const unit = ctx.route(type)
     const f = this.#policy.slaFactors[ctx.mode]
     const created: Ticket = {
-      id: ctx.id, version: 1, origin: 'proactive', status: 'created', type: type.code, group: type.group,
+      id: ctx.newId(), version: 1, origin: 'proactive', status: 'created', type: type.code, group: type.group,
       title: a.title, description: `${type.nameZh} / ${type.nameEn}`, severity: a.severity, place: a.place, subject: a.subject,
       ruleId: a.ruleId, key: a.key, unitId: unit.unitId, unitName: unit.unitName, mode: ctx.mode,
       createdAt: ctx.now, updatedAt: ctx.now, dispatchedAt: undefined, signedAt: undefined, resolvedAt: undefined, closedAt: undefined,

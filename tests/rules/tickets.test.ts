@@ -22,7 +22,7 @@ const raise = (key: string, ts: number, o: Partial<Raise> = {}): Raise => ({
 })
 
 function open(book: TicketBook, key: string, now: number, mode: Mode = 'normal', o: Partial<Raise> = {}): Ticket {
-  const changes = book.raise(raise(key, now, o), { now, mode, id: book.newId(now, 480), route: (t) => catalogue.route(t.code, { districtId: 3, streetId: 31 }) ?? { unitId: '?', unitName: '?' } })
+  const changes = book.raise(raise(key, now, o), { now, mode, newId: () => book.newId(now, 480), route: (t) => catalogue.route(t.code, { districtId: 3, streetId: 31 }) ?? { unitId: '?', unitName: '?' } })
   const last = changes.at(-1)
   if (!last) throw new Error('nothing raised')
   return book.get(last.ticket.id) as Ticket
@@ -78,7 +78,7 @@ describe('de-duplication and linking', () => {
   it('repeated raises of one key are occurrences of one open ticket', () => {
     const book = new TicketBook(catalogue, policy)
     const t = open(book, 'k1', T0)
-    for (let i = 1; i <= 9; i++) book.raise(raise('k1', T0 + i * MIN, { evidence: { value: 40 + i } }), { now: T0 + i * MIN, mode: 'normal', id: 'unused', route: () => ({ unitId: 'x', unitName: 'x' }) })
+    for (let i = 1; i <= 9; i++) book.raise(raise('k1', T0 + i * MIN, { evidence: { value: 40 + i } }), { now: T0 + i * MIN, mode: 'normal', newId: () => { throw new Error('an occurrence takes no new id') }, route: () => ({ unitId: 'x', unitName: 'x' }) })
     expect(book.size).toBe(1)
     const now = book.get(t.id)
     expect(now).toMatchObject({ occurrences: 10, lastSeenAt: T0 + 9 * MIN })
@@ -89,7 +89,7 @@ describe('de-duplication and linking', () => {
   it('two rules raising the same type about the same device make one ticket', () => {
     const book = new TicketBook(catalogue, policy)
     const t = open(book, 'gas-leak|d:G1', T0, 'normal', { ruleId: 'gas-leak', ticketType: 'gas_leak', subject: { deviceId: 'G1' } })
-    book.raise(raise('gas-rising|d:G1', T0 + 1_000, { ruleId: 'gas-rising', ticketType: 'gas_leak', subject: { deviceId: 'G1' } }), { now: T0 + 1_000, mode: 'normal', id: 'unused', route: () => ({ unitId: 'x', unitName: 'x' }) })
+    book.raise(raise('gas-rising|d:G1', T0 + 1_000, { ruleId: 'gas-rising', ticketType: 'gas_leak', subject: { deviceId: 'G1' } }), { now: T0 + 1_000, mode: 'normal', newId: () => { throw new Error('an occurrence takes no new id') }, route: () => ({ unitId: 'x', unitName: 'x' }) })
     expect(book.size).toBe(1)
     expect(book.get(t.id)?.occurrences).toBe(2)
   })
