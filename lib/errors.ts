@@ -63,3 +63,8 @@ export function messageOf(e: unknown): string {
   if (e instanceof Error) return e.message
   return String(e)
 }
+
+/** A validation issue's path as people write it: rules[2].values.level_cm. */
+export function issuePath(path: readonly PropertyKey[]): string {
+  return path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s === '' ? String(k) : `${s}.${String(k)}`), '')
+}

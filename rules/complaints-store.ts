@@ -22,13 +22,13 @@ export async function lastComplaintSeq(client: ClickHouseClient, day: string): P
 }
 
 /** Complaints received in [from, to), at most `limit`, newest first. */
-export async function loadComplaints(client: ClickHouseClient, from: number, to: number, limit: number, ids?: readonly string[]): Promise<Complaint[]> {
+export async function loadComplaints(client: ClickHouseClient, from: number, to: number, limit: number, ids?: readonly string[], codes?: readonly string[]): Promise<Complaint[]> {
   const rs = await client.query({
     query: `SELECT doc FROM complaints FINAL
             WHERE received_at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND received_at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
-            ${ids ? 'AND id IN {ids:Array(String)}' : ''}
+            ${ids ? 'AND id IN {ids:Array(String)}' : ''} ${codes ? 'AND service_code IN {codes:Array(String)}' : ''}
             ORDER BY received_at DESC LIMIT {limit:UInt32}`,
-    query_params: { from: Math.round(from), to: Math.round(to), limit, ...(ids ? { ids } : {}) },
+    query_params: { from: Math.round(from), to: Math.round(to), limit, ...(ids ? { ids } : {}), ...(codes ? { codes } : {}) },
     format: 'JSONCompactEachRow',
   })
   return (await rs.json<[string]>()).map(([doc]) => JSON.parse(doc) as Complaint)

@@ -67,12 +67,3 @@ export interface ComplaintStats {
   matchedShare: number
   leadMs: { p50: number; p90: number; max: number } | null
 }
-
-export function complaintStats(cs: readonly Pick<Complaint, 'matchedTicket' | 'leadMs'>[]): ComplaintStats {
-  const leads = cs.filter((c) => c.matchedTicket !== '').map((c) => c.leadMs).sort((a, b) => a - b)
-  const q = (f: number): number => leads[Math.min(leads.length - 1, Math.floor(f * leads.length))] ?? 0
-  return {
-    complaints: cs.length, matched: leads.length, matchedShare: cs.length === 0 ? 0 : leads.length / cs.length,
-    leadMs: leads.length === 0 ? null : { p50: q(0.5), p90: q(0.9), max: leads[leads.length - 1] ?? 0 },
-  }
-}

@@ -126,26 +126,34 @@ export class LinkageOutbox {
         if (p.dueAt > now) continue
         p.attempts++
         p.version++
+        let error = ''
         try {
           await this.#sink.send(p.m)
-          this.#pending.delete(p.m.id)
-          this.#stats.sent++
-          pushes.inc({ target: p.m.target, outcome: 'sent' })
-          await this.#write([p], 'sent', '', Date.now())
         } catch (e) {
-          const error = messageOf(e)
-          if (p.attempts >= this.#maxAttempts) {
+          error = messageOf(e)
+        }
+        // Only the push is in question above; the bookkeeping below is the store's, and a failure
+        // there must not turn a delivered push into one sent again after a restart.
+        try {
+          if (error === '') {
+            this.#pending.delete(p.m.id)
+            this.#stats.sent++
+            pushes.inc({ target: p.m.target, outcome: 'sent' })
+            await this.#write([p], 'sent', '', now)
+          } else if (p.attempts >= this.#maxAttempts) {
             this.#pending.delete(p.m.id)
             this.#stats.failed++
             pushes.inc({ target: p.m.target, outcome: 'failed' })
             log.error({ linkage: p.m, attempts: p.attempts, err: error }, `linkage to ${p.m.target} failed for good`)
-            await this.#write([p], 'failed', error, Date.now())
+            await this.#write([p], 'failed', error, now)
           } else {
-            p.dueAt = Date.now() + backoffDelayMs(p.attempts, { initialMs: 1_000, maxMs: 60_000 })
+            p.dueAt = now + backoffDelayMs(p.attempts, { initialMs: 1_000, maxMs: 60_000 })
             pushes.inc({ target: p.m.target, outcome: 'retry' })
             log.warn({ linkage: p.m.id, attempts: p.attempts, err: error }, `linkage to ${p.m.target} failed; will retry`)
-            await this.#write([p], 'pending', error, Date.now())
+            await this.#write([p], 'pending', error, now)
           }
+        } catch (e) {
+          log.error({ linkage: p.m.id, err: messageOf(e) }, 'could not record a linkage push in the outbox table')
         }
       }
     } finally {

@@ -6,7 +6,7 @@ import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
-import { CitytwinError, messageOf } from '../lib/errors.ts'
+import { CitytwinError, issuePath, messageOf } from '../lib/errors.ts'
 import { DEVICE_TYPE_BY_NAME } from '../twin/model/device-types.ts'
 import type { Catalogue } from './catalogue/catalogue.ts'
 import { ruleFileSchema, type Rule } from './schema.ts'
@@ -16,12 +16,8 @@ export const SHIPPED_RULES_DIR = new URL('./files/', import.meta.url).pathname
 
 const RULE_FILE = /\.(ya?ml|json)$/i
 
-function pathOf(path: readonly PropertyKey[]): string {
-  return path.map((p, i) => (typeof p === 'number' ? `[${p}]` : `${i === 0 ? '' : '.'}${String(p)}`)).join('')
-}
-
 function zodProblems(file: string, e: z.ZodError): string[] {
-  return e.issues.map((i) => `${file}: ${pathOf(i.path) || '(file)'}: ${i.message}`)
+  return e.issues.map((i) => `${file}: ${issuePath(i.path) || '(file)'}: ${i.message}`)
 }
 
 /** Parses one rule file's text; throws RULES_BAD_FILE naming every problem. */

@@ -154,8 +154,9 @@ export function open311Routes(rules: RulesService, client: ClickHouseClient): Ro
         const from = q.start_date ? Date.parse(q.start_date) : to - 90 * DAY
         const ids = q.service_request_id?.split(',').map((s) => s.trim()).filter((s) => s !== '')
         const codes = q.service_code?.split(',').map((s) => s.trim())
-        const tickets = await loadTicketDocs(client, from, to, 1000, ids)
-        const complaints = await loadComplaints(client, from, to, 1000, ids)
+        // The service codes are filtered in the store, so the 1,000 returned are 1,000 of that kind.
+        const tickets = await loadTicketDocs(client, from, to, 1000, ids, codes)
+        const complaints = await loadComplaints(client, from, to, 1000, ids, codes)
         const out = [...tickets.map((t) => serviceRequest(rules.book.get(t.id) ?? t, rules)), ...complaints.map((c) => complaintRequest(c, rules))]
           .filter((r) => (!codes || codes.includes(r.service_code as string)) && (!q.status || r.status === q.status))
           .sort((a, b) => String(b.requested_datetime).localeCompare(String(a.requested_datetime)))
@@ -188,13 +189,13 @@ export function open311Routes(rules: RulesService, client: ClickHouseClient): Ro
   ]
 }
 
-async function loadTicketDocs(client: ClickHouseClient, from: number, to: number, limit: number, ids?: readonly string[]): Promise<Ticket[]> {
+async function loadTicketDocs(client: ClickHouseClient, from: number, to: number, limit: number, ids?: readonly string[], codes?: readonly string[]): Promise<Ticket[]> {
   const rs = await client.query({
     query: `SELECT doc FROM tickets FINAL
             WHERE doc != '' AND created_at >= fromUnixTimestamp64Milli({from:Int64}, 'UTC') AND created_at < fromUnixTimestamp64Milli({to:Int64}, 'UTC')
-            ${ids ? 'AND id IN {ids:Array(String)}' : ''}
+            ${ids ? 'AND id IN {ids:Array(String)}' : ''} ${codes ? 'AND catalogue_code IN {codes:Array(String)}' : ''}
             ORDER BY created_at DESC LIMIT {limit:UInt32}`,
-    query_params: { from: Math.round(from), to: Math.round(to), limit, ...(ids ? { ids } : {}) },
+    query_params: { from: Math.round(from), to: Math.round(to), limit, ...(ids ? { ids } : {}), ...(codes ? { codes } : {}) },
     format: 'JSONCompactEachRow',
   })
   return (await rs.json<[string]>()).map(([doc]) => JSON.parse(doc) as Ticket)

@@ -12,7 +12,7 @@ import { readFileSync } from 'node:fs'
 import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type { Severity } from '../../lib/bus/elements.ts'
-import { CitytwinError, messageOf } from '../../lib/errors.ts'
+import { CitytwinError, issuePath, messageOf } from '../../lib/errors.ts'
 import { DEVICE_TYPES_LIST, type DeviceType } from '../../twin/model/device-types.ts'
 
 export const UNIT_SCOPES = ['city', 'district', 'street'] as const
@@ -173,10 +173,6 @@ interface Issue {
 }
 
 /** `['types', 3, 'unit']` -> `types[3].unit`. */
-function formatPath(path: readonly PropertyKey[]): string {
-  return path.reduce<string>((s, k) => (typeof k === 'number' ? `${s}[${k}]` : s === '' ? String(k) : `${s}.${String(k)}`), '')
-}
-
 // What the schema cannot see: references between entries and between fields.
 function crossCheck(data: CatalogueData): Issue[] {
   const issues: Issue[] = []
@@ -213,7 +209,7 @@ function rejected(source: string, issues: readonly Issue[]): CitytwinError {
 /** Validates parsed JSON; `source` names it in the error. */
 export function parseCatalogue(value: unknown, source = 'catalogue'): Catalogue {
   const parsed = catalogueSchema.safeParse(value)
-  if (!parsed.success) throw rejected(source, parsed.error.issues.map((i) => ({ path: formatPath(i.path), message: i.message })))
+  if (!parsed.success) throw rejected(source, parsed.error.issues.map((i) => ({ path: issuePath(i.path), message: i.message })))
   const data: CatalogueData = parsed.data
   const issues = crossCheck(data)
   if (issues.length > 0) throw rejected(source, issues)

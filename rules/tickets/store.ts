@@ -3,6 +3,7 @@
 // and an audit row of `ticket_history`; rule state is a row per key in
 // `rule_state`, with `deleted` once the subject is back to normal.
 import type { ClickHouseClient } from '@clickhouse/client'
+import { DONE_TICKET_STATUSES } from '../../lib/bus/elements.ts'
 import type { RuleStateRow } from '../engine.ts'
 import type { Ticket, TicketEvent } from './lifecycle.ts'
 
@@ -46,8 +47,8 @@ export async function storeTicketChanges(client: ClickHouseClient, changes: read
 export async function loadTickets(client: ClickHouseClient, doneSince: number): Promise<Ticket[]> {
   const rs = await client.query({
     query: `SELECT doc FROM tickets FINAL
-            WHERE doc != '' AND (status NOT IN ('verified', 'closed') OR updated_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC'))`,
-    query_params: { since: Math.round(doneSince) },
+            WHERE doc != '' AND (status NOT IN {done:Array(String)} OR updated_at >= fromUnixTimestamp64Milli({since:Int64}, 'UTC'))`,
+    query_params: { since: Math.round(doneSince), done: DONE_TICKET_STATUSES },
     format: 'JSONCompactEachRow',
   })
   const out: Ticket[] = []
@@ -58,8 +59,9 @@ export async function loadTickets(client: ClickHouseClient, doneSince: number): 
 /** A ticket's audit trail, oldest first. */
 export async function ticketHistory(client: ClickHouseClient, id: string, limit = 500): Promise<TicketEvent[]> {
   const rs = await client.query({
-    query: `SELECT toUnixTimestamp64Milli(ts), version, action, actor, from_status, to_status, note, payload FROM ticket_history
-            WHERE ticket_id = {id:String} ORDER BY ts, version LIMIT {limit:UInt32}`,
+    // The newest `limit` events, returned oldest first.
+    query: `SELECT * FROM (SELECT toUnixTimestamp64Milli(ts) AS t, version, action, actor, from_status, to_status, note, payload FROM ticket_history
+            WHERE ticket_id = {id:String} ORDER BY ts DESC, version DESC LIMIT {limit:UInt32}) ORDER BY t, version`,
     query_params: { id, limit },
     format: 'JSONCompactEachRow',
   })

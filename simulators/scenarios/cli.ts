@@ -13,7 +13,7 @@ import { withStore } from '../../twin/store/index.ts'
 import type { DeviceType } from '../../twin/model/device-types.ts'
 import { defaultSources, randomPortOffset, runSimulation, DEVICES_PER_PROCESS } from '../devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../devices/fleet.ts'
-import { evaluateScenario, type ScenarioReport, type SeenTicket } from './evaluate.ts'
+import { evaluateScenario, quantile, type ScenarioReport, type SeenTicket } from './evaluate.ts'
 import { loadScenario, planScenario, SHIPPED_SCENARIOS_DIR, type PlaceDevice } from './scenario.ts'
 
 /** Every ticket the API holds (open, and done in the last day), page by page. */
@@ -37,12 +37,6 @@ export function formatReport(name: string, r: ScenarioReport): string {
   const rows = r.incidents.map((i) => `  ${i.id.padEnd(22)} expected ${String(i.expected).padStart(3)}  detected ${String(i.detected).padStart(3)}  tickets ${String(i.tickets).padStart(3)} (wrong ${i.wrong})  precision ${pct(i.precision).padStart(6)}  recall ${pct(i.recall).padStart(6)}  time to ticket p50 ${s(quantile(i.latencyMs, 0.5))} (system ${ms(quantile(i.systemMs, 0.5))})`)
   return `scenario ${name}\n${rows.join('\n')}\n  tickets about no incident: ${r.unrelated}\n` +
     `  overall: precision ${pct(r.precision)}, recall ${pct(r.recall)}, time to ticket after the rule's own duration p50 ${s(r.latencyP50Ms)}, p99 ${s(r.latencyP99Ms)} (of which the system's own, from the deciding reading: p50 ${ms(r.systemP50Ms)}, p99 ${ms(r.systemP99Ms)}), tickets per incident ${r.ticketsPerIncident?.toFixed(2) ?? '-'}\n`
-}
-
-function quantile(xs: readonly number[], q: number): number | null {
-  if (xs.length === 0) return null
-  const sorted = [...xs].sort((a, b) => a - b)
-  return sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))] ?? null
 }
 
 export const scenarioCommand: Command = {

@@ -44,7 +44,8 @@ export interface ScenarioReport {
   ticketsPerIncident: number | null
 }
 
-const quantile = (xs: readonly number[], q: number): number | null => {
+/** The q-quantile of a sample (the value at rank q); null when empty. */
+export const quantile = (xs: readonly number[], q: number): number | null => {
   if (xs.length === 0) return null
   const s = [...xs].sort((a, b) => a - b)
   return s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? null

@@ -5,7 +5,7 @@
 import { describe, expect, it } from 'vitest'
 import { evaluateScenario, type SeenTicket } from '../../simulators/scenarios/evaluate.ts'
 import { loadScenario, planScenario, scenarioSchema, SHIPPED_SCENARIOS_DIR, type PlaceDevice } from '../../simulators/scenarios/scenario.ts'
-import { complaintStats, matchComplaint } from '../../rules/complaints.ts'
+import { matchComplaint } from '../../rules/complaints.ts'
 import { loadCatalogue } from '../../rules/catalogue/catalogue.ts'
 import type { Ticket } from '../../rules/tickets/lifecycle.ts'
 
@@ -105,10 +105,5 @@ describe('complaint matching', () => {
     expect(matchComplaint({ ...at, place: { ...at.place, communityId: 9 }, lat: 34.8 }, [ticket({})], catalogue, policy)).toBeUndefined()
     expect(matchComplaint(at, [ticket({ origin: 'complaint' })], catalogue, policy)).toBeUndefined()
     expect(matchComplaint(at, [ticket({ createdAt: at.receivedAt - 2 * 86_400_000 })], catalogue, policy)).toBeUndefined()
-  })
-
-  it('reports the share already in hand and the lead times', () => {
-    expect(complaintStats([{ matchedTicket: 'a', leadMs: 100 }, { matchedTicket: '', leadMs: 0 }, { matchedTicket: 'b', leadMs: 300 }, { matchedTicket: 'c', leadMs: 200 }]))
-      .toEqual({ complaints: 4, matched: 3, matchedShare: 0.75, leadMs: { p50: 200, p90: 300, max: 300 } })
   })
 })

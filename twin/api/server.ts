@@ -152,13 +152,13 @@ export class ApiServer implements Component {
 
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const url = new URL(req.url ?? '/', 'http://api')
-    if (this.#staticDir !== undefined && (req.method === 'GET' || req.method === 'HEAD') && !isApiPath(url.pathname)) {
+    const match = this.router.match(req.method ?? 'GET', url.pathname)
+    if (match === undefined && this.#staticDir !== undefined && (req.method === 'GET' || req.method === 'HEAD') && !isApiPath(url.pathname)) {
       const out = await serveStatic(this.#staticDir, url.pathname)
       httpRequests.inc({ route: 'viewer', status: String(out.status) })
       res.writeHead(out.status, { 'content-type': out.contentType ?? 'text/plain', 'cache-control': out.cache ?? 'no-cache' }).end(req.method === 'HEAD' ? undefined : out.body as Buffer | string)
       return
     }
-    const match = this.router.match(req.method ?? 'GET', url.pathname)
     const label = typeof match === 'object' ? `${match.route.method} ${match.route.path}` : 'unmatched'
     let out: Reply
     try {

@@ -12,9 +12,9 @@ const TYPES: Record<string, string> = {
   '.woff2': 'font/woff2', '.wasm': 'application/wasm', '.map': 'application/json; charset=utf-8', '.ico': 'image/x-icon',
 }
 
-/** Paths the API answers itself; everything else is the viewer's. */
+/** Path prefixes the API keeps for itself, so an unknown API path is a 404, never the viewer's page. */
 export function isApiPath(pathname: string): boolean {
-  return pathname.startsWith('/api/') || pathname === '/api' || pathname.startsWith('/open311/') || ['/metrics', '/healthz', '/openapi.json'].includes(pathname)
+  return pathname === '/api' || pathname.startsWith('/api/') || pathname.startsWith('/open311/')
 }
 
 export async function serveStatic(dir: string, pathname: string): Promise<Reply & { cache?: string }> {
@@ -28,6 +28,8 @@ export async function serveStatic(dir: string, pathname: string): Promise<Reply 
   const file = resolve(join(root, rel || 'index.html'))
   if (file !== root && !file.startsWith(root + sep)) return { status: 404, body: 'not found\n', contentType: 'text/plain; charset=utf-8' }
   const found = await stat(file).then((s) => s.isFile()).catch(() => false)
+  // A missing file (a script, an image) is a 404; a path without an extension is the viewer's own route.
+  if (!found && extname(rel) !== '') return { status: 404, body: 'not found\n', contentType: 'text/plain; charset=utf-8' }
   const target = found ? file : join(root, 'index.html')
   try {
     const body = await readFile(target)

@@ -1,6 +1,7 @@
 // Time travel: a device or a grid as it was at time T, and a metric's
 // history downsampled to N points, answered from the store (readings, the
 // connectivity events and the tickets), not from the live twin.
+import { DONE_TICKET_STATUSES } from '../../lib/bus/elements.ts'
 import type { ClickHouseClient } from '@clickhouse/client'
 import { deviceStatus, type DeviceStatus, type SilencePolicy } from './device.ts'
 
@@ -85,7 +86,7 @@ export interface GridAsOf {
 export async function gridAsOf(client: ClickHouseClient, grid: { communities: readonly number[]; devices: readonly { id: string; intervalS: number }[] }, at: number, policy: SilencePolicy): Promise<GridAsOf> {
   const maxInterval = Math.max(1, ...grid.devices.map((d) => d.intervalS))
   const windowMs = Math.ceil(policy.silentAfterIntervals * maxInterval * 1000)
-  const params = { communities: grid.communities, at, since: at - windowMs, dayAgo: at - 86_400_000 }
+  const params = { communities: grid.communities, at, since: at - windowMs, dayAgo: at - 86_400_000, done: DONE_TICKET_STATUSES }
   const last = new Map((await rows<[string, number | string]>(client,
     `SELECT device_id, toUnixTimestamp64Milli(max(ts)) FROM readings
      WHERE community_id IN {communities:Array(UInt32)} AND ts <= fromUnixTimestamp64Milli({at:Int64}, 'UTC') AND ts > fromUnixTimestamp64Milli({since:Int64}, 'UTC')
@@ -113,6 +114,6 @@ export async function gridAsOf(client: ClickHouseClient, grid: { communities: re
     `SELECT count() FROM (
        SELECT id, argMax(status, version) AS status, argMax(updated_at, version) AS updated, min(created_at) AS created
        FROM tickets WHERE community_id IN {communities:Array(UInt32)} GROUP BY id)
-     WHERE created <= fromUnixTimestamp64Milli({at:Int64}, 'UTC') AND NOT (status IN ('verified', 'closed') AND updated <= fromUnixTimestamp64Milli({at:Int64}, 'UTC'))`, params)
+     WHERE created <= fromUnixTimestamp64Milli({at:Int64}, 'UTC') AND NOT (status IN {done:Array(String)} AND updated <= fromUnixTimestamp64Milli({at:Int64}, 'UTC'))`, params)
   return { at, devices: { total: grid.devices.length, reporting, offline, notReporting: grid.devices.length - reporting - offline }, metrics, openTickets: Number(open) }
 }

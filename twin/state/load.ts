@@ -3,14 +3,14 @@
 // views keep up to date on every insert) and the open tickets. A restart
 // therefore knows who is silent and what is open without replaying readings.
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Element, Severity } from '../../lib/bus/elements.ts'
+import { DONE_TICKET_STATUSES, type Element, type Severity } from '../../lib/bus/elements.ts'
 import type { DeviceType } from '../model/device-types.ts'
 import type { GridLevel } from '../model/city.ts'
 import type { SilencePolicy } from './device.ts'
 import { Twin, type TwinCamera, type TwinCity, type TwinDevice, type TwinGrid } from './twin.ts'
 
-async function rows<T>(client: ClickHouseClient, query: string): Promise<T[]> {
-  const rs = await client.query({ query, format: 'JSONCompactEachRow' })
+async function rows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
+  const rs = await client.query({ query, query_params: params, format: 'JSONCompactEachRow' })
   const out: T[] = []
   for await (const batch of rs.stream<T>()) for (const r of batch) out.push(r.json())
   return out
@@ -51,7 +51,7 @@ export async function latestElements(client: ClickHouseClient): Promise<Element[
   type T = [string, Severity, string, string, number, number | string]
   for (const [ticketId, severity, deviceId, cameraId, gridId, ts] of await rows<T>(client,
     `SELECT id, argMax(severity, version), argMax(device_id, version), argMax(camera_id, version), argMax(grid_id, version), toUnixTimestamp64Milli(max(updated_at))
-     FROM tickets GROUP BY id HAVING argMax(status, version) NOT IN ('verified', 'closed')`)) {
+     FROM tickets GROUP BY id HAVING argMax(status, version) NOT IN {done:Array(String)}`, { done: DONE_TICKET_STATUSES })) {
     out.push({ kind: 'ticket', ticketId, ts: Number(ts), open: true, severity, ...(deviceId ? { deviceId } : {}), ...(cameraId ? { cameraId } : {}), gridId: Number(gridId) })
   }
   return out

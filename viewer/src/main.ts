@@ -14,6 +14,13 @@ const mapBox = el('div', { id: 'map' })
 const side = el('aside', { id: 'side' })
 const panel = el('section', { id: 'panel' })
 const ticketsBox = el('section', { id: 'tickets' })
+// Made once: the ticket list is redrawn every few seconds, and an operator may be typing here.
+const tokenInput = el('input', { id: 'token', type: 'password', value: token() })
+tokenInput.addEventListener('change', () => setToken(tokenInput.value.trim()))
+const tokenLabel = el('label', {})
+const ticketsTitle = el('h2', {})
+const ticketsBody = el('div', {})
+ticketsBox.append(ticketsTitle, tokenLabel, ticketsBody)
 const legend = el('div', { id: 'legend' })
 const tooltip = el('div', { id: 'tooltip' })
 side.append(panel, ticketsBox)
@@ -70,11 +77,14 @@ function renderLegend(): void {
 const fmtLeft = (ms: number | null): string => (ms === null ? '' : ms < 0 ? `${t('overdue')} ${Math.round(-ms / 60_000)}′` : `${Math.round(ms / 60_000)}′`)
 
 function renderTickets(): void {
-  clear(ticketsBox)
-  const tokenInput = el('input', { id: 'token', type: 'password', placeholder: t('tokenHint'), value: token() })
-  tokenInput.addEventListener('change', () => setToken(tokenInput.value.trim()))
-  ticketsBox.append(el('h2', {}, `${t('ticketList')} (${tickets.length})`), el('label', {}, t('token'), tokenInput))
-  if (tickets.length === 0) ticketsBox.append(el('p', { class: 'muted' }, t('noTickets')))
+  ticketsTitle.textContent = `${t('ticketList')} (${tickets.length})`
+  tokenInput.placeholder = t('tokenHint')
+  if (tokenLabel.firstChild?.nodeType !== Node.TEXT_NODE || tokenLabel.firstChild.textContent !== t('token')) {
+    clear(tokenLabel)
+    tokenLabel.append(t('token'), tokenInput)
+  }
+  clear(ticketsBody)
+  if (tickets.length === 0) ticketsBody.append(el('p', { class: 'muted' }, t('noTickets')))
   const list = el('ol', { id: 'ticket-list' })
   for (const tk of tickets) {
     const li = el('li', { class: `ticket sev-${tk.severity}`, 'data-id': tk.id, 'data-status': tk.status },
@@ -97,7 +107,7 @@ function renderTickets(): void {
     })
     list.append(li)
   }
-  ticketsBox.append(list)
+  ticketsBody.append(list)
 }
 
 async function act(tk: TicketView, action: string): Promise<void> {
@@ -189,7 +199,7 @@ async function find(q: string): Promise<void> {
     const g = await getJson<{ grid: GridView & { centroid: [number, number] | null } }>(`/api/grids/${q}?limit=1`).catch(() => undefined)
     if (g?.grid.centroid) {
       map.flyTo(g.grid.centroid[0], g.grid.centroid[1], g.grid.level === 'district' ? 11 : g.grid.level === 'street' ? 12.5 : 14.5)
-      return void showPicked({ kind: 'grid', id: g.grid.id, level: 'district' })
+      return void showPicked({ kind: 'grid', id: g.grid.id, level: g.grid.level as 'district' | 'street' | 'community' | 'micro' })
     }
   }
   flash(`${q}: ?`, true)

@@ -3,7 +3,7 @@
 // community and micro-grids only inside the view (fetched by box); devices
 // and cameras only up close and capped by the API. Live deltas recolour in
 // place (updateTriggers on a version), so no layer is rebuilt for them.
-import { Deck, MapView, WebMercatorViewport, type MapViewState, type PickingInfo } from '@deck.gl/core'
+import { Deck, MapView, WebMercatorViewport, type AccessorContext, type Color, type MapViewState, type PickingInfo } from '@deck.gl/core'
 import { PathLayer, ScatterplotLayer, SolidPolygonLayer } from '@deck.gl/layers'
 import { getBuffer, getJson, type TicketView } from './api.ts'
 import { SEVERITY_RADIUS } from './data/colors.ts'
@@ -156,9 +156,15 @@ export class GridMap {
   }
 
   /** Loads what the zoom and the view call for, if it is not loaded yet. */
+  #lodSeq = 0
+  #subscribed = ''
+
   async #lod(): Promise<void> {
     const level = levelForZoom(this.#view.zoom)
     const box = this.#viewBox()
+    // A later call supersedes this one: what it fetched must not replace a newer view.
+    const seq = ++this.#lodSeq
+    const superseded = (): boolean => seq !== this.#lodSeq
     this.#loading++
     try {
       const cur = this.#current
@@ -169,6 +175,7 @@ export class GridMap {
           const fetchBox = BY_BOX.has(level) ? grow(box, 0.25) : undefined
           const q = fetchBox ? `&bbox=${fetchBox.map((x) => x.toFixed(5)).join(',')}` : ''
           const geometry = decodeGeometry(await getBuffer(`/api/map/grids?level=${level}${q}`))
+          if (superseded()) return
           data = { level, geometry, state: new GridState(geometry.rowOf, this.#colourBy), box: fetchBox }
           if (!fetchBox) this.#wholeLevels.set(level, data)
         }
@@ -178,21 +185,27 @@ export class GridMap {
       if (wantPoints && (!this.#points || !this.#pointsBox || !contains(this.#pointsBox, box))) {
         const pbox = grow(box, 0.25)
         const q = pbox.map((x) => x.toFixed(5)).join(',')
-        this.#points = new PointSet(await getJson<PointColumns>(`/api/map/points?kind=devices&bbox=${q}`))
+        const points = await getJson<PointColumns>(`/api/map/points?kind=devices&bbox=${q}`)
+        if (superseded()) return
+        this.#points = new PointSet(points)
         this.#pointsBox = pbox
       } else if (!wantPoints) {
         this.#points = undefined
         this.#pointsBox = undefined
       }
-      if (stale || wantPoints) this.#subscribe()
+      this.#subscribe()
       this.#render()
     } finally {
       this.#loading--
     }
   }
 
+  /** Follows what is drawn; only when that changed (a new subscription is answered with a full snapshot). */
   #subscribe(): void {
     const cur = this.#current
+    const what = `${cur?.level ?? ''}|${cur?.box?.join(',') ?? ''}|${this.#pointsBox?.join(',') ?? ''}`
+    if (what === this.#subscribed) return
+    this.#subscribed = what
     const subs: Parameters<LiveClient['subscribe']>[0] = []
     if (cur) subs.push(cur.box ? { grids: [...cur.geometry.ids] } : { level: cur.level })
     if (this.#pointsBox) subs.push({ bbox: this.#pointsBox })
@@ -227,17 +240,21 @@ export class GridMap {
       const state = cur.state
       layers.push(new SolidPolygonLayer({
         id: `grids-${cur.level}-${cur.box?.join(',') ?? 'all'}`,
-        data: { length: g.count, startIndices: g.startIndices, attributes: { getPolygon: { value: g.positions, size: 2 } } },
+        data: g.polygons,
         _normalize: false,
         pickable: true,
-        getFillColor: (_: unknown, { index }: { index: number }) => state.colorAt(index),
+        getFillColor: (_: unknown, { index, target }: AccessorContext<unknown>): Color => {
+          // Into deck.gl's own target array: no allocation per grid per update.
+          for (let k = 0; k < 4; k++) target[k] = state.colors[4 * index + k] ?? 0
+          return target as unknown as Color // deck.gl hands a 4-slot array for a colour accessor
+        },
         updateTriggers: { getFillColor: state.version },
       }))
       // Outlines cost software GL more than the fills (a path is many
       // instanced segments): only the coarse levels get their own.
       if (!BY_BOX.has(cur.level)) layers.push(new PathLayer({
         id: `outlines-${cur.level}-${cur.box?.join(',') ?? 'all'}`,
-        data: { length: g.count, startIndices: g.startIndices, attributes: { getPath: { value: g.positions, size: 2 } } },
+        data: g.paths,
         _pathType: 'loop',
         widthUnits: 'pixels',
         getWidth: 1,
@@ -248,7 +265,7 @@ export class GridMap {
     if (districts && cur?.level !== 'district') {
       layers.push(new PathLayer({
         id: 'district-outlines',
-        data: { length: districts.count, startIndices: districts.startIndices, attributes: { getPath: { value: districts.positions, size: 2 } } },
+        data: districts.paths,
         _pathType: 'loop',
         widthUnits: 'pixels',
         getWidth: 2.5,
@@ -259,7 +276,7 @@ export class GridMap {
     if (pts && pts.length > 0) {
       layers.push(new ScatterplotLayer({
         id: 'devices',
-        data: { length: pts.length, attributes: { getPosition: { value: pts.positions, size: 2 } } },
+        data: pts.data,
         pickable: true,
         radiusUnits: 'pixels',
         getRadius: 4,
@@ -267,7 +284,10 @@ export class GridMap {
         getLineColor: [255, 255, 255, 200],
         lineWidthUnits: 'pixels',
         getLineWidth: 1,
-        getFillColor: (_: unknown, { index }: { index: number }) => [pts.colors[4 * index] ?? 0, pts.colors[4 * index + 1] ?? 0, pts.colors[4 * index + 2] ?? 0, 255],
+        getFillColor: (_: unknown, { index, target }: AccessorContext<unknown>): Color => {
+          for (let k = 0; k < 4; k++) target[k] = pts.colors[4 * index + k] ?? 0
+          return target as unknown as Color // deck.gl hands a 4-slot array for a colour accessor
+        },
         updateTriggers: { getFillColor: pts.version },
       }))
     }

@@ -11,6 +11,13 @@ export interface GridGeometry {
   rowOf: Map<number, number>
   /** [minLon, minLat, maxLon, maxLat] of all vertices. */
   bounds: [number, number, number, number]
+  /**
+   * The same geometry as deck.gl's binary layer data, made once: deck.gl
+   * compares data by reference, and a new object would re-tessellate every
+   * polygon on every redraw.
+   */
+  polygons: { length: number; startIndices: Uint32Array; attributes: { getPolygon: { value: Float32Array; size: 2 } } }
+  paths: { length: number; startIndices: Uint32Array; attributes: { getPath: { value: Float32Array; size: 2 } } }
 }
 
 export function decodeGeometry(buf: ArrayBuffer): GridGeometry {
@@ -35,7 +42,11 @@ export function decodeGeometry(buf: ArrayBuffer): GridGeometry {
     if (lon > bounds[2]) bounds[2] = lon
     if (lat > bounds[3]) bounds[3] = lat
   }
-  return { count, ids, startIndices, positions, rowOf, bounds }
+  return {
+    count, ids, startIndices, positions, rowOf, bounds,
+    polygons: { length: count, startIndices, attributes: { getPolygon: { value: positions, size: 2 } } },
+    paths: { length: count, startIndices, attributes: { getPath: { value: positions, size: 2 } } },
+  }
 }
 
 /** Which grid level the map draws at a zoom: the city at a glance, micro-grids only up close. */

@@ -82,9 +82,23 @@ export class GridState {
 
 /** A live-feed row (an array in the order the hello message names) as named columns. */
 export function rowToColumns(columns: readonly string[], row: readonly number[]): GridColumns {
-  const get = (name: string): number => row[columns.indexOf(name)] ?? 0
+  const at = indexesOf(columns)
+  const get = (name: keyof GridColumns): number => row[at[name]] ?? 0
   return {
     id: get('id'), health: get('health'), ticketsInfo: get('ticketsInfo'), ticketsWarning: get('ticketsWarning'), ticketsCritical: get('ticketsCritical'),
     devOnline: get('devOnline'), devSilent: get('devSilent'), devOffline: get('devOffline'), devUnknown: get('devUnknown'),
   }
+}
+
+const indexCache = new WeakMap<readonly string[], Record<keyof GridColumns, number>>()
+
+/** Where each column sits in a row, worked out once per hello message. */
+function indexesOf(columns: readonly string[]): Record<keyof GridColumns, number> {
+  let at = indexCache.get(columns)
+  if (!at) {
+    const names: (keyof GridColumns)[] = ['id', 'health', 'ticketsInfo', 'ticketsWarning', 'ticketsCritical', 'devOnline', 'devSilent', 'devOffline', 'devUnknown']
+    at = Object.fromEntries(names.map((n) => [n, columns.indexOf(n)])) as Record<keyof GridColumns, number>
+    indexCache.set(columns, at)
+  }
+  return at
 }

@@ -20,6 +20,8 @@ export class PointSet {
   readonly colors: Uint8Array
   readonly status: Uint8Array
   readonly rowOf = new Map<string, number>()
+  /** deck.gl's binary layer data, made once (see GridGeometry.polygons). */
+  readonly data: { length: number; attributes: { getPosition: { value: Float32Array; size: 2 } } }
   #version = 0
 
   constructor(p: PointColumns) {
@@ -36,6 +38,7 @@ export class PointSet {
       this.rowOf.set(p.ids[i] ?? '', i)
       this.#set(i, p.status[i] ?? 0)
     }
+    this.data = { length: n, attributes: { getPosition: { value: this.positions, size: 2 } } }
   }
 
   get length(): number {
