@@ -116,13 +116,8 @@ export const simCommands: Command[] = [
       if (devices.length === 0) throw new UsageError('no devices to simulate: generate a city first (citytwin city generate)')
       const processes = numberOption(values, 'processes') ?? Math.ceil(devices.length / DEVICES_PER_PROCESS)
       const options: FleetOptions = {
-        host: typeof values.host === 'string' ? values.host : '127.0.0.1',
-        port: numberOption(values, 'mqtt-port') ?? 1883,
-        sources: typeof values.sources === 'string' ? values.sources.split(',').map((s) => s.trim()).filter(Boolean) : defaultSources(),
-        portOffset: randomPortOffset(),
-        secret: resolveDeviceSecret(loadConfig(mqttConfig, { file: configFile }).deviceSecret, dataDir),
-        qos, rateScale, connectConcurrency: 500, keepaliveS: 60,
-        reconnect: values['no-reconnect'] !== true, reconnectSpreadMs: (numberOption(values, 'reconnect-spread-s') ?? 1) * 1000,
+        ...fleetOptions(values, configFile, dataDir),
+        qos, rateScale, reconnect: values['no-reconnect'] !== true, reconnectSpreadMs: (numberOption(values, 'reconnect-spread-s') ?? 1) * 1000,
       }
       if (options.sources.length > 0 && devices.length > slotsFor(options.sources.length)) {
         throw new UsageError(`${devices.length} devices need at least ${Math.ceil(devices.length / LOCAL_PORT_COUNT)} source addresses (--sources); each carries ${LOCAL_PORT_COUNT}`)
@@ -146,6 +141,23 @@ export const simCommands: Command[] = [
     },
   },
 ]
+
+/**
+ * What every simulator run shares, from its command line (--host, --mqtt-port,
+ * --sources) and the deployment: the gateway, the source addresses and the
+ * device secret. QoS 1 at the devices' own intervals, reconnecting; a caller
+ * changes what its run needs.
+ */
+export function fleetOptions(values: Record<string, string | boolean | undefined>, configFile: Record<string, unknown>, dataDir: string): FleetOptions {
+  return {
+    host: typeof values.host === 'string' ? values.host : '127.0.0.1',
+    port: numberOption(values, 'mqtt-port') ?? 1883,
+    sources: typeof values.sources === 'string' ? values.sources.split(',').map((s) => s.trim()).filter(Boolean) : defaultSources(),
+    portOffset: randomPortOffset(),
+    secret: resolveDeviceSecret(loadConfig(mqttConfig, { file: configFile }).deviceSecret, dataDir),
+    qos: 1, rateScale: 1, connectConcurrency: 500, keepaliveS: 60, reconnect: true, reconnectSpreadMs: 1_000,
+  }
+}
 
 /** 127.0.0.2 to 127.0.0.17: 16 loopback addresses, room for 364,288 devices. */
 export const defaultSources = (): string[] => Array.from({ length: 16 }, (_, i) => `127.0.0.${i + 2}`)

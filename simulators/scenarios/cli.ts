@@ -6,12 +6,9 @@ import { writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Command } from '../../lib/cli/command.ts'
 import { numberOption, UsageError } from '../../lib/cli/command.ts'
-import { loadConfig } from '../../lib/config.ts'
-import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { resolveDeviceSecret } from '../../ingest/mqtt/tokens.ts'
 import { withStore } from '../../twin/store/index.ts'
 import type { DeviceType } from '../../twin/model/device-types.ts'
-import { defaultSources, randomPortOffset, runSimulation, DEVICES_PER_PROCESS } from '../devices/cli.ts'
+import { fleetOptions, runSimulation, DEVICES_PER_PROCESS } from '../devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../devices/fleet.ts'
 import { evaluateScenario, quantile, type ScenarioReport, type SeenTicket } from './evaluate.ts'
 import { loadScenario, planScenario, SHIPPED_SCENARIOS_DIR, type PlaceDevice } from './scenario.ts'
@@ -73,11 +70,7 @@ export const scenarioCommand: Command = {
     const plan = planScenario(scenario, devices satisfies PlaceDevice[], start, numberOption(values, 'seed') ?? 1)
     const api = (typeof values.api === 'string' ? values.api : 'http://127.0.0.1:8080').replace(/\/$/, '')
     const token = typeof values.token === 'string' ? values.token : process.env.CITYTWIN_API_TOKEN
-    const fleet: FleetOptions = {
-      host: typeof values.host === 'string' ? values.host : '127.0.0.1', port: numberOption(values, 'mqtt-port') ?? 1883,
-      sources: defaultSources(), portOffset: randomPortOffset(), secret: resolveDeviceSecret(loadConfig(mqttConfig, { file: configFile }).deviceSecret, dataDir),
-      qos: 1, rateScale: 1, connectConcurrency: 500, keepaliveS: 60, reconnect: true, reconnectSpreadMs: 1_000, injections: plan.injections,
-    }
+    const fleet: FleetOptions = { ...fleetOptions(values, configFile, dataDir), injections: plan.injections }
     const sims: SimDevice[] = devices.map((d) => ({ id: d.id, type: d.type, intervalS: d.intervalS }))
     process.stderr.write(`scenario ${scenario.name}: ${plan.incidents.length} incidents over ${devices.length} devices; ${warmupS} s to connect, then ${scenario.durationS} s\n`)
     let printedAt = 0

@@ -4,11 +4,17 @@
 import { readFileSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
-import { describe, expect, it } from 'vitest'
+import { afterAll, describe, expect, it } from 'vitest'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { runCli, spawnCli, tempDir } from '../helpers.ts'
 
 describe('MQTT gateway in cluster mode', () => {
+  // A test that times out never reaches its finally: its gateway must not outlive the file.
+  const running: { kill: () => void }[] = []
+  afterAll(() => {
+    for (const r of running) r.kill()
+  })
+
   it('spreads devices over two worker processes and stores what they send', async () => {
     const dataDir = join(tempDir(), 'db')
     expect((await runCli(['city', 'generate', '--seed', '6', '--scale', '0.01', '--data-dir', dataDir])).code).toBe(0)
@@ -18,6 +24,7 @@ describe('MQTT gateway in cluster mode', () => {
     const config = join(tempDir(), 'citytwin.json')
     writeFileSync(config, JSON.stringify({ mqtt: { maxConnections: 12 } }))
     const run = await spawnCli(['gateway', 'mqtt', '--workers', '2', '--port', '0', '--data-dir', dataDir, '--config', config], /listening on port (\d+) \(2 workers/)
+    running.push({ kill: () => run.child.kill('SIGTERM') })
     const port = Number(run.match[1])
     try {
       const list = await runCli(['devices', 'list', '--limit', '20', '--json', '--data-dir', dataDir])

@@ -75,13 +75,15 @@ rules:
 })
 
 describe('rate of change', () => {
+  const gasRising = rulesOf(`
+rules:
+  - { id: gas-rising, kind: rate, title: rising, ticketType: gas_leak, deviceTypes: [gas], metric: ch4_pct_lel, risePerMin: 5, windowS: 60 }
+`)
+
   it('raises when the value rises faster than the limit, and clears when it steadies', () => {
     const city = newCity()
     addDevices(city, 'G', 1, 'gas', 1, 10)
-    const e = new RuleEngine(rulesOf(`
-rules:
-  - { id: gas-rising, kind: rate, title: rising, ticketType: gas_leak, deviceTypes: [gas], metric: ch4_pct_lel, risePerMin: 5, windowS: 60 }
-`))
+    const e = new RuleEngine(gasRising)
     // Every 10 s: flat, then +2 each reading (12 per minute), then flat.
     const values = [1, 1, 1, 1, 3, 5, 7, 9, 11, 11, 11, 11, 11, 11, 11, 11, 11]
     const out = run(e, contextOf(city), values.map((v, i) => reading('G0', T0 + i * 10 * S, { ch4_pct_lel: v })))
@@ -92,10 +94,7 @@ rules:
   it('a sensor jittering by a unit every few seconds raises nothing', () => {
     const city = newCity()
     addDevices(city, 'G', 1, 'gas', 1, 10)
-    const e = new RuleEngine(rulesOf(`
-rules:
-  - { id: gas-rising, kind: rate, title: rising, ticketType: gas_leak, deviceTypes: [gas], metric: ch4_pct_lel, risePerMin: 5, windowS: 60 }
-`))
+    const e = new RuleEngine(gasRising)
     // As the simulator draws them: 0.5 plus or minus 1, every 5 s.
     let x = 7
     const jitter = Array.from({ length: 500 }, () => {
@@ -108,10 +107,7 @@ rules:
   it('noisy but steady readings raise nothing', () => {
     const city = newCity()
     addDevices(city, 'G', 1, 'gas', 1, 10)
-    const e = new RuleEngine(rulesOf(`
-rules:
-  - { id: gas-rising, kind: rate, title: rising, ticketType: gas_leak, deviceTypes: [gas], metric: ch4_pct_lel, risePerMin: 5, windowS: 60 }
-`))
+    const e = new RuleEngine(gasRising)
     const noisy = Array.from({ length: 100 }, (_, i) => 2 + ((i * 7919) % 5) / 10)
     expect(run(e, contextOf(city), noisy.map((v, i) => reading('G0', T0 + i * 5 * S, { ch4_pct_lel: v })))).toEqual([])
   })

@@ -10,22 +10,15 @@ import type { AddressInfo } from 'node:net'
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { Validator } from '@seriousme/openapi-schema-validator'
-import { MemoryBus } from '../../lib/bus/bus.ts'
 import { loadConfig } from '../../lib/config.ts'
-import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
-import { ruleRoutes } from '../../rules/api.ts'
 import { rulesConfig, type RulesConfig } from '../../rules/config.ts'
 import { SHIPPED_RULES_DIR } from '../../rules/loader.ts'
-import { open311Routes } from '../../rules/open311.ts'
-import { RulesService } from '../../rules/service.ts'
 import type { Ticket } from '../../rules/tickets/lifecycle.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
-import { writeCity } from '../../simulators/city/store.ts'
-import { apiConfig } from '../../twin/api/config.ts'
-import { ApiServer } from '../../twin/api/server.ts'
-import { LiveTwin } from '../../twin/state/live-twin.ts'
-import { openMigratedStore, StoreWriter, type Store } from '../../twin/store/index.ts'
 import { runCli, tempDir } from '../helpers.ts'
+import { openSystem, startApi, startRules, type TestSystem } from '../system.ts'
+import type { ApiServer } from '../../twin/api/server.ts'
+import type { RulesService } from '../../rules/service.ts'
 
 const OPERATOR = 'operator-token-0123456789'
 const VIEWER = 'viewer-token-0123456789'
@@ -36,12 +29,9 @@ const ofType = (t: string) => city.devices.filter((d) => d.type === t)
 const water = ofType('water_level')
 const gas = ofType('gas')
 
-let store: Store
-let bus: MemoryBus
-let live: LiveTwin
+let sys: TestSystem
 let rules: RulesService
 let api: ApiServer
-let readings: StoreWriter
 let hook: Server
 const pushed: unknown[] = []
 let now = Date.now()
@@ -59,13 +49,7 @@ async function call<T>(method: string, path: string, token?: string, body?: unkn
   return { status: res.status, body: (await res.json()) as T }
 }
 
-/** What the gateway does: store the rows, then publish the elements. */
-async function report(deviceId: string, ts: number, values: Record<string, number>): Promise<void> {
-  const d = city.devices.find((x) => x.id === deviceId)
-  if (!d) throw new Error(`no ${deviceId}`)
-  await readings.write(Object.entries(values).map(([m, v]) => [ts, d.id, d.type, m, v, 1, d.microGridId, d.communityId, d.streetId, d.districtId, ts]))
-  bus.publish([{ kind: 'reading', deviceId, ts, values }])
-}
+const report = (deviceId: string, ts: number, values: Record<string, number>): Promise<void> => sys.report(deviceId, ts, values)
 
 /** Reports a value once a minute for `minutes`, moving the rules' clock along. */
 async function hold(deviceId: string, values: Record<string, number>, minutes: number): Promise<void> {
@@ -76,17 +60,12 @@ async function hold(deviceId: string, values: Record<string, number>, minutes: n
   }
 }
 
-async function startRules(): Promise<void> {
-  rules = new RulesService({ client: store.client, bus, twin: live, config: cfg, clock: () => now })
-  await rules.start()
+async function restartRules(): Promise<void> {
+  rules = await startRules(sys, cfg, () => now)
 }
 
-async function startApi(): Promise<void> {
-  api = new ApiServer({
-    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, tokens: [{ name: 'op-wang', role: 'operator', token: OPERATOR }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
-    client: store.client, twin: live, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)],
-  })
-  await api.start()
+async function restartApi(): Promise<void> {
+  api = await startApi(sys, rules, { tokens: [{ name: 'op-wang', role: 'operator', token: OPERATOR }, { name: 'wall', role: 'viewer', token: VIEWER }] })
 }
 
 const openFor = (deviceId: string): Ticket | undefined => [...rules.book.tickets].find((t) => t.subject !== undefined && 'deviceId' in t.subject && t.subject.deviceId === deviceId && t.status !== 'closed')
@@ -104,24 +83,15 @@ beforeAll(async () => {
   mkdirSync(rulesDir, { recursive: true })
   copyFileSync(join(SHIPPED_RULES_DIR, 'city.yaml'), join(rulesDir, 'city.yaml'))
   cfg = loadConfig(rulesConfig, { env: {}, overrides: { dir: rulesDir, tickMs: 3_600_000, linkageWebhookUrl: `http://127.0.0.1:${(hook.address() as AddressInfo).port}/linkage`, open311ApiKeys: API_KEY } })
-  const opened = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })
-  store = opened.store
-  await writeCity(store.client, city, opened.writerCfg)
-  readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: { ...opened.writerCfg, flushIntervalMs: 20 } })
-  await readings.start()
-  bus = new MemoryBus()
-  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, sweepIntervalMs: 3_600_000 } })
-  await live.start()
-  await startRules()
-  await startApi()
+  sys = await openSystem(city, { sweepIntervalMs: 3_600_000 })
+  await restartRules()
+  await restartApi()
 })
 
 afterAll(async () => {
   await api?.stop(Date.now() + 2_000)
   await rules?.stop()
-  await live?.stop()
-  await readings?.stop(Date.now() + 2_000)
-  await store?.close()
+  await sys?.close()
   hook?.close()
 })
 
@@ -147,12 +117,12 @@ describe('a reading becomes a ticket', () => {
     expect(openFor(d.id)).toMatchObject({ status: 'escalated', supervised: true, slaBreaches: ['sign'] })
     expect([...rules.book.tickets].filter((x) => x.key === t?.key)).toHaveLength(1)
     // Stored: the ticket row at its latest version, and its history.
-    const rs = await store.client.query({ query: `SELECT status, toUInt32(occurrences) AS occurrences, unit FROM tickets FINAL WHERE id = {id:String}`, query_params: { id: t?.id ?? '' }, format: 'JSONEachRow' })
+    const rs = await sys.store.client.query({ query: `SELECT status, toUInt32(occurrences) AS occurrences, unit FROM tickets FINAL WHERE id = {id:String}`, query_params: { id: t?.id ?? '' }, format: 'JSONEachRow' })
     expect(await rs.json()).toEqual([{ status: 'escalated', occurrences: 2, unit: `drainage@d${d.districtId}` }])
     // On the map: the twin counts it in the device's micro-grid and every grid above.
     await new Promise((r) => setImmediate(r))
-    expect(live.twin.counts(d.microGridId)?.tickets.warning).toBe(1)
-    expect(live.twin.counts(d.districtId)?.tickets.total).toBeGreaterThanOrEqual(1)
+    expect(sys.live.twin.counts(d.microGridId)?.tickets.warning).toBe(1)
+    expect(sys.live.twin.counts(d.districtId)?.tickets.total).toBeGreaterThanOrEqual(1)
   })
 })
 
@@ -185,7 +155,7 @@ describe('operators act on tickets over the API', () => {
     expect(history.body.history.find((h) => h.action === 'escalate')?.actor).toBe('system:sla')
     // Off the map once verified.
     await new Promise((r) => setImmediate(r))
-    expect(live.twin.counts(d.microGridId)?.tickets.total).toBe(0)
+    expect(sys.live.twin.counts(d.microGridId)?.tickets.total).toBe(0)
   })
 })
 
@@ -196,11 +166,11 @@ describe('restart', () => {
     await hold(d.id, { level_cm: 50 }, 3) // three of the five minutes
     const before = [...rules.book.tickets].map((t) => [t.id, t.status, t.version])
     await rules.stop()
-    await startRules()
+    await restartRules()
     expect([...rules.book.tickets].map((t) => [t.id, t.status, t.version])).toEqual(before)
     expect(openFor(d.id)).toBeUndefined()
     await api.stop(Date.now() + 1_000)
-    await startApi()
+    await restartApi()
     // Five minutes after the first high reading, not five after the restart.
     await hold(d.id, { level_cm: 50 }, 2)
     expect(openFor(d.id)).toMatchObject({ type: 'waterlogging', status: 'dispatched' })
@@ -260,11 +230,11 @@ describe('operating modes', () => {
     await hold(d.id, { level_cm: 25 }, 1)
     expect(openFor(d.id)).toMatchObject({ mode: 'emergency' })
     await rules.stop()
-    await startRules()
+    await restartRules()
     expect(rules.modeAt(d.districtId)).toBe('emergency')
     expect(rules.modeAt(0)).toBe('normal')
     await api.stop(Date.now() + 1_000)
-    await startApi()
+    await restartApi()
     const modes = await call<{ city: string; districts: { id: number; mode: string }[] }>('GET', '/api/modes', VIEWER)
     expect(modes.body).toMatchObject({ city: 'normal', districts: [{ id: d.districtId, mode: 'emergency' }] })
   })

@@ -9,31 +9,21 @@ import { join } from 'node:path'
 import { chromium, type Browser, type Page } from 'playwright-core'
 import { PNG } from 'pngjs'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { MemoryBus } from '../../lib/bus/bus.ts'
 import { loadConfig } from '../../lib/config.ts'
-import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
-import { ruleRoutes } from '../../rules/api.ts'
 import { rulesConfig } from '../../rules/config.ts'
-import { open311Routes } from '../../rules/open311.ts'
-import { RulesService } from '../../rules/service.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
-import { writeCity } from '../../simulators/city/store.ts'
-import { apiConfig } from '../../twin/api/config.ts'
-import { ApiServer } from '../../twin/api/server.ts'
-import { LiveTwin } from '../../twin/state/live-twin.ts'
-import { openMigratedStore, StoreWriter, type Store } from '../../twin/store/index.ts'
 import { buildViewer, CHROMIUM, CHROMIUM_FLAGS, REPO } from './browser-setup.ts'
 import { tempDir } from '../helpers.ts'
+import { openSystem, startApi, startRules, type TestSystem } from '../system.ts'
+import type { RulesService } from '../../rules/service.ts'
+import type { ApiServer } from '../../twin/api/server.ts'
 
 const OPERATOR = 'operator-token-browser-0001'
 const ARTIFACTS = join(REPO, 'tests', 'artifacts')
 const city = generateCity({ seed: 3, scale: 0.01 })
-let store: Store
-let bus: MemoryBus
-let live: LiveTwin
+let sys: TestSystem
 let rules: RulesService
 let api: ApiServer
-let readings: StoreWriter
 let browser: Browser
 let page: Page
 
@@ -47,21 +37,9 @@ async function shot(name: string): Promise<Buffer> {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (the CI script installs it)`)
   const dist = await buildViewer(join(tempDir(), 'viewer-dist'))
-  const opened = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })
-  store = opened.store
-  await writeCity(store.client, city, opened.writerCfg)
-  readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: { ...opened.writerCfg, flushIntervalMs: 20 } })
-  await readings.start()
-  bus = new MemoryBus()
-  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, sweepIntervalMs: 1_000 } })
-  await live.start()
-  rules = new RulesService({ client: store.client, bus, twin: live, config: loadConfig(rulesConfig, { env: {}, overrides: { tickMs: 200 } }) })
-  await rules.start()
-  api = new ApiServer({
-    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 100, tokens: [{ name: 'op-zhang', role: 'operator', token: OPERATOR }] } }),
-    client: store.client, twin: live, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: dist,
-  })
-  await api.start()
+  sys = await openSystem(city, { sweepIntervalMs: 1_000 })
+  rules = await startRules(sys, loadConfig(rulesConfig, { env: {}, overrides: { tickMs: 200 } }))
+  api = await startApi(sys, rules, { liveTickMs: 100, tokens: [{ name: 'op-zhang', role: 'operator', token: OPERATOR }] }, dist)
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS })
   page = await browser.newPage({ viewport: { width: 1280, height: 800 } })
   page.on('pageerror', (e) => console.error('page error:', e.message))
@@ -73,9 +51,7 @@ afterAll(async () => {
   await browser?.close()
   await api?.stop(Date.now() + 2_000)
   await rules?.stop()
-  await live?.stop()
-  await readings?.stop(Date.now() + 2_000)
-  await store?.close()
+  await sys?.close()
 })
 
 /** Pixels of the screenshot's map area whose colour is near one of the grid colours. */
@@ -130,9 +106,7 @@ describe('the viewer in Chromium', () => {
   it('a ticket raised by an injected incident appears live, and an operator signs it in the page', async () => {
     const d = city.devices.find((x) => x.type === 'elevator')
     if (!d) throw new Error('no elevator')
-    const ts = Date.now()
-    await readings.write([[ts, d.id, d.type, 'trapped', 1, 1, d.microGridId, d.communityId, d.streetId, d.districtId, ts]])
-    bus.publish([{ kind: 'reading', deviceId: d.id, ts, values: { trapped: 1 } }])
+    await sys.report(d.id, Date.now(), { trapped: 1 })
     const item = page.locator('#ticket-list li', { hasText: '电梯困人' })
     await item.waitFor({ timeout: 30_000 })
     const id = await item.getAttribute('data-id')
