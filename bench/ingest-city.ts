@@ -15,14 +15,14 @@
 // Gateway memory is sampled from /proc all along (RSS and PSS, the primary
 // apart: it also runs the embedded ClickHouse, which a deployment would put
 // on its own server).
-import { spawn, type ChildProcess } from 'node:child_process'
-import { readdirSync, readFileSync } from 'node:fs'
+import { spawn } from 'node:child_process'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../simulators/city/store.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
+import { childPids, memoryOf, waitForLine } from './proc.ts'
 
 export interface CityRunOptions {
   cli: string
@@ -47,51 +47,17 @@ interface Memory {
   workers: number
 }
 
-const kib = (text: string, field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
-
 /** RSS and PSS of a process and its direct children (the gateway workers), from /proc. */
 function sampleMemory(primary: number): Memory {
-  const children: number[] = []
-  for (const name of readdirSync('/proc')) {
-    if (!/^\d+$/.test(name)) continue
-    try {
-      // Field 4 of /proc/pid/stat is the parent pid; the command name (field 2) may hold spaces, so split after its ')'.
-      const stat = readFileSync(`/proc/${name}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) === primary) children.push(Number(name))
-    } catch {
-      // the process ended meanwhile
-    }
-  }
+  const children = childPids(primary)
   let workersRss = 0
   let workersPss = 0
   for (const pid of children) {
-    try {
-      workersRss += kib(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS')
-      workersPss += kib(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Pss')
-    } catch {
-      // ended meanwhile
-    }
+    const m = memoryOf(pid)
+    workersRss += m.rss
+    workersPss += m.pss
   }
-  let primaryRss = 0
-  try {
-    primaryRss = kib(readFileSync(`/proc/${primary}/status`, 'utf8'), 'VmRSS')
-  } catch {
-    // ended
-  }
-  return { workersRss, workersPss, primaryRss, workers: children.length }
-}
-
-/** Resolves with the first match of `re` in the child's stdout; rejects if it exits first. */
-export function waitForLine(child: ChildProcess, re: RegExp): Promise<RegExpExecArray> {
-  return new Promise((resolve, reject) => {
-    let text = ''
-    child.stdout?.on('data', (d: Buffer) => {
-      text += d.toString()
-      const m = re.exec(text)
-      if (m) resolve(m)
-    })
-    child.once('exit', (code) => reject(new Error(`process exited (${code}) before printing ${re}: ${text}`)))
-  })
+  return { workersRss, workersPss, primaryRss: memoryOf(primary).rss, workers: children.length }
 }
 
 const gib = (n: number): string => (n / 2 ** 30).toFixed(2)

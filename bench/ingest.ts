@@ -22,7 +22,8 @@ import { writeCity } from '../simulators/city/store.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
-import { runCityScale, waitForLine } from './ingest-city.ts'
+import { runCityScale } from './ingest-city.ts'
+import { waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = join(REPO, 'bin', 'citytwin.js')

@@ -8,14 +8,14 @@
 //   npm run bench:rules [-- --devices N] [--workers W] [--warmup-s S] [--scenario FILE] [--seed S]
 //   (the full city: --devices 219300 --workers 13 --warmup-s 400, as its devices take minutes to connect)
 import { spawn } from 'node:child_process'
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
+import { createWriteStream, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { formatReport } from '../simulators/scenarios/cli.ts'
 import type { ScenarioReport } from '../simulators/scenarios/evaluate.ts'
-import { waitForLine } from './ingest-city.ts'
+import { childPids, cpuSeconds, memoryOf, processTree, waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values } = parseArgs({
@@ -34,12 +34,18 @@ const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: joi
 const at = new Date().toISOString()
 console.log(`bench:rules: citytwin start --full --workers ${values.workers}; citytwin sim scenario --limit ${values.devices}`)
 const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', values.workers, '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
+// What the system prints after it is up goes to a log beside the results, for after the run.
+const systemLog = join(REPO, 'bench', 'results', `rules-${at.replace(/[:.]/g, '-')}.log`)
+mkdirSync(dirname(systemLog), { recursive: true })
+let progress: NodeJS.Timeout | undefined
 try {
-  const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/)
+  const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/, createWriteStream(systemLog))
+  console.log(`the system's log: ${systemLog}`)
   const out = join(dir, 'report.json')
   const args = [cli, 'sim', 'scenario', '--limit', values.devices, '--mqtt-port', ready[1] ?? '', '--api', ready[2] ?? '', '--seed', values.seed, '--warmup-s', values['warmup-s'], '--out', out,
     ...(values.scenario ? ['--file', values.scenario] : [])]
   const sim = spawn(process.execPath, args, { cwd: REPO, env, stdio: ['ignore', 'inherit', 'inherit'] })
+  progress = watchProgress(system.pid ?? 0, sim.pid ?? 0, ready[2] ?? '')
   const code = await new Promise<number | null>((r) => sim.once('exit', (c) => r(c)))
   if (code !== 0) throw new Error(`citytwin sim scenario exited with ${String(code)}`)
   const result = JSON.parse(readFileSync(out, 'utf8')) as { scenario: string; report: ScenarioReport; simulator: Record<string, number> }
@@ -56,10 +62,39 @@ try {
   console.log(`simulator: ${JSON.stringify(result.simulator)}`)
   console.log(`results: ${file}`)
 } finally {
+  clearInterval(progress)
   await new Promise<void>((r) => {
     system.once('exit', () => r())
     system.kill('SIGTERM')
     setTimeout(() => system.kill('SIGKILL'), 30_000).unref()
   })
   rmSync(dir, { recursive: true, force: true })
+}
+
+/**
+ * Every 30 s, one line: where the CPU went (the primary, its gateway
+ * workers, the simulator), memory, and what the store took in. At full city
+ * load it shows which part falls behind, as the figures at the end cannot.
+ */
+function watchProgress(primary: number, sim: number, api: string): NodeJS.Timeout {
+  const cpuOf = (pids: number[]): number => pids.reduce((s, p) => s + cpuSeconds(p), 0)
+  const t0 = performance.now()
+  let last = { at: t0, primary: cpuSeconds(primary), workers: cpuOf(childPids(primary)), sim: cpuOf(processTree(sim)), rows: 0 }
+  const timer = setInterval(() => {
+    void (async () => {
+      const metrics = await fetch(`${api}/metrics`).then((r) => r.text(), () => '')
+      const sum = (name: string, filter = ''): number => metrics.split('\n').filter((l) => l.startsWith(name) && l.includes(filter)).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+      const workers = childPids(primary)
+      const now = { at: performance.now(), primary: cpuSeconds(primary), workers: cpuOf(workers), sim: cpuOf(processTree(sim)), rows: sum('citytwin_store_rows_total{', 'table="readings"') }
+      const s = (now.at - last.at) / 1000
+      const pct = (a: number, b: number): string => `${Math.round((100 * (a - b)) / s)}%`
+      const gb = (n: number): string => (n / 2 ** 30).toFixed(2)
+      console.log(`[${Math.round((now.at - t0) / 1000)} s] cpu: primary ${pct(now.primary, last.primary)}, ${workers.length} workers ${pct(now.workers, last.workers)}, simulator ${pct(now.sim, last.sim)}; ` +
+        `rss: primary ${gb(memoryOf(primary).rss)} GiB, workers ${gb(workers.reduce((t, p) => t + memoryOf(p).rss, 0))} GiB; ` +
+        `readings stored ${Math.round((now.rows - last.rows) / s)}/s, queued ${sum('citytwin_store_queue_rows{')}, twin elements ${sum('citytwin_twin_elements_total')}`)
+      last = now
+    })()
+  }, 30_000)
+  timer.unref()
+  return timer
 }

@@ -33,7 +33,7 @@ import { DEVICE_TYPE_BY_NAME } from '../twin/model/device-types.ts'
 import { LiveTwin } from '../twin/state/live-twin.ts'
 import { Twin } from '../twin/state/twin.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
-import { waitForLine } from './ingest-city.ts'
+import { waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values } = parseArgs({

@@ -13,7 +13,7 @@ import { join } from 'node:path'
 import { parseArgs } from 'node:util'
 import { chromium } from 'playwright-core'
 import { buildViewer, CHROMIUM, CHROMIUM_FLAGS, REPO } from '../tests/viewer/browser-setup.ts'
-import { waitForLine } from './ingest-city.ts'
+import { waitForLine } from './proc.ts'
 
 const { values } = parseArgs({
   options: {

@@ -11,6 +11,7 @@
 // it opened the embedded store itself, or a running `citytwin start`, or a
 // ClickHouse server. Workers send the primary their port and stats.
 import cluster, { type Worker } from 'node:cluster'
+import { getPriority, setPriority } from 'node:os'
 import type { Bus } from '../../lib/bus/bus.ts'
 import { startAll, stopAll, type Component, type ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
@@ -43,6 +44,8 @@ export interface WorkerSettings {
   heapMb: number
   /** Environment for the workers, over this process's. */
   env: Record<string, string>
+  /** How much lower than this process the workers run (nice); 0: the same. */
+  nice?: number
   /** Called for each worker as it is forked (e.g. to serve its relayed rows). */
   onFork?: (w: Worker) => void
 }
@@ -62,6 +65,7 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
     new Promise((resolve, reject) => {
       const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1' })
       workers.add(w)
+      lowerPriority(w, settings.nice ?? 0)
       settings.onFork?.(w)
       const onMessage = (m: unknown): void => {
         if (!isWorkerReady(m)) return
@@ -102,6 +106,23 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
   }
 }
 
+/**
+ * Runs a worker `nice` steps below this process in the CPU scheduler. The
+ * primary stores what every worker relays: at equal priority, thirteen busy
+ * workers (and a load generator beside them) leave it a few percent of the
+ * CPU, rows queue, and every PUBACK waits. Lowering one's own children needs
+ * no privilege.
+ */
+function lowerPriority(w: Worker, nice: number): void {
+  const pid = w.process.pid
+  if (nice === 0 || pid === undefined) return
+  try {
+    setPriority(pid, Math.min(19, getPriority() + nice))
+  } catch (e) {
+    log.warn({ err: e, pid, nice }, 'could not lower a gateway worker\'s priority; it runs at the primary\'s')
+  }
+}
+
 export interface MqttClusterOptions {
   store: Store
   writerCfg: WriterConfig
@@ -111,6 +132,8 @@ export interface MqttClusterOptions {
   /** Arguments after `gateway mqtt` (port, config file). */
   args: string[]
   heapMb: number
+  /** How much lower than this process the workers run in the CPU scheduler. */
+  nice: number
   /** The gateway's cap on unacknowledged messages; each worker gets its share. */
   maxInFlight: number
   /** Where stored elements are published (the twin, in `citytwin start`). */
@@ -142,6 +165,7 @@ export class MqttCluster implements Component {
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }
     this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.exec, this.#o.args, {
       heapMb: this.#o.heapMb,
+      nice: this.#o.nice,
       // Each worker holds its share of the cap, so the gateway as a whole holds what the configuration says.
       env: { CITYTWIN_MQTT_MAX_IN_FLIGHT: String(Math.max(100, Math.ceil(this.#o.maxInFlight / this.#o.workers))) },
       onFork: (worker) => serveRelay(worker, sinks, this.#o.bus),
@@ -160,6 +184,6 @@ export class MqttCluster implements Component {
 }
 
 /** The per-process limits a cluster takes from the gateway's configuration. */
-export function workerLimits(c: { workerHeapMb: number; maxInFlight: number }): { heapMb: number; maxInFlight: number } {
-  return { heapMb: c.workerHeapMb, maxInFlight: c.maxInFlight }
+export function workerLimits(c: { workerHeapMb: number; maxInFlight: number; workerNice: number }): { heapMb: number; maxInFlight: number; nice: number } {
+  return { heapMb: c.workerHeapMb, maxInFlight: c.maxInFlight, nice: c.workerNice }
 }

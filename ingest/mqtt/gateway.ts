@@ -23,6 +23,7 @@ import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements } from './elements.ts'
 import { InFlightGate } from './gate.ts'
+import { HeapGuard, type HeapSample } from './heap-guard.ts'
 import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
@@ -34,6 +35,7 @@ const connections = gauge('citytwin_mqtt_connections', 'Devices connected to thi
 const ackSeconds = histogram('citytwin_ingest_publish_to_ack_seconds', 'From a PUBLISH arriving to its acknowledgement (stored or dead-lettered)', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
 
 // MQTT 3.1.1 CONNACK return codes (MQTT-3.2.2.3).
+const CONNACK_SERVER_UNAVAILABLE = 3
 const CONNACK_BAD_USERNAME_OR_PASSWORD = 4
 const CONNACK_NOT_AUTHORIZED = 5
 
@@ -58,6 +60,8 @@ export interface GatewayOptions {
   /** Where stored elements go next (the twin, the rules): published only once the store holds them. */
   bus?: Bus
   now?: () => number
+  /** The heap's use and limit (default: V8's), which the load shedding watches. */
+  heap?: () => HeapSample
 }
 
 /** What the gateway attaches to an aedes client once it is authenticated. */
@@ -82,11 +86,12 @@ export class MqttGateway implements Component {
   readonly #seq = new Map<string, SeqTrack>()
   readonly #now: () => number
   readonly #gate: InFlightGate
+  readonly #guard: HeapGuard
   #broker: Aedes | undefined
   #server: Server | undefined
   #tls: TlsServer | undefined
   #ws: HttpServer | undefined
-  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0 }
+  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0 }
 
   constructor(opts: GatewayOptions) {
     this.#o = opts
@@ -95,6 +100,15 @@ export class MqttGateway implements Component {
     this.#limits = { maxPayloadBytes: c.maxPayloadBytes, maxReadingsPerMessage: c.maxReadingsPerMessage, maxFutureMs: c.maxFutureMs, maxPastMs: c.maxPastMs }
     this.#rate = new RateLimiter(c.ratePerDevicePerS, c.burstPerDevice)
     this.#gate = new InFlightGate(c.maxInFlight)
+    this.#guard = new HeapGuard({
+      high: c.shedHeapRatio,
+      ...(opts.heap ? { sample: opts.heap } : {}),
+      onChange: (shedding, h) => {
+        const heap = { usedMb: Math.round(h.used / 2 ** 20), limitMb: Math.round(h.limit / 2 ** 20) }
+        if (shedding) log.warn(heap, 'heap nearly full: refusing new connections (server unavailable) until it is lower')
+        else log.info(heap, 'heap lower again: taking new connections')
+      },
+    })
   }
 
   get port(): number {
@@ -170,7 +184,7 @@ export class MqttGateway implements Component {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#gate.inFlight, inFlightPeak: this.#gate.peak, pausedConnections: this.#gate.paused }
+    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#gate.inFlight, inFlightPeak: this.#gate.peak, pausedConnections: this.#gate.paused, shedding: this.#guard.shedding }
   }
 
   async health(): Promise<Health> {
@@ -178,6 +192,14 @@ export class MqttGateway implements Component {
   }
 
   #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (e: AuthenticateError | null, ok: boolean | null) => void): void {
+    if (this.#guard.check()) {
+      // Refused before the token is checked: under overload that work is what we cannot afford.
+      this.#counts.shedConnects++
+      refusedTotal.inc({ what: 'connect', code: 'OVERLOADED' })
+      log.debug({ device: username }, 'connection refused: heap nearly full')
+      done(authError('the gateway is overloaded; retry later', CONNACK_SERVER_UNAVAILABLE), false)
+      return
+    }
     const device = username === undefined ? undefined : this.#o.devices.get(username)
     let refusal: { code: number; reason: string } | undefined
     if (username === undefined || password === undefined) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' }

@@ -103,6 +103,35 @@ describe('MQTT gateway: connect', () => {
   })
 })
 
+describe('MQTT gateway: load shedding', () => {
+  it('refuses new devices with "server unavailable" while its heap is nearly full, keeps serving those connected, and takes devices again once it is lower', async () => {
+    let used = 50
+    const shedding = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', shedHeapRatio: 0.85 } }),
+      devices, secret: SECRET, readings, events, deadLetters: dead, heap: () => ({ used, limit: 100 }),
+    })
+    await shedding.start()
+    try {
+      const d = deviceOfType('water_level', 3)
+      const early = await connectAs(d, shedding.port)
+      used = 90
+      const refused = await connectAs(deviceOfType('smoke', 3), shedding.port).then(() => undefined, (e: unknown) => e)
+      expect(refused).toMatchObject({ code: 3 })
+      // The device already connected is still served: its reading is stored and acknowledged.
+      await early.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 7, values: { level_cm: 3 } }), { qos: 1 })
+      expect((await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}' AND seq = 7`))[0]?.n).toBe(1)
+      // Hysteresis: just under the line is not enough; 0.1 under it is.
+      used = 80
+      expect(await connectAs(deviceOfType('smoke', 4), shedding.port).then(() => undefined, (e: unknown) => e)).toMatchObject({ code: 3 })
+      used = 74
+      expect((await connectAs(deviceOfType('smoke', 4), shedding.port)).connected).toBe(true)
+      expect(shedding.stats()).toMatchObject({ shedConnects: 2, shedding: false })
+    } finally {
+      await shedding.stop(Date.now() + 5_000)
+    }
+  })
+})
+
 describe('MQTT gateway: protocol', () => {
   it('refuses MQTT 5, which aedes does not speak, with "unacceptable protocol version"', async () => {
     const d = deviceOfType('smoke')

@@ -1,0 +1,75 @@
+// What the benchmarks read about their processes from /proc: a process's
+// children (the gateway workers), memory, and CPU time. Linux only, as the
+// benchmarks are.
+import { readdirSync, readFileSync } from 'node:fs'
+import type { ChildProcess } from 'node:child_process'
+
+/** The fields of /proc/pid/stat after the command name (which may hold spaces, so split after its ')'). */
+function statFields(pid: number): string[] | undefined {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  } catch {
+    return undefined // the process ended meanwhile
+  }
+}
+
+/** Pids whose parent is `parent`. */
+export function childPids(parent: number): number[] {
+  const out: number[] = []
+  for (const name of readdirSync('/proc')) {
+    if (!/^\d+$/.test(name)) continue
+    // After the name: state, ppid, ...
+    if (Number(statFields(Number(name))?.[1]) === parent) out.push(Number(name))
+  }
+  return out
+}
+
+/** `pid` and everything below it. */
+export function processTree(pid: number): number[] {
+  const out = [pid]
+  for (let i = 0; i < out.length; i++) for (const c of childPids(out[i] ?? 0)) out.push(c)
+  return out
+}
+
+/** CPU seconds (user + system) a process has used so far; 0 once it has ended. */
+export function cpuSeconds(pid: number): number {
+  const f = statFields(pid)
+  // utime and stime are fields 14 and 15 of stat, 12 and 13 after the name, in clock ticks (100 a second on Linux).
+  return f ? (Number(f[11]) + Number(f[12])) / 100 : 0
+}
+
+const kib = (text: string, field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
+
+/** Resident and proportional set size of a process in bytes; 0 once it has ended. */
+export function memoryOf(pid: number): { rss: number; pss: number } {
+  try {
+    return { rss: kib(readFileSync(`/proc/${pid}/status`, 'utf8'), 'VmRSS'), pss: kib(readFileSync(`/proc/${pid}/smaps_rollup`, 'utf8'), 'Pss') }
+  } catch {
+    return { rss: 0, pss: 0 }
+  }
+}
+
+/**
+ * Resolves with the first match of `re` in what `child` prints. After that,
+ * what it prints goes on to `rest` (a log file, say), so the child never
+ * blocks on a full pipe and the bench holds none of it in memory.
+ */
+export function waitForLine(child: ChildProcess, re: RegExp, rest?: NodeJS.WritableStream): Promise<RegExpExecArray> {
+  return new Promise((resolve, reject) => {
+    let text = ''
+    const onData = (d: Buffer): void => {
+      text += d.toString()
+      const m = re.exec(text)
+      if (!m) return
+      child.stdout?.off('data', onData)
+      child.off('exit', onExit)
+      if (rest) child.stdout?.pipe(rest)
+      else child.stdout?.resume()
+      resolve(m)
+    }
+    const onExit = (code: number | null): void => reject(new Error(`process exited (${code}) before printing ${re}: ${text}`))
+    child.stdout?.on('data', onData)
+    child.once('exit', onExit)
+  })
+}
