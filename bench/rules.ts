@@ -91,7 +91,7 @@ function watchProgress(primary: number, sim: number, api: string): NodeJS.Timeou
       const gb = (n: number): string => (n / 2 ** 30).toFixed(2)
       console.log(`[${Math.round((now.at - t0) / 1000)} s] cpu: primary ${pct(now.primary, last.primary)}, ${workers.length} workers ${pct(now.workers, last.workers)}, simulator ${pct(now.sim, last.sim)}; ` +
         `rss: primary ${gb(memoryOf(primary).rss)} GiB, workers ${gb(workers.reduce((t, p) => t + memoryOf(p).rss, 0))} GiB; ` +
-        `readings stored ${Math.round((now.rows - last.rows) / s)}/s, queued ${sum('citytwin_store_queue_rows{')}, twin elements ${sum('citytwin_twin_elements_total')}`)
+        `readings stored ${Math.round((now.rows - last.rows) / s)}/s, queued ${sum('citytwin_store_queue_rows{')}, twin elements ${sum('citytwin_twin_elements_total')}, open tickets ${sum('citytwin_tickets_open')}`)
       last = now
     })()
   }, 30_000)

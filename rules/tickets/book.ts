@@ -44,6 +44,12 @@ export class TicketBook {
   readonly #byKey = new Map<string, string>()
   /** Open tickets by (type, subject): two rules raising the same type about the same thing make one ticket. */
   readonly #byTypeSubject = new Map<string, string>()
+  /**
+   * Open tickets by community grid. Linking looks only here: scanning the
+   * whole book for each new ticket stalled the rules at city scale, where a
+   * power cut or a reconnect storm raises thousands of tickets in a minute.
+   */
+  readonly #openByCommunity = new Map<number, Set<string>>()
   readonly #catalogue: Catalogue
   readonly #policy: BookPolicy
   #seqDay = ''
@@ -238,8 +244,9 @@ export class TicketBook {
   #link(t: Ticket, now: number): Change[] {
     const changes: Change[] = []
     const related: string[] = []
-    for (const o of this.#tickets.values()) {
-      if (o.id === t.id || !OPEN_STATUSES.has(o.status) || o.place.communityId !== t.place.communityId) continue
+    for (const id of this.#openByCommunity.get(t.place.communityId) ?? []) {
+      const o = this.#tickets.get(id)
+      if (!o || o.id === t.id || !OPEN_STATUSES.has(o.status) || o.place.communityId !== t.place.communityId) continue
       if (t.createdAt - o.createdAt > this.#policy.linkWindowMs || o.linked.length >= this.#policy.maxLinks) continue
       related.push(o.id)
       const next: Ticket = { ...o, version: o.version + 1, updatedAt: now, linked: [...o.linked, t.id] }
@@ -259,6 +266,16 @@ export class TicketBook {
 
   #keep(t: Ticket, event?: TicketEvent): Change {
     this.#tickets.set(t.id, t)
+    const community = t.place.communityId
+    if (OPEN_STATUSES.has(t.status)) {
+      const set = this.#openByCommunity.get(community) ?? new Set<string>()
+      this.#openByCommunity.set(community, set)
+      set.add(t.id)
+    } else {
+      const set = this.#openByCommunity.get(community)
+      set?.delete(t.id)
+      if (set?.size === 0) this.#openByCommunity.delete(community)
+    }
     if (t.key !== '') {
       const ts = typeSubject(t.type, t.subject)
       if (OPEN_STATUSES.has(t.status)) {
