@@ -37,7 +37,8 @@ export async function openSystem(city: City, twin: { sweepIntervalMs: number }):
   const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: { ...opened.writerCfg, flushIntervalMs: 20 } })
   await readings.start()
   const bus = new MemoryBus()
-  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, sweepIntervalMs: twin.sweepIntervalMs } })
+  // maxLagMs 0: tests report readings at times of their choosing, some long past, which would read as lag.
+  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, sweepIntervalMs: twin.sweepIntervalMs } })
   await live.start()
   return {
     city, store, bus, live, readings,

@@ -8,6 +8,7 @@ import { createRng } from '../../simulators/city/random.ts'
 import { DEVICE_TYPE_BY_NAME } from '../../twin/model/device-types.ts'
 import { deviceStatus, reduceDevice, type DeviceLive } from '../../twin/state/device.ts'
 import { healthScore } from '../../twin/state/health.ts'
+import { IngestLag } from '../../twin/state/lag.ts'
 import { CITY_ID, Twin, type TwinCity } from '../../twin/state/twin.ts'
 
 const policy = { silentAfterIntervals: 3 }
@@ -147,5 +148,35 @@ describe('twin roll-ups', () => {
     expect(c.devices).toEqual([0])
     expect(c.grids).toEqual(expect.arrayContaining([d.microGridId, d.communityId, d.streetId, d.districtId, CITY_ID]))
     expect(twin.drainChanges()).toEqual({ devices: [], cameras: [], grids: [] })
+  })
+})
+
+describe('silence under late readings', () => {
+  it('judges silence at the watermark while readings arrive late, and at the clock once they no longer do', () => {
+    const city = smallCity(17)
+    const twin = new Twin(city, { silentAfterIntervals: 3, maxLagMs: 300_000 })
+    const [quiet, busy] = city.devices
+    if (!quiet || !busy) throw new Error('no devices')
+    const interval = quiet.intervalS * 1000
+    twin.apply([{ kind: 'reading', deviceId: quiet.id, ts: T0, values: {} }], T0)
+    // Ten intervals later the store is behind: what arrives now was taken eight intervals ago.
+    const now = T0 + 10 * interval
+    twin.apply(Array.from({ length: 50 }, (_, k) => ({ kind: 'reading' as const, deviceId: busy.id, ts: now - 8 * interval + k, values: {} })), now)
+    expect(twin.lagMs(now)).toBeGreaterThanOrEqual(8 * interval - 50)
+    // At the watermark the quiet device has been quiet two intervals, not ten: its readings may be in the queue.
+    twin.sweep(now)
+    expect(twin.deviceStatus(0)).toBe('online')
+    // Nothing late arrives any more: silence is judged at the clock again.
+    twin.sweep(now + 11_000)
+    expect(twin.deviceStatus(0)).toBe('silent')
+  })
+
+  it('takes the median lag of a batch, so a few readings a device had buffered do not hold silence back, and caps it', () => {
+    const lag = new IngestLag({ maxMs: 60_000 })
+    lag.observe([...Array.from({ length: 9 }, () => T0 - 100), T0 - 86_400_000], T0)
+    expect(lag.at(T0)).toBe(100)
+    lag.observe(Array.from({ length: 5 }, () => T0 - 3_600_000), T0 + 1)
+    expect(lag.at(T0 + 1)).toBe(60_000)
+    expect(lag.at(T0 + 20_000)).toBe(0)
   })
 })

@@ -27,6 +27,8 @@ export interface DeviceLive {
 export interface SilencePolicy {
   /** A device silent for more than this many reporting intervals is "silent". */
   silentAfterIntervals: number
+  /** Most lag of late readings the twin waits for before judging silence (see lag.ts); 0: judge at the clock. */
+  maxLagMs?: number
 }
 
 export type DeviceElement = Extract<Element, { kind: 'reading' | 'connectivity' | 'device-event' }>

@@ -12,6 +12,7 @@ import type { StatusListener, Twin } from './twin.ts'
 const log = logger('twin')
 const elementsTotal = counter('citytwin_twin_elements_total', 'Elements applied to the live twin', [])
 const devicesGauge = gauge('citytwin_twin_devices', 'Devices in the twin, by status', ['status'])
+const lagGauge = gauge('citytwin_twin_lag_seconds', 'How far behind the clock the readings reaching the twin are (silence is judged that much later)')
 
 export class LiveTwin implements Component {
   readonly name = 'twin'
@@ -59,7 +60,7 @@ export class LiveTwin implements Component {
   /** Reads the state from the store again (e.g. after the store was restored). */
   async rebuild(): Promise<void> {
     const t0 = performance.now()
-    this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals })
+    this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs })
     this.#twin.onStatusChange(this.#onStatus)
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loadedAt = Date.now()
@@ -73,7 +74,7 @@ export class LiveTwin implements Component {
   }
 
   stats(): ComponentStats {
-    return { applied: this.#twin?.applied ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt }
+    return { applied: this.#twin?.applied ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt }
   }
 
   #apply(batch: Parameters<Bus['publish']>[0]): void {
@@ -90,5 +91,6 @@ export class LiveTwin implements Component {
     const c = this.#twin?.counts(0)
     if (!c) return
     for (const s of ['unknown', 'online', 'silent', 'offline'] as const) devicesGauge.set({ status: s }, c.devices[s])
+    lagGauge.set((this.#twin?.lagMs() ?? 0) / 1000)
   }
 }

@@ -11,6 +11,7 @@ import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../model/device-types.ts'
 import type { GridLevel } from '../model/city.ts'
 import { DEVICE_STATUSES, deviceStatus, reduceDevice, type DeviceElement, type DeviceLive, type DeviceStatus, type SilencePolicy } from './device.ts'
 import { healthScore } from './health.ts'
+import { IngestLag } from './lag.ts'
 
 export const CAMERA_STATUSES = ['unknown', 'ok', 'offline', 'degraded'] as const
 export type CameraState = (typeof CAMERA_STATUSES)[number]
@@ -145,7 +146,10 @@ export class Twin {
   #dirtyGrids = new Set<number>()
   #applied = 0
 
+  readonly #lag: IngestLag
+
   constructor(city: TwinCity, policy: SilencePolicy) {
+    this.#lag = new IngestLag({ maxMs: policy.maxLagMs ?? 0 })
     this.policy = policy
     this.grids = city.grids
     this.devices = city.devices
@@ -239,12 +243,27 @@ export class Twin {
 
   /** Applies a batch of elements (from the bus) at `now`. */
   apply(batch: readonly Element[], now = Date.now()): void {
-    for (const e of batch) this.#applyOne(e, now)
+    const readingTimes: number[] = []
+    for (const e of batch) {
+      this.#applyOne(e, now)
+      if (e.kind === 'reading') readingTimes.push(e.ts)
+    }
+    this.#lag.observe(readingTimes, now)
     this.#applied += batch.length
   }
 
-  /** Moves devices that have gone quiet for too long from online to silent. Call about once a second. */
-  sweep(now = Date.now()): number {
+  /** How far behind the clock the readings reaching the twin are, in ms (see lag.ts). */
+  lagMs(now = Date.now()): number {
+    return this.#lag.at(now)
+  }
+
+  /**
+   * Moves devices that have gone quiet for too long from online to silent,
+   * judged at the watermark (now less the lag of late readings), not the
+   * clock. Call about once a second.
+   */
+  sweep(clock = Date.now()): number {
+    const now = clock - this.#lag.at(clock)
     let moved = 0
     const online = DEVICE_STATUSES.indexOf('online')
     const silent = DEVICE_STATUSES.indexOf('silent')

@@ -1,0 +1,50 @@
+// How far behind the clock the twin's data is. Readings carry the time the
+// device took them; when the gateway or the store falls behind, they reach
+// the twin late, and a device whose readings are merely queued would look
+// silent. So silence is judged at the watermark, the newest time up to which
+// the data is complete (now minus the lag), not at the clock: under overload
+// the twin waits for late readings instead of raising silence tickets for
+// thousands of devices that are reporting. The lag is the median of
+// (arrival - reading time) per batch, so a few old readings a device had
+// buffered do not move it, taken as the largest over the last window, and
+// capped: beyond the cap silence is judged at the clock less the cap, so a
+// real outage is still seen.
+export class IngestLag {
+  readonly #windowMs: number
+  readonly #maxMs: number
+  /** [arrival, batch median lag], oldest first. */
+  #recent: [number, number][] = []
+
+  constructor(opts: { maxMs: number; windowMs?: number }) {
+    this.#maxMs = opts.maxMs
+    this.#windowMs = opts.windowMs ?? 10_000
+  }
+
+  /** Notes a batch's readings (their times) arriving at `now`. */
+  observe(times: readonly number[], now: number): void {
+    if (times.length === 0 || this.#maxMs <= 0) return
+    // A sample is enough for a median; batches of thousands cost no more than 64.
+    const step = Math.max(1, Math.floor(times.length / 64))
+    const lags: number[] = []
+    for (let i = 0; i < times.length; i += step) lags.push(now - (times[i] ?? now))
+    lags.sort((a, b) => a - b)
+    this.#recent.push([now, Math.max(0, lags[Math.floor(lags.length / 2)] ?? 0)])
+    this.#expire(now)
+  }
+
+  /** The lag at `now`, in ms: 0 when the data is current or nothing arrived in the window. */
+  at(now: number): number {
+    this.#expire(now)
+    let lag = 0
+    for (const [, l] of this.#recent) if (l > lag) lag = l
+    return Math.min(lag, this.#maxMs)
+  }
+
+  #expire(now: number): void {
+    let drop = 0
+    while (drop < this.#recent.length && (this.#recent[drop]?.[0] ?? now) < now - this.#windowMs) drop++
+    if (drop > 0) this.#recent = this.#recent.slice(drop)
+    // Bounded: one entry per batch, batches coalesced by the writers; keep the newest 1,000 at most.
+    if (this.#recent.length > 1_000) this.#recent = this.#recent.slice(-1_000)
+  }
+}
