@@ -73,7 +73,7 @@ try {
   const results: { step: string; level: string; frames: number; p50Ms: number; p95Ms: number; maxMs: number; heapMiB: number }[] = []
   for (const [name, lon, lat, zoom] of steps) {
     const r = await page.evaluate(async ([lon0, lat0, z, n]) => {
-      type M = { flyTo: (a: number, b: number, c: number) => void; busy: boolean; level: string }
+      type M = { flyTo: (a: number, b: number, c: number) => void; nextFrame: () => Promise<number>; busy: boolean; level: string }
       const map = (globalThis as unknown as { citytwin: { map: M } }).citytwin.map
       const raf = (globalThis as unknown as { requestAnimationFrame: (f: () => void) => void }).requestAnimationFrame
       const frame = (): Promise<void> => new Promise((r) => raf(() => raf(() => r())))
@@ -82,12 +82,13 @@ try {
       while (map.busy) await new Promise((r) => setTimeout(r, 20))
       await frame()
       // The view moves a little each frame, as when an operator drags the map.
+      // A frame's time: from the move to deck.gl having drawn the view it asked for.
       const times: number[] = []
       for (let i = 0; i < n; i++) {
         const t0 = performance.now()
+        const drawn = map.nextFrame()
         map.flyTo(lon0 + (i % 2 === 0 ? 1 : -1) * 0.0005 * 2 ** (12 - z), lat0, z)
-        await frame()
-        times.push(performance.now() - t0)
+        times.push((await drawn) - t0)
       }
       times.sort((a, b) => a - b)
       const q = (f: number): number => Math.round(times[Math.min(times.length - 1, Math.floor(f * times.length))] ?? 0)

@@ -65,6 +65,22 @@ export function ruleRoutes(rules: RulesService, client: ClickHouseClient): Route
       },
     }),
     route({
+      method: 'GET', path: '/api/map/incidents', tag: 'map',
+      summary: 'Where tickets were raised: every ticket in memory (each open one and those done in the last day) as parallel columns, for the incident heatmap',
+      query: z.strictObject({ severity: z.enum(SEVERITIES).optional() }),
+      handler: ({ query }) => {
+        const out = { lon: [] as number[], lat: [] as number[], severity: [] as number[], open: [] as number[] }
+        for (const t of rules.book.tickets) {
+          if (query.severity !== undefined && t.severity !== query.severity) continue
+          out.lon.push(t.place.lon)
+          out.lat.push(t.place.lat)
+          out.severity.push(SEVERITIES.indexOf(t.severity))
+          out.open.push(OPEN_STATUSES.has(t.status) ? 1 : 0)
+        }
+        return { status: 200, body: { severities: SEVERITIES, ...out } }
+      },
+    }),
+    route({
       method: 'GET', path: '/api/tickets/{id}', tag: 'tickets', summary: 'A ticket with its audit history',
       handler: async ({ params }) => {
         const id = params.id ?? ''

@@ -11,6 +11,7 @@ import { loadConfig } from '../../lib/config.ts'
 import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
 import { EVENTS_COLUMNS } from '../../ingest/mqtt/gateway.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
+import { DEVICE_TYPES } from '../../twin/model/device-types.ts'
 import { writeCity } from '../../simulators/city/store.ts'
 import { apiConfig } from '../../twin/api/config.ts'
 import { ApiServer } from '../../twin/api/server.ts'
@@ -46,7 +47,7 @@ beforeAll(async () => {
   await readings.start()
   await events.start()
   bus = new MemoryBus()
-  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, sweepIntervalMs: 200 } })
+  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, sweepIntervalMs: 200 } })
   await live.start()
   api = new ApiServer({
     config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 50, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
@@ -142,6 +143,71 @@ describe('twin API: history and as-of', () => {
     const grid = await get<{ devices: { reporting: number; total: number } }>(`/api/grids/${d.communityId}/asof?t=${t0 + 95_000}`)
     expect(grid.status).toBe(200)
     expect(grid.body.devices.reporting).toBeGreaterThanOrEqual(1)
+  })
+})
+
+describe('twin API: map geometry', () => {
+  it('answers a box with every grid that overlaps it, also one whose centroid is outside', async () => {
+    const g = city.grids.find((x) => x.level === 'micro')
+    const corner = g?.ring[0]
+    if (!g || !corner) throw new Error('no micro-grid')
+    // A tiny box just inside the grid's first corner, far from its centroid.
+    const [lon, lat] = [corner[0] + (g.centroid[0] - corner[0]) * 0.05, corner[1] + (g.centroid[1] - corner[1]) * 0.05]
+    const box = [lon - 1e-5, lat - 1e-5, lon + 1e-5, lat + 1e-5].join(',')
+    const res = await fetch(`${api.url}/api/map/grids?level=micro&bbox=${box}`)
+    expect(res.status).toBe(200)
+    const buf = Buffer.from(await res.arrayBuffer())
+    expect(buf.subarray(0, 4).toString('latin1')).toBe('CTG1')
+    const count = buf.readUInt32LE(4)
+    const ids = Array.from({ length: count }, (_, i) => buf.readInt32LE(12 + 4 * i))
+    expect(ids).toContain(g.id)
+  })
+})
+
+describe('twin API: replay for the time slider', () => {
+  it('gives each hour of the last day a health from the hourly roll-ups and the tickets open at its end', async () => {
+    const HOUR = 3_600_000
+    const h0 = Math.floor(NOW / HOUR) * HOUR
+    // A community none of the other tests reports in.
+    const used = new Set(water.map((d) => d.communityId))
+    const community = city.grids.find((g) => g.level === 'community' && !used.has(g.id) && city.devices.filter((d) => d.communityId === g.id).length >= 4)
+    if (!community) throw new Error('no quiet community')
+    const devices = city.devices.filter((d) => d.communityId === community.id)
+    // Two hours ago every device reported at its interval; an hour ago only the first half did.
+    const half = Math.floor(devices.length / 2)
+    const rows: unknown[][] = []
+    for (const [frame, reporting] of [[h0 - 2 * HOUR, devices], [h0 - HOUR, devices.slice(0, half)]] as const) {
+      for (const d of reporting) {
+        const spec = DEVICE_TYPES.find((t) => t.type === d.type)
+        for (let ts = frame; ts < frame + HOUR; ts += d.intervalS * 1000) {
+          for (const m of spec?.metrics ?? []) rows.push([ts, d.id, d.type, m.name, m.typical, 1, d.microGridId, d.communityId, d.streetId, d.districtId, ts])
+        }
+      }
+    }
+    await readings.write(rows)
+    // A warning ticket opened in the later hour, still open.
+    await store.client.insert({ table: 'tickets', format: 'JSONEachRow', values: [{ id: 'T-replay-1', version: 1, created_at: h0 - HOUR + 60_000, updated_at: h0 - HOUR + 60_000, origin: 'proactive', status: 'dispatched', severity: 'warning', micro_grid_id: 0, community_id: community.id, street_id: community.streetId, district_id: community.districtId }] })
+    const [lon, lat] = community.centroid
+    const box = [lon - 1e-6, lat - 1e-6, lon + 1e-6, lat + 1e-6].join(',')
+    const r = await get<{ times: number[]; ids: number[]; health: number[]; worst: number[]; stepMs: number }>(`/api/map/replay?level=community&bbox=${box}&to=${h0}`)
+    expect(r.status).toBe(200)
+    expect(r.body.stepMs).toBe(HOUR)
+    expect(r.body.times).toHaveLength(24)
+    expect(r.body.times.at(-1)).toBe(h0 - HOUR)
+    const col = r.body.ids.indexOf(community.id)
+    expect(col).toBeGreaterThanOrEqual(0)
+    const at = (f: number): { health: number; worst: number } => ({ health: r.body.health[f * r.body.ids.length + col] ?? NaN, worst: r.body.worst[f * r.body.ids.length + col] ?? NaN })
+    // No readings at all three hours ago: no data. Two hours ago: all reported, nothing open.
+    expect(at(20)).toEqual({ health: -1, worst: 0 })
+    expect(at(22)).toEqual({ health: 100, worst: 0 })
+    // An hour ago: half reported, and a warning was open (5 points per 100 assets): the live score's formula.
+    expect(at(23)).toEqual({ health: Math.round((100 * half) / devices.length) - 5, worst: 2 })
+    const street = await get<{ ids: number[] }>(`/api/map/replay?level=street&to=${h0}`)
+    expect(street.body.ids).toContain(community.streetId)
+    const bad = await get<{ error: { code: string; message: string } }>(`/api/map/replay?from=${h0}&to=${h0 - 1}`)
+    expect(bad.status).toBe(400)
+    expect(bad.body.error.message).toMatch(/before/)
+    expect((await get<unknown>('/api/map/replay?level=micro')).status).toBe(400)
   })
 })
 

@@ -8,6 +8,8 @@ import { healthColor, NO_DATA, ticketColor, DEVICE_STATUS_COLORS } from '../../v
 import { decodeGeometry, levelForZoom } from '../../viewer/src/data/geometry.ts'
 import { GridState, rowToColumns } from '../../viewer/src/data/grid-state.ts'
 import { PointSet } from '../../viewer/src/data/points.ts'
+import { frameLabel, frameRows, type ReplayFrames } from '../../viewer/src/data/replay.ts'
+import { replayFrames } from '../../twin/state/replay.ts'
 
 const square = (x: number, y: number, s = 0.01): [number, number][] => [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]
 const toArrayBuffer = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer
@@ -78,5 +80,59 @@ describe('live deltas', () => {
     expect(p.update([['D2', 2], ['D9', 3], ['D1', 1]])).toBe(1)
     expect([...p.colors.subarray(4, 8)]).toEqual(DEVICE_STATUS_COLORS[2])
     expect(p.version).toBe(1)
+  })
+
+  it('draws only the points a filter keeps, and follows a status change into or out of it', () => {
+    const p = new PointSet({ kind: 'devices', ids: ['D1', 'D2', 'D3'], types: ['gas', 'smoke', 'gas'], lon: [1, 2, 3], lat: [4, 5, 6], status: [1, 3, 3], truncated: false })
+    const data = p.data
+    p.setFilter((type, status) => type === 'gas' && status === 3)
+    expect(p.data).not.toBe(data) // a new layer input only when the filter changes
+    expect(p.data.length).toBe(1)
+    expect(p.ids[p.drawnRow(0)]).toBe('D3')
+    expect([...p.data.attributes.getPosition.value]).toEqual([3, 6])
+    // D1 goes offline: now the filter takes it too.
+    p.update([['D1', 3]])
+    expect(p.data.length).toBe(2)
+    expect([p.drawnRow(0), p.drawnRow(1)].map((r) => p.ids[r])).toEqual(['D1', 'D3'])
+    p.setFilter(undefined)
+    expect(p.data.length).toBe(3)
+  })
+})
+
+describe('replay frames', () => {
+  const frames: ReplayFrames = { level: 'district', stepMs: 3_600_000, times: [0, 3_600_000], ids: [5, 6], health: [-1, 80, 100, 40], worst: [0, 3, 0, 1] }
+
+  it('turns a frame into grid rows: no data as NaN, the worst ticket as one of its severity', () => {
+    const rows = frameRows(frames, 0)
+    expect(rows.map((r) => r.id)).toEqual([5, 6])
+    expect(rows[0]?.health).toBeNaN()
+    expect(rows[1]).toMatchObject({ health: 80, ticketsInfo: 0, ticketsWarning: 0, ticketsCritical: 1 })
+    const s = new GridState(new Map([[5, 0], [6, 1]]))
+    s.apply(frameRows(frames, 1))
+    expect(s.colorAt(0)).toEqual(healthColor(100))
+    expect(s.colorAt(1)).toEqual(healthColor(40))
+  })
+
+  it('labels a frame with the hour it covers', () => {
+    expect(frameLabel(frames, 1, 'en-GB')).toMatch(/\d\d:00–\d\d:00$/)
+    expect(frameLabel(frames, 5, 'en-GB')).toBe('')
+  })
+})
+
+describe('replay frames from the store\'s figures', () => {
+  it('scores each hour from messages over those expected, with the live health formula, and counts tickets open at its end', () => {
+    const HOUR = 3_600_000
+    const r = replayFrames({
+      level: 'street', from: 0, to: 3 * HOUR, ids: [100], levelOf: new Map([[10, 100], [11, 100]]),
+      devices: new Map([[10, new Map([['gas', 2]])], [11, new Map([['smoke', 2]])]]), intervalS: new Map([['gas', 5], ['smoke', 10]]),
+      // hour 1: all four report; hour 2: only the gas pair, and half of their messages (one device's worth).
+      received: [[HOUR, 10, 'gas', 2 * 720], [HOUR, 11, 'smoke', 2 * 360], [2 * HOUR, 10, 'gas', 720]],
+      tickets: [[HOUR + 10, null, 'critical', 11], [10, HOUR - 1, 'info', 10]],
+    })
+    expect(r.times).toEqual([0, HOUR, 2 * HOUR])
+    // Hour 0: no readings anywhere, so no score. Hour 1: 4 of 4 reporting, a critical open (20 points). Hour 2: 1 of 4.
+    expect(r.health).toEqual([-1, 80, 5])
+    // The info ticket was done just before hour 0 ended; the critical one opened in hour 1 and stays.
+    expect(r.worst).toEqual([0, 3, 3])
   })
 })

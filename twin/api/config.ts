@@ -5,7 +5,7 @@ export const apiConfig = defineConfig(
   'api',
   z.strictObject({
     host: z.string().default('127.0.0.1').describe('Address the HTTP API listens on. 0.0.0.0 to serve other machines.'),
-    port: z.number().int().min(0).max(65_535).default(8080).describe('Port of the HTTP API, the live WebSocket (/api/live), /metrics and (later) the viewer. 0 picks a free port.'),
+    port: z.number().int().min(0).max(65_535).default(8080).describe('Port of the HTTP API, the live WebSocket (/api/live), /metrics and the viewer. 0 picks a free port.'),
     tokens: z.array(z.strictObject({
       name: z.string().min(1).describe('Who holds the token (shown in logs and the audit trail).'),
       role: z.enum(['viewer', 'operator', 'admin']),
@@ -13,6 +13,7 @@ export const apiConfig = defineConfig(
     })).default([]).describe('Bearer tokens and their roles (viewer < operator < admin). JSON in the environment, e.g. [{"name":"desk-1","role":"operator","token":"..."}].'),
     openReads: z.boolean().default(true).describe('Whether read-only routes (and the live feed) may be used without a token. Anything that changes state always needs one.'),
     liveTickMs: z.number().int().min(50).max(10_000).default(250).describe('How often the live WebSocket sends what changed, coalesced per device, camera and grid, in milliseconds.'),
+    basemapStyleUrl: z.string().default('').refine((u) => u === '' || /^https?:\/\//.test(u) || u.startsWith('/'), 'an http(s) URL or a path on this server').describe('A MapLibre style URL (style.json) the viewer draws under the grids, for deployments with a tile server. Empty: no base map; the city\'s own district outlines are the base, and nothing is fetched from outside.'),
     maxLiveClients: z.number().int().min(1).default(200).describe('Most live WebSocket clients at once; more are refused.'),
   }),
   { tokens: ['CITYTWIN_API_TOKENS'] },

@@ -6,12 +6,14 @@
 // Grid geometry, little-endian:
 //   "CTG1" | u32 count | u32 vertices | i32 ids[count] | u32 starts[count + 1] | f32 lonlat[2 * vertices]
 // Ring i is vertices starts[i] .. starts[i + 1] - 1 (closed: the first point repeated).
+import type { ClickHouseClient } from '@clickhouse/client'
 import { z } from 'zod'
 import { GRID_LEVELS } from '../model/city.ts'
 import { DEVICE_STATUSES } from '../state/device.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
+import { gridReplay, REPLAY_LEVELS } from '../state/replay.ts'
 import { CAMERA_STATUSES, inBox, type Twin } from '../state/twin.ts'
-import { route, type Route } from './router.ts'
+import { HttpError, route, type Route } from './router.ts'
 import { bboxSchema } from './twin-routes.ts'
 
 export const GEOMETRY_MAGIC = 'CTG1'
@@ -43,24 +45,53 @@ export function encodeGeometry(grids: readonly { id: number; ring: readonly (rea
 /** Most devices or cameras one points request returns: what a map can draw legibly (and software GL can draw at all). */
 export const MAX_POINTS = 20_000
 
-export function mapRoutes(live: LiveTwin): Route[] {
+/** The longest replay one request may ask for. */
+export const MAX_REPLAY_MS = 7 * 86_400_000
+
+type Box = readonly [number, number, number, number]
+
+/** The bounding box of a ring. */
+function ringBox(ring: readonly (readonly [number, number])[]): Box {
+  let w = Infinity
+  let s = Infinity
+  let e = -Infinity
+  let n = -Infinity
+  for (const [lon, lat] of ring) {
+    if (lon < w) w = lon
+    if (lat < s) s = lat
+    if (lon > e) e = lon
+    if (lat > n) n = lat
+  }
+  return [w, s, e, n]
+}
+
+const overlaps = (a: Box, b: Box): boolean => a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]
+
+export function mapRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
   const cache = new Map<string, Buffer>()
   let cachedFor: Twin | undefined
+  // Each grid's bounding box, made once per twin: a box query takes every
+  // grid that overlaps it, so a grid larger than the view (close up) is drawn
+  // although its centroid is off screen.
+  let boxes: Map<number, Box> | undefined
   return [
     route({
       method: 'GET', path: '/api/map/grids', tag: 'map',
-      summary: 'Grid outlines of a level (optionally only those whose centroid is in a box) as binary geometry: "CTG1", u32 count, u32 vertices, i32 ids, u32 ring starts (count + 1), f32 lon/lat pairs',
+      summary: 'Grid outlines of a level (optionally only those that overlap a box) as binary geometry: "CTG1", u32 count, u32 vertices, i32 ids, u32 ring starts (count + 1), f32 lon/lat pairs',
       query: z.strictObject({ level: z.enum(GRID_LEVELS).default('district'), bbox: bboxSchema.optional() }),
       handler: ({ query }) => {
         const t = live.twin
         if (t !== cachedFor) {
           cache.clear()
+          boxes = undefined
           cachedFor = t
         }
         const key = `${query.level}|${query.bbox?.join(',') ?? ''}`
         let buf = cache.get(key)
         if (!buf) {
-          buf = encodeGeometry(t.grids.filter((g) => g.level === query.level && (!query.bbox || inBox(g.centroid[0], g.centroid[1], query.bbox))))
+          const box = query.bbox
+          const of = boxes ??= new Map(t.grids.map((g) => [g.id, ringBox(g.ring)]))
+          buf = encodeGeometry(t.grids.filter((g) => g.level === query.level && (!box || overlaps(of.get(g.id) ?? [0, 0, 0, 0], box))))
           // Whole levels are asked for again and again; boxes rarely twice.
           if (!query.bbox) cache.set(key, buf)
         }
@@ -90,6 +121,23 @@ export function mapRoutes(live: LiveTwin): Route[] {
           out.status.push(query.kind === 'devices' ? DEVICE_STATUSES.indexOf(t.deviceStatus(i)) : CAMERA_STATUSES.indexOf(t.cameraStatus(i)))
         }
         return { status: 200, body: { kind: query.kind, statuses: query.kind === 'devices' ? DEVICE_STATUSES : CAMERA_STATUSES, truncated: more, ...out } }
+      },
+    }),
+    route({
+      method: 'GET', path: '/api/map/replay', tag: 'map',
+      summary: 'The grids of a level hour by hour (default: the last 24 hours), from the store\'s hourly roll-ups: per frame and grid, the health score (-1: no readings stored for that hour) and the worst ticket open at its end (0 none, 1 info, 2 warning, 3 critical)',
+      query: z.strictObject({
+        level: z.enum(REPLAY_LEVELS).default('district'),
+        from: z.coerce.number().int().min(0).optional().describe('Epoch milliseconds (default: 24 hours before `to`).'),
+        to: z.coerce.number().int().min(0).optional().describe('Epoch milliseconds (default: now).'),
+        bbox: bboxSchema.optional(),
+      }),
+      handler: async ({ query }) => {
+        const to = query.to ?? Date.now()
+        const from = query.from ?? to - 86_400_000
+        if (from >= to) throw new HttpError(400, 'BAD_REQUEST', '`from` must be before `to`')
+        if (to - from > MAX_REPLAY_MS) throw new HttpError(400, 'BAD_REQUEST', `a replay covers at most ${MAX_REPLAY_MS / 86_400_000} days`)
+        return { status: 200, body: await gridReplay(client, live.twin, query.level, from, to, query.bbox) }
       },
     }),
   ]

@@ -64,6 +64,14 @@ export class ApiServer implements Component {
         },
       }),
       route({ method: 'GET', path: '/healthz', tag: 'system', summary: 'Health of the store and of every component (503 when one is unhealthy)', handler: () => this.#healthz() }),
+      route({
+        method: 'GET', path: '/api/me', tag: 'system', role: 'viewer', summary: 'Who the bearer token names: its name and role (the viewer shows operator and admin controls by it)',
+        handler: ({ caller }) => ({ status: 200, body: { name: caller?.name ?? '', role: caller?.role ?? 'viewer' } }),
+      }),
+      route({
+        method: 'GET', path: '/api/map/config', tag: 'map', summary: 'What the viewer needs to know of this deployment: the base map\'s MapLibre style URL, if any',
+        handler: () => ({ status: 200, body: { basemapStyleUrl: this.#cfg.basemapStyleUrl } }),
+      }),
       route({ method: 'GET', path: '/openapi.json', tag: 'system', summary: 'This document', handler: () => ({ status: 200, body: this.openApi() }) }),
       route({ method: 'GET', path: '/api/openapi.json', tag: 'system', summary: 'This document', handler: () => ({ status: 200, body: this.openApi() }) }),
       route({
@@ -71,7 +79,7 @@ export class ApiServer implements Component {
         handler: async () => ({ status: 200, body: await readCityFigures(this.#client) }),
       }),
     ]
-    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin)] : []), ...(opts.routes ?? [])])
+    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin, opts.client)] : []), ...(opts.routes ?? [])])
   }
 
   get url(): string {

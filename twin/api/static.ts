@@ -7,7 +7,7 @@ import { extname, join, normalize, resolve, sep } from 'node:path'
 import type { Reply } from './router.ts'
 
 const TYPES: Record<string, string> = {
-  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
+  '.html': 'text/html; charset=utf-8', '.js': 'text/javascript; charset=utf-8', '.mjs': 'text/javascript; charset=utf-8', '.css': 'text/css; charset=utf-8',
   '.json': 'application/json; charset=utf-8', '.svg': 'image/svg+xml', '.png': 'image/png', '.jpg': 'image/jpeg',
   '.woff2': 'font/woff2', '.wasm': 'application/wasm', '.map': 'application/json; charset=utf-8', '.ico': 'image/x-icon',
 }

@@ -1,11 +1,14 @@
 // The twin viewer: the grid map, the side panel of what was clicked, the
-// live ticket list with the operator's actions, the operating mode, and
-// the language toggle. Everything comes from the API of the same origin.
+// live ticket list with the operator's actions, the operating mode (with a
+// switch for admins), layers and filters, the time slider, and the language
+// toggle. Everything comes from the API of the same origin.
 import './style.css'
 import { ApiError, getJson, postJson, setToken, token, type GridView, type TicketView } from './api.ts'
+import { startBasemap } from './basemap.ts'
+import { frameLabel, type ReplayFrames } from './data/replay.ts'
 import { currentLang, onLang, setLang, t, type Lang } from './i18n.ts'
 import { LiveClient } from './live.ts'
-import { GridMap, type Picked } from './map.ts'
+import { GridMap, type Incidents, type MapFilters, type Picked } from './map.ts'
 import { clear, el, sparkline } from './ui/dom.ts'
 
 const app = document.getElementById('app') as HTMLDivElement
@@ -16,15 +19,20 @@ const panel = el('section', { id: 'panel' })
 const ticketsBox = el('section', { id: 'tickets' })
 // Made once: the ticket list is redrawn every few seconds, and an operator may be typing here.
 const tokenInput = el('input', { id: 'token', type: 'password', value: token() })
-tokenInput.addEventListener('change', () => setToken(tokenInput.value.trim()))
+tokenInput.addEventListener('change', () => {
+  setToken(tokenInput.value.trim())
+  void loadRole()
+})
 const tokenLabel = el('label', {})
 const ticketsTitle = el('h2', {})
 const ticketsBody = el('div', {})
 ticketsBox.append(ticketsTitle, tokenLabel, ticketsBody)
 const legend = el('div', { id: 'legend' })
 const tooltip = el('div', { id: 'tooltip' })
+const controls = el('div', { id: 'controls' })
+const timebar = el('div', { id: 'timebar' })
 side.append(panel, ticketsBox)
-app.append(header, mapBox, side, legend, tooltip)
+app.append(header, mapBox, side, legend, tooltip, controls, timebar)
 
 const live = new LiveClient()
 const map = new GridMap(mapBox, live)
@@ -33,6 +41,14 @@ let tickets: TicketView[] = []
 let liveState = false
 let colourBy: 'health' | 'tickets' = 'health'
 let modeInForce = 'normal'
+/** The token's role, from GET /api/me: admins get the mode switch. */
+let role = 'viewer'
+let filters: MapFilters = {}
+let deviceTypes: string[] = []
+let showSpecial = false
+let showHeat = false
+const MODES = ['normal', 'holiday', 'major_event', 'emergency'] as const
+const DEVICE_STATES = ['unknown', 'online', 'silent', 'offline'] as const
 
 // The language: zh by default, remembered per browser.
 setLang((localStorage.getItem('citytwin.lang') as Lang | null) ?? 'zh')
@@ -59,7 +75,146 @@ function renderHeader(): void {
   lang.addEventListener('click', () => setLang(currentLang() === 'zh' ? 'en' : 'zh'))
   const mode = el('span', { id: 'mode', class: `mode mode-${modeInForce}` }, `${t('mode')}: ${t(modeInForce)}`)
   const dot = el('span', { id: 'live-state', class: liveState ? 'on' : 'off' }, `${t('live')}: ${t(liveState ? 'connected' : 'disconnected')}`)
-  header.append(el('h1', {}, t('title')), search, by, mode, dot, lang)
+  header.append(el('h1', {}, t('title')), search, by, mode)
+  if (role === 'admin') {
+    // City-wide; a district's own mode is set through the API or `citytwin mode set`.
+    const pick = el('select', { id: 'mode-select', 'aria-label': t('switchMode') }, ...MODES.map((m) => el('option', { value: m, ...(m === modeInForce ? { selected: '' } : {}) }, t(m))))
+    const go = el('button', { id: 'mode-switch', type: 'button' }, t('switchMode'))
+    go.addEventListener('click', () => void switchMode(pick.value))
+    header.append(pick, go)
+  }
+  header.append(dot, lang)
+}
+
+async function switchMode(mode: string): Promise<void> {
+  if (mode === modeInForce) return
+  if (!window.confirm(`${t('switchMode')}: ${t(modeInForce)} → ${t(mode)}?`)) return
+  try {
+    await postJson('/api/modes', { mode, note: 'switched in the viewer' })
+    flash(`${t('mode')}: ${t(mode)}`)
+  } catch (e) {
+    flash(`${t('mode')}: ${t('failed')}: ${e instanceof ApiError ? `${e.status} ${e.message}` : String(e)}`, true)
+  }
+  await loadMode()
+}
+
+/** Layers and filters, over the map's top-left corner. */
+function renderControls(): void {
+  clear(controls)
+  const toggle = (id: string, label: string, on: boolean, flip: () => void): HTMLElement => {
+    const b = el('button', { id, type: 'button', class: on ? 'on' : '', 'aria-pressed': String(on) }, label)
+    b.addEventListener('click', flip)
+    return b
+  }
+  const select = (id: string, label: string, options: readonly [string, string][], value: string | undefined, set: (v: string | undefined) => void): HTMLElement => {
+    const sel = el('select', { id, 'aria-label': label }, el('option', { value: '' }, `${label}: ${t('all')}`),
+      ...options.map(([v, text]) => el('option', { value: v, ...(v === value ? { selected: '' } : {}) }, text)))
+    sel.addEventListener('change', () => set(sel.value === '' ? undefined : sel.value))
+    return sel
+  }
+  controls.append(
+    toggle('toggle-special', t('special'), showSpecial, () => {
+      showSpecial = !showSpecial
+      void map.showSpecial(showSpecial)
+      renderControls()
+    }),
+    toggle('toggle-heatmap', t('heatmap'), showHeat, () => {
+      showHeat = !showHeat
+      void loadIncidents()
+      renderControls()
+    }),
+    select('filter-type', t('type'), deviceTypes.map((d) => [d, d]), filters.deviceType, (v) => setFilters({ ...filters, deviceType: v })),
+    select('filter-state', t('status'), DEVICE_STATES.map((d, i) => [String(i), t(d)]), filters.deviceStatus === undefined ? undefined : String(filters.deviceStatus),
+      (v) => setFilters({ ...filters, deviceStatus: v === undefined ? undefined : Number(v) })),
+    select('filter-severity', t('severity'), (['critical', 'warning', 'info'] as const).map((s) => [s, t(s)]), filters.severity, (v) => setFilters({ ...filters, severity: v })),
+  )
+}
+
+function setFilters(f: MapFilters): void {
+  filters = f
+  map.filters = f
+  renderTickets()
+  if (showHeat) void loadIncidents()
+}
+
+async function loadIncidents(): Promise<void> {
+  if (!showHeat) return map.setIncidents(undefined)
+  try {
+    const q = filters.severity ? `?severity=${filters.severity}` : ''
+    map.setIncidents(await getJson<Incidents>(`/api/map/incidents${q}`))
+  } catch (e) {
+    flash(`${t('heatmap')}: ${t('failed')}: ${String(e)}`, true)
+  }
+}
+
+// The time slider: the last 24 hours of the drawn level, hour by hour, from
+// the store (GET /api/map/replay); the right end is live.
+let replay: ReplayFrames | undefined
+let replayFor = ''
+let replayAt = 0
+let frame = -1 // -1: live
+let playing: ReturnType<typeof setInterval> | undefined
+const slider = el('input', { id: 'time-slider', type: 'range', min: '0', max: '24', value: '24', step: '1', 'aria-label': t('timeSlider') })
+const timeLabel = el('span', { id: 'time-label' })
+const playButton = el('button', { id: 'time-play', type: 'button' })
+slider.addEventListener('input', () => void seek(Number(slider.value)))
+playButton.addEventListener('click', () => {
+  if (playing) return stopPlaying()
+  playing = setInterval(() => {
+    const next = frame < 0 ? 0 : frame + 1
+    if (!replay || next >= replay.times.length) return stopPlaying()
+    void seek(next)
+  }, 800)
+  renderTimebar()
+})
+timebar.append(playButton, slider, timeLabel)
+
+function stopPlaying(): void {
+  clearInterval(playing)
+  playing = undefined
+  renderTimebar()
+}
+
+/** The frames of the drawn level (fetched again when the level or its box changes). */
+async function framesFor(level: string, box: readonly number[] | undefined): Promise<ReplayFrames | undefined> {
+  if (level === 'micro') return undefined // the roll-ups stop at community grids
+  const key = `${level}|${box?.join(',') ?? ''}`
+  // The newest hour keeps filling: fetched again after a few minutes.
+  if (replay && replayFor === key && Date.now() - replayAt < 300_000) return replay
+  const q = box ? `&bbox=${box.map((x) => x.toFixed(5)).join(',')}` : ''
+  replay = await getJson<ReplayFrames>(`/api/map/replay?level=${level}${q}`)
+  replayFor = key
+  replayAt = Date.now()
+  slider.max = String(replay.times.length)
+  return replay
+}
+
+async function seek(f: number): Promise<void> {
+  const level = map.level
+  const frames = level ? await framesFor(level, map.levelBox).catch((e: unknown) => {
+    flash(`${t('timeSlider')}: ${t('failed')}: ${String(e)}`, true)
+    return undefined
+  }) : undefined
+  if (!frames || f >= frames.times.length) {
+    frame = -1
+    slider.value = slider.max
+    map.stopReplay()
+  } else {
+    frame = f
+    slider.value = String(f)
+    map.replayFrame(frames, f)
+  }
+  renderTimebar()
+}
+
+function renderTimebar(): void {
+  playButton.textContent = playing ? '❚❚' : '▶'
+  playButton.title = t(playing ? 'pause' : 'play')
+  slider.setAttribute('aria-label', t('timeSlider'))
+  const past = frame >= 0 && replay !== undefined
+  timebar.classList.toggle('past', past)
+  timeLabel.textContent = past && replay ? `${t('replay')} ${frameLabel(replay, frame, currentLang() === 'zh' ? 'zh-CN' : 'en-GB')}`
+    : map.level === 'micro' ? `${t('live')} · ${t('replayCoarse')}` : t('live')
 }
 
 function renderLegend(): void {
@@ -77,16 +232,17 @@ function renderLegend(): void {
 const fmtLeft = (ms: number | null): string => (ms === null ? '' : ms < 0 ? `${t('overdue')} ${Math.round(-ms / 60_000)}′` : `${Math.round(ms / 60_000)}′`)
 
 function renderTickets(): void {
-  ticketsTitle.textContent = `${t('ticketList')} (${tickets.length})`
+  const shown = filters.severity === undefined ? tickets : tickets.filter((tk) => tk.severity === filters.severity)
+  ticketsTitle.textContent = `${t('ticketList')} (${shown.length})`
   tokenInput.placeholder = t('tokenHint')
   if (tokenLabel.firstChild?.nodeType !== Node.TEXT_NODE || tokenLabel.firstChild.textContent !== t('token')) {
     clear(tokenLabel)
     tokenLabel.append(t('token'), tokenInput)
   }
   clear(ticketsBody)
-  if (tickets.length === 0) ticketsBody.append(el('p', { class: 'muted' }, t('noTickets')))
+  if (shown.length === 0) ticketsBody.append(el('p', { class: 'muted' }, t('noTickets')))
   const list = el('ol', { id: 'ticket-list' })
-  for (const tk of tickets) {
+  for (const tk of shown) {
     const li = el('li', { class: `ticket sev-${tk.severity}`, 'data-id': tk.id, 'data-status': tk.status },
       el('div', { class: 'row' }, el('b', {}, tk.title), el('span', { class: 'sla' }, fmtLeft(tk.slaLeftMs))),
       el('div', { class: 'row muted' }, `${tk.id} · ${t(tk.status)} · ${tk.unitName}${tk.occurrences > 1 ? ` · ×${tk.occurrences}` : ''}${tk.supervised ? ' · 督办' : ''}`))
@@ -151,6 +307,13 @@ async function showPicked(p: Picked): Promise<void> {
         const h = await getJson<{ points: { t: number; avg: number }[] }>(`/api/devices/${encodeURIComponent(d.id)}/history?metric=${metric}&from=${to - 86_400_000}&to=${to}&points=96`)
         panel.append(el('h3', {}, `${t('history')} · ${metric}`), sparkline(h.points.map((x) => ({ t: x.t, v: x.avg }))))
       }
+    } else if (p.kind === 'camera') {
+      const c = await getJson<{ id: string; kind: string; status: string; lastSeen: number | null }>(`/api/cameras/${encodeURIComponent(p.id)}`)
+      clear(panel)
+      panel.append(el('h2', {}, `${t('cameras')} ${c.id}`), el('p', { id: 'camera-state' }, `${t('type')}: ${c.kind} · ${t('status')}: ${t(c.status)}`),
+        el('p', { class: 'muted' }, `${t('lastSeen')}: ${c.lastSeen ? new Date(c.lastSeen).toLocaleString() : '—'}`),
+        // The camera gateway that would store snapshots is not part of this system yet.
+        el('p', { class: 'muted', id: 'camera-snapshot' }, t('noSnapshot')))
     } else if (p.kind === 'ticket') {
       const tk = p.ticket
       clear(panel)
@@ -199,7 +362,7 @@ async function find(q: string): Promise<void> {
     const g = await getJson<{ grid: GridView & { centroid: [number, number] | null } }>(`/api/grids/${q}?limit=1`).catch(() => undefined)
     if (g?.grid.centroid) {
       map.flyTo(g.grid.centroid[0], g.grid.centroid[1], g.grid.level === 'district' ? 11 : g.grid.level === 'street' ? 12.5 : 14.5)
-      return void showPicked({ kind: 'grid', id: g.grid.id, level: g.grid.level as 'district' | 'street' | 'community' | 'micro' })
+      return void showPicked({ kind: 'grid', id: g.grid.id, level: g.grid.level as 'district' | 'street' | 'community' | 'micro' | 'special' })
     }
   }
   flash(`${q}: ?`, true)
@@ -225,9 +388,17 @@ async function loadMode(): Promise<void> {
   }
 }
 
+/** The token's role; anonymous (no token, or one the server does not know) is a viewer. */
+async function loadRole(): Promise<void> {
+  role = token() ? await getJson<{ role: string }>('/api/me').then((m) => m.role, () => 'viewer') : 'viewer'
+  renderHeader()
+}
+
 function renderAll(): void {
   renderHeader()
   renderLegend()
+  renderControls()
+  renderTimebar()
   renderTickets()
   if (selected) void showPicked(selected)
 }
@@ -236,10 +407,11 @@ map.tooltip = (p, state) => {
   if (p.kind === 'grid') {
     const r = state?.rowOf.get(p.id)
     const h = r === undefined ? Number.NaN : (state?.health[r] ?? Number.NaN)
+    if (p.level === 'special') return `${t('special')} #${p.id}`
     return `${t(p.level)} #${p.id}\n${t('healthScore')}: ${Number.isFinite(h) ? Math.round(h) : '—'}`
   }
   if (p.kind === 'ticket') return `${p.ticket.title}\n${t(p.ticket.status)}`
-  return `${p.id}`
+  return `${t(p.kind === 'device' ? 'devices' : 'cameras')} ${p.id}`
 }
 map.onHover = (text) => {
   tooltip.textContent = text ?? ''
@@ -250,6 +422,11 @@ mapBox.addEventListener('mousemove', (e) => {
   tooltip.style.top = `${e.clientY + 12}px`
 })
 map.onPick = (p) => void showPicked(p)
+map.onLevel = () => {
+  // The slider follows the drawn level: a past hour stays chosen, its frames fetched for the new level.
+  if (frame >= 0) void seek(frame)
+  else renderTimebar()
+}
 live.onState = (on) => {
   liveState = on
   renderHeader()
@@ -257,9 +434,21 @@ live.onState = (on) => {
 
 renderAll()
 live.connect()
+// The base map, where the deployment names one; the grids draw without it meanwhile.
+void getJson<{ basemapStyleUrl: string }>('/api/map/config').then(async (c) => {
+  if (!c.basemapStyleUrl) return
+  const base = await startBasemap(mapBox, c.basemapStyleUrl, map.view)
+  map.onView = (v) => base.follow(v)
+  base.follow(map.view)
+}).catch((e: unknown) => console.warn('base map', e))
 await map.start()
-await Promise.all([loadTickets(), loadMode()])
+await Promise.all([loadTickets(), loadMode(), loadRole(),
+  getJson<{ devicesByType: Record<string, number> }>('/api/v1/city').then((c) => {
+    deviceTypes = Object.keys(c.devicesByType)
+    renderControls()
+  }, (e: unknown) => console.warn('city', e))])
 setInterval(() => void loadTickets(), 3_000)
 setInterval(() => void loadMode(), 15_000)
+setInterval(() => void loadIncidents(), 30_000)
 // For tests and the benchmark: the map and its state, from the page.
 ;(window as unknown as { citytwin: unknown }).citytwin = { map, ready: true }

@@ -3,19 +3,23 @@
 // community and micro-grids only inside the view (fetched by box); devices
 // and cameras only up close and capped by the API. Live deltas recolour in
 // place (updateTriggers on a version), so no layer is rebuilt for them.
+// Over them, on request: the special grids, an incident heatmap, and a
+// past hour of the grids from the time slider instead of the live state.
 import { Deck, MapView, WebMercatorViewport, type AccessorContext, type Color, type MapViewState, type PickingInfo } from '@deck.gl/core'
-import { PathLayer, ScatterplotLayer, SolidPolygonLayer } from '@deck.gl/layers'
+import { HeatmapLayer } from '@deck.gl/aggregation-layers'
+import { IconLayer, PathLayer, ScatterplotLayer, SolidPolygonLayer } from '@deck.gl/layers'
 import { getBuffer, getJson, type TicketView } from './api.ts'
-import { SEVERITY_RADIUS } from './data/colors.ts'
 import { decodeGeometry, levelForZoom, POINTS_MIN_ZOOM, type GridGeometry, type MapLevel } from './data/geometry.ts'
 import { GridState, rowToColumns, type ColourBy } from './data/grid-state.ts'
 import { PointSet, type PointColumns } from './data/points.ts'
+import { frameRows, type ReplayFrames } from './data/replay.ts'
 import type { Delta, LiveClient } from './live.ts'
+import { ticketIconAtlas, type IconMapping } from './ui/icons.ts'
 
 type Box = [number, number, number, number]
 
 export type Picked =
-  | { kind: 'grid'; id: number; level: MapLevel }
+  | { kind: 'grid'; id: number; level: MapLevel | 'special' }
   | { kind: 'device' | 'camera'; id: string }
   | { kind: 'ticket'; ticket: TicketView }
 
@@ -28,6 +32,25 @@ interface LevelData {
 }
 
 const BY_BOX: ReadonlySet<MapLevel> = new Set(['community', 'micro'])
+
+/** Marker size in pixels by severity. */
+const ICON_PX: Readonly<Record<string, number>> = { info: 18, warning: 24, critical: 32 }
+
+/** Where tickets were raised, for the heatmap (GET /api/map/incidents). */
+export interface Incidents {
+  lon: number[]
+  lat: number[]
+  severity: number[]
+  open: number[]
+}
+
+/** What the point and ticket layers show; undefined: everything. */
+export interface MapFilters {
+  deviceType?: string
+  /** A device status index (unknown, online, silent, offline). */
+  deviceStatus?: number
+  severity?: string
+}
 
 const contains = (outer: Box, inner: Box): boolean => inner[0] >= outer[0] && inner[1] >= outer[1] && inner[2] <= outer[2] && inner[3] <= outer[3]
 const grow = (b: Box, f: number): Box => {
@@ -45,13 +68,26 @@ export class GridMap {
   #current: LevelData | undefined
   #wholeLevels = new Map<MapLevel, LevelData>()
   #points: PointSet | undefined
+  #cameras: PointSet | undefined
   #pointsBox: Box | undefined
   #tickets: TicketView[] = []
+  #shownTickets: TicketView[] = []
+  #filters: MapFilters = {}
+  #special: GridGeometry | undefined
+  #showSpecial = false
+  #heat: { data: { length: number; attributes: { getPosition: { value: Float32Array; size: 2 }; getWeight: { value: Float32Array; size: 1 } } } } | undefined
+  #replay: { frames: ReplayFrames; frame: number; state: GridState; geometry: GridGeometry } | undefined
+  #icons: { atlas: string; mapping: IconMapping } | undefined
   #colourBy: ColourBy = 'health'
   #loading = 0
   #frames: number[] = []
+  #frameWaiters: ((at: number) => void)[] = []
   onPick: (p: Picked) => void = () => undefined
   onHover: (text: string | null) => void = () => undefined
+  /** Told of every camera move (the base map follows it). */
+  onView: (view: MapViewState) => void = () => undefined
+  /** Told when the drawn level or box changes (the time slider then fetches that level's frames). */
+  onLevel: (level: MapLevel, box: Box | undefined) => void = () => undefined
   tooltip: (p: Picked, state: GridState | undefined) => string = () => ''
 
   constructor(parent: HTMLDivElement, live: LiveClient) {
@@ -64,6 +100,7 @@ export class GridMap {
       controller: true,
       onViewStateChange: ({ viewState }) => {
         this.#view = viewState
+        this.onView(viewState)
         this.#scheduleLod()
         return viewState
       },
@@ -71,8 +108,12 @@ export class GridMap {
         this.#size = size
       },
       onAfterRender: () => {
-        this.#frames.push(performance.now())
+        const now = performance.now()
+        this.#frames.push(now)
         if (this.#frames.length > 600) this.#frames.splice(0, 300)
+        const waiting = this.#frameWaiters
+        this.#frameWaiters = []
+        for (const w of waiting) w(now)
       },
       getCursor: ({ isHovering }) => (isHovering ? 'pointer' : 'grab'),
       onClick: (info) => {
@@ -97,6 +138,7 @@ export class GridMap {
     const fitted = new WebMercatorViewport(this.#size).fitBounds([[b[0], b[1]], [b[2], b[3]]], { padding: 24 })
     this.#view = { longitude: fitted.longitude, latitude: fitted.latitude, zoom: fitted.zoom, pitch: 0, bearing: 0 }
     this.deck.setProps({ initialViewState: { ...this.#view } })
+    this.onView(this.#view)
     await this.#lod()
   }
 
@@ -112,6 +154,11 @@ export class GridMap {
     return this.#loading > 0
   }
 
+  /** Resolves when deck.gl has drawn its next frame, with the time it finished (for the benchmark). */
+  nextFrame(): Promise<number> {
+    return new Promise((resolve) => this.#frameWaiters.push(resolve))
+  }
+
   /** Recent frame times (ms between rendered frames), for the benchmark. */
   frameTimes(): number[] {
     const f = this.#frames
@@ -120,26 +167,106 @@ export class GridMap {
 
   /** The state of a grid as drawn (for tests and the panel). */
   drawnState(id: number): { health: number; tickets: number[] } | undefined {
-    const d = this.#current
-    const r = d?.state.rowOf.get(id)
-    if (!d || r === undefined) return undefined
-    return { health: d.state.health[r] ?? Number.NaN, tickets: [d.state.tickets[3 * r] ?? 0, d.state.tickets[3 * r + 1] ?? 0, d.state.tickets[3 * r + 2] ?? 0] }
+    const state = this.#drawnGridState()
+    const r = state?.rowOf.get(id)
+    if (!state || r === undefined) return undefined
+    return { health: state.health[r] ?? Number.NaN, tickets: [state.tickets[3 * r] ?? 0, state.tickets[3 * r + 1] ?? 0, state.tickets[3 * r + 2] ?? 0] }
+  }
+
+  /** What colours the grids: a replayed hour of the drawn level, or the live state. */
+  #drawnGridState(): GridState | undefined {
+    const cur = this.#current
+    const r = this.#replay
+    return r && cur && r.geometry === cur.geometry ? r.state : cur?.state
+  }
+
+  /** The box the drawn level was fetched for (undefined: the whole level). */
+  get levelBox(): Box | undefined {
+    return this.#current?.box
+  }
+
+  /** Shows frame `f` of `frames` instead of the live state, while they are for the drawn level. */
+  replayFrame(frames: ReplayFrames, f: number): void {
+    const cur = this.#current
+    if (!cur || frames.level !== cur.level) return
+    let r = this.#replay
+    if (!r || r.geometry !== cur.geometry) {
+      r = { frames, frame: f, state: new GridState(cur.geometry.rowOf, this.#colourBy), geometry: cur.geometry }
+      this.#replay = r
+    }
+    r.frames = frames
+    r.frame = f
+    r.state.apply(frameRows(frames, f))
+    this.#render()
+  }
+
+  /** Back to the live state. */
+  stopReplay(): void {
+    this.#replay = undefined
+    this.#render()
+  }
+
+  get replaying(): boolean {
+    return this.#replay !== undefined
+  }
+
+  set filters(f: MapFilters) {
+    this.#filters = f
+    const keep = f.deviceType === undefined && f.deviceStatus === undefined ? undefined
+      : (type: string, status: number) => (f.deviceType === undefined || type === f.deviceType) && (f.deviceStatus === undefined || status === f.deviceStatus)
+    this.#points?.setFilter(keep)
+    this.#filterTickets()
+    this.#render()
+  }
+
+  /** Draws the special grids (stations, CBDs, schools...) over the others. */
+  async showSpecial(on: boolean): Promise<void> {
+    this.#showSpecial = on
+    if (on && !this.#special) this.#special = decodeGeometry(await getBuffer('/api/map/grids?level=special'))
+    this.#render()
+  }
+
+  /** Draws a heatmap of where tickets were raised in the last day; undefined: none. */
+  setIncidents(x: Incidents | undefined): void {
+    if (!x) {
+      this.#heat = undefined
+    } else {
+      const n = x.lon.length
+      const pos = new Float32Array(2 * n)
+      const weight = new Float32Array(n)
+      for (let i = 0; i < n; i++) {
+        pos[2 * i] = x.lon[i] ?? 0
+        pos[2 * i + 1] = x.lat[i] ?? 0
+        // critical 4, warning 2, info 1; done tickets count half
+        weight[i] = ([1, 2, 4][x.severity[i] ?? 0] ?? 1) * (x.open[i] ? 1 : 0.5)
+      }
+      this.#heat = { data: { length: n, attributes: { getPosition: { value: pos, size: 2 }, getWeight: { value: weight, size: 1 } } } }
+    }
+    this.#render()
   }
 
   set colourBy(by: ColourBy) {
     this.#colourBy = by
     if (this.#current) this.#current.state.colourBy = by
+    if (this.#replay) this.#replay.state.colourBy = by
     this.#render()
   }
 
   setTickets(list: TicketView[]): void {
     this.#tickets = list
+    this.#filterTickets()
     this.#render()
+  }
+
+  #filterTickets(): void {
+    const sev = this.#filters.severity
+    this.#shownTickets = sev === undefined ? this.#tickets : this.#tickets.filter((t) => t.severity === sev)
   }
 
   flyTo(lon: number, lat: number, zoom: number): void {
     this.#view = { ...this.#view, longitude: lon, latitude: lat, zoom, transitionDuration: 0 }
     this.deck.setProps({ initialViewState: { ...this.#view } })
+    this.onView(this.#view)
     this.#scheduleLod()
   }
 
@@ -185,16 +312,20 @@ export class GridMap {
       if (wantPoints && (!this.#points || !this.#pointsBox || !contains(this.#pointsBox, box))) {
         const pbox = grow(box, 0.25)
         const q = pbox.map((x) => x.toFixed(5)).join(',')
-        const points = await getJson<PointColumns>(`/api/map/points?kind=devices&bbox=${q}`)
+        const [points, cameras] = await Promise.all([getJson<PointColumns>(`/api/map/points?kind=devices&bbox=${q}`), getJson<PointColumns>(`/api/map/points?kind=cameras&bbox=${q}`)])
         if (superseded()) return
         this.#points = new PointSet(points)
+        this.#cameras = new PointSet(cameras)
+        this.filters = this.#filters
         this.#pointsBox = pbox
       } else if (!wantPoints) {
         this.#points = undefined
+        this.#cameras = undefined
         this.#pointsBox = undefined
       }
       this.#subscribe()
       this.#render()
+      if (stale && this.#current) this.onLevel(this.#current.level, this.#current.box)
     } finally {
       this.#loading--
     }
@@ -217,6 +348,7 @@ export class GridMap {
     let changed = false
     if (d.grids && cols && this.#current) changed = this.#current.state.apply(d.grids.map((row) => rowToColumns(cols, row))) > 0
     if (d.devices && this.#points) changed = this.#points.update(d.devices.map(([id, status]) => [id, status] as const)) > 0 || changed
+    if (d.cameras && this.#cameras) changed = this.#cameras.update(d.cameras.map(([id, status]) => [id, status] as const)) > 0 || changed
     if (changed) this.#render()
   }
 
@@ -224,9 +356,11 @@ export class GridMap {
     if (!info.layer || info.index < 0) return undefined
     const id = info.layer.id
     if (id.startsWith('grids-') && this.#current) return { kind: 'grid', id: this.#current.geometry.ids[info.index] ?? 0, level: this.#current.level }
-    if (id === 'devices' && this.#points) return { kind: 'device', id: this.#points.ids[info.index] ?? '' }
+    if (id === 'special' && this.#special) return { kind: 'grid', id: this.#special.ids[info.index] ?? 0, level: 'special' }
+    if (id === 'devices' && this.#points) return { kind: 'device', id: this.#points.ids[this.#points.drawnRow(info.index)] ?? '' }
+    if (id === 'cameras' && this.#cameras) return { kind: 'camera', id: this.#cameras.ids[info.index] ?? '' }
     if (id === 'tickets') {
-      const t = this.#tickets[info.index]
+      const t = this.#shownTickets[info.index]
       return t ? { kind: 'ticket', ticket: t } : undefined
     }
     return undefined
@@ -237,7 +371,7 @@ export class GridMap {
     const layers = []
     if (cur) {
       const g = cur.geometry
-      const state = cur.state
+      const state = this.#drawnGridState() ?? cur.state
       layers.push(new SolidPolygonLayer({
         id: `grids-${cur.level}-${cur.box?.join(',') ?? 'all'}`,
         data: g.polygons,
@@ -248,7 +382,8 @@ export class GridMap {
           for (let k = 0; k < 4; k++) target[k] = state.colors[4 * index + k] ?? 0
           return target as unknown as Color // deck.gl hands a 4-slot array for a colour accessor
         },
-        updateTriggers: { getFillColor: state.version },
+        // A replayed hour is another state: its own version space.
+        updateTriggers: { getFillColor: `${state === cur.state ? 'live' : 'replay'}-${state.version}` },
       }))
       // Outlines cost software GL more than the fills (a path is many
       // instanced segments): only the coarse levels get their own.
@@ -272,8 +407,27 @@ export class GridMap {
         getColor: [45, 52, 54, 220],
       }))
     }
+    if (this.#showSpecial && this.#special) {
+      layers.push(new SolidPolygonLayer({
+        id: 'special',
+        data: this.#special.polygons,
+        _normalize: false,
+        pickable: true,
+        getFillColor: [108, 92, 231, 90],
+      }))
+    }
+    if (this.#heat) {
+      layers.push(new HeatmapLayer({
+        id: 'incidents',
+        data: this.#heat.data,
+        radiusPixels: 40,
+        intensity: 1,
+        threshold: 0.05,
+        aggregation: 'SUM',
+      }))
+    }
     const pts = this.#points
-    if (pts && pts.length > 0) {
+    if (pts && pts.data.length > 0) {
       layers.push(new ScatterplotLayer({
         id: 'devices',
         data: pts.data,
@@ -285,26 +439,46 @@ export class GridMap {
         lineWidthUnits: 'pixels',
         getLineWidth: 1,
         getFillColor: (_: unknown, { index, target }: AccessorContext<unknown>): Color => {
-          for (let k = 0; k < 4; k++) target[k] = pts.colors[4 * index + k] ?? 0
+          const row = pts.drawnRow(index)
+          for (let k = 0; k < 4; k++) target[k] = pts.colors[4 * row + k] ?? 0
           return target as unknown as Color // deck.gl hands a 4-slot array for a colour accessor
         },
         updateTriggers: { getFillColor: pts.version },
       }))
     }
-    if (this.#tickets.length > 0) {
-      layers.push(new ScatterplotLayer<TicketView>({
-        id: 'tickets',
-        data: this.#tickets,
+    const cams = this.#cameras
+    if (cams && cams.data.length > 0) {
+      // Cameras as squares' stand-in: larger, dark-edged points, coloured by their state.
+      layers.push(new ScatterplotLayer({
+        id: 'cameras',
+        data: cams.data,
         pickable: true,
         radiusUnits: 'pixels',
-        getPosition: (t) => [t.place.lon, t.place.lat],
-        getRadius: (t) => SEVERITY_RADIUS[t.severity] ?? 6,
+        getRadius: 6,
         stroked: true,
-        filled: true,
-        getFillColor: (t) => (t.severity === 'critical' ? [214, 48, 49, 230] : t.severity === 'warning' ? [225, 112, 85, 220] : [116, 185, 255, 210]),
-        getLineColor: [255, 255, 255, 255],
+        getLineColor: [45, 52, 54, 255],
         lineWidthUnits: 'pixels',
         getLineWidth: 2,
+        getFillColor: (_: unknown, { index, target }: AccessorContext<unknown>): Color => {
+          const row = cams.drawnRow(index)
+          for (let k = 0; k < 4; k++) target[k] = cams.colors[4 * row + k] ?? 0
+          return target as unknown as Color // deck.gl hands a 4-slot array for a colour accessor
+        },
+        updateTriggers: { getFillColor: cams.version },
+      }))
+    }
+    if (this.#shownTickets.length > 0) {
+      this.#icons ??= ticketIconAtlas()
+      layers.push(new IconLayer<TicketView>({
+        id: 'tickets',
+        data: this.#shownTickets,
+        pickable: true,
+        iconAtlas: this.#icons.atlas,
+        iconMapping: this.#icons.mapping,
+        getIcon: (t) => t.severity,
+        sizeUnits: 'pixels',
+        getSize: (t) => ICON_PX[t.severity] ?? 18,
+        getPosition: (t) => [t.place.lon, t.place.lat],
       }))
     }
     this.deck.setProps({ layers })

@@ -20,8 +20,15 @@ export class PointSet {
   readonly colors: Uint8Array
   readonly status: Uint8Array
   readonly rowOf = new Map<string, number>()
-  /** deck.gl's binary layer data, made once (see GridGeometry.polygons). */
-  readonly data: { length: number; attributes: { getPosition: { value: Float32Array; size: 2 } } }
+  /**
+   * deck.gl's binary layer data for the points that pass the filter: made
+   * again only when the filter changes (see GridGeometry.polygons for why
+   * it must otherwise stay the same object).
+   */
+  data: { length: number; attributes: { getPosition: { value: Float32Array; size: 2 } } }
+  /** Row of each drawn point. */
+  #drawn: Uint32Array
+  #keep: ((type: string, status: number) => boolean) | undefined
   #version = 0
 
   constructor(p: PointColumns) {
@@ -38,7 +45,35 @@ export class PointSet {
       this.rowOf.set(p.ids[i] ?? '', i)
       this.#set(i, p.status[i] ?? 0)
     }
+    this.#drawn = Uint32Array.from({ length: n }, (_, i) => i)
     this.data = { length: n, attributes: { getPosition: { value: this.positions, size: 2 } } }
+  }
+
+  /** Draws only the points `keep` accepts (undefined: all). */
+  setFilter(keep: ((type: string, status: number) => boolean) | undefined): void {
+    this.#keep = keep
+    this.#refilter()
+  }
+
+  /** The row of the i-th drawn point (what deck.gl's index means). */
+  drawnRow(i: number): number {
+    return this.#drawn[i] ?? 0
+  }
+
+  #refilter(): void {
+    const keep = this.#keep
+    if (!keep) {
+      this.#drawn = Uint32Array.from({ length: this.length }, (_, i) => i)
+      this.data = { length: this.length, attributes: { getPosition: { value: this.positions, size: 2 } } }
+    } else {
+      const rows: number[] = []
+      for (let i = 0; i < this.length; i++) if (keep(this.types[i] ?? '', this.status[i] ?? 0)) rows.push(i)
+      this.#drawn = Uint32Array.from(rows)
+      const pos = new Float32Array(2 * rows.length)
+      rows.forEach((r, k) => pos.set(this.positions.subarray(2 * r, 2 * r + 2), 2 * k))
+      this.data = { length: rows.length, attributes: { getPosition: { value: pos, size: 2 } } }
+    }
+    this.#version++
   }
 
   get length(): number {
@@ -58,7 +93,9 @@ export class PointSet {
       this.#set(i, s)
       n++
     }
-    if (n > 0) this.#version++
+    // A status filter may now take or drop a point; rare enough to redo.
+    if (n > 0 && this.#keep) this.#refilter()
+    else if (n > 0) this.#version++
     return n
   }
 
