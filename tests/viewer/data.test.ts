@@ -15,6 +15,16 @@ const square = (x: number, y: number, s = 0.01): [number, number][] => [[x, y], 
 const toArrayBuffer = (b: Buffer): ArrayBuffer => b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer
 
 describe('grid geometry', () => {
+  it('turns closed rings into single segments for the outline layer, none across rings', () => {
+    const g = decodeGeometry(toArrayBuffer(encodeGeometry([{ id: 1, ring: square(0, 0, 1) }, { id: 2, ring: square(5, 5, 1) }])))
+    const seg = g.segments
+    expect(seg.length).toBe(8) // 4 sides each; the closing vertex repeats the first
+    expect([...seg.attributes.getSourcePosition.value.subarray(0, 2)]).toEqual([0, 0])
+    expect([...seg.attributes.getTargetPosition.value.subarray(6, 8)]).toEqual([0, 0]) // the first ring closes on itself
+    expect([...seg.attributes.getSourcePosition.value.subarray(8, 10)]).toEqual([5, 5]) // the second starts afresh
+    expect(g.segments).toBe(seg) // made once
+  })
+
   it('round-trips ids, ring starts and coordinates through the binary form', () => {
     const grids = [{ id: 7, ring: square(113.6, 34.7) }, { id: 42, ring: [[113.7, 34.8], [113.72, 34.8], [113.71, 34.82], [113.7, 34.8]] as [number, number][] }]
     const g = decodeGeometry(toArrayBuffer(encodeGeometry(grids)))

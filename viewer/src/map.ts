@@ -7,9 +7,9 @@
 // past hour of the grids from the time slider instead of the live state.
 import { Deck, MapView, WebMercatorViewport, type AccessorContext, type Color, type MapViewState, type PickingInfo } from '@deck.gl/core'
 import { HeatmapLayer } from '@deck.gl/aggregation-layers'
-import { IconLayer, PathLayer, ScatterplotLayer, SolidPolygonLayer } from '@deck.gl/layers'
+import { IconLayer, LineLayer, PathLayer, ScatterplotLayer, SolidPolygonLayer } from '@deck.gl/layers'
 import { getBuffer, getJson, type TicketView } from './api.ts'
-import { decodeGeometry, levelForZoom, POINTS_MIN_ZOOM, type GridGeometry, type MapLevel } from './data/geometry.ts'
+import { CAMERAS_MIN_ZOOM, decodeGeometry, levelForZoom, POINTS_MIN_ZOOM, type GridGeometry, type MapLevel } from './data/geometry.ts'
 import { GridState, rowToColumns, type ColourBy } from './data/grid-state.ts'
 import { PointSet, type PointColumns } from './data/points.ts'
 import { frameRows, type ReplayFrames } from './data/replay.ts'
@@ -82,6 +82,8 @@ export class GridMap {
   #loading = 0
   #frames: number[] = []
   #frameWaiters: ((at: number) => void)[] = []
+  /** How grid outlines are drawn: single segments (fast in software GL), joined paths, or not at all. For the benchmark's comparisons. */
+  outlines: 'segments' | 'paths' | 'none' = 'segments'
   onPick: (p: Picked) => void = () => undefined
   onHover: (text: string | null) => void = () => undefined
   /** Told of every camera move (the base map follows it). */
@@ -309,13 +311,18 @@ export class GridMap {
         this.#current = data
       }
       const wantPoints = this.#view.zoom >= POINTS_MIN_ZOOM
-      if (wantPoints && (!this.#points || !this.#pointsBox || !contains(this.#pointsBox, box))) {
-        const pbox = grow(box, 0.25)
+      const wantCameras = this.#view.zoom >= CAMERAS_MIN_ZOOM
+      if (wantPoints && (!this.#points || !this.#pointsBox || !contains(this.#pointsBox, box) || wantCameras !== (this.#cameras !== undefined))) {
+        // A small margin: every point fetched is drawn, on or off screen.
+        const pbox = grow(box, 0.15)
         const q = pbox.map((x) => x.toFixed(5)).join(',')
-        const [points, cameras] = await Promise.all([getJson<PointColumns>(`/api/map/points?kind=devices&bbox=${q}`), getJson<PointColumns>(`/api/map/points?kind=cameras&bbox=${q}`)])
+        const [points, cameras] = await Promise.all([
+          getJson<PointColumns>(`/api/map/points?kind=devices&bbox=${q}`),
+          wantCameras ? getJson<PointColumns>(`/api/map/points?kind=cameras&bbox=${q}`) : undefined,
+        ])
         if (superseded()) return
         this.#points = new PointSet(points)
-        this.#cameras = new PointSet(cameras)
+        this.#cameras = cameras ? new PointSet(cameras) : undefined
         this.filters = this.#filters
         this.#pointsBox = pbox
       } else if (!wantPoints) {
@@ -366,6 +373,13 @@ export class GridMap {
     return undefined
   }
 
+  #outline(id: string, g: GridGeometry, width: number, color: Color): LineLayer | PathLayer | undefined {
+    if (this.outlines === 'none') return undefined
+    // The kind of layer is in its id: deck.gl matches layers by id, and one id must keep one class.
+    if (this.outlines === 'paths') return new PathLayer({ id: `${id}-paths`, data: g.paths, _pathType: 'loop', widthUnits: 'pixels', getWidth: width, getColor: color })
+    return new LineLayer({ id: `${id}-segments`, data: g.segments, widthUnits: 'pixels', getWidth: width, getColor: color })
+  }
+
   #render(): void {
     const cur = this.#current
     const layers = []
@@ -387,25 +401,15 @@ export class GridMap {
       }))
       // Outlines cost software GL more than the fills (a path is many
       // instanced segments): only the coarse levels get their own.
-      if (!BY_BOX.has(cur.level)) layers.push(new PathLayer({
-        id: `outlines-${cur.level}-${cur.box?.join(',') ?? 'all'}`,
-        data: g.paths,
-        _pathType: 'loop',
-        widthUnits: 'pixels',
-        getWidth: 1,
-        getColor: [255, 255, 255, 140],
-      }))
+      if (!BY_BOX.has(cur.level)) {
+        const o = this.#outline(`outlines-${cur.level}-${cur.box?.join(',') ?? 'all'}`, g, 1, [255, 255, 255, 140])
+        if (o) layers.push(o)
+      }
     }
     const districts = this.#districts
     if (districts && cur?.level !== 'district') {
-      layers.push(new PathLayer({
-        id: 'district-outlines',
-        data: districts.paths,
-        _pathType: 'loop',
-        widthUnits: 'pixels',
-        getWidth: 2.5,
-        getColor: [45, 52, 54, 220],
-      }))
+      const o = this.#outline('district-outlines', districts, 2.5, [45, 52, 54, 220])
+      if (o) layers.push(o)
     }
     if (this.#showSpecial && this.#special) {
       layers.push(new SolidPolygonLayer({
@@ -433,11 +437,8 @@ export class GridMap {
         data: pts.data,
         pickable: true,
         radiusUnits: 'pixels',
+        // No outline: for software GL a stroked point costs about twice a plain one, and devices are many.
         getRadius: 4,
-        stroked: true,
-        getLineColor: [255, 255, 255, 200],
-        lineWidthUnits: 'pixels',
-        getLineWidth: 1,
         getFillColor: (_: unknown, { index, target }: AccessorContext<unknown>): Color => {
           const row = pts.drawnRow(index)
           for (let k = 0; k < 4; k++) target[k] = pts.colors[4 * row + k] ?? 0

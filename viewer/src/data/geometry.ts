@@ -18,6 +18,12 @@ export interface GridGeometry {
    */
   polygons: { length: number; startIndices: Uint32Array; attributes: { getPolygon: { value: Float32Array; size: 2 } } }
   paths: { length: number; startIndices: Uint32Array; attributes: { getPath: { value: Float32Array; size: 2 } } }
+  /**
+   * The outlines as single segments (a LineLayer's binary data), made on
+   * first use: software GL draws a segment quad much faster than a path's
+   * joined, mitred segments.
+   */
+  readonly segments: { length: number; attributes: { getSourcePosition: { value: Float32Array; size: 2 }; getTargetPosition: { value: Float32Array; size: 2 } } }
 }
 
 export function decodeGeometry(buf: ArrayBuffer): GridGeometry {
@@ -42,11 +48,36 @@ export function decodeGeometry(buf: ArrayBuffer): GridGeometry {
     if (lon > bounds[2]) bounds[2] = lon
     if (lat > bounds[3]) bounds[3] = lat
   }
+  let segments: GridGeometry['segments'] | undefined
   return {
     count, ids, startIndices, positions, rowOf, bounds,
     polygons: { length: count, startIndices, attributes: { getPolygon: { value: positions, size: 2 } } },
     paths: { length: count, startIndices, attributes: { getPath: { value: positions, size: 2 } } },
+    get segments() {
+      segments ??= ringSegments(startIndices, positions)
+      return segments
+    },
   }
+}
+
+/** Each ring's consecutive vertex pairs as segments (rings are closed, so the last pair closes it). */
+export function ringSegments(startIndices: Uint32Array, positions: Float32Array): GridGeometry['segments'] {
+  const rings = startIndices.length - 1
+  const vertices = (startIndices[rings] ?? 0)
+  const n = Math.max(0, vertices - rings)
+  const source = new Float32Array(2 * n)
+  const target = new Float32Array(2 * n)
+  let k = 0
+  for (let r = 0; r < rings; r++) {
+    for (let v = (startIndices[r] ?? 0); v < (startIndices[r + 1] ?? 0) - 1; v++) {
+      source[2 * k] = positions[2 * v] ?? 0
+      source[2 * k + 1] = positions[2 * v + 1] ?? 0
+      target[2 * k] = positions[2 * v + 2] ?? 0
+      target[2 * k + 1] = positions[2 * v + 3] ?? 0
+      k++
+    }
+  }
+  return { length: k, attributes: { getSourcePosition: { value: source.subarray(0, 2 * k), size: 2 }, getTargetPosition: { value: target.subarray(0, 2 * k), size: 2 } } }
 }
 
 /** Which grid level the map draws at a zoom: the city at a glance, micro-grids only up close. */
@@ -59,5 +90,7 @@ export function levelForZoom(zoom: number): MapLevel {
   return 'micro'
 }
 
-/** Devices and cameras are drawn from this zoom on, only inside the view. */
+/** Devices are drawn from this zoom on, only inside the view. */
 export const POINTS_MIN_ZOOM = 14.5
+/** Cameras from this one: at 14.5 the two kinds together clutter the map (and cost software GL twice the points). */
+export const CAMERAS_MIN_ZOOM = 15.5
