@@ -64,8 +64,12 @@ export function waitForLine(child: ChildProcess, re: RegExp, rest?: NodeJS.Writa
       if (!m) return
       child.stdout?.off('data', onData)
       child.off('exit', onExit)
-      if (rest) child.stdout?.pipe(rest)
-      else child.stdout?.resume()
+      if (rest) {
+        rest.write(text.slice(m.index + m[0].length)) // what came after the match in the same chunk
+        child.stdout?.pipe(rest)
+      } else {
+        child.stdout?.resume()
+      }
       resolve(m)
     }
     const onExit = (code: number | null): void => reject(new Error(`process exited (${code}) before printing ${re}: ${text}`))

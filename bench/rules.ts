@@ -87,7 +87,8 @@ function watchProgress(primary: number, sim: number, api: string): NodeJS.Timeou
       const workers = childPids(primary)
       const now = { at: performance.now(), primary: cpuSeconds(primary), workers: cpuOf(workers), sim: cpuOf(processTree(sim)), rows: sum('citytwin_store_rows_total{', 'table="readings"') }
       const s = (now.at - last.at) / 1000
-      const pct = (a: number, b: number): string => `${Math.round((100 * (a - b)) / s)}%`
+      // A worker replaced between samples takes its CPU time with it: never below 0.
+      const pct = (a: number, b: number): string => `${Math.max(0, Math.round((100 * (a - b)) / s))}%`
       const gb = (n: number): string => (n / 2 ** 30).toFixed(2)
       console.log(`[${Math.round((now.at - t0) / 1000)} s] cpu: primary ${pct(now.primary, last.primary)}, ${workers.length} workers ${pct(now.workers, last.workers)}, simulator ${pct(now.sim, last.sim)}; ` +
         `rss: primary ${gb(memoryOf(primary).rss)} GiB, workers ${gb(workers.reduce((t, p) => t + memoryOf(p).rss, 0))} GiB; ` +

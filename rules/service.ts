@@ -165,7 +165,8 @@ export class RulesService implements Component {
   /** Time passes: windows, silences, SLAs; then everything changed is stored. */
   async tick(): Promise<void> {
     const now = this.#clock()
-    this.#input({ kind: 'tick', ts: now })
+    // Windows and silences at the twin's watermark: readings still in the pipeline are not absences.
+    this.#input({ kind: 'tick', ts: now - this.#o.twin.twin.lagMs(now) })
     this.#take(this.book.sweep(now))
     this.book.forget(now - this.#o.config.keepDoneMs)
     const open = this.book.openCounts()

@@ -7,7 +7,7 @@ import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { logger } from '../../lib/log.ts'
 import { openMigratedStore, StoreOwner, withStore, type StoreSetup } from '../../twin/store/index.ts'
-import { MqttCluster, workerLimits } from './cluster.ts'
+import { lowerOwnThreads, MqttCluster, workerLimits } from './cluster.ts'
 import { mqttConfig } from './config.ts'
 import { deviceTopics } from './devices.ts'
 import { createMqttIngest } from './index.ts'
@@ -91,7 +91,10 @@ export const mqttCommands: Command[] = [
       const workers = numberOption(values, 'workers') ?? 1
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
       const port = numberOption(values, 'port')
-      if (cluster.isWorker) return runGatewayProcess(configFile, port, () => undefined)
+      if (cluster.isWorker) {
+        lowerOwnThreads()
+        return runGatewayProcess(configFile, port, () => undefined)
+      }
       const setup = await openMigratedStore({ file: configFile })
       const { store, writerCfg } = setup
       // A long-running process that opened the embedded store serves it, so

@@ -184,7 +184,7 @@ export class MqttGateway implements Component {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#gate.inFlight, inFlightPeak: this.#gate.peak, pausedConnections: this.#gate.paused, shedding: this.#guard.shedding }
+    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#gate.inFlight, inFlightPeak: this.#gate.peak, pausedConnections: this.#gate.paused, shedding: this.#guard.check() }
   }
 
   async health(): Promise<Health> {

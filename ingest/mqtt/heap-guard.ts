@@ -17,7 +17,7 @@ export interface HeapSample {
   limit: number
 }
 
-export const v8Heap = (): HeapSample => {
+const v8Heap = (): HeapSample => {
   const h = getHeapStatistics()
   return { used: h.used_heap_size, limit: h.heap_size_limit }
 }
@@ -44,7 +44,6 @@ export interface HeapGuardOptions {
 export class HeapGuard {
   readonly #o: Required<Omit<HeapGuardOptions, 'onChange'>> & Pick<HeapGuardOptions, 'onChange'>
   #shedding = false
-  #sheds = 0
 
   constructor(opts: HeapGuardOptions) {
     this.#o = { low: Math.max(0, opts.high - 0.1), sample: v8Heap, ...opts }
@@ -54,11 +53,6 @@ export class HeapGuard {
     return this.#shedding
   }
 
-  /** Times shedding started. */
-  get sheds(): number {
-    return this.#sheds
-  }
-
   /** Samples the heap (a few microseconds): called at each CONNECT, the only moment it matters. */
   check(): boolean {
     if (this.#o.high >= 1) return false
@@ -66,7 +60,6 @@ export class HeapGuard {
     const next = nextShedding(this.#shedding, s.used / s.limit, this.#o.high, this.#o.low)
     if (next !== this.#shedding) {
       this.#shedding = next
-      if (next) this.#sheds++
       sheddingGauge.set(next ? 1 : 0)
       this.#o.onChange?.(next, s)
     }

@@ -166,6 +166,8 @@ describe('silence under late readings', () => {
     // At the watermark the quiet device has been quiet two intervals, not ten: its readings may be in the queue.
     twin.sweep(now)
     expect(twin.deviceStatus(0)).toBe('online')
+    // And the late readings do not make their own device silent as they arrive.
+    expect(twin.deviceStatus(1)).toBe('online')
     // Nothing late arrives any more: silence is judged at the clock again.
     twin.sweep(now + 11_000)
     expect(twin.deviceStatus(0)).toBe('silent')
@@ -173,9 +175,10 @@ describe('silence under late readings', () => {
 
   it('takes the median lag of a batch, so a few readings a device had buffered do not hold silence back, and caps it', () => {
     const lag = new IngestLag({ maxMs: 60_000 })
-    lag.observe([...Array.from({ length: 9 }, () => T0 - 100), T0 - 86_400_000], T0)
+    const reading = (ts: number) => ({ kind: 'reading', ts })
+    lag.observe([...Array.from({ length: 9 }, () => reading(T0 - 100)), reading(T0 - 86_400_000), { kind: 'connectivity', ts: 0 }], T0)
     expect(lag.at(T0)).toBe(100)
-    lag.observe(Array.from({ length: 5 }, () => T0 - 3_600_000), T0 + 1)
+    lag.observe(Array.from({ length: 5 }, () => reading(T0 - 3_600_000)), T0 + 1)
     expect(lag.at(T0 + 1)).toBe(60_000)
     expect(lag.at(T0 + 20_000)).toBe(0)
   })

@@ -95,7 +95,7 @@ describe('live deltas', () => {
   it('draws only the points a filter keeps, and follows a status change into or out of it', () => {
     const p = new PointSet({ kind: 'devices', ids: ['D1', 'D2', 'D3'], types: ['gas', 'smoke', 'gas'], lon: [1, 2, 3], lat: [4, 5, 6], status: [1, 3, 3], truncated: false })
     const data = p.data
-    p.setFilter((type, status) => type === 'gas' && status === 3)
+    p.setFilter({ type: 'gas', status: 3 })
     expect(p.data).not.toBe(data) // a new layer input only when the filter changes
     expect(p.data.length).toBe(1)
     expect(p.ids[p.drawnRow(0)]).toBe('D3')
@@ -104,7 +104,7 @@ describe('live deltas', () => {
     p.update([['D1', 3]])
     expect(p.data.length).toBe(2)
     expect([p.drawnRow(0), p.drawnRow(1)].map((r) => p.ids[r])).toEqual(['D1', 'D3'])
-    p.setFilter(undefined)
+    p.setFilter({})
     expect(p.data.length).toBe(3)
   })
 })

@@ -12,7 +12,7 @@ import { GRID_LEVELS } from '../model/city.ts'
 import { DEVICE_STATUSES } from '../state/device.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
 import { gridReplay, REPLAY_LEVELS } from '../state/replay.ts'
-import { CAMERA_STATUSES, inBox, type Twin } from '../state/twin.ts'
+import { boxesOverlap, CAMERA_STATUSES, inBox, ringBounds, type BBox, type Twin } from '../state/twin.ts'
 import { HttpError, route, type Route } from './router.ts'
 import { bboxSchema } from './twin-routes.ts'
 
@@ -48,32 +48,13 @@ export const MAX_POINTS = 20_000
 /** The longest replay one request may ask for. */
 export const MAX_REPLAY_MS = 7 * 86_400_000
 
-type Box = readonly [number, number, number, number]
-
-/** The bounding box of a ring. */
-function ringBox(ring: readonly (readonly [number, number])[]): Box {
-  let w = Infinity
-  let s = Infinity
-  let e = -Infinity
-  let n = -Infinity
-  for (const [lon, lat] of ring) {
-    if (lon < w) w = lon
-    if (lat < s) s = lat
-    if (lon > e) e = lon
-    if (lat > n) n = lat
-  }
-  return [w, s, e, n]
-}
-
-const overlaps = (a: Box, b: Box): boolean => a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]
-
 export function mapRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
   const cache = new Map<string, Buffer>()
   let cachedFor: Twin | undefined
   // Each grid's bounding box, made once per twin: a box query takes every
   // grid that overlaps it, so a grid larger than the view (close up) is drawn
   // although its centroid is off screen.
-  let boxes: Map<number, Box> | undefined
+  let boxes: Map<number, BBox> | undefined
   return [
     route({
       method: 'GET', path: '/api/map/grids', tag: 'map',
@@ -90,8 +71,8 @@ export function mapRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
         let buf = cache.get(key)
         if (!buf) {
           const box = query.bbox
-          const of = boxes ??= new Map(t.grids.map((g) => [g.id, ringBox(g.ring)]))
-          buf = encodeGeometry(t.grids.filter((g) => g.level === query.level && (!box || overlaps(of.get(g.id) ?? [0, 0, 0, 0], box))))
+          const of = boxes ??= new Map(t.grids.map((g) => [g.id, ringBounds(g.ring)]))
+          buf = encodeGeometry(t.grids.filter((g) => g.level === query.level && (!box || boxesOverlap(of.get(g.id) ?? [0, 0, 0, 0], box))))
           // Whole levels are asked for again and again; boxes rarely twice.
           if (!query.bbox) cache.set(key, buf)
         }

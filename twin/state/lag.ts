@@ -20,13 +20,17 @@ export class IngestLag {
     this.#windowMs = opts.windowMs ?? 10_000
   }
 
-  /** Notes a batch's readings (their times) arriving at `now`. */
-  observe(times: readonly number[], now: number): void {
-    if (times.length === 0 || this.#maxMs <= 0) return
+  /** Notes a batch arriving at `now`: the lag of its readings. */
+  observe(batch: readonly { kind: string; ts: number }[], now: number): void {
+    if (this.#maxMs <= 0 || batch.length === 0) return
     // A sample is enough for a median; batches of thousands cost no more than 64.
-    const step = Math.max(1, Math.floor(times.length / 64))
+    const step = Math.max(1, Math.floor(batch.length / 64))
     const lags: number[] = []
-    for (let i = 0; i < times.length; i += step) lags.push(now - (times[i] ?? now))
+    for (let i = 0; i < batch.length; i += step) {
+      const e = batch[i]
+      if (e?.kind === 'reading') lags.push(now - e.ts)
+    }
+    if (lags.length === 0) return
     lags.sort((a, b) => a - b)
     this.#recent.push([now, Math.max(0, lags[Math.floor(lags.length / 2)] ?? 0)])
     this.#expire(now)

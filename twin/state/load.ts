@@ -60,7 +60,7 @@ export async function latestElements(client: ClickHouseClient): Promise<Element[
 /** A twin of the stored city, at its latest stored state. */
 export async function loadTwin(client: ClickHouseClient, policy: SilencePolicy, now = Date.now()): Promise<Twin> {
   const twin = new Twin(await loadTwinCity(client), policy)
-  twin.apply(await latestElements(client), now)
+  twin.apply(await latestElements(client), now, true)
   twin.drainChanges()
   return twin
 }

@@ -13,8 +13,7 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import { DONE_TICKET_STATUSES, SEVERITIES, type Severity } from '../../lib/bus/elements.ts'
 import { DEVICE_TYPES } from '../model/device-types.ts'
 import { healthScore } from './health.ts'
-import type { BBox, Twin } from './twin.ts'
-import { inBox } from './twin.ts'
+import { boxesOverlap, ringBounds, type BBox, type Twin } from './twin.ts'
 
 export const REPLAY_STEP_MS = 3_600_000
 /** The levels a replay can show: the roll-ups are per community grid. */
@@ -84,11 +83,14 @@ export function replayFrames(x: ReplayInputs): ReplayFrames {
     const i = col.get(x.levelOf.get(community) ?? -1)
     if (i === undefined) continue
     const s = SEVERITIES.indexOf(severity)
-    times.forEach((t, f) => {
-      const end = t + REPLAY_STEP_MS
+    // Open at the end of frame f (ending at first + (f + 1) * step) when created before it and not done by it.
+    const first = times[0] ?? 0
+    const fromFrame = Math.max(0, Math.floor((created - first) / REPLAY_STEP_MS))
+    const toFrame = done === null ? times.length - 1 : Math.min(times.length - 1, Math.floor((done - first) / REPLAY_STEP_MS) - 1)
+    for (let f = fromFrame; f <= toFrame; f++) {
       const k = 3 * (f * n + i) + s
-      if (created < end && (done === null || done >= end)) open[k] = (open[k] ?? 0) + 1
-    })
+      open[k] = (open[k] ?? 0) + 1
+    }
   }
   const health: number[] = new Array<number>(times.length * n).fill(-1)
   const worst: number[] = new Array<number>(times.length * n).fill(0)
@@ -110,7 +112,8 @@ const levelKey = { district: 'districtId', street: 'streetId', community: 'commu
 
 /** The frames of `level` (optionally only grids whose centroid is in `bbox`) between `from` and `to`, from the store. */
 export async function gridReplay(client: ClickHouseClient, twin: Twin, level: ReplayLevel, from: number, to: number, bbox?: BBox): Promise<ReplayFrames> {
-  const grids = twin.grids.filter((g) => g.level === level && (!bbox || inBox(g.centroid[0], g.centroid[1], bbox)))
+  // The grids the map draws for the box: those that overlap it (as /api/map/grids answers).
+  const grids = twin.grids.filter((g) => g.level === level && (!bbox || boxesOverlap(ringBounds(g.ring), bbox)))
   const wanted = new Set(grids.map((g) => g.id))
   const levelOf = new Map<number, number>()
   for (const g of twin.grids) {
@@ -128,7 +131,7 @@ export async function gridReplay(client: ClickHouseClient, twin: Twin, level: Re
     intervalS.set(d.type, d.intervalS)
   }
   const communities = [...levelOf.keys()]
-  const params = { from, to, communities, types: FIRST_METRIC.map(([t]) => t), metrics: FIRST_METRIC.map(([, m]) => m) }
+  const params = { from, to, types: FIRST_METRIC.map(([t]) => t), metrics: FIRST_METRIC.map(([, m]) => m), ...(bbox ? { communities } : {}) }
   const where = bbox ? 'AND community_id IN {communities:Array(UInt32)}' : ''
   const received = (await (await client.query({
     query: `SELECT toUnixTimestamp(hour) * 1000 AS h, community_id, device_type, sum(n) FROM readings_1h

@@ -56,6 +56,24 @@ export type BBox = readonly [number, number, number, number]
 /** Whether a point lies in a [minLon, minLat, maxLon, maxLat] box. */
 export const inBox = (lon: number, lat: number, b: BBox): boolean => lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]
 
+/** Whether two boxes share any point. */
+export const boxesOverlap = (a: BBox, b: BBox): boolean => a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]
+
+/** The bounding box of a ring. */
+export function ringBounds(ring: readonly (readonly [number, number])[]): BBox {
+  let w = Infinity
+  let s = Infinity
+  let e = -Infinity
+  let n = -Infinity
+  for (const [lon, lat] of ring) {
+    if (lon < w) w = lon
+    if (lat < s) s = lat
+    if (lon > e) e = lon
+    if (lat > n) n = lat
+  }
+  return [w, s, e, n]
+}
+
 export interface TwinCity {
   grids: readonly TwinGrid[]
   devices: readonly TwinDevice[]
@@ -241,14 +259,16 @@ export class Twin {
     return this.#applied
   }
 
-  /** Applies a batch of elements (from the bus) at `now`. */
-  apply(batch: readonly Element[], now = Date.now()): void {
-    const readingTimes: number[] = []
-    for (const e of batch) {
-      this.#applyOne(e, now)
-      if (e.kind === 'reading') readingTimes.push(e.ts)
-    }
-    this.#lag.observe(readingTimes, now)
+  /**
+   * Applies a batch of elements (from the bus) arriving at `now`. Statuses
+   * are judged at the watermark: a reading that arrives late does not make
+   * its own device silent on arrival. `restore` is for the state read back
+   * at start-up, whose readings are old by nature and are not lag.
+   */
+  apply(batch: readonly Element[], now = Date.now(), restore = false): void {
+    if (!restore) this.#lag.observe(batch, now)
+    const at = this.watermark(now)
+    for (const e of batch) this.#applyOne(e, at)
     this.#applied += batch.length
   }
 
@@ -257,13 +277,18 @@ export class Twin {
     return this.#lag.at(now)
   }
 
+  /** The time up to which the twin's data is complete: the clock less the lag. Silence is judged here, by the twin and the rules. */
+  watermark(now = Date.now()): number {
+    return now - this.#lag.at(now)
+  }
+
   /**
    * Moves devices that have gone quiet for too long from online to silent,
    * judged at the watermark (now less the lag of late readings), not the
    * clock. Call about once a second.
    */
   sweep(clock = Date.now()): number {
-    const now = clock - this.#lag.at(clock)
+    const now = this.watermark(clock)
     let moved = 0
     const online = DEVICE_STATUSES.indexOf('online')
     const silent = DEVICE_STATUSES.indexOf('silent')

@@ -138,7 +138,10 @@ function setFilters(f: MapFilters): void {
 }
 
 async function loadIncidents(): Promise<void> {
-  if (!showHeat) return map.setIncidents(undefined)
+  if (!showHeat) {
+    if (map.hasIncidents) map.setIncidents(undefined)
+    return
+  }
   try {
     const q = filters.severity ? `?severity=${filters.severity}` : ''
     map.setIncidents(await getJson<Incidents>(`/api/map/incidents${q}`))
@@ -150,10 +153,11 @@ async function loadIncidents(): Promise<void> {
 // The time slider: the last 24 hours of the drawn level, hour by hour, from
 // the store (GET /api/map/replay); the right end is live.
 let replay: ReplayFrames | undefined
-let replayFor = ''
-let replayAt = 0
 let frame = -1 // -1: live
 let playing: ReturnType<typeof setInterval> | undefined
+/** Frames by level and box, each fetched once (a drag of the slider asks many times) and again after a few minutes, as the newest hour fills. */
+const frameCache = new Map<string, { at: number; frames: Promise<ReplayFrames> }>()
+let seekSeq = 0
 const slider = el('input', { id: 'time-slider', type: 'range', min: '0', max: '24', value: '24', step: '1', 'aria-label': t('timeSlider') })
 const timeLabel = el('span', { id: 'time-label' })
 const playButton = el('button', { id: 'time-play', type: 'button' })
@@ -175,26 +179,30 @@ function stopPlaying(): void {
   renderTimebar()
 }
 
-/** The frames of the drawn level (fetched again when the level or its box changes). */
-async function framesFor(level: string, box: readonly number[] | undefined): Promise<ReplayFrames | undefined> {
-  if (level === 'micro') return undefined // the roll-ups stop at community grids
+/** The frames of the drawn level; none at micro-grids, where the roll-ups stop. */
+function framesFor(level: string, box: readonly number[] | undefined): Promise<ReplayFrames> | undefined {
+  if (level === 'micro') return undefined
   const key = `${level}|${box?.join(',') ?? ''}`
-  // The newest hour keeps filling: fetched again after a few minutes.
-  if (replay && replayFor === key && Date.now() - replayAt < 300_000) return replay
+  const hit = frameCache.get(key)
+  if (hit && Date.now() - hit.at < 300_000) return hit.frames
   const q = box ? `&bbox=${box.map((x) => x.toFixed(5)).join(',')}` : ''
-  replay = await getJson<ReplayFrames>(`/api/map/replay?level=${level}${q}`)
-  replayFor = key
-  replayAt = Date.now()
-  slider.max = String(replay.times.length)
-  return replay
+  const frames = getJson<ReplayFrames>(`/api/map/replay?level=${level}${q}`)
+  frames.catch(() => frameCache.delete(key))
+  frameCache.set(key, { at: Date.now(), frames })
+  return frames
 }
 
 async function seek(f: number): Promise<void> {
+  // Only the latest request shows: an older answer arriving late must not replace it.
+  const seq = ++seekSeq
   const level = map.level
-  const frames = level ? await framesFor(level, map.levelBox).catch((e: unknown) => {
+  const frames = level ? await framesFor(level, map.levelBox)?.catch((e: unknown) => {
     flash(`${t('timeSlider')}: ${t('failed')}: ${String(e)}`, true)
     return undefined
   }) : undefined
+  if (seq !== seekSeq) return
+  replay = frames
+  if (frames) slider.max = String(frames.times.length)
   if (!frames || f >= frames.times.length) {
     frame = -1
     slider.value = slider.max

@@ -7,7 +7,7 @@
 // past hour of the grids from the time slider instead of the live state.
 import { Deck, MapView, WebMercatorViewport, type AccessorContext, type Color, type MapViewState, type PickingInfo } from '@deck.gl/core'
 import { HeatmapLayer } from '@deck.gl/aggregation-layers'
-import { IconLayer, LineLayer, PathLayer, ScatterplotLayer, SolidPolygonLayer } from '@deck.gl/layers'
+import { IconLayer, LineLayer, ScatterplotLayer, SolidPolygonLayer } from '@deck.gl/layers'
 import { getBuffer, getJson, type TicketView } from './api.ts'
 import { CAMERAS_MIN_ZOOM, decodeGeometry, levelForZoom, POINTS_MIN_ZOOM, type GridGeometry, type MapLevel } from './data/geometry.ts'
 import { GridState, rowToColumns, type ColourBy } from './data/grid-state.ts'
@@ -76,14 +76,12 @@ export class GridMap {
   #special: GridGeometry | undefined
   #showSpecial = false
   #heat: { data: { length: number; attributes: { getPosition: { value: Float32Array; size: 2 }; getWeight: { value: Float32Array; size: 1 } } } } | undefined
-  #replay: { frames: ReplayFrames; frame: number; state: GridState; geometry: GridGeometry } | undefined
+  #replay: { state: GridState; geometry: GridGeometry } | undefined
   #icons: { atlas: string; mapping: IconMapping } | undefined
   #colourBy: ColourBy = 'health'
   #loading = 0
   #frames: number[] = []
   #frameWaiters: ((at: number) => void)[] = []
-  /** How grid outlines are drawn: single segments (fast in software GL), joined paths, or not at all. For the benchmark's comparisons. */
-  outlines: 'segments' | 'paths' | 'none' = 'segments'
   onPick: (p: Picked) => void = () => undefined
   onHover: (text: string | null) => void = () => undefined
   /** Told of every camera move (the base map follows it). */
@@ -193,11 +191,9 @@ export class GridMap {
     if (!cur || frames.level !== cur.level) return
     let r = this.#replay
     if (!r || r.geometry !== cur.geometry) {
-      r = { frames, frame: f, state: new GridState(cur.geometry.rowOf, this.#colourBy), geometry: cur.geometry }
+      r = { state: new GridState(cur.geometry.rowOf, this.#colourBy), geometry: cur.geometry }
       this.#replay = r
     }
-    r.frames = frames
-    r.frame = f
     r.state.apply(frameRows(frames, f))
     this.#render()
   }
@@ -214,9 +210,7 @@ export class GridMap {
 
   set filters(f: MapFilters) {
     this.#filters = f
-    const keep = f.deviceType === undefined && f.deviceStatus === undefined ? undefined
-      : (type: string, status: number) => (f.deviceType === undefined || type === f.deviceType) && (f.deviceStatus === undefined || status === f.deviceStatus)
-    this.#points?.setFilter(keep)
+    this.#points?.setFilter({ type: f.deviceType, status: f.deviceStatus })
     this.#filterTickets()
     this.#render()
   }
@@ -226,6 +220,10 @@ export class GridMap {
     this.#showSpecial = on
     if (on && !this.#special) this.#special = decodeGeometry(await getBuffer('/api/map/grids?level=special'))
     this.#render()
+  }
+
+  get hasIncidents(): boolean {
+    return this.#heat !== undefined
   }
 
   /** Draws a heatmap of where tickets were raised in the last day; undefined: none. */
@@ -323,7 +321,7 @@ export class GridMap {
         if (superseded()) return
         this.#points = new PointSet(points)
         this.#cameras = cameras ? new PointSet(cameras) : undefined
-        this.filters = this.#filters
+        this.#points.setFilter({ type: this.#filters.deviceType, status: this.#filters.deviceStatus })
         this.#pointsBox = pbox
       } else if (!wantPoints) {
         this.#points = undefined
@@ -373,11 +371,9 @@ export class GridMap {
     return undefined
   }
 
-  #outline(id: string, g: GridGeometry, width: number, color: Color): LineLayer | PathLayer | undefined {
-    if (this.outlines === 'none') return undefined
-    // The kind of layer is in its id: deck.gl matches layers by id, and one id must keep one class.
-    if (this.outlines === 'paths') return new PathLayer({ id: `${id}-paths`, data: g.paths, _pathType: 'loop', widthUnits: 'pixels', getWidth: width, getColor: color })
-    return new LineLayer({ id: `${id}-segments`, data: g.segments, widthUnits: 'pixels', getWidth: width, getColor: color })
+  /** Grid outlines as single segments: software GL draws a segment quad much faster than a path's joined, mitred ones. */
+  #outline(id: string, g: GridGeometry, width: number, color: Color): LineLayer {
+    return new LineLayer({ id, data: g.segments, widthUnits: 'pixels', getWidth: width, getColor: color })
   }
 
   #render(): void {
@@ -401,16 +397,10 @@ export class GridMap {
       }))
       // Outlines cost software GL more than the fills (a path is many
       // instanced segments): only the coarse levels get their own.
-      if (!BY_BOX.has(cur.level)) {
-        const o = this.#outline(`outlines-${cur.level}-${cur.box?.join(',') ?? 'all'}`, g, 1, [255, 255, 255, 140])
-        if (o) layers.push(o)
-      }
+      if (!BY_BOX.has(cur.level)) layers.push(this.#outline(`outlines-${cur.level}-${cur.box?.join(',') ?? 'all'}`, g, 1, [255, 255, 255, 140]))
     }
     const districts = this.#districts
-    if (districts && cur?.level !== 'district') {
-      const o = this.#outline('district-outlines', districts, 2.5, [45, 52, 54, 220])
-      if (o) layers.push(o)
-    }
+    if (districts && cur?.level !== 'district') layers.push(this.#outline('district-outlines', districts, 2.5, [45, 52, 54, 220]))
     if (this.#showSpecial && this.#special) {
       layers.push(new SolidPolygonLayer({
         id: 'special',

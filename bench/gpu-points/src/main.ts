@@ -164,5 +164,12 @@ const failed = (error: unknown): RunResult => ({
   frameMs: { mean: 0, p50: 0, p95: 0, p99: 0, max: 0, min: 0 }, deckMetrics: {},
 })
 
-window.addEventListener('error', (e) => { void post(failed(e.error ?? e.message)) })
-run().then(post, (e: unknown) => post(failed(e))).catch((e: unknown) => { document.title = `post failed: ${String(e)}` })
+// One record per run: an error event after the result, or a result after an error, is not posted again.
+let posted = false
+const postOnce = async (r: RunResult): Promise<void> => {
+  if (posted) return
+  posted = true
+  await post(r)
+}
+window.addEventListener('error', (e) => { void postOnce(failed(e.error ?? e.message)) })
+run().then(postOnce, (e: unknown) => postOnce(failed(e))).catch((e: unknown) => { document.title = `post failed: ${String(e)}` })

@@ -12,6 +12,11 @@ export interface PointColumns {
   truncated: boolean
 }
 
+export interface PointFilter {
+  type?: string | undefined
+  status?: number | undefined
+}
+
 export class PointSet {
   readonly kind: 'devices' | 'cameras'
   readonly ids: readonly string[]
@@ -28,7 +33,7 @@ export class PointSet {
   data: { length: number; attributes: { getPosition: { value: Float32Array; size: 2 } } }
   /** Row of each drawn point. */
   #drawn: Uint32Array
-  #keep: ((type: string, status: number) => boolean) | undefined
+  #filter: PointFilter = {}
   #version = 0
 
   constructor(p: PointColumns) {
@@ -49,9 +54,9 @@ export class PointSet {
     this.data = { length: n, attributes: { getPosition: { value: this.positions, size: 2 } } }
   }
 
-  /** Draws only the points `keep` accepts (undefined: all). */
-  setFilter(keep: ((type: string, status: number) => boolean) | undefined): void {
-    this.#keep = keep
+  /** Draws only the points of a type and a status (undefined: any). */
+  setFilter(f: PointFilter): void {
+    this.#filter = f
     this.#refilter()
   }
 
@@ -61,13 +66,15 @@ export class PointSet {
   }
 
   #refilter(): void {
-    const keep = this.#keep
-    if (!keep) {
+    const { type, status } = this.#filter
+    if (type === undefined && status === undefined) {
       this.#drawn = Uint32Array.from({ length: this.length }, (_, i) => i)
       this.data = { length: this.length, attributes: { getPosition: { value: this.positions, size: 2 } } }
     } else {
       const rows: number[] = []
-      for (let i = 0; i < this.length; i++) if (keep(this.types[i] ?? '', this.status[i] ?? 0)) rows.push(i)
+      for (let i = 0; i < this.length; i++) {
+        if ((type === undefined || this.types[i] === type) && (status === undefined || this.status[i] === status)) rows.push(i)
+      }
       this.#drawn = Uint32Array.from(rows)
       const pos = new Float32Array(2 * rows.length)
       rows.forEach((r, k) => pos.set(this.positions.subarray(2 * r, 2 * r + 2), 2 * k))
@@ -93,8 +100,8 @@ export class PointSet {
       this.#set(i, s)
       n++
     }
-    // A status filter may now take or drop a point; rare enough to redo.
-    if (n > 0 && this.#keep) this.#refilter()
+    // Only a status filter can now take or drop a point: then the drawn set is made again.
+    if (n > 0 && this.#filter.status !== undefined) this.#refilter()
     else if (n > 0) this.#version++
     return n
   }
