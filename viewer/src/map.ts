@@ -363,7 +363,7 @@ export class GridMap {
     if (id.startsWith('grids-') && this.#current) return { kind: 'grid', id: this.#current.geometry.ids[info.index] ?? 0, level: this.#current.level }
     if (id === 'special' && this.#special) return { kind: 'grid', id: this.#special.ids[info.index] ?? 0, level: 'special' }
     if (id === 'devices' && this.#points) return { kind: 'device', id: this.#points.ids[this.#points.drawnRow(info.index)] ?? '' }
-    if (id === 'cameras' && this.#cameras) return { kind: 'camera', id: this.#cameras.ids[info.index] ?? '' }
+    if (id === 'cameras' && this.#cameras) return { kind: 'camera', id: this.#cameras.ids[this.#cameras.drawnRow(info.index)] ?? '' }
     if (id === 'tickets') {
       const t = this.#shownTickets[info.index]
       return t ? { kind: 'ticket', ticket: t } : undefined
@@ -374,6 +374,23 @@ export class GridMap {
   /** Grid outlines as single segments: software GL draws a segment quad much faster than a path's joined, mitred ones. */
   #outline(id: string, g: GridGeometry, width: number, color: Color): LineLayer {
     return new LineLayer({ id, data: g.segments, widthUnits: 'pixels', getWidth: width, getColor: color })
+  }
+
+  /** Points of a set, coloured from its typed array through deck.gl's own target (no allocation per point per update). */
+  #pointLayer(id: string, set: PointSet, style: { getRadius: number; stroked?: boolean; getLineColor?: Color; lineWidthUnits?: 'pixels'; getLineWidth?: number }): ScatterplotLayer {
+    return new ScatterplotLayer({
+      id,
+      data: set.data,
+      pickable: true,
+      radiusUnits: 'pixels',
+      ...style,
+      getFillColor: (_: unknown, { index, target }: AccessorContext<unknown>): Color => {
+        const row = set.drawnRow(index)
+        for (let k = 0; k < 4; k++) target[k] = set.colors[4 * row + k] ?? 0
+        return target as unknown as Color // deck.gl hands a 4-slot array for a colour accessor
+      },
+      updateTriggers: { getFillColor: set.version },
+    })
   }
 
   #render(): void {
@@ -420,43 +437,11 @@ export class GridMap {
         aggregation: 'SUM',
       }))
     }
-    const pts = this.#points
-    if (pts && pts.data.length > 0) {
-      layers.push(new ScatterplotLayer({
-        id: 'devices',
-        data: pts.data,
-        pickable: true,
-        radiusUnits: 'pixels',
-        // No outline: for software GL a stroked point costs about twice a plain one, and devices are many.
-        getRadius: 4,
-        getFillColor: (_: unknown, { index, target }: AccessorContext<unknown>): Color => {
-          const row = pts.drawnRow(index)
-          for (let k = 0; k < 4; k++) target[k] = pts.colors[4 * row + k] ?? 0
-          return target as unknown as Color // deck.gl hands a 4-slot array for a colour accessor
-        },
-        updateTriggers: { getFillColor: pts.version },
-      }))
-    }
-    const cams = this.#cameras
-    if (cams && cams.data.length > 0) {
-      // Cameras as squares' stand-in: larger, dark-edged points, coloured by their state.
-      layers.push(new ScatterplotLayer({
-        id: 'cameras',
-        data: cams.data,
-        pickable: true,
-        radiusUnits: 'pixels',
-        getRadius: 6,
-        stroked: true,
-        getLineColor: [45, 52, 54, 255],
-        lineWidthUnits: 'pixels',
-        getLineWidth: 2,
-        getFillColor: (_: unknown, { index, target }: AccessorContext<unknown>): Color => {
-          const row = cams.drawnRow(index)
-          for (let k = 0; k < 4; k++) target[k] = cams.colors[4 * row + k] ?? 0
-          return target as unknown as Color // deck.gl hands a 4-slot array for a colour accessor
-        },
-        updateTriggers: { getFillColor: cams.version },
-      }))
+    // Devices without an outline: for software GL a stroked point costs about twice a plain one, and devices are many.
+    if (this.#points && this.#points.data.length > 0) layers.push(this.#pointLayer('devices', this.#points, { getRadius: 4 }))
+    // Cameras: larger, dark-edged points, coloured by their state.
+    if (this.#cameras && this.#cameras.data.length > 0) {
+      layers.push(this.#pointLayer('cameras', this.#cameras, { getRadius: 6, stroked: true, getLineColor: [45, 52, 54, 255], lineWidthUnits: 'pixels', getLineWidth: 2 }))
     }
     if (this.#shownTickets.length > 0) {
       this.#icons ??= ticketIconAtlas()
