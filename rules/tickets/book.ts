@@ -246,7 +246,8 @@ export class TicketBook {
     const related: string[] = []
     for (const id of this.#openByCommunity.get(t.place.communityId) ?? []) {
       const o = this.#tickets.get(id)
-      if (!o || o.id === t.id || !OPEN_STATUSES.has(o.status) || o.place.communityId !== t.place.communityId) continue
+      // The index holds only open tickets of this community grid.
+      if (!o || o.id === t.id) continue
       if (t.createdAt - o.createdAt > this.#policy.linkWindowMs || o.linked.length >= this.#policy.maxLinks) continue
       related.push(o.id)
       const next: Ticket = { ...o, version: o.version + 1, updatedAt: now, linked: [...o.linked, t.id] }

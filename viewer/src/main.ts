@@ -240,7 +240,7 @@ function renderLegend(): void {
 const fmtLeft = (ms: number | null): string => (ms === null ? '' : ms < 0 ? `${t('overdue')} ${Math.round(-ms / 60_000)}′` : `${Math.round(ms / 60_000)}′`)
 
 function renderTickets(): void {
-  const shown = filters.severity === undefined ? tickets : tickets.filter((tk) => tk.severity === filters.severity)
+  const shown = map.shownTickets
   ticketsTitle.textContent = `${t('ticketList')} (${shown.length})`
   tokenInput.placeholder = t('tokenHint')
   if (tokenLabel.firstChild?.nodeType !== Node.TEXT_NODE || tokenLabel.firstChild.textContent !== t('token')) {

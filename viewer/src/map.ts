@@ -258,6 +258,11 @@ export class GridMap {
     this.#render()
   }
 
+  /** The tickets the severity filter lets through: drawn here, and listed by the page. */
+  get shownTickets(): readonly TicketView[] {
+    return this.#shownTickets
+  }
+
   #filterTickets(): void {
     const sev = this.#filters.severity
     this.#shownTickets = sev === undefined ? this.#tickets : this.#tickets.filter((t) => t.severity === sev)
