@@ -96,6 +96,21 @@ describe('the viewer in Chromium', () => {
     expect(await page.textContent('header h1')).toBe('城市数字孪生 · 未诉先办')
   })
 
+  it('draws without multisampling or a kept buffer in software GL', async () => {
+    const gl = await page.evaluate(() => {
+      // DOM types are not in the tests' type library: the few used here, by shape.
+      type GL = { getExtension: (n: string) => { UNMASKED_RENDERER_WEBGL: number } | null; getParameter: (p: number) => unknown; getContextAttributes: () => { antialias: boolean; preserveDrawingBuffer: boolean } }
+      const doc = (globalThis as unknown as { document: { querySelector: (s: string) => { getContext: (k: string) => GL | null } | null } }).document
+      const ctx = doc.querySelector('#map canvas')?.getContext('webgl2')
+      const info = ctx?.getExtension('WEBGL_debug_renderer_info')
+      return { renderer: String(ctx && info ? ctx.getParameter(info.UNMASKED_RENDERER_WEBGL) : ''), attributes: ctx?.getContextAttributes() }
+    })
+    // The test browser runs with --disable-gpu: SwiftShader.
+    expect(gl.renderer).toMatch(/SwiftShader/)
+    expect(gl.attributes?.antialias).toBe(false)
+    expect(gl.attributes?.preserveDrawingBuffer).toBe(false)
+  })
+
   it('a clicked district shows the same counts as the API', async () => {
     const district = city.grids.find((g) => g.level === 'district')
     if (!district) throw new Error('no district')

@@ -9,6 +9,7 @@ import { decodeGeometry, levelForZoom } from '../../viewer/src/data/geometry.ts'
 import { GridState, rowToColumns } from '../../viewer/src/data/grid-state.ts'
 import { PointSet } from '../../viewer/src/data/points.ts'
 import { frameLabel, frameRows, type ReplayFrames } from '../../viewer/src/data/replay.ts'
+import { isSoftwareRenderer } from '../../viewer/src/data/renderer.ts'
 import { replayFrames } from '../../twin/state/replay.ts'
 
 const square = (x: number, y: number, s = 0.01): [number, number][] => [[x, y], [x + s, y], [x + s, y + s], [x, y + s], [x, y]]
@@ -144,5 +145,15 @@ describe('replay frames from the store\'s figures', () => {
     expect(r.health).toEqual([-1, 80, 5])
     // The info ticket was done just before hour 0 ended; the critical one opened in hour 1 and stays.
     expect(r.worst).toEqual([0, 3, 3])
+  })
+})
+
+describe('software GL', () => {
+  it('is told from a GPU by the renderer\'s name', () => {
+    // Renderer names as browsers report them (WEBGL_debug_renderer_info).
+    expect(isSoftwareRenderer('ANGLE (Google, Vulkan 1.3.0 (SwiftShader Device (Subzero) (0x0000C0DE)), SwiftShader driver)')).toBe(true)
+    expect(isSoftwareRenderer('llvmpipe (LLVM 15.0.6, 256 bits)')).toBe(true)
+    expect(isSoftwareRenderer('ANGLE (NVIDIA Corporation, NVIDIA H100 80GB HBM3/PCIe/SSE2, OpenGL 4.5.0)')).toBe(false)
+    expect(isSoftwareRenderer('ANGLE (Intel, Intel(R) UHD Graphics 620 Direct3D11 vs_5_0 ps_5_0, D3D11)')).toBe(false)
   })
 })

@@ -14,6 +14,7 @@ import { GridState, rowToColumns, type ColourBy } from './data/grid-state.ts'
 import { PointSet, type PointColumns } from './data/points.ts'
 import { frameRows, type ReplayFrames } from './data/replay.ts'
 import type { Delta, LiveClient } from './live.ts'
+import { contextAttributes } from './gl.ts'
 import { ticketIconAtlas, type IconMapping } from './ui/icons.ts'
 
 type Box = [number, number, number, number]
@@ -95,6 +96,7 @@ export class GridMap {
     this.#view = { longitude: 113.65, latitude: 34.75, zoom: 9.5, pitch: 0, bearing: 0 }
     this.deck = new Deck<MapView>({
       parent,
+      deviceProps: { webgl: contextAttributes() },
       views: new MapView({ repeat: false }),
       initialViewState: this.#view,
       controller: true,
