@@ -39,6 +39,43 @@ export function cpuSeconds(pid: number): number {
   return f ? (Number(f[11]) + Number(f[12])) / 100 : 0
 }
 
+/**
+ * CPU time a process's threads have had, and the time they waited runnable
+ * for a CPU (the run queue), in ms, from /proc/pid/task/tid/schedstat; zeros
+ * once it has ended.
+ */
+export function schedOf(pid: number): { cpuMs: number; waitMs: number } {
+  let cpuNs = 0
+  let waitNs = 0
+  let tids: string[]
+  try {
+    tids = readdirSync(`/proc/${pid}/task`)
+  } catch {
+    return { cpuMs: 0, waitMs: 0 } // the process ended meanwhile
+  }
+  for (const tid of tids) {
+    try {
+      const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')
+      cpuNs += Number(cpu)
+      waitNs += Number(wait)
+    } catch {
+      // the thread ended between the listing and the read: its time is gone with it
+    }
+  }
+  return { cpuMs: cpuNs / 1e6, waitMs: waitNs / 1e6 }
+}
+
+/** schedOf summed over processes. */
+export function schedOfAll(pids: readonly number[]): { cpuMs: number; waitMs: number } {
+  const sum = { cpuMs: 0, waitMs: 0 }
+  for (const p of pids) {
+    const s = schedOf(p)
+    sum.cpuMs += s.cpuMs
+    sum.waitMs += s.waitMs
+  }
+  return sum
+}
+
 const kib = (text: string, field: string): number => Number(new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(text)?.[1] ?? 0) * 1024
 
 /** Resident and proportional set size of a process in bytes; 0 once it has ended. */

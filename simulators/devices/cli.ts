@@ -80,6 +80,7 @@ export const simCommands: Command[] = [
     options: {
       limit: { type: 'string', description: 'how many devices (default: all in the city)', valueName: 'n' },
       type: { type: 'string', description: 'only devices of this type', valueName: 'type' },
+      district: { type: 'string', description: 'only devices of this district (its grid id, as in /api/city): the whole district reporting, as the full city would in that view', valueName: 'id' },
       processes: { type: 'string', description: `simulator processes (default: one per ${DEVICES_PER_PROCESS} devices)`, valueName: 'n' },
       'duration-s': { type: 'string', description: 'how long to run after starting, in seconds (default 60)', valueName: 's' },
       host: { type: 'string', description: 'gateway host (default 127.0.0.1)', valueName: 'host' },
@@ -105,15 +106,21 @@ export const simCommands: Command[] = [
       if (qos !== 0 && qos !== 1) throw new UsageError('--qos must be 0 or 1')
       const rateScale = numberOption(values, 'rate-scale') ?? 1
       if (!(rateScale > 0)) throw new UsageError('--rate-scale must be positive')
+      const district = numberOption(values, 'district')
       const { devices, dataDir } = await withStore({ file: configFile }, async ({ store, storeCfg }) => {
+        const where = [typeof values.type === 'string' ? 'type = {type:String}' : '', district !== undefined ? 'district_id = {district:UInt32}' : ''].filter((w) => w !== '')
         const rs = await store.client.query({
-          query: `SELECT id, type, interval_s AS intervalS FROM devices ${typeof values.type === 'string' ? 'WHERE type = {type:String}' : ''} ORDER BY id ${limit ? 'LIMIT {limit:UInt32}' : ''}`,
-          query_params: { ...(typeof values.type === 'string' ? { type: values.type } : {}), ...(limit ? { limit } : {}) }, format: 'JSONEachRow',
+          query: `SELECT id, type, interval_s AS intervalS FROM devices ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${limit ? 'LIMIT {limit:UInt32}' : ''}`,
+          query_params: { ...(typeof values.type === 'string' ? { type: values.type } : {}), ...(district !== undefined ? { district } : {}), ...(limit ? { limit } : {}) }, format: 'JSONEachRow',
         })
         const list: SimDevice[] = (await rs.json<{ id: string; type: DeviceType; intervalS: number }>()).map((d) => ({ ...d, intervalS: Number(d.intervalS) }))
         return { devices: list, dataDir: storeCfg.dataDir }
       })
-      if (devices.length === 0) throw new UsageError('no devices to simulate: generate a city first (citytwin city generate)')
+      if (devices.length === 0) {
+        throw new UsageError(district !== undefined || typeof values.type === 'string'
+          ? 'no devices match --district/--type in this city (districts: GET /api/city)'
+          : 'no devices to simulate: generate a city first (citytwin city generate)')
+      }
       const processes = numberOption(values, 'processes') ?? Math.ceil(devices.length / DEVICES_PER_PROCESS)
       const options: FleetOptions = {
         ...fleetOptions(values, configFile, dataDir),

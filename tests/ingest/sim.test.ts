@@ -1,6 +1,6 @@
 // `citytwin sim devices` against a real gateway process: every device
 // connects, every QoS 1 message is acknowledged, and what was acknowledged
-// is in the store.
+// is in the store; a reconnect storm; one district's devices only.
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { runCli, spawnCli, tempDir } from '../helpers.ts'
@@ -31,6 +31,17 @@ describe('device fleet simulator', () => {
       expect(t).toMatchObject({ connectedBeforeDrop: 300, refused: 0, connectErrors: 0 })
       expect(t.reconnectS).toBeGreaterThan(0)
       expect(t.reconnectAttempts).toBeGreaterThanOrEqual(300)
+
+      // One district's devices only (the viewer benchmark's load): exactly those, and a clear error for a district with none.
+      const q = await runCli(['store', 'query', 'SELECT toUInt32(district_id) AS district, toUInt32(count()) AS n FROM devices GROUP BY district_id ORDER BY district_id LIMIT 1', '--data-dir', dataDir])
+      const { district, n } = JSON.parse(q.stdout) as { district: number; n: number }
+      const one = await runCli(['sim', 'devices', '--district', String(district), '--processes', '1', '--duration-s', '3',
+        '--mqtt-port', String(port), '--json', '--data-dir', dataDir])
+      expect(one.code, one.stderr).toBe(0)
+      expect(JSON.parse(one.stdout) as SimSummary).toMatchObject({ devices: n, peakConnected: n, refused: 0 })
+      const none = await runCli(['sim', 'devices', '--district', '999999', '--duration-s', '1', '--mqtt-port', String(port), '--data-dir', dataDir])
+      expect(none.code).not.toBe(0)
+      expect(none.stderr).toMatch(/no devices match --district/)
     } finally {
       gw.child.kill('SIGTERM')
     }

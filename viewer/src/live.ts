@@ -21,6 +21,8 @@ export class LiveClient {
   #attempt = 0
   #closed = false
   hello: Hello | undefined
+  /** What the feed has brought so far (the benchmark reads it to show the live load on the page). */
+  readonly received = { deltas: 0, grids: 0, devices: 0, cameras: 0 }
   onDelta: (d: Delta) => void = () => undefined
   onState: (connected: boolean) => void = () => undefined
 
@@ -36,7 +38,14 @@ export class LiveClient {
     ws.onmessage = (ev: MessageEvent<string>) => {
       const m = JSON.parse(ev.data) as ({ type: 'hello' } & Hello) | ({ type: 'delta' } & Delta) | { type: 'error'; message: string }
       if (m.type === 'hello') this.hello = m
-      else if (m.type === 'delta') this.onDelta(m)
+      else if (m.type === 'delta') {
+        const r = this.received
+        r.deltas++
+        r.grids += m.grids?.length ?? 0
+        r.devices += m.devices?.length ?? 0
+        r.cameras += m.cameras?.length ?? 0
+        this.onDelta(m)
+      }
       else console.warn('live feed:', m.message)
     }
     ws.onclose = () => {

@@ -458,5 +458,5 @@ await Promise.all([loadTickets(), loadMode(), loadRole(),
 setInterval(() => void loadTickets(), 3_000)
 setInterval(() => void loadMode(), 15_000)
 setInterval(() => void loadIncidents(), 30_000)
-// For tests and the benchmark: the map and its state, from the page.
-;(window as unknown as { citytwin: unknown }).citytwin = { map, ready: true }
+// For tests and the benchmark: the map and its state, and the live feed, from the page.
+;(window as unknown as { citytwin: unknown }).citytwin = { map, live, ready: true }
