@@ -4,8 +4,8 @@
 // named `frame:<step>:<index>`; for each frame this sums, per thread of
 // interest, the wall time its tasks ran, the part of it they were on a CPU
 // (a task's thread time), and the events inside them by name. A frame that
-// waited while its threads were runnable but not running, on this one-core
-// machine, shows as wall time without thread time.
+// waited while its threads were runnable but not running (two vCPUs shared
+// with the load) shows as wall time without thread time.
 
 export interface TraceEvent {
   pid: number
@@ -31,8 +31,10 @@ export interface ThreadShare {
   thread: string
   /** Wall time its top-level tasks overlapped the frame. */
   busyMs: number
-  /** The CPU time of those tasks, prorated to the overlap. */
+  /** The CPU time of those tasks, prorated to the overlap; only of tasks that carry one. */
   cpuMs: number
+  /** Tasks the trace gives no CPU time for (their wall time is in busyMs, none in cpuMs). */
+  tasksWithoutCpu: number
 }
 
 export interface FrameBreakdown {
@@ -54,7 +56,11 @@ const THREADS: Readonly<Record<string, string>> = {
 /** Top-level task events: everything a thread runs is inside one of these. */
 const TOP_LEVEL = new Set(['ThreadControllerImpl::RunTask', 'RunTask'])
 
-/** The user-timing measures `frame:*` as spans (they are async begin/end pairs in the trace). */
+/**
+ * The user-timing measures `frame:*` as spans (they are async begin/end
+ * pairs in the trace). Chromium gives every measure of a page the same id,
+ * so a pair is told by its name as well: the bench names each frame apart.
+ */
 export function frameSpans(events: readonly TraceEvent[]): FrameSpan[] {
   const open = new Map<string, number>()
   const spans: FrameSpan[] = []
@@ -98,16 +104,17 @@ export function breakdown(events: readonly TraceEvent[], spans: readonly FrameSp
       const tn = threadName.get(`${e.pid}:${e.tid}`) ?? ''
       const label0 = THREADS[tn]
       if (!label0) continue
-      // Renderer threads only of the page's renderer; the GPU and viz threads are the browser's own.
+      // Renderer threads only of the page's renderer; the GPU and viz threads are the GPU process's.
       if ((tn === 'CrRendererMain' || tn === 'Compositor') && e.pid !== rendererPid) continue
       const o = overlap(e, s)
       if (TOP_LEVEL.has(e.name)) {
         const key = `${e.pid}:${e.tid}`
         if (e.ts < (outerEnd.get(key) ?? -1)) continue
         outerEnd.set(key, e.ts + (e.dur ?? 0))
-        const t = threads.get(label0) ?? { thread: label0, busyMs: 0, cpuMs: 0 }
+        const t = threads.get(label0) ?? { thread: label0, busyMs: 0, cpuMs: 0, tasksWithoutCpu: 0 }
         t.busyMs += o / 1000
-        t.cpuMs += ((e.tdur ?? e.dur ?? 0) * (o / Math.max(1, e.dur ?? 1))) / 1000
+        if (e.tdur === undefined) t.tasksWithoutCpu++
+        else t.cpuMs += (e.tdur * (o / Math.max(1, e.dur ?? 1))) / 1000
         threads.set(label0, t)
       } else if (tn === 'CrRendererMain') {
         main.set(label(e), (main.get(label(e)) ?? 0) + o / 1000)
@@ -117,7 +124,7 @@ export function breakdown(events: readonly TraceEvent[], spans: readonly FrameSp
     out.push({
       frame: s.name,
       ms: round((s.endUs - s.startUs) / 1000),
-      threads: [...threads.values()].map((t) => ({ thread: t.thread, busyMs: round(t.busyMs), cpuMs: round(t.cpuMs) })),
+      threads: [...threads.values()].map((t) => ({ ...t, busyMs: round(t.busyMs), cpuMs: round(t.cpuMs) })),
       main: [...main.entries()].sort((a, b) => b[1] - a[1]).slice(0, 10).map(([name, ms]) => ({ name, ms: round(ms) })),
     })
   }

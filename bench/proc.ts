@@ -50,20 +50,27 @@ export function schedOf(pid: number): { cpuMs: number; waitMs: number } {
   let tids: string[]
   try {
     tids = readdirSync(`/proc/${pid}/task`)
-  } catch {
-    return { cpuMs: 0, waitMs: 0 } // the process ended meanwhile
+  } catch (e) {
+    if (gone(e)) return { cpuMs: 0, waitMs: 0 } // the process ended meanwhile
+    throw e
   }
   for (const tid of tids) {
+    let text: string
     try {
-      const [cpu, wait] = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8').split(' ')
-      cpuNs += Number(cpu)
-      waitNs += Number(wait)
-    } catch {
-      // the thread ended between the listing and the read: its time is gone with it
+      text = readFileSync(`/proc/${pid}/task/${tid}/schedstat`, 'utf8')
+    } catch (e) {
+      if (gone(e)) continue // the thread ended between the listing and the read: its time is gone with it
+      throw new Error(`cannot read /proc/${pid}/task/${tid}/schedstat (a kernel without CONFIG_SCHED_INFO has none): ${String(e)}`, { cause: e })
     }
+    const [cpu, wait] = text.split(' ')
+    cpuNs += Number(cpu)
+    waitNs += Number(wait)
   }
   return { cpuMs: cpuNs / 1e6, waitMs: waitNs / 1e6 }
 }
+
+/** The error of reading /proc for a process or thread that has ended. */
+const gone = (e: unknown): boolean => ['ENOENT', 'ESRCH'].includes((e as NodeJS.ErrnoException).code ?? '')
 
 /** schedOf summed over processes. */
 export function schedOfAll(pids: readonly number[]): { cpuMs: number; waitMs: number } {

@@ -15,6 +15,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { formatReport } from '../simulators/scenarios/cli.ts'
 import type { ScenarioReport } from '../simulators/scenarios/evaluate.ts'
+import { metricSum } from './metrics.ts'
 import { childPids, cpuSeconds, memoryOf, processTree, waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -83,16 +84,17 @@ function watchProgress(primary: number, sim: number, api: string): NodeJS.Timeou
   const timer = setInterval(() => {
     void (async () => {
       const metrics = await fetch(`${api}/metrics`).then((r) => r.text(), () => '')
-      const sum = (name: string, filter = ''): number => metrics.split('\n').filter((l) => l.startsWith(name) && l.includes(filter)).reduce((s, l) => s + Number(l.slice(l.lastIndexOf(' ') + 1)), 0)
+      // A progress line: a series not there yet (no ticket, say) counts as 0.
+      const sum = (name: string, label?: string): number => metricSum(metrics, name, ...(label ? [label] : [])) ?? 0
       const workers = childPids(primary)
-      const now = { at: performance.now(), primary: cpuSeconds(primary), workers: cpuOf(workers), sim: cpuOf(processTree(sim)), rows: sum('citytwin_store_rows_total{', 'table="readings"') }
+      const now = { at: performance.now(), primary: cpuSeconds(primary), workers: cpuOf(workers), sim: cpuOf(processTree(sim)), rows: sum('citytwin_store_rows_total', 'table="readings"') }
       const s = (now.at - last.at) / 1000
       // A worker replaced between samples takes its CPU time with it: never below 0.
       const pct = (a: number, b: number): string => `${Math.max(0, Math.round((100 * (a - b)) / s))}%`
       const gb = (n: number): string => (n / 2 ** 30).toFixed(2)
       console.log(`[${Math.round((now.at - t0) / 1000)} s] cpu: primary ${pct(now.primary, last.primary)}, ${workers.length} workers ${pct(now.workers, last.workers)}, simulator ${pct(now.sim, last.sim)}; ` +
         `rss: primary ${gb(memoryOf(primary).rss)} GiB, workers ${gb(workers.reduce((t, p) => t + memoryOf(p).rss, 0))} GiB; ` +
-        `readings stored ${Math.round((now.rows - last.rows) / s)}/s, queued ${sum('citytwin_store_queue_rows{')}, twin elements ${sum('citytwin_twin_elements_total')}, open tickets ${sum('citytwin_tickets_open')}`)
+        `readings stored ${Math.round((now.rows - last.rows) / s)}/s, queued ${sum('citytwin_store_queue_rows')}, twin elements ${sum('citytwin_twin_elements_total')}, open tickets ${sum('citytwin_tickets_open')}`)
       last = now
     })()
   }, 30_000)

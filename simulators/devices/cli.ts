@@ -107,6 +107,7 @@ export const simCommands: Command[] = [
       const rateScale = numberOption(values, 'rate-scale') ?? 1
       if (!(rateScale > 0)) throw new UsageError('--rate-scale must be positive')
       const district = numberOption(values, 'district')
+      if (district !== undefined && !(Number.isInteger(district) && district > 0)) throw new UsageError('--district must be a district\'s grid id, a positive whole number (see GET /api/city)')
       const { devices, dataDir } = await withStore({ file: configFile }, async ({ store, storeCfg }) => {
         const where = [typeof values.type === 'string' ? 'type = {type:String}' : '', district !== undefined ? 'district_id = {district:UInt32}' : ''].filter((w) => w !== '')
         const rs = await store.client.query({

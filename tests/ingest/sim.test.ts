@@ -42,6 +42,9 @@ describe('device fleet simulator', () => {
       const none = await runCli(['sim', 'devices', '--district', '999999', '--duration-s', '1', '--mqtt-port', String(port), '--data-dir', dataDir])
       expect(none.code).not.toBe(0)
       expect(none.stderr).toMatch(/no devices match --district/)
+      const bad = await runCli(['sim', 'devices', '--district', '1.5', '--mqtt-port', String(port), '--data-dir', dataDir])
+      expect(bad.code).not.toBe(0)
+      expect(bad.stderr).toMatch(/--district must be a district's grid id/)
     } finally {
       gw.child.kill('SIGTERM')
     }

@@ -96,7 +96,7 @@ describe('the viewer in Chromium', () => {
     expect(await page.textContent('header h1')).toBe('城市数字孪生 · 未诉先办')
   })
 
-  it('draws without multisampling or a kept buffer in software GL', async () => {
+  it('draws without multisampling in software GL, and never keeps the drawing buffer', async () => {
     const gl = await page.evaluate(() => {
       // DOM types are not in the tests' type library: the few used here, by shape.
       type GL = { getExtension: (n: string) => { UNMASKED_RENDERER_WEBGL: number } | null; getParameter: (p: number) => unknown; getContextAttributes: () => { antialias: boolean; preserveDrawingBuffer: boolean } }

@@ -1,0 +1,24 @@
+// The system's Prometheus text (GET /metrics), as the benchmarks read it.
+
+/**
+ * The sum of every series of `name` whose labels include each of `labels`
+ * (written as in the text: 'table="readings"'); undefined when none does.
+ */
+export function metricSum(text: string, name: string, ...labels: string[]): number | undefined {
+  let sum: number | undefined
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    const brace = line.indexOf('}')
+    const labelText = brace > 0 ? line.slice(name.length + 1, brace) : ''
+    if (!labels.every((l) => labelText.includes(l))) continue
+    sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return sum
+}
+
+/** Like metricSum, for a series the system must have: its absence is an error, not a zero. */
+export function requireMetric(text: string, name: string, ...labels: string[]): number {
+  const v = metricSum(text, name, ...labels)
+  if (v === undefined) throw new Error(`/metrics has no ${name}${labels.length > 0 ? `{${labels.join(',')}}` : ''}`)
+  return v
+}
