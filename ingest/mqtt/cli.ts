@@ -134,5 +134,9 @@ async function runGatewayProcess(configFile: Record<string, unknown>, port: numb
   } finally {
     await stopAll(started, Date.now() + 15_000)
     if (!opened) await store.close()
+    // A worker's IPC channel to the primary keeps its process alive: with it
+    // open, a stopped worker waited for the primary to kill it at the
+    // deadline (10 s on every stop of `citytwin start --workers N`).
+    if (cluster.isWorker && process.connected) process.disconnect?.()
   }
 }
