@@ -19,6 +19,7 @@ import { logger } from '../../lib/log.ts'
 import type { Store, WriterConfig } from '../../twin/store/index.ts'
 import type { Row } from '../../twin/store/writer.ts'
 import { createIngestWriters } from './index.ts'
+import { WorkerBacklogs } from './backlog.ts'
 import { serveRelay } from './relay.ts'
 
 const log = logger('mqtt-cluster')
@@ -99,7 +100,11 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
         w.process.kill('SIGTERM')
       }))
       const timer = setTimeout(() => {
-        for (const w of workers) if (!w.isDead()) w.process.kill('SIGKILL')
+        for (const w of workers) {
+          if (w.isDead()) continue
+          log.warn({ pid: w.process.pid }, 'gateway worker did not stop by the deadline; killing it')
+          w.process.kill('SIGKILL')
+        }
       }, Math.max(0, deadline - Date.now()))
       await Promise.all(exits)
       clearTimeout(timer)
@@ -172,6 +177,7 @@ export class MqttCluster implements Component {
   readonly name = 'mqtt-cluster'
   readonly #o: MqttClusterOptions
   readonly #writers: Component[] = []
+  readonly #backlogs = new WorkerBacklogs()
   #pool: WorkerPool | undefined
 
   constructor(opts: MqttClusterOptions) {
@@ -191,8 +197,16 @@ export class MqttCluster implements Component {
       nice: this.#o.nice,
       // Each worker holds its share of the cap, so the gateway as a whole holds what the configuration says.
       env: { CITYTWIN_MQTT_MAX_IN_FLIGHT: String(Math.max(100, Math.ceil(this.#o.maxInFlight / this.#o.workers))) },
-      onFork: (worker) => serveRelay(worker, sinks, this.#o.bus),
+      onFork: (worker) => {
+        serveRelay(worker, sinks, this.#o.bus)
+        this.#backlogs.watch(worker)
+      },
     })
+  }
+
+  /** The largest backlog of any worker at `now`, in ms (see backlog.ts). */
+  backlogMs(now: number): number {
+    return this.#backlogs.backlogMs(now)
   }
 
   async stop(deadline: number): Promise<void> {
@@ -202,7 +216,7 @@ export class MqttCluster implements Component {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, workers: this.#pool?.workers.length ?? 0 }
+    return { port: this.port, workers: this.#pool?.workers.length ?? 0, backlogMs: this.backlogMs(Date.now()) }
   }
 }
 

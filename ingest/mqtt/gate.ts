@@ -21,7 +21,8 @@ export class InFlightGate {
   readonly maxInFlight: number
   #inFlight = 0
   #peak = 0
-  readonly #parked = new Set<Parked>()
+  /** Parked connections and when each was parked (oldest first: a Map keeps insertion order). */
+  readonly #parked = new Map<Parked, number>()
 
   constructor(maxInFlight: number) {
     this.maxInFlight = maxInFlight
@@ -40,6 +41,12 @@ export class InFlightGate {
     return this.#parked.size
   }
 
+  /** How long the longest-paused connection has held its data back, in ms at `now`; 0 when none is paused. */
+  oldestPausedMs(now: number): number {
+    for (const since of this.#parked.values()) return Math.max(0, now - since)
+    return 0
+  }
+
   get closed(): boolean {
     return this.#inFlight >= this.maxInFlight
   }
@@ -52,7 +59,7 @@ export class InFlightGate {
   release(): void {
     this.#inFlight--
     if (this.#parked.size > 0 && this.#inFlight <= this.maxInFlight / 2) {
-      const all = [...this.#parked]
+      const all = [...this.#parked.keys()]
       this.#parked.clear()
       pausedGauge.set(0)
       for (const p of all) p.resume()
@@ -60,7 +67,7 @@ export class InFlightGate {
   }
 
   park(p: Parked): void {
-    this.#parked.add(p)
+    if (!this.#parked.has(p)) this.#parked.set(p, Date.now())
     pausesTotal.inc()
     pausedGauge.set(this.#parked.size)
   }

@@ -22,6 +22,7 @@ import type { DeadLetterSink, RowSink } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements } from './elements.ts'
+import { ProcessBacklog } from './backlog.ts'
 import { InFlightGate } from './gate.ts'
 import { HeapGuard, type HeapSample } from './heap-guard.ts'
 import type { LastSeqLookup } from './last-seq.ts'
@@ -87,6 +88,7 @@ export class MqttGateway implements Component {
   readonly #now: () => number
   readonly #gate: InFlightGate
   readonly #guard: HeapGuard
+  #backlog: ProcessBacklog | undefined
   #broker: Aedes | undefined
   #server: Server | undefined
   #tls: TlsServer | undefined
@@ -125,7 +127,13 @@ export class MqttGateway implements Component {
     return (this.#ws?.address() as AddressInfo | null)?.port ?? 0
   }
 
+  /** Ms data may have been waiting in this gateway at `now` (see backlog.ts); 0 before start. */
+  backlogMs(now: number): number {
+    return this.#backlog?.backlogMs(now) ?? 0
+  }
+
   async start(): Promise<void> {
+    this.#backlog = new ProcessBacklog(this.#gate)
     const broker = new Aedes({
       // Only PUBLISH with QoS 2 waits in aedes' inbound window; devices use 0 and 1.
       maxClientsIdLength: 64,
@@ -172,6 +180,8 @@ export class MqttGateway implements Component {
 
   async stop(deadline: number): Promise<void> {
     const servers = [this.#server, this.#tls, this.#ws].filter((x): x is Server | TlsServer | HttpServer => x !== undefined)
+    this.#backlog?.close()
+    this.#backlog = undefined
     const broker = this.#broker
     this.#server = this.#tls = this.#ws = undefined
     this.#broker = undefined
@@ -184,7 +194,7 @@ export class MqttGateway implements Component {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#gate.inFlight, inFlightPeak: this.#gate.peak, pausedConnections: this.#gate.paused, shedding: this.#guard.check() }
+    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#gate.inFlight, inFlightPeak: this.#gate.peak, pausedConnections: this.#gate.paused, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
   }
 
   async health(): Promise<Health> {

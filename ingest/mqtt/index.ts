@@ -6,6 +6,7 @@ import type { Component } from '../../lib/component.ts'
 import { loadConfig, type ConfigSources } from '../../lib/config.ts'
 import { DeadLetterWriter, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
 import { mqttConfig, type MqttConfig } from './config.ts'
+import { BacklogReporter } from './backlog.ts'
 import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
 import { LastSeqLookup } from './last-seq.ts'
@@ -31,7 +32,8 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const lastSeq = new LastSeqLookup({ client: store.client, lookbackMs: config.dupLookbackMs })
   if (relay) {
     const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq })
-    return { gateway, config, components: [relay, gateway] }
+    // The primary counts this worker's backlog in its twin's lag (backlog.ts).
+    return { gateway, config, components: [relay, gateway, new BacklogReporter(gateway)] }
   }
   const { deadLetters, readings, events } = createIngestWriters(store, writerCfg)
   const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, ...(bus ? { bus } : {}) })

@@ -85,12 +85,15 @@ export const startCommand: Command = {
       if (workers === 1) {
         const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: mqttPort }, undefined, bus)
         await startAll(ingest.components, components)
+        // Silence is not judged for readings still waiting in the gateway (twin/state/lag.ts).
+        twin.watchIngestBacklog((now) => ingest.gateway.backlogMs(now))
         gatewayPort = () => ingest.gateway.port
       } else {
         // The workers relay their rows here; once stored, they go on this process's bus to the twin.
         const args = [...(mqttPort === undefined ? [] : ['--port', String(mqttPort)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
         const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })), bus })
         await startAll([gateways], components)
+        twin.watchIngestBacklog((now) => gateways.backlogMs(now))
         gatewayPort = () => gateways.port
       }
       const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST })

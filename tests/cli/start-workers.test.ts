@@ -1,10 +1,26 @@
 // `citytwin start --workers 2`: the gateway runs as two worker processes,
 // their rows are relayed to the primary's writers, and what is stored
-// reaches the live twin on the primary's bus.
+// reaches the live twin on the primary's bus; a stalled worker's backlog
+// counts in the twin's lag.
+import { readdirSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { runCli, spawnCli, tempDir } from '../helpers.ts'
+
+/** The gateway workers of a `citytwin start` (from /proc: its children running `gateway mqtt`; tsx's esbuild is a child too). */
+function workerPids(parent: number): number[] {
+  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
+    try {
+      const stat = readFileSync(`/proc/${n}/stat`, 'utf8')
+      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) return false
+      return readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0').join(' ').includes('gateway mqtt')
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false // ended meanwhile
+      throw e
+    }
+  }).map(Number)
+}
 
 describe('citytwin start with gateway workers', () => {
   it('feeds the twin with what the workers store', async () => {
@@ -33,6 +49,29 @@ describe('citytwin start with gateway workers', () => {
       }
       expect(views.map((v) => [v.status, v.values.level_cm?.value])).toEqual(devices.map((_, k) => ['online', 10 + k]))
       await Promise.all(clients.map((c) => c.endAsync()))
+
+      // A worker that gets no CPU holds its devices' data unseen: the twin counts how long as lag, so it judges no
+      // silence for them meanwhile, and stops counting once the worker runs again.
+      const worker = workerPids(run.child.pid ?? 0)[0]
+      if (worker === undefined) throw new Error('no gateway worker found under the citytwin process')
+      const lagS = async (): Promise<number> => Number(/^citytwin_twin_lag_seconds(?:\{[^}]*\})? ([\d.e+-]+)$/m.exec(await (await fetch(`${api}/metrics`)).text())?.[1] ?? Number.NaN)
+      process.kill(worker, 'SIGSTOP')
+      try {
+        let lag = 0
+        for (let i = 0; i < 300 && lag < 3; i++) {
+          await new Promise((r) => setTimeout(r, 100))
+          lag = await lagS()
+        }
+        expect(lag).toBeGreaterThanOrEqual(3)
+      } finally {
+        process.kill(worker, 'SIGCONT')
+      }
+      let lag = Number.POSITIVE_INFINITY
+      for (let i = 0; i < 300 && lag >= 1; i++) {
+        await new Promise((r) => setTimeout(r, 100))
+        lag = await lagS()
+      }
+      expect(lag).toBeLessThan(1)
     } finally {
       run.child.kill('SIGTERM')
     }

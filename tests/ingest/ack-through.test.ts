@@ -158,6 +158,8 @@ describe('ack-through', () => {
     expect(held.pausedConnections).toBeGreaterThan(0)
     expect(held.received).toBeLessThan(60)
     expect(held.inFlightPeak).toBeLessThan(60)
+    // The data held back counts as the gateway's backlog (the twin waits that long before judging silence).
+    expect(gateway.backlogMs(Date.now())).toBeGreaterThanOrEqual(200)
     link.release()
     await Promise.all(acks)
     for (const d of noise) expect(await stored(d.id)).toBe(3)

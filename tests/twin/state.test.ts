@@ -173,6 +173,40 @@ describe('silence under late readings', () => {
     expect(twin.deviceStatus(0)).toBe('silent')
   })
 
+  it('holds silence back while the gateway reports data waiting in it, though what arrives is fresh', () => {
+    const city = smallCity(17)
+    const twin = new Twin(city, { silentAfterIntervals: 3, maxLagMs: 300_000 })
+    const [quiet, busy] = city.devices
+    if (!quiet || !busy) throw new Error('no devices')
+    const interval = quiet.intervalS * 1000
+    twin.apply([{ kind: 'reading', deviceId: quiet.id, ts: T0, values: {} }], T0)
+    // Ten intervals later: the gateway has held connections back for nine, and what gets through is current.
+    const now = T0 + 10 * interval
+    let heldSince = T0 + interval
+    twin.watchIngestBacklog((t) => (heldSince > 0 ? t - heldSince : 0))
+    twin.apply([{ kind: 'reading', deviceId: busy.id, ts: now, values: {} }], now)
+    expect(twin.lagMs(now)).toBe(9 * interval)
+    twin.sweep(now)
+    expect(twin.deviceStatus(0)).toBe('online')
+    // The gateway has caught up: silence is judged at the clock again.
+    heldSince = 0
+    twin.sweep(now)
+    expect(twin.deviceStatus(0)).toBe('silent')
+  })
+
+  it('counts the gateway\'s backlog in the lag up to the cap, and not at all with the lag off', () => {
+    const lag = new IngestLag({ maxMs: 60_000 })
+    lag.watchBacklog(() => 5_000)
+    expect(lag.at(T0)).toBe(5_000)
+    lag.observe([{ kind: 'reading', ts: T0 - 7_000 }], T0)
+    expect(lag.at(T0)).toBe(7_000)
+    lag.watchBacklog(() => 3_600_000)
+    expect(lag.at(T0)).toBe(60_000)
+    const off = new IngestLag({ maxMs: 0 })
+    off.watchBacklog(() => 5_000)
+    expect(off.at(T0)).toBe(0)
+  })
+
   it('takes the median lag of a batch, so a few readings a device had buffered do not hold silence back, and caps it', () => {
     const lag = new IngestLag({ maxMs: 60_000 })
     const reading = (ts: number) => ({ kind: 'reading', ts })

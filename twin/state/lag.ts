@@ -9,11 +9,18 @@
 // buffered do not move it, taken as the largest over the last window, and
 // capped: beyond the cap silence is judged at the clock less the cap, so a
 // real outage is still seen.
+//
+// Readings that have not reached the store at all (held in a gateway that
+// is behind, or in the sockets it has paused) show no lag here: the ones
+// that do arrive are fresh. So the gateway reports how long data may have
+// been waiting in it (its backlog, ingest/mqtt/backlog.ts), and the lag is
+// the larger of the two.
 export class IngestLag {
   readonly #windowMs: number
   readonly #maxMs: number
   /** [arrival, batch median lag], oldest first. */
   #recent: [number, number][] = []
+  #backlog: ((now: number) => number) | undefined
 
   constructor(opts: { maxMs: number; windowMs?: number }) {
     this.#maxMs = opts.maxMs
@@ -36,10 +43,16 @@ export class IngestLag {
     this.#expire(now)
   }
 
-  /** The lag at `now`, in ms: 0 when the data is current or nothing arrived in the window. */
+  /** Where the gateway's backlog is read from (ms data may have been waiting at `now`); undefined: none. */
+  watchBacklog(fn: ((now: number) => number) | undefined): void {
+    this.#backlog = fn
+  }
+
+  /** The lag at `now`, in ms: 0 when the data is current, or nothing arrived in the window and nothing is waiting. */
   at(now: number): number {
+    if (this.#maxMs <= 0) return 0
     this.#expire(now)
-    let lag = 0
+    let lag = Math.max(0, this.#backlog?.(now) ?? 0)
     for (const [, l] of this.#recent) if (l > lag) lag = l
     return Math.min(lag, this.#maxMs)
   }

@@ -23,6 +23,7 @@ export class LiveTwin implements Component {
   #unsubscribe: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
   #onStatus: StatusListener | undefined
+  #backlog: ((now: number) => number) | undefined
   #loadedAt = 0
   #loadMs = 0
 
@@ -44,6 +45,16 @@ export class LiveTwin implements Component {
     this.#twin?.onStatusChange(fn)
   }
 
+  /**
+   * Counts the gateway's backlog in the twin's lag, for this twin and any it
+   * is rebuilt as (see lag.ts): silence is not judged for data still waiting
+   * in the gateway.
+   */
+  watchIngestBacklog(fn: ((now: number) => number) | undefined): void {
+    this.#backlog = fn
+    this.#twin?.watchIngestBacklog(fn)
+  }
+
   async start(): Promise<void> {
     // Elements that arrive while the store is read are kept and applied after.
     const early: Parameters<Bus['publish']>[0][] = []
@@ -62,6 +73,7 @@ export class LiveTwin implements Component {
     const t0 = performance.now()
     this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs })
     this.#twin.onStatusChange(this.#onStatus)
+    this.#twin.watchIngestBacklog(this.#backlog)
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loadedAt = Date.now()
     log.info({ ms: this.#loadMs, devices: this.#twin.devices.length, cameras: this.#twin.cameras.length, grids: this.#twin.grids.length }, 'twin loaded from the store')

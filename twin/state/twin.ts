@@ -272,6 +272,11 @@ export class Twin {
     this.#applied += batch.length
   }
 
+  /** Counts the gateway's backlog (ms data may have been waiting in it at `now`) in the lag; undefined: none. */
+  watchIngestBacklog(fn: ((now: number) => number) | undefined): void {
+    this.#lag.watchBacklog(fn)
+  }
+
   /** How far behind the clock the readings reaching the twin are, in ms (see lag.ts). */
   lagMs(now = Date.now()): number {
     return this.#lag.at(now)
