@@ -152,13 +152,18 @@ describe('twin roll-ups', () => {
 })
 
 describe('silence under late readings', () => {
-  it('judges silence at the watermark while readings arrive late, and at the clock once they no longer do', () => {
+  /** A twin with the lag on: device 0 (quiet) reported once at T0; device 1 (busy) has not reported yet. */
+  function quietAndBusy(): { twin: Twin; busy: { id: string }; interval: number } {
     const city = smallCity(17)
     const twin = new Twin(city, { silentAfterIntervals: 3, maxLagMs: 300_000 })
     const [quiet, busy] = city.devices
     if (!quiet || !busy) throw new Error('no devices')
-    const interval = quiet.intervalS * 1000
     twin.apply([{ kind: 'reading', deviceId: quiet.id, ts: T0, values: {} }], T0)
+    return { twin, busy, interval: quiet.intervalS * 1000 }
+  }
+
+  it('judges silence at the watermark while readings arrive late, and at the clock once they no longer do', () => {
+    const { twin, busy, interval } = quietAndBusy()
     // Ten intervals later the store is behind: what arrives now was taken eight intervals ago.
     const now = T0 + 10 * interval
     twin.apply(Array.from({ length: 50 }, (_, k) => ({ kind: 'reading' as const, deviceId: busy.id, ts: now - 8 * interval + k, values: {} })), now)
@@ -174,12 +179,7 @@ describe('silence under late readings', () => {
   })
 
   it('holds silence back while the gateway reports data waiting in it, though what arrives is fresh', () => {
-    const city = smallCity(17)
-    const twin = new Twin(city, { silentAfterIntervals: 3, maxLagMs: 300_000 })
-    const [quiet, busy] = city.devices
-    if (!quiet || !busy) throw new Error('no devices')
-    const interval = quiet.intervalS * 1000
-    twin.apply([{ kind: 'reading', deviceId: quiet.id, ts: T0, values: {} }], T0)
+    const { twin, busy, interval } = quietAndBusy()
     // Ten intervals later: the gateway has held connections back for nine, and what gets through is current.
     const now = T0 + 10 * interval
     let heldSince = T0 + interval
