@@ -106,7 +106,7 @@ export class WorkerBacklogs {
     worker.on('message', (m: unknown) => {
       if (isBacklog(m)) this.report(worker.id, m.ms, Date.now())
     })
-    worker.once('exit', () => this.#reports.delete(worker.id))
+    worker.once('exit', () => this.forget(worker.id))
   }
 
   report(workerId: number, ms: number, at: number): void {

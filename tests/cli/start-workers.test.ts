@@ -2,24 +2,24 @@
 // their rows are relayed to the primary's writers, and what is stored
 // reaches the live twin on the primary's bus; a stalled worker's backlog
 // counts in the twin's lag.
-import { readdirSync, readFileSync } from 'node:fs'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
+import { metricSum } from '../../bench/metrics.ts'
+import { childPids } from '../../bench/proc.ts'
 import { runCli, spawnCli, tempDir } from '../helpers.ts'
 
-/** The gateway workers of a `citytwin start` (from /proc: its children running `gateway mqtt`; tsx's esbuild is a child too). */
+/** The gateway workers of a `citytwin start`: its children running `gateway mqtt` (tsx's esbuild is a child too). */
 function workerPids(parent: number): number[] {
-  return readdirSync('/proc').filter((n) => /^\d+$/.test(n)).filter((n) => {
+  return childPids(parent).filter((pid) => {
     try {
-      const stat = readFileSync(`/proc/${n}/stat`, 'utf8')
-      if (Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]) !== parent) return false
-      return readFileSync(`/proc/${n}/cmdline`, 'utf8').split('\0').join(' ').includes('gateway mqtt')
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes('gateway mqtt')
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false // ended meanwhile
       throw e
     }
-  }).map(Number)
+  })
 }
 
 describe('citytwin start with gateway workers', () => {
@@ -54,7 +54,7 @@ describe('citytwin start with gateway workers', () => {
       // silence for them meanwhile, and stops counting once the worker runs again.
       const worker = workerPids(run.child.pid ?? 0)[0]
       if (worker === undefined) throw new Error('no gateway worker found under the citytwin process')
-      const lagS = async (): Promise<number> => Number(/^citytwin_twin_lag_seconds(?:\{[^}]*\})? ([\d.e+-]+)$/m.exec(await (await fetch(`${api}/metrics`)).text())?.[1] ?? Number.NaN)
+      const lagS = async (): Promise<number> => metricSum(await (await fetch(`${api}/metrics`)).text(), 'citytwin_twin_lag_seconds') ?? Number.NaN
       process.kill(worker, 'SIGSTOP')
       try {
         let lag = 0
