@@ -7,15 +7,14 @@
 // while their readings waited in starved gateway workers. So each gateway
 // process says how far behind it may be, and the twin counts that as lag:
 //
-// - connections paused by the in-flight cap hold their data back since the
-//   moment they were paused (ingest/mqtt/gate.ts);
+// - connections waiting for room in the process hold their data back since
+//   their oldest packet began to wait (ingest/mqtt/admission.ts);
 // - a process that does not get the CPU reads its sockets late: its event
 //   loop's delay over the last interval says by how much;
 // - a worker that reports nothing for a while is itself behind by that long.
 import cluster, { type Worker } from 'node:cluster'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Component, ComponentStats } from '../../lib/component.ts'
-import type { InFlightGate } from './gate.ts'
 
 /** How often a gateway worker reports its backlog to the primary. */
 export const BACKLOG_REPORT_MS = 1_000
@@ -29,18 +28,18 @@ const isBacklog = (m: unknown): m is BacklogMessage =>
   typeof m === 'object' && m !== null && (m as { type?: unknown }).type === 'citytwin-ingest-backlog' && typeof (m as { ms?: unknown }).ms === 'number'
 
 /**
- * The backlog of this gateway process: its paused connections, and how late
+ * The backlog of this gateway process: its waiting connections, and how late
  * its event loop ran over the last interval (sampled every
  * BACKLOG_REPORT_MS, so each stall counts for one interval).
  */
 export class ProcessBacklog {
-  readonly #gate: InFlightGate
+  readonly #admission: { oldestWaitingMs: (now: number) => number }
   readonly #loop: ReturnType<typeof monitorEventLoopDelay>
   readonly #timer: NodeJS.Timeout
   #loopMs = 0
 
-  constructor(gate: InFlightGate) {
-    this.#gate = gate
+  constructor(admission: { oldestWaitingMs: (now: number) => number }) {
+    this.#admission = admission
     this.#loop = monitorEventLoopDelay({ resolution: 20 })
     this.#loop.enable()
     this.#timer = setInterval(() => {
@@ -52,7 +51,7 @@ export class ProcessBacklog {
 
   /** Ms data may have been waiting in this process at `now`. */
   backlogMs(now: number): number {
-    return Math.max(this.#gate.oldestPausedMs(now), this.#loopMs)
+    return Math.max(this.#admission.oldestWaitingMs(now), this.#loopMs)
   }
 
   close(): void {

@@ -3,12 +3,13 @@
 // QoS 1 PUBLISH only once its rows are in the store (or its rejection is in
 // the dead letters). aedes writes the PUBACK before `published` runs, so the
 // hand-off happens in `authorizePublish`, whose callback aedes awaits before
-// acknowledging; and aedes reads a client's socket again only after the
-// callbacks of the packets it has are done, so a slow store slows the
-// sockets, not the heap.
+// acknowledging. Admission (admission.ts) bounds what is in flight, per
+// process and per connection, and stops reading a connection that must
+// wait, so a slow store slows the sockets, not the heap.
 import { readFileSync } from 'node:fs'
-import { createServer as createHttpServer, type Server as HttpServer } from 'node:http'
+import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
 import { createServer, type AddressInfo, type Server } from 'node:net'
+import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
@@ -22,8 +23,8 @@ import type { DeadLetterSink, RowSink } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements } from './elements.ts'
+import { Admission } from './admission.ts'
 import { ProcessBacklog } from './backlog.ts'
-import { InFlightGate } from './gate.ts'
 import { HeapGuard, type HeapSample } from './heap-guard.ts'
 import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
@@ -86,7 +87,7 @@ export class MqttGateway implements Component {
   readonly #rate: RateLimiter
   readonly #seq = new Map<string, SeqTrack>()
   readonly #now: () => number
-  readonly #gate: InFlightGate
+  readonly #admission: Admission
   readonly #guard: HeapGuard
   #backlog: ProcessBacklog | undefined
   #broker: Aedes | undefined
@@ -101,7 +102,7 @@ export class MqttGateway implements Component {
     const c = opts.config
     this.#limits = { maxPayloadBytes: c.maxPayloadBytes, maxReadingsPerMessage: c.maxReadingsPerMessage, maxFutureMs: c.maxFutureMs, maxPastMs: c.maxPastMs }
     this.#rate = new RateLimiter(c.ratePerDevicePerS, c.burstPerDevice)
-    this.#gate = new InFlightGate(c.maxInFlight)
+    this.#admission = new Admission({ maxInFlight: c.maxInFlight, window: c.maxInFlightPerConnection, now: this.#now })
     this.#guard = new HeapGuard({
       high: c.shedHeapRatio,
       ...(opts.heap ? { sample: opts.heap } : {}),
@@ -133,7 +134,7 @@ export class MqttGateway implements Component {
   }
 
   async start(): Promise<void> {
-    this.#backlog = new ProcessBacklog(this.#gate)
+    this.#backlog = new ProcessBacklog(this.#admission)
     const broker = new Aedes({
       // Only PUBLISH with QoS 2 waits in aedes' inbound window; devices use 0 and 1.
       maxClientsIdLength: 64,
@@ -154,14 +155,19 @@ export class MqttGateway implements Component {
     broker.on('clientError', (client, err) => log.debug({ device: client.id, err }, 'client error; connection closed'))
     broker.on('connectionError', (client, err) => log.debug({ err, client: client.id }, 'connection error before CONNECT completed'))
     const c = this.#o.config
-    const gate = this.#gate
-    const server = createServer((socket) => broker.handle(gate.wrap(socket)))
+    const admission = this.#admission
+    // Admission holds reading of a connection that must wait; aedes reads the stream itself.
+    const handle = <S extends Duplex>(stream: S, req?: IncomingMessage): void => {
+      admission.attach(stream)
+      broker.handle(stream, req)
+    }
+    const server = createServer((socket) => handle(socket))
     server.maxConnections = c.maxConnections
     await listen(server, c.port, c.host)
     this.#broker = broker
     this.#server = server
     if (c.tlsCertFile && c.tlsKeyFile) {
-      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => broker.handle(gate.wrap(socket)))
+      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => handle(socket))
       tls.maxConnections = c.maxConnections
       await listen(tls, c.tlsPort, c.host)
       this.#tls = tls
@@ -171,7 +177,7 @@ export class MqttGateway implements Component {
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'))
       http.maxConnections = c.maxConnections
       const wss = new WebSocketServer({ server: http, path: '/mqtt' })
-      wss.on('connection', (ws, req) => broker.handle(gate.wrap(createWebSocketStream(ws)), req))
+      wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req))
       await listen(http, c.wsPort, c.host)
       this.#ws = http
     }
@@ -194,7 +200,7 @@ export class MqttGateway implements Component {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#gate.inFlight, inFlightPeak: this.#gate.peak, pausedConnections: this.#gate.paused, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
+    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#admission.inFlight, inFlightPeak: this.#admission.peak, waitingPackets: this.#admission.waiting, waitingConnections: this.#admission.waitingConnections, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
   }
 
   async health(): Promise<Health> {
@@ -240,14 +246,16 @@ export class MqttGateway implements Component {
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (e?: Error | null) => void): void {
     if (!client) return done(null) // the broker's own messages
     this.#counts.received++
-    this.#gate.acquire()
-    const started = process.hrtime.bigint()
-    const finish = (e?: Error | null): void => {
-      this.#gate.release()
-      ackSeconds.observe(Number(process.hrtime.bigint() - started) / 1e9)
-      done(e)
-    }
-    void this.#handlePublish(client, packet).then(() => finish(null), (e: unknown) => finish(e instanceof Error ? e : new Error(messageOf(e))))
+    const arrived = process.hrtime.bigint()
+    this.#admission.admit(client.conn, (release) => {
+      // Released before aedes is told: its callback reads the connection again, which admission must allow by then.
+      const finish = (e?: Error | null): void => {
+        release()
+        ackSeconds.observe(Number(process.hrtime.bigint() - arrived) / 1e9)
+        done(e)
+      }
+      this.#handlePublish(client, packet).then(() => finish(null), (e: unknown) => finish(e instanceof Error ? e : new Error(messageOf(e))))
+    })
   }
 
   /** Resolves when the message may be acknowledged; rejects to close the connection. */

@@ -136,7 +136,7 @@ describe('ack-through', () => {
     await c.endAsync()
   })
 
-  it('holds at most about maxInFlight messages unacknowledged when many devices trickle in while the store is stalled', async () => {
+  it('holds no more than maxInFlight messages unacknowledged when many devices trickle in while the store is stalled', async () => {
     const link = new Link(new URL(owner.url))
     link.mode = 'hold'
     const { gateway } = await gatewayThrough(link, {}, { maxInFlight: 5 })
@@ -153,11 +153,12 @@ describe('ack-through', () => {
     }
     while (link.accepted < 1) await new Promise((r) => setTimeout(r, 10))
     await new Promise((r) => setTimeout(r, 200))
-    const held = gateway.stats() as { inFlight: number; inFlightPeak: number; pausedConnections: number; received: number }
-    // Without the cap all 60 would be taken in and held; with it, the rest wait in the sockets.
-    expect(held.pausedConnections).toBeGreaterThan(0)
+    const held = gateway.stats() as { inFlight: number; inFlightPeak: number; waitingConnections: number; received: number }
+    // Without the cap all 60 would be taken in and held; with it, exactly 5 are, and the rest wait in the sockets.
+    expect(held.waitingConnections).toBeGreaterThan(0)
     expect(held.received).toBeLessThan(60)
-    expect(held.inFlightPeak).toBeLessThan(60)
+    expect(held.inFlight).toBe(5)
+    expect(held.inFlightPeak).toBe(5)
     // The data held back counts as the gateway's backlog (the twin waits that long before judging silence).
     expect(gateway.backlogMs(Date.now())).toBeGreaterThanOrEqual(200)
     link.release()
@@ -165,5 +166,30 @@ describe('ack-through', () => {
     for (const d of noise) expect(await stored(d.id)).toBe(3)
     expect((gateway.stats() as { inFlight: number }).inFlight).toBe(0)
     await Promise.all(clients.map((c) => c.endAsync()))
+  })
+
+  it('answers a new device\'s CONNECT and PINGREQ while every slot is taken and other devices\' data waits', async () => {
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const { gateway } = await gatewayThrough(link, {}, { maxInFlight: 1 })
+    const [first, second, late] = [...devices.values()].filter((x) => x.type === 'streetlight').slice(0, 3) as [DeviceInfo, DeviceInfo, DeviceInfo]
+    const a = await connectAs(gateway, first)
+    const b = await connectAs(gateway, second)
+    const acks = [
+      a.publishAsync(`devices/${first.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 1, values: { power_w: 120 } }), { qos: 1 }),
+      b.publishAsync(`devices/${second.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 1, values: { power_w: 121 } }), { qos: 1 }),
+    ]
+    while ((gateway.stats() as { waitingConnections: number }).waitingConnections < 1) await new Promise((r) => setTimeout(r, 10))
+    // The one slot is held by a stalled insert and a packet waits: a newcomer is still let in and kept alive.
+    const c = await connectAs(gateway, late)
+    const pong = new Promise<void>((resolve) => c.once('packetreceive', (p) => p.cmd === 'pingresp' && resolve()))
+    c.sendPing()
+    await pong
+    expect((gateway.stats() as { inFlight: number; waitingConnections: number }).waitingConnections).toBe(1)
+    link.release()
+    await Promise.all(acks)
+    expect(await stored(first.id)).toBe(1)
+    expect(await stored(second.id)).toBe(1)
+    await Promise.all([a, b, c].map((x) => x.endAsync()))
   })
 })

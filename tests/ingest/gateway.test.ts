@@ -2,6 +2,7 @@
 // mqtt.js clients.
 import { spawn, spawnSync } from 'node:child_process'
 import { readFileSync } from 'node:fs'
+import { Socket } from 'node:net'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
@@ -169,6 +170,38 @@ describe('MQTT gateway: publish', () => {
     // The PUBACK came back, so the rows are already in the store.
     const rows = await q<{ metric: string; value: number }>(`SELECT metric, value FROM readings WHERE device_id = '${d.id}' ORDER BY metric`)
     expect(rows).toEqual([{ metric: 'battery_pct', value: 90 }, { metric: 'level_cm', value: 12.5 }])
+  })
+
+  it('hands each PUBACK to the kernel in one write', async () => {
+    // Every write a net.Socket makes to the kernel goes through _write or _writev, one call each.
+    const writes: { bytes: number[] }[] = []
+    const proto = Socket.prototype as unknown as Record<'_write' | '_writev', (this: Socket, ...args: unknown[]) => void>
+    const [write, writev] = [proto._write, proto._writev]
+    const gatewayPort = gateway.port
+    const record = (socket: Socket, chunks: Buffer[]): void => {
+      if (socket.localPort === gatewayPort) writes.push({ bytes: [...Buffer.concat(chunks)] })
+    }
+    const d = deviceOfType('water_level', 1)
+    const c = await connectAs(d)
+    proto._write = function (this: Socket, chunk: unknown, ...rest: unknown[]) {
+      record(this, [chunk as Buffer])
+      return write.call(this, chunk, ...rest)
+    }
+    proto._writev = function (this: Socket, chunks: unknown, ...rest: unknown[]) {
+      record(this, (chunks as { chunk: Buffer }[]).map((x) => Buffer.from(x.chunk)))
+      return writev.call(this, chunks, ...rest)
+    }
+    try {
+      await c.publishAsync(`devices/${d.id}/telemetry`, JSON.stringify({ ts: Date.now(), seq: 1, values: { level_cm: 3 } }), { qos: 1 })
+      await new Promise((r) => setTimeout(r, 50))
+    } finally {
+      proto._write = write
+      proto._writev = writev
+    }
+    // PUBACK: type 4 (0x40), remaining length 2, the packet id.
+    expect(writes).toHaveLength(1)
+    expect(writes[0]?.bytes.slice(0, 2)).toEqual([0x40, 2])
+    expect(writes[0]?.bytes).toHaveLength(4)
   })
 
   it('stores a retransmitted seq once', async () => {

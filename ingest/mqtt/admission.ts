@@ -1,0 +1,210 @@
+// Admission: how many PUBLISH packets a gateway process works on at once.
+// Each one admitted holds memory until its PUBACK (its rows in the writer
+// queue, the relay, the store), so with many devices and a store that has
+// fallen behind, what is in flight grows by arrival rate x ack delay
+// (Little's law) until the heap runs out. Admission bounds it exactly:
+//
+// - at most `maxInFlight` packets per process, and at most `window` per
+//   connection, are between authorizePublish and their acknowledgement;
+// - a packet that finds no room waits in its connection's queue, and the
+//   connections with waiting packets take turns, first in first out, as
+//   room frees: one packet each, so a chatty device cannot starve the rest;
+// - a connection with a packet waiting, or a full window, is not read:
+//   aedes asks the stream for data (`read()`), and the stream answers
+//   nothing until the connection may go on, so its bytes stay in the
+//   kernel and TCP slows the device down. At most one socket read per
+//   connection is ever parsed and waiting.
+//
+// Only reading is held, and only per connection: a new connection is read
+// at once, so its CONNECT is answered (and a PINGREQ read with data is
+// handled) however full the process is. aedes' own read loop does not hold
+// back: a 'readable' event reads again while the previous read's packets
+// are still being handled, which is why the hold is on the stream.
+//
+// Budget: O(1) per packet (a counter, at most one queue push and shift);
+// about 200 bytes per connection (this record and one closure).
+import type { Readable } from 'node:stream'
+import { counter, gauge } from '../../lib/metrics.ts'
+
+const waitingGauge = gauge('citytwin_mqtt_waiting_connections', 'Connections whose data waits for room in the gateway process (they are not read meanwhile)')
+const waitsTotal = counter('citytwin_mqtt_admission_waits_total', 'PUBLISH packets that waited for room in the gateway process')
+
+/** Starts the work of one packet; `release` must be called once it is acknowledged or refused. */
+export type Start = (release: () => void) => void
+
+interface Waiting {
+  start: Start
+  at: number
+}
+
+interface Connection {
+  waiting: Waiting[]
+  inFlight: number
+  /** In the queue of connections that may take the next free room. */
+  queued: boolean
+  closed: boolean
+}
+
+export interface AdmissionOptions {
+  /** Most packets in flight in this process. */
+  maxInFlight: number
+  /** Most packets in flight for one connection. */
+  window: number
+  now?: () => number
+}
+
+type ReadFn = (size?: number) => unknown
+
+export class Admission {
+  readonly maxInFlight: number
+  readonly window: number
+  readonly #now: () => number
+  readonly #conns = new WeakMap<object, Connection>()
+  /** Connections with a packet waiting and room in their window, oldest first (a ring kept as an array with a head). */
+  #ready: Connection[] = []
+  #head = 0
+  #inFlight = 0
+  #peak = 0
+  #waiting = 0
+  #waitingConnections = 0
+
+  constructor(o: AdmissionOptions) {
+    if (!(o.maxInFlight >= 1 && o.window >= 1)) throw new RangeError('admission needs maxInFlight and window of at least 1')
+    this.maxInFlight = o.maxInFlight
+    this.window = o.window
+    this.#now = o.now ?? Date.now
+  }
+
+  get inFlight(): number {
+    return this.#inFlight
+  }
+
+  /** Most packets in flight at once. */
+  get peak(): number {
+    return this.#peak
+  }
+
+  /** Packets waiting for room. */
+  get waiting(): number {
+    return this.#waiting
+  }
+
+  /** Connections with packets waiting (they are not read meanwhile). */
+  get waitingConnections(): number {
+    return this.#waitingConnections
+  }
+
+  /** How long the packet at the head of the queue has waited, in ms at `now`; 0 when nothing waits. */
+  oldestWaitingMs(now: number): number {
+    const c = this.#ready[this.#head]
+    const first = c?.waiting[0]
+    return first ? Math.max(0, now - first.at) : 0
+  }
+
+  /**
+   * Takes over reading of a connection's stream: aedes' `read()` gets
+   * nothing while the connection must wait. `read(0)` (the stream's own
+   * "fetch more into the buffer", which returns no data) passes, so the
+   * stream still fills its buffer up to its limit and then stops reading
+   * the socket. Sets `noDelay` where the stream has it: a PUBACK is four
+   * bytes that the device waits for.
+   */
+  attach(stream: Readable & { setNoDelay?: (noDelay?: boolean) => unknown }): void {
+    stream.setNoDelay?.(true)
+    const conn = this.#conn(stream)
+    const window = this.window
+    // The stream's own read, bound: the hold calls it when the connection may go on.
+    const read = stream.read.bind(stream) as ReadFn
+    const held: ReadFn = (size?: number) => {
+      if (size !== 0 && (conn.waiting.length > 0 || conn.inFlight >= window)) return null
+      return read(size)
+    }
+    ;(stream as { read: ReadFn }).read = held
+    stream.once('close', () => this.#close(conn))
+  }
+
+  /** Runs `start` now if there is room for this connection's packet, or once there is, in turn. */
+  admit(stream: object, start: Start): void {
+    const conn = this.#conn(stream)
+    if (conn.closed) return // not acknowledged: the device sends it again on its next connection
+    if (conn.waiting.length === 0 && conn.inFlight < this.window && this.#inFlight < this.maxInFlight) {
+      this.#run(conn, start)
+      return
+    }
+    if (conn.waiting.length === 0) {
+      this.#waitingConnections++
+      waitingGauge.set(this.#waitingConnections)
+    }
+    conn.waiting.push({ start, at: this.#now() })
+    this.#waiting++
+    waitsTotal.inc()
+    if (!conn.queued && conn.inFlight < this.window) this.#enqueue(conn)
+  }
+
+  #conn(stream: object): Connection {
+    let c = this.#conns.get(stream)
+    if (!c) {
+      c = { waiting: [], inFlight: 0, queued: false, closed: false }
+      this.#conns.set(stream, c)
+    }
+    return c
+  }
+
+  #run(conn: Connection, start: Start): void {
+    conn.inFlight++
+    if (++this.#inFlight > this.#peak) this.#peak = this.#inFlight
+    let released = false
+    start(() => {
+      if (released) return
+      released = true
+      this.#release(conn)
+    })
+  }
+
+  #release(conn: Connection): void {
+    conn.inFlight--
+    this.#inFlight--
+    if (conn.waiting.length > 0 && !conn.queued && !conn.closed) this.#enqueue(conn)
+    this.#pump()
+  }
+
+  /** Gives free room to waiting connections in turn, one packet each. */
+  #pump(): void {
+    while (this.#inFlight < this.maxInFlight && this.#head < this.#ready.length) {
+      const conn = this.#ready[this.#head] as Connection
+      this.#ready[this.#head++] = undefined as unknown as Connection // let it be collected once done
+      conn.queued = false
+      const next = conn.waiting.shift()
+      if (conn.closed || !next) continue
+      this.#waiting--
+      if (conn.waiting.length === 0) {
+        this.#waitingConnections--
+        waitingGauge.set(this.#waitingConnections)
+      } else if (conn.inFlight + 1 < this.window) {
+        this.#enqueue(conn)
+      }
+      this.#run(conn, next.start)
+    }
+    if (this.#head > 1024 && this.#head * 2 > this.#ready.length) {
+      this.#ready = this.#ready.slice(this.#head)
+      this.#head = 0
+    }
+  }
+
+  #enqueue(conn: Connection): void {
+    conn.queued = true
+    this.#ready.push(conn)
+  }
+
+  /** A closed connection's waiting packets are dropped: none was acknowledged, so the device sends them again. */
+  #close(conn: Connection): void {
+    if (conn.closed) return
+    conn.closed = true
+    if (conn.waiting.length > 0) {
+      this.#waiting -= conn.waiting.length
+      this.#waitingConnections--
+      waitingGauge.set(this.#waitingConnections)
+      conn.waiting = []
+    }
+  }
+}

@@ -1,0 +1,147 @@
+// Admission (ingest/mqtt/admission.ts): the cap on packets in flight is
+// exact under bursts from thousands of connections, waiting connections
+// take turns first in first out, and a connection that must wait is not read.
+import { createServer, connect, type Socket } from 'node:net'
+import { describe, expect, it } from 'vitest'
+import { Admission } from '../../ingest/mqtt/admission.ts'
+
+/** A seeded generator, so a failing order can be replayed. */
+function rng(seed: number): () => number {
+  let s = seed >>> 0
+  return () => {
+    s = (s * 1664525 + 1013904223) >>> 0
+    return s / 2 ** 32
+  }
+}
+
+describe('Admission', () => {
+  it('never holds more than its cap, nor more than the window of one connection, under bursts from 2,000 connections', () => {
+    const cap = 1_539
+    const window = 4
+    const a = new Admission({ maxInFlight: cap, window })
+    const random = rng(7)
+    const conns = Array.from({ length: 2_000 }, () => ({}))
+    const perConn = new Map<object, number>()
+    const started = new Map<object, number[]>()
+    const releases: (() => void)[] = []
+    let most = 0
+    let mostOfOne = 0
+    let sent = 0
+    const offer = (conn: object, n: number): void => {
+      for (let k = 0; k < n; k++) {
+        const seq = sent++
+        a.admit(conn, (release) => {
+          const mine = (perConn.get(conn) ?? 0) + 1
+          perConn.set(conn, mine)
+          mostOfOne = Math.max(mostOfOne, mine)
+          most = Math.max(most, a.inFlight)
+          started.set(conn, [...(started.get(conn) ?? []), seq])
+          releases.push(() => {
+            perConn.set(conn, (perConn.get(conn) ?? 1) - 1)
+            release()
+          })
+        })
+      }
+    }
+    // Every connection bursts 1 to 12 packets at once, then acknowledgements come back in random order while more bursts arrive.
+    for (const c of conns) offer(c, 1 + Math.floor(random() * 12))
+    for (let round = 0; round < 200; round++) {
+      for (let i = 0; i < 400 && releases.length > 0; i++) {
+        const k = Math.floor(random() * releases.length)
+        const [r] = releases.splice(k, 1)
+        r?.()
+      }
+      for (let i = 0; i < 50; i++) offer(conns[Math.floor(random() * conns.length)] as object, 1 + Math.floor(random() * 5))
+    }
+    while (releases.length > 0) releases.splice(Math.floor(random() * releases.length), 1)[0]?.()
+    expect(most).toBe(cap)
+    expect(a.peak).toBe(cap)
+    expect(mostOfOne).toBeLessThanOrEqual(window)
+    expect(a.inFlight).toBe(0)
+    expect(a.waiting).toBe(0)
+    expect(a.waitingConnections).toBe(0)
+    // Every packet started once, in its connection's order.
+    let total = 0
+    for (const seqs of started.values()) {
+      total += seqs.length
+      expect([...seqs].sort((x, y) => x - y)).toEqual(seqs)
+    }
+    expect(total).toBe(sent)
+  })
+
+  it('gives free room to waiting connections in the order they began to wait, one packet each', () => {
+    let t = 0
+    const a = new Admission({ maxInFlight: 1, window: 8, now: () => t })
+    const order: string[] = []
+    const releases: (() => void)[] = []
+    const take = (name: string) => (release: () => void): void => {
+      order.push(name)
+      releases.push(release)
+    }
+    const [x, y, z] = [{}, {}, {}]
+    a.admit(x, take('x1'))
+    t = 10
+    a.admit(y, take('y1'))
+    a.admit(y, take('y2'))
+    t = 20
+    a.admit(z, take('z1'))
+    expect(a.waiting).toBe(3)
+    expect(a.waitingConnections).toBe(2)
+    expect(a.oldestWaitingMs(50)).toBe(40)
+    for (let i = 0; i < 4; i++) releases.shift()?.()
+    expect(order).toEqual(['x1', 'y1', 'z1', 'y2'])
+    expect(a.waiting).toBe(0)
+    expect(a.oldestWaitingMs(100)).toBe(0)
+  })
+
+  it('counts a release once, however often it is called', () => {
+    const a = new Admission({ maxInFlight: 2, window: 2 })
+    let release = (): void => undefined
+    a.admit({}, (r) => (release = r))
+    release()
+    release()
+    expect(a.inFlight).toBe(0)
+  })
+
+  it('does not read a connection while its packet waits, reads it once it may go on, and drops what waits when it closes', async () => {
+    const a = new Admission({ maxInFlight: 1, window: 8 })
+    const accepted: Socket[] = []
+    const server = createServer((s) => {
+      a.attach(s)
+      accepted.push(s)
+    })
+    await new Promise<void>((r) => server.listen(0, '127.0.0.1', r))
+    const port = (server.address() as { port: number }).port
+    const clients = [connect(port, '127.0.0.1'), connect(port, '127.0.0.1')]
+    while (accepted.length < 2) await new Promise((r) => setTimeout(r, 5))
+    const [busy, other] = accepted as [Socket, Socket]
+    try {
+      // `busy` takes the only room; `other` has a packet waiting.
+      let releaseBusy = (): void => undefined
+      a.admit(busy, (r) => (releaseBusy = r))
+      let otherStarted = false
+      a.admit(other, () => (otherStarted = true))
+      clients[1]?.write('hello')
+      await new Promise((r) => setTimeout(r, 50))
+      expect(other.readableLength).toBe(5)
+      expect(other.read()).toBe(null)
+      expect(otherStarted).toBe(false)
+      releaseBusy()
+      expect(otherStarted).toBe(true)
+      // Its packet now runs and nothing else waits, but one packet is still far below its window: it may read.
+      expect(String(other.read())).toBe('hello')
+      // A connection that closes with packets waiting leaves nothing behind.
+      a.admit(busy, () => undefined)
+      expect(a.waiting).toBe(1)
+      const closed = new Promise((r) => busy.once('close', r))
+      clients[0]?.destroy()
+      busy.resume()
+      await closed
+      expect(a.waiting).toBe(0)
+      expect(a.waitingConnections).toBe(0)
+    } finally {
+      for (const c of clients) c.destroy()
+      server.close()
+    }
+  })
+})
