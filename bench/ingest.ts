@@ -19,11 +19,11 @@ import { parseArgs } from 'node:util'
 import mqtt from 'mqtt'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../simulators/city/store.ts'
-import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
+import { defaultSources, randomPortOffset, runSimulation, SIM_NICE, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
 import { runCityScale } from './ingest-city.ts'
-import { waitForLine } from './proc.ts'
+import { processTree, schedOfAll, waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const CLI = join(REPO, 'bin', 'citytwin.js')
@@ -63,6 +63,16 @@ async function stopChild(child: ChildProcess): Promise<void> {
 
 function print(label: string, s: SimSummary, extra = ''): void {
   console.log(`${label.padEnd(34)} offered ${String(s.sentPerS).padStart(7)} msg/s  acknowledged ${String(s.ackedPerS).padStart(7)} msg/s  p50 ${s.p50Ms} ms  p99 ${s.p99Ms} ms${extra}`)
+}
+
+/** CPU per role over a run: the system's processes (from /proc, every thread) and the simulator's (it reports its own), in total and per acknowledged message. */
+function cpuSplit(systemMs: number, s: SimSummary): { systemS: number; systemUsPerMsg: number; simulatorS: number; simulatorUsPerMsg: number } {
+  const per = (ms: number): number => (s.acked > 0 ? Math.round((ms * 1000) / s.acked) : 0)
+  return { systemS: Math.round(systemMs) / 1000, systemUsPerMsg: per(systemMs), simulatorS: s.cpuS, simulatorUsPerMsg: per(s.cpuS * 1000) }
+}
+
+function printCpu(label: string, c: ReturnType<typeof cpuSplit>, seconds: number): void {
+  console.log(`${''.padEnd(34)} CPU ${label} ${c.systemS.toFixed(1)} s (${(c.systemS / seconds).toFixed(2)} cores, ${c.systemUsPerMsg} µs/msg); simulator at nice ${SIM_NICE} ${c.simulatorS.toFixed(1)} s (${(c.simulatorS / seconds).toFixed(2)} cores, ${c.simulatorUsPerMsg} µs/msg)`)
 }
 
 const machine = { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }
@@ -120,12 +130,16 @@ async function throughput(): Promise<void> {
     })
     const port = Number((await waitForLine(gw, /listening on port (\d+)/))[1])
     let citytwin: SimSummary
+    let citytwinCpu: ReturnType<typeof cpuSplit>
     try {
+      const before = schedOfAll(processTree(gw.pid ?? 0)).cpuMs
       citytwin = await runSimulation({ devices, processes, fleet: fleet(port), durationMs: durationS * 1000, cli: CLI })
+      citytwinCpu = cpuSplit(schedOfAll(processTree(gw.pid ?? 0)).cpuMs - before, citytwin)
     } finally {
       await stopChild(gw)
     }
     print('citytwin (PUBLISH -> stored row)', citytwin)
+    printCpu('gateway and store', citytwinCpu, citytwin.seconds)
 
     // (b) Mosquitto to one raw subscriber.
     const conf = join(dir, 'mosquitto.conf')
@@ -134,7 +148,9 @@ async function throughput(): Promise<void> {
     const mosq = spawn('mosquitto', ['-c', conf], { stdio: ['ignore', 'ignore', 'ignore'] })
     let received = 0
     let mosquittoRun: SimSummary
+    let mosquittoCpu: ReturnType<typeof cpuSplit>
     try {
+      const before = schedOfAll([mosq.pid ?? 0]).cpuMs
       await new Promise((r) => setTimeout(r, 500))
       const sub = await mqtt.connectAsync(`mqtt://127.0.0.1:${mosquittoPort}`, { clientId: 'bench-subscriber', reconnectPeriod: 0 })
       sub.on('message', () => received++)
@@ -142,9 +158,11 @@ async function throughput(): Promise<void> {
       const t0 = performance.now()
       mosquittoRun = await runSimulation({ devices, processes, fleet: fleet(mosquittoPort), durationMs: durationS * 1000, cli: CLI })
       const seconds = (performance.now() - t0) / 1000
+      mosquittoCpu = cpuSplit(schedOfAll([mosq.pid ?? 0]).cpuMs - before, mosquittoRun)
       await new Promise((r) => setTimeout(r, 1_000))
       await sub.endAsync()
       print('mosquitto (PUBLISH -> subscriber)', mosquittoRun, `  subscriber received ${Math.round(received / seconds)} msg/s`)
+      printCpu('mosquitto', mosquittoCpu, mosquittoRun.seconds)
     } finally {
       await stopChild(mosq)
     }
@@ -154,7 +172,7 @@ async function throughput(): Promise<void> {
     save({
       bench: 'ingest-throughput', at: new Date().toISOString(), machine,
       options: { devices: devices.length, rateScale, durationS, workers, processes, offeredPerS: Math.round(perDevice * rateScale) },
-      citytwin: strip(citytwin), mosquitto: { ...strip(mosquittoRun), subscriberReceived: received }, ratio,
+      citytwin: { ...strip(citytwin), cpu: citytwinCpu }, mosquitto: { ...strip(mosquittoRun), subscriberReceived: received, cpu: mosquittoCpu }, ratio, simulatorNice: SIM_NICE,
     } as { bench: string; at: string })
   } finally {
     rmSync(dir, { recursive: true, force: true })

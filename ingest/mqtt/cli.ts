@@ -7,7 +7,7 @@ import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { logger } from '../../lib/log.ts'
 import { openMigratedStore, StoreOwner, withStore, type StoreSetup } from '../../twin/store/index.ts'
-import { lowerOwnThreads, MqttCluster, workerLimits } from './cluster.ts'
+import { lowerWorkerThreads, MqttCluster, workerLimits } from './cluster.ts'
 import { mqttConfig } from './config.ts'
 import { deviceTopics } from './devices.ts'
 import { createMqttIngest } from './index.ts'
@@ -92,7 +92,7 @@ export const mqttCommands: Command[] = [
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
       const port = numberOption(values, 'port')
       if (cluster.isWorker) {
-        lowerOwnThreads()
+        lowerWorkerThreads()
         return runGatewayProcess(configFile, port, () => undefined)
       }
       const setup = await openMigratedStore({ file: configFile })

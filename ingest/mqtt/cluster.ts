@@ -11,11 +11,10 @@
 // it opened the embedded store itself, or a running `citytwin start`, or a
 // ClickHouse server. Workers send the primary their port and stats.
 import cluster, { type Worker } from 'node:cluster'
-import { readdirSync } from 'node:fs'
-import { getPriority, setPriority } from 'node:os'
 import type { Bus } from '../../lib/bus/bus.ts'
 import { startAll, stopAll, type Component, type ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
+import { lowerOwnThreads, lowerProcess, lowerThanMe } from '../../lib/priority.ts'
 import type { Store, WriterConfig } from '../../twin/store/index.ts'
 import type { Row } from '../../twin/store/writer.ts'
 import { createIngestWriters } from './index.ts'
@@ -65,7 +64,7 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
   const workers = new Set<Worker>()
   const spawnOne = (): Promise<WorkerReady> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(Math.min(19, getPriority() + (settings.nice ?? 0))) })
+      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(lowerThanMe(settings.nice ?? 0)) })
       workers.add(w)
       lowerPriority(w, settings.nice ?? 0)
       settings.onFork?.(w)
@@ -116,39 +115,16 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
  * Runs a worker `nice` steps below this process in the CPU scheduler. The
  * primary stores what every worker relays: at equal priority, thirteen busy
  * workers (and a load generator beside them) leave it a few percent of the
- * CPU, rows queue, and every PUBACK waits. Lowering one's own children needs
- * no privilege. On Linux a nice value belongs to a thread: this lowers the
- * worker's main thread as soon as it is forked (threads it starts later
- * inherit that), and the worker lowers the threads it had already started
- * (lowerOwnThreads).
+ * CPU, rows queue, and every PUBACK waits. The worker lowers the threads it
+ * had already started itself (lowerWorkerThreads).
  */
 function lowerPriority(w: Worker, nice: number): void {
-  const pid = w.process.pid
-  if (nice === 0 || pid === undefined) return
-  try {
-    setPriority(pid, Math.min(19, getPriority() + nice))
-  } catch (e) {
-    log.warn({ err: e, pid, nice }, 'could not lower a gateway worker\'s priority; it runs at the primary\'s')
-  }
+  if (nice !== 0) lowerProcess(w.process.pid, lowerThanMe(nice), 'a gateway worker')
 }
 
 /** In a worker: every thread of this process to the priority the primary chose (CITYTWIN_MQTT_WORKER_PRIORITY). */
-export function lowerOwnThreads(env: NodeJS.ProcessEnv = process.env): void {
-  const target = Number(env.CITYTWIN_MQTT_WORKER_PRIORITY)
-  if (!Number.isInteger(target)) return
-  let tasks: string[]
-  try {
-    tasks = readdirSync('/proc/self/task')
-  } catch {
-    return // not Linux: the main thread's priority is all there is
-  }
-  for (const tid of tasks) {
-    try {
-      setPriority(Number(tid), target)
-    } catch (e) {
-      log.debug({ err: e, tid }, 'a thread ended or could not be lowered')
-    }
-  }
+export function lowerWorkerThreads(env: NodeJS.ProcessEnv = process.env): void {
+  if (env.CITYTWIN_MQTT_WORKER_PRIORITY !== undefined) lowerOwnThreads(Number(env.CITYTWIN_MQTT_WORKER_PRIORITY))
 }
 
 export interface MqttClusterOptions {

@@ -6,6 +6,7 @@ import { fork, type ChildProcess } from 'node:child_process'
 import type { Command } from '../../lib/cli/command.ts'
 import { numberOption, UsageError } from '../../lib/cli/command.ts'
 import { loadConfig } from '../../lib/config.ts'
+import { lowerOwnThreads, lowerProcess, lowerThanMe } from '../../lib/priority.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { resolveDeviceSecret } from '../../ingest/mqtt/tokens.ts'
 import { withStore } from '../../twin/store/index.ts'
@@ -17,7 +18,10 @@ import { LatencyHistogram } from './latency.ts'
 export const DEVICES_PER_PROCESS = 15_000
 
 type ToChild = { type: 'run'; devices: SimDevice[]; options: FleetOptions } | { type: 'stop' } | { type: 'drop' }
-type FromChild = { type: 'stats'; stats: FleetStats; final: boolean }
+type FromChild = { type: 'stats'; stats: FleetStats; final: boolean; cpuMs: number }
+
+/** How much lower than the command that starts it a load generator runs by default (nice): below the system it measures, gateway workers (mqtt.workerNice, 10) included. */
+export const SIM_NICE = 15
 
 /** The fleet's counters added up over the processes, with rates and latency quantiles. */
 export type SimSummary = Omit<FleetStats, 'latency' | 'ackedByDevice'> & {
@@ -34,9 +38,11 @@ export type SimSummary = Omit<FleetStats, 'latency' | 'ackedByDevice'> & {
   latency: number[]
   /** When asked for: acknowledged messages per device id. */
   ackedByDevice?: Record<string, number>
+  /** CPU seconds the simulator processes used, all threads. */
+  cpuS: number
 }
 
-function summarise(all: FleetStats[], processes: number, seconds: number): SimSummary {
+function summarise(all: FleetStats[], processes: number, seconds: number, cpuMs = 0): SimSummary {
   const sum = (k: keyof Omit<FleetStats, 'latency' | 'ackedByDevice'>) => all.reduce((s, x) => s + x[k], 0)
   const h = new LatencyHistogram()
   for (const s of all) h.add(s.latency)
@@ -46,7 +52,7 @@ function summarise(all: FleetStats[], processes: number, seconds: number): SimSu
     devices: sum('devices'), processes, connected: sum('connected'), peakConnected: sum('peakConnected'), refused: sum('refused'), connectErrors: sum('connectErrors'),
     disconnects: sum('disconnects'), reconnectAttempts: sum('reconnectAttempts'), sent, acked, inflight: sum('inflight'), seconds,
     sentPerS: Math.round(sent / Math.max(seconds, 0.001)), ackedPerS: Math.round(acked / Math.max(seconds, 0.001)),
-    p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, latency: h.counts,
+    p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, latency: h.counts, cpuS: Math.round(cpuMs) / 1000,
   }
 }
 
@@ -55,10 +61,16 @@ function runChild(): void {
   let fleet: DeviceFleet | undefined
   let timer: NodeJS.Timeout | undefined
   const send = (m: FromChild): void => void process.send?.(m)
+  const cpuMs = (): number => {
+    const u = process.cpuUsage()
+    return (u.user + u.system) / 1000
+  }
+  // The parent lowered this process's main thread; the threads started before that follow it.
+  if (process.env.CITYTWIN_SIM_PRIORITY !== undefined) lowerOwnThreads(Number(process.env.CITYTWIN_SIM_PRIORITY))
   process.on('message', (m: ToChild) => {
     if (m.type === 'run') {
       fleet = new DeviceFleet(m.devices, m.options)
-      timer = setInterval(() => fleet && send({ type: 'stats', stats: fleet.stats(), final: false }), 1_000)
+      timer = setInterval(() => fleet && send({ type: 'stats', stats: fleet.stats(), final: false, cpuMs: cpuMs() }), 1_000)
       void fleet.start()
     } else if (m.type === 'drop') {
       fleet?.dropAll()
@@ -66,7 +78,7 @@ function runChild(): void {
       clearInterval(timer)
       void (async () => {
         await fleet?.stop()
-        if (fleet) send({ type: 'stats', stats: { ...fleet.stats(), ackedByDevice: fleet.ackedByDevice() }, final: true })
+        if (fleet) send({ type: 'stats', stats: { ...fleet.stats(), ackedByDevice: fleet.ackedByDevice() }, final: true, cpuMs: cpuMs() })
         process.disconnect?.()
       })()
     }
@@ -91,6 +103,7 @@ export const simCommands: Command[] = [
       'drop-at-s': { type: 'string', description: 'reconnect storm: drop every connection at this second, then report how long until all are back', valueName: 's' },
       'reconnect-spread-s': { type: 'string', description: 'devices spread their first reconnect over this many seconds (default 1)', valueName: 's' },
       'no-reconnect': { type: 'boolean', description: 'devices do not reconnect after losing their connection' },
+      nice: { type: 'string', description: `run the simulator processes this much lower in the CPU scheduler than this command (default ${SIM_NICE}): a load generator must not outrank the system it drives`, valueName: 'n' },
       json: { type: 'boolean', description: 'print the summary as JSON' },
       child: { type: 'boolean', description: '(internal) run as a simulator child process' },
     },
@@ -132,8 +145,10 @@ export const simCommands: Command[] = [
       }
       const dropAtS = numberOption(values, 'drop-at-s')
       if (dropAtS !== undefined && !(dropAtS > 0 && dropAtS < durationS)) throw new UsageError('--drop-at-s must be within --duration-s')
+      const nice = numberOption(values, 'nice') ?? SIM_NICE
+      if (!(Number.isInteger(nice) && nice >= 0 && nice <= 19)) throw new UsageError('--nice must be a whole number from 0 to 19')
       let printedAt = 0
-      const summary = await runSimulation({ devices, processes, fleet: options, durationMs: durationS * 1000, dropAtMs: dropAtS === undefined ? undefined : dropAtS * 1000 }, (s) => {
+      const summary = await runSimulation({ devices, processes, fleet: options, durationMs: durationS * 1000, dropAtMs: dropAtS === undefined ? undefined : dropAtS * 1000, nice }, (s) => {
         // A line a second on a terminal (rewritten in place), every 5 s into a log.
         const now = performance.now()
         if (now - printedAt < (process.stderr.isTTY ? 1_000 : 5_000)) return
@@ -177,6 +192,7 @@ export function formatSummary(s: SimSummary): string {
     `  connected at most ${s.peakConnected}, refused ${s.refused}, connect errors ${s.connectErrors}, disconnects ${s.disconnects}\n` +
     `  sent ${s.sent} (${s.sentPerS} msg/s), acknowledged ${s.acked} (${s.ackedPerS} msg/s), unacknowledged at the end ${s.inflight}\n` +
     `  publish-to-PUBACK latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms\n` +
+    `  simulator CPU ${s.cpuS.toFixed(1)} s (${s.sent > 0 ? Math.round(s.cpuS * 1e6 / s.sent) : 0} µs per message sent)\n` +
     (s.connectedBeforeDrop === undefined ? '' : `  reconnect storm: ${s.connectedBeforeDrop} connections dropped; ${s.reconnectS === null || s.reconnectS === undefined ? 'not all back by the end' : `all back in ${s.reconnectS.toFixed(1)} s`} (${s.reconnectAttempts} reconnect attempts)\n`)
 }
 
@@ -197,6 +213,8 @@ export interface SimulationRun {
    * durationMs, which is then the longest it runs).
    */
   control?: (s: SimSummary) => 'drop' | 'stop' | undefined
+  /** How much lower than this process the simulator processes run (nice; default SIM_NICE): the load generator must not outrank the system. */
+  nice?: number
 }
 
 /** Forks the children, hands out slices, reports progress four times a second, stops them after `durationMs`. */
@@ -205,15 +223,20 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
   const cli = run.cli ?? process.argv[1] ?? ''
   const latest = new Map<ChildProcess, FleetStats>()
   const finals = new Map<ChildProcess, FleetStats>()
+  const cpu = new Map<ChildProcess, number>()
+  const cpuMs = (): number => [...cpu.values()].reduce((a, b) => a + b, 0)
+  const priority = lowerThanMe(run.nice ?? SIM_NICE)
   const children: ChildProcess[] = []
   const slices: SimDevice[][] = []
   const started = performance.now()
   for (let k = 0; k < processes; k++) {
-    const child = fork(cli, ['sim', 'devices', '--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'] })
+    const child = fork(cli, ['sim', 'devices', '--child'], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, CITYTWIN_SIM_PRIORITY: String(priority) } })
+    lowerProcess(child.pid, priority, 'a simulator process')
     children.push(child)
     child.on('message', (m: FromChild) => {
       if (m.type !== 'stats') return
       latest.set(child, m.stats)
+      cpu.set(child, m.cpuMs)
       if (m.final) finals.set(child, m.stats)
     })
     const slice = devices.flatMap((d, i) => (i % processes === k ? [{ ...d, slot: i }] : []))
@@ -232,7 +255,7 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
     endRun = resolve
   })
   const ticker = setInterval(() => {
-    const s = summarise([...latest.values()], processes, seconds())
+    const s = summarise([...latest.values()], processes, seconds(), cpuMs())
     if (drop && drop.backAfterS === null && performance.now() - drop.at > 1_000 && s.connected >= drop.before) drop.backAfterS = (performance.now() - drop.at) / 1000
     progress(s)
     const action = run.control?.(s)
@@ -251,7 +274,7 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
     c.send({ type: 'stop' } satisfies ToChild)
     setTimeout(() => c.kill('SIGKILL'), 15_000).unref()
   })))
-  const summary: SimSummary = summarise(children.map((c) => finals.get(c) ?? latest.get(c)).filter((s): s is FleetStats => s !== undefined), processes, elapsed)
+  const summary: SimSummary = summarise(children.map((c) => finals.get(c) ?? latest.get(c)).filter((s): s is FleetStats => s !== undefined), processes, elapsed, cpuMs())
   if (run.ackedByDevice) {
     const acked: Record<string, number> = {}
     children.forEach((c, k) => {
