@@ -15,14 +15,14 @@
 // Gateway memory is sampled from /proc all along (RSS and PSS, the primary
 // apart: it also runs the embedded ClickHouse, which a deployment would put
 // on its own server).
-import { spawn } from 'node:child_process'
+import { spawn, spawnSync } from 'node:child_process'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../simulators/city/store.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
-import { childPids, memoryOf, waitForLine } from './proc.ts'
+import { childPids, memoryOf, processTree, schedOfAll, waitForLine } from './proc.ts'
 
 export interface CityRunOptions {
   cli: string
@@ -38,6 +38,16 @@ export interface CityRunOptions {
   connectTimeoutS: number
   reconnectSpreadS: number
   log: (line: string) => void
+  /** CPUs (a taskset list, e.g. "0,1") the system runs on; the simulator then runs on `pinSimulator`. Unset: no pinning. */
+  pinSystem?: string | undefined
+  /** CPUs the simulator runs on (default: all but pinSystem's, which the caller works out). */
+  pinSimulator?: string | undefined
+}
+
+/** Pins a running process, all its threads, to `cpus` (taskset from util-linux). */
+export function pin(pid: number, cpus: string): void {
+  const r = spawnSync('taskset', ['-a', '-c', '-p', cpus, String(pid)], { encoding: 'utf8' })
+  if (r.error || r.status !== 0) throw new Error(`taskset could not pin pid ${pid} to CPUs ${cpus}: ${r.error?.message ?? r.stderr}`)
 }
 
 interface Memory {
@@ -73,11 +83,19 @@ export async function runCityScale(o: CityRunOptions) {
   const offered = devices.reduce((s, d) => s + 1 / d.intervalS, 0)
   o.log(`city scale: ${devices.length} devices at their normal intervals (${Math.round(offered)} msg/s offered), QoS 1; gateway workers ${o.workers}, simulator processes ${o.processes}`)
 
-  const gw = spawn(process.execPath, [o.cli, 'gateway', 'mqtt', '--workers', String(o.workers), '--port', '0', '--data-dir', o.dataDir], {
+  // Pinned, the system runs on its CPUs (its workers inherit them) and this
+  // process, whose children are the simulator, on the others: the system's
+  // figure without the load generator's cost, as a deployment would run it.
+  const gwArgs = [o.cli, 'gateway', 'mqtt', '--workers', String(o.workers), '--port', '0', '--data-dir', o.dataDir]
+  if (o.pinSimulator) pin(process.pid, o.pinSimulator)
+  const gw = spawn(o.pinSystem ? 'taskset' : process.execPath, o.pinSystem ? ['-c', o.pinSystem, process.execPath, ...gwArgs] : gwArgs, {
     cwd: o.repo, stdio: ['ignore', 'pipe', 'inherit'],
     env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DEVICE_SECRET: o.secret },
   })
   const port = Number((await waitForLine(gw, /listening on port (\d+)/))[1])
+  // The system's CPU (the primary with the store, and the workers), every thread, from /proc.
+  const systemCpuMs = (): number => schedOfAll(processTree(gw.pid ?? 0)).cpuMs
+  let lastCpu = { at: performance.now(), system: systemCpuMs(), sim: 0, acked: 0 }
   const peak: Memory = { workersRss: 0, workersPss: 0, primaryRss: 0, workers: 0 }
   const sampler = setInterval(() => {
     const m = sampleMemory(gw.pid ?? 0)
@@ -95,7 +113,7 @@ export async function runCityScale(o: CityRunOptions) {
   type Phase = 'connect' | 'steady' | 'storm' | 'settle'
   let phase: Phase = 'connect'
   let phaseAt = performance.now()
-  const marks: Record<string, { at: number; s: SimSummary }> = {}
+  const marks: Record<string, { at: number; s: SimSummary; systemCpuMs?: number; memory?: Memory }> = {}
   let connectS = null as number | null // set inside the control callback, which the compiler cannot follow
   let stormBackS = null as number | null
   let stormBefore = 0
@@ -112,15 +130,21 @@ export async function runCityScale(o: CityRunOptions) {
       if (performance.now() - printed > 10_000) {
         printed = performance.now()
         const m = sampleMemory(gw.pid ?? 0)
-        o.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices}, acked ${s.acked} (${s.ackedPerS}/s overall), refused ${s.refused}, errors ${s.connectErrors}; workers RSS ${gib(m.workersRss)} GiB`)
+        const now = { at: performance.now(), system: systemCpuMs(), sim: s.cpuS * 1000, acked: s.acked }
+        const wall = now.at - lastCpu.at
+        const acked = now.acked - lastCpu.acked
+        const us = (ms: number): string => (acked > 0 ? `${Math.round((ms * 1000) / acked)} µs/msg` : '-')
+        o.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices}, acked ${s.acked} (${Math.round(acked / (wall / 1000))}/s now), refused ${s.refused}, errors ${s.connectErrors}; workers RSS ${gib(m.workersRss)} GiB` +
+          ` (${s.connected > 0 ? Math.round(m.workersRss / s.connected / 1024) : 0} KiB/connection); CPU system ${((now.system - lastCpu.system) / wall).toFixed(2)} cores (${us(now.system - lastCpu.system)}), simulator ${((now.sim - lastCpu.sim) / wall).toFixed(2)} cores (${us(now.sim - lastCpu.sim)})`)
+        lastCpu = now
       }
       if (phase === 'connect' && (s.connected >= devices.length || sinceS(phaseAt) > o.connectTimeoutS)) {
         if (s.connected >= devices.length) connectS = sinceS(startedAt)
-        marks.steadyStart = { at: performance.now(), s }
+        marks.steadyStart = { at: performance.now(), s, systemCpuMs: systemCpuMs(), memory: sampleMemory(gw.pid ?? 0) }
         phase = 'steady'
         phaseAt = performance.now()
       } else if (phase === 'steady' && sinceS(phaseAt) >= o.steadyS) {
-        marks.steadyEnd = { at: performance.now(), s }
+        marks.steadyEnd = { at: performance.now(), s, systemCpuMs: systemCpuMs(), memory: sampleMemory(gw.pid ?? 0) }
         stormBefore = s.connected
         stormErrorsBefore = s.refused + s.connectErrors
         phase = 'storm'
@@ -149,14 +173,26 @@ export async function runCityScale(o: CityRunOptions) {
   // The steady window's figures.
   const a = marks.steadyStart
   const b = marks.steadyEnd
-  let steady: { seconds: number; ackedPerS: number; sentPerS: number; p50Ms: number; p99Ms: number; connectedAtEnd: number } | undefined
+  let steady: {
+    seconds: number; ackedPerS: number; sentPerS: number; p50Ms: number; p99Ms: number; connectedAtEnd: number
+    cpu: { systemCores: number; systemUsPerMsg: number; simulatorCores: number; simulatorUsPerMsg: number }
+    workersRssBytesPerConnection: number
+  } | undefined
   if (a && b) {
     const h = new LatencyHistogram()
     h.counts = b.s.latency.map((n, i) => n - (a.s.latency[i] ?? 0))
     const seconds = (b.at - a.at) / 1000
+    const acked = Math.max(1, b.s.acked - a.s.acked)
+    const systemMs = (b.systemCpuMs ?? 0) - (a.systemCpuMs ?? 0)
+    const simMs = (b.s.cpuS - a.s.cpuS) * 1000
     steady = {
       seconds, ackedPerS: Math.round((b.s.acked - a.s.acked) / seconds), sentPerS: Math.round((b.s.sent - a.s.sent) / seconds),
       p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, connectedAtEnd: b.s.connected,
+      cpu: {
+        systemCores: Math.round(systemMs / seconds) / 1000, systemUsPerMsg: Math.round((systemMs * 1000) / acked),
+        simulatorCores: Math.round(simMs / seconds) / 1000, simulatorUsPerMsg: Math.round((simMs * 1000) / acked),
+      },
+      workersRssBytesPerConnection: Math.round((b.memory?.workersRss ?? 0) / Math.max(1, b.s.connected)),
     }
   }
   const stormEnd = marks.stormEnd
@@ -192,7 +228,7 @@ export async function runCityScale(o: CityRunOptions) {
   }
   const { ackedByDevice: _perDevice, latency: _histogram, ...overall } = summary
   return {
-    devices: devices.length, offeredPerS: Math.round(offered), workers: o.workers, processes: o.processes,
+    devices: devices.length, offeredPerS: Math.round(offered), workers: o.workers, processes: o.processes, pinSystem: o.pinSystem ?? null, pinSimulator: o.pinSimulator ?? null,
     allConnectedAfterS: connectS, steady, storm,
     acknowledged: summary.acked, storedMessages, deadLettered, deadLetterCodes, lostAcknowledged: lost, devicesWithLoss,
     memoryPeak: { workersRssGiB: Number(gib(peak.workersRss)), workersPssGiB: Number(gib(peak.workersPss)), primaryWithStoreRssGiB: Number(gib(peak.primaryRss)), workers: peak.workers },

@@ -10,6 +10,7 @@
 //
 //   npm run bench:ingest -- [--part throughput|city|all] [--devices N] [--rate-scale X] [--duration-s S] [--workers W] [--processes P]
 //                           [--city-devices N] [--city-workers W] [--city-processes P] [--steady-s S] [--reconnect-spread-s S]
+//                           [--pin-system 0,1 [--pin-simulator 2-15]]   (on a bigger machine: the system on two CPUs, the simulator on the rest)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -43,6 +44,8 @@ const { values } = parseArgs({
     'steady-s': { type: 'string', default: '300' },
     'connect-timeout-s': { type: 'string', default: '600' },
     'reconnect-spread-s': { type: 'string', default: '60' },
+    'pin-system': { type: 'string' },
+    'pin-simulator': { type: 'string' },
   },
 })
 if (!['throughput', 'city', 'all'].includes(values.part)) throw new Error('--part must be throughput, city or all')
@@ -75,6 +78,18 @@ function printCpu(label: string, c: ReturnType<typeof cpuSplit>, seconds: number
   console.log(`${''.padEnd(34)} CPU ${label} ${c.systemS.toFixed(1)} s (${(c.systemS / seconds).toFixed(2)} cores, ${c.systemUsPerMsg} µs/msg); simulator at nice ${SIM_NICE} ${c.simulatorS.toFixed(1)} s (${(c.simulatorS / seconds).toFixed(2)} cores, ${c.simulatorUsPerMsg} µs/msg)`)
 }
 
+/** Every CPU of this machine not in the taskset list `list` (e.g. "0,1" on 16 CPUs: "2-15"). */
+function otherCpus(list: string): string {
+  const taken = new Set<number>()
+  for (const part of list.split(',')) {
+    const [a, b] = part.split('-').map(Number)
+    for (let c = a ?? 0; c <= (b ?? a ?? 0); c++) taken.add(c)
+  }
+  const rest = cpus().map((_, i) => i).filter((i) => !taken.has(i))
+  if (rest.length === 0) throw new Error(`--pin-system ${list} leaves no CPU for the simulator`)
+  return rest.join(',')
+}
+
 const machine = { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version }
 
 function save(results: { bench: string; at: string }): void {
@@ -92,9 +107,15 @@ async function city(): Promise<void> {
       devices: values['city-devices'] === undefined ? undefined : Number(values['city-devices']),
       workers: Number(values['city-workers']), processes: Number(values['city-processes']), steadyS: Number(values['steady-s']),
       connectTimeoutS: Number(values['connect-timeout-s']), reconnectSpreadS: Number(values['reconnect-spread-s']),
+      pinSystem: values['pin-system'], pinSimulator: values['pin-simulator'] ?? (values['pin-system'] ? otherCpus(values['pin-system']) : undefined),
     })
     console.log(`city scale: ${r.devices} devices; all connected after ${r.allConnectedAfterS === null ? 'never (timed out)' : `${r.allConnectedAfterS.toFixed(0)} s`}`)
-    if (r.steady) console.log(`  steady ${r.steady.seconds.toFixed(0)} s: ${r.steady.connectedAtEnd} connected, offered ${r.steady.sentPerS} msg/s, acknowledged ${r.steady.ackedPerS} msg/s, publish-to-stored p50 ${r.steady.p50Ms} ms, p99 ${r.steady.p99Ms} ms`)
+    if (r.steady) {
+      console.log(`  steady ${r.steady.seconds.toFixed(0)} s: ${r.steady.connectedAtEnd} connected, offered ${r.steady.sentPerS} msg/s, acknowledged ${r.steady.ackedPerS} msg/s, publish-to-stored p50 ${r.steady.p50Ms} ms, p99 ${r.steady.p99Ms} ms`)
+      const c = r.steady.cpu
+      console.log(`  steady CPU: system ${c.systemCores} cores (${c.systemUsPerMsg} µs per stored message), simulator at nice ${SIM_NICE} ${c.simulatorCores} cores (${c.simulatorUsPerMsg} µs/msg); workers RSS ${Math.round(r.steady.workersRssBytesPerConnection / 1024)} KiB per connection` +
+        (r.pinSystem ? `; system pinned to CPUs ${r.pinSystem}, simulator to ${r.pinSimulator}` : ''))
+    }
     console.log(`  gateway memory at peak: workers RSS ${r.memoryPeak.workersRssGiB} GiB (PSS ${r.memoryPeak.workersPssGiB} GiB) over ${r.memoryPeak.workers} workers; primary with the embedded store ${r.memoryPeak.primaryWithStoreRssGiB} GiB`)
     console.log(`  reconnect storm: ${r.storm.dropped} dropped, ${r.storm.allBackS === null ? 'not all back' : `all back after ${r.storm.allBackS.toFixed(1)} s`}, ${r.storm.reconnectAttempts} reconnect attempts, errors ${r.storm.errorsDuring}`)
     console.log(`  acknowledged ${r.acknowledged}; stored ${r.storedMessages} messages, dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterCodes)}; acknowledged but neither stored nor dead-lettered: ${r.lostAcknowledged} (${r.devicesWithLoss} devices)`)

@@ -98,6 +98,10 @@ interface DeviceState {
   socket: Socket | undefined
   connected: boolean
   seq: number
+  /** The device's telemetry topic, encoded once. */
+  topic: Buffer
+  /** When it last sent anything (ms): a device that publishes within its keep-alive needs no PINGREQ (MQTT-3.1.2-23). */
+  lastSentAt: number
   nextId: number
   inflight: Map<number, number>
   /** Messages of this device acknowledged so far. */
@@ -133,7 +137,7 @@ export class DeviceFleet {
     for (const j of opts.injections ?? []) for (const id of j.deviceIds) injected.set(id, [...(injected.get(id) ?? []), j])
     this.#devices = devices.map((d, i) => {
       const intervalTicks = Math.max(1, Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS))
-      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, nextId: 1, inflight: new Map(), acked: 0, intervalTicks, attempts: 0, slot: d.slot ?? i, injections: injected.get(d.id) ?? [] }
+      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, topic: Buffer.from(`devices/${d.id}/telemetry`), lastSentAt: 0, nextId: 1, inflight: new Map(), acked: 0, intervalTicks, attempts: 0, slot: d.slot ?? i, injections: injected.get(d.id) ?? [] }
       // Spread first reports over the interval, as real devices are.
       this.#wheel[(i * 7919) % intervalTicks]?.push(s)
       return s
@@ -150,9 +154,17 @@ export class DeviceFleet {
       }
     }
     this.#timer = setInterval(() => this.#onTick(), TICK_MS)
+    // Only a device that has been quiet for half its keep-alive pings, as
+    // real clients do: at the city's intervals almost none need to.
+    const halfKeepaliveMs = (this.#o.keepaliveS * 1000) / 2
     this.#ping = setInterval(() => {
-      for (const s of this.#devices) if (s.connected) s.socket?.write(PINGREQ)
-    }, (this.#o.keepaliveS * 1000) / 2)
+      const quietSince = Date.now() - halfKeepaliveMs
+      for (const s of this.#devices) {
+        if (!s.connected || s.lastSentAt > quietSince) continue
+        s.socket?.write(PINGREQ)
+        s.lastSentAt = Date.now()
+      }
+    }, halfKeepaliveMs / 2)
     await Promise.all(Array.from({ length: Math.min(this.#o.connectConcurrency, this.#devices.length) }, worker))
   }
 
@@ -220,6 +232,7 @@ export class DeviceFleet {
           if (p.type === 'connack') {
             if (p.returnCode === 0) {
               s.connected = true
+              s.lastSentAt = Date.now()
               this.#counts.connected++
               this.#peak = Math.max(this.#peak, this.#counts.connected - this.#counts.disconnects)
             } else {
@@ -294,7 +307,8 @@ export class DeviceFleet {
     }
     s.seq++
     const payload = Buffer.from(JSON.stringify({ ts: now, seq: s.seq, values }))
-    const topic = `devices/${s.d.id}/telemetry`
+    const topic = s.topic
+    s.lastSentAt = now
     if (this.#o.qos === 1) {
       const id = s.nextId
       s.nextId = s.nextId === 65535 ? 1 : s.nextId + 1

@@ -37,10 +37,31 @@ export function connectPacket(clientId: string, username: string, password: stri
  * PUBLISH (MQTT-3.3). For QoS 1 the packet identifier sits at a fixed
  * offset, so a caller can reuse one buffer per topic and patch the id.
  */
-export function publishPacket(topic: string, payload: Buffer, qos: 0 | 1, packetId = 0): Buffer {
-  const id = Buffer.alloc(qos > 0 ? 2 : 0)
-  if (qos > 0) id.writeUInt16BE(packetId)
-  return packet(0x30 | (qos << 1), Buffer.concat([utf8(topic), id, payload]))
+export function publishPacket(topic: string | Buffer, payload: Buffer, qos: 0 | 1, packetId = 0): Buffer {
+  // One allocation per packet: the simulator must cost less than what it drives.
+  const t = typeof topic === 'string' ? Buffer.from(topic) : topic
+  const bodyLength = 2 + t.length + (qos > 0 ? 2 : 0) + payload.length
+  let lengthBytes = 1
+  for (let n = bodyLength; n >= 128; n = Math.floor(n / 128)) lengthBytes++
+  const out = Buffer.allocUnsafe(1 + lengthBytes + bodyLength)
+  out[0] = 0x30 | (qos << 1)
+  let off = 1
+  let n = bodyLength
+  do {
+    let byte = n % 128
+    n = Math.floor(n / 128)
+    if (n > 0) byte |= 0x80
+    out[off++] = byte
+  } while (n > 0)
+  out.writeUInt16BE(t.length, off)
+  off += 2
+  off += t.copy(out, off)
+  if (qos > 0) {
+    out.writeUInt16BE(packetId, off)
+    off += 2
+  }
+  payload.copy(out, off)
+  return out
 }
 
 export const PINGREQ = Buffer.from([0xc0, 0x00])
