@@ -13,6 +13,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Bus } from '../../lib/bus/bus.ts'
 import { startAll, stopAll, type Component, type ComponentStats } from '../../lib/component.ts'
+import { backoffDelayMs } from '../../lib/backoff.ts'
 import { logger } from '../../lib/log.ts'
 import { lowerOwnThreads, lowerProcess, lowerThanMe } from '../../lib/priority.ts'
 import type { Store, WriterConfig } from '../../twin/store/index.ts'
@@ -62,6 +63,9 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
   cluster.setupPrimary({ exec, args: ['gateway', 'mqtt', ...args], execArgv: [...process.execArgv, `--max-old-space-size=${settings.heapMb}`], silent: false })
   let stopping = false
   const workers = new Set<Worker>()
+  // Workers that died soon after they were forked, in a row: each waits longer before it is replaced.
+  let quickDeaths = 0
+  const pending = new Set<NodeJS.Timeout>()
   const spawnOne = (): Promise<WorkerReady> =>
     new Promise((resolve, reject) => {
       const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(lowerThanMe(settings.nice ?? 0)) })
@@ -74,13 +78,19 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
         resolve(m)
       }
       w.on('message', onMessage)
+      const forkedAt = Date.now()
       w.once('exit', (code, signal) => {
         workers.delete(w)
         reject(new Error(`gateway worker ${w.process.pid} exited (${signal ?? code}) before it was ready`))
-        if (!stopping) {
-          log.error({ pid: w.process.pid, code, signal }, 'gateway worker died; starting another')
-          spawnOne().catch((e: unknown) => log.error({ err: e }, 'could not replace a gateway worker'))
-        }
+        if (stopping) return
+        const next = respawn(Date.now() - forkedAt, quickDeaths)
+        quickDeaths = next.quickDeaths
+        log.error({ pid: w.process.pid, code, signal, restartInMs: next.delayMs, quickDeaths }, 'gateway worker died; starting another after a delay')
+        const timer = setTimeout(() => {
+          pending.delete(timer)
+          if (!stopping) spawnOne().catch((e: unknown) => log.error({ err: e }, 'could not replace a gateway worker'))
+        }, next.delayMs)
+        pending.add(timer)
       })
     })
   const ready = await Promise.all(Array.from({ length: n }, () => spawnOne()))
@@ -93,6 +103,7 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
     },
     async stop(deadline: number) {
       stopping = true
+      for (const t of pending) clearTimeout(t)
       const exits = [...workers].map((w) => new Promise<void>((resolve) => {
         if (w.isDead()) return resolve()
         w.once('exit', () => resolve())
@@ -109,6 +120,22 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
       clearTimeout(timer)
     },
   }
+}
+
+/** A worker that lived less than this counts as a quick death: the cause is likely to kill its replacement too. */
+export const QUICK_DEATH_MS = 60_000
+
+/**
+ * When to replace a worker that died after `livedMs`: at once-ish after a
+ * worker that ran a while, and backing off (0.5 s, 1 s, 2 s... up to 30 s,
+ * with jitter) while replacements keep dying soon after they start. A
+ * worker killed by its heap limit under overload, replaced at once, came
+ * back into the same overload; thirteen of them forked together ran the
+ * primary out of file descriptors (EMFILE).
+ */
+export function respawn(livedMs: number, quickDeaths: number, random: () => number = Math.random): { delayMs: number; quickDeaths: number } {
+  const n = livedMs < QUICK_DEATH_MS ? quickDeaths + 1 : 0
+  return { delayMs: backoffDelayMs(n, { initialMs: 250, maxMs: 30_000, random }), quickDeaths: n }
 }
 
 /**
