@@ -38,7 +38,7 @@ export async function openSystem(city: City, twin: { sweepIntervalMs: number }):
   await readings.start()
   const bus = new MemoryBus()
   // maxLagMs 0: tests report readings at times of their choosing, some long past, which would read as lag.
-  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, sweepIntervalMs: twin.sweepIntervalMs } })
+  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: twin.sweepIntervalMs } })
   await live.start()
   return {
     city, store, bus, live, readings,

@@ -22,6 +22,8 @@ export const BACKLOG_REPORT_MS = 1_000
 interface BacklogMessage {
   type: 'citytwin-ingest-backlog'
   ms: number
+  /** Whether the worker refuses connections to keep its memory (heap-guard.ts). */
+  shedding: boolean
 }
 
 const isBacklog = (m: unknown): m is BacklogMessage =>
@@ -66,18 +68,18 @@ export class ProcessBacklog {
  */
 export class BacklogReporter implements Component {
   readonly name = 'mqtt-backlog-reporter'
-  readonly #backlog: { backlogMs: (now: number) => number }
+  readonly #backlog: { backlogMs: (now: number) => number; readonly shedding: boolean }
   #timer: NodeJS.Timeout | undefined
   #sent = 0
 
-  constructor(backlog: { backlogMs: (now: number) => number }) {
+  constructor(backlog: { backlogMs: (now: number) => number; readonly shedding: boolean }) {
     this.#backlog = backlog
   }
 
   async start(): Promise<void> {
     this.#timer = setInterval(() => {
       if (!cluster.isWorker || !process.connected) return
-      process.send?.({ type: 'citytwin-ingest-backlog', ms: this.#backlog.backlogMs(Date.now()) } satisfies BacklogMessage)
+      process.send?.({ type: 'citytwin-ingest-backlog', ms: this.#backlog.backlogMs(Date.now()), shedding: this.#backlog.shedding } satisfies BacklogMessage)
       this.#sent++
     }, BACKLOG_REPORT_MS)
     this.#timer.unref()
@@ -98,18 +100,24 @@ export class BacklogReporter implements Component {
  * starved to report is behind by at least that.
  */
 export class WorkerBacklogs {
-  readonly #reports = new Map<number, { ms: number; at: number }>()
+  readonly #reports = new Map<number, { ms: number; at: number; shedding: boolean }>()
 
   /** Follows a worker's reports until it exits. */
   watch(worker: Worker): void {
     worker.on('message', (m: unknown) => {
-      if (isBacklog(m)) this.report(worker.id, m.ms, Date.now())
+      if (isBacklog(m)) this.report(worker.id, m.ms, Date.now(), m.shedding === true)
     })
     worker.once('exit', () => this.forget(worker.id))
   }
 
-  report(workerId: number, ms: number, at: number): void {
-    this.#reports.set(workerId, { ms, at })
+  report(workerId: number, ms: number, at: number, shedding = false): void {
+    this.#reports.set(workerId, { ms, at, shedding })
+  }
+
+  /** Whether any worker last said it sheds devices. */
+  shedding(): boolean {
+    for (const r of this.#reports.values()) if (r.shedding) return true
+    return false
   }
 
   forget(workerId: number): void {

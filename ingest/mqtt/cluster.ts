@@ -16,7 +16,7 @@ import { startAll, stopAll, type Component, type ComponentStats } from '../../li
 import { backoffDelayMs } from '../../lib/backoff.ts'
 import { logger } from '../../lib/log.ts'
 import { lowerOwnThreads, lowerProcess, lowerThanMe } from '../../lib/priority.ts'
-import type { Store, WriterConfig } from '../../twin/store/index.ts'
+import { StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
 import type { Row } from '../../twin/store/writer.ts'
 import { createIngestWriters } from './index.ts'
 import { WorkerBacklogs } from './backlog.ts'
@@ -207,9 +207,16 @@ export class MqttCluster implements Component {
     })
   }
 
-  /** The largest backlog of any worker at `now`, in ms (see backlog.ts). */
+  /** The largest backlog of any worker, or of the writers here, at `now`, in ms (see backlog.ts). */
   backlogMs(now: number): number {
-    return this.#backlogs.backlogMs(now)
+    let most = this.#backlogs.backlogMs(now)
+    for (const w of this.#writers) if (w instanceof StoreWriter) most = Math.max(most, w.oldestPendingMs(now))
+    return most
+  }
+
+  /** Whether any worker refuses connections to keep its memory. */
+  shedding(): boolean {
+    return this.#backlogs.shedding()
   }
 
   async stop(deadline: number): Promise<void> {

@@ -128,6 +128,11 @@ export class MqttGateway implements Component {
     return (this.#ws?.address() as AddressInfo | null)?.port ?? 0
   }
 
+  /** Whether this gateway refuses new connections to keep its memory (heap-guard.ts); samples the heap. */
+  get shedding(): boolean {
+    return this.#guard.check()
+  }
+
   /** Ms data may have been waiting in this gateway at `now` (see backlog.ts); 0 before start. */
   backlogMs(now: number): number {
     return this.#backlog?.backlogMs(now) ?? 0

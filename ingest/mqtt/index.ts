@@ -16,6 +16,8 @@ import { resolveDeviceSecret } from './tokens.ts'
 
 export interface MqttIngest {
   gateway: MqttGateway
+  /** Ms data may have been waiting in this process at `now`: in the gateway, or in its writers (0 for a worker, whose primary counts its writers). */
+  backlogMs(now: number): number
   /** Start order: dead letters, writers, gateway. */
   components: Component[]
   config: MqttConfig
@@ -33,11 +35,14 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   if (relay) {
     const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq })
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
-    return { gateway, config, components: [relay, gateway, new BacklogReporter(gateway)] }
+    return { gateway, config, components: [relay, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now) }
   }
   const { deadLetters, readings, events } = createIngestWriters(store, writerCfg)
   const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, ...(bus ? { bus } : {}) })
-  return { gateway, config, components: [deadLetters, readings, events, gateway] }
+  return {
+    gateway, config, components: [deadLetters, readings, events, gateway],
+    backlogMs: (now) => Math.max(gateway.backlogMs(now), readings.oldestPendingMs(now), events.oldestPendingMs(now)),
+  }
 }
 
 /** The writers behind a gateway: readings, events and dead letters (start them in that order: dead letters first). */

@@ -47,7 +47,7 @@ beforeAll(async () => {
   await readings.start()
   await events.start()
   bus = new MemoryBus()
-  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, sweepIntervalMs: 200 } })
+  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 200 } })
   await live.start()
   api = new ApiServer({
     config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 50, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
@@ -107,6 +107,12 @@ describe('twin API: live state', () => {
     expect((await get<{ status: string }>(`/api/devices/${d.id}`)).body.status).toBe('silent')
     const silent = await get<{ items: { id: string }[]; total: number }>(`/api/devices?state=silent&limit=1000`)
     expect(silent.body.items.map((x) => x.id)).toContain(d.id)
+  })
+
+  it('says whether ingest is degraded, on its own route and with the city', async () => {
+    const healthy = { degraded: false, since: null, reason: null, shedding: false }
+    expect((await get('/api/ingest')).body).toMatchObject(healthy)
+    expect((await get<{ ingest: unknown }>('/api/city')).body.ingest).toMatchObject(healthy)
   })
 
   it('rolls counts up the hierarchy: the city, a district and its streets agree with the device lists', async () => {

@@ -8,6 +8,7 @@ import { createRng } from '../../simulators/city/random.ts'
 import { DEVICE_TYPE_BY_NAME } from '../../twin/model/device-types.ts'
 import { deviceStatus, reduceDevice, type DeviceLive } from '../../twin/state/device.ts'
 import { healthScore } from '../../twin/state/health.ts'
+import { IngestHealthMonitor } from '../../twin/state/ingest-health.ts'
 import { IngestLag } from '../../twin/state/lag.ts'
 import { CITY_ID, Twin, type TwinCity } from '../../twin/state/twin.ts'
 
@@ -215,5 +216,69 @@ describe('silence under late readings', () => {
     lag.observe(Array.from({ length: 5 }, () => reading(T0 - 3_600_000)), T0 + 1)
     expect(lag.at(T0 + 1)).toBe(60_000)
     expect(lag.at(T0 + 20_000)).toBe(0)
+  })
+})
+
+describe('ingest degraded', () => {
+  /** A twin that holds silence while ingest is 60 s behind or shedding: device 0 reported once at T0, and devices 1-4 report on. */
+  function twinOf(): { twin: Twin; interval: number; reporters: string[] } {
+    const city = smallCity(19)
+    const twin = new Twin(city, { silentAfterIntervals: 3, maxLagMs: 300_000, degradedAfterMs: 60_000 })
+    const [quiet, ...rest] = city.devices
+    if (!quiet || rest.length < 4) throw new Error('no devices')
+    twin.apply([{ kind: 'reading', deviceId: quiet.id, ts: T0, values: {} }], T0)
+    return { twin, interval: quiet.intervalS * 1000, reporters: rest.slice(0, 4).map((d) => d.id) }
+  }
+
+  it('judges no device silent while the store is stalled, and raises the alarm once and clears it once', () => {
+    const { twin, interval, reporters } = twinOf()
+    const turns: boolean[] = []
+    const onIngest = (h: { degraded: boolean }): void => void turns.push(h.degraded)
+    // The store stalls at T0: data waits in the gateway for longer and longer, nothing reaches the twin.
+    let stalledSince: number | undefined = T0
+    twin.watchIngestBacklog((now) => (stalledSince === undefined ? 0 : now - stalledSince))
+    for (let t = T0; t <= T0 + 600_000; t += 1_000) twin.sweep(t, onIngest)
+    // Ten minutes: far past the quiet device's silence (3 intervals) and past the lag cap (5 min); yet nothing is judged.
+    expect(T0 + 600_000 - 300_000).toBeGreaterThan(T0 + 3 * interval)
+    expect(twin.deviceStatus(0)).toBe('online')
+    expect(twin.ingestHealth).toMatchObject({ degraded: true, since: T0 + 60_000, shedding: false, spells: 1 })
+    expect(twin.ingestHealth.reason).toMatch(/600 s late/)
+    // The store comes back and everything queued arrives; the reporters are current, the quiet device sent nothing.
+    stalledSince = undefined
+    const back = T0 + 601_000
+    twin.apply(reporters.map((id) => ({ kind: 'reading' as const, deviceId: id, ts: back, values: {} })), back)
+    for (let t = back; t <= back + 5_000; t += 1_000) twin.sweep(t, onIngest)
+    expect(turns).toEqual([true, false])
+    expect(twin.ingestHealth).toMatchObject({ degraded: false, since: null, reason: null, spells: 1 })
+    // Recovered: silence is judged again, and only where it is real.
+    expect(twin.deviceStatus(0)).toBe('silent')
+    for (let i = 1; i <= 4; i++) expect(twin.deviceStatus(i)).toBe('online')
+  })
+
+  it('is degraded while a gateway sheds devices, however current the data', () => {
+    const { twin, interval } = twinOf()
+    let shedding = true
+    twin.watchIngestShedding(() => shedding)
+    twin.sweep(T0 + 10 * interval)
+    expect(twin.deviceStatus(0)).toBe('online')
+    expect(twin.ingestHealth).toMatchObject({ degraded: true, shedding: true })
+    expect(twin.ingestHealth.reason).toMatch(/refusing connections/)
+    shedding = false
+    twin.sweep(T0 + 10 * interval + 1_000)
+    expect(twin.ingestHealth.degraded).toBe(false)
+    expect(twin.deviceStatus(0)).toBe('silent')
+  })
+
+  it('does not flap at the line: it clears only under half the threshold', () => {
+    const m = new IngestHealthMonitor({ degradedAfterMs: 60_000 })
+    expect(m.update({ lagMs: 59_999, shedding: false }, T0)).toBe(false)
+    expect(m.update({ lagMs: 60_000, shedding: false }, T0 + 1)).toBe(true)
+    expect(m.update({ lagMs: 45_000, shedding: false }, T0 + 2)).toBe(false)
+    expect(m.state).toMatchObject({ degraded: true, since: T0 + 1 })
+    expect(m.update({ lagMs: 29_999, shedding: false }, T0 + 3)).toBe(true)
+    expect(m.state).toMatchObject({ degraded: false, since: null, spells: 1 })
+    const off = new IngestHealthMonitor({ degradedAfterMs: 0 })
+    expect(off.update({ lagMs: 3_600_000, shedding: true }, T0)).toBe(false)
+    expect(off.state.degraded).toBe(false)
   })
 })

@@ -84,6 +84,14 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
   }
   const policy = () => live.twin.policy
   const countsSchema = { type: 'object', description: 'devices, cameras and open tickets by state, and the health score (0-100; see docs/twin.md)' }
+  const ingestSchema = {
+    type: 'object', description: 'Whether ingest is degraded (see docs/twin.md): then no device is judged silent, and this is the one alarm raised instead',
+    properties: {
+      degraded: { type: 'boolean' }, since: { type: ['integer', 'null'], description: 'epoch ms the degraded spell began' },
+      reason: { type: ['string', 'null'] }, lagMs: { type: 'integer', description: 'how late data reaches the twin, uncapped' },
+      shedding: { type: 'boolean', description: 'a gateway refuses connections to keep its memory' }, spells: { type: 'integer', description: 'degraded spells since start' },
+    },
+  }
 
   return [
     route({
@@ -91,12 +99,17 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
       handler: () => ({ status: 200, body: { ok: true, twin: live.stats() } }),
     }),
     route({
-      method: 'GET', path: '/api/city', tag: 'twin', summary: 'The whole city: counts by state, health, and each district',
-      response: { type: 'object', properties: { city: countsSchema, districts: { type: 'array' } } },
+      method: 'GET', path: '/api/city', tag: 'twin', summary: 'The whole city: counts by state, health, each district, and whether ingest is degraded',
+      response: { type: 'object', properties: { city: countsSchema, districts: { type: 'array' }, ingest: ingestSchema } },
       handler: () => {
         const t = live.twin
-        return { status: 200, body: { city: gridView(t, CITY_ID), districts: t.children(CITY_ID).map((id) => gridView(t, id)) } }
+        return { status: 200, body: { city: gridView(t, CITY_ID), districts: t.children(CITY_ID).map((id) => gridView(t, id)), ingest: live.ingest } }
       },
+    }),
+    route({
+      method: 'GET', path: '/api/ingest', tag: 'twin', summary: 'The "ingest degraded" alarm: while data reaches the twin too late or a gateway sheds devices, no device is judged silent',
+      response: ingestSchema,
+      handler: () => ({ status: 200, body: live.ingest }),
     }),
     route({
       method: 'GET', path: '/api/grids', tag: 'twin', summary: 'Grids of a level with their live counts and health, optionally within a bounding box',

@@ -29,6 +29,8 @@ export interface SilencePolicy {
   silentAfterIntervals: number
   /** Most lag of late readings the twin waits for before judging silence (see lag.ts); 0: judge at the clock. */
   maxLagMs?: number
+  /** Lag at which ingest is degraded and no silence is judged (see ingest-health.ts); 0 or absent: never. */
+  degradedAfterMs?: number
 }
 
 export type DeviceElement = Extract<Element, { kind: 'reading' | 'connectivity' | 'device-event' }>

@@ -29,7 +29,7 @@ export class IngestLag {
 
   /** Notes a batch arriving at `now`: the lag of its readings. */
   observe(batch: readonly { kind: string; ts: number }[], now: number): void {
-    if (this.#maxMs <= 0 || batch.length === 0) return
+    if (batch.length === 0) return
     // A sample is enough for a median; batches of thousands cost no more than 64.
     const step = Math.max(1, Math.floor(batch.length / 64))
     const lags: number[] = []
@@ -51,10 +51,15 @@ export class IngestLag {
   /** The lag at `now`, in ms: 0 when the data is current, or nothing arrived in the window and nothing is waiting. */
   at(now: number): number {
     if (this.#maxMs <= 0) return 0
+    return Math.min(this.uncapped(now), this.#maxMs)
+  }
+
+  /** The lag at `now` without the cap: how far behind ingest really is (ingest-health.ts judges overload by it). */
+  uncapped(now: number): number {
     this.#expire(now)
     let lag = Math.max(0, this.#backlog?.(now) ?? 0)
     for (const [, l] of this.#recent) if (l > lag) lag = l
-    return Math.min(lag, this.#maxMs)
+    return lag
   }
 
   #expire(now: number): void {

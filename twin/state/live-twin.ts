@@ -7,12 +7,15 @@ import { logger } from '../../lib/log.ts'
 import { counter, gauge } from '../../lib/metrics.ts'
 import type { TwinConfig } from './config.ts'
 import { loadTwin } from './load.ts'
+import type { IngestHealth } from './ingest-health.ts'
 import type { StatusListener, Twin } from './twin.ts'
 
 const log = logger('twin')
 const elementsTotal = counter('citytwin_twin_elements_total', 'Elements applied to the live twin', [])
 const devicesGauge = gauge('citytwin_twin_devices', 'Devices in the twin, by status', ['status'])
 const lagGauge = gauge('citytwin_twin_lag_seconds', 'How far behind the clock the readings reaching the twin are (silence is judged that much later)')
+const degradedGauge = gauge('citytwin_ingest_degraded', '1 while ingest is degraded (data too late, or a gateway shedding devices): no silence is judged meanwhile')
+const degradedTotal = counter('citytwin_ingest_degraded_total', 'Times ingest turned degraded')
 
 export class LiveTwin implements Component {
   readonly name = 'twin'
@@ -24,6 +27,7 @@ export class LiveTwin implements Component {
   #timer: NodeJS.Timeout | undefined
   #onStatus: StatusListener | undefined
   #backlog: ((now: number) => number) | undefined
+  #shedding: (() => boolean) | undefined
   #loadedAt = 0
   #loadMs = 0
 
@@ -55,6 +59,17 @@ export class LiveTwin implements Component {
     this.#twin?.watchIngestBacklog(fn)
   }
 
+  /** Whether a gateway sheds devices, for this twin and any it is rebuilt as: ingest is degraded meanwhile (ingest-health.ts). */
+  watchIngestShedding(fn: (() => boolean) | undefined): void {
+    this.#shedding = fn
+    this.#twin?.watchIngestShedding(fn)
+  }
+
+  /** Ingest's state as the twin last judged it. */
+  get ingest(): IngestHealth {
+    return this.#twin?.ingestHealth ?? { degraded: false, since: null, reason: null, lagMs: 0, shedding: false, spells: 0 }
+  }
+
   async start(): Promise<void> {
     // Elements that arrive while the store is read are kept and applied after.
     const early: Parameters<Bus['publish']>[0][] = []
@@ -71,9 +86,10 @@ export class LiveTwin implements Component {
   /** Reads the state from the store again (e.g. after the store was restored). */
   async rebuild(): Promise<void> {
     const t0 = performance.now()
-    this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs })
+    this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs, degradedAfterMs: this.#cfg.degradedAfterMs })
     this.#twin.onStatusChange(this.#onStatus)
     this.#twin.watchIngestBacklog(this.#backlog)
+    this.#twin.watchIngestShedding(this.#shedding)
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loadedAt = Date.now()
     log.info({ ms: this.#loadMs, devices: this.#twin.devices.length, cameras: this.#twin.cameras.length, grids: this.#twin.grids.length }, 'twin loaded from the store')
@@ -86,7 +102,7 @@ export class LiveTwin implements Component {
   }
 
   stats(): ComponentStats {
-    return { applied: this.#twin?.applied ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt }
+    return { applied: this.#twin?.applied ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt, ingestDegraded: this.ingest.degraded }
   }
 
   #apply(batch: Parameters<Bus['publish']>[0]): void {
@@ -95,7 +111,15 @@ export class LiveTwin implements Component {
   }
 
   #sweep(): void {
-    this.#twin?.sweep()
+    this.#twin?.sweep(Date.now(), (h) => {
+      degradedGauge.set(h.degraded ? 1 : 0)
+      if (h.degraded) {
+        degradedTotal.inc()
+        log.warn({ reason: h.reason, lagMs: h.lagMs, shedding: h.shedding }, 'ingest degraded: no device is judged silent until it recovers')
+      } else {
+        log.info({ lagMs: h.lagMs }, 'ingest recovered: silence is judged again')
+      }
+    })
     this.#gauges()
   }
 

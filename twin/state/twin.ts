@@ -11,6 +11,7 @@ import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../model/device-types.ts'
 import type { GridLevel } from '../model/city.ts'
 import { DEVICE_STATUSES, deviceStatus, reduceDevice, type DeviceElement, type DeviceLive, type DeviceStatus, type SilencePolicy } from './device.ts'
 import { healthScore } from './health.ts'
+import { IngestHealthMonitor, type IngestHealth } from './ingest-health.ts'
 import { IngestLag } from './lag.ts'
 
 export const CAMERA_STATUSES = ['unknown', 'ok', 'offline', 'degraded'] as const
@@ -165,9 +166,12 @@ export class Twin {
   #applied = 0
 
   readonly #lag: IngestLag
+  readonly #health: IngestHealthMonitor
+  #shedding: (() => boolean) | undefined
 
   constructor(city: TwinCity, policy: SilencePolicy) {
     this.#lag = new IngestLag({ maxMs: policy.maxLagMs ?? 0 })
+    this.#health = new IngestHealthMonitor({ degradedAfterMs: policy.degradedAfterMs ?? 0 })
     this.policy = policy
     this.grids = city.grids
     this.devices = city.devices
@@ -277,6 +281,16 @@ export class Twin {
     this.#lag.watchBacklog(fn)
   }
 
+  /** Whether a gateway sheds devices (refuses connections to keep its memory); undefined: never. */
+  watchIngestShedding(fn: (() => boolean) | undefined): void {
+    this.#shedding = fn
+  }
+
+  /** Whether ingest is degraded, as last judged by sweep() (see ingest-health.ts). */
+  get ingestHealth(): IngestHealth {
+    return this.#health.state
+  }
+
   /** How far behind the clock the readings reaching the twin are, in ms (see lag.ts). */
   lagMs(now = Date.now()): number {
     return this.#lag.at(now)
@@ -290,9 +304,13 @@ export class Twin {
   /**
    * Moves devices that have gone quiet for too long from online to silent,
    * judged at the watermark (now less the lag of late readings), not the
-   * clock. Call about once a second.
+   * clock; and none at all while ingest is degraded (ingest-health.ts).
+   * Call about once a second; `onIngest` hears when ingest turns degraded
+   * or recovers.
    */
-  sweep(clock = Date.now()): number {
+  sweep(clock = Date.now(), onIngest?: (h: IngestHealth) => void): number {
+    if (this.#health.update({ lagMs: this.#lag.uncapped(clock), shedding: this.#shedding?.() ?? false }, clock)) onIngest?.(this.#health.state)
+    if (this.#health.state.degraded) return 0
     const now = this.watermark(clock)
     let moved = 0
     const online = DEVICE_STATUSES.indexOf('online')

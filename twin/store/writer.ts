@@ -64,6 +64,8 @@ interface Ticket {
 interface Segment {
   ticket: Ticket
   lines: string[]
+  /** When its rows were queued (ms). */
+  at: number
 }
 
 export interface WriterOptions {
@@ -90,7 +92,8 @@ export class StoreWriter implements Component, RowSink {
   #queue: Segment[] = []
   #queued = 0
   #oldestAt = 0
-  #inFlight = new Set<Promise<void>>()
+  /** Inserts in flight, each with when its oldest row was queued. */
+  #inFlight = new Map<Promise<void>, number>()
   #spaceWaiters: (() => void)[] = []
   #running = false
   #accepting = false
@@ -133,7 +136,7 @@ export class StoreWriter implements Component, RowSink {
     return new Promise<WriteOutcome>((resolve, reject) => {
       const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, resolve, reject }
       if (this.#queued === 0) this.#oldestAt = Date.now()
-      this.#queue.push({ ticket, lines })
+      this.#queue.push({ ticket, lines, at: Date.now() })
       this.#queued += rows.length
       this.#counts.received += rows.length
       queuedRows.set({ table: this.#table }, this.#queued)
@@ -146,7 +149,7 @@ export class StoreWriter implements Component, RowSink {
     while (this.#queued > 0 || this.#inFlight.size > 0) {
       this.#flushDue = true
       this.#pump()
-      if (this.#inFlight.size > 0) await Promise.race(this.#inFlight)
+      if (this.#inFlight.size > 0) await Promise.race(this.#inFlight.keys())
     }
   }
 
@@ -172,6 +175,13 @@ export class StoreWriter implements Component, RowSink {
 
   stats(): ComponentStats {
     return { ...this.#counts, queued: this.#queued, inFlight: this.#inFlight.size, lastError: this.#lastError }
+  }
+
+  /** How long the oldest row not yet stored has waited, in ms at `now` (queued or in an insert); 0 when none waits. */
+  oldestPendingMs(now: number): number {
+    let oldest = this.#queue[0]?.at ?? now
+    for (const at of this.#inFlight.values()) if (at < oldest) oldest = at
+    return Math.max(0, now - oldest)
   }
 
   /** Unhealthy while the latest insert failed; the next success clears it. */
@@ -205,7 +215,7 @@ export class StoreWriter implements Component, RowSink {
         this.#inFlight.delete(p)
         this.#pump()
       })
-      this.#inFlight.add(p)
+      this.#inFlight.set(p, batch[0]?.at ?? Date.now())
     }
     if (this.#queued === 0) this.#flushDue = false
     this.#arm()
@@ -225,7 +235,7 @@ export class StoreWriter implements Component, RowSink {
         n += seg.lines.length
         i++
       } else {
-        batch.push({ ticket: seg.ticket, lines: seg.lines.splice(0, room) })
+        batch.push({ ticket: seg.ticket, lines: seg.lines.splice(0, room), at: seg.at })
         n += room
       }
     }
@@ -297,7 +307,7 @@ export class StoreWriter implements Component, RowSink {
       // Regroup by ticket so outcomes still reach the right writer.
       const segs = new Map<Ticket, Segment>()
       for (const { seg, line } of part) {
-        const s = segs.get(seg.ticket) ?? { ticket: seg.ticket, lines: [] }
+        const s = segs.get(seg.ticket) ?? { ticket: seg.ticket, lines: [], at: seg.at }
         s.lines.push(line)
         segs.set(seg.ticket, s)
       }

@@ -41,6 +41,8 @@ let tickets: TicketView[] = []
 let liveState = false
 let colourBy: 'health' | 'tickets' = 'health'
 let modeInForce = 'normal'
+/** The "ingest degraded" alarm (GET /api/ingest): while it is up, no device is judged silent. */
+let ingest: { degraded: boolean; since: number | null; lagMs: number; shedding: boolean } = { degraded: false, since: null, lagMs: 0, shedding: false }
 /** The token's role, from GET /api/me: admins get the mode switch. */
 let role = 'viewer'
 let filters: MapFilters = {}
@@ -84,6 +86,22 @@ function renderHeader(): void {
     header.append(pick, go)
   }
   header.append(dot, lang)
+  if (ingest.degraded) {
+    const since = ingest.since === null ? '' : ` · ${new Date(ingest.since).toLocaleTimeString()}`
+    const why = [ingest.lagMs >= 1_000 ? `${t('ingestLate')} ${Math.round(ingest.lagMs / 1000)} s` : '', ingest.shedding ? t('ingestShedding') : ''].filter(Boolean).join(', ')
+    header.append(el('div', { id: 'ingest-banner', class: 'banner', role: 'alert' }, `${t('ingestDegraded')}${since}${why ? `: ${why}` : ''} — ${t('ingestHold')}`))
+  }
+}
+
+async function loadIngest(): Promise<void> {
+  try {
+    const next = await getJson<typeof ingest>('/api/ingest')
+    const changed = next.degraded !== ingest.degraded || (next.degraded && Math.round(next.lagMs / 1000) !== Math.round(ingest.lagMs / 1000))
+    ingest = next
+    if (changed) renderHeader()
+  } catch (e) {
+    console.warn('ingest', e)
+  }
 }
 
 async function switchMode(mode: string): Promise<void> {
@@ -450,13 +468,14 @@ void getJson<{ basemapStyleUrl: string }>('/api/map/config').then(async (c) => {
   base.follow(map.view)
 }).catch((e: unknown) => console.warn('base map', e))
 await map.start()
-await Promise.all([loadTickets(), loadMode(), loadRole(),
+await Promise.all([loadTickets(), loadMode(), loadRole(), loadIngest(),
   getJson<{ devicesByType: Record<string, number> }>('/api/v1/city').then((c) => {
     deviceTypes = Object.keys(c.devicesByType)
     renderControls()
   }, (e: unknown) => console.warn('city', e))])
 setInterval(() => void loadTickets(), 3_000)
 setInterval(() => void loadMode(), 15_000)
+setInterval(() => void loadIngest(), 5_000)
 setInterval(() => void loadIncidents(), 30_000)
 // For tests and the benchmark: the map and its state, and the live feed, from the page.
 ;(window as unknown as { citytwin: unknown }).citytwin = { map, live, ready: true }
