@@ -51,16 +51,19 @@ try {
   if (code !== 0) throw new Error(`citytwin sim scenario exited with ${String(code)}`)
   const result = JSON.parse(readFileSync(out, 'utf8')) as { scenario: string; report: ScenarioReport; simulator: Record<string, number> }
   const health = (await (await fetch(`${ready[2] ?? ''}/healthz`)).json())
+  // Whether ingest was degraded (then the twin judged no silence), and how often.
+  const ingest = (await (await fetch(`${ready[2] ?? ''}/api/ingest`)).json()) as { degraded: boolean; spells: number; lagMs: number }
   const saved = {
     bench: 'rules', at, command: `npm run bench:rules -- --devices ${values.devices} --workers ${values.workers} --warmup-s ${values['warmup-s']}`,
     machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
-    ...result, health,
+    ...result, health, ingest,
   }
   mkdirSync(join(REPO, 'bench', 'results'), { recursive: true })
   const file = join(REPO, 'bench', 'results', `rules-${at.replace(/[:.]/g, '-')}.json`)
   writeFileSync(file, JSON.stringify(saved, null, 2))
   console.log(formatReport(result.scenario, result.report))
   console.log(`simulator: ${JSON.stringify(result.simulator)}`)
+  console.log(`ingest at the end: ${ingest.degraded ? 'degraded' : 'healthy'}, ${ingest.spells} degraded spell(s), lag ${ingest.lagMs} ms`)
   console.log(`results: ${file}`)
 } finally {
   clearInterval(progress)
@@ -94,7 +97,7 @@ function watchProgress(primary: number, sim: number, api: string): NodeJS.Timeou
       const gb = (n: number): string => (n / 2 ** 30).toFixed(2)
       console.log(`[${Math.round((now.at - t0) / 1000)} s] cpu: primary ${pct(now.primary, last.primary)}, ${workers.length} workers ${pct(now.workers, last.workers)}, simulator ${pct(now.sim, last.sim)}; ` +
         `rss: primary ${gb(memoryOf(primary).rss)} GiB, workers ${gb(workers.reduce((t, p) => t + memoryOf(p).rss, 0))} GiB; ` +
-        `readings stored ${Math.round((now.rows - last.rows) / s)}/s, queued ${sum('citytwin_store_queue_rows')}, twin elements ${sum('citytwin_twin_elements_total')}, open tickets ${sum('citytwin_tickets_open')}`)
+        `readings stored ${Math.round((now.rows - last.rows) / s)}/s, queued ${sum('citytwin_store_queue_rows')}, twin elements ${sum('citytwin_twin_elements_total')}, open tickets ${sum('citytwin_tickets_open')}, ingest ${sum('citytwin_ingest_degraded') === 1 ? 'DEGRADED' : 'healthy'}`)
       last = now
     })()
   }, 30_000)

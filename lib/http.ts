@@ -4,11 +4,16 @@
 import type { Server } from 'node:http'
 import type { Server as NetServer } from 'node:net'
 
-/** Listens on any TCP server (HTTP, TLS, raw); rejects with the bind error (e.g. the port is taken). */
-export async function listen(server: NetServer, port: number, host: string): Promise<void> {
+/**
+ * Listens on any TCP server (HTTP, TLS, raw); rejects with the bind error
+ * (e.g. the port is taken). `backlog` is the kernel's queue of connections
+ * not yet accepted (Node's default 511; the kernel caps it at
+ * net.core.somaxconn).
+ */
+export async function listen(server: NetServer, port: number, host: string, backlog?: number): Promise<void> {
   await new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen(port, host, () => {
+    server.listen({ port, host, ...(backlog === undefined ? {} : { backlog }) }, () => {
       server.off('error', reject)
       resolve()
     })

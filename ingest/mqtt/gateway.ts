@@ -148,6 +148,22 @@ export class MqttGateway implements Component {
       authorizeSubscribe: (client, sub, done) => this.#authorizeSubscribe(client, sub, done),
     })
     await broker.listen()
+    // What a device publishes ends in the store; no MQTT client may ever
+    // subscribe to it (authorizeSubscribe allows a device its own commands
+    // only). So after authorizePublish has stored it and aedes has written
+    // the PUBACK, aedes' own publish pipeline (a packet copy, an offline
+    // queue lookup and a topic match in its trie, its emitter, the
+    // `published` hook) would do work no one can see, for every message.
+    // Publishes from a client stop here; the broker's own ($SYS) go on.
+    // aedes calls publish(packet, client, done) for a client's message and
+    // publish(packet, done) for its own; its types declare only the latter.
+    type AedesPublish = (packet: PublishPacket, clientOrDone?: Client | null | ((e?: Error) => void), done?: (e?: Error) => void) => void
+    const publish = broker.publish.bind(broker) as unknown as AedesPublish
+    const fromClientsStopHere: AedesPublish = (packet, clientOrDone, done) => {
+      if (clientOrDone && typeof clientOrDone === 'object') return void done?.()
+      publish(packet, clientOrDone, done)
+    }
+    ;(broker as unknown as { publish: AedesPublish }).publish = fromClientsStopHere
     broker.on('clientReady', (client) => {
       this.#counts.connected++
       connections.inc()
@@ -168,13 +184,13 @@ export class MqttGateway implements Component {
     }
     const server = createServer((socket) => handle(socket))
     server.maxConnections = c.maxConnections
-    await listen(server, c.port, c.host)
+    await listen(server, c.port, c.host, c.listenBacklog)
     this.#broker = broker
     this.#server = server
     if (c.tlsCertFile && c.tlsKeyFile) {
       const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => handle(socket))
       tls.maxConnections = c.maxConnections
-      await listen(tls, c.tlsPort, c.host)
+      await listen(tls, c.tlsPort, c.host, c.listenBacklog)
       this.#tls = tls
     }
     if (c.wsPort >= 0) {
@@ -183,7 +199,7 @@ export class MqttGateway implements Component {
       http.maxConnections = c.maxConnections
       const wss = new WebSocketServer({ server: http, path: '/mqtt' })
       wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req))
-      await listen(http, c.wsPort, c.host)
+      await listen(http, c.wsPort, c.host, c.listenBacklog)
       this.#ws = http
     }
     log.info({ port: this.port, tlsPort: this.tlsPort, wsPort: this.wsPort, devices: this.#o.devices.size }, 'MQTT gateway listening')
