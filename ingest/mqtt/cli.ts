@@ -108,7 +108,7 @@ export const mqttCommands: Command[] = [
           return
         }
         const args = [...(port === undefined ? [] : ['--port', String(port)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
-        const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })) })
+        const gateways = new MqttCluster({ store, writerCfg, workers, args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })) })
         await startAll([gateways], started)
         stdout.write(`MQTT gateway listening on port ${gateways.port} (${workers} workers, ${store.mode} store)\n`)
         log.info({ signal: await untilSignal() }, 'stopping')

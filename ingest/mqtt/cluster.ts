@@ -21,6 +21,7 @@ import type { Row } from '../../twin/store/writer.ts'
 import { createIngestWriters } from './index.ts'
 import { WorkerBacklogs } from './backlog.ts'
 import { serveRelay } from './relay.ts'
+import { bundleGatewayWorker } from './worker-bundle.ts'
 
 const log = logger('mqtt-cluster')
 
@@ -52,15 +53,35 @@ export interface WorkerSettings {
   onFork?: (w: Worker) => void
 }
 
+/** This process's Node flags less those that load tsx: a worker runs plain JavaScript (worker-main.ts). */
+export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const out: string[] = []
+  for (let i = 0; i < execArgv.length; i++) {
+    const a = execArgv[i] as string
+    const loads = /^--(import|loader|experimental-loader|require)$/.test(a)
+    if (loads && /tsx/.test(execArgv[i + 1] ?? '')) {
+      i++
+      continue
+    }
+    if (/^--(import|loader|experimental-loader|require)=.*tsx/.test(a) || (a === '-r' && /tsx/.test(execArgv[i + 1] ?? ''))) {
+      if (a === '-r') i++
+      continue
+    }
+    out.push(a)
+  }
+  return out
+}
+
 /**
- * Forks `n` gateway workers running `citytwin gateway mqtt` with `args`, and
- * resolves once all are listening. A worker that dies is replaced, unless
- * the pool is stopping.
+ * Forks `n` gateway workers running `citytwin gateway mqtt` with `args`
+ * (bundled, see worker-bundle.ts), and resolves once all are listening. A
+ * worker that dies is replaced, unless the pool is stopping.
  */
-export async function forkGatewayWorkers(n: number, exec: string, args: string[], settings: WorkerSettings): Promise<WorkerPool> {
+export async function forkGatewayWorkers(n: number, args: string[], settings: WorkerSettings): Promise<WorkerPool> {
+  const bundle = await bundleGatewayWorker()
   // Read once, at the first setupPrimary: set it first.
   cluster.schedulingPolicy = cluster.SCHED_NONE
-  cluster.setupPrimary({ exec, args: ['gateway', 'mqtt', ...args], execArgv: [...process.execArgv, `--max-old-space-size=${settings.heapMb}`], silent: false })
+  cluster.setupPrimary({ exec: bundle.file, args: ['gateway', 'mqtt', ...args], execArgv: [...workerExecArgv(process.execArgv), `--max-old-space-size=${settings.heapMb}`], silent: false })
   let stopping = false
   const workers = new Set<Worker>()
   // Workers that died soon after they were forked, in a row: each waits longer before it is replaced.
@@ -93,7 +114,16 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
         pending.add(timer)
       })
     })
-  const ready = await Promise.all(Array.from({ length: n }, () => spawnOne()))
+  let ready: WorkerReady[]
+  try {
+    ready = await Promise.all(Array.from({ length: n }, () => spawnOne()))
+  } catch (e) {
+    // One did not come up: stop the others rather than leave them running unowned.
+    stopping = true
+    for (const w of workers) w.process.kill('SIGTERM')
+    bundle.remove()
+    throw e
+  }
   const port = ready[0]?.port ?? 0
   log.info({ workers: n, port, pids: ready.map((r) => r.pid) }, 'gateway workers ready')
   return {
@@ -118,6 +148,7 @@ export async function forkGatewayWorkers(n: number, exec: string, args: string[]
       }, Math.max(0, deadline - Date.now()))
       await Promise.all(exits)
       clearTimeout(timer)
+      bundle.remove()
     },
   }
 }
@@ -158,8 +189,6 @@ export interface MqttClusterOptions {
   store: Store
   writerCfg: WriterConfig
   workers: number
-  /** The citytwin CLI the workers run. */
-  exec: string
   /** Arguments after `gateway mqtt` (port, config file). */
   args: string[]
   heapMb: number
@@ -195,7 +224,7 @@ export class MqttCluster implements Component {
     const w = createIngestWriters(this.#o.store, this.#o.writerCfg)
     await startAll([w.deadLetters, w.readings, w.events], this.#writers)
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }
-    this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.exec, this.#o.args, {
+    this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.args, {
       heapMb: this.#o.heapMb,
       nice: this.#o.nice,
       // Each worker holds its share of the cap, so the gateway as a whole holds what the configuration says.

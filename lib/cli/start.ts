@@ -92,7 +92,7 @@ export const startCommand: Command = {
       } else {
         // The workers relay their rows here; once stored, they go on this process's bus to the twin.
         const args = [...(mqttPort === undefined ? [] : ['--port', String(mqttPort)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
-        const gateways = new MqttCluster({ store, writerCfg, workers, exec: process.argv[1] ?? '', args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })), bus })
+        const gateways = new MqttCluster({ store, writerCfg, workers, args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })), bus })
         await startAll([gateways], components)
         twin.watchIngestBacklog((now) => gateways.backlogMs(now))
         twin.watchIngestShedding(() => gateways.shedding())

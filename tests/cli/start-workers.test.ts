@@ -2,7 +2,7 @@
 // their rows are relayed to the primary's writers, and what is stored
 // reaches the live twin on the primary's bus; a stalled worker's backlog
 // counts in the twin's lag.
-import { readFileSync } from 'node:fs'
+import { existsSync, readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
@@ -25,6 +25,7 @@ function workerPids(parent: number): number[] {
 describe('citytwin start with gateway workers', () => {
   it('feeds the twin with what the workers store', async () => {
     const dataDir = join(tempDir(), 'db')
+    let bundle = ''
     const run = await spawnCli(['start', '--workers', '2', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/)
     const api = run.match[1] ?? ''
     try {
@@ -54,6 +55,12 @@ describe('citytwin start with gateway workers', () => {
       // silence for them meanwhile, and stops counting once the worker runs again.
       const worker = workerPids(run.child.pid ?? 0)[0]
       if (worker === undefined) throw new Error('no gateway worker found under the citytwin process')
+      // The workers run the bundled JavaScript, without tsx's loader (its thread and heap in every worker).
+      const cmdline = readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')
+      bundle = cmdline.find((a) => a.endsWith('.mjs')) ?? ''
+      expect(bundle).toMatch(/node_modules\/\.cache\/citytwin\/gateway-worker-.*\.mjs$/)
+      expect(cmdline.join(' ')).not.toMatch(/tsx/)
+      expect(existsSync(bundle)).toBe(true)
       const lagS = async (): Promise<number> => metricSum(await (await fetch(`${api}/metrics`)).text(), 'citytwin_twin_lag_seconds') ?? Number.NaN
       process.kill(worker, 'SIGSTOP')
       try {
@@ -76,5 +83,8 @@ describe('citytwin start with gateway workers', () => {
       run.child.kill('SIGTERM')
     }
     expect(await run.exited).toBe(0)
+    // Stopped, the system leaves no bundle behind.
+    expect(bundle).not.toBe('')
+    expect(existsSync(bundle)).toBe(false)
   })
 })

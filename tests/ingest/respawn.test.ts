@@ -1,7 +1,7 @@
 // When a dead gateway worker is replaced: soon after one that ran a while,
 // later and later while replacements keep dying young.
 import { describe, expect, it } from 'vitest'
-import { QUICK_DEATH_MS, respawn } from '../../ingest/mqtt/cluster.ts'
+import { QUICK_DEATH_MS, respawn, workerExecArgv } from '../../ingest/mqtt/cluster.ts'
 
 describe('replacing a dead gateway worker', () => {
   it('backs off while replacements die young, up to 30 s, and starts over after one that lived', () => {
@@ -23,5 +23,12 @@ describe('replacing a dead gateway worker', () => {
   it('spreads the delay with jitter between half and all of its ceiling', () => {
     expect(respawn(1_000, 3, () => 0).delayMs).toBe(2_000)
     expect(respawn(1_000, 3, () => 0.999).delayMs).toBeLessThanOrEqual(4_000)
+  })
+})
+
+describe('a gateway worker\'s Node flags', () => {
+  it('keeps the primary\'s flags but not those that load tsx (the worker runs plain JavaScript)', () => {
+    expect(workerExecArgv(['--import', 'tsx', '--cpu-prof', '--import=tsx/esm', '-r', 'tsx/cjs', '--max-semi-space-size=32', '--import', './other.mjs']))
+      .toEqual(['--cpu-prof', '--max-semi-space-size=32', '--import', './other.mjs'])
   })
 })
