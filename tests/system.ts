@@ -30,7 +30,7 @@ export interface TestSystem {
 }
 
 /** The city in a fresh store, a writer for readings, and the live twin on a bus. */
-export async function openSystem(city: City, twin: { sweepIntervalMs: number }): Promise<TestSystem> {
+export async function openSystem(city: City, twin: { sweepIntervalMs: number; degradedAfterMs?: number }): Promise<TestSystem> {
   const opened = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })
   const store = opened.store
   await writeCity(store.client, city, opened.writerCfg)
@@ -38,7 +38,7 @@ export async function openSystem(city: City, twin: { sweepIntervalMs: number }):
   await readings.start()
   const bus = new MemoryBus()
   // maxLagMs 0: tests report readings at times of their choosing, some long past, which would read as lag.
-  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: twin.sweepIntervalMs } })
+  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: twin.degradedAfterMs ?? 0, sweepIntervalMs: twin.sweepIntervalMs } })
   await live.start()
   return {
     city, store, bus, live, readings,

@@ -45,7 +45,8 @@ async function shot(name: string): Promise<Buffer> {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (the CI script installs it)`)
   dist = await buildViewer(join(tempDir(), 'viewer-dist'))
-  sys = await openSystem(city, { sweepIntervalMs: 1_000 })
+  // degradedAfterMs on: the banner test has a gateway shed devices (the lag is off, so old test readings are no lag).
+  sys = await openSystem(city, { sweepIntervalMs: 1_000, degradedAfterMs: 60_000 })
   rules = await startRules(sys, loadConfig(rulesConfig, { env: {}, overrides: { tickMs: 200 } }))
   api = await startApi(sys, rules, { liveTickMs: 100, tokens: [{ name: 'op-zhang', role: 'operator', token: OPERATOR }, { name: 'admin-li', role: 'admin', token: ADMIN }] }, dist)
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS })
@@ -148,6 +149,21 @@ describe('the viewer in Chromium', () => {
     expect(fromApi.ticket.status).toBe('signed')
     expect(fromApi.history.find((h) => h.action === 'sign')?.actor).toBe('op-zhang')
     await shot('ticket-signed')
+  })
+
+  it('shows the ingest-degraded banner while a gateway sheds devices, and takes it down once it stops', async () => {
+    let shedding = true
+    sys.live.watchIngestShedding(() => shedding)
+    try {
+      await page.waitForSelector('#ingest-banner', { timeout: 15_000 })
+      expect(await page.textContent('#ingest-banner')).toMatch(/数据接入降级|Ingest degraded/)
+      await shot('ingest-degraded')
+      expect((await (await fetch(`${api.url}/api/ingest`)).json()) as { degraded: boolean }).toMatchObject({ degraded: true, shedding: true })
+    } finally {
+      shedding = false
+    }
+    await page.waitForSelector('#ingest-banner', { state: 'detached', timeout: 15_000 })
+    sys.live.watchIngestShedding(undefined)
   })
 
   it('switches the language to English and back', async () => {

@@ -29,7 +29,7 @@ export class IngestLag {
 
   /** Notes a batch arriving at `now`: the lag of its readings. */
   observe(batch: readonly { kind: string; ts: number }[], now: number): void {
-    if (batch.length === 0) return
+    if (this.#maxMs <= 0 || batch.length === 0) return
     // A sample is enough for a median; batches of thousands cost no more than 64.
     const step = Math.max(1, Math.floor(batch.length / 64))
     const lags: number[] = []
@@ -54,7 +54,7 @@ export class IngestLag {
     return Math.min(this.uncapped(now), this.#maxMs)
   }
 
-  /** The lag at `now` without the cap: how far behind ingest really is (ingest-health.ts judges overload by it). */
+  /** The lag at `now` without the cap: how far behind ingest really is (ingest-health.ts judges overload by it). With the lag off (maxMs 0), only the gateway's backlog. */
   uncapped(now: number): number {
     this.#expire(now)
     let lag = Math.max(0, this.#backlog?.(now) ?? 0)

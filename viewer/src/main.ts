@@ -87,7 +87,7 @@ function renderHeader(): void {
   }
   header.append(dot, lang)
   if (ingest.degraded) {
-    const since = ingest.since === null ? '' : ` · ${new Date(ingest.since).toLocaleTimeString()}`
+    const since = ingest.since === null ? '' : ` · ${new Date(ingest.since).toLocaleTimeString(currentLang() === 'zh' ? 'zh-CN' : 'en-GB')}`
     const why = [ingest.lagMs >= 1_000 ? `${t('ingestLate')} ${Math.round(ingest.lagMs / 1000)} s` : '', ingest.shedding ? t('ingestShedding') : ''].filter(Boolean).join(', ')
     header.append(el('div', { id: 'ingest-banner', class: 'banner', role: 'alert' }, `${t('ingestDegraded')}${since}${why ? `: ${why}` : ''} — ${t('ingestHold')}`))
   }
