@@ -45,6 +45,8 @@ export interface WorkerPool {
 export interface WorkerSettings {
   /** V8 heap limit of each worker, in MB. */
   heapMb: number
+  /** V8 semi-space of each worker, in MB (young generation: twice that). */
+  semiSpaceMb?: number
   /** Environment for the workers, over this process's. */
   env: Record<string, string>
   /** How much lower than this process the workers run (nice); 0: the same. */
@@ -81,7 +83,7 @@ export async function forkGatewayWorkers(n: number, args: string[], settings: Wo
   const bundle = await bundleGatewayWorker()
   // Read once, at the first setupPrimary: set it first.
   cluster.schedulingPolicy = cluster.SCHED_NONE
-  cluster.setupPrimary({ exec: bundle.file, args: ['gateway', 'mqtt', ...args], execArgv: [...workerExecArgv(process.execArgv), `--max-old-space-size=${settings.heapMb}`], silent: false })
+  cluster.setupPrimary({ exec: bundle.file, args: ['gateway', 'mqtt', ...args], execArgv: [...workerExecArgv(process.execArgv), `--max-old-space-size=${settings.heapMb}`, ...(settings.semiSpaceMb ? [`--max-semi-space-size=${settings.semiSpaceMb}`] : [])], silent: false })
   let stopping = false
   const workers = new Set<Worker>()
   // Workers that died soon after they were forked, in a row: each waits longer before it is replaced.
@@ -192,6 +194,7 @@ export interface MqttClusterOptions {
   /** Arguments after `gateway mqtt` (port, config file). */
   args: string[]
   heapMb: number
+  semiSpaceMb: number
   /** How much lower than this process the workers run in the CPU scheduler. */
   nice: number
   /** The gateway's cap on unacknowledged messages; each worker gets its share. */
@@ -226,6 +229,7 @@ export class MqttCluster implements Component {
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }
     this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.args, {
       heapMb: this.#o.heapMb,
+      semiSpaceMb: this.#o.semiSpaceMb,
       nice: this.#o.nice,
       // Each worker holds its share of the cap, so the gateway as a whole holds what the configuration says.
       env: { CITYTWIN_MQTT_MAX_IN_FLIGHT: String(Math.max(100, Math.ceil(this.#o.maxInFlight / this.#o.workers))) },
@@ -260,6 +264,6 @@ export class MqttCluster implements Component {
 }
 
 /** The per-process limits a cluster takes from the gateway's configuration. */
-export function workerLimits(c: { workerHeapMb: number; maxInFlight: number; workerNice: number }): { heapMb: number; maxInFlight: number; nice: number } {
-  return { heapMb: c.workerHeapMb, maxInFlight: c.maxInFlight, nice: c.workerNice }
+export function workerLimits(c: { workerHeapMb: number; workerSemiSpaceMb: number; maxInFlight: number; workerNice: number }): { heapMb: number; semiSpaceMb: number; maxInFlight: number; nice: number } {
+  return { heapMb: c.workerHeapMb, semiSpaceMb: c.workerSemiSpaceMb, maxInFlight: c.maxInFlight, nice: c.workerNice }
 }
