@@ -267,12 +267,12 @@ export class MqttGateway implements Component {
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (e?: Error | null) => void): void {
     if (!client) return done(null) // the broker's own messages
     this.#counts.received++
-    const arrived = process.hrtime.bigint()
+    const arrived = performance.now()
     this.#admission.admit(client.conn, (release) => {
       // Released before aedes is told: its callback reads the connection again, which admission must allow by then.
       const finish = (e?: Error | null): void => {
         release()
-        ackSeconds.observe(Number(process.hrtime.bigint() - arrived) / 1e9)
+        ackSeconds.observe((performance.now() - arrived) / 1000)
         done(e)
       }
       this.#handlePublish(client, packet).then(() => finish(null), (e: unknown) => finish(e instanceof Error ? e : new Error(messageOf(e))))

@@ -45,6 +45,11 @@ function isRecord(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v)
 }
 
+function hasKeys(o: Record<string, unknown>): boolean {
+  for (const k in o) if (Object.hasOwn(o, k)) return true
+  return false
+}
+
 /**
  * Decodes and validates one telemetry payload. `lastSeq` is the highest
  * sequence number accepted from this device so far (undefined if none);
@@ -76,14 +81,16 @@ export function decodeTelemetry(device: DeviceInfo, payload: Buffer, lastSeq: nu
   const rows: Row[] = []
   let seqCursor = lastSeq
   let firstSeq: number | undefined
-  for (const [i, item] of items.entries()) {
+  // Per message on every gateway worker: plain index loops, no iterator or entry arrays.
+  for (let i = 0; i < items.length; i++) {
+    const item = items[i]
     const at = items.length > 1 ? `readings[${i}].` : ''
     if (!isRecord(item)) return reject('INGEST_BAD_TYPE', `${at || 'payload'} must be an object with ts, seq and values`)
     const { ts, seq, values } = item
     if (seq === undefined || seq === null) return reject('INGEST_SEQ_MISSING', `${at}seq is missing`)
     if (typeof seq !== 'number' || !Number.isInteger(seq) || seq < 0 || seq > 0xffffffff) return reject('INGEST_BAD_TYPE', `${at}seq must be an integer from 0 to 4294967295`)
     if (typeof ts !== 'number' || !Number.isInteger(ts) || ts < 0) return reject('INGEST_BAD_TYPE', `${at}ts must be an integer of epoch milliseconds`)
-    if (!isRecord(values) || Object.keys(values).length === 0) return reject('INGEST_BAD_TYPE', `${at}values must be a non-empty object of metric: number`)
+    if (!isRecord(values) || !hasKeys(values)) return reject('INGEST_BAD_TYPE', `${at}values must be a non-empty object of metric: number`)
     if (ts > now + limits.maxFutureMs) return reject('INGEST_TS_FUTURE', `${at}ts ${new Date(ts).toISOString()} is more than ${limits.maxFutureMs} ms ahead of the gateway clock`)
     if (ts < now - limits.maxPastMs) return reject('INGEST_TS_PAST', `${at}ts ${new Date(ts).toISOString()} is more than ${limits.maxPastMs} ms behind the gateway clock`)
     if (seqCursor !== undefined && seq <= seqCursor) {
@@ -100,7 +107,9 @@ export function decodeTelemetry(device: DeviceInfo, payload: Buffer, lastSeq: nu
     }
     firstSeq ??= seq
     seqCursor = seq
-    for (const [metric, value] of Object.entries(values)) {
+    for (const metric in values) {
+      if (!Object.hasOwn(values, metric)) continue
+      const value = values[metric]
       const spec = metrics.get(metric)
       if (!spec) return reject('INGEST_UNKNOWN_METRIC', `${at}values.${metric} is not a metric of ${device.type} (${[...metrics.keys()].join(', ')})`)
       if (typeof value !== 'number' || !Number.isFinite(value)) return reject('INGEST_BAD_TYPE', `${at}values.${metric} must be a finite number`)
@@ -122,10 +131,13 @@ export class RateLimiter {
   constructor(readonly ratePerS: number, readonly burst: number) {}
 
   take(key: string, now: number): boolean {
-    const b = this.#buckets.get(key) ?? { tokens: this.burst, at: now }
+    let b = this.#buckets.get(key)
+    if (!b) {
+      b = { tokens: this.burst, at: now }
+      this.#buckets.set(key, b)
+    }
     b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerS)
     b.at = now
-    this.#buckets.set(key, b)
     if (b.tokens < 1) return false
     b.tokens -= 1
     return true
