@@ -16,6 +16,7 @@
 // apart: it also runs the embedded ClickHouse, which a deployment would put
 // on its own server).
 import { spawn, spawnSync } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../simulators/city/store.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
@@ -57,9 +58,20 @@ interface Memory {
   workers: number
 }
 
-/** RSS and PSS of a process and its direct children (the gateway workers), from /proc. */
+/** The gateway workers among a primary's children (tsx's esbuild service is a child too). */
+function workerPids(primary: number): number[] {
+  return childPids(primary).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gateway\0mqtt')
+    } catch {
+      return false // ended meanwhile
+    }
+  })
+}
+
+/** RSS and PSS of a process and its gateway workers, from /proc. */
 function sampleMemory(primary: number): Memory {
-  const children = childPids(primary)
+  const children = workerPids(primary)
   let workersRss = 0
   let workersPss = 0
   for (const pid of children) {
