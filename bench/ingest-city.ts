@@ -16,14 +16,13 @@
 // apart: it also runs the embedded ClickHouse, which a deployment would put
 // on its own server).
 import { spawn, spawnSync } from 'node:child_process'
-import { readFileSync } from 'node:fs'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../simulators/city/store.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
-import { childPids, memoryOf, processTree, schedOfAll, waitForLine } from './proc.ts'
+import { gatewayWorkerPids, memoryOf, processTree, schedOfAll, waitForLine } from './proc.ts'
 
 export interface CityRunOptions {
   cli: string
@@ -58,20 +57,9 @@ interface Memory {
   workers: number
 }
 
-/** The gateway workers among a primary's children (tsx's esbuild service is a child too). */
-function workerPids(primary: number): number[] {
-  return childPids(primary).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gateway\0mqtt')
-    } catch {
-      return false // ended meanwhile
-    }
-  })
-}
-
 /** RSS and PSS of a process and its gateway workers, from /proc. */
 function sampleMemory(primary: number): Memory {
-  const children = workerPids(primary)
+  const children = gatewayWorkerPids(primary)
   let workersRss = 0
   let workersPss = 0
   for (const pid of children) {

@@ -25,6 +25,17 @@ export function childPids(parent: number): number[] {
   return out
 }
 
+/** The gateway workers among a primary's children: those running `gateway mqtt` (tsx's esbuild service is a child too). */
+export function gatewayWorkerPids(primary: number): number[] {
+  return childPids(primary).filter((pid) => {
+    try {
+      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').includes('gateway\0mqtt')
+    } catch {
+      return false // ended meanwhile
+    }
+  })
+}
+
 /** `pid` and everything below it. */
 export function processTree(pid: number): number[] {
   const out = [pid]

@@ -16,7 +16,7 @@ import { parseArgs } from 'node:util'
 import { formatReport } from '../simulators/scenarios/cli.ts'
 import type { ScenarioReport } from '../simulators/scenarios/evaluate.ts'
 import { metricSum } from './metrics.ts'
-import { childPids, cpuSeconds, memoryOf, processTree, waitForLine } from './proc.ts'
+import { cpuSeconds, gatewayWorkerPids, memoryOf, processTree, waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values } = parseArgs({
@@ -83,13 +83,13 @@ try {
 function watchProgress(primary: number, sim: number, api: string): NodeJS.Timeout {
   const cpuOf = (pids: number[]): number => pids.reduce((s, p) => s + cpuSeconds(p), 0)
   const t0 = performance.now()
-  let last = { at: t0, primary: cpuSeconds(primary), workers: cpuOf(childPids(primary)), sim: cpuOf(processTree(sim)), rows: 0 }
+  let last = { at: t0, primary: cpuSeconds(primary), workers: cpuOf(gatewayWorkerPids(primary)), sim: cpuOf(processTree(sim)), rows: 0 }
   const timer = setInterval(() => {
     void (async () => {
       const metrics = await fetch(`${api}/metrics`).then((r) => r.text(), () => '')
       // A progress line: a series not there yet (no ticket, say) counts as 0.
       const sum = (name: string, label?: string): number => metricSum(metrics, name, ...(label ? [label] : [])) ?? 0
-      const workers = childPids(primary)
+      const workers = gatewayWorkerPids(primary)
       const now = { at: performance.now(), primary: cpuSeconds(primary), workers: cpuOf(workers), sim: cpuOf(processTree(sim)), rows: sum('citytwin_store_rows_total', 'table="readings"') }
       const s = (now.at - last.at) / 1000
       // A worker replaced between samples takes its CPU time with it: never below 0.

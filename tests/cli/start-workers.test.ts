@@ -7,20 +7,8 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { metricSum } from '../../bench/metrics.ts'
-import { childPids } from '../../bench/proc.ts'
+import { gatewayWorkerPids } from '../../bench/proc.ts'
 import { runCli, spawnCli, tempDir } from '../helpers.ts'
-
-/** The gateway workers of a `citytwin start`: its children running `gateway mqtt` (tsx's esbuild is a child too). */
-function workerPids(parent: number): number[] {
-  return childPids(parent).filter((pid) => {
-    try {
-      return readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0').join(' ').includes('gateway mqtt')
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return false // ended meanwhile
-      throw e
-    }
-  })
-}
 
 describe('citytwin start with gateway workers', () => {
   it('feeds the twin with what the workers store', async () => {
@@ -53,7 +41,7 @@ describe('citytwin start with gateway workers', () => {
 
       // A worker that gets no CPU holds its devices' data unseen: the twin counts how long as lag, so it judges no
       // silence for them meanwhile, and stops counting once the worker runs again.
-      const worker = workerPids(run.child.pid ?? 0)[0]
+      const worker = gatewayWorkerPids(run.child.pid ?? 0)[0]
       if (worker === undefined) throw new Error('no gateway worker found under the citytwin process')
       // The workers run the bundled JavaScript, without tsx's loader (its thread and heap in every worker).
       const cmdline = readFileSync(`/proc/${worker}/cmdline`, 'utf8').split('\0')
