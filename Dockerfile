@@ -5,6 +5,8 @@ WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --ignore-scripts=false
+# Gateway workers run a bundle the primary writes here at start (ingest/mqtt/worker-bundle.ts).
+RUN mkdir -p node_modules/.cache/citytwin && chown node:node node_modules/.cache/citytwin
 COPY bin ./bin
 COPY lib ./lib
 COPY ingest ./ingest

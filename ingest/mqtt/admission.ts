@@ -96,9 +96,19 @@ export class Admission {
 
   /** How long the packet at the head of the queue has waited, in ms at `now`; 0 when nothing waits. */
   oldestWaitingMs(now: number): number {
-    const c = this.#ready[this.#head]
-    const first = c?.waiting[0]
+    // A connection that closed keeps its place until room frees; when nothing
+    // is released (the store stalled) that may be long, so look past it.
+    while (this.#head < this.#ready.length && (this.#ready[this.#head] as Connection).closed) {
+      ;(this.#ready[this.#head] as Connection).queued = false
+      this.#ready[this.#head++] = undefined as unknown as Connection
+    }
+    const first = this.#ready[this.#head]?.waiting[0]
     return first ? Math.max(0, now - first.at) : 0
+  }
+
+  /** Whether the connection of `stream` has closed (its packets are not taken any more). */
+  closed(stream: object): boolean {
+    return this.#conns.get(stream)?.closed ?? false
   }
 
   /**
@@ -123,10 +133,14 @@ export class Admission {
     stream.once('close', () => this.#close(conn))
   }
 
-  /** Runs `start` now if there is room for this connection's packet, or once there is, in turn. */
+  /**
+   * Runs `start` now if there is room for this connection's packet, or once
+   * there is, in turn. A closed connection's packet is not taken (the caller
+   * checks closed() first).
+   */
   admit(stream: object, start: Start): void {
     const conn = this.#conn(stream)
-    if (conn.closed) return // not acknowledged: the device sends it again on its next connection
+    if (conn.closed) return
     if (conn.waiting.length === 0 && conn.inFlight < this.window && this.#inFlight < this.maxInFlight) {
       this.#run(conn, start)
       return

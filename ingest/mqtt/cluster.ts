@@ -21,7 +21,7 @@ import type { Row } from '../../twin/store/writer.ts'
 import { createIngestWriters } from './index.ts'
 import { WorkerBacklogs } from './backlog.ts'
 import { serveRelay } from './relay.ts'
-import { bundleGatewayWorker } from './worker-bundle.ts'
+import { bundleGatewayWorker, CLI_PATH, type WorkerBundle } from './worker-bundle.ts'
 
 const log = logger('mqtt-cluster')
 
@@ -80,10 +80,16 @@ export function workerExecArgv(execArgv: readonly string[]): string[] {
  * worker that dies is replaced, unless the pool is stopping.
  */
 export async function forkGatewayWorkers(n: number, args: string[], settings: WorkerSettings): Promise<WorkerPool> {
-  const bundle = await bundleGatewayWorker()
+  // Where no bundle can be written (a read-only install, say), the workers
+  // run the CLI through tsx as before: slower and larger, but running.
+  const bundle = await bundleGatewayWorker().catch((e: unknown): WorkerBundle => {
+    log.warn({ err: e }, 'gateway workers run the sources through tsx: no bundle could be written')
+    return { file: CLI_PATH, remove: () => undefined }
+  })
   // Read once, at the first setupPrimary: set it first.
   cluster.schedulingPolicy = cluster.SCHED_NONE
-  cluster.setupPrimary({ exec: bundle.file, args: ['gateway', 'mqtt', ...args], execArgv: [...workerExecArgv(process.execArgv), `--max-old-space-size=${settings.heapMb}`, ...(settings.semiSpaceMb ? [`--max-semi-space-size=${settings.semiSpaceMb}`] : [])], silent: false })
+  const flags = bundle.file === CLI_PATH ? process.execArgv : workerExecArgv(process.execArgv)
+  cluster.setupPrimary({ exec: bundle.file, args: ['gateway', 'mqtt', ...args], execArgv: [...flags, `--max-old-space-size=${settings.heapMb}`, ...(settings.semiSpaceMb ? [`--max-semi-space-size=${settings.semiSpaceMb}`] : [])], silent: false })
   let stopping = false
   const workers = new Set<Worker>()
   // Workers that died soon after they were forked, in a row: each waits longer before it is replaced.

@@ -268,6 +268,13 @@ export class MqttGateway implements Component {
     if (!client) return done(null) // the broker's own messages
     this.#counts.received++
     const arrived = performance.now()
+    // A will is published by aedes as its connection closes: there is no
+    // reading left to hold, and admission would drop it with the closed
+    // connection's waiting packets. It goes straight to the store.
+    if (packet === (client as Client & { will?: unknown }).will || this.#admission.closed(client.conn)) {
+      this.#handlePublish(client, packet).then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(messageOf(e))))
+      return
+    }
     this.#admission.admit(client.conn, (release) => {
       // Released before aedes is told: its callback reads the connection again, which admission must allow by then.
       const finish = (e?: Error | null): void => {

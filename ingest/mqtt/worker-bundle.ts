@@ -13,6 +13,9 @@ import { CitytwinError, messageOf } from '../../lib/errors.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..', '..')
 
+/** The CLI, which workers run (through tsx) where no bundle can be written. */
+export const CLI_PATH = join(REPO, 'bin', 'citytwin.js')
+
 export interface WorkerBundle {
   /** The bundled entry to fork. */
   file: string

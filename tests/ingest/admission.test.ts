@@ -2,6 +2,7 @@
 // exact under bursts from thousands of connections, waiting connections
 // take turns first in first out, and a connection that must wait is not read.
 import { createServer, connect, type Socket } from 'node:net'
+import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { Admission } from '../../ingest/mqtt/admission.ts'
 
@@ -92,6 +93,24 @@ describe('Admission', () => {
     expect(order).toEqual(['x1', 'y1', 'z1', 'y2'])
     expect(a.waiting).toBe(0)
     expect(a.oldestWaitingMs(100)).toBe(0)
+  })
+
+  it('reports how long the oldest live waiter has waited, past connections that closed at the head of the queue', async () => {
+    let t = 0
+    const a = new Admission({ maxInFlight: 1, window: 8, now: () => t })
+    const [holder, gone, live] = [new PassThrough(), new PassThrough(), new PassThrough()]
+    for (const s of [holder, gone, live]) a.attach(s)
+    a.admit(holder, () => undefined) // takes the only room and never releases it: the store has stalled
+    a.admit(gone, () => undefined)
+    t = 10
+    a.admit(live, () => undefined)
+    expect(a.oldestWaitingMs(100)).toBe(100)
+    gone.destroy()
+    await new Promise((r) => setImmediate(r))
+    expect(a.waiting).toBe(1)
+    expect(a.oldestWaitingMs(100)).toBe(90)
+    expect(a.closed(gone)).toBe(true)
+    expect(a.closed(live)).toBe(false)
   })
 
   it('counts a release once, however often it is called', () => {

@@ -204,6 +204,19 @@ describe('MQTT gateway: publish', () => {
     expect(writes[0]?.bytes).toHaveLength(4)
   })
 
+  it('stores the will of a device whose connection drops, on its own status topic', async () => {
+    const d = deviceOfType('manhole_cover')
+    const c = await connect(d.id, deviceToken(SECRET, d.id), { clientId: d.id, will: { topic: `devices/${d.id}/status`, payload: Buffer.from(JSON.stringify({ severity: 'warning', reason: 'power lost' })), qos: 1, retain: false } })
+    // No DISCONNECT: the connection just goes, so the broker publishes the will.
+    c.stream.destroy()
+    let rows: { kind: string; severity: string }[] = []
+    for (let i = 0; i < 100 && rows.length === 0; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      rows = await q<{ kind: string; severity: string }>(`SELECT kind, toString(severity) AS severity FROM events WHERE source_id = '${d.id}' AND kind = 'status'`)
+    }
+    expect(rows).toEqual([{ kind: 'status', severity: 'warning' }])
+  })
+
   it('stores a retransmitted seq once', async () => {
     const d = deviceOfType('gas')
     const c = await connectAs(d)

@@ -88,7 +88,7 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
     type: 'object', description: 'Whether ingest is degraded (see docs/twin.md): then no device is judged silent, and this is the one alarm raised instead',
     properties: {
       degraded: { type: 'boolean' }, since: { type: ['integer', 'null'], description: 'epoch ms the degraded spell began' },
-      reason: { type: ['string', 'null'] }, lagMs: { type: 'integer', description: 'how late data reaches the twin, uncapped' },
+      reason: { type: ['string', 'null'] }, lagMs: { type: 'integer', description: 'how long data has waited inside the system (the gateways and the store writers), in ms' },
       shedding: { type: 'boolean', description: 'a gateway refuses connections to keep its memory' }, spells: { type: 'integer', description: 'degraded spells since start' },
     },
   }

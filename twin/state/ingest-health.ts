@@ -1,19 +1,21 @@
 // Overload is a state, not a flood of tickets. When ingest falls behind
-// (readings waiting in the gateway or the store for longer than the twin
-// can wait for them) or sheds devices (a gateway refusing connections to
-// keep its memory), a device that sends nothing tells us nothing: it may
-// be reporting into a queue, or be refused at the door. At full city load
-// the twin called 40,000 reporting devices silent that way. So ingest is
-// "degraded" while the uncapped lag is at least `degradedAfterMs` or any
-// gateway sheds; meanwhile the twin judges no new silence (and so the
-// rules raise no silence or area-outage tickets), and the system raises
-// this one alarm instead. It clears once the lag is back under half the
-// threshold and nothing sheds, so a lag hovering at the line does not flap.
+// (readings waiting in the gateway or the store writers) or sheds devices
+// (a gateway refusing connections to keep its memory), a device that sends
+// nothing tells us nothing: it may be reporting into a queue, or be
+// refused at the door. At full city load the twin called 40,000 reporting
+// devices silent that way. So ingest is "degraded" while data has waited
+// inside the system `degradedAfterMs` or more, or any gateway sheds;
+// meanwhile the twin judges no new silence (and so the rules raise no
+// silence or area-outage tickets), and the system raises this one alarm
+// instead. It clears once the wait is back under half the threshold and
+// nothing sheds, so a wait hovering at the line does not flap. The wait is
+// the system's own queueing, never the readings' timestamps: one device
+// with a slow clock must not hold the city degraded.
 //
 // Pure: the caller gives the signals and the clock.
 
 export interface IngestSignals {
-  /** How far behind the clock the data reaching the twin is (lag.ts), uncapped, in ms. */
+  /** How long data has waited inside the system (the gateways' and writers' backlog, lag.ts), in ms. */
   lagMs: number
   /** Whether a gateway process is refusing connections to keep its memory (heap-guard.ts). */
   shedding: boolean
@@ -44,13 +46,18 @@ export class IngestHealthMonitor {
     return this.#state
   }
 
+  /** Carries a state over (a twin rebuilt from the store goes on with its predecessor's spell). */
+  restore(state: IngestHealth): void {
+    this.#state = { ...state }
+  }
+
   /** Takes the signals at `now`; returns whether the state turned (degraded or recovered). */
   update(s: IngestSignals, now: number): boolean {
     const was = this.#state.degraded
     const limit = this.#degradedAfterMs
     const lagging = limit > 0 && s.lagMs >= (was ? limit / 2 : limit)
     const degraded = limit > 0 && (lagging || s.shedding)
-    const reason = !degraded ? null : [lagging ? `data reaches the twin ${Math.round(s.lagMs / 1000)} s late` : '', s.shedding ? 'a gateway is refusing connections to keep its memory' : ''].filter(Boolean).join('; ')
+    const reason = !degraded ? null : [lagging ? `data has waited ${Math.round(s.lagMs / 1000)} s in the gateway or the store` : '', s.shedding ? 'a gateway is refusing connections to keep its memory' : ''].filter(Boolean).join('; ')
     this.#state = {
       degraded, reason, lagMs: Math.round(s.lagMs), shedding: s.shedding,
       since: degraded ? (was ? this.#state.since : now) : null,

@@ -51,15 +51,20 @@ export class IngestLag {
   /** The lag at `now`, in ms: 0 when the data is current, or nothing arrived in the window and nothing is waiting. */
   at(now: number): number {
     if (this.#maxMs <= 0) return 0
-    return Math.min(this.uncapped(now), this.#maxMs)
+    this.#expire(now)
+    let lag = this.backlog(now)
+    for (const [, l] of this.#recent) if (l > lag) lag = l
+    return Math.min(lag, this.#maxMs)
   }
 
-  /** The lag at `now` without the cap: how far behind ingest really is (ingest-health.ts judges overload by it). With the lag off (maxMs 0), only the gateway's backlog. */
-  uncapped(now: number): number {
-    this.#expire(now)
-    let lag = Math.max(0, this.#backlog?.(now) ?? 0)
-    for (const [, l] of this.#recent) if (l > lag) lag = l
-    return lag
+  /**
+   * How long data has been waiting inside the system at `now` (the
+   * gateways' and the writers' backlog), uncapped: ingest-health.ts judges
+   * overload by it. Not the readings' own lag, which one device with a slow
+   * clock, or replaying what it buffered, can push past any threshold.
+   */
+  backlog(now: number): number {
+    return Math.max(0, this.#backlog?.(now) ?? 0)
   }
 
   #expire(now: number): void {

@@ -86,10 +86,12 @@ export class LiveTwin implements Component {
   /** Reads the state from the store again (e.g. after the store was restored). */
   async rebuild(): Promise<void> {
     const t0 = performance.now()
+    const previous = this.#twin?.ingestHealth
     this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs, degradedAfterMs: this.#cfg.degradedAfterMs })
     this.#twin.onStatusChange(this.#onStatus)
     this.#twin.watchIngestBacklog(this.#backlog)
     this.#twin.watchIngestShedding(this.#shedding)
+    if (previous) this.#twin.adoptIngestHealth(previous)
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loadedAt = Date.now()
     log.info({ ms: this.#loadMs, devices: this.#twin.devices.length, cameras: this.#twin.cameras.length, grids: this.#twin.grids.length }, 'twin loaded from the store')
@@ -112,7 +114,6 @@ export class LiveTwin implements Component {
 
   #sweep(): void {
     this.#twin?.sweep(Date.now(), (h) => {
-      degradedGauge.set(h.degraded ? 1 : 0)
       if (h.degraded) {
         degradedTotal.inc()
         log.warn({ reason: h.reason, lagMs: h.lagMs, shedding: h.shedding }, 'ingest degraded: no device is judged silent until it recovers')
@@ -126,6 +127,7 @@ export class LiveTwin implements Component {
   #gauges(): void {
     const c = this.#twin?.counts(0)
     if (!c) return
+    degradedGauge.set(this.ingest.degraded ? 1 : 0)
     for (const s of ['unknown', 'online', 'silent', 'offline'] as const) devicesGauge.set({ status: s }, c.devices[s])
     lagGauge.set((this.#twin?.lagMs() ?? 0) / 1000)
   }

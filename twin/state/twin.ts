@@ -291,6 +291,11 @@ export class Twin {
     return this.#health.state
   }
 
+  /** Goes on with another twin's ingest state (this one rebuilt in its place). */
+  adoptIngestHealth(h: IngestHealth): void {
+    this.#health.restore(h)
+  }
+
   /** How far behind the clock the readings reaching the twin are, in ms (see lag.ts). */
   lagMs(now = Date.now()): number {
     return this.#lag.at(now)
@@ -309,7 +314,7 @@ export class Twin {
    * or recovers.
    */
   sweep(clock = Date.now(), onIngest?: (h: IngestHealth) => void): number {
-    if (this.#health.update({ lagMs: this.#lag.uncapped(clock), shedding: this.#shedding?.() ?? false }, clock)) onIngest?.(this.#health.state)
+    if (this.#health.update({ lagMs: this.#lag.backlog(clock), shedding: this.#shedding?.() ?? false }, clock)) onIngest?.(this.#health.state)
     if (this.#health.state.degraded) return 0
     const now = this.watermark(clock)
     let moved = 0
