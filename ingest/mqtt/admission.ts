@@ -21,6 +21,12 @@
 // back: a 'readable' event reads again while the previous read's packets
 // are still being handled, which is why the hold is on the stream.
 //
+// Only PUBLISH waits: other packets of the same read (SUBSCRIBE, PINGREQ,
+// DISCONNECT) are handled by aedes at once. A DISCONNECT therefore ends
+// the connection before its waiting PUBLISHes: none of them was
+// acknowledged, so nothing acknowledged is lost, and a QoS 1 device that
+// did not wait for its PUBACKs sends them again.
+//
 // Budget: O(1) per packet (a counter, at most one queue push and shift);
 // about 200 bytes per connection (this record and one closure).
 import type { Readable } from 'node:stream'
