@@ -14,7 +14,8 @@ describe('citytwin start with gateway workers', () => {
   it('feeds the twin with what the workers store', async () => {
     const dataDir = join(tempDir(), 'db')
     let bundle: string | undefined
-    const run = await spawnCli(['start', '--workers', '2', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/)
+    // Ingest counts as degraded after 2 s of data waiting (60 s by default), so a stalled worker shows it here.
+    const run = await spawnCli(['start', '--workers', '2', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/, { CITYTWIN_TWIN_DEGRADED_AFTER_MS: '2000' })
     const api = run.match[1] ?? ''
     try {
       const mqttPort = Number(/MQTT\s+port (\d+) \(2 processes\)/.exec(run.stdout())?.[1])
@@ -58,6 +59,10 @@ describe('citytwin start with gateway workers', () => {
           lag = await lagS()
         }
         expect(lag).toBeGreaterThanOrEqual(3)
+        // Data has waited past the threshold: one alarm, not silence tickets.
+        const ingest = (await (await fetch(`${api}/api/ingest`)).json()) as { degraded: boolean; spells: number }
+        expect(ingest).toMatchObject({ degraded: true, spells: 1 })
+        expect(metricSum(await (await fetch(`${api}/metrics`)).text(), 'citytwin_ingest_degraded')).toBe(1)
       } finally {
         process.kill(worker, 'SIGCONT')
       }
@@ -67,6 +72,13 @@ describe('citytwin start with gateway workers', () => {
         lag = await lagS()
       }
       expect(lag).toBeLessThan(1)
+      // The worker runs again: the alarm clears, once.
+      let ingest = { degraded: true, spells: 0 }
+      for (let i = 0; i < 100 && ingest.degraded; i++) {
+        await new Promise((r) => setTimeout(r, 100))
+        ingest = (await (await fetch(`${api}/api/ingest`)).json()) as typeof ingest
+      }
+      expect(ingest).toMatchObject({ degraded: false, spells: 1 })
     } finally {
       run.child.kill('SIGTERM')
     }
