@@ -141,15 +141,15 @@ export class Admission {
 
   /**
    * Runs `start` now if there is room for this connection's packet, or once
-   * there is, in turn. A closed connection's packet is not taken (the caller
-   * checks closed() first).
+   * there is, in turn. False, and `start` is not taken, when the connection
+   * has closed.
    */
-  admit(stream: object, start: Start): void {
+  admit(stream: object, start: Start): boolean {
     const conn = this.#conn(stream)
-    if (conn.closed) return
+    if (conn.closed) return false
     if (conn.waiting.length === 0 && conn.inFlight < this.window && this.#inFlight < this.maxInFlight) {
       this.#run(conn, start)
-      return
+      return true
     }
     if (conn.waiting.length === 0) {
       this.#waitingConnections++
@@ -159,6 +159,7 @@ export class Admission {
     this.#waiting++
     waitsTotal.inc()
     if (!conn.queued && conn.inFlight < this.window) this.#enqueue(conn)
+    return true
   }
 
   #conn(stream: object): Connection {

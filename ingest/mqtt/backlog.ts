@@ -15,6 +15,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import { monitorEventLoopDelay } from 'node:perf_hooks'
 import type { Component, ComponentStats } from '../../lib/component.ts'
+import type { IngestSource } from '../../lib/bus/bus.ts'
 
 /** How often a gateway worker reports its backlog to the primary. */
 export const BACKLOG_REPORT_MS = 1_000
@@ -68,18 +69,18 @@ export class ProcessBacklog {
  */
 export class BacklogReporter implements Component {
   readonly name = 'mqtt-backlog-reporter'
-  readonly #backlog: { backlogMs: (now: number) => number; readonly shedding: boolean }
+  readonly #backlog: IngestSource
   #timer: NodeJS.Timeout | undefined
   #sent = 0
 
-  constructor(backlog: { backlogMs: (now: number) => number; readonly shedding: boolean }) {
+  constructor(backlog: IngestSource) {
     this.#backlog = backlog
   }
 
   async start(): Promise<void> {
     this.#timer = setInterval(() => {
       if (!cluster.isWorker || !process.connected) return
-      process.send?.({ type: 'citytwin-ingest-backlog', ms: this.#backlog.backlogMs(Date.now()), shedding: this.#backlog.shedding } satisfies BacklogMessage)
+      process.send?.({ type: 'citytwin-ingest-backlog', ms: this.#backlog.backlogMs(Date.now()), shedding: this.#backlog.shedding() } satisfies BacklogMessage)
       this.#sent++
     }, BACKLOG_REPORT_MS)
     this.#timer.unref()

@@ -11,14 +11,14 @@
 // it opened the embedded store itself, or a running `citytwin start`, or a
 // ClickHouse server. Workers send the primary their port and stats.
 import cluster, { type Worker } from 'node:cluster'
-import type { Bus } from '../../lib/bus/bus.ts'
+import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
 import { startAll, stopAll, type Component, type ComponentStats } from '../../lib/component.ts'
 import { backoffDelayMs } from '../../lib/backoff.ts'
 import { logger } from '../../lib/log.ts'
 import { lowerOwnThreads, lowerProcess, lowerThanMe } from '../../lib/priority.ts'
-import { StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
+import type { Store, WriterConfig } from '../../twin/store/index.ts'
 import type { Row } from '../../twin/store/writer.ts'
-import { createIngestWriters } from './index.ts'
+import { createIngestWriters, type IngestWriters } from './index.ts'
 import { WorkerBacklogs } from './backlog.ts'
 import { serveRelay } from './relay.ts'
 import { bundleGatewayWorker, CLI_PATH, type WorkerBundle } from './worker-bundle.ts'
@@ -57,19 +57,12 @@ export interface WorkerSettings {
 
 /** This process's Node flags less those that load tsx: a worker runs plain JavaScript (worker-main.ts). */
 export function workerExecArgv(execArgv: readonly string[]): string[] {
+  const loader = /^(--(import|loader|experimental-loader|require)|-r)$/
   const out: string[] = []
   for (let i = 0; i < execArgv.length; i++) {
     const a = execArgv[i] as string
-    const loads = /^--(import|loader|experimental-loader|require)$/.test(a)
-    if (loads && /tsx/.test(execArgv[i + 1] ?? '')) {
-      i++
-      continue
-    }
-    if (/^--(import|loader|experimental-loader|require)=.*tsx/.test(a) || (a === '-r' && /tsx/.test(execArgv[i + 1] ?? ''))) {
-      if (a === '-r') i++
-      continue
-    }
-    out.push(a)
+    if (loader.test(a) && /tsx/.test(execArgv[i + 1] ?? '')) i++ // the flag and its value
+    else if (!/^--(import|loader|experimental-loader|require)=.*tsx/.test(a)) out.push(a)
   }
   return out
 }
@@ -95,11 +88,17 @@ export async function forkGatewayWorkers(n: number, args: string[], settings: Wo
   // Workers that died soon after they were forked, in a row: each waits longer before it is replaced.
   let quickDeaths = 0
   const pending = new Set<NodeJS.Timeout>()
+  // Workers run below this process, which stores what every worker relays:
+  // at equal priority, thirteen busy workers (and a load generator beside
+  // them) left it a few percent of the CPU, rows queued, and every PUBACK
+  // waited. A worker lowers the threads it had already started itself
+  // (lowerWorkerThreads).
+  const priority = lowerThanMe(settings.nice ?? 0)
   const spawnOne = (): Promise<WorkerReady> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(lowerThanMe(settings.nice ?? 0)) })
+      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(priority) })
       workers.add(w)
-      lowerPriority(w, settings.nice ?? 0)
+      if (settings.nice) lowerProcess(w.process.pid, priority, 'a gateway worker')
       settings.onFork?.(w)
       const onMessage = (m: unknown): void => {
         if (!isWorkerReady(m)) return
@@ -177,17 +176,6 @@ export function respawn(livedMs: number, quickDeaths: number, random: () => numb
   return { delayMs: backoffDelayMs(n, { initialMs: 250, maxMs: 30_000, random }), quickDeaths: n }
 }
 
-/**
- * Runs a worker `nice` steps below this process in the CPU scheduler. The
- * primary stores what every worker relays: at equal priority, thirteen busy
- * workers (and a load generator beside them) leave it a few percent of the
- * CPU, rows queue, and every PUBACK waits. The worker lowers the threads it
- * had already started itself (lowerWorkerThreads).
- */
-function lowerPriority(w: Worker, nice: number): void {
-  if (nice !== 0) lowerProcess(w.process.pid, lowerThanMe(nice), 'a gateway worker')
-}
-
 /** In a worker: every thread of this process to the priority the primary chose (CITYTWIN_MQTT_WORKER_PRIORITY). */
 export function lowerWorkerThreads(env: NodeJS.ProcessEnv = process.env): void {
   if (env.CITYTWIN_MQTT_WORKER_PRIORITY !== undefined) lowerOwnThreads(Number(env.CITYTWIN_MQTT_WORKER_PRIORITY))
@@ -214,10 +202,11 @@ export interface MqttClusterOptions {
  * rows are relayed to in this process: one component, started in that
  * order (writers, then workers) and stopped the other way round.
  */
-export class MqttCluster implements Component {
+export class MqttCluster implements Component, IngestSource {
   readonly name = 'mqtt-cluster'
   readonly #o: MqttClusterOptions
   readonly #writers: Component[] = []
+  #ingestWriters: IngestWriters | undefined
   readonly #backlogs = new WorkerBacklogs()
   #pool: WorkerPool | undefined
 
@@ -231,6 +220,7 @@ export class MqttCluster implements Component {
 
   async start(): Promise<void> {
     const w = createIngestWriters(this.#o.store, this.#o.writerCfg)
+    this.#ingestWriters = w
     await startAll([w.deadLetters, w.readings, w.events], this.#writers)
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }
     this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.args, {
@@ -248,9 +238,7 @@ export class MqttCluster implements Component {
 
   /** The largest backlog of any worker, or of the writers here, at `now`, in ms (see backlog.ts). */
   backlogMs(now: number): number {
-    let most = this.#backlogs.backlogMs(now)
-    for (const w of this.#writers) if (w instanceof StoreWriter) most = Math.max(most, w.oldestPendingMs(now))
-    return most
+    return Math.max(this.#backlogs.backlogMs(now), this.#ingestWriters?.oldestPendingMs(now) ?? 0)
   }
 
   /** Whether any worker refuses connections to keep its memory. */

@@ -129,7 +129,7 @@ export class MqttGateway implements Component {
   }
 
   /** Whether this gateway refuses new connections to keep its memory (heap-guard.ts); samples the heap. */
-  get shedding(): boolean {
+  shedding(): boolean {
     return this.#guard.check()
   }
 
@@ -268,22 +268,19 @@ export class MqttGateway implements Component {
     if (!client) return done(null) // the broker's own messages
     this.#counts.received++
     const arrived = performance.now()
-    // A will is published by aedes as its connection closes: there is no
-    // reading left to hold, and admission would drop it with the closed
-    // connection's waiting packets. It goes straight to the store.
-    if (packet === (client as Client & { will?: unknown }).will || this.#admission.closed(client.conn)) {
-      this.#handlePublish(client, packet).then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(messageOf(e))))
-      return
-    }
-    this.#admission.admit(client.conn, (release) => {
+    const run = (release: () => void): void => {
       // Released before aedes is told: its callback reads the connection again, which admission must allow by then.
-      const finish = (e?: Error | null): void => {
+      const finish = (e: Error | null): void => {
         release()
         ackSeconds.observe((performance.now() - arrived) / 1000)
         done(e)
       }
       this.#handlePublish(client, packet).then(() => finish(null), (e: unknown) => finish(e instanceof Error ? e : new Error(messageOf(e))))
-    })
+    }
+    // A will is published by aedes as its connection closes, and a closed
+    // connection's packet is not taken by admission: there is no reading
+    // left to hold, so these go straight to the store.
+    if (packet === (client as Client & { will?: unknown }).will || !this.#admission.admit(client.conn, run)) run(() => undefined)
   }
 
   /** Resolves when the message may be acknowledged; rejects to close the connection. */

@@ -1,7 +1,7 @@
 // The MQTT ingest stage assembled: dead letters, the readings and events
 // writers, and the gateway in front of them. Returned in start order;
 // stop them in reverse (the gateway first, the dead letters last).
-import type { Bus } from '../../lib/bus/bus.ts'
+import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
 import type { Component } from '../../lib/component.ts'
 import { loadConfig, type ConfigSources } from '../../lib/config.ts'
 import { DeadLetterWriter, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
@@ -14,9 +14,10 @@ import type { RelayClient } from './relay.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
 import { resolveDeviceSecret } from './tokens.ts'
 
-export interface MqttIngest {
+/** The ingest stage in one process; as an IngestSource, what the twin asks of it. */
+export interface MqttIngest extends IngestSource {
   gateway: MqttGateway
-  /** Ms data may have been waiting in this process at `now`: in the gateway, or in its writers (0 for a worker, whose primary counts its writers). */
+  /** Ms data may have been waiting in this process at `now`: in the gateway, or in its writers (a worker's primary counts the writers). */
   backlogMs(now: number): number
   /** Start order: dead letters, writers, gateway. */
   components: Component[]
@@ -35,22 +36,32 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   if (relay) {
     const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq })
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
-    return { gateway, config, components: [relay, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now) }
+    return { gateway, config, components: [relay, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }
   }
-  const { deadLetters, readings, events } = createIngestWriters(store, writerCfg)
+  const writers = createIngestWriters(store, writerCfg)
+  const { deadLetters, readings, events } = writers
   const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, ...(bus ? { bus } : {}) })
   return {
     gateway, config, components: [deadLetters, readings, events, gateway],
-    backlogMs: (now) => Math.max(gateway.backlogMs(now), readings.oldestPendingMs(now), events.oldestPendingMs(now)),
+    backlogMs: (now) => Math.max(gateway.backlogMs(now), writers.oldestPendingMs(now)),
+    shedding: () => gateway.shedding(),
   }
 }
 
+export interface IngestWriters {
+  deadLetters: DeadLetterWriter
+  readings: StoreWriter
+  events: StoreWriter
+  /** How long the oldest row not yet stored has waited, in ms at `now` (it counts in the gateway's backlog). */
+  oldestPendingMs(now: number): number
+}
+
 /** The writers behind a gateway: readings, events and dead letters (start them in that order: dead letters first). */
-export function createIngestWriters(store: Store, writerCfg: WriterConfig): { deadLetters: DeadLetterWriter; readings: StoreWriter; events: StoreWriter } {
+export function createIngestWriters(store: Store, writerCfg: WriterConfig): IngestWriters {
   const deadLetters = new DeadLetterWriter(store.client, writerCfg)
   const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters })
   const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters })
-  return { deadLetters, readings, events }
+  return { deadLetters, readings, events, oldestPendingMs: (now) => Math.max(readings.oldestPendingMs(now), events.oldestPendingMs(now)) }
 }
 
 export { mqttConfig } from './config.ts'

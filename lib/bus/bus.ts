@@ -8,6 +8,17 @@ import { logger } from '../log.ts'
 
 const log = logger('bus')
 
+/**
+ * What the twin asks of ingest beside its elements (a gateway process, or a
+ * cluster of them): how long data has waited in it, and whether it sheds
+ * devices to keep its memory. Together they say whether ingest is degraded
+ * (twin/state/ingest-health.ts).
+ */
+export interface IngestSource {
+  backlogMs(now: number): number
+  shedding(): boolean
+}
+
 export type ElementHandler = (batch: readonly Element[]) => void
 
 export interface Bus {

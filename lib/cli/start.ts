@@ -86,16 +86,14 @@ export const startCommand: Command = {
         const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: mqttPort }, undefined, bus)
         await startAll(ingest.components, components)
         // Silence is not judged for readings still waiting in the gateway (twin/state/lag.ts).
-        twin.watchIngestBacklog((now) => ingest.backlogMs(now))
-        twin.watchIngestShedding(() => ingest.gateway.shedding)
+        twin.watchIngest(ingest)
         gatewayPort = () => ingest.gateway.port
       } else {
         // The workers relay their rows here; once stored, they go on this process's bus to the twin.
         const args = [...(mqttPort === undefined ? [] : ['--port', String(mqttPort)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
         const gateways = new MqttCluster({ store, writerCfg, workers, args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })), bus })
         await startAll([gateways], components)
-        twin.watchIngestBacklog((now) => gateways.backlogMs(now))
-        twin.watchIngestShedding(() => gateways.shedding())
+        twin.watchIngest(gateways)
         gatewayPort = () => gateways.port
       }
       const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST })

@@ -184,7 +184,7 @@ describe('silence under late readings', () => {
     // Ten intervals later: the gateway has held connections back for nine, and what gets through is current.
     const now = T0 + 10 * interval
     let heldSince = T0 + interval
-    twin.watchIngestBacklog((t) => (heldSince > 0 ? t - heldSince : 0))
+    twin.watchIngest({ backlogMs: (t) => (heldSince > 0 ? t - heldSince : 0), shedding: () => false })
     twin.apply([{ kind: 'reading', deviceId: busy.id, ts: now, values: {} }], now)
     expect(twin.lagMs(now)).toBe(9 * interval)
     twin.sweep(now)
@@ -236,7 +236,7 @@ describe('ingest degraded', () => {
     const onIngest = (h: { degraded: boolean }): void => void turns.push(h.degraded)
     // The store stalls at T0: data waits in the gateway for longer and longer, nothing reaches the twin.
     let stalledSince: number | undefined = T0
-    twin.watchIngestBacklog((now) => (stalledSince === undefined ? 0 : now - stalledSince))
+    twin.watchIngest({ backlogMs: (now) => (stalledSince === undefined ? 0 : now - stalledSince), shedding: () => false })
     for (let t = T0; t <= T0 + 600_000; t += 1_000) twin.sweep(t, onIngest)
     // Ten minutes: far past the quiet device's silence (3 intervals) and past the lag cap (5 min); yet nothing is judged.
     expect(T0 + 600_000 - 300_000).toBeGreaterThan(T0 + 3 * interval)
@@ -269,12 +269,12 @@ describe('ingest degraded', () => {
 
   it('carries a degraded spell over to a twin rebuilt in its place', () => {
     const { twin } = twinOf()
-    twin.watchIngestShedding(() => true)
+    twin.watchIngest({ backlogMs: () => 0, shedding: () => true })
     twin.sweep(T0 + 1_000)
     const rebuilt = twinOf().twin
     rebuilt.adoptIngestHealth(twin.ingestHealth)
     const turns: boolean[] = []
-    rebuilt.watchIngestShedding(() => true)
+    rebuilt.watchIngest({ backlogMs: () => 0, shedding: () => true })
     rebuilt.sweep(T0 + 2_000, (h) => void turns.push(h.degraded))
     expect(turns).toEqual([])
     expect(rebuilt.ingestHealth).toMatchObject({ degraded: true, since: T0 + 1_000, spells: 1 })
@@ -283,7 +283,7 @@ describe('ingest degraded', () => {
   it('is degraded while a gateway sheds devices, however current the data', () => {
     const { twin, interval } = twinOf()
     let shedding = true
-    twin.watchIngestShedding(() => shedding)
+    twin.watchIngest({ backlogMs: () => 0, shedding: () => shedding })
     twin.sweep(T0 + 10 * interval)
     expect(twin.deviceStatus(0)).toBe('online')
     expect(twin.ingestHealth).toMatchObject({ degraded: true, shedding: true })

@@ -153,7 +153,7 @@ describe('the viewer in Chromium', () => {
 
   it('shows the ingest-degraded banner while a gateway sheds devices, and takes it down once it stops', async () => {
     let shedding = true
-    sys.live.watchIngestShedding(() => shedding)
+    sys.live.watchIngest({ backlogMs: () => 0, shedding: () => shedding })
     try {
       await page.waitForSelector('#ingest-banner', { timeout: 15_000 })
       expect(await page.textContent('#ingest-banner')).toMatch(/数据接入降级|Ingest degraded/)
@@ -163,7 +163,7 @@ describe('the viewer in Chromium', () => {
       shedding = false
     }
     await page.waitForSelector('#ingest-banner', { state: 'detached', timeout: 15_000 })
-    sys.live.watchIngestShedding(undefined)
+    sys.live.watchIngest(undefined)
   })
 
   it('switches the language to English and back', async () => {

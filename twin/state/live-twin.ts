@@ -1,7 +1,7 @@
 // The twin as a running component: loaded from the store at start, fed by
 // the bus, swept once a second for devices that have turned silent.
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Bus } from '../../lib/bus/bus.ts'
+import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge } from '../../lib/metrics.ts'
@@ -26,8 +26,7 @@ export class LiveTwin implements Component {
   #unsubscribe: (() => void) | undefined
   #timer: NodeJS.Timeout | undefined
   #onStatus: StatusListener | undefined
-  #backlog: ((now: number) => number) | undefined
-  #shedding: (() => boolean) | undefined
+  #ingest: IngestSource | undefined
   #loadedAt = 0
   #loadMs = 0
 
@@ -50,19 +49,14 @@ export class LiveTwin implements Component {
   }
 
   /**
-   * Counts the gateway's backlog in the twin's lag, for this twin and any it
-   * is rebuilt as (see lag.ts): silence is not judged for data still waiting
-   * in the gateway.
+   * Where ingest says how it is doing, for this twin and any it is rebuilt
+   * as: its backlog counts in the lag (lag.ts), so silence is not judged for
+   * data still waiting in the gateway, and with whether it sheds devices,
+   * decides whether ingest is degraded (ingest-health.ts).
    */
-  watchIngestBacklog(fn: ((now: number) => number) | undefined): void {
-    this.#backlog = fn
-    this.#twin?.watchIngestBacklog(fn)
-  }
-
-  /** Whether a gateway sheds devices, for this twin and any it is rebuilt as: ingest is degraded meanwhile (ingest-health.ts). */
-  watchIngestShedding(fn: (() => boolean) | undefined): void {
-    this.#shedding = fn
-    this.#twin?.watchIngestShedding(fn)
+  watchIngest(source: IngestSource | undefined): void {
+    this.#ingest = source
+    this.#twin?.watchIngest(source)
   }
 
   /** Ingest's state as the twin last judged it. */
@@ -89,8 +83,7 @@ export class LiveTwin implements Component {
     const previous = this.#twin?.ingestHealth
     this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs, degradedAfterMs: this.#cfg.degradedAfterMs })
     this.#twin.onStatusChange(this.#onStatus)
-    this.#twin.watchIngestBacklog(this.#backlog)
-    this.#twin.watchIngestShedding(this.#shedding)
+    this.#twin.watchIngest(this.#ingest)
     if (previous) this.#twin.adoptIngestHealth(previous)
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loadedAt = Date.now()

@@ -11,6 +11,7 @@ import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../model/device-types.ts'
 import type { GridLevel } from '../model/city.ts'
 import { DEVICE_STATUSES, deviceStatus, reduceDevice, type DeviceElement, type DeviceLive, type DeviceStatus, type SilencePolicy } from './device.ts'
 import { healthScore } from './health.ts'
+import type { IngestSource } from '../../lib/bus/bus.ts'
 import { IngestHealthMonitor, type IngestHealth } from './ingest-health.ts'
 import { IngestLag } from './lag.ts'
 
@@ -167,7 +168,7 @@ export class Twin {
 
   readonly #lag: IngestLag
   readonly #health: IngestHealthMonitor
-  #shedding: (() => boolean) | undefined
+  #ingest: IngestSource | undefined
 
   constructor(city: TwinCity, policy: SilencePolicy) {
     this.#lag = new IngestLag({ maxMs: policy.maxLagMs ?? 0 })
@@ -276,14 +277,14 @@ export class Twin {
     this.#applied += batch.length
   }
 
-  /** Counts the gateway's backlog (ms data may have been waiting in it at `now`) in the lag; undefined: none. */
-  watchIngestBacklog(fn: ((now: number) => number) | undefined): void {
-    this.#lag.watchBacklog(fn)
-  }
-
-  /** Whether a gateway sheds devices (refuses connections to keep its memory); undefined: never. */
-  watchIngestShedding(fn: (() => boolean) | undefined): void {
-    this.#shedding = fn
+  /**
+   * Where ingest says how it is doing (undefined: nowhere): its backlog
+   * counts in the lag (lag.ts), and with whether it sheds, decides whether
+   * ingest is degraded (ingest-health.ts).
+   */
+  watchIngest(source: IngestSource | undefined): void {
+    this.#ingest = source
+    this.#lag.watchBacklog(source && ((now) => source.backlogMs(now)))
   }
 
   /** Whether ingest is degraded, as last judged by sweep() (see ingest-health.ts). */
@@ -314,7 +315,7 @@ export class Twin {
    * or recovers.
    */
   sweep(clock = Date.now(), onIngest?: (h: IngestHealth) => void): number {
-    if (this.#health.update({ lagMs: this.#lag.backlog(clock), shedding: this.#shedding?.() ?? false }, clock)) onIngest?.(this.#health.state)
+    if (this.#health.update({ lagMs: this.#lag.backlog(clock), shedding: this.#ingest?.shedding() ?? false }, clock)) onIngest?.(this.#health.state)
     if (this.#health.state.degraded) return 0
     const now = this.watermark(clock)
     let moved = 0

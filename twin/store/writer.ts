@@ -135,8 +135,9 @@ export class StoreWriter implements Component, RowSink {
     const lines = encodeRows(rows)
     return new Promise<WriteOutcome>((resolve, reject) => {
       const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, resolve, reject }
-      if (this.#queued === 0) this.#oldestAt = Date.now()
-      this.#queue.push({ ticket, lines, at: Date.now() })
+      const at = Date.now()
+      if (this.#queued === 0) this.#oldestAt = at
+      this.#queue.push({ ticket, lines, at })
       this.#queued += rows.length
       this.#counts.received += rows.length
       queuedRows.set({ table: this.#table }, this.#queued)
