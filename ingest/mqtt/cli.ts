@@ -12,6 +12,7 @@ import { mqttConfig } from './config.ts'
 import { deviceTopics } from './devices.ts'
 import { createMqttIngest } from './index.ts'
 import { RelayClient } from './relay.ts'
+import { guardUnhandledRejections } from '../../lib/process-guard.ts'
 import { deviceToken, resolveDeviceSecret } from './tokens.ts'
 
 const log = logger('mqtt-cli')
@@ -91,6 +92,7 @@ export const mqttCommands: Command[] = [
       const workers = numberOption(values, 'workers') ?? 1
       if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
       const port = numberOption(values, 'port')
+      guardUnhandledRejections()
       if (cluster.isWorker) {
         lowerWorkerThreads()
         return runGatewayProcess(configFile, port, () => undefined)

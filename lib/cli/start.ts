@@ -6,6 +6,7 @@ import { startAll, stopAll, type Component } from '../component.ts'
 import { CitytwinError } from '../errors.ts'
 import { loadConfig } from '../config.ts'
 import { logger } from '../log.ts'
+import { guardUnhandledRejections } from '../process-guard.ts'
 import { numberOption, UsageError, type Command } from './command.ts'
 import { apiConfig } from '../../twin/api/config.ts'
 import { ApiServer } from '../../twin/api/server.ts'
@@ -52,6 +53,7 @@ export const startCommand: Command = {
     const workers = numberOption(values, 'workers') ?? 1
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
     const api = loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') } })
+    guardUnhandledRejections()
 
     const { store, writerCfg } = await openMigratedStore({ file: configFile })
     if (store.mode === 'owner') {

@@ -26,6 +26,10 @@ describe('citytwin start', () => {
       expect(openapi.openapi).toBe('3.1.0')
       expect(Object.keys(openapi.paths)).toContain('/api/v1/city')
       expect((await fetch(`${api}/api/nowhere`)).status).toBe(404)
+      // A malformed percent-escape in a path parameter is that request's 400; it once stopped the whole process.
+      const bad = await fetch(`${api}/api/devices/%ZZ`)
+      expect({ status: bad.status, body: await bad.json() }).toMatchObject({ status: 400, body: { error: { code: 'BAD_REQUEST' } } })
+      expect((await fetch(`${api}/healthz`)).status).toBe(200)
       // The viewer at /: built by npm start (prestart); without a build, it says how to make one.
       const root = await fetch(`${api}/`)
       const page = await root.text()

@@ -227,6 +227,10 @@ describe('twin API: validation, auth and the document', () => {
     expect((await get('/api/devices/D9999999')).status).toBe(404)
     expect((await get('/api/grids/999999999')).status).toBe(404)
     expect((await get('/api/nothing')).status).toBe(404)
+    const escape = await get<{ error: { code: string; message: string } }>('/api/devices/%ZZ')
+    expect({ status: escape.status, code: escape.body.error.code }).toEqual({ status: 400, code: 'BAD_REQUEST' })
+    expect(escape.body.error.message).toMatch(/percent-encoding/)
+    expect((await get('/api/grids/%E0%A4%A')).status).toBe(400)
     const d = water[0]
     expect((await get(`/api/devices/${d?.id}/history?metric=level_cm&from=10&to=5`)).status).toBe(400)
   })

@@ -84,7 +84,7 @@ export class Router {
       for (let i = 0; i < parts.length && ok; i++) {
         const seg = c.segments[i] ?? ''
         const part = parts[i] ?? ''
-        if (seg.startsWith('{')) params[seg.slice(1, -1)] = decodeURIComponent(part)
+        if (seg.startsWith('{')) params[seg.slice(1, -1)] = decodePathPart(part)
         else ok = seg === part
       }
       if (!ok) continue
@@ -95,6 +95,15 @@ export class Router {
       return { route: c.route, params }
     }
     return wrongMethod ? 'method' : undefined
+  }
+}
+
+/** A path parameter, percent-decoded; a malformed escape (%ZZ) is the caller's 400, never an exception out of routing. */
+function decodePathPart(part: string): string {
+  try {
+    return decodeURIComponent(part)
+  } catch {
+    throw new HttpError(400, 'BAD_REQUEST', `path segment "${part.slice(0, 100)}" is not valid percent-encoding`)
   }
 }
 

@@ -142,7 +142,13 @@ export class ApiServer implements Component {
   }
 
   #upgrade(req: IncomingMessage, socket: Duplex, head: Buffer): void {
-    const url = new URL(req.url ?? '/', 'http://api')
+    let url: URL
+    try {
+      url = new URL(req.url ?? '/', 'http://api')
+    } catch {
+      socket.end('HTTP/1.1 400 Bad Request\r\ncontent-type: text/plain\r\n\r\nthe request target is not a valid URL\n')
+      return
+    }
     if (url.pathname !== '/api/live' || !this.#live) {
       socket.end('HTTP/1.1 404 Not Found\r\ncontent-type: text/plain\r\n\r\nthe live feed is at /api/live\n')
       return
@@ -158,9 +164,33 @@ export class ApiServer implements Component {
     this.#live.upgrade(req, socket, head)
   }
 
+  /** One request; whatever it holds, it is answered and this process carries on. */
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
-    const url = new URL(req.url ?? '/', 'http://api')
-    const match = this.router.match(req.method ?? 'GET', url.pathname)
+    try {
+      await this.#route(req, res)
+    } catch (e) {
+      // Only a fault outside a route's own handling lands here (the answer
+      // could not be written, a URL Node let through that URL cannot parse).
+      this.#errors++
+      httpRequests.inc({ route: 'unhandled', status: '500' })
+      log.error({ err: e, method: req.method, url: req.url?.slice(0, 200) }, 'request failed outside its route')
+      if (!res.headersSent) send(res, errorBody(e))
+      else res.destroy()
+    }
+  }
+
+  async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    let url: URL
+    let match: ReturnType<Router['match']>
+    try {
+      url = new URL(req.url ?? '/', 'http://api')
+      match = this.router.match(req.method ?? 'GET', url.pathname)
+    } catch (e) {
+      const out = e instanceof HttpError ? errorBody(e) : errorBody(new HttpError(400, 'BAD_REQUEST', `the request target is not a valid URL: ${messageOf(e)}`))
+      httpRequests.inc({ route: 'unmatched', status: String(out.status) })
+      send(res, out)
+      return
+    }
     if (match === undefined && this.#staticDir !== undefined && (req.method === 'GET' || req.method === 'HEAD') && !isApiPath(url.pathname)) {
       const out = await serveStatic(this.#staticDir, url.pathname)
       httpRequests.inc({ route: 'viewer', status: String(out.status) })
