@@ -7,7 +7,7 @@
 // so the twin counts them on the map, and linkage types into the outbox.
 import { watch, type FSWatcher } from 'node:fs'
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Bus } from '../lib/bus/bus.ts'
+import type { Bus, Subscription } from '../lib/bus/bus.ts'
 import type { Element } from '../lib/bus/elements.ts'
 import type { Component, ComponentStats, Health } from '../lib/component.ts'
 import { messageOf } from '../lib/errors.ts'
@@ -60,7 +60,7 @@ export class RulesService implements Component {
   #outbox: LinkageOutbox | undefined
   readonly #modes = new ModeBoard()
   #ctx: TwinContext | undefined
-  #unsubscribe: (() => void) | undefined
+  #subscription: Subscription | undefined
   #timer: NodeJS.Timeout | undefined
   #watcher: FSWatcher | undefined
   #reloadTimer: NodeJS.Timeout | undefined
@@ -129,8 +129,16 @@ export class RulesService implements Component {
       const d = this.#o.twin.twin.devices[i]
       if (d) this.#input({ kind: 'status', deviceId: d.id, ts: this.#clock(), status: to, previous: from, since: lastActivity })
     })
-    this.#unsubscribe = this.#o.bus.subscribe((batch) => {
+    // After the twin: a batch reaches the rules once the twin has applied it.
+    this.#subscription = this.#o.bus.subscribe('rules', (batch) => {
       for (const e of batch) if (e.kind !== 'ticket') this.#input(e)
+    }, {
+      after: this.#o.twin.subscription,
+      onGap: (lost) => {
+        // Not judged, and said so: the twin rebuilds from the store, but
+        // windows and counts over the lost readings are not replayed.
+        log.error({ lost }, 'the rules fell behind the bus capacity; readings were not judged by the rules')
+      },
     })
     this.#timer = setInterval(() => void this.tick(), cfg.tickMs)
     this.#timer.unref()
@@ -139,8 +147,10 @@ export class RulesService implements Component {
     log.info({ rules: rules.length, dir, restoredStates: state.length, tickets: tickets.length, catalogueTypes: catalogue.types.length }, 'rules started')
   }
 
-  async stop(): Promise<void> {
-    this.#unsubscribe?.()
+  async stop(deadline = Date.now() + 5_000): Promise<void> {
+    // What was stored before the stop is judged, and its tickets stored.
+    await this.#subscription?.idle(deadline)
+    this.#subscription?.close()
     this.#o.twin.onStatusChange(undefined)
     clearInterval(this.#timer)
     clearTimeout(this.#reloadTimer)
@@ -152,7 +162,7 @@ export class RulesService implements Component {
     const open = this.#book?.openCounts()
     return {
       ...this.#stats, rules: this.#engine?.rules.length ?? 0, ruleStates: this.#engine?.stats().states ?? 0, suppressed: this.#engine?.stats().suppressed ?? 0,
-      ticketsInMemory: this.#book?.size ?? 0, openTickets: open?.total ?? 0, pendingWrites: this.#pending.length,
+      ticketsInMemory: this.#book?.size ?? 0, openTickets: open?.total ?? 0, pendingWrites: this.#pending.length, busPending: this.#subscription?.pending ?? 0,
       linkage: { ...(this.#outbox?.stats() ?? { pending: 0, sent: 0, failed: 0 }) }, lastReloadOk: this.#lastReload.ok,
     }
   }
@@ -280,9 +290,9 @@ export class RulesService implements Component {
         ...(subject && 'deviceId' in subject ? { deviceId: subject.deviceId } : {}), ...(subject && 'cameraId' in subject ? { cameraId: subject.cameraId } : {}),
       })
     }
-    // Not from inside the bus' own delivery: after it.
+    // One batch for the changes of one turn of the loop.
     if (this.#publish.length === changes.length) {
-      setImmediate(() => {
+      queueMicrotask(() => {
         const batch = this.#publish
         this.#publish = []
         this.#o.bus.publish(batch)

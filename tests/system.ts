@@ -23,7 +23,7 @@ export interface TestSystem {
   bus: MemoryBus
   live: LiveTwin
   readings: StoreWriter
-  /** What the gateway does with a reading: store the rows, then publish the element. */
+  /** What the gateway does with a reading: store the rows, then publish the element; resolves once the twin and the rules have taken it. */
   report(deviceId: string, ts: number, values: Record<string, number>): Promise<void>
   /** Everything opened here, stopped (the rules and API the test started are its own to stop first). */
   close(): Promise<void>
@@ -47,6 +47,7 @@ export async function openSystem(city: City, twin: { sweepIntervalMs: number; de
       if (!d) throw new Error(`no ${deviceId}`)
       await readings.write(Object.entries(values).map(([m, v]) => [ts, d.id, d.type, m, v, 1, d.microGridId, d.communityId, d.streetId, d.districtId, ts]))
       bus.publish([{ kind: 'reading', deviceId, ts, values }])
+      await bus.idle()
     },
     async close() {
       await live.stop()

@@ -3,56 +3,289 @@
 // (scale-out). Elements go on the bus only after the store holds them, so
 // the twin, which is rebuilt from the store at start-up, never shows what
 // the store does not have.
+//
+// Publishing only queues: every subscriber takes its elements on its own
+// turn of the event loop, in batches, so the gateway that published (and
+// the PUBACK it owes a device) never waits for the twin or the rules, and a
+// slow subscriber slows nothing but itself. A subscriber may follow another
+// one (the rules follow the twin): it then gets each batch only once that
+// one has taken it, so it reads the batch's effects on the live state.
 import type { Element } from './elements.ts'
 import { logger } from '../log.ts'
+import { counter, gauge } from '../metrics.ts'
 
 const log = logger('bus')
+const lagElements = gauge('citytwin_bus_lag_elements', 'Elements published but not yet taken, by subscriber', ['subscriber'])
+const lostTotal = counter('citytwin_bus_lost_total', 'Elements a subscriber lost because it fell more than the bus capacity behind, by subscriber', ['subscriber'])
+const failuresTotal = counter('citytwin_bus_subscriber_failures_total', 'Batches a subscriber failed on (logged; the subscriber carries on with the next), by subscriber', ['subscriber'])
 
 /**
- * What the twin asks of ingest beside its elements (a gateway process, or a
- * cluster of them): how long data has waited in it, and whether it sheds
- * devices to keep its memory. Together they say whether ingest is degraded
- * (twin/state/ingest-health.ts).
+ * What the twin asks of ingest beside its elements (a gateway process, a
+ * cluster of them, the bus itself): how long data has waited in it, and
+ * whether it sheds devices to keep its memory. Together they say whether
+ * ingest is degraded (twin/state/ingest-health.ts).
  */
 export interface IngestSource {
   backlogMs(now: number): number
   shedding(): boolean
 }
 
-export type ElementHandler = (batch: readonly Element[]) => void
-
-export interface Bus {
-  /** Hands a batch to every subscriber. */
-  publish(batch: readonly Element[]): void
-  /** Calls `handler` with every batch published from now on; returns the unsubscribe. */
-  subscribe(handler: ElementHandler): () => void
+/** Everything `sources` hold up, as one source: the longest wait, and shedding if any sheds. */
+export function ingestSources(...sources: readonly IngestSource[]): IngestSource {
+  return {
+    backlogMs: (now) => sources.reduce((m, s) => Math.max(m, s.backlogMs(now)), 0),
+    shedding: () => sources.some((s) => s.shedding()),
+  }
 }
 
-/**
- * The in-process bus: publish calls each subscriber synchronously. The
- * subscribers are the twin's reducers, which do no I/O, so a batch costs
- * what reducing it costs and nothing queues up in between.
- */
+/** Takes a batch; a returned promise holds the subscriber's next batch until it settles. */
+export type ElementHandler = (batch: readonly Element[]) => void | Promise<void>
+
+export interface SubscribeOptions {
+  /** Take each batch only after this subscription has taken it. */
+  after?: Subscription
+  /**
+   * Called (and awaited) before the next batch when this subscriber lost
+   * `lost` elements by falling more than the bus capacity behind; it is
+   * then up to it to catch up from the store (the twin rebuilds).
+   */
+  onGap?: (lost: number) => void | Promise<void>
+}
+
+export interface Subscription {
+  readonly name: string
+  /** Elements published and not yet taken by this subscriber. */
+  readonly pending: number
+  /** How long the oldest element this subscriber has not finished with has waited, in ms at `now`; 0 when none. */
+  backlogMs(now: number): number
+  /** Resolves once this subscriber has taken everything published so far (or at `deadline`, epoch ms). */
+  idle(deadline?: number): Promise<void>
+  /** Stops delivery to this subscriber (and to those that follow it). */
+  close(): void
+}
+
+export interface Bus extends IngestSource {
+  /** Queues a batch of stored elements for every subscriber; never waits for one. */
+  publish(batch: readonly Element[]): void
+  subscribe(name: string, handler: ElementHandler, o?: SubscribeOptions): Subscription
+  /** Resolves once every subscriber has taken everything published so far. */
+  idle(deadline?: number): Promise<void>
+}
+
+export interface MemoryBusOptions {
+  /** The most elements one subscriber may be behind; beyond it the oldest are dropped for it (it is told: onGap). */
+  capacity?: number
+  /** The most elements handed to a subscriber in one call (batches are joined up to it, never split). */
+  maxBatch?: number
+}
+
+interface Queued {
+  batch: readonly Element[]
+  /** When it was published (ms). */
+  at: number
+}
+
+class MemorySubscription implements Subscription {
+  readonly name: string
+  readonly #handler: ElementHandler
+  readonly #onGap: SubscribeOptions['onGap']
+  readonly #capacity: number
+  readonly #maxBatch: number
+  readonly followers: MemorySubscription[] = []
+  readonly leader: MemorySubscription | undefined
+  #queue: Queued[] = []
+  #head = 0
+  #pending = 0
+  #lost = 0
+  #busy = false
+  /** When the oldest element of the batch it is handling was published; undefined when it handles none. */
+  #inHandAt: number | undefined
+  #scheduled = false
+  #closed = false
+  #idleWaiters: (() => void)[] = []
+
+  constructor(name: string, handler: ElementHandler, o: SubscribeOptions & { leader?: MemorySubscription }, capacity: number, maxBatch: number) {
+    this.name = name
+    this.leader = o.leader
+    this.#handler = handler
+    this.#onGap = o.onGap
+    this.#capacity = capacity
+    this.#maxBatch = maxBatch
+  }
+
+  get pending(): number {
+    return this.#pending
+  }
+
+  get closed(): boolean {
+    return this.#closed
+  }
+
+  backlogMs(now: number): number {
+    const oldest = this.#inHandAt ?? this.#queue[this.#head]?.at
+    return oldest === undefined ? 0 : Math.max(0, now - oldest)
+  }
+
+  offer(q: Queued): void {
+    if (this.#closed) return
+    this.#queue.push(q)
+    this.#pending += q.batch.length
+    // Bounded: a subscriber that falls too far behind loses its oldest
+    // elements, and is told, rather than holding the whole city in memory.
+    while (this.#pending > this.#capacity && this.#head < this.#queue.length - 1) {
+      const dropped = this.#queue[this.#head] as Queued
+      this.#queue[this.#head++] = undefined as unknown as Queued
+      this.#pending -= dropped.batch.length
+      this.#lost += dropped.batch.length
+    }
+    this.#schedule()
+  }
+
+  async idle(deadline = Infinity): Promise<void> {
+    // What its leader still holds comes to it next.
+    if (this.leader) await this.leader.idle(deadline)
+    if (this.#isIdle() || Date.now() >= deadline) return
+    await new Promise<void>((resolve) => {
+      this.#idleWaiters.push(resolve)
+      if (deadline !== Infinity) setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()
+    })
+  }
+
+  close(): void {
+    this.#closed = true
+    this.#queue = []
+    this.#head = 0
+    this.#pending = 0
+    lagElements.set({ subscriber: this.name }, 0)
+    for (const f of this.followers) f.close()
+    this.#wakeIdle()
+  }
+
+  #isIdle(): boolean {
+    return this.#closed || (this.#pending === 0 && !this.#busy)
+  }
+
+  #schedule(): void {
+    if (this.#scheduled || this.#busy || this.#closed) return
+    this.#scheduled = true
+    // Its own turn: the publisher's call returns at once, and elements that
+    // arrive meanwhile join the same delivery.
+    setImmediate(() => {
+      this.#scheduled = false
+      void this.#deliver()
+    })
+  }
+
+  async #deliver(): Promise<void> {
+    if (this.#busy || this.#closed) return
+    this.#busy = true
+    try {
+      if (this.#lost > 0) {
+        const lost = this.#lost
+        this.#lost = 0
+        lostTotal.inc({ subscriber: this.name }, lost)
+        log.error({ subscriber: this.name, lost }, 'a bus subscriber fell more than the bus capacity behind and lost elements')
+        await this.#guard(() => this.#onGap?.(lost))
+      }
+      const taken = this.#take()
+      if (taken.length === 0) return
+      this.#inHandAt = (taken[0] as Queued).at
+      await this.#guard(() => this.#handler(taken.length === 1 ? (taken[0] as Queued).batch : taken.flatMap((q) => q.batch)))
+      if (this.#closed) return
+      for (const f of this.followers) for (const q of taken) f.offer(q)
+    } finally {
+      this.#busy = false
+      this.#inHandAt = undefined
+      lagElements.set({ subscriber: this.name }, this.#pending)
+      if (this.#pending > 0 || this.#lost > 0) this.#schedule()
+      else this.#wakeIdle()
+    }
+  }
+
+  /** Whole batches, oldest first, up to maxBatch elements (always at least one). */
+  #take(): Queued[] {
+    const out: Queued[] = []
+    let n = 0
+    while (this.#head < this.#queue.length) {
+      const q = this.#queue[this.#head] as Queued
+      if (out.length > 0 && n + q.batch.length > this.#maxBatch) break
+      out.push(q)
+      n += q.batch.length
+      this.#queue[this.#head++] = undefined as unknown as Queued
+    }
+    this.#pending -= n
+    if (this.#head === this.#queue.length) {
+      this.#queue = []
+      this.#head = 0
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
+    return out
+  }
+
+  async #guard(fn: () => void | Promise<void>): Promise<void> {
+    try {
+      await fn()
+    } catch (e) {
+      // A subscriber's bug must not stop the bus, the publisher or the other subscribers.
+      failuresTotal.inc({ subscriber: this.name })
+      log.error({ err: e, subscriber: this.name }, 'a bus subscriber failed on a batch; it carries on with the next')
+    }
+  }
+
+  #wakeIdle(): void {
+    if (!this.#isIdle()) return
+    for (const w of this.#idleWaiters.splice(0)) w()
+  }
+}
+
+/** The in-process bus. */
 export class MemoryBus implements Bus {
-  readonly #handlers = new Set<ElementHandler>()
+  readonly #roots: MemorySubscription[] = []
+  readonly #all: MemorySubscription[] = []
+  readonly #capacity: number
+  readonly #maxBatch: number
   #published = 0
+
+  constructor(o: MemoryBusOptions = {}) {
+    this.#capacity = o.capacity ?? 200_000
+    this.#maxBatch = o.maxBatch ?? 5_000
+    if (!(this.#capacity >= 1 && this.#maxBatch >= 1)) throw new RangeError('bus capacity and maxBatch must be at least 1')
+  }
 
   publish(batch: readonly Element[]): void {
     if (batch.length === 0) return
     this.#published += batch.length
-    for (const h of this.#handlers) {
-      try {
-        h(batch)
-      } catch (e) {
-        // A subscriber's bug must not stop the gateway that published.
-        log.error({ err: e }, 'a bus subscriber failed on a batch')
-      }
-    }
+    const q = { batch, at: Date.now() }
+    for (const s of this.#roots) s.offer(q)
   }
 
-  subscribe(handler: ElementHandler): () => void {
-    this.#handlers.add(handler)
-    return () => this.#handlers.delete(handler)
+  subscribe(name: string, handler: ElementHandler, o: SubscribeOptions = {}): Subscription {
+    if (this.#all.some((s) => s.name === name && !s.closed)) throw new Error(`the bus already has a subscriber named "${name}"`)
+    const leader = o.after ? this.#all.find((s) => s === o.after) : undefined
+    if (o.after && !leader) throw new Error(`"${name}" cannot follow a subscription of another bus`)
+    const sub = new MemorySubscription(name, handler, { ...o, ...(leader ? { leader } : {}) }, this.#capacity, this.#maxBatch)
+    if (leader) leader.followers.push(sub)
+    else this.#roots.push(sub)
+    this.#all.push(sub)
+    return sub
+  }
+
+  async idle(deadline = Infinity): Promise<void> {
+    // Each waits for its leaders first: a follower gets its batches only once its leader is done with them.
+    for (const s of this.#all) await s.idle(deadline)
+  }
+
+  /** The longest any element has waited for a subscriber (counts in ingest's backlog). */
+  backlogMs(now: number): number {
+    let ms = 0
+    for (const s of this.#all) if (!s.closed) ms = Math.max(ms, s.backlogMs(now))
+    return ms
+  }
+
+  shedding(): boolean {
+    return false
   }
 
   get published(): number {

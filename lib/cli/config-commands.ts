@@ -5,11 +5,12 @@ import { storeConfig, writerConfig } from '../../twin/store/config.ts'
 import { apiConfig } from '../../twin/api/config.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { twinConfig } from '../../twin/state/config.ts'
+import { busConfig } from '../bus/config.ts'
 import { rulesConfig } from '../../rules/config.ts'
 import type { Command } from './command.ts'
 
 /** Every component's config, in the order of the data flow. */
-export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, mqttConfig, twinConfig, apiConfig, rulesConfig]
+export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, mqttConfig, busConfig, twinConfig, apiConfig, rulesConfig]
 
 export const configCommands: Command[] = [
   {

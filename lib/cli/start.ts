@@ -17,7 +17,8 @@ import { untilSignal } from '../../ingest/mqtt/cli.ts'
 import { MqttCluster, workerLimits } from '../../ingest/mqtt/cluster.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { createMqttIngest } from '../../ingest/mqtt/index.ts'
-import { MemoryBus } from '../bus/bus.ts'
+import { ingestSources, MemoryBus } from '../bus/bus.ts'
+import { busConfig } from '../bus/config.ts'
 import { twinConfig } from '../../twin/state/config.ts'
 import { LiveTwin } from '../../twin/state/live-twin.ts'
 import { ruleRoutes } from '../../rules/api.ts'
@@ -77,7 +78,7 @@ export const startCommand: Command = {
         log.info({ seed: figures.seed, devices: figures.devices }, 'using the city already in the store')
       }
       // Data-flow order: the twin listens on the bus before the gateway publishes on it.
-      const bus = new MemoryBus()
+      const bus = new MemoryBus(loadConfig(busConfig, { file: configFile }))
       const twin = new LiveTwin({ client: store.client, bus, config: loadConfig(twinConfig, { file: configFile }) })
       // The rules listen after the twin, so they read each element's effects on the live state.
       const rules = new RulesService({ client: store.client, bus, twin, config: loadConfig(rulesConfig, { file: configFile }) })
@@ -87,15 +88,15 @@ export const startCommand: Command = {
       if (workers === 1) {
         const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: mqttPort }, undefined, bus)
         await startAll(ingest.components, components)
-        // Silence is not judged for readings still waiting in the gateway (twin/state/lag.ts).
-        twin.watchIngest(ingest)
+        // Silence is not judged for readings still waiting in the gateway or on the bus (twin/state/lag.ts).
+        twin.watchIngest(ingestSources(ingest, bus))
         gatewayPort = () => ingest.gateway.port
       } else {
         // The workers relay their rows here; once stored, they go on this process's bus to the twin.
         const args = [...(mqttPort === undefined ? [] : ['--port', String(mqttPort)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
         const gateways = new MqttCluster({ store, writerCfg, workers, args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })), bus })
         await startAll([gateways], components)
-        twin.watchIngest(gateways)
+        twin.watchIngest(ingestSources(gateways, bus))
         gatewayPort = () => gateways.port
       }
       const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST })

@@ -1,7 +1,8 @@
 // The twin as a running component: loaded from the store at start, fed by
 // the bus, swept once a second for devices that have turned silent.
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
+import type { Bus, IngestSource, Subscription } from '../../lib/bus/bus.ts'
+import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge } from '../../lib/metrics.ts'
@@ -23,7 +24,9 @@ export class LiveTwin implements Component {
   readonly #bus: Bus
   readonly #cfg: TwinConfig
   #twin: Twin | undefined
-  #unsubscribe: (() => void) | undefined
+  #subscription: Subscription | undefined
+  /** A load from the store in progress: the bus holds the twin's elements until it is done. */
+  #loading: Promise<void> | undefined
   #timer: NodeJS.Timeout | undefined
   #onStatus: StatusListener | undefined
   #ingest: IngestSource | undefined
@@ -64,43 +67,68 @@ export class LiveTwin implements Component {
     return this.#twin?.ingestHealth ?? { degraded: false, since: null, reason: null, lagMs: 0, shedding: false, spells: 0 }
   }
 
+  /** The twin's place on the bus: the rules follow it, so they see each element's effects on the live state. */
+  get subscription(): Subscription {
+    if (!this.#subscription) throw new Error('the twin has not started')
+    return this.#subscription
+  }
+
   async start(): Promise<void> {
-    // Elements that arrive while the store is read are kept and applied after.
-    const early: Parameters<Bus['publish']>[0][] = []
-    this.#unsubscribe = this.#bus.subscribe((batch) => {
-      if (!this.#twin) early.push(batch)
-      else this.#apply(batch)
+    // Subscribed before the load, so nothing stored meanwhile is missed:
+    // the bus holds those elements until the load is done.
+    this.#subscription = this.#bus.subscribe('twin', (batch) => this.#take(batch), {
+      // Too far behind to catch up element by element: the store has it all.
+      onGap: () => this.rebuild(),
     })
     await this.rebuild()
-    for (const b of early) this.#apply(b)
     this.#timer = setInterval(() => this.#sweep(), this.#cfg.sweepIntervalMs)
     this.#timer.unref()
   }
 
-  /** Reads the state from the store again (e.g. after the store was restored). */
+  /**
+   * Reads the state from the store again (e.g. after the store was
+   * restored). Elements that arrive meanwhile wait on the bus and go to the
+   * new twin, not to the one being replaced.
+   */
   async rebuild(): Promise<void> {
+    while (this.#loading) await this.#loading
+    this.#loading = this.#load().finally(() => {
+      this.#loading = undefined
+    })
+    await this.#loading
+  }
+
+  async #load(): Promise<void> {
     const t0 = performance.now()
     const previous = this.#twin?.ingestHealth
-    this.#twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs, degradedAfterMs: this.#cfg.degradedAfterMs })
-    this.#twin.onStatusChange(this.#onStatus)
-    this.#twin.watchIngest(this.#ingest)
-    if (previous) this.#twin.adoptIngestHealth(previous)
+    const twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs, degradedAfterMs: this.#cfg.degradedAfterMs })
+    twin.onStatusChange(this.#onStatus)
+    twin.watchIngest(this.#ingest)
+    if (previous) twin.adoptIngestHealth(previous)
+    this.#twin = twin
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loadedAt = Date.now()
-    log.info({ ms: this.#loadMs, devices: this.#twin.devices.length, cameras: this.#twin.cameras.length, grids: this.#twin.grids.length }, 'twin loaded from the store')
+    log.info({ ms: this.#loadMs, devices: twin.devices.length, cameras: twin.cameras.length, grids: twin.grids.length }, 'twin loaded from the store')
     this.#gauges()
   }
 
-  async stop(): Promise<void> {
-    this.#unsubscribe?.()
+  async stop(deadline = Date.now() + 5_000): Promise<void> {
+    // What is stored reaches the twin (and the rules after it) before they stop.
+    await this.#subscription?.idle(deadline)
+    this.#subscription?.close()
     clearInterval(this.#timer)
   }
 
   stats(): ComponentStats {
-    return { applied: this.#twin?.applied ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt, ingestDegraded: this.ingest.degraded }
+    return { applied: this.#twin?.applied ?? 0, busPending: this.#subscription?.pending ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt, ingestDegraded: this.ingest.degraded }
   }
 
-  #apply(batch: Parameters<Bus['publish']>[0]): void {
+  #take(batch: readonly Element[]): Promise<void> | void {
+    if (this.#loading) return this.#loading.then(() => this.#apply(batch))
+    this.#apply(batch)
+  }
+
+  #apply(batch: readonly Element[]): void {
     this.#twin?.apply(batch)
     elementsTotal.inc(batch.length)
   }
