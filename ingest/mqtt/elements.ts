@@ -4,8 +4,8 @@
 import type { Element, Severity } from '../../lib/bus/elements.ts'
 import type { Row } from '../../twin/store/writer.ts'
 
-/** readings rows (READINGS_COLUMNS) as one element per device and timestamp, with every metric reported then. */
-export function readingElements(rows: readonly Row[]): Element[] {
+/** readings rows (READINGS_COLUMNS) as one element per device and timestamp, with every metric reported then; `pos`: where the store holds them. */
+export function readingElements(rows: readonly Row[], pos?: number): Element[] {
   const byKey = new Map<string, { deviceId: string; ts: number; values: Record<string, number> }>()
   for (const r of rows) {
     const ts = r[0] as number
@@ -18,19 +18,20 @@ export function readingElements(rows: readonly Row[]): Element[] {
     }
     e.values[r[3] as string] = r[4] as number
   }
-  return [...byKey.values()].map((e) => ({ kind: 'reading', ...e }))
+  return [...byKey.values()].map((e) => ({ kind: 'reading', ...e, ...(pos === undefined ? {} : { pos }) }))
 }
 
 /** Device rows of the events table (EVENTS_COLUMNS): connectivity, or an event the device reported. */
-export function eventElements(rows: readonly Row[]): Element[] {
+export function eventElements(rows: readonly Row[], pos?: number): Element[] {
   const out: Element[] = []
   for (const r of rows) {
     if (r[1] !== 'device') continue
     const ts = r[0] as number
     const deviceId = r[2] as string
     const kind = r[3] as string
-    if (kind === 'connected' || kind === 'disconnected') out.push({ kind: 'connectivity', deviceId, ts, state: kind })
-    else out.push({ kind: 'device-event', deviceId, ts, name: kind, severity: r[4] as Severity })
+    const at = pos === undefined ? {} : { pos }
+    if (kind === 'connected' || kind === 'disconnected') out.push({ kind: 'connectivity', deviceId, ts, state: kind, ...at })
+    else out.push({ kind: 'device-event', deviceId, ts, name: kind, severity: r[4] as Severity, ...at })
   }
   return out
 }

@@ -19,7 +19,7 @@ import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
 import { listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram } from '../../lib/metrics.ts'
-import type { DeadLetterSink, RowSink } from '../../twin/store/writer.ts'
+import type { DeadLetterSink, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements } from './elements.ts'
@@ -327,8 +327,9 @@ export class MqttGateway implements Component {
       return
     }
     track.pending = result.lastSeq
+    let stored: WriteOutcome
     try {
-      await this.#o.readings.write(result.rows)
+      stored = await this.#o.readings.write(result.rows)
     } catch (e) {
       // Not stored: forget the seq so the device's retransmission is taken as new.
       track.pending = track.stored
@@ -340,7 +341,7 @@ export class MqttGateway implements Component {
     track.stored = Math.max(track.stored ?? -1, result.lastSeq)
     this.#counts.stored++
     messagesTotal.inc({ outcome: 'stored' })
-    this.#o.bus?.publish(readingElements(result.rows))
+    this.#o.bus?.publish(readingElements(result.rows, stored.position))
   }
 
   async #event(device: DeviceInfo, kind: 'status' | 'event', topic: string, payload: Buffer, now: number): Promise<void> {
@@ -361,10 +362,10 @@ export class MqttGateway implements Component {
     if (severity !== 'info' && severity !== 'warning' && severity !== 'critical') return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', '"severity" must be info, warning or critical')
     const ts = typeof fields.ts === 'number' && Number.isInteger(fields.ts) && Math.abs(fields.ts - now) <= this.#limits.maxPastMs ? fields.ts : now
     const row = [ts, 'device', device.id, name, severity, device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, payload.toString('utf8'), '']
-    await this.#o.events.write([row])
+    const stored = await this.#o.events.write([row])
     this.#counts.stored++
     messagesTotal.inc({ outcome: 'stored' })
-    this.#o.bus?.publish(eventElements([row]))
+    this.#o.bus?.publish(eventElements([row], stored.position))
   }
 
   #connectivity(client: Client, kind: 'connected' | 'disconnected'): void {
@@ -382,7 +383,7 @@ export class MqttGateway implements Component {
     const row = [ts, 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id, gatewayPid: process.pid }), '']
     // Connectivity is observed, not acknowledged to anyone: a failure is logged, not retried by a device.
     this.#o.events.write([row]).then(
-      () => this.#o.bus?.publish(eventElements([row])),
+      (stored) => this.#o.bus?.publish(eventElements([row], stored.position)),
       (e: unknown) => log.warn({ err: e, device: device.id }, 'connectivity event not stored'),
     )
   }

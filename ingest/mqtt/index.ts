@@ -2,6 +2,7 @@
 // writers, and the gateway in front of them. Returned in start order;
 // stop them in reverse (the gateway first, the dead letters last).
 import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
+import { PositionClock } from '../../lib/bus/position.ts'
 import type { Component } from '../../lib/component.ts'
 import { loadConfig, type ConfigSources } from '../../lib/config.ts'
 import { DeadLetterWriter, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
@@ -59,8 +60,10 @@ export interface IngestWriters {
 /** The writers behind a gateway: readings, events and dead letters (start them in that order: dead letters first). */
 export function createIngestWriters(store: Store, writerCfg: WriterConfig): IngestWriters {
   const deadLetters = new DeadLetterWriter(store.client, writerCfg)
-  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters })
-  const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters })
+  // Every stored reading and event carries its bus position, so the rules can replay what they had not judged.
+  const positions = new PositionClock()
+  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters, positions })
+  const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters, positions })
   return { deadLetters, readings, events, oldestPendingMs: (now) => Math.max(readings.oldestPendingMs(now), events.oldestPendingMs(now)) }
 }
 

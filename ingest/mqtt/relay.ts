@@ -151,8 +151,8 @@ export function serveRelay(worker: Worker, sinks: Record<RelayTable, RowSink>, b
         if (!bus) return
         // Rows the store refused went to the dead letters; an element must not outrun the store.
         if (outcome.deadLettered > 0) return
-        if (m.table === 'readings') bus.publish(readingElements(m.rows))
-        else if (m.table === 'events') bus.publish(eventElements(m.rows))
+        if (m.table === 'readings') bus.publish(readingElements(m.rows, outcome.position))
+        else if (m.table === 'events') bus.publish(eventElements(m.rows, outcome.position))
       },
       (e: unknown) => {
         log.warn({ err: e, table: m.table, rows: m.rows.length, worker: worker.process.pid }, 'relayed rows not stored')

@@ -10,13 +10,22 @@ export const DONE_TICKET_STATUSES = ['verified', 'closed'] as const
 
 export type CameraStatus = 'ok' | 'offline' | 'degraded'
 
+/**
+ * Where the store holds a reading or device event: the bus position of the
+ * write that stored it (lib/bus/position.ts). Absent where nothing keeps
+ * positions (elements made by tests, the camera gateway).
+ */
+interface Stored {
+  pos?: number
+}
+
 export type Element =
   /** One telemetry sample of a device: every metric it reported at `ts`. */
-  | { kind: 'reading'; deviceId: string; ts: number; values: Record<string, number> }
+  | ({ kind: 'reading'; deviceId: string; ts: number; values: Record<string, number> } & Stored)
   /** A device connected or disconnected (cleanly, or its connection was lost). */
-  | { kind: 'connectivity'; deviceId: string; ts: number; state: 'connected' | 'disconnected' }
+  | ({ kind: 'connectivity'; deviceId: string; ts: number; state: 'connected' | 'disconnected' } & Stored)
   /** Something a device reported on its events or status topic. */
-  | { kind: 'device-event'; deviceId: string; ts: number; name: string; severity: Severity }
+  | ({ kind: 'device-event'; deviceId: string; ts: number; name: string; severity: Severity } & Stored)
   /** A camera's reachability and stream health, from the camera gateway. */
   | { kind: 'camera-status'; cameraId: string; ts: number; status: CameraStatus }
   /** Something a camera gateway derived from a camera's frames (black, frozen, obstructed, scene change, motion). */

@@ -2,6 +2,7 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
+import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
 import { openStore, type Store } from '../../twin/store/client.ts'
 import { storeConfig } from '../../twin/store/config.ts'
 import { MIGRATIONS, migrate, type Migration } from '../../twin/store/migrations.ts'
@@ -55,7 +56,7 @@ describe('migrations', () => {
     const t = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000 + 30 * 60_000
     const minute = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
     const row = (s: number, v: number) => [t + s * 1000, 'D1', 'smoke', 'temperature_c', v, s, 5, 4, 3, 2, t + s * 1000]
-    await store.client.insert({ table: 'readings', values: [row(0, 20), row(10, 22), row(70, 30)], format: 'JSONCompactEachRow' })
+    await store.client.insert({ table: 'readings', values: [row(0, 20), row(10, 22), row(70, 30)], columns: [...READINGS_COLUMNS], format: 'JSONCompactEachRow' })
     const m = await store.client.query({
       query: `SELECT toString(minute) AS m, toUInt32(sum(n)) AS count, sum(total) / sum(n) AS avg, min(lo) AS low, max(hi) AS high
               FROM readings_1m WHERE community_id = 4 GROUP BY minute ORDER BY minute`, format: 'JSONEachRow' })

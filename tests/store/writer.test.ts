@@ -10,6 +10,7 @@ import { loadConfig } from '../../lib/config.ts'
 import { openMigratedStore, StoreOwner, StoreWriter, DeadLetterWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
 import { readOwnerInfo } from '../../twin/store/client.ts'
 import { writerConfig } from '../../twin/store/config.ts'
+import { PositionClock } from '../../lib/bus/position.ts'
 import { tempDir } from '../helpers.ts'
 import { Link } from '../tcp-link.ts'
 
@@ -92,6 +93,42 @@ describe('StoreWriter', () => {
     expect(letters.map((l) => l.code)).toEqual(['STORE_REJECTED', 'STORE_REJECTED'])
     expect(letters.map((l) => JSON.parse(l.raw) as unknown[])).toEqual(expect.arrayContaining([batch[7], batch[31]]))
     for (const l of letters) expect(l.reason).toMatch(/^[A-Z_]+: Cannot (parse|read)/)
+  })
+
+  it('tells writes their outcome in the order they were made, also when a later batch is stored first', async () => {
+    await store.client.command({ query: 'TRUNCATE TABLE w' })
+    const dl = new DeadLetterWriter(store.client, cfg({}))
+    await dl.start()
+    // Two inserts in flight: the first batch holds a bad row and takes several inserts to isolate it.
+    const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ maxBatchRows: 64, concurrency: 2, flushIntervalMs: 20 }), deadLetters: dl })
+    await w.start()
+    const first = rows(0, 64)
+    first[63] = ['not a number', 'bad id', 1_790_000_000_000]
+    const told: string[] = []
+    const a = w.write(first).then((o) => told.push(`first ${o.inserted}+${o.deadLettered}`))
+    const b = w.write(rows(100, 64)).then((o) => told.push(`second ${o.inserted}+${o.deadLettered}`))
+    await Promise.all([a, b])
+    expect(told).toEqual(['first 63+1', 'second 64+0'])
+    expect(Number(w.stats().splits)).toBeGreaterThan(0)
+    await w.stop(Date.now() + 5_000)
+    await dl.stop(Date.now() + 5_000)
+  })
+
+  it('stamps each write with the next bus position, stored with its rows and given back', async () => {
+    await store.client.command({ query: 'CREATE TABLE wp (id UInt32, name String, at DateTime64(3, \'UTC\'), bus_pos UInt64) ENGINE = MergeTree ORDER BY id' })
+    const positions = new PositionClock()
+    const w = new StoreWriter({ client: store.client, table: 'wp', columns: ['id', 'name', 'at'], config: cfg({ maxBatchRows: 10, flushIntervalMs: 20 }), positions })
+    await w.start()
+    const given = rows(0, 25)
+    const outcomes = await Promise.all([w.write(given.slice(0, 15)), w.write(given.slice(15))])
+    const [p1, p2] = outcomes.map((o) => o.position ?? 0)
+    expect(p1).toBeGreaterThan(Date.now() * 1000 - 60_000_000)
+    expect(p2).toBeGreaterThan(p1 ?? 0)
+    // The caller's rows are left as they were.
+    expect(given[0]).toHaveLength(3)
+    const rs = await store.client.query({ query: 'SELECT bus_pos, toUInt32(count()) AS n FROM wp GROUP BY bus_pos ORDER BY bus_pos', format: 'JSONEachRow' })
+    expect((await rs.json<{ bus_pos: string; n: number }>()).map((r) => [Number(r.bus_pos), r.n])).toEqual([[p1, 15], [p2, 10]])
+    await w.stop(Date.now() + 5_000)
   })
 
   it('fails loudly, without dead letters, when the statement itself is wrong', async () => {

@@ -314,6 +314,17 @@ export const MIGRATIONS: readonly Migration[] = [
       ORDER BY id`,
     ],
   },
+  {
+    version: 7,
+    name: 'bus positions: where each stored reading and event stands on the bus, so a consumer can replay what it had not judged',
+    statements: [
+      // The position of the write that stored the row (lib/bus/position.ts); 0 for rows stored before this migration.
+      `ALTER TABLE readings ADD COLUMN IF NOT EXISTS bus_pos UInt64 DEFAULT 0 CODEC(Delta, ZSTD(1))`,
+      `ALTER TABLE readings ADD INDEX IF NOT EXISTS bus_pos_range bus_pos TYPE minmax GRANULARITY 1`,
+      `ALTER TABLE events ADD COLUMN IF NOT EXISTS bus_pos UInt64 DEFAULT 0 CODEC(Delta, ZSTD(1))`,
+      `ALTER TABLE events ADD INDEX IF NOT EXISTS bus_pos_range bus_pos TYPE minmax GRANULARITY 1`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

@@ -16,6 +16,7 @@ import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { WriterConfig } from './config.ts'
 import { classifyInsertError } from './errors.ts'
+import type { PositionClock } from '../../lib/bus/position.ts'
 
 /**
  * One row: the values of `columns`, in order, each JSON-encodable as
@@ -26,6 +27,8 @@ export type Row = readonly unknown[]
 export interface WriteOutcome {
   inserted: number
   deadLettered: number
+  /** The bus position stored with these rows, for a writer that keeps positions (lib/bus/position.ts). */
+  position?: number
 }
 
 export interface DeadLetter {
@@ -54,6 +57,10 @@ interface Ticket {
   inserted: number
   deadLettered: number
   failed: boolean
+  /** Set once every row is stored or dead-lettered, or the write failed; it is told in write order. */
+  done: boolean
+  error: unknown
+  position: number | undefined
   resolve: (o: WriteOutcome) => void
   reject: (e: unknown) => void
 }
@@ -74,6 +81,12 @@ export interface WriterOptions {
   columns: readonly string[]
   config: WriterConfig
   deadLetters?: DeadLetterSink
+  /**
+   * Stamps each write's rows with the next bus position, in a last column
+   * `bus_pos` (lib/bus/position.ts). The writer settles writes in the order
+   * they were made either way, so positions reach the bus in order.
+   */
+  positions?: PositionClock
 }
 
 const rowsTotal = counter('citytwin_store_rows_total', 'Rows handed to the store writer, by outcome', ['table', 'outcome'])
@@ -88,7 +101,11 @@ export class StoreWriter implements Component, RowSink {
   readonly #insertSql: string
   readonly #cfg: WriterConfig
   readonly #deadLetters: DeadLetterSink | undefined
+  readonly #positions: PositionClock | undefined
   readonly #log
+  /** Writes not yet told their outcome, in the order they were made. */
+  #unsettled: Ticket[] = []
+  #unsettledHead = 0
   #queue: Segment[] = []
   #queued = 0
   #oldestAt = 0
@@ -108,8 +125,10 @@ export class StoreWriter implements Component, RowSink {
     this.#table = opts.table
     this.#cfg = opts.config
     this.#deadLetters = opts.deadLetters
+    this.#positions = opts.positions
     this.name = `writer:${opts.table}`
-    this.#insertSql = `INSERT INTO ${opts.table} (${opts.columns.join(', ')}) FORMAT JSONCompactEachRow`
+    const columns = opts.positions ? [...opts.columns, 'bus_pos'] : opts.columns
+    this.#insertSql = `INSERT INTO ${opts.table} (${columns.join(', ')}) FORMAT JSONCompactEachRow`
     this.#log = logger('store-writer', { table: opts.table })
   }
 
@@ -133,8 +152,15 @@ export class StoreWriter implements Component, RowSink {
       if (!this.#accepting) throw new CitytwinError('QUEUE_CLOSED', `${this.name} stopped while the write waited for room`)
     }
     const lines = encodeRows(rows)
+    const position = this.#positions?.next()
+    if (position !== undefined) {
+      // The position is the row's last column: appended to its encoded line, not to the caller's array.
+      const tail = `,${position}]`
+      for (let i = 0; i < lines.length; i++) lines[i] = (lines[i] as string).slice(0, -1) + tail
+    }
     return new Promise<WriteOutcome>((resolve, reject) => {
-      const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, resolve, reject }
+      const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, done: false, error: undefined, position, resolve, reject }
+      this.#unsettled.push(ticket)
       const at = Date.now()
       if (this.#queued === 0) this.#oldestAt = at
       this.#queue.push({ ticket, lines, at })
@@ -343,7 +369,7 @@ export class StoreWriter implements Component, RowSink {
     this.#counts.deadLettered += deadLettered
     if (inserted) rowsTotal.inc({ table: this.#table, outcome: 'inserted' }, inserted)
     if (deadLettered) rowsTotal.inc({ table: this.#table, outcome: 'dead_lettered' }, deadLettered)
-    if (t.left === 0 && !t.failed) t.resolve({ inserted: t.inserted, deadLettered: t.deadLettered })
+    if (t.left === 0 && !t.failed) this.#done(t)
   }
 
   #fail(seg: Segment, error: unknown): void {
@@ -351,7 +377,31 @@ export class StoreWriter implements Component, RowSink {
     rowsTotal.inc({ table: this.#table, outcome: 'failed' }, seg.lines.length)
     if (!seg.ticket.failed) {
       seg.ticket.failed = true
-      seg.ticket.reject(error)
+      seg.ticket.error = error
+      this.#done(seg.ticket)
+    }
+  }
+
+  /**
+   * A write is through; it is told once every earlier write has been. Two
+   * inserts may be in flight and a retried batch finishes late, but those
+   * who publish what they wrote (the bus) must see it in the order written.
+   */
+  #done(t: Ticket): void {
+    t.done = true
+    while (this.#unsettledHead < this.#unsettled.length) {
+      const head = this.#unsettled[this.#unsettledHead] as Ticket
+      if (!head.done) break
+      this.#unsettled[this.#unsettledHead++] = undefined as unknown as Ticket
+      if (head.failed) head.reject(head.error)
+      else head.resolve({ inserted: head.inserted, deadLettered: head.deadLettered, ...(head.position === undefined ? {} : { position: head.position }) })
+    }
+    if (this.#unsettledHead === this.#unsettled.length) {
+      this.#unsettled = []
+      this.#unsettledHead = 0
+    } else if (this.#unsettledHead > 4096 && this.#unsettledHead * 2 > this.#unsettled.length) {
+      this.#unsettled = this.#unsettled.slice(this.#unsettledHead)
+      this.#unsettledHead = 0
     }
   }
 }

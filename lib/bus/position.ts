@@ -1,0 +1,42 @@
+// Where a stored element stands on the bus. Each write of readings or
+// events takes the next position, which is stored with its rows (the
+// bus_pos column) and travels with its elements; one writer settles its
+// writes in order, so a stream's elements reach the bus in position order.
+// A consumer that saves the position it has judged up to (the rules, with
+// their state) can therefore ask the store for exactly what came after.
+//
+// Positions are microseconds of the clock, made strictly increasing: a
+// process that restarts goes on above where the last one stopped without
+// asking the store, unless it made more than a thousand writes a
+// millisecond or its clock went back.
+
+/** The streams a position is kept for: each is one writer, in order. */
+export const STREAMS = ['readings', 'events'] as const
+export type Stream = (typeof STREAMS)[number]
+export type Positions = Record<Stream, number>
+
+export const NO_POSITIONS: Readonly<Positions> = { readings: 0, events: 0 }
+
+/** The stream an element comes from; undefined for what no writer stores (tickets, cameras). */
+export function streamOf(kind: string): Stream | undefined {
+  return kind === 'reading' ? 'readings' : kind === 'connectivity' || kind === 'device-event' ? 'events' : undefined
+}
+
+export class PositionClock {
+  #last = 0
+  readonly #now: () => number
+
+  constructor(now: () => number = Date.now) {
+    this.#now = now
+  }
+
+  next(): number {
+    this.#last = Math.max(this.#last + 1, this.#now() * 1000)
+    return this.#last
+  }
+}
+
+/** The clock time (ms) a position was taken at, near enough to bound a query by time. */
+export function positionTimeMs(pos: number): number {
+  return Math.floor(pos / 1000)
+}
