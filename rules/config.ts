@@ -12,6 +12,7 @@ export const rulesConfig = defineConfig(
     dir: z.string().default('').describe('Folder of rule files (*.yaml, *.yml, *.json), watched and reloaded on change. Empty: the rules shipped in rules/files.'),
     catalogueFile: z.string().default('').describe('Dispatch catalogue JSON. Empty: the catalogue shipped in rules/catalogue/catalogue.json.'),
     tickMs: z.number().int().min(100).default(1_000).describe('How often windows expire, silences come due, SLA timers run and rule state is stored, in milliseconds.'),
+    replayMaxMs: z.number().int().min(0).default(900_000).describe('After a restart, or after falling too far behind on the bus, the rules judge again the readings and device events stored after the position they had saved, going back at most this many milliseconds (older ones are counted and logged, not judged). 0: never replay.'),
     utcOffsetMin: z.number().int().min(-720).max(840).default(480).describe('Local time offset from UTC in minutes (rules about night hours, ticket ids by day). 480: China Standard Time.'),
     linkWindowMs: z.number().int().min(0).default(1_800_000).describe('Tickets raised in the same community grid within this window are linked, in milliseconds.'),
     autoCloseAfterMs: z.number().int().min(0).default(3_600_000).describe('A verified ticket closes by itself after this follow-up window, in milliseconds.'),

@@ -8,6 +8,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Bus, Subscription } from '../lib/bus/bus.ts'
+import { NO_POSITIONS, streamOf, STREAMS, type Positions } from '../lib/bus/position.ts'
 import type { Element } from '../lib/bus/elements.ts'
 import type { Component, ComponentStats, Health } from '../lib/component.ts'
 import { messageOf } from '../lib/errors.ts'
@@ -29,12 +30,15 @@ import { OPEN_STATUSES, type ActOptions, type Ticket, type TicketAction } from '
 import { matchComplaint, type Complaint } from './complaints.ts'
 import { lastComplaintSeq, storeComplaint } from './complaints-store.ts'
 import { loadRuleState, loadTickets, storeRuleState, storeTicketChanges, ticketGrid } from './tickets/store.ts'
+import { storedAfter } from './replay.ts'
 
 const log = logger('rules')
 const actionsTotal = counter('citytwin_rules_actions_total', 'Rule actions, by rule and type (raise, clear)', ['rule', 'type'])
 const ticketEvents = counter('citytwin_tickets_events_total', 'Ticket changes, by action', ['action'])
 const reloads = counter('citytwin_rules_reloads_total', 'Rule file reloads, by outcome', ['outcome'])
 const storeFailures = counter('citytwin_rules_store_failures_total', 'Failed writes of tickets or rule state (retried on the next tick)', [])
+const replayedTotal = counter('citytwin_rules_replayed_total', 'Readings and device events the rules judged from the store after a restart or a gap on the bus', [])
+const notJudgedTotal = counter('citytwin_rules_not_judged_total', 'Stored elements the rules could not judge: lost on the bus before they replayed, or older than rules.replayMaxMs', [])
 const openTickets = gauge('citytwin_tickets_open', 'Open tickets, by severity', ['severity'])
 
 export interface RulesServiceOptions {
@@ -74,7 +78,13 @@ export class RulesService implements Component {
   #publish: Element[] = []
   #lastReload = { ok: true, at: 0, error: '' }
   #complaintSeq = { day: '', seq: 0 }
-  #stats = { elements: 0, raised: 0, cleared: 0, ticketsCreated: 0, storeFailures: 0 }
+  #stats = { elements: 0, raised: 0, cleared: 0, ticketsCreated: 0, storeFailures: 0, judged: 0, replayed: 0, skippedJudged: 0 }
+  /** Per stream, the bus position judged up to: stored with the rule state, replayed from after a restart. */
+  #positions: Positions = { ...NO_POSITIONS }
+  /** The positions last stored (JSON), so an idle tick stores nothing. */
+  #savedPositions = ''
+  /** A replay from the store in progress: the bus holds the rules' elements until it is done. */
+  #replaying: Promise<void> | undefined
 
   constructor(o: RulesServiceOptions) {
     this.#o = o
@@ -118,7 +128,7 @@ export class RulesService implements Component {
     this.#book = new TicketBook(catalogue, { linkWindowMs: cfg.linkWindowMs, autoCloseAfterMs: cfg.autoCloseAfterMs, slaFactors: cfg.slaFactors, maxEvidence: 10, maxLinks: 20 })
     const client = this.#o.client
     const [state, tickets, modes] = await Promise.all([loadRuleState(client), loadTickets(client, this.#clock() - cfg.keepDoneMs), loadModes(client)])
-    this.#engine.restore(state)
+    this.#engine.restore(state.rows)
     this.#book.restore(tickets)
     for (const m of modes) this.#modes.add(m)
     const sink = this.#o.linkage ?? (cfg.linkageWebhookUrl ? new WebhookLinkage(cfg.linkageWebhookUrl, cfg.linkageWebhookToken, cfg.linkageTimeoutMs) : new LoggingLinkage())
@@ -130,21 +140,24 @@ export class RulesService implements Component {
       if (d) this.#input({ kind: 'status', deviceId: d.id, ts: this.#clock(), status: to, previous: from, since: lastActivity })
     })
     // After the twin: a batch reaches the rules once the twin has applied it.
-    this.#subscription = this.#o.bus.subscribe('rules', (batch) => {
-      for (const e of batch) if (e.kind !== 'ticket') this.#input(e)
-    }, {
+    this.#subscription = this.#o.bus.subscribe('rules', (batch) => (this.#replaying ? this.#replaying.then(() => this.#judge(batch)) : this.#judge(batch)), {
       after: this.#o.twin.subscription,
-      onGap: (lost) => {
-        // Not judged, and said so: the twin rebuilds from the store, but
-        // windows and counts over the lost readings are not replayed.
-        log.error({ lost }, 'the rules fell behind the bus capacity; readings were not judged by the rules')
-      },
+      // The bus dropped elements for the rules: read what they had not judged back from the store.
+      onGap: () => this.#replay(this.#o.bus.positions()),
     })
+    if (state.positions) {
+      this.#positions = state.positions
+      this.#savedPositions = JSON.stringify(state.positions)
+      // What was stored after the saved state, before the last stop or crash. Nothing else writes yet.
+      // Positions are the writers' wall clock, not this service's clock (which tests run at any speed).
+      const nowUs = Date.now() * 1000
+      await this.#replay({ readings: nowUs, events: nowUs })
+    }
     this.#timer = setInterval(() => void this.tick(), cfg.tickMs)
     this.#timer.unref()
     if (cfg.dir) this.#watch(cfg.dir)
     this.#lastReload = { ok: true, at: this.#clock(), error: '' }
-    log.info({ rules: rules.length, dir, restoredStates: state.length, tickets: tickets.length, catalogueTypes: catalogue.types.length }, 'rules started')
+    log.info({ rules: rules.length, dir, restoredStates: state.rows.length, replayed: this.#stats.replayed, tickets: tickets.length, catalogueTypes: catalogue.types.length }, 'rules started')
   }
 
   async stop(deadline = Date.now() + 5_000): Promise<void> {
@@ -201,6 +214,9 @@ export class RulesService implements Component {
     const byKey = new Map(this.#pendingState.map((r) => [r.key, r]))
     for (const r of this.#engine?.drainDirty() ?? []) byKey.set(r.key, r)
     const states = [...byKey.values()]
+    // Taken with the state: it has judged everything up to here.
+    const positions = { ...this.#positions }
+    const positionsKey = JSON.stringify(positions)
     this.#pendingState = []
     try {
       await storeTicketChanges(this.#o.client, changes)
@@ -219,7 +235,8 @@ export class RulesService implements Component {
       this.#storeFailed(e)
     }
     try {
-      await storeRuleState(this.#o.client, states, ++this.#stateVersion)
+      await storeRuleState(this.#o.client, states, ++this.#stateVersion, positionsKey === this.#savedPositions ? undefined : positions)
+      this.#savedPositions = positionsKey
     } catch (e) {
       this.#pendingState = states
       this.#storeFailed(e)
@@ -230,6 +247,88 @@ export class RulesService implements Component {
     this.#stats.storeFailures++
     storeFailures.inc()
     log.error({ err: messageOf(e), pending: this.#pending.length }, 'could not store ticket changes or rule state; retrying on the next tick')
+  }
+
+  /**
+   * A batch from the bus or the store. An element at or below the position
+   * judged before the batch was judged already (by a replay that read it
+   * from the store before the bus brought it); elements of one write share
+   * its position and always come in one batch.
+   */
+  #judge(batch: readonly Element[]): void {
+    const before = { ...this.#positions }
+    for (const e of batch) {
+      if (e.kind === 'ticket') continue
+      const s = streamOf(e.kind)
+      if (s && 'pos' in e && e.pos !== undefined) {
+        if (e.pos <= before[s]) {
+          this.#stats.skippedJudged++
+          continue
+        }
+        if (e.pos > this.#positions[s]) this.#positions[s] = e.pos
+      }
+      this.#stats.judged++
+      this.#input(e)
+    }
+  }
+
+  /**
+   * Judges, from the store, what was stored after the positions judged so
+   * far and at most at `upto` (what the bus has published: everything at or
+   * below it is in the store). The bus holds the rules' batches meanwhile.
+   */
+  async #replay(upto: Positions): Promise<void> {
+    while (this.#replaying) await this.#replaying
+    this.#replaying = this.#replayFromStore(upto).finally(() => {
+      this.#replaying = undefined
+    })
+    await this.#replaying
+  }
+
+  async #replayFromStore(upto: Positions): Promise<void> {
+    const cfg = this.#o.config
+    if (cfg.replayMaxMs === 0) return
+    const t0 = performance.now()
+    // Positions are microseconds of the writers' wall clock: nothing older than replayMaxMs is judged again.
+    const oldest = (Date.now() - cfg.replayMaxMs) * 1000
+    const from = { ...this.#positions }
+    for (const s of STREAMS) {
+      if (from[s] >= oldest) continue
+      const skipped = await this.#countStored(s, from[s], oldest)
+      if (skipped > 0) {
+        notJudgedTotal.inc(skipped)
+        log.error({ stream: s, skipped, replayMaxMs: cfg.replayMaxMs }, 'stored elements older than rules.replayMaxMs are not judged again')
+      }
+      from[s] = oldest
+    }
+    let replayed = 0
+    try {
+      for await (const elements of storedAfter(this.#o.client, from, upto)) {
+        this.#positions = { readings: Math.max(this.#positions.readings, from.readings), events: Math.max(this.#positions.events, from.events) }
+        this.#judge(elements)
+        replayed += elements.length
+      }
+    } catch (e) {
+      // The store could not be read: what was not replayed is not judged; the live feed goes on.
+      log.error({ err: messageOf(e), replayed }, 'replay from the store failed; the rules go on with the live feed')
+    }
+    this.#stats.replayed += replayed
+    replayedTotal.inc(replayed)
+    log.info({ replayed, from, ms: Math.round(performance.now() - t0) }, 'rules judged from the store what they had not judged')
+  }
+
+  /** Rows of a stream stored after `after` and before `before` (positions), for the log. */
+  async #countStored(s: keyof Positions, after: number, before: number): Promise<number> {
+    if (after === 0) return 0
+    try {
+      const rs = await this.#o.client.query({
+        query: `SELECT toUInt64(count()) AS n FROM ${s} WHERE bus_pos > {after:UInt64} AND bus_pos < {before:UInt64}`,
+        query_params: { after, before: Math.floor(before) }, format: 'JSONEachRow',
+      })
+      return Number((await rs.json<{ n: string }>())[0]?.n ?? 0)
+    } catch {
+      return 0
+    }
   }
 
   /** One input through the engine, and its actions into tickets. */

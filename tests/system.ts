@@ -3,6 +3,7 @@
 // city in a temp store, for the tests that drive it through its edges.
 import { join } from 'node:path'
 import { MemoryBus } from '../lib/bus/bus.ts'
+import { PositionClock } from '../lib/bus/position.ts'
 import { loadConfig } from '../lib/config.ts'
 import { READINGS_COLUMNS } from '../ingest/mqtt/telemetry.ts'
 import { ruleRoutes } from '../rules/api.ts'
@@ -30,13 +31,14 @@ export interface TestSystem {
 }
 
 /** The city in a fresh store, a writer for readings, and the live twin on a bus. */
-export async function openSystem(city: City, twin: { sweepIntervalMs: number; degradedAfterMs?: number }): Promise<TestSystem> {
+export async function openSystem(city: City, twin: { sweepIntervalMs: number; degradedAfterMs?: number }, busCapacity?: number): Promise<TestSystem> {
   const opened = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })
   const store = opened.store
   await writeCity(store.client, city, opened.writerCfg)
-  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: { ...opened.writerCfg, flushIntervalMs: 20 } })
+  // Positions as the gateway's writers keep them, so the rules can replay from the store.
+  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: { ...opened.writerCfg, flushIntervalMs: 20 }, positions: new PositionClock() })
   await readings.start()
-  const bus = new MemoryBus()
+  const bus = new MemoryBus(busCapacity === undefined ? {} : { capacity: busCapacity })
   // maxLagMs 0: tests report readings at times of their choosing, some long past, which would read as lag.
   const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: twin.degradedAfterMs ?? 0, sweepIntervalMs: twin.sweepIntervalMs } })
   await live.start()
@@ -45,8 +47,8 @@ export async function openSystem(city: City, twin: { sweepIntervalMs: number; de
     async report(deviceId, ts, values) {
       const d = city.devices.find((x) => x.id === deviceId)
       if (!d) throw new Error(`no ${deviceId}`)
-      await readings.write(Object.entries(values).map(([m, v]) => [ts, d.id, d.type, m, v, 1, d.microGridId, d.communityId, d.streetId, d.districtId, ts]))
-      bus.publish([{ kind: 'reading', deviceId, ts, values }])
+      const stored = await readings.write(Object.entries(values).map(([m, v]) => [ts, d.id, d.type, m, v, 1, d.microGridId, d.communityId, d.streetId, d.districtId, ts]))
+      bus.publish([{ kind: 'reading', deviceId, ts, values, ...(stored.position === undefined ? {} : { pos: stored.position }) }])
       await bus.idle()
     },
     async close() {

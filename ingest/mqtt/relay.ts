@@ -13,7 +13,7 @@ import { CitytwinError } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
 import { deadLetterRow } from '../../twin/store/dead-letters.ts'
 import type { DeadLetter, DeadLetterSink, Row, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
-import { eventElements, readingElements } from './elements.ts'
+import { eventElements, readingElements } from '../../lib/bus/stored.ts'
 
 const log = logger('mqtt-relay')
 

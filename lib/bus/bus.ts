@@ -11,6 +11,7 @@
 // one (the rules follow the twin): it then gets each batch only once that
 // one has taken it, so it reads the batch's effects on the live state.
 import type { Element } from './elements.ts'
+import { NO_POSITIONS, streamOf, type Positions } from './position.ts'
 import { logger } from '../log.ts'
 import { counter, gauge } from '../metrics.ts'
 
@@ -46,8 +47,9 @@ export interface SubscribeOptions {
   after?: Subscription
   /**
    * Called (and awaited) before the next batch when this subscriber lost
-   * `lost` elements by falling more than the bus capacity behind; it is
-   * then up to it to catch up from the store (the twin rebuilds).
+   * `lost` elements: it, or one it follows, fell more than the bus capacity
+   * behind. It is then up to it to catch up from the store (the twin
+   * rebuilds; the rules replay from their position).
    */
   onGap?: (lost: number) => void | Promise<void>
 }
@@ -70,6 +72,8 @@ export interface Bus extends IngestSource {
   subscribe(name: string, handler: ElementHandler, o?: SubscribeOptions): Subscription
   /** Resolves once every subscriber has taken everything published so far. */
   idle(deadline?: number): Promise<void>
+  /** The highest position published on each stream: everything at or below it is in the store. */
+  positions(): Positions
 }
 
 export interface MemoryBusOptions {
@@ -136,8 +140,16 @@ class MemorySubscription implements Subscription {
       const dropped = this.#queue[this.#head] as Queued
       this.#queue[this.#head++] = undefined as unknown as Queued
       this.#pending -= dropped.batch.length
-      this.#lost += dropped.batch.length
+      this.#noteLost(dropped.batch.length)
     }
+    this.#schedule()
+  }
+
+  /** Elements it will never get; those that follow it will not get them either. */
+  #noteLost(n: number): void {
+    if (this.#closed) return
+    this.#lost += n
+    for (const f of this.followers) f.#noteLost(n)
     this.#schedule()
   }
 
@@ -247,6 +259,7 @@ export class MemoryBus implements Bus {
   readonly #capacity: number
   readonly #maxBatch: number
   #published = 0
+  readonly #positions: Positions = { ...NO_POSITIONS }
 
   constructor(o: MemoryBusOptions = {}) {
     this.#capacity = o.capacity ?? 200_000
@@ -257,6 +270,11 @@ export class MemoryBus implements Bus {
   publish(batch: readonly Element[]): void {
     if (batch.length === 0) return
     this.#published += batch.length
+    for (const e of batch) {
+      if (!('pos' in e) || e.pos === undefined) continue
+      const s = streamOf(e.kind)
+      if (s && e.pos > this.#positions[s]) this.#positions[s] = e.pos
+    }
     const q = { batch, at: Date.now() }
     for (const s of this.#roots) s.offer(q)
   }
@@ -275,6 +293,10 @@ export class MemoryBus implements Bus {
   async idle(deadline = Infinity): Promise<void> {
     // Each waits for its leaders first: a follower gets its batches only once its leader is done with them.
     for (const s of this.#all) await s.idle(deadline)
+  }
+
+  positions(): Positions {
+    return { ...this.#positions }
   }
 
   /** The longest any element has waited for a subscriber (counts in ingest's backlog). */

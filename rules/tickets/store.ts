@@ -4,6 +4,7 @@
 // `rule_state`, with `deleted` once the subject is back to normal.
 import type { ClickHouseClient } from '@clickhouse/client'
 import { DONE_TICKET_STATUSES } from '../../lib/bus/elements.ts'
+import type { Positions } from '../../lib/bus/position.ts'
 import type { RuleStateRow } from '../engine.ts'
 import type { Ticket, TicketEvent } from './lifecycle.ts'
 
@@ -72,23 +73,35 @@ export async function ticketHistory(client: ClickHouseClient, id: string, limit 
   }))
 }
 
-export async function storeRuleState(client: ClickHouseClient, rows: readonly RuleStateRow[], version: number): Promise<void> {
-  if (rows.length === 0) return
-  await client.insert({
-    table: 'rule_state',
-    values: rows.map((r) => ({ key: r.key, rule_id: r.ruleId, version, deleted: r.state ? 0 : 1, state: JSON.stringify(r.state ?? null), place: JSON.stringify(r.place), subject: JSON.stringify(r.subject) })),
-    format: 'JSONEachRow',
-  })
+/** The rule_state row that holds the bus position the stored state has judged up to. */
+const POSITION_KEY = '@bus-position'
+
+/**
+ * Stores rule state rows and, with them in the same insert (so one is never
+ * stored without the other), the bus positions they have judged up to.
+ */
+export async function storeRuleState(client: ClickHouseClient, rows: readonly RuleStateRow[], version: number, positions?: Positions): Promise<void> {
+  const values = rows.map((r) => ({ key: r.key, rule_id: r.ruleId, version, deleted: r.state ? 0 : 1, state: JSON.stringify(r.state ?? null), place: JSON.stringify(r.place), subject: JSON.stringify(r.subject) }))
+  if (positions) values.push({ key: POSITION_KEY, rule_id: '', version, deleted: 0, state: JSON.stringify(positions), place: '{}', subject: '{}' })
+  if (values.length === 0) return
+  await client.insert({ table: 'rule_state', values, format: 'JSONEachRow' })
 }
 
-export async function loadRuleState(client: ClickHouseClient): Promise<RuleStateRow[]> {
+/** The stored rule state, and the bus positions it has judged up to (undefined before any was saved). */
+export async function loadRuleState(client: ClickHouseClient): Promise<{ rows: RuleStateRow[]; positions: Positions | undefined }> {
   const rs = await client.query({ query: 'SELECT key, rule_id, state, place, subject FROM rule_state FINAL', format: 'JSONCompactEachRow' })
   const out: RuleStateRow[] = []
+  let positions: Positions | undefined
   for await (const batch of rs.stream<[string, string, string, string, string]>()) {
     for (const r of batch) {
       const [key, ruleId, state, place, subject] = r.json()
+      if (key === POSITION_KEY) {
+        const p = JSON.parse(state) as Partial<Positions>
+        positions = { readings: Number(p.readings ?? 0), events: Number(p.events ?? 0) }
+        continue
+      }
       out.push({ key, ruleId, state: JSON.parse(state) as RuleStateRow['state'], place: JSON.parse(place) as RuleStateRow['place'], subject: JSON.parse(subject) as RuleStateRow['subject'] })
     }
   }
-  return out
+  return { rows: out, positions }
 }

@@ -1,8 +1,11 @@
 // Stored rows as bus elements. The gateway publishes what it has just
-// stored; in cluster mode the primary does, for the rows its workers relay.
-// One conversion for both, from the rows as the store holds them.
-import type { Element, Severity } from '../../lib/bus/elements.ts'
-import type { Row } from '../../twin/store/writer.ts'
+// stored; in cluster mode the primary does, for the rows its workers relay;
+// the rules, replaying from the store, read the same rows back. One
+// conversion for all, from the rows as the store holds them.
+import type { Element, Severity } from './elements.ts'
+
+/** A row of the readings or events table, its columns in the order of READINGS_COLUMNS or EVENTS_COLUMNS. */
+type Row = readonly unknown[]
 
 /** readings rows (READINGS_COLUMNS) as one element per device and timestamp, with every metric reported then; `pos`: where the store holds them. */
 export function readingElements(rows: readonly Row[], pos?: number): Element[] {
