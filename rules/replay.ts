@@ -3,63 +3,104 @@
 // after a restart, or when they fell so far behind that the bus dropped
 // elements for them, they read every reading and device event stored after
 // that position, in position order, and judge them as if they had come on
-// the bus. Positions are the writes' (lib/bus/position.ts), so nothing is
-// judged twice and nothing stored is skipped.
+// the bus. Positions are the writes' (lib/bus/position.ts), so what is
+// replayed is judged once.
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Element } from '../lib/bus/elements.ts'
-import { STREAMS, type Positions } from '../lib/bus/position.ts'
+import type { Positions } from '../lib/bus/position.ts'
 import { eventElements, readingElements } from '../lib/bus/stored.ts'
 
-/** Positions are microseconds: a window of ten seconds of writes per query, so a long replay never holds it all. */
-const WINDOW = 10_000_000
+/** Elements handed to the rules at a time. */
+const CHUNK = 5_000
+/** How long a row may have waited in ingest before it was stored (the bound below is generous by this much). */
+const MAX_QUEUE_MS = 3_600_000
 
-async function rows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown>): Promise<T[]> {
-  const rs = await client.query({ query, query_params: params, format: 'JSONCompactEachRow' })
-  return rs.json<T>()
+export interface ReplayRange {
+  /** Per stream: replay what is above this position ... */
+  from: Positions
+  /** ... and at most at this one. */
+  upto: Positions
+  /**
+   * How far behind its arrival a reading's or event's own timestamp may be
+   * (mqtt.maxPastMs): it bounds the query by `ts`, so the store reads only
+   * the days' partitions that can hold those rows.
+   */
+  maxPastMs: number
 }
 
 /**
- * The elements stored after `from` and at most at `upto` (per stream), in
- * position order, a window at a time. Elements of one write share its
- * position and come together.
+ * The elements stored in the range, in position order (readings and events
+ * interleaved), CHUNK at a time. Elements of one write share its position
+ * and come in one chunk. Readings are streamed from the store, never held
+ * all at once; device events are few beside them and are read whole.
  */
-export async function* storedAfter(client: ClickHouseClient, from: Positions, upto: Positions): AsyncGenerator<Element[]> {
-  const start = Math.min(...STREAMS.map((s) => from[s]))
-  const end = Math.max(...STREAMS.map((s) => upto[s]))
-  for (let lo = start; lo < end; lo += WINDOW) {
-    const hi = Math.min(lo + WINDOW, end)
-    const bound = (s: keyof Positions) => ({ lo: Math.max(lo, from[s]), hi: Math.min(hi, upto[s]) })
-    const r = bound('readings')
-    const e = bound('events')
-    const byPos = new Map<number, Element[]>()
-    const add = (pos: number, els: Element[]): void => {
-      const list = byPos.get(pos)
-      if (list) list.push(...els)
-      else byPos.set(pos, els)
+export async function* storedAfter(client: ClickHouseClient, r: ReplayRange): AsyncGenerator<Element[]> {
+  const since = (pos: number): number => Math.floor(pos / 1000) - r.maxPastMs - MAX_QUEUE_MS
+  const events: { pos: number; elements: Element[] }[] = []
+  if (r.from.events < r.upto.events) {
+    const rs = await client.query({
+      query: `SELECT toString(bus_pos), toUnixTimestamp64Milli(ts), source_id, kind, toString(severity) FROM events
+              WHERE source = 'device' AND bus_pos > {lo:UInt64} AND bus_pos <= {hi:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+              ORDER BY bus_pos, ts`,
+      query_params: { lo: r.from.events, hi: r.upto.events, since: since(r.from.events) },
+      format: 'JSONCompactEachRow',
+    })
+    for (const [pos, ts, device, kind, severity] of await rs.json<[string, number, string, string, string]>()) {
+      const p = Number(pos)
+      const els = eventElements([[Number(ts), 'device', device, kind, severity]], p)
+      const last = events[events.length - 1]
+      if (last?.pos === p) last.elements.push(...els)
+      else events.push({ pos: p, elements: els })
     }
-    if (r.lo < r.hi) {
-      // One row per metric: grouped back into one element per message by readingElements, a write at a time.
-      const got = await rows<[string, number, string, string, number]>(client,
-        `SELECT toString(bus_pos), toUnixTimestamp64Milli(ts), device_id, metric, value FROM readings
-         WHERE bus_pos > {lo:UInt64} AND bus_pos <= {hi:UInt64} ORDER BY bus_pos, device_id, ts`, { lo: r.lo, hi: r.hi })
-      const posAt = (k: number): string | undefined => got[k]?.[0]
-      let i = 0
-      while (i < got.length) {
-        const pos = posAt(i) as string
-        let j = i
-        while (j < got.length && posAt(j) === pos) j++
-        add(Number(pos), readingElements(got.slice(i, j).map(([, ts, device, metric, value]) => [Number(ts), device, '', metric, value]), Number(pos)))
-        i = j
+  }
+  let nextEvent = 0
+  let out: Element[] = []
+  // Events stored before `pos` go first.
+  const eventsBefore = (pos: number): void => {
+    while (nextEvent < events.length && (events[nextEvent] as { pos: number }).pos < pos) out.push(...(events[nextEvent++] as { elements: Element[] }).elements)
+  }
+  if (r.from.readings < r.upto.readings) {
+    const rs = await client.query({
+      query: `SELECT toString(bus_pos), toUnixTimestamp64Milli(ts), device_id, metric, value FROM readings
+              WHERE bus_pos > {lo:UInt64} AND bus_pos <= {hi:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+              ORDER BY bus_pos, device_id, ts`,
+      query_params: { lo: r.from.readings, hi: r.upto.readings, since: since(r.from.readings) },
+      format: 'JSONCompactEachRow',
+    })
+    // One row per metric: grouped back into one element per message by readingElements, a write at a time.
+    let pos = ''
+    let rows: unknown[][] = []
+    const endWrite = (): void => {
+      if (rows.length === 0) return
+      eventsBefore(Number(pos))
+      out.push(...readingElements(rows, Number(pos)))
+      rows = []
+    }
+    for await (const batch of rs.stream<[string, number, string, string, number]>()) {
+      for (const row of batch) {
+        const [p, ts, device, metric, value] = row.json()
+        if (p !== pos) {
+          endWrite()
+          pos = p
+          if (out.length >= CHUNK) {
+            yield out
+            out = []
+          }
+        }
+        rows.push([Number(ts), device, '', metric, value])
       }
     }
-    if (e.lo < e.hi) {
-      const got = await rows<[string, number, string, string, string]>(client,
-        `SELECT toString(bus_pos), toUnixTimestamp64Milli(ts), source_id, kind, toString(severity) FROM events
-         WHERE source = 'device' AND bus_pos > {lo:UInt64} AND bus_pos <= {hi:UInt64} ORDER BY bus_pos, ts`, { lo: e.lo, hi: e.hi })
-      for (const [pos, ts, device, kind, severity] of got) add(Number(pos), eventElements([[Number(ts), 'device', device, kind, severity]], Number(pos)))
-    }
-    const out: Element[] = []
-    for (const pos of [...byPos.keys()].sort((a, b) => a - b)) out.push(...(byPos.get(pos) as Element[]))
-    if (out.length > 0) yield out
+    endWrite()
   }
+  eventsBefore(Number.POSITIVE_INFINITY)
+  if (out.length > 0) yield out
+}
+
+/** Rows of a table stored after `after` and before `before` (positions): what a replay leaves out, for the log. */
+export async function countStored(client: ClickHouseClient, table: 'readings' | 'events', after: number, before: number): Promise<number> {
+  const rs = await client.query({
+    query: `SELECT toUInt64(count()) AS n FROM ${table} WHERE bus_pos > {after:UInt64} AND bus_pos < {before:UInt64}`,
+    query_params: { after, before: Math.floor(before) }, format: 'JSONEachRow',
+  })
+  return Number((await rs.json<{ n: string }>())[0]?.n ?? 0)
 }

@@ -30,7 +30,7 @@ import { OPEN_STATUSES, type ActOptions, type Ticket, type TicketAction } from '
 import { matchComplaint, type Complaint } from './complaints.ts'
 import { lastComplaintSeq, storeComplaint } from './complaints-store.ts'
 import { loadRuleState, loadTickets, storeRuleState, storeTicketChanges, ticketGrid } from './tickets/store.ts'
-import { storedAfter } from './replay.ts'
+import { countStored, storedAfter } from './replay.ts'
 
 const log = logger('rules')
 const actionsTotal = counter('citytwin_rules_actions_total', 'Rule actions, by rule and type (raise, clear)', ['rule', 'type'])
@@ -50,6 +50,8 @@ export interface RulesServiceOptions {
   clock?: () => number
   /** Where linkage pushes go; default from the config (webhook or log). */
   linkage?: LinkageSink
+  /** mqtt.maxPastMs: how far behind its arrival a stored reading's timestamp may be (bounds replay queries by time). */
+  maxPastMs?: number
 }
 
 export type ActResult = { ok: true; ticket: Ticket } | { ok: false; status: number; code: string; message: string }
@@ -75,7 +77,6 @@ export class RulesService implements Component {
   #links: LinkageMessage[] = []
   #stateVersion = Date.now() * 1000
   #flushing: Promise<void> | undefined
-  #publish: Element[] = []
   #lastReload = { ok: true, at: 0, error: '' }
   #complaintSeq = { day: '', seq: 0 }
   #stats = { elements: 0, raised: 0, cleared: 0, ticketsCreated: 0, storeFailures: 0, judged: 0, replayed: 0, skippedJudged: 0 }
@@ -148,10 +149,9 @@ export class RulesService implements Component {
     if (state.positions) {
       this.#positions = state.positions
       this.#savedPositions = JSON.stringify(state.positions)
-      // What was stored after the saved state, before the last stop or crash. Nothing else writes yet.
-      // Positions are the writers' wall clock, not this service's clock (which tests run at any speed).
-      const nowUs = Date.now() * 1000
-      await this.#replay({ readings: nowUs, events: nowUs })
+      // What was stored after the saved state, before the last stop or crash: all of it, whatever
+      // the clock says now. Nothing else writes yet (`citytwin start` starts the gateways after the rules).
+      await this.#replay({ readings: Number.MAX_SAFE_INTEGER, events: Number.MAX_SAFE_INTEGER })
     }
     this.#timer = setInterval(() => void this.tick(), cfg.tickMs)
     this.#timer.unref()
@@ -182,6 +182,8 @@ export class RulesService implements Component {
 
   async health(): Promise<Health> {
     if (!this.#lastReload.ok) return { ok: true, detail: `rule files refused; the previous rules run: ${this.#lastReload.error.split('\n')[0] ?? ''}` }
+    const behindMs = this.#subscription?.backlogMs(Date.now()) ?? 0
+    if (behindMs >= 60_000) return { ok: false, detail: `the rules are ${Math.round(behindMs / 1000)} s behind the bus` }
     return this.#pending.length > 10_000 ? { ok: false, detail: `${this.#pending.length} ticket changes not stored` } : { ok: true }
   }
 
@@ -226,6 +228,8 @@ export class RulesService implements Component {
       this.#storeFailed(e)
       return
     }
+    // Stored: now they may go on the bus, so the twin counts them on the map.
+    if (changes.length > 0) this.#o.bus.publish(changes.map((c) => ticketElement(c.ticket)))
     this.#links.push(...changes.filter((c) => c.event.action === 'create' && c.ticket.linkage.length > 0).flatMap((c) => linkageMessages(c.ticket)))
     try {
       if (this.#links.length > 0) await this.#outbox?.enqueue(this.#links, this.#clock())
@@ -291,44 +295,42 @@ export class RulesService implements Component {
     const t0 = performance.now()
     // Positions are microseconds of the writers' wall clock: nothing older than replayMaxMs is judged again.
     const oldest = (Date.now() - cfg.replayMaxMs) * 1000
-    const from = { ...this.#positions }
     for (const s of STREAMS) {
-      if (from[s] >= oldest) continue
-      const skipped = await this.#countStored(s, from[s], oldest)
-      if (skipped > 0) {
-        notJudgedTotal.inc(skipped)
-        log.error({ stream: s, skipped, replayMaxMs: cfg.replayMaxMs }, 'stored elements older than rules.replayMaxMs are not judged again')
+      if (this.#positions[s] >= oldest) continue
+      const skipped = this.#positions[s] === 0 ? 0 : await countStored(this.#o.client, s, this.#positions[s], oldest).catch(() => -1)
+      if (skipped !== 0) {
+        if (skipped > 0) notJudgedTotal.inc(skipped)
+        log.error({ stream: s, rows: skipped < 0 ? 'unknown' : skipped, replayMaxMs: cfg.replayMaxMs }, 'stored rows older than rules.replayMaxMs are not judged again')
       }
-      from[s] = oldest
+      this.#positions[s] = oldest
     }
     let replayed = 0
-    try {
-      for await (const elements of storedAfter(this.#o.client, from, upto)) {
-        this.#positions = { readings: Math.max(this.#positions.readings, from.readings), events: Math.max(this.#positions.events, from.events) }
-        this.#judge(elements)
-        replayed += elements.length
+    for (let attempt = 1; ; attempt++) {
+      try {
+        // From where the last attempt got to: what it judged is not judged again.
+        for await (const elements of storedAfter(this.#o.client, { from: { ...this.#positions }, upto, maxPastMs: this.#o.maxPastMs ?? 86_400_000 })) {
+          this.#judge(elements)
+          replayed += elements.length
+        }
+        break
+      } catch (e) {
+        if (attempt >= 5) {
+          // The live feed goes on; what lies between is not judged, and is said to be so.
+          log.error({ err: messageOf(e), replayed, from: this.#positions, upto }, 'could not read from the store what the rules had not judged; rows in this range are not judged')
+          break
+        }
+        log.warn({ err: messageOf(e), attempt }, 'replay from the store failed; trying again')
+        await new Promise((r) => setTimeout(r, 500 * 2 ** attempt))
       }
-    } catch (e) {
-      // The store could not be read: what was not replayed is not judged; the live feed goes on.
-      log.error({ err: messageOf(e), replayed }, 'replay from the store failed; the rules go on with the live feed')
     }
     this.#stats.replayed += replayed
     replayedTotal.inc(replayed)
-    log.info({ replayed, from, ms: Math.round(performance.now() - t0) }, 'rules judged from the store what they had not judged')
+    log.info({ replayed, positions: this.#positions, ms: Math.round(performance.now() - t0) }, 'rules judged from the store what they had not judged')
   }
 
-  /** Rows of a stream stored after `after` and before `before` (positions), for the log. */
-  async #countStored(s: keyof Positions, after: number, before: number): Promise<number> {
-    if (after === 0) return 0
-    try {
-      const rs = await this.#o.client.query({
-        query: `SELECT toUInt64(count()) AS n FROM ${s} WHERE bus_pos > {after:UInt64} AND bus_pos < {before:UInt64}`,
-        query_params: { after, before: Math.floor(before) }, format: 'JSONEachRow',
-      })
-      return Number((await rs.json<{ n: string }>())[0]?.n ?? 0)
-    } catch {
-      return 0
-    }
+  /** The highest bus position judged, over every stream (a position clock must go on above it). */
+  get highestPosition(): number {
+    return Math.max(...STREAMS.map((s) => this.#positions[s]))
   }
 
   /** One input through the engine, and its actions into tickets. */
@@ -376,27 +378,11 @@ export class RulesService implements Component {
     return { districtId: place.districtId, streetId: place.streetId, ...(districtName ? { districtName } : {}), ...(streetName ? { streetName } : {}) }
   }
 
-  /** Keeps changes for the next flush and tells the twin about open and closed tickets. */
+  /** Keeps changes for the next flush (which stores them, then puts them on the bus for the twin). */
   #take(changes: readonly Change[]): void {
     if (changes.length === 0) return
     this.#pending.push(...changes)
-    for (const c of changes) {
-      ticketEvents.inc({ action: c.event.action })
-      const t = c.ticket
-      const subject = t.subject
-      this.#publish.push({
-        kind: 'ticket', ticketId: t.id, ts: t.updatedAt, open: OPEN_STATUSES.has(t.status), severity: t.severity, gridId: ticketGrid(t),
-        ...(subject && 'deviceId' in subject ? { deviceId: subject.deviceId } : {}), ...(subject && 'cameraId' in subject ? { cameraId: subject.cameraId } : {}),
-      })
-    }
-    // One batch for the changes of one turn of the loop.
-    if (this.#publish.length === changes.length) {
-      queueMicrotask(() => {
-        const batch = this.#publish
-        this.#publish = []
-        this.#o.bus.publish(batch)
-      })
-    }
+    for (const c of changes) ticketEvents.inc({ action: c.event.action })
   }
 
   /** An operator's action, stored before it is answered. */
@@ -511,5 +497,14 @@ export class RulesService implements Component {
     } catch (e) {
       log.error({ err: messageOf(e), dir }, 'cannot watch the rules folder; reload with POST /api/admin/rules/reload')
     }
+  }
+}
+
+/** A ticket as the bus carries it to the twin: open or not, where it counts on the map. */
+function ticketElement(t: Ticket): Element {
+  const subject = t.subject
+  return {
+    kind: 'ticket', ticketId: t.id, ts: t.updatedAt, open: OPEN_STATUSES.has(t.status), severity: t.severity, gridId: ticketGrid(t),
+    ...(subject && 'deviceId' in subject ? { deviceId: subject.deviceId } : {}), ...(subject && 'cameraId' in subject ? { cameraId: subject.cameraId } : {}),
   }
 }

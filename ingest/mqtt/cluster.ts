@@ -12,6 +12,7 @@
 // ClickHouse server. Workers send the primary their port and stats.
 import cluster, { type Worker } from 'node:cluster'
 import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
+import type { PositionClock } from '../../lib/bus/position.ts'
 import { startAll, stopAll, type Component, type ComponentStats } from '../../lib/component.ts'
 import { backoffDelayMs } from '../../lib/backoff.ts'
 import { logger } from '../../lib/log.ts'
@@ -195,6 +196,8 @@ export interface MqttClusterOptions {
   maxInFlight: number
   /** Where stored elements are published (the twin, in `citytwin start`). */
   bus?: Bus
+  /** The bus positions the writers stamp on what they store for the bus (lib/bus/position.ts). */
+  positions?: PositionClock
 }
 
 /**
@@ -219,7 +222,7 @@ export class MqttCluster implements Component, IngestSource {
   }
 
   async start(): Promise<void> {
-    const w = createIngestWriters(this.#o.store, this.#o.writerCfg)
+    const w = createIngestWriters(this.#o.store, this.#o.writerCfg, this.#o.bus && this.#o.positions)
     this.#ingestWriters = w
     await startAll([w.deadLetters, w.readings, w.events], this.#writers)
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }

@@ -2,7 +2,7 @@
 // writers, and the gateway in front of them. Returned in start order;
 // stop them in reverse (the gateway first, the dead letters last).
 import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
-import { PositionClock } from '../../lib/bus/position.ts'
+import type { PositionClock } from '../../lib/bus/position.ts'
 import type { Component } from '../../lib/component.ts'
 import { loadConfig, type ConfigSources } from '../../lib/config.ts'
 import { DeadLetterWriter, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
@@ -29,7 +29,7 @@ export interface MqttIngest extends IngestSource {
  * The gateway and its writers. A gateway worker of a cluster passes `relay`:
  * its rows then go to the primary's writers (see relay.ts) instead.
  */
-export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}, relay?: RelayClient, bus?: Bus): Promise<MqttIngest> {
+export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}, relay?: RelayClient, bus?: Bus, positions?: PositionClock): Promise<MqttIngest> {
   const config = loadConfig(mqttConfig, { ...sources, overrides: { ...sources.overrides, ...overrides } })
   const secret = resolveDeviceSecret(config.deviceSecret, store.dataDir)
   const devices = await loadDevices(store.client)
@@ -39,7 +39,7 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
     return { gateway, config, components: [relay, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }
   }
-  const writers = createIngestWriters(store, writerCfg)
+  const writers = createIngestWriters(store, writerCfg, bus && positions)
   const { deadLetters, readings, events } = writers
   const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, ...(bus ? { bus } : {}) })
   return {
@@ -57,13 +57,16 @@ export interface IngestWriters {
   oldestPendingMs(now: number): number
 }
 
-/** The writers behind a gateway: readings, events and dead letters (start them in that order: dead letters first). */
-export function createIngestWriters(store: Store, writerCfg: WriterConfig): IngestWriters {
+/**
+ * The writers behind a gateway: readings, events and dead letters (start
+ * them in that order: dead letters first). Where their rows go on a bus,
+ * `positions` stamps each write with its bus position, so the rules can
+ * replay what they had not judged; rows no bus carries get none (0).
+ */
+export function createIngestWriters(store: Store, writerCfg: WriterConfig, positions?: PositionClock): IngestWriters {
   const deadLetters = new DeadLetterWriter(store.client, writerCfg)
-  // Every stored reading and event carries its bus position, so the rules can replay what they had not judged.
-  const positions = new PositionClock()
-  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters, positions })
-  const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters, positions })
+  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters, ...(positions ? { positions } : {}) })
+  const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters, ...(positions ? { positions } : {}) })
   return { deadLetters, readings, events, oldestPendingMs: (now) => Math.max(readings.oldestPendingMs(now), events.oldestPendingMs(now)) }
 }
 

@@ -22,7 +22,7 @@ const failuresTotal = counter('citytwin_bus_subscriber_failures_total', 'Batches
 
 /**
  * What the twin asks of ingest beside its elements (a gateway process, a
- * cluster of them, the bus itself): how long data has waited in it, and
+ * cluster of them, its own place on the bus): how long data has waited in it, and
  * whether it sheds devices to keep its memory. Together they say whether
  * ingest is degraded (twin/state/ingest-health.ts).
  */
@@ -66,7 +66,7 @@ export interface Subscription {
   close(): void
 }
 
-export interface Bus extends IngestSource {
+export interface Bus {
   /** Queues a batch of stored elements for every subscriber; never waits for one. */
   publish(batch: readonly Element[]): void
   subscribe(name: string, handler: ElementHandler, o?: SubscribeOptions): Subscription
@@ -108,9 +108,12 @@ class MemorySubscription implements Subscription {
   #closed = false
   #idleWaiters: (() => void)[] = []
 
-  constructor(name: string, handler: ElementHandler, o: SubscribeOptions & { leader?: MemorySubscription }, capacity: number, maxBatch: number) {
+  readonly #detach: () => void
+
+  constructor(name: string, handler: ElementHandler, o: SubscribeOptions & { leader?: MemorySubscription; detach: () => void }, capacity: number, maxBatch: number) {
     this.name = name
     this.leader = o.leader
+    this.#detach = o.detach
     this.#handler = handler
     this.#onGap = o.onGap
     this.#capacity = capacity
@@ -142,7 +145,19 @@ class MemorySubscription implements Subscription {
       this.#pending -= dropped.batch.length
       this.#noteLost(dropped.batch.length)
     }
+    this.#compact()
     this.#schedule()
+  }
+
+  /** Drops the slots of batches already taken or dropped, once they are most of the array. */
+  #compact(): void {
+    if (this.#head === this.#queue.length) {
+      this.#queue = []
+      this.#head = 0
+    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
+      this.#queue = this.#queue.slice(this.#head)
+      this.#head = 0
+    }
   }
 
   /** Elements it will never get; those that follow it will not get them either. */
@@ -158,23 +173,34 @@ class MemorySubscription implements Subscription {
     if (this.leader) await this.leader.idle(deadline)
     if (this.#isIdle() || Date.now() >= deadline) return
     await new Promise<void>((resolve) => {
-      this.#idleWaiters.push(resolve)
-      if (deadline !== Infinity) setTimeout(resolve, Math.max(0, deadline - Date.now())).unref()
+      let timer: NodeJS.Timeout | undefined
+      const wake = (): void => {
+        clearTimeout(timer)
+        const i = this.#idleWaiters.indexOf(wake)
+        if (i >= 0) this.#idleWaiters.splice(i, 1)
+        resolve()
+      }
+      this.#idleWaiters.push(wake)
+      if (deadline !== Infinity) timer = setTimeout(wake, Math.max(0, deadline - Date.now()))
     })
   }
 
   close(): void {
+    if (this.#closed) return
     this.#closed = true
+    this.#detach()
     this.#queue = []
     this.#head = 0
     this.#pending = 0
+    this.#lost = 0
     lagElements.set({ subscriber: this.name }, 0)
-    for (const f of this.followers) f.close()
+    for (const f of [...this.followers]) f.close()
     this.#wakeIdle()
   }
 
   #isIdle(): boolean {
-    return this.#closed || (this.#pending === 0 && !this.#busy)
+    // A loss not yet told is work to do: the subscriber catches up on it.
+    return this.#closed || (this.#pending === 0 && this.#lost === 0 && !this.#busy)
   }
 
   #schedule(): void {
@@ -226,13 +252,7 @@ class MemorySubscription implements Subscription {
       this.#queue[this.#head++] = undefined as unknown as Queued
     }
     this.#pending -= n
-    if (this.#head === this.#queue.length) {
-      this.#queue = []
-      this.#head = 0
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head)
-      this.#head = 0
-    }
+    this.#compact()
     return out
   }
 
@@ -280,10 +300,17 @@ export class MemoryBus implements Bus {
   }
 
   subscribe(name: string, handler: ElementHandler, o: SubscribeOptions = {}): Subscription {
-    if (this.#all.some((s) => s.name === name && !s.closed)) throw new Error(`the bus already has a subscriber named "${name}"`)
+    if (this.#all.some((s) => s.name === name)) throw new Error(`the bus already has a subscriber named "${name}"`)
     const leader = o.after ? this.#all.find((s) => s === o.after) : undefined
     if (o.after && !leader) throw new Error(`"${name}" cannot follow a subscription of another bus`)
-    const sub = new MemorySubscription(name, handler, { ...o, ...(leader ? { leader } : {}) }, this.#capacity, this.#maxBatch)
+    const detach = (): void => {
+      // A closed subscription leaves the bus (a restarted component subscribes anew under its name).
+      for (const list of [this.#roots, this.#all, leader?.followers ?? []]) {
+        const i = list.indexOf(sub)
+        if (i >= 0) list.splice(i, 1)
+      }
+    }
+    const sub: MemorySubscription = new MemorySubscription(name, handler, { ...o, ...(leader ? { leader } : {}), detach }, this.#capacity, this.#maxBatch)
     if (leader) leader.followers.push(sub)
     else this.#roots.push(sub)
     this.#all.push(sub)
@@ -299,15 +326,11 @@ export class MemoryBus implements Bus {
     return { ...this.#positions }
   }
 
-  /** The longest any element has waited for a subscriber (counts in ingest's backlog). */
+  /** The longest any element has waited for a subscriber, in ms at `now`. */
   backlogMs(now: number): number {
     let ms = 0
-    for (const s of this.#all) if (!s.closed) ms = Math.max(ms, s.backlogMs(now))
+    for (const s of this.#all) ms = Math.max(ms, s.backlogMs(now))
     return ms
-  }
-
-  shedding(): boolean {
-    return false
   }
 
   get published(): number {

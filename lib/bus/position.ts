@@ -5,10 +5,12 @@
 // A consumer that saves the position it has judged up to (the rules, with
 // their state) can therefore ask the store for exactly what came after.
 //
-// Positions are microseconds of the clock, made strictly increasing: a
-// process that restarts goes on above where the last one stopped without
-// asking the store, unless it made more than a thousand writes a
-// millisecond or its clock went back.
+// Positions are microseconds of the clock, made strictly increasing. A
+// process that restarts goes on above where the last one stopped: above the
+// clock, and above the highest position the rules found in the store when
+// they replayed at start (`citytwin start` seeds the clock with it), so a
+// clock that went back, or a run that made more than a thousand writes a
+// millisecond, cannot hand out a position already judged.
 
 /** The streams a position is kept for: each is one writer, in order. */
 export const STREAMS = ['readings', 'events'] as const
@@ -34,9 +36,9 @@ export class PositionClock {
     this.#last = Math.max(this.#last + 1, this.#now() * 1000)
     return this.#last
   }
-}
 
-/** The clock time (ms) a position was taken at, near enough to bound a query by time. */
-export function positionTimeMs(pos: number): number {
-  return Math.floor(pos / 1000)
+  /** Goes on above `pos` (the highest position the store was found to hold), whatever the clock says. */
+  above(pos: number): void {
+    this.#last = Math.max(this.#last, pos)
+  }
 }

@@ -17,8 +17,9 @@ import { untilSignal } from '../../ingest/mqtt/cli.ts'
 import { MqttCluster, workerLimits } from '../../ingest/mqtt/cluster.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { createMqttIngest } from '../../ingest/mqtt/index.ts'
-import { ingestSources, MemoryBus } from '../bus/bus.ts'
+import { MemoryBus } from '../bus/bus.ts'
 import { busConfig } from '../bus/config.ts'
+import { PositionClock } from '../bus/position.ts'
 import { twinConfig } from '../../twin/state/config.ts'
 import { LiveTwin } from '../../twin/state/live-twin.ts'
 import { ruleRoutes } from '../../rules/api.ts'
@@ -81,22 +82,26 @@ export const startCommand: Command = {
       const bus = new MemoryBus(loadConfig(busConfig, { file: configFile }))
       const twin = new LiveTwin({ client: store.client, bus, config: loadConfig(twinConfig, { file: configFile }) })
       // The rules listen after the twin, so they read each element's effects on the live state.
-      const rules = new RulesService({ client: store.client, bus, twin, config: loadConfig(rulesConfig, { file: configFile }) })
+      const gatewayCfg = loadConfig(mqttConfig, { file: configFile })
+      const rules = new RulesService({ client: store.client, bus, twin, config: loadConfig(rulesConfig, { file: configFile }), maxPastMs: gatewayCfg.maxPastMs })
       await startAll([twin, rules], components)
+      // The bus positions the gateways' writers stamp go on above everything the rules found stored.
+      const positions = new PositionClock()
+      positions.above(rules.highestPosition)
       const mqttPort = numberOption(values, 'mqtt-port')
       let gatewayPort: () => number
       if (workers === 1) {
-        const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: mqttPort }, undefined, bus)
+        const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port: mqttPort }, undefined, bus, positions)
         await startAll(ingest.components, components)
-        // Silence is not judged for readings still waiting in the gateway or on the bus (twin/state/lag.ts).
-        twin.watchIngest(ingestSources(ingest, bus))
+        // Silence is not judged for readings still waiting in the gateway (twin/state/lag.ts).
+        twin.watchIngest(ingest)
         gatewayPort = () => ingest.gateway.port
       } else {
         // The workers relay their rows here; once stored, they go on this process's bus to the twin.
         const args = [...(mqttPort === undefined ? [] : ['--port', String(mqttPort)]), ...(typeof values.config === 'string' ? ['--config', values.config] : [])]
-        const gateways = new MqttCluster({ store, writerCfg, workers, args, ...workerLimits(loadConfig(mqttConfig, { file: configFile })), bus })
+        const gateways = new MqttCluster({ store, writerCfg, workers, args, ...workerLimits(gatewayCfg), bus, positions })
         await startAll([gateways], components)
-        twin.watchIngest(ingestSources(gateways, bus))
+        twin.watchIngest(gateways)
         gatewayPort = () => gateways.port
       }
       const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST })

@@ -105,6 +105,60 @@ describe('memory bus', () => {
     expect(got).toEqual([...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 1_000 }, (_, i) => 2_010 + i)])
   })
 
+  it('tells a follower of the elements its leader lost, so it can catch up from the store too', async () => {
+    const bus = new MemoryBus({ capacity: 100 })
+    const gate = deferred()
+    let first = true
+    const leaderGaps: number[] = []
+    const followerGaps: number[] = []
+    const followed: number[] = []
+    const leader = bus.subscribe('twin', async () => {
+      if (first) {
+        first = false
+        await gate.promise
+      }
+    }, { onGap: (lost) => void leaderGaps.push(lost) })
+    bus.subscribe('rules', (b) => void followed.push(...ids(b)), { after: leader, onGap: (lost) => void followerGaps.push(lost) })
+    bus.publish(batch(0, 10))
+    await new Promise((r) => setTimeout(r, 10))
+    for (let k = 0; k < 5; k++) bus.publish(batch(10 + k * 100, 100))
+    // A follower with a loss not yet told is not idle.
+    let idle = false
+    void bus.idle().then(() => (idle = true))
+    await new Promise((r) => setTimeout(r, 10))
+    expect(idle).toBe(false)
+    gate.resolve()
+    await bus.idle()
+    expect(leaderGaps).toEqual([400])
+    expect(followerGaps).toEqual([400])
+    expect(followed).toEqual([...Array.from({ length: 10 }, (_, i) => i), ...Array.from({ length: 100 }, (_, i) => 410 + i)])
+  })
+
+  it('gives up waiting for a stuck subscriber at the deadline, and lets a closed one be replaced under its name', async () => {
+    const bus = new MemoryBus()
+    const stuck = bus.subscribe('stuck', () => new Promise<void>(() => undefined))
+    bus.publish(batch(0, 1))
+    const t0 = Date.now()
+    await bus.idle(Date.now() + 50)
+    expect(Date.now() - t0).toBeGreaterThanOrEqual(40)
+    expect(stuck.backlogMs(Date.now())).toBeGreaterThan(0)
+    stuck.close()
+    const got: number[] = []
+    bus.subscribe('stuck', (b) => void got.push(...ids(b)))
+    bus.publish(batch(1, 1))
+    await bus.idle()
+    expect(got).toEqual([1])
+    expect(bus.backlogMs(Date.now())).toBe(0)
+  })
+
+  it('knows the highest position published on each stream', () => {
+    const bus = new MemoryBus()
+    bus.publish([{ kind: 'reading', deviceId: 'D1', ts: 1, values: {}, pos: 5 }, { kind: 'reading', deviceId: 'D2', ts: 1, values: {}, pos: 7 }])
+    bus.publish([{ kind: 'connectivity', deviceId: 'D1', ts: 2, state: 'connected', pos: 6 }])
+    bus.publish([{ kind: 'ticket', ticketId: 'T1', ts: 3, open: true, severity: 'info' }])
+    expect(bus.positions()).toEqual({ readings: 7, events: 6 })
+  })
+
   it('keeps delivering to a subscriber whose handler threw, and to the others', async () => {
     const bus = new MemoryBus()
     const good: number[] = []

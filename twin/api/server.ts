@@ -186,6 +186,8 @@ export class ApiServer implements Component {
       url = new URL(req.url ?? '/', 'http://api')
       match = this.router.match(req.method ?? 'GET', url.pathname)
     } catch (e) {
+      // An HttpError from routing (a bad percent-escape), or URL refusing the target; anything else is ours (500, below).
+      if (!(e instanceof HttpError) && !(e instanceof TypeError && (e as { code?: unknown }).code === 'ERR_INVALID_URL')) throw e
       const out = e instanceof HttpError ? errorBody(e) : errorBody(new HttpError(400, 'BAD_REQUEST', `the request target is not a valid URL: ${messageOf(e)}`))
       httpRequests.inc({ route: 'unmatched', status: String(out.status) })
       send(res, out)

@@ -1,9 +1,10 @@
 // The twin as a running component: loaded from the store at start, fed by
 // the bus, swept once a second for devices that have turned silent.
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Bus, IngestSource, Subscription } from '../../lib/bus/bus.ts'
+import { ingestSources, type Bus, type IngestSource, type Subscription } from '../../lib/bus/bus.ts'
 import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
+import { messageOf } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge } from '../../lib/metrics.ts'
 import type { TwinConfig } from './config.ts'
@@ -27,6 +28,9 @@ export class LiveTwin implements Component {
   #subscription: Subscription | undefined
   /** A load from the store in progress: the bus holds the twin's elements until it is done. */
   #loading: Promise<void> | undefined
+  /** Wait before the next try at a rebuild after a gap on the bus, ms (doubling to a minute). */
+  #rebuildRetryMs = 1_000
+  #rebuildTimer: NodeJS.Timeout | undefined
   #timer: NodeJS.Timeout | undefined
   #onStatus: StatusListener | undefined
   #ingest: IngestSource | undefined
@@ -58,8 +62,10 @@ export class LiveTwin implements Component {
    * decides whether ingest is degraded (ingest-health.ts).
    */
   watchIngest(source: IngestSource | undefined): void {
-    this.#ingest = source
-    this.#twin?.watchIngest(source)
+    // What waits on the bus for the twin is as unseen as what waits in the gateway.
+    const onBus: IngestSource = { backlogMs: (now) => this.#subscription?.backlogMs(now) ?? 0, shedding: () => false }
+    this.#ingest = source && ingestSources(source, onBus)
+    this.#twin?.watchIngest(this.#ingest)
   }
 
   /** Ingest's state as the twin last judged it. */
@@ -78,7 +84,7 @@ export class LiveTwin implements Component {
     // the bus holds those elements until the load is done.
     this.#subscription = this.#bus.subscribe('twin', (batch) => this.#take(batch), {
       // Too far behind to catch up element by element: the store has it all.
-      onGap: () => this.rebuild(),
+      onGap: () => this.#rebuildAfterGap(),
     })
     await this.rebuild()
     this.#timer = setInterval(() => this.#sweep(), this.#cfg.sweepIntervalMs)
@@ -91,11 +97,29 @@ export class LiveTwin implements Component {
    * new twin, not to the one being replaced.
    */
   async rebuild(): Promise<void> {
-    while (this.#loading) await this.#loading
+    // Another load first; its failure is its caller's to hear, not this one's.
+    while (this.#loading) await this.#loading.catch(() => undefined)
     this.#loading = this.#load().finally(() => {
       this.#loading = undefined
     })
     await this.#loading
+  }
+
+  /**
+   * The bus dropped elements for the twin: only the store has them now. A
+   * load that fails (the store away) is tried again until one succeeds;
+   * meanwhile the twin goes on with what it has and with what arrives.
+   */
+  async #rebuildAfterGap(): Promise<void> {
+    try {
+      await this.rebuild()
+      this.#rebuildRetryMs = 1_000
+    } catch (e) {
+      log.error({ err: messageOf(e), retryMs: this.#rebuildRetryMs }, 'the twin lost elements on the bus and could not rebuild from the store; trying again')
+      this.#rebuildTimer = setTimeout(() => void this.#rebuildAfterGap(), this.#rebuildRetryMs)
+      this.#rebuildTimer.unref()
+      this.#rebuildRetryMs = Math.min(this.#rebuildRetryMs * 2, 60_000)
+    }
   }
 
   async #load(): Promise<void> {
@@ -117,6 +141,7 @@ export class LiveTwin implements Component {
     await this.#subscription?.idle(deadline)
     this.#subscription?.close()
     clearInterval(this.#timer)
+    clearTimeout(this.#rebuildTimer)
   }
 
   stats(): ComponentStats {
@@ -124,7 +149,8 @@ export class LiveTwin implements Component {
   }
 
   #take(batch: readonly Element[]): Promise<void> | void {
-    if (this.#loading) return this.#loading.then(() => this.#apply(batch))
+    // Whether the load succeeds or not, the batch is applied (to the new twin, or to the old one that stays).
+    if (this.#loading) return this.#loading.then(() => this.#apply(batch), () => this.#apply(batch))
     this.#apply(batch)
   }
 
