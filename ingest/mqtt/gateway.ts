@@ -22,7 +22,7 @@ import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { DeadLetterSink, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
-import { eventElements, readingElements } from '../../lib/bus/stored.ts'
+import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
 import { Admission } from './admission.ts'
 import { ProcessBacklog } from './backlog.ts'
 import { HeapGuard, type HeapSample } from './heap-guard.ts'
@@ -341,7 +341,7 @@ export class MqttGateway implements Component {
     track.stored = Math.max(track.stored ?? -1, result.lastSeq)
     this.#counts.stored++
     messagesTotal.inc({ outcome: 'stored' })
-    this.#o.bus?.publish(readingElements(result.rows, stored.position))
+    this.#o.bus?.publish(readingElements(rowsStored(result.rows, stored.deadLetteredRows), stored.position))
   }
 
   async #event(device: DeviceInfo, kind: 'status' | 'event', topic: string, payload: Buffer, now: number): Promise<void> {
@@ -365,7 +365,7 @@ export class MqttGateway implements Component {
     const stored = await this.#o.events.write([row])
     this.#counts.stored++
     messagesTotal.inc({ outcome: 'stored' })
-    this.#o.bus?.publish(eventElements([row], stored.position))
+    this.#o.bus?.publish(eventElements(rowsStored([row], stored.deadLetteredRows), stored.position))
   }
 
   #connectivity(client: Client, kind: 'connected' | 'disconnected'): void {
@@ -383,7 +383,7 @@ export class MqttGateway implements Component {
     const row = [ts, 'device', device.id, kind, 'info', device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, JSON.stringify({ clientId: client.id, gatewayPid: process.pid }), '']
     // Connectivity is observed, not acknowledged to anyone: a failure is logged, not retried by a device.
     this.#o.events.write([row]).then(
-      (stored) => this.#o.bus?.publish(eventElements([row], stored.position)),
+      (stored) => this.#o.bus?.publish(eventElements(rowsStored([row], stored.deadLetteredRows), stored.position)),
       (e: unknown) => log.warn({ err: e, device: device.id }, 'connectivity event not stored'),
     )
   }

@@ -13,7 +13,7 @@ import { CitytwinError } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
 import { deadLetterRow } from '../../twin/store/dead-letters.ts'
 import type { DeadLetter, DeadLetterSink, Row, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
-import { eventElements, readingElements } from '../../lib/bus/stored.ts'
+import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
 
 const log = logger('mqtt-relay')
 
@@ -149,10 +149,10 @@ export function serveRelay(worker: Worker, sinks: Record<RelayTable, RowSink>, b
       (outcome) => {
         reply({ outcome })
         if (!bus) return
-        // Rows the store refused went to the dead letters; an element must not outrun the store.
-        if (outcome.deadLettered > 0) return
-        if (m.table === 'readings') bus.publish(readingElements(m.rows, outcome.position))
-        else if (m.table === 'events') bus.publish(eventElements(m.rows, outcome.position))
+        // Rows the store refused went to the dead letters; the others go on the bus.
+        const rows = rowsStored(m.rows, outcome.deadLetteredRows)
+        if (m.table === 'readings') bus.publish(readingElements(rows, outcome.position))
+        else if (m.table === 'events') bus.publish(eventElements(rows, outcome.position))
       },
       (e: unknown) => {
         log.warn({ err: e, table: m.table, rows: m.rows.length, worker: worker.process.pid }, 'relayed rows not stored')

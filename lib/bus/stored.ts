@@ -38,3 +38,14 @@ export function eventElements(rows: readonly Row[], pos?: number): Element[] {
   }
   return out
 }
+
+/**
+ * The rows of a write that the store holds: all of them, less those it
+ * refused (dead-lettered; their indices, from the writer's outcome). Only
+ * these become elements: an element must not outrun the store.
+ */
+export function rowsStored<T>(rows: readonly T[], deadLetteredRows: readonly number[] | undefined): readonly T[] {
+  if (!deadLetteredRows || deadLetteredRows.length === 0) return rows
+  const dead = new Set(deadLetteredRows)
+  return rows.filter((_, i) => !dead.has(i))
+}

@@ -10,6 +10,10 @@ import { rulesConfig, type RulesConfig } from '../../rules/config.ts'
 import type { RulesService } from '../../rules/service.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
 import { openSystem, startRules, type TestSystem } from '../system.ts'
+import { EVENTS_COLUMNS } from '../../ingest/mqtt/gateway.ts'
+import { PositionClock } from '../../lib/bus/position.ts'
+import { writerConfig } from '../../twin/store/config.ts'
+import { StoreWriter } from '../../twin/store/writer.ts'
 
 const MIN = 60_000
 const city = generateCity({ seed: 33, scale: 0.01 })
@@ -43,12 +47,17 @@ describe('rules replay from the store', () => {
     await rules.tick()
     await rules.stop()
 
-    // Six minutes of water above 30 cm, stored while no rules run.
+    // Six minutes of water above 30 cm, and the gauge's own alarm event, stored while no rules run.
     for (let k = 0; k <= 6; k++) await sys.report(flooded.id, now + k * MIN, { level_cm: 50 })
+    const events = new StoreWriter({ client: sys.store.client, table: 'events', columns: EVENTS_COLUMNS, config: { ...loadConfig(writerConfig, { env: {} }), flushIntervalMs: 20 }, positions: new PositionClock() })
+    await events.start()
+    await events.write([[now + 6 * MIN, 'device', flooded.id, 'high_water', 'warning', flooded.microGridId, flooded.communityId, flooded.streetId, flooded.districtId, flooded.lon, flooded.lat, '{}', '']])
+    await events.stop(Date.now() + 2_000)
     now += 6 * MIN
 
     rules = await startRules(sys, cfg, () => now)
-    expect(rules.stats()).toMatchObject({ replayed: 7, judged: 7 })
+    // Seven readings and the event, in the order they were stored.
+    expect(rules.stats()).toMatchObject({ replayed: 8, judged: 8 })
     await rules.tick()
     expect(openFor(rules, flooded.id).map((t) => t.type)).toEqual(['waterlogging'])
     await rules.stop()

@@ -83,7 +83,8 @@ describe('StoreWriter', () => {
     batch[7] = ['not a number', 'bad id', 1_790_000_000_000]
     batch[31] = [31, 'bad time', 'yesterday-ish']
     const outcome = await w.write(batch)
-    expect(outcome).toEqual({ inserted: 38, deadLettered: 2 })
+    // Which rows were refused, by their index in the write: the others are stored, and go on the bus.
+    expect(outcome).toEqual({ inserted: 38, deadLettered: 2, deadLetteredRows: [7, 31] })
     expect(await count()).toBe(38)
     await w.stop(Date.now() + 5_000)
     await dl.stop(Date.now() + 5_000)
@@ -93,6 +94,22 @@ describe('StoreWriter', () => {
     expect(letters.map((l) => l.code)).toEqual(['STORE_REJECTED', 'STORE_REJECTED'])
     expect(letters.map((l) => JSON.parse(l.raw) as unknown[])).toEqual(expect.arrayContaining([batch[7], batch[31]]))
     for (const l of letters) expect(l.reason).toMatch(/^[A-Z_]+: Cannot (parse|read)/)
+  })
+
+  it('names the refused rows of a write by their index, also when the write was cut across batches', async () => {
+    await store.client.command({ query: 'TRUNCATE TABLE w' })
+    const dl = new DeadLetterWriter(store.client, cfg({}))
+    await dl.start()
+    const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ maxBatchRows: 30, flushIntervalMs: 20 }), deadLetters: dl })
+    await w.start()
+    const batch = rows(0, 100)
+    batch[45] = ['not a number', 'bad id', 1_790_000_000_000]
+    batch[97] = [97, 'bad time', 'yesterday-ish']
+    const outcome = await w.write(batch)
+    expect(outcome).toEqual({ inserted: 98, deadLettered: 2, deadLetteredRows: [45, 97] })
+    expect(Number(w.stats().batches)).toBeGreaterThanOrEqual(4)
+    await w.stop(Date.now() + 5_000)
+    await dl.stop(Date.now() + 5_000)
   })
 
   it('tells writes their outcome in the order they were made, also when a later batch is stored first', async () => {

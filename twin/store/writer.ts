@@ -29,6 +29,8 @@ export interface WriteOutcome {
   deadLettered: number
   /** The bus position stored with these rows, for a writer that keeps positions (lib/bus/position.ts). */
   position?: number
+  /** Which of the rows (their index in the write) the store refused and went to the dead letters; absent when none. */
+  deadLetteredRows?: number[]
 }
 
 export interface DeadLetter {
@@ -61,6 +63,7 @@ interface Ticket {
   done: boolean
   error: unknown
   position: number | undefined
+  deadLetteredRows: number[]
   resolve: (o: WriteOutcome) => void
   reject: (e: unknown) => void
 }
@@ -71,6 +74,8 @@ interface Ticket {
 interface Segment {
   ticket: Ticket
   lines: string[]
+  /** The index of its first line among the rows of its write (a write's rows may be cut across batches). */
+  first: number
   /** When its rows were queued (ms). */
   at: number
 }
@@ -159,11 +164,11 @@ export class StoreWriter implements Component, RowSink {
       for (let i = 0; i < lines.length; i++) lines[i] = (lines[i] as string).slice(0, -1) + tail
     }
     return new Promise<WriteOutcome>((resolve, reject) => {
-      const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, done: false, error: undefined, position, resolve, reject }
+      const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, done: false, error: undefined, position, deadLetteredRows: [], resolve, reject }
       this.#unsettled.push(ticket)
       const at = Date.now()
       if (this.#queued === 0) this.#oldestAt = at
-      this.#queue.push({ ticket, lines, at })
+      this.#queue.push({ ticket, lines, at, first: 0 })
       this.#queued += rows.length
       this.#counts.received += rows.length
       queuedRows.set({ table: this.#table }, this.#queued)
@@ -262,7 +267,8 @@ export class StoreWriter implements Component, RowSink {
         n += seg.lines.length
         i++
       } else {
-        batch.push({ ticket: seg.ticket, lines: seg.lines.splice(0, room), at: seg.at })
+        batch.push({ ticket: seg.ticket, lines: seg.lines.splice(0, room), at: seg.at, first: seg.first })
+        seg.first += room
         n += room
       }
     }
@@ -321,20 +327,21 @@ export class StoreWriter implements Component, RowSink {
 
   /** Splits a batch the engine rejected for its data until each bad row stands alone. */
   async #isolate(batch: Segment[], cause: unknown): Promise<void> {
-    const rows: { seg: Segment; line: string }[] = []
-    for (const seg of batch) for (const line of seg.lines) rows.push({ seg, line })
+    const rows: { seg: Segment; line: string; index: number }[] = []
+    for (const seg of batch) seg.lines.forEach((line, k) => rows.push({ seg, line, index: seg.first + k }))
     if (rows.length === 1) {
-      const only = rows[0] as { seg: Segment; line: string }
-      await this.#deadLetter(only.seg, only.line, cause)
+      const only = rows[0] as { seg: Segment; line: string; index: number }
+      await this.#deadLetter(only.seg, only.line, only.index, cause)
       return
     }
     this.#counts.splits++
     const half = Math.ceil(rows.length / 2)
     for (const part of [rows.slice(0, half), rows.slice(half)]) {
-      // Regroup by ticket so outcomes still reach the right writer.
+      // Regroup by ticket so outcomes still reach the right writer. A batch holds one segment per write, so a
+      // write's lines in a half are consecutive rows of it, from the first one's index on.
       const segs = new Map<Ticket, Segment>()
-      for (const { seg, line } of part) {
-        const s = segs.get(seg.ticket) ?? { ticket: seg.ticket, lines: [], at: seg.at }
+      for (const { seg, line, index } of part) {
+        const s = segs.get(seg.ticket) ?? { ticket: seg.ticket, lines: [], at: seg.at, first: index }
         s.lines.push(line)
         segs.set(seg.ticket, s)
       }
@@ -342,7 +349,7 @@ export class StoreWriter implements Component, RowSink {
     }
   }
 
-  async #deadLetter(seg: Segment, line: string, cause: unknown): Promise<void> {
+  async #deadLetter(seg: Segment, line: string, index: number, cause: unknown): Promise<void> {
     // The server's own words, led by its error type so reasons group well.
     const type = (cause as { type?: unknown }).type
     const reason = typeof type === 'string' ? `${type}: ${messageOf(cause).trim()}` : messageOf(cause)
@@ -354,6 +361,7 @@ export class StoreWriter implements Component, RowSink {
     try {
       await this.#deadLetters.deadLetter([{ ts: Date.now(), source: `store:${this.#table}`, code: 'STORE_REJECTED', reason, raw: line }])
       this.#log.warn({ reason }, 'row rejected by the store; dead-lettered')
+      seg.ticket.deadLetteredRows.push(index)
       this.#settle(seg, 0, 1)
     } catch (e) {
       this.#fail(seg, e)
@@ -394,7 +402,12 @@ export class StoreWriter implements Component, RowSink {
       if (!head.done) break
       this.#unsettled[this.#unsettledHead++] = undefined as unknown as Ticket
       if (head.failed) head.reject(head.error)
-      else head.resolve({ inserted: head.inserted, deadLettered: head.deadLettered, ...(head.position === undefined ? {} : { position: head.position }) })
+      else {
+        head.resolve({
+          inserted: head.inserted, deadLettered: head.deadLettered, ...(head.position === undefined ? {} : { position: head.position }),
+          ...(head.deadLetteredRows.length > 0 ? { deadLetteredRows: head.deadLetteredRows.sort((a, b) => a - b) } : {}),
+        })
+      }
     }
     if (this.#unsettledHead === this.#unsettled.length) {
       this.#unsettled = []
