@@ -21,6 +21,11 @@
 // back: a 'readable' event reads again while the previous read's packets
 // are still being handled, which is why the hold is on the stream.
 //
+// This leans on how aedes 1.2 reads a client (its `read()` calls and
+// `publish(packet, client, done)` for a client's message), so the
+// dependency is held to 1.2.x (`~1.2.0`): a newer aedes is taken on
+// purpose, with these tests, not by an install.
+//
 // Only PUBLISH waits: other packets of the same read (SUBSCRIBE, PINGREQ,
 // DISCONNECT) are handled by aedes at once. A DISCONNECT therefore ends
 // the connection before its waiting PUBLISHes: none of them was

@@ -81,6 +81,14 @@ describe('citytwin start with gateway workers', () => {
         ingest = (await (await fetch(`${api}/api/ingest`)).json()) as typeof ingest
       }
       expect(ingest).toMatchObject({ degraded: false, spells: 1 })
+      // Both turns are kept in the store's events, for the day's record.
+      let kinds: string[] = []
+      for (let i = 0; i < 50 && kinds.length < 2; i++) {
+        const q = await runCli(['store', 'query', "SELECT kind FROM events WHERE source = 'system' AND source_id = 'ingest' ORDER BY ts", '--data-dir', dataDir])
+        kinds = q.stdout.trim().split('\n').filter(Boolean).map((l) => (JSON.parse(l) as { kind: string }).kind)
+        if (kinds.length < 2) await new Promise((r) => setTimeout(r, 100))
+      }
+      expect(kinds).toEqual(['ingest_degraded', 'ingest_recovered'])
     } finally {
       run.child.kill('SIGTERM')
     }

@@ -167,8 +167,23 @@ export class LiveTwin implements Component {
       } else {
         log.info({ lagMs: h.lagMs }, 'ingest recovered: silence is judged again')
       }
+      void this.#recordIngest(h)
     })
     this.#gauges()
+  }
+
+  /** Each turn of ingest's state, kept in the store's events (source 'system'), for the day's record and audits. */
+  async #recordIngest(h: IngestHealth): Promise<void> {
+    const row = {
+      ts: Date.now(), source: 'system', source_id: 'ingest', kind: h.degraded ? 'ingest_degraded' : 'ingest_recovered', severity: h.degraded ? 'warning' : 'info',
+      attributes: JSON.stringify({ reason: h.reason, lagMs: h.lagMs, shedding: h.shedding, spells: h.spells }),
+    }
+    try {
+      await this.#client.insert({ table: 'events', values: [row], format: 'JSONEachRow' })
+    } catch (e) {
+      // The alarm itself (metric, API, banner, log) stands; only its record is missing.
+      log.error({ err: messageOf(e), kind: row.kind }, 'could not store the ingest state change in events')
+    }
   }
 
   #gauges(): void {
