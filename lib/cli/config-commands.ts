@@ -25,12 +25,22 @@ export const configCommands: Command[] = [
     summary: 'Validate the configuration from file and environment and print the effective values',
     async run({ configFile, stdout }) {
       const effective = Object.fromEntries(ALL_CONFIGS.map((c) => [c.name, loadConfig(c, { file: configFile })]))
-      for (const c of ALL_CONFIGS) {
-        const v = effective[c.name] as Record<string, unknown>
-        if (typeof v.password === 'string' && v.password) v.password = '***'
-        if (typeof v.deviceSecret === 'string' && v.deviceSecret) v.deviceSecret = '***'
-      }
-      stdout.write(JSON.stringify(effective, null, 2) + '\n')
+      stdout.write(JSON.stringify(redactSecrets(effective), null, 2) + '\n')
     },
   },
 ]
+
+/** Settings whose values are secrets, by the name of their field: passwords, tokens, device secrets, API keys. */
+const SECRET_FIELD = /(password|secret|token|apikeys?)$/i
+
+/**
+ * The configuration with every secret replaced by `***`, so it can be
+ * printed, pasted into a ticket or logged. Whether a secret is set still
+ * shows: an empty one stays empty.
+ */
+export function redactSecrets(value: unknown, field = ''): unknown {
+  if (typeof value === 'string') return value !== '' && SECRET_FIELD.test(field) ? '***' : value
+  if (Array.isArray(value)) return value.map((v) => redactSecrets(v, field))
+  if (typeof value === 'object' && value !== null) return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactSecrets(v, k)]))
+  return value
+}

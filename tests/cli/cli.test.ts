@@ -60,6 +60,23 @@ describe('citytwin CLI', () => {
   })
 })
 
+describe('config check', () => {
+  it('prints the effective values with every secret as ***', async () => {
+    const { writeFileSync } = await import('node:fs')
+    const file = join(dir, 'secrets.json')
+    const secrets = { api: { tokens: [{ name: 'op-wang', role: 'operator', token: 'operator-token-0123456789' }] }, rules: { open311ApiKeys: 'hotline-key-1,hotline-key-2' }, mqtt: { deviceSecret: 'device-secret-abcdef' } }
+    writeFileSync(file, JSON.stringify(secrets))
+    const r = await runCli(['config', 'check', '--config', file], { CITYTWIN_LINKAGE_TOKEN: 'linkage-token-xyz', CITYTWIN_STORE_PASSWORD: 'ch-password-123' })
+    expect(r.code).toBe(0)
+    for (const s of ['operator-token-0123456789', 'hotline-key-1', 'device-secret-abcdef', 'linkage-token-xyz', 'ch-password-123']) expect(r.stdout).not.toContain(s)
+    const shown = JSON.parse(r.stdout) as { store: { password: string }; api: { tokens: { name: string; token: string }[] }; rules: { linkageWebhookToken: string; open311ApiKeys: string; linkageWebhookUrl: string }; mqtt: { deviceSecret: string } }
+    expect(shown.store.password).toBe('***')
+    expect(shown.api.tokens).toEqual([{ name: 'op-wang', role: 'operator', token: '***' }])
+    expect(shown.rules).toMatchObject({ linkageWebhookToken: '***', open311ApiKeys: '***', linkageWebhookUrl: '' })
+    expect(shown.mqtt.deviceSecret).toBe('***')
+  })
+})
+
 describe('docs/configuration.md', () => {
   it('is the reference the schemas generate today', async () => {
     const { readFileSync } = await import('node:fs')
