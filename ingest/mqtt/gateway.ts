@@ -360,7 +360,14 @@ export class MqttGateway implements Component {
     if (typeof name !== 'string' || name.length === 0 || name.length > 64) return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', 'an event needs "kind", a string of 1 to 64 characters')
     const severity = fields.severity ?? 'info'
     if (severity !== 'info' && severity !== 'warning' && severity !== 'critical') return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', '"severity" must be info, warning or critical')
-    const ts = typeof fields.ts === 'number' && Number.isInteger(fields.ts) && Math.abs(fields.ts - now) <= this.#limits.maxPastMs ? fields.ts : now
+    // Without "ts" the event happened when it arrived; a "ts" it gives must be one the store can take, as for telemetry.
+    let ts = now
+    if (fields.ts !== undefined) {
+      if (typeof fields.ts !== 'number' || !Number.isInteger(fields.ts) || fields.ts < 0) return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', '"ts" must be an integer of epoch milliseconds')
+      if (fields.ts > now + this.#limits.maxFutureMs) return this.#deadLetter(device.id, topic, payload, 'INGEST_TS_FUTURE', `ts ${new Date(fields.ts).toISOString()} is more than ${this.#limits.maxFutureMs} ms ahead of the gateway clock`)
+      if (fields.ts < now - this.#limits.maxPastMs) return this.#deadLetter(device.id, topic, payload, 'INGEST_TS_PAST', `ts ${new Date(fields.ts).toISOString()} is more than ${this.#limits.maxPastMs} ms behind the gateway clock`)
+      ts = fields.ts
+    }
     const row = [ts, 'device', device.id, name, severity, device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, payload.toString('utf8'), '']
     const stored = await this.#o.events.write([row])
     this.#counts.stored++

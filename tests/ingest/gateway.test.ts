@@ -320,6 +320,23 @@ describe('MQTT gateway: publish', () => {
     const kinds = (await q<{ kind: string }>(`SELECT kind FROM events WHERE source_id = '${d.id}' ORDER BY ts, kind`)).map((r) => r.kind)
     expect(kinds).toEqual(expect.arrayContaining(['connected', 'cover_opened', 'disconnected']))
   })
+
+  it('dead-letters an event whose ts the store should not take, instead of giving it the arrival time', async () => {
+    const d = deviceOfType('tree_tilt', 1)
+    const c = await connectAs(d)
+    const now = Date.now()
+    for (const ts of [now + 3_600_000, now - 30 * 86_400_000, 'yesterday', 1.5]) {
+      await c.publishAsync(`devices/${d.id}/events`, JSON.stringify({ kind: 'tilted', severity: 'warning', ts }), { qos: 1 })
+    }
+    // Without a ts, the arrival time.
+    await c.publishAsync(`devices/${d.id}/events`, JSON.stringify({ kind: 'tilted', severity: 'warning' }), { qos: 1 })
+    await c.endAsync()
+    await events.flush()
+    expect(await deadLetterCodes(d.id)).toEqual(['INGEST_TS_FUTURE', 'INGEST_TS_PAST', 'INGEST_BAD_TYPE', 'INGEST_BAD_TYPE'])
+    const stored = await q<{ kind: string; ms: string }>(`SELECT kind, toUnixTimestamp64Milli(ts) AS ms FROM events WHERE source_id = '${d.id}' AND kind = 'tilted'`)
+    expect(stored).toHaveLength(1)
+    expect(Math.abs(Number(stored[0]?.ms) - now)).toBeLessThan(60_000)
+  })
 })
 
 describe('MQTT gateway: abuse', () => {
