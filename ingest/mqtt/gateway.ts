@@ -94,7 +94,7 @@ export class MqttGateway implements Component {
   #server: Server | undefined
   #tls: TlsServer | undefined
   #ws: HttpServer | undefined
-  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0 }
+  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0, recovered: 0 }
 
   constructor(opts: GatewayOptions) {
     this.#o = opts
@@ -319,14 +319,27 @@ export class MqttGateway implements Component {
       const stored = await this.#o.lastSeq.lastStoredSeq(device)
       if (stored !== undefined && stored > (track.pending ?? track.stored ?? -1)) track.pending = track.stored = stored
     }
-    const result = decodeTelemetry(device, payload, track.pending ?? track.stored, now, this.#limits, dup)
+    let result = decodeTelemetry(device, payload, track.pending ?? track.stored, now, this.#limits, dup)
+    let recovered = false
     if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason)
     if ('duplicate' in result) {
-      this.#counts.duplicates++
-      messagesTotal.inc({ outcome: 'duplicate' })
-      return
+      // Below the high-water mark is not always stored: a message that failed while a later one was stored is
+      // retransmitted with DUP and must be stored now (last-seq.ts). Asked of the store for DUP messages only.
+      if (!dup || !this.#o.lastSeq || (await this.#o.lastSeq.isStored(device, result.seq))) {
+        this.#counts.duplicates++
+        messagesTotal.inc({ outcome: 'duplicate' })
+        return
+      }
+      recovered = true
+      result = decodeTelemetry(device, payload, result.seq - 1, now, this.#limits, dup)
+      if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason)
+      if ('duplicate' in result) return // not with the cursor below its own seq
+      this.#counts.recovered++
+      log.warn({ device: device.id, seq: result.lastSeq }, 'a retransmission below the highest stored seq was not stored: storing it now')
     }
-    track.pending = result.lastSeq
+    // A message taken below the high-water mark leaves the mark where it is; otherwise the mark follows the
+    // message (down too: seq 0 after a higher one is a device that restarted).
+    track.pending = recovered ? Math.max(track.pending ?? track.stored ?? -1, result.lastSeq) : result.lastSeq
     let stored: WriteOutcome
     try {
       stored = await this.#o.readings.write(result.rows)

@@ -38,6 +38,27 @@ export class LastSeqLookup {
     this.#o = { batchWindowMs: 20, maxBatch: 2_000, now: Date.now, ...opts }
   }
 
+  /**
+   * Whether the store holds the device's reading of this seq (in the
+   * look-back window). A DUP retransmission at or below the highest seq
+   * stored is asked about before it is acknowledged as a duplicate: when an
+   * earlier message failed to store while a later one of the same read was
+   * stored, the earlier one is not a duplicate, and taking it for one would
+   * lose an acknowledged message. Rare (a retransmission after a failure),
+   * so one query each.
+   */
+  async isStored(device: DeviceInfo, seq: number): Promise<boolean> {
+    const rs = await this.#o.client.query({
+      query: `SELECT count() > 0 AS found FROM readings
+              WHERE community_id = {community:UInt32} AND device_id = {id:String} AND seq = {seq:UInt32}
+                AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
+      query_params: { community: device.communityId, id: device.id, seq, since: this.#o.now() - this.#o.lookbackMs },
+      format: 'JSONCompactEachRow',
+    })
+    const [row] = await rs.json<[number | boolean]>()
+    return Boolean(Number(row?.[0] ?? 0))
+  }
+
   /** The seq of the device's latest stored reading in the look-back window, or undefined when it has none. */
   lastStoredSeq(device: DeviceInfo): Promise<number | undefined> {
     return new Promise((resolve, reject) => {

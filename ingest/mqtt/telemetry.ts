@@ -31,7 +31,8 @@ export type TelemetryResult =
   | { ok: true; rows: Row[]; lastSeq: number; readings: number }
   | { ok: false; rejection: Rejection }
   /** A retransmission of what was already accepted: acknowledge, store nothing. */
-  | { ok: true; duplicate: true; rows: []; lastSeq: number; readings: 0 }
+  /** `seq`: the message's own (first) seq, judged already accepted. */
+  | { ok: true; duplicate: true; rows: []; lastSeq: number; readings: 0; seq: number }
 
 export const READINGS_COLUMNS = ['ts', 'device_id', 'device_type', 'metric', 'value', 'seq', 'micro_grid_id', 'community_id', 'street_id', 'district_id', 'received_at'] as const
 
@@ -97,11 +98,11 @@ export function decodeTelemetry(device: DeviceInfo, payload: Buffer, lastSeq: nu
       // A retransmitted message (DUP flag, or the whole message already
       // accepted) is acknowledged again but stored once. Seq 0 after a
       // higher one is a device restart.
-      if (i === 0 && (dup || items.length === 1) && seq === seqCursor) return { ok: true, duplicate: true, rows: [], lastSeq: seqCursor, readings: 0 }
+      if (i === 0 && (dup || items.length === 1) && seq === seqCursor) return { ok: true, duplicate: true, rows: [], lastSeq: seqCursor, readings: 0, seq }
       const restart = seq === 0 && i === 0
       if (!restart) {
         if (seq === seqCursor) return reject('INGEST_SEQ_DUPLICATE', `${at}seq ${seq} was already used`)
-        if (i === 0 && dup) return { ok: true, duplicate: true, rows: [], lastSeq: seqCursor, readings: 0 }
+        if (i === 0 && dup) return { ok: true, duplicate: true, rows: [], lastSeq: seqCursor, readings: 0, seq }
         return reject('INGEST_SEQ_REGRESSED', `${at}seq ${seq} is below the last accepted ${seqCursor}`)
       }
     }

@@ -7,6 +7,7 @@ import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
+import { CitytwinError } from '../../lib/errors.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { loadDevices, type DeviceRegistry } from '../../ingest/mqtt/devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
@@ -251,6 +252,57 @@ describe('MQTT gateway: publish', () => {
       await second.publishAsync(topic, reading(43), { qos: 1, dup: true }) // a DUP of something never stored is new
       expect(await count()).toBe(3)
       expect(await deadLetterCodes(d.id)).toEqual([])
+    } finally {
+      await other.stop(Date.now() + 5_000)
+    }
+  })
+
+  it('stores the retransmission of a message that failed while a later one was stored, instead of taking it for a duplicate', async () => {
+    // The store fails seq 11 once, and only after seq 12 (sent right behind it) is stored: the high-water mark is
+    // then 12, above the message that was never stored nor acknowledged.
+    let twelveStored: () => void = () => undefined
+    const twelve = new Promise<void>((r) => (twelveStored = r))
+    let failed = false
+    const flaky = {
+      async write(rows: readonly (readonly unknown[])[]) {
+        const seq = rows[0]?.[5]
+        if (seq === 11 && !failed) {
+          failed = true
+          await twelve
+          throw new CitytwinError('STORE_UNAVAILABLE', 'the store failed this insert (fault injected by the test)')
+        }
+        const outcome = await readings.write(rows)
+        if (seq === 12) twelveStored()
+        return outcome
+      },
+    }
+    const other = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1' } }),
+      devices, secret: SECRET, readings: flaky, events, deadLetters: dead, lastSeq: new LastSeqLookup({ client: store.client, lookbackMs: 3_600_000 }),
+    })
+    await other.start()
+    try {
+      const d = deviceOfType('gas', 3)
+      const topic = `devices/${d.id}/telemetry`
+      const seqs = async (): Promise<number[]> => (await q<{ seq: number }>(`SELECT seq FROM readings WHERE device_id = '${d.id}' ORDER BY seq`)).map((r) => Number(r.seq))
+      const reading = (seq: number): string => JSON.stringify({ ts: Date.now() + seq, seq, values: { ch4_pct_lel: 2 } })
+      const first = await connectAs(d, other.port)
+      await first.publishAsync(topic, reading(10), { qos: 1 })
+      const closed = new Promise<void>((r) => first.once('close', () => r()))
+      first.publish(topic, reading(11), { qos: 1 })
+      first.publish(topic, reading(12), { qos: 1 })
+      await closed
+      first.end(true)
+      await readings.flush()
+      expect(await seqs()).toEqual([10, 12])
+      // The device comes back and retransmits both, as MQTT asks (DUP): 11 is stored now, 12 is not stored twice.
+      const second = await connectAs(d, other.port)
+      await second.publishAsync(topic, reading(11), { qos: 1, dup: true })
+      await second.publishAsync(topic, reading(12), { qos: 1, dup: true })
+      await second.endAsync()
+      await readings.flush()
+      expect(await seqs()).toEqual([10, 11, 12])
+      expect(other.stats()).toMatchObject({ recovered: 1, duplicates: 1 })
     } finally {
       await other.stop(Date.now() + 5_000)
     }

@@ -50,8 +50,8 @@ describe('decodeTelemetry', () => {
   })
 
   it('stores a retransmission once: same seq again is a duplicate to acknowledge, not a row', () => {
-    expect(decode({ ts: NOW, seq: 10, values: { battery_pct: 1 } }, 10)).toEqual({ ok: true, duplicate: true, rows: [], lastSeq: 10, readings: 0 })
-    expect(decode({ ts: NOW, seq: 9, values: { battery_pct: 1 } }, 10, true)).toMatchObject({ ok: true, duplicate: true })
+    expect(decode({ ts: NOW, seq: 10, values: { battery_pct: 1 } }, 10)).toEqual({ ok: true, duplicate: true, rows: [], lastSeq: 10, readings: 0, seq: 10 })
+    expect(decode({ ts: NOW, seq: 9, values: { battery_pct: 1 } }, 10, true)).toMatchObject({ ok: true, duplicate: true, lastSeq: 10, seq: 9 })
   })
 
   it('rejects a regressing or reused seq, and accepts 0 as a device restart', () => {
