@@ -29,10 +29,19 @@ interface Waiting {
   reject: (e: unknown) => void
 }
 
+interface Check {
+  device: DeviceInfo
+  seq: number
+  resolve: (stored: boolean) => void
+  reject: (e: unknown) => void
+}
+
 export class LastSeqLookup {
   readonly #o: Required<Omit<LastSeqOptions, 'client'>> & { client: ClickHouseClient }
   #waiting: Waiting[] = []
   #timer: NodeJS.Timeout | undefined
+  #checks: Check[] = []
+  #checkTimer: NodeJS.Timeout | undefined
 
   constructor(opts: LastSeqOptions) {
     this.#o = { batchWindowMs: 20, maxBatch: 2_000, now: Date.now, ...opts }
@@ -47,16 +56,42 @@ export class LastSeqLookup {
    * lose an acknowledged message. Rare (a retransmission after a failure),
    * so one query each.
    */
-  async isStored(device: DeviceInfo, seq: number): Promise<boolean> {
-    const rs = await this.#o.client.query({
-      query: `SELECT count() > 0 AS found FROM readings
-              WHERE community_id = {community:UInt32} AND device_id = {id:String} AND seq = {seq:UInt32}
-                AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
-      query_params: { community: device.communityId, id: device.id, seq, since: this.#o.now() - this.#o.lookbackMs },
-      format: 'JSONCompactEachRow',
+  isStored(device: DeviceInfo, seq: number): Promise<boolean> {
+    return new Promise((resolve, reject) => {
+      // Batched like lastStoredSeq: a reconnect storm retransmits many such messages at once.
+      this.#checks.push({ device, seq, resolve, reject })
+      if (this.#checks.length >= this.#o.maxBatch) this.#flushChecks()
+      else this.#checkTimer ??= setTimeout(() => this.#flushChecks(), this.#o.batchWindowMs)
     })
-    const [row] = await rs.json<[number | boolean]>()
-    return Boolean(Number(row?.[0] ?? 0))
+  }
+
+  #flushChecks(): void {
+    clearTimeout(this.#checkTimer)
+    this.#checkTimer = undefined
+    const batch = this.#checks
+    this.#checks = []
+    if (batch.length > 0) void this.#queryChecks(batch)
+  }
+
+  async #queryChecks(batch: Check[]): Promise<void> {
+    const ids = [...new Set(batch.map((c) => c.device.id))]
+    const communities = [...new Set(batch.map((c) => c.device.communityId))]
+    const wanted = batch.map((c) => `${c.device.id}\u0000${c.seq}`)
+    try {
+      const rs = await this.#o.client.query({
+        query: `SELECT DISTINCT device_id, seq FROM readings
+                WHERE community_id IN {communities:Array(UInt32)} AND device_id IN {ids:Array(String)}
+                  AND concat(device_id, '\\0', toString(seq)) IN {wanted:Array(String)}
+                  AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
+        query_params: { communities, ids, wanted, since: this.#o.now() - this.#o.lookbackMs },
+        format: 'JSONCompactEachRow',
+      })
+      const found = new Set((await rs.json<[string, number | string]>()).map(([id, seq]) => `${id}\u0000${Number(seq)}`))
+      for (const c of batch) c.resolve(found.has(`${c.device.id}\u0000${c.seq}`))
+    } catch (e) {
+      log.warn({ err: e, checks: batch.length }, 'stored-seq check failed')
+      for (const c of batch) c.reject(e)
+    }
   }
 
   /** The seq of the device's latest stored reading in the look-back window, or undefined when it has none. */
