@@ -23,83 +23,25 @@ export interface LastSeqOptions {
   now?: () => number
 }
 
-interface Waiting {
-  device: DeviceInfo
-  resolve: (seq: number | undefined) => void
-  reject: (e: unknown) => void
-}
-
-interface Check {
-  device: DeviceInfo
-  seq: number
-  resolve: (stored: boolean) => void
-  reject: (e: unknown) => void
-}
-
-export class LastSeqLookup {
-  readonly #o: Required<Omit<LastSeqOptions, 'client'>> & { client: ClickHouseClient }
-  #waiting: Waiting[] = []
+/**
+ * Questions asked one at a time, answered many at a time: requests that
+ * arrive within `windowMs` (or `maxBatch` of them) go to the store as one
+ * query, and each caller gets its own answer.
+ */
+class Batcher<Q, A> {
+  #waiting: { q: Q; resolve: (a: A) => void; reject: (e: unknown) => void }[] = []
   #timer: NodeJS.Timeout | undefined
-  #checks: Check[] = []
-  #checkTimer: NodeJS.Timeout | undefined
+  readonly #o: { windowMs: number; maxBatch: number; answer: (qs: readonly Q[]) => Promise<A[]>; what: string }
 
-  constructor(opts: LastSeqOptions) {
-    this.#o = { batchWindowMs: 20, maxBatch: 2_000, now: Date.now, ...opts }
+  constructor(o: { windowMs: number; maxBatch: number; answer: (qs: readonly Q[]) => Promise<A[]>; what: string }) {
+    this.#o = o
   }
 
-  /**
-   * Whether the store holds the device's reading of this seq (in the
-   * look-back window). A DUP retransmission at or below the highest seq
-   * stored is asked about before it is acknowledged as a duplicate: when an
-   * earlier message failed to store while a later one of the same read was
-   * stored, the earlier one is not a duplicate, and taking it for one would
-   * lose an acknowledged message. Rare (a retransmission after a failure),
-   * so one query each.
-   */
-  isStored(device: DeviceInfo, seq: number): Promise<boolean> {
+  ask(q: Q): Promise<A> {
     return new Promise((resolve, reject) => {
-      // Batched like lastStoredSeq: a reconnect storm retransmits many such messages at once.
-      this.#checks.push({ device, seq, resolve, reject })
-      if (this.#checks.length >= this.#o.maxBatch) this.#flushChecks()
-      else this.#checkTimer ??= setTimeout(() => this.#flushChecks(), this.#o.batchWindowMs)
-    })
-  }
-
-  #flushChecks(): void {
-    clearTimeout(this.#checkTimer)
-    this.#checkTimer = undefined
-    const batch = this.#checks
-    this.#checks = []
-    if (batch.length > 0) void this.#queryChecks(batch)
-  }
-
-  async #queryChecks(batch: Check[]): Promise<void> {
-    const ids = [...new Set(batch.map((c) => c.device.id))]
-    const communities = [...new Set(batch.map((c) => c.device.communityId))]
-    const wanted = batch.map((c) => `${c.device.id}\u0000${c.seq}`)
-    try {
-      const rs = await this.#o.client.query({
-        query: `SELECT DISTINCT device_id, seq FROM readings
-                WHERE community_id IN {communities:Array(UInt32)} AND device_id IN {ids:Array(String)}
-                  AND concat(device_id, '\\0', toString(seq)) IN {wanted:Array(String)}
-                  AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
-        query_params: { communities, ids, wanted, since: this.#o.now() - this.#o.lookbackMs },
-        format: 'JSONCompactEachRow',
-      })
-      const found = new Set((await rs.json<[string, number | string]>()).map(([id, seq]) => `${id}\u0000${Number(seq)}`))
-      for (const c of batch) c.resolve(found.has(`${c.device.id}\u0000${c.seq}`))
-    } catch (e) {
-      log.warn({ err: e, checks: batch.length }, 'stored-seq check failed')
-      for (const c of batch) c.reject(e)
-    }
-  }
-
-  /** The seq of the device's latest stored reading in the look-back window, or undefined when it has none. */
-  lastStoredSeq(device: DeviceInfo): Promise<number | undefined> {
-    return new Promise((resolve, reject) => {
-      this.#waiting.push({ device, resolve, reject })
+      this.#waiting.push({ q, resolve, reject })
       if (this.#waiting.length >= this.#o.maxBatch) this.#flush()
-      else this.#timer ??= setTimeout(() => this.#flush(), this.#o.batchWindowMs)
+      else this.#timer ??= setTimeout(() => this.#flush(), this.#o.windowMs)
     })
   }
 
@@ -108,28 +50,76 @@ export class LastSeqLookup {
     this.#timer = undefined
     const batch = this.#waiting
     this.#waiting = []
-    if (batch.length > 0) void this.#query(batch)
+    if (batch.length === 0) return
+    this.#o.answer(batch.map((w) => w.q)).then(
+      (answers) => batch.forEach((w, i) => w.resolve(answers[i] as A)),
+      (e: unknown) => {
+        log.warn({ err: e, lookups: batch.length }, `${this.#o.what} failed`)
+        for (const w of batch) w.reject(e)
+      },
+    )
+  }
+}
+
+export class LastSeqLookup {
+  readonly #o: Required<Omit<LastSeqOptions, 'client'>> & { client: ClickHouseClient }
+  readonly #last: Batcher<DeviceInfo, number | undefined>
+  readonly #stored: Batcher<{ device: DeviceInfo; seq: number }, boolean>
+
+  constructor(opts: LastSeqOptions) {
+    this.#o = { batchWindowMs: 20, maxBatch: 2_000, now: Date.now, ...opts }
+    const batching = { windowMs: this.#o.batchWindowMs, maxBatch: this.#o.maxBatch }
+    this.#last = new Batcher({ ...batching, answer: (ds) => this.#lastSeqs(ds), what: 'last-seq lookup' })
+    this.#stored = new Batcher({ ...batching, answer: (cs) => this.#storedSeqs(cs), what: 'stored-seq check' })
   }
 
-  async #query(batch: Waiting[]): Promise<void> {
-    const ids = [...new Set(batch.map((w) => w.device.id))]
-    const communities = [...new Set(batch.map((w) => w.device.communityId))]
-    try {
-      // community_id leads the readings key, so naming the communities lets
-      // ClickHouse skip most of the table; the time bound skips old partitions.
-      const rs = await this.#o.client.query({
-        query: `SELECT device_id, argMax(seq, ts) AS seq FROM readings
-                WHERE community_id IN {communities:Array(UInt32)} AND device_id IN {ids:Array(String)}
-                  AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
-                GROUP BY device_id`,
-        query_params: { communities, ids, since: this.#o.now() - this.#o.lookbackMs },
-        format: 'JSONCompactEachRow',
-      })
-      const found = new Map((await rs.json<[string, number | string]>()).map(([id, seq]) => [id, Number(seq)]))
-      for (const w of batch) w.resolve(found.get(w.device.id))
-    } catch (e) {
-      log.warn({ err: e, devices: ids.length }, 'last-seq lookup failed')
-      for (const w of batch) w.reject(e)
-    }
+  /** The seq of the device's latest stored reading in the look-back window, or undefined when it has none. */
+  lastStoredSeq(device: DeviceInfo): Promise<number | undefined> {
+    return this.#last.ask(device)
+  }
+
+  /**
+   * Whether the store holds the device's reading of this seq (in the
+   * look-back window). A DUP retransmission at or below the highest seq
+   * stored is asked about before it is acknowledged as a duplicate: when an
+   * earlier message failed to store while a later one of the same read was
+   * stored, the earlier one is not a duplicate, and taking it for one would
+   * lose an acknowledged message. Batched too: a reconnect storm
+   * retransmits many messages at once.
+   */
+  isStored(device: DeviceInfo, seq: number): Promise<boolean> {
+    return this.#stored.ask({ device, seq })
+  }
+
+  // community_id leads the readings key, so naming the communities lets
+  // ClickHouse skip most of the table; the time bound skips old partitions.
+  async #lastSeqs(devices: readonly DeviceInfo[]): Promise<(number | undefined)[]> {
+    const rs = await this.#o.client.query({
+      query: `SELECT device_id, argMax(seq, ts) AS seq FROM readings
+              WHERE community_id IN {communities:Array(UInt32)} AND device_id IN {ids:Array(String)}
+                AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+              GROUP BY device_id`,
+      query_params: { communities: [...new Set(devices.map((d) => d.communityId))], ids: [...new Set(devices.map((d) => d.id))], since: this.#o.now() - this.#o.lookbackMs },
+      format: 'JSONCompactEachRow',
+    })
+    const found = new Map((await rs.json<[string, number | string]>()).map(([id, seq]) => [id, Number(seq)]))
+    return devices.map((d) => found.get(d.id))
+  }
+
+  async #storedSeqs(checks: readonly { device: DeviceInfo; seq: number }[]): Promise<boolean[]> {
+    const key = (id: string, seq: number): string => `${id}\u0000${seq}`
+    const rs = await this.#o.client.query({
+      query: `SELECT DISTINCT device_id, seq FROM readings
+              WHERE community_id IN {communities:Array(UInt32)} AND device_id IN {ids:Array(String)}
+                AND concat(device_id, '\\0', toString(seq)) IN {wanted:Array(String)}
+                AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`,
+      query_params: {
+        communities: [...new Set(checks.map((c) => c.device.communityId))], ids: [...new Set(checks.map((c) => c.device.id))],
+        wanted: checks.map((c) => key(c.device.id, c.seq)), since: this.#o.now() - this.#o.lookbackMs,
+      },
+      format: 'JSONCompactEachRow',
+    })
+    const found = new Set((await rs.json<[string, number | string]>()).map(([id, seq]) => key(id, Number(seq))))
+    return checks.map((c) => found.has(key(c.device.id, c.seq)))
   }
 }
