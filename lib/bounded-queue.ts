@@ -2,6 +2,7 @@
 // so a slow consumer slows its producers instead of growing the heap.
 // Consumers take whole batches, which is how every sink here writes.
 import { CitytwinError } from './errors.ts'
+import { Fifo } from './fifo.ts'
 
 interface Waiter {
   resolve: () => void
@@ -10,8 +11,7 @@ interface Waiter {
 
 export class BoundedQueue<T> {
   readonly capacity: number
-  #items: T[] = []
-  #head = 0
+  readonly #items = new Fifo<T>()
   #closed = false
   #spaceWaiters: Waiter[] = []
   #dataWaiters: Waiter[] = []
@@ -23,7 +23,7 @@ export class BoundedQueue<T> {
   }
 
   get size(): number {
-    return this.#items.length - this.#head
+    return this.#items.size
   }
 
   get closed(): boolean {
@@ -54,13 +54,7 @@ export class BoundedQueue<T> {
   take(max: number): T[] {
     const n = Math.min(max, this.size)
     if (n === 0) return []
-    const out = this.#items.slice(this.#head, this.#head + n)
-    this.#head += n
-    // Compact now and then so the backing array does not grow for ever.
-    if (this.#head > 4096 && this.#head * 2 > this.#items.length) {
-      this.#items = this.#items.slice(this.#head)
-      this.#head = 0
-    }
+    const out = this.#items.take(n)
     this.#wakeProducers()
     return out
   }

@@ -12,6 +12,7 @@
 // one has taken it, so it reads the batch's effects on the live state.
 import type { Element } from './elements.ts'
 import { NO_POSITIONS, streamOf, type Positions } from './position.ts'
+import { Fifo } from '../fifo.ts'
 import { logger } from '../log.ts'
 import { counter, gauge } from '../metrics.ts'
 
@@ -97,8 +98,7 @@ class MemorySubscription implements Subscription {
   readonly #maxBatch: number
   readonly followers: MemorySubscription[] = []
   readonly leader: MemorySubscription | undefined
-  #queue: Queued[] = []
-  #head = 0
+  readonly #queue = new Fifo<Queued>()
   #pending = 0
   #lost = 0
   #busy = false
@@ -129,7 +129,7 @@ class MemorySubscription implements Subscription {
   }
 
   backlogMs(now: number): number {
-    const oldest = this.#inHandAt ?? this.#queue[this.#head]?.at
+    const oldest = this.#inHandAt ?? this.#queue.peek()?.at
     return oldest === undefined ? 0 : Math.max(0, now - oldest)
   }
 
@@ -139,25 +139,12 @@ class MemorySubscription implements Subscription {
     this.#pending += q.batch.length
     // Bounded: a subscriber that falls too far behind loses its oldest
     // elements, and is told, rather than holding the whole city in memory.
-    while (this.#pending > this.#capacity && this.#head < this.#queue.length - 1) {
-      const dropped = this.#queue[this.#head] as Queued
-      this.#queue[this.#head++] = undefined as unknown as Queued
+    while (this.#pending > this.#capacity && this.#queue.size > 1) {
+      const dropped = this.#queue.shift() as Queued
       this.#pending -= dropped.batch.length
       this.#noteLost(dropped.batch.length)
     }
-    this.#compact()
     this.#schedule()
-  }
-
-  /** Drops the slots of batches already taken or dropped, once they are most of the array. */
-  #compact(): void {
-    if (this.#head === this.#queue.length) {
-      this.#queue = []
-      this.#head = 0
-    } else if (this.#head > 1024 && this.#head * 2 > this.#queue.length) {
-      this.#queue = this.#queue.slice(this.#head)
-      this.#head = 0
-    }
   }
 
   /** Elements it will never get; those that follow it will not get them either. */
@@ -189,8 +176,7 @@ class MemorySubscription implements Subscription {
     if (this.#closed) return
     this.#closed = true
     this.#detach()
-    this.#queue = []
-    this.#head = 0
+    this.#queue.clear()
     this.#pending = 0
     this.#lost = 0
     lagElements.set({ subscriber: this.name }, 0)
@@ -244,15 +230,11 @@ class MemorySubscription implements Subscription {
   #take(): Queued[] {
     const out: Queued[] = []
     let n = 0
-    while (this.#head < this.#queue.length) {
-      const q = this.#queue[this.#head] as Queued
-      if (out.length > 0 && n + q.batch.length > this.#maxBatch) break
-      out.push(q)
+    for (let q = this.#queue.peek(); q && (out.length === 0 || n + q.batch.length <= this.#maxBatch); q = this.#queue.peek()) {
+      out.push(this.#queue.shift() as Queued)
       n += q.batch.length
-      this.#queue[this.#head++] = undefined as unknown as Queued
     }
     this.#pending -= n
-    this.#compact()
     return out
   }
 

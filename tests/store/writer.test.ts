@@ -32,6 +32,16 @@ afterAll(async () => {
 })
 
 const cfg = (over: Partial<WriterConfig>): WriterConfig => ({ ...base, retryInitialMs: 20, retryMaxMs: 100, ...over })
+
+/** An emptied table `w`, and a started writer into it whose refused rows go to a started dead-letter writer. */
+async function writerWithDeadLetters(over: Partial<WriterConfig>): Promise<{ w: StoreWriter; dl: DeadLetterWriter }> {
+  await store.client.command({ query: 'TRUNCATE TABLE w' })
+  const dl = new DeadLetterWriter(store.client, cfg({}))
+  await dl.start()
+  const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg(over), deadLetters: dl })
+  await w.start()
+  return { w, dl }
+}
 const rows = (from: number, n: number) => Array.from({ length: n }, (_, i) => [from + i, `row ${from + i}`, 1_790_000_000_000 + i])
 
 async function count(table = 'w', where = '1'): Promise<number> {
@@ -74,11 +84,7 @@ describe('StoreWriter', () => {
   })
 
   it('isolates rows the engine rejects and dead-letters them with the reason', async () => {
-    await store.client.command({ query: 'TRUNCATE TABLE w' })
-    const dl = new DeadLetterWriter(store.client, cfg({}))
-    await dl.start()
-    const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ flushIntervalMs: 50 }), deadLetters: dl })
-    await w.start()
+    const { w, dl } = await writerWithDeadLetters({ flushIntervalMs: 50 })
     const batch = rows(0, 40)
     batch[7] = ['not a number', 'bad id', 1_790_000_000_000]
     batch[31] = [31, 'bad time', 'yesterday-ish']
@@ -97,11 +103,7 @@ describe('StoreWriter', () => {
   })
 
   it('names the refused rows of a write by their index, also when the write was cut across batches', async () => {
-    await store.client.command({ query: 'TRUNCATE TABLE w' })
-    const dl = new DeadLetterWriter(store.client, cfg({}))
-    await dl.start()
-    const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ maxBatchRows: 30, flushIntervalMs: 20 }), deadLetters: dl })
-    await w.start()
+    const { w, dl } = await writerWithDeadLetters({ maxBatchRows: 30, flushIntervalMs: 20 })
     const batch = rows(0, 100)
     batch[45] = ['not a number', 'bad id', 1_790_000_000_000]
     batch[97] = [97, 'bad time', 'yesterday-ish']
@@ -113,12 +115,8 @@ describe('StoreWriter', () => {
   })
 
   it('tells writes their outcome in the order they were made, also when a later batch is stored first', async () => {
-    await store.client.command({ query: 'TRUNCATE TABLE w' })
-    const dl = new DeadLetterWriter(store.client, cfg({}))
-    await dl.start()
     // Two inserts in flight: the first batch holds a bad row and takes several inserts to isolate it.
-    const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ maxBatchRows: 64, concurrency: 2, flushIntervalMs: 20 }), deadLetters: dl })
-    await w.start()
+    const { w, dl } = await writerWithDeadLetters({ maxBatchRows: 64, concurrency: 2, flushIntervalMs: 20 })
     const first = rows(0, 64)
     first[63] = ['not a number', 'bad id', 1_790_000_000_000]
     const told: string[] = []

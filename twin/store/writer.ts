@@ -17,6 +17,7 @@ import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { WriterConfig } from './config.ts'
 import { classifyInsertError } from './errors.ts'
 import type { PositionClock } from '../../lib/bus/position.ts'
+import { Fifo } from '../../lib/fifo.ts'
 
 /**
  * One row: the values of `columns`, in order, each JSON-encodable as
@@ -109,8 +110,7 @@ export class StoreWriter implements Component, RowSink {
   readonly #positions: PositionClock | undefined
   readonly #log
   /** Writes not yet told their outcome, in the order they were made. */
-  #unsettled: Ticket[] = []
-  #unsettledHead = 0
+  readonly #unsettled = new Fifo<Ticket>()
   #queue: Segment[] = []
   #queued = 0
   #oldestAt = 0
@@ -397,10 +397,8 @@ export class StoreWriter implements Component, RowSink {
    */
   #done(t: Ticket): void {
     t.done = true
-    while (this.#unsettledHead < this.#unsettled.length) {
-      const head = this.#unsettled[this.#unsettledHead] as Ticket
-      if (!head.done) break
-      this.#unsettled[this.#unsettledHead++] = undefined as unknown as Ticket
+    for (let head = this.#unsettled.peek(); head?.done; head = this.#unsettled.peek()) {
+      this.#unsettled.shift()
       if (head.failed) head.reject(head.error)
       else {
         head.resolve({
@@ -408,13 +406,6 @@ export class StoreWriter implements Component, RowSink {
           ...(head.deadLetteredRows.length > 0 ? { deadLetteredRows: head.deadLetteredRows.sort((a, b) => a - b) } : {}),
         })
       }
-    }
-    if (this.#unsettledHead === this.#unsettled.length) {
-      this.#unsettled = []
-      this.#unsettledHead = 0
-    } else if (this.#unsettledHead > 4096 && this.#unsettledHead * 2 > this.#unsettled.length) {
-      this.#unsettled = this.#unsettled.slice(this.#unsettledHead)
-      this.#unsettledHead = 0
     }
   }
 }
