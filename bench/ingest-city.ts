@@ -42,6 +42,8 @@ export interface CityRunOptions {
   pinSystem?: string | undefined
   /** CPUs the simulator runs on (default: all but pinSystem's, which the caller works out). */
   pinSimulator?: string | undefined
+  /** Where the gateway's processes (primary and workers) write CPU profiles (node --cpu-prof); unset: not profiled. */
+  profileDir?: string | undefined
 }
 
 /** Pins a running process, all its threads, to `cpus` (taskset from util-linux). */
@@ -86,7 +88,9 @@ export async function runCityScale(o: CityRunOptions) {
   // Pinned, the system runs on its CPUs (its workers inherit them) and this
   // process, whose children are the simulator, on the others: the system's
   // figure without the load generator's cost, as a deployment would run it.
-  const gwArgs = [o.cli, 'gateway', 'mqtt', '--workers', String(o.workers), '--port', '0', '--data-dir', o.dataDir]
+  // The workers are forked with the primary's flags, so they are profiled too.
+  const profile = o.profileDir ? ['--cpu-prof', `--cpu-prof-dir=${o.profileDir}`] : []
+  const gwArgs = [...profile, o.cli, 'gateway', 'mqtt', '--workers', String(o.workers), '--port', '0', '--data-dir', o.dataDir]
   if (o.pinSimulator) pin(process.pid, o.pinSimulator)
   const gw = spawn(o.pinSystem ? 'taskset' : process.execPath, o.pinSystem ? ['-c', o.pinSystem, process.execPath, ...gwArgs] : gwArgs, {
     cwd: o.repo, stdio: ['ignore', 'pipe', 'inherit'],

@@ -11,6 +11,7 @@
 //   npm run bench:ingest -- [--part throughput|city|all] [--devices N] [--rate-scale X] [--duration-s S] [--workers W] [--processes P]
 //                           [--city-devices N] [--city-workers W] [--city-processes P] [--steady-s S] [--reconnect-spread-s S]
 //                           [--pin-system 0,1 [--pin-simulator 2-15]]   (on a bigger machine: the system on two CPUs, the simulator on the rest)
+//                           [--profile-dir DIR]   (CPU profiles of the gateway's primary and workers, node --cpu-prof)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -46,6 +47,7 @@ const { values } = parseArgs({
     'reconnect-spread-s': { type: 'string', default: '60' },
     'pin-system': { type: 'string' },
     'pin-simulator': { type: 'string' },
+    'profile-dir': { type: 'string' },
   },
 })
 if (!['throughput', 'city', 'all'].includes(values.part)) throw new Error('--part must be throughput, city or all')
@@ -107,6 +109,7 @@ async function city(): Promise<void> {
       devices: values['city-devices'] === undefined ? undefined : Number(values['city-devices']),
       workers: Number(values['city-workers']), processes: Number(values['city-processes']), steadyS: Number(values['steady-s']),
       connectTimeoutS: Number(values['connect-timeout-s']), reconnectSpreadS: Number(values['reconnect-spread-s']),
+      profileDir: values['profile-dir'] === undefined ? undefined : resolve(values['profile-dir']),
       pinSystem: values['pin-system'], pinSimulator: values['pin-simulator'] ?? (values['pin-system'] ? otherCpus(values['pin-system']) : undefined),
     })
     console.log(`city scale: ${r.devices} devices; all connected after ${r.allConnectedAfterS === null ? 'never (timed out)' : `${r.allConnectedAfterS.toFixed(0)} s`}`)

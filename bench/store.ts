@@ -27,7 +27,8 @@ import { loadConfig } from '../lib/config.ts'
 import { CitytwinError, messageOf } from '../lib/errors.ts'
 import { generateCity } from '../simulators/city/generate.ts'
 import { DEVICE_TYPE_BY_NAME, type MetricSpec } from '../twin/model/device-types.ts'
-import { openMigratedStore, StoreWriter, writerConfig, type Row, type Store, type WriterConfig } from '../twin/store/index.ts'
+import { PositionClock } from '../lib/bus/position.ts'
+import { openMigratedStore, Rollups, StoreWriter, writerConfig, type Row, type Store, type WriterConfig } from '../twin/store/index.ts'
 
 const READINGS_COLUMNS = ['ts', 'device_id', 'device_type', 'metric', 'value', 'seq', 'micro_grid_id', 'community_id', 'street_id', 'district_id', 'received_at'] as const
 // Yesterday, 00:00 UTC: recent enough that no TTL (readings_1m keeps 14 days)
@@ -257,7 +258,10 @@ const mib = (bytes: number): number => Math.round(bytes / 1048576)
 const fmt = (n: number): string => Math.round(n).toLocaleString('en-US')
 
 async function load(store: Store | undefined, cfg: WriterConfig, fleet: Fleet, opts: Options, chunkRows: number): Promise<LoadResult> {
-  const writer = store ? new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: cfg }) : undefined
+  // As the gateway writes: positions stamped, the roll-ups summed from what is stored.
+  const rollups = store ? new Rollups({ client: store.client, columns: READINGS_COLUMNS, intervalMs: cfg.rollupIntervalMs, maxPastMs: 400 * 86_400_000 }) : undefined
+  const writer = store && rollups ? new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: cfg, positions: new PositionClock(), onStored: rollups.onStored }) : undefined
+  await rollups?.start()
   await writer?.start()
   // Enough writes in flight to keep the writer's queue full and every insert
   // slot busy, plus one waiting for room; the writer's backpressure bounds the rest.
@@ -308,6 +312,7 @@ async function load(store: Store | undefined, cfg: WriterConfig, fleet: Fleet, o
   }
   const wallS = (performance.now() - t0) / 1000
   await writer?.stop(Date.now() + 60_000)
+  await rollups?.stop(Date.now() + 60_000)
   rssPeak = Math.max(rssPeak, process.memoryUsage.rss())
   const rows = inserted()
   return {

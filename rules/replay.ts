@@ -7,13 +7,11 @@
 // replayed is judged once.
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Element } from '../lib/bus/elements.ts'
-import type { Positions } from '../lib/bus/position.ts'
+import { earliestTs, type Positions } from '../lib/bus/position.ts'
 import { eventElements, readingElements } from '../lib/bus/stored.ts'
 
 /** Elements handed to the rules at a time. */
 const CHUNK = 5_000
-/** How long a row may have waited in ingest before it was stored (the bound below is generous by this much). */
-const MAX_QUEUE_MS = 3_600_000
 
 export interface ReplayRange {
   /** Per stream: replay what is above this position ... */
@@ -35,7 +33,7 @@ export interface ReplayRange {
  * all at once; device events are few beside them and are read whole.
  */
 export async function* storedAfter(client: ClickHouseClient, r: ReplayRange): AsyncGenerator<Element[]> {
-  const since = (pos: number): number => Math.floor(pos / 1000) - r.maxPastMs - MAX_QUEUE_MS
+  const since = (pos: number): number => earliestTs(pos, r.maxPastMs)
   const events: { pos: number; elements: Element[] }[] = []
   if (r.from.events < r.upto.events) {
     const rs = await client.query({

@@ -31,7 +31,7 @@ export interface TestSystem {
 }
 
 /** The city in a fresh store, a writer for readings, and the live twin on a bus. */
-export async function openSystem(city: City, twin: { sweepIntervalMs: number; degradedAfterMs?: number }, busCapacity?: number): Promise<TestSystem> {
+export async function openSystem(city: City, twin: { sweepIntervalMs: number; degradedAfterMs?: number; checkpointIntervalMs?: number }, busCapacity?: number): Promise<TestSystem> {
   const opened = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })
   const store = opened.store
   await writeCity(store.client, city, opened.writerCfg)
@@ -40,7 +40,7 @@ export async function openSystem(city: City, twin: { sweepIntervalMs: number; de
   await readings.start()
   const bus = new MemoryBus(busCapacity === undefined ? {} : { capacity: busCapacity })
   // maxLagMs 0: tests report readings at times of their choosing, some long past, which would read as lag.
-  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: twin.degradedAfterMs ?? 0, sweepIntervalMs: twin.sweepIntervalMs } })
+  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: twin.degradedAfterMs ?? 0, sweepIntervalMs: twin.sweepIntervalMs, checkpointIntervalMs: twin.checkpointIntervalMs ?? 3_600_000 } })
   await live.start()
   return {
     city, store, bus, live, readings,

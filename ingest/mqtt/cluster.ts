@@ -222,9 +222,9 @@ export class MqttCluster implements Component, IngestSource {
   }
 
   async start(): Promise<void> {
-    const w = createIngestWriters(this.#o.store, this.#o.writerCfg, this.#o.bus && this.#o.positions)
+    const w = createIngestWriters(this.#o.store, this.#o.writerCfg, this.#o.positions)
     this.#ingestWriters = w
-    await startAll([w.deadLetters, w.readings, w.events], this.#writers)
+    await startAll([w.deadLetters, w.rollups, w.readings, w.events], this.#writers)
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }
     this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.args, {
       heapMb: this.#o.heapMb,

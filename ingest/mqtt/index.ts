@@ -2,10 +2,10 @@
 // writers, and the gateway in front of them. Returned in start order;
 // stop them in reverse (the gateway first, the dead letters last).
 import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
-import type { PositionClock } from '../../lib/bus/position.ts'
+import { PositionClock } from '../../lib/bus/position.ts'
 import type { Component } from '../../lib/component.ts'
 import { loadConfig, type ConfigSources } from '../../lib/config.ts'
-import { DeadLetterWriter, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
+import { DeadLetterWriter, Rollups, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
 import { mqttConfig, type MqttConfig } from './config.ts'
 import { BacklogReporter } from './backlog.ts'
 import { loadDevices } from './devices.ts'
@@ -39,11 +39,11 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
     return { gateway, config, components: [relay, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }
   }
-  const writers = createIngestWriters(store, writerCfg, bus && positions)
-  const { deadLetters, readings, events } = writers
+  const writers = createIngestWriters(store, writerCfg, positions, config.maxPastMs)
+  const { deadLetters, rollups, readings, events } = writers
   const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, ...(bus ? { bus } : {}) })
   return {
-    gateway, config, components: [deadLetters, readings, events, gateway],
+    gateway, config, components: [deadLetters, rollups, readings, events, gateway],
     backlogMs: (now) => Math.max(gateway.backlogMs(now), writers.oldestPendingMs(now)),
     shedding: () => gateway.shedding(),
   }
@@ -51,6 +51,8 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
 
 export interface IngestWriters {
   deadLetters: DeadLetterWriter
+  /** What the readings writer stores, summed per minute and hour (start it before that writer, stop it after). */
+  rollups: Rollups
   readings: StoreWriter
   events: StoreWriter
   /** How long the oldest row not yet stored has waited, in ms at `now` (it counts in the gateway's backlog). */
@@ -58,16 +60,20 @@ export interface IngestWriters {
 }
 
 /**
- * The writers behind a gateway: readings, events and dead letters (start
- * them in that order: dead letters first). Where their rows go on a bus,
- * `positions` stamps each write with its bus position, so the rules can
- * replay what they had not judged; rows no bus carries get none (0).
+ * The writers behind a gateway: readings with their roll-ups, events and
+ * dead letters (start them in the order of IngestWriters: dead letters
+ * first). `positions` stamps each write
+ * with its bus position (default: a clock of this process's own), so the
+ * rules can replay what they had not judged and a twin can load what was
+ * stored after its checkpoint, also what a gateway stored with no bus
+ * behind it.
  */
-export function createIngestWriters(store: Store, writerCfg: WriterConfig, positions?: PositionClock): IngestWriters {
+export function createIngestWriters(store: Store, writerCfg: WriterConfig, positions: PositionClock = new PositionClock(), maxPastMs?: number): IngestWriters {
   const deadLetters = new DeadLetterWriter(store.client, writerCfg)
-  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters, ...(positions ? { positions } : {}) })
-  const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters, ...(positions ? { positions } : {}) })
-  return { deadLetters, readings, events, oldestPendingMs: (now) => Math.max(readings.oldestPendingMs(now), events.oldestPendingMs(now)) }
+  const rollups = new Rollups({ client: store.client, columns: READINGS_COLUMNS, intervalMs: writerCfg.rollupIntervalMs, ...(maxPastMs === undefined ? {} : { maxPastMs }) })
+  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: writerCfg, deadLetters, positions, onStored: rollups.onStored })
+  const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters, positions })
+  return { deadLetters, rollups, readings, events, oldestPendingMs: (now) => Math.max(readings.oldestPendingMs(now), events.oldestPendingMs(now)) }
 }
 
 export { mqttConfig } from './config.ts'

@@ -19,6 +19,21 @@ export type Positions = Record<Stream, number>
 
 export const NO_POSITIONS: Readonly<Positions> = { readings: 0, events: 0 }
 
+/** How long a row may have waited in ingest before it was stored (bounds below are generous by this much). */
+const MAX_QUEUE_MS = 3_600_000
+
+/**
+ * The earliest own timestamp (ms) a row stored after `pos` can have: the
+ * gateways refuse what is more than `maxPastMs` (mqtt.maxPastMs) behind its
+ * arrival. A query for what was stored after a position is bounded by it, so
+ * the store reads only the days' partitions that can hold those rows: the
+ * rows of one write are sorted by grid, not by position, so a position alone
+ * prunes nothing.
+ */
+export function earliestTs(pos: number, maxPastMs: number): number {
+  return Math.floor(pos / 1000) - maxPastMs - MAX_QUEUE_MS
+}
+
 /** The stream an element comes from; undefined for what no writer stores (tickets, cameras). */
 export function streamOf(kind: string): Stream | undefined {
   return kind === 'reading' ? 'readings' : kind === 'connectivity' || kind === 'device-event' ? 'events' : undefined

@@ -80,9 +80,9 @@ export const startCommand: Command = {
       }
       // Data-flow order: the twin listens on the bus before the gateway publishes on it.
       const bus = new MemoryBus(loadConfig(busConfig, { file: configFile }))
-      const twin = new LiveTwin({ client: store.client, bus, config: loadConfig(twinConfig, { file: configFile }) })
-      // The rules listen after the twin, so they read each element's effects on the live state.
       const gatewayCfg = loadConfig(mqttConfig, { file: configFile })
+      const twin = new LiveTwin({ client: store.client, bus, config: loadConfig(twinConfig, { file: configFile }), maxPastMs: gatewayCfg.maxPastMs })
+      // The rules listen after the twin, so they read each element's effects on the live state.
       const rules = new RulesService({ client: store.client, bus, twin, config: loadConfig(rulesConfig, { file: configFile }), maxPastMs: gatewayCfg.maxPastMs })
       await startAll([twin, rules], components)
       // The bus positions the gateways' writers stamp go on above everything the rules found stored.

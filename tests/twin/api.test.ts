@@ -17,8 +17,9 @@ import { apiConfig } from '../../twin/api/config.ts'
 import { ApiServer } from '../../twin/api/server.ts'
 import { LiveTwin } from '../../twin/state/live-twin.ts'
 import { loadTwin } from '../../twin/state/load.ts'
+import { PositionClock } from '../../lib/bus/position.ts'
 import { CITY_ID } from '../../twin/state/twin.ts'
-import { openMigratedStore, StoreWriter, type Store } from '../../twin/store/index.ts'
+import { openMigratedStore, Rollups, StoreWriter, type Store } from '../../twin/store/index.ts'
 import { tempDir } from '../helpers.ts'
 
 const ADMIN = 'admin-token-0123456789'
@@ -30,6 +31,7 @@ let live: LiveTwin
 let api: ApiServer
 let readings: StoreWriter
 let events: StoreWriter
+let rollups: Rollups
 const NOW = Date.now()
 
 async function get<T>(path: string, token?: string): Promise<{ status: number; body: T }> {
@@ -42,12 +44,16 @@ beforeAll(async () => {
   store = opened.store
   await writeCity(store.client, city, opened.writerCfg)
   const fast = { ...opened.writerCfg, flushIntervalMs: 20 }
-  readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: fast })
-  events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: fast })
+  // Positions as the gateway's writers stamp them: a twin loads what was stored after its checkpoint by position.
+  const positions = new PositionClock()
+  rollups = new Rollups({ client: store.client, columns: READINGS_COLUMNS, intervalMs: 3_600_000 })
+  await rollups.start()
+  readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: fast, positions, onStored: rollups.onStored })
+  events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: fast, positions })
   await readings.start()
   await events.start()
   bus = new MemoryBus()
-  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 200 } })
+  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 200, checkpointIntervalMs: 3_600_000 } })
   await live.start()
   api = new ApiServer({
     config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 50, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
@@ -60,6 +66,7 @@ afterAll(async () => {
   await api?.stop(Date.now() + 2_000)
   await live?.stop()
   await readings?.stop(Date.now() + 2_000)
+  await rollups?.stop(Date.now() + 2_000)
   await events?.stop(Date.now() + 2_000)
   await store?.close()
 })
@@ -193,6 +200,8 @@ describe('twin API: replay for the time slider', () => {
       }
     }
     await readings.write(rows)
+    // Summed into the hourly roll-up, as the gateway's writer process does every few seconds.
+    await rollups.flush()
     // A warning ticket opened in the later hour, still open.
     await store.client.insert({ table: 'tickets', format: 'JSONEachRow', values: [{ id: 'T-replay-1', version: 1, created_at: h0 - HOUR + 60_000, updated_at: h0 - HOUR + 60_000, origin: 'proactive', status: 'dispatched', severity: 'warning', micro_grid_id: 0, community_id: community.id, street_id: community.streetId, district_id: community.districtId }] })
     const [lon, lat] = community.centroid

@@ -1,5 +1,6 @@
 // The twin as a running component: loaded from the store at start, fed by
-// the bus, swept once a second for devices that have turned silent.
+// the bus, swept once a second for devices that have turned silent, and
+// checkpointed to the store once a minute (checkpoint.ts).
 import type { ClickHouseClient } from '@clickhouse/client'
 import { ingestSources, type Bus, type IngestSource, type Subscription } from '../../lib/bus/bus.ts'
 import type { Element } from '../../lib/bus/elements.ts'
@@ -7,8 +8,9 @@ import type { Component, ComponentStats } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge } from '../../lib/metrics.ts'
+import { CheckpointTracker, checkpointRows, writeCheckpoint } from './checkpoint.ts'
 import type { TwinConfig } from './config.ts'
-import { loadTwin } from './load.ts'
+import { loadTwinState } from './load.ts'
 import type { IngestHealth } from './ingest-health.ts'
 import type { StatusListener, Twin } from './twin.ts'
 
@@ -24,6 +26,15 @@ export class LiveTwin implements Component {
   readonly #client: ClickHouseClient
   readonly #bus: Bus
   readonly #cfg: TwinConfig
+  readonly #maxPastMs: number | undefined
+  readonly #checkpoints = new CheckpointTracker()
+  /** A checkpoint being written. */
+  #checkpointing: Promise<void> | undefined
+  #checkpointTimer: NodeJS.Timeout | undefined
+  /** Gaps on the bus so far, and how many of them the twin had when its last load started: until a load covers every gap, the twin misses what was dropped and must not checkpoint. */
+  #gaps = 0
+  #gapsCovered = 0
+  #checkpointCounts = { written: 0, failed: 0, lastDevices: 0, lastMs: 0 }
   #twin: Twin | undefined
   #subscription: Subscription | undefined
   /** A load from the store in progress: the bus holds the twin's elements until it is done. */
@@ -37,10 +48,12 @@ export class LiveTwin implements Component {
   #loadedAt = 0
   #loadMs = 0
 
-  constructor(opts: { client: ClickHouseClient; bus: Bus; config: TwinConfig }) {
+  /** `maxPastMs`: mqtt.maxPastMs, how far behind its arrival a stored row's time may be (bounds the load's queries by time). */
+  constructor(opts: { client: ClickHouseClient; bus: Bus; config: TwinConfig; maxPastMs?: number }) {
     this.#client = opts.client
     this.#bus = opts.bus
     this.#cfg = opts.config
+    this.#maxPastMs = opts.maxPastMs
   }
 
   /** The twin; throws before start. */
@@ -84,11 +97,48 @@ export class LiveTwin implements Component {
     // the bus holds those elements until the load is done.
     this.#subscription = this.#bus.subscribe('twin', (batch) => this.#take(batch), {
       // Too far behind to catch up element by element: the store has it all.
-      onGap: () => this.#rebuildAfterGap(),
+      onGap: () => {
+        this.#gaps++
+        return this.#rebuildAfterGap()
+      },
     })
     await this.rebuild()
     this.#timer = setInterval(() => this.#sweep(), this.#cfg.sweepIntervalMs)
     this.#timer.unref()
+    this.#checkpointTimer = setInterval(() => void this.checkpoint(), this.#cfg.checkpointIntervalMs)
+    this.#checkpointTimer.unref()
+  }
+
+  /**
+   * Writes the devices changed since the last checkpoint and the positions
+   * the twin has applied (checkpoint.ts). Skipped while a load is under way,
+   * and after a gap on the bus until a load has covered it: the twin then
+   * lacks elements below the positions it has seen. A failed checkpoint
+   * leaves its changes for the next.
+   */
+  async checkpoint(): Promise<void> {
+    if (this.#checkpointing) return this.#checkpointing
+    const twin = this.#twin
+    if (!twin || this.#loading || this.#gapsCovered < this.#gaps) return
+    const t0 = performance.now()
+    const delta = this.#checkpoints.take()
+    // Read from the twin now, in one turn: the state and the positions agree.
+    const rows = checkpointRows(twin, delta)
+    this.#checkpointing = writeCheckpoint(this.#client, rows, delta.positions).then(
+      () => {
+        this.#checkpointCounts.written++
+        this.#checkpointCounts.lastDevices = delta.readings.size + delta.connectivity.size
+        this.#checkpointCounts.lastMs = Math.round(performance.now() - t0)
+      },
+      (e: unknown) => {
+        this.#checkpointCounts.failed++
+        this.#checkpoints.giveBack(delta)
+        log.warn({ err: messageOf(e) }, 'could not write the twin checkpoint; its changes go into the next one')
+      },
+    ).finally(() => {
+      this.#checkpointing = undefined
+    })
+    return this.#checkpointing
   }
 
   /**
@@ -125,7 +175,12 @@ export class LiveTwin implements Component {
   async #load(): Promise<void> {
     const t0 = performance.now()
     const previous = this.#twin?.ingestHealth
-    const twin = await loadTwin(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs, degradedAfterMs: this.#cfg.degradedAfterMs })
+    const gaps = this.#gaps
+    const { twin, state } = await loadTwinState(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs, degradedAfterMs: this.#cfg.degradedAfterMs }, this.#maxPastMs)
+    // What was read from above the checkpoint goes into the next one.
+    this.#checkpoints.note(state.sinceCheckpoint)
+    this.#checkpoints.advance(state.positions)
+    this.#gapsCovered = gaps
     twin.onStatusChange(this.#onStatus)
     twin.watchIngest(this.#ingest)
     if (previous) twin.adoptIngestHealth(previous)
@@ -141,11 +196,18 @@ export class LiveTwin implements Component {
     await this.#subscription?.idle(deadline)
     this.#subscription?.close()
     clearInterval(this.#timer)
+    clearInterval(this.#checkpointTimer)
     clearTimeout(this.#rebuildTimer)
+    // The last checkpoint, so the next start reads little after it.
+    await Promise.race([this.checkpoint().then(() => this.checkpoint()), new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())])
   }
 
   stats(): ComponentStats {
-    return { applied: this.#twin?.applied ?? 0, busPending: this.#subscription?.pending ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt, ingestDegraded: this.ingest.degraded }
+    const c = this.#checkpointCounts
+    return {
+      applied: this.#twin?.applied ?? 0, busPending: this.#subscription?.pending ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt, ingestDegraded: this.ingest.degraded,
+      checkpoints: c.written, checkpointFailures: c.failed, checkpointLastDevices: c.lastDevices, checkpointLastMs: c.lastMs, checkpointPending: this.#checkpoints.pending,
+    }
   }
 
   #take(batch: readonly Element[]): Promise<void> | void {
@@ -156,6 +218,7 @@ export class LiveTwin implements Component {
 
   #apply(batch: readonly Element[]): void {
     this.#twin?.apply(batch)
+    this.#checkpoints.note(batch)
     elementsTotal.inc(batch.length)
   }
 

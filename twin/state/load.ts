@@ -1,9 +1,11 @@
 // The twin from the store: the city model, then the latest state of every
-// device (from device_latest and device_connectivity, which materialized
-// views keep up to date on every insert) and the open tickets. A restart
-// therefore knows who is silent and what is open without replaying readings.
+// device (from the twin's last checkpoint, checkpoint.ts, and what was
+// stored after it) and the open tickets. A restart therefore knows who is
+// silent and what is open without replaying the readings.
 import type { ClickHouseClient } from '@clickhouse/client'
 import { DONE_TICKET_STATUSES, type Element, type Severity } from '../../lib/bus/elements.ts'
+import { earliestTs, type Positions } from '../../lib/bus/position.ts'
+import { checkpointPositions } from './checkpoint.ts'
 import type { DeviceType } from '../model/device-types.ts'
 import type { GridLevel } from '../model/city.ts'
 import type { SilencePolicy } from './device.ts'
@@ -36,9 +38,31 @@ export async function loadTwinCity(client: ClickHouseClient): Promise<TwinCity> 
   return { grids, devices, cameras }
 }
 
-/** The elements that bring a fresh twin to the store's latest state. */
-export async function latestElements(client: ClickHouseClient): Promise<Element[]> {
+/** mqtt.maxPastMs's default: how far behind its arrival a stored row's timestamp may be. */
+const DEFAULT_MAX_PAST_MS = 86_400_000
+
+export interface LatestState {
+  /** The elements that bring a fresh twin to the store's latest state. */
+  elements: Element[]
+  /** Those of them stored after the checkpoint (not yet in one: the next checkpoint must write them). */
+  sinceCheckpoint: Element[]
+  /**
+   * Per stream: the checkpoint's positions. Not the highest read after it:
+   * a writer may have a later write stored before an earlier one is, so
+   * only the bus, which gets a stream's writes in order, says how far all
+   * is applied.
+   */
+  positions: Positions
+}
+
+/**
+ * The latest state of every device and the open tickets: the checkpoint,
+ * then, per device, the latest of what was stored after its positions.
+ * `maxPastMs` (mqtt.maxPastMs) bounds those queries by time.
+ */
+export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_MAX_PAST_MS): Promise<LatestState> {
   const out: Element[] = []
+  const positions = await checkpointPositions(client)
   // Connectivity first, then readings: the reducer orders them by time either way.
   for (const [deviceId, ts, connected] of await rows<[string, number | string, number]>(client,
     'SELECT device_id, toUnixTimestamp64Milli(max(ts)), argMax(connected, ts) FROM device_connectivity GROUP BY device_id')) {
@@ -48,19 +72,40 @@ export async function latestElements(client: ClickHouseClient): Promise<Element[
     'SELECT device_id, metric, toUnixTimestamp64Milli(max(ts)), argMax(value, ts) FROM device_latest GROUP BY device_id, metric')) {
     out.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value } })
   }
+  // What the checkpoint does not hold yet: per device, the latest stored after it.
+  const since: Element[] = []
+  for (const [deviceId, ts, connected] of await rows<[string, number | string, number]>(client,
+    `SELECT source_id, toUnixTimestamp64Milli(max(ts)), argMax(kind = 'connected', ts) FROM events
+     WHERE source = 'device' AND kind IN ('connected', 'disconnected') AND bus_pos > {pos:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+     GROUP BY source_id`, { pos: positions.events, since: earliestTs(positions.events, maxPastMs) })) {
+    since.push({ kind: 'connectivity', deviceId, ts: Number(ts), state: Number(connected) === 1 ? 'connected' : 'disconnected' })
+  }
+  for (const [deviceId, metric, ts, value] of await rows<[string, string, number | string, number]>(client,
+    `SELECT device_id, metric, toUnixTimestamp64Milli(max(ts)), argMax(value, ts) FROM readings
+     WHERE bus_pos > {pos:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+     GROUP BY device_id, metric`, { pos: positions.readings, since: earliestTs(positions.readings, maxPastMs) })) {
+    since.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value } })
+  }
+  out.push(...since)
   type T = [string, Severity, string, string, number, number | string]
   for (const [ticketId, severity, deviceId, cameraId, gridId, ts] of await rows<T>(client,
     `SELECT id, argMax(severity, version), argMax(device_id, version), argMax(camera_id, version), argMax(grid_id, version), toUnixTimestamp64Milli(max(updated_at))
      FROM tickets GROUP BY id HAVING argMax(status, version) NOT IN {done:Array(String)}`, { done: DONE_TICKET_STATUSES })) {
     out.push({ kind: 'ticket', ticketId, ts: Number(ts), open: true, severity, ...(deviceId ? { deviceId } : {}), ...(cameraId ? { cameraId } : {}), gridId: Number(gridId) })
   }
-  return out
+  return { elements: out, sinceCheckpoint: since, positions }
+}
+
+/** A twin of the stored city, at its latest stored state, and what of that state no checkpoint holds yet. */
+export async function loadTwinState(client: ClickHouseClient, policy: SilencePolicy, maxPastMs?: number, now = Date.now()): Promise<{ twin: Twin; state: LatestState }> {
+  const twin = new Twin(await loadTwinCity(client), policy)
+  const state = await latestState(client, maxPastMs)
+  twin.apply(state.elements, now, true)
+  twin.drainChanges()
+  return { twin, state }
 }
 
 /** A twin of the stored city, at its latest stored state. */
-export async function loadTwin(client: ClickHouseClient, policy: SilencePolicy, now = Date.now()): Promise<Twin> {
-  const twin = new Twin(await loadTwinCity(client), policy)
-  twin.apply(await latestElements(client), now, true)
-  twin.drainChanges()
-  return twin
+export async function loadTwin(client: ClickHouseClient, policy: SilencePolicy, maxPastMs?: number, now = Date.now()): Promise<Twin> {
+  return (await loadTwinState(client, policy, maxPastMs, now)).twin
 }

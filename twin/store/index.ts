@@ -10,6 +10,7 @@ export { storeConfig, writerConfig, type StoreConfig, type WriterConfig } from '
 export { migrate, MIGRATIONS } from './migrations.ts'
 export { StoreWriter, type Row, type WriteOutcome, type DeadLetter, type DeadLetterSink } from './writer.ts'
 export { DeadLetterWriter } from './dead-letters.ts'
+export { Rollups, RollupSums } from './rollups.ts'
 export { StoreOwner } from './owner.ts'
 
 export interface StoreSetup {

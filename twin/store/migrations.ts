@@ -325,6 +325,45 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE events ADD INDEX IF NOT EXISTS bus_pos_range bus_pos TYPE minmax GRANULARITY 1`,
     ],
   },
+  {
+    version: 8,
+    name: "the twin's checkpoint: device_latest and device_connectivity written by the twin with its bus positions, no longer by views on every insert",
+    statements: [
+      // Each view wrote a part with every insert into readings or events, and
+      // the store merged the whole table again with each (twin/state/checkpoint.ts).
+      `DROP VIEW IF EXISTS device_latest_mv`,
+      `DROP VIEW IF EXISTS device_connectivity_mv`,
+      // One row per checkpoint: the positions (per stream) its state covers.
+      // A few hundred kilobytes a year; kept, so a twin that has not run for
+      // long still finds where to read on from.
+      `CREATE TABLE IF NOT EXISTS twin_checkpoints (
+        at DateTime64(3, 'UTC'),
+        readings_pos UInt64,
+        events_pos UInt64,
+        devices UInt32
+      ) ENGINE = MergeTree ORDER BY at`,
+      // The views held everything stored until now; what is stored from now
+      // on takes a position above this one (positions are microseconds of the clock).
+      `INSERT INTO twin_checkpoints SELECT now64(3), toUInt64(toUnixTimestamp64Micro(now64(6))), toUInt64(toUnixTimestamp64Micro(now64(6))), 0`,
+    ],
+  },
+  {
+    version: 9,
+    name: 'roll-ups written by the readings writer every few seconds, no longer by views on every insert',
+    statements: [
+      // Each view wrote a part with every insert into readings, merged again
+      // and again into its largest part (twin/store/rollups.ts).
+      `DROP VIEW IF EXISTS readings_1m_mv`,
+      `DROP VIEW IF EXISTS readings_1h_mv`,
+      // One row per flush of the roll-ups: the readings position they cover.
+      `CREATE TABLE IF NOT EXISTS rollup_positions (
+        at DateTime64(3, 'UTC'),
+        readings_pos UInt64
+      ) ENGINE = MergeTree ORDER BY at`,
+      // The views summed everything stored until now; what is stored from now on takes a position above this one.
+      `INSERT INTO rollup_positions SELECT now64(3), toUInt64(toUnixTimestamp64Micro(now64(6)))`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

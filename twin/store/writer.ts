@@ -17,6 +17,7 @@ import { counter, gauge, histogram } from '../../lib/metrics.ts'
 import type { WriterConfig } from './config.ts'
 import { classifyInsertError } from './errors.ts'
 import type { PositionClock } from '../../lib/bus/position.ts'
+import { rowsStored } from '../../lib/bus/stored.ts'
 import { Fifo } from '../../lib/fifo.ts'
 
 /**
@@ -93,6 +94,12 @@ export interface WriterOptions {
    * they were made either way, so positions reach the bus in order.
    */
   positions?: PositionClock
+  /**
+   * Told of each write whose rows are stored (less those dead-lettered), in
+   * the order the writes were made, before the writer itself is: the
+   * roll-ups add them up (rollups.ts).
+   */
+  onStored?: (rows: readonly Row[], outcome: WriteOutcome) => void
 }
 
 const rowsTotal = counter('citytwin_store_rows_total', 'Rows handed to the store writer, by outcome', ['table', 'outcome'])
@@ -108,6 +115,7 @@ export class StoreWriter implements Component, RowSink {
   readonly #cfg: WriterConfig
   readonly #deadLetters: DeadLetterSink | undefined
   readonly #positions: PositionClock | undefined
+  readonly #onStored: WriterOptions['onStored']
   readonly #log
   /** Writes not yet told their outcome, in the order they were made. */
   readonly #unsettled = new Fifo<Ticket>()
@@ -131,6 +139,7 @@ export class StoreWriter implements Component, RowSink {
     this.#cfg = opts.config
     this.#deadLetters = opts.deadLetters
     this.#positions = opts.positions
+    this.#onStored = opts.onStored
     this.name = `writer:${opts.table}`
     const columns = opts.positions ? [...opts.columns, 'bus_pos'] : opts.columns
     this.#insertSql = `INSERT INTO ${opts.table} (${columns.join(', ')}) FORMAT JSONCompactEachRow`
@@ -163,7 +172,19 @@ export class StoreWriter implements Component, RowSink {
       const tail = `,${position}]`
       for (let i = 0; i < lines.length; i++) lines[i] = (lines[i] as string).slice(0, -1) + tail
     }
-    return new Promise<WriteOutcome>((resolve, reject) => {
+    const onStored = this.#onStored
+    return new Promise<WriteOutcome>((settled, reject) => {
+      const resolve = onStored
+        ? (o: WriteOutcome): void => {
+            try {
+              onStored(rowsStored(rows, o.deadLetteredRows), o)
+            } catch (e) {
+              // What listens is not the writer's caller: the rows are stored either way.
+              this.#log.error({ err: e }, 'the listener of stored rows failed')
+            }
+            settled(o)
+          }
+        : settled
       const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, done: false, error: undefined, position, deadLetteredRows: [], resolve, reject }
       this.#unsettled.push(ticket)
       const at = Date.now()

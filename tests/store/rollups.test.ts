@@ -1,0 +1,98 @@
+// The roll-ups (readings per community grid, metric and device type, per
+// minute and per hour) are summed by the readings writer's process from
+// what its writer stored, written every few seconds with the position they
+// reach, and caught up from the store after a crash: each stored reading
+// counts once.
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
+import { PositionClock } from '../../lib/bus/position.ts'
+import { loadConfig } from '../../lib/config.ts'
+import { openMigratedStore, Rollups, RollupSums, StoreWriter, writerConfig, type Store } from '../../twin/store/index.ts'
+import { tempDir } from '../helpers.ts'
+
+let store: Store
+const cfg = { ...loadConfig(writerConfig, { env: {} }), flushIntervalMs: 20 }
+const positions = new PositionClock()
+// Recent data: the roll-ups' TTLs would drop old rows. Half past the last full hour.
+const t = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000 + 30 * 60_000
+const minute = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
+const row = (s: number, v: number, community = 4) => [t + s * 1000, 'D1', 'smoke', 'temperature_c', v, s, 5, community, 3, 2, t + s * 1000]
+
+beforeAll(async () => {
+  store = (await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })).store
+})
+afterAll(async () => store?.close())
+
+/** A readings writer with its roll-ups, started in their order. */
+async function writerWithRollups(): Promise<{ rollups: Rollups; readings: StoreWriter }> {
+  const rollups = new Rollups({ client: store.client, columns: READINGS_COLUMNS, intervalMs: 3_600_000 })
+  const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: cfg, positions, onStored: rollups.onStored })
+  await rollups.start()
+  await readings.start()
+  return { rollups, readings }
+}
+
+async function perMinute(community: number) {
+  const rs = await store.client.query({
+    query: `SELECT toString(minute) AS m, toUInt32(sum(n)) AS count, sum(total) / sum(n) AS avg, min(lo) AS low, max(hi) AS high
+            FROM readings_1m WHERE community_id = {c:UInt32} GROUP BY minute ORDER BY minute`, query_params: { c: community }, format: 'JSONEachRow' })
+  return rs.json()
+}
+
+async function perHour(community: number) {
+  const rs = await store.client.query({ query: 'SELECT toUInt32(sum(n)) AS count, max(hi) AS high, any(district_id) AS d FROM readings_1h WHERE community_id = {c:UInt32}', query_params: { c: community }, format: 'JSONEachRow' })
+  return rs.json()
+}
+
+describe('roll-ups', () => {
+  it('sum what the writer stored, per minute and per hour, when they flush', async () => {
+    const { rollups, readings } = await writerWithRollups()
+    await readings.write([row(0, 20), row(10, 22)])
+    await readings.write([row(70, 30)])
+    // Nothing is summed inside the insert any more.
+    expect(await perMinute(4)).toEqual([])
+    await rollups.flush()
+    expect(await perMinute(4)).toEqual([
+      { m: minute(t), count: 2, avg: 21, low: 20, high: 22 },
+      { m: minute(t + 60_000), count: 1, avg: 30, low: 30, high: 30 },
+    ])
+    expect(await perHour(4)).toEqual([{ count: 3, high: 30, d: 2 }])
+    // Stopping flushes what is held.
+    await readings.write([row(80, 40)])
+    await readings.stop(Date.now() + 2_000)
+    await rollups.stop(Date.now() + 2_000)
+    expect(await perHour(4)).toEqual([{ count: 4, high: 40, d: 2 }])
+  })
+
+  it('catch up after a crash with what was stored but not yet summed, counting nothing twice', async () => {
+    const first = await writerWithRollups()
+    await first.readings.write([row(0, 1, 7), row(1, 2, 7)])
+    await first.rollups.flush()
+    // Stored, then the process dies before the next flush.
+    await first.readings.write([row(2, 3, 7)])
+    await first.readings.stop(Date.now() + 2_000)
+    expect(first.rollups.stats()).toMatchObject({ held: 2 })
+
+    const second = await writerWithRollups()
+    expect(second.rollups.stats()).toMatchObject({ caughtUp: 1 })
+    expect(await perMinute(7)).toEqual([{ m: minute(t), count: 3, avg: 2, low: 1, high: 3 }])
+    // And from there on as usual.
+    await second.readings.write([row(3, 10, 7)])
+    await second.readings.stop(Date.now() + 2_000)
+    await second.rollups.stop(Date.now() + 2_000)
+    expect(await perHour(7)).toEqual([{ count: 4, high: 10, d: 2 }])
+  })
+
+  it('keep the sums of a flush that failed for the next one', () => {
+    const sums = new RollupSums(READINGS_COLUMNS)
+    sums.add([row(0, 5), row(1, 7)], 10)
+    const taken = sums.take()
+    expect(taken.map((x) => x.rows.length)).toEqual([1, 1])
+    sums.add([row(2, 1)], 11)
+    sums.giveBack(taken)
+    const again = sums.take()
+    expect(again[0]?.rows).toEqual([[Math.floor(t / 60_000) * 60, 4, 'temperature_c', 'smoke', 3, 2, 3, 13, 1, 7]])
+    expect(sums.position).toBe(11)
+  })
+})

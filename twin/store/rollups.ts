@@ -1,0 +1,245 @@
+// Roll-ups: readings summed per community grid, metric and device type, per
+// minute (readings_1m) and per hour (readings_1h), for the history and the
+// time-lapse queries.
+//
+// Until migration 9 two materialized views computed them inside every
+// insert into readings: two more parts per insert, each merged again and
+// again into the table's largest part (readings_1h's had been rewritten 355
+// times in a 7-minute run of 52,632 devices). Now the process that writes
+// the readings adds up what its writer has stored (in the order the writes
+// are stored) and writes the sums every writer.rollupIntervalMs, then the
+// position they reach (rollup_positions). At start it sums from the store
+// what was stored above that position, so a crash costs no reading its
+// place in the roll-ups. (A crash between writing a flush's sums and its
+// position would count that flush twice: the views were no safer, as a
+// view's part is written after its table's.)
+import type { ClickHouseClient } from '@clickhouse/client'
+import { earliestTs } from '../../lib/bus/position.ts'
+import type { Component, ComponentStats } from '../../lib/component.ts'
+import { messageOf } from '../../lib/errors.ts'
+import { logger } from '../../lib/log.ts'
+import type { Row, WriteOutcome } from './writer.ts'
+
+const log = logger('rollups')
+
+/** The two roll-ups: their table, time column, bucket (ms) and the store's function for it. */
+const ROLLUPS = [
+  { table: 'readings_1m', column: 'minute', ms: 60_000, bucket: 'toStartOfMinute' },
+  { table: 'readings_1h', column: 'hour', ms: 3_600_000, bucket: 'toStartOfHour' },
+] as const
+
+const SUM_COLUMNS = ['community_id', 'metric', 'device_type', 'street_id', 'district_id', 'n', 'total', 'lo', 'hi'] as const
+
+interface Sum {
+  /** Bucket start, in seconds (a DateTime). */
+  at: number
+  community: number
+  metric: string
+  type: string
+  street: number
+  district: number
+  n: number
+  total: number
+  lo: number
+  hi: number
+}
+
+/**
+ * Sums of readings rows, per roll-up and key. Pure: rows in, rows out.
+ * `columns` are the readings writer's, to find the fields in its rows.
+ */
+export class RollupSums {
+  readonly #at: { ts: number; community: number; metric: number; type: number; value: number; street: number; district: number }
+  /** Per roll-up: per bucket start (s), per grid, metric and type. */
+  readonly #sums: Map<number, Map<string, Sum>>[] = ROLLUPS.map(() => new Map<number, Map<string, Sum>>())
+  /** Highest position of what has been added (0: none). */
+  position = 0
+
+  constructor(columns: readonly string[]) {
+    const at = (name: string): number => {
+      const i = columns.indexOf(name)
+      if (i < 0) throw new Error(`roll-ups need the readings column ${name}`)
+      return i
+    }
+    this.#at = { ts: at('ts'), community: at('community_id'), metric: at('metric'), type: at('device_type'), value: at('value'), street: at('street_id'), district: at('district_id') }
+  }
+
+  /** Keys held (over both roll-ups). */
+  get size(): number {
+    let n = 0
+    for (const buckets of this.#sums) for (const m of buckets.values()) n += m.size
+    return n
+  }
+
+  add(rows: readonly Row[], position: number | undefined): void {
+    const c = this.#at
+    for (const r of rows) {
+      const ts = r[c.ts] as number
+      const value = r[c.value] as number
+      const community = r[c.community] as number
+      const metric = r[c.metric] as string
+      const type = r[c.type] as string
+      // One key per row; the bucket picks the map.
+      const key = `${community}\u0000${metric}\u0000${type}`
+      for (let k = 0; k < ROLLUPS.length; k++) {
+        const ms = (ROLLUPS[k] as (typeof ROLLUPS)[number]).ms
+        const at = Math.floor(ts / ms) * (ms / 1000)
+        const s = this.#bucket(k, at).get(key)
+        if (s) {
+          s.n++
+          s.total += value
+          if (value < s.lo) s.lo = value
+          if (value > s.hi) s.hi = value
+        } else {
+          this.#bucket(k, at).set(key, { at, community, metric, type, street: r[c.street] as number, district: r[c.district] as number, n: 1, total: value, lo: value, hi: value })
+        }
+      }
+    }
+    if (position !== undefined && position > this.position) this.position = position
+  }
+
+  #bucket(k: number, at: number): Map<string, Sum> {
+    const buckets = this.#sums[k] as Map<number, Map<string, Sum>>
+    let m = buckets.get(at)
+    if (!m) {
+      m = new Map()
+      buckets.set(at, m)
+    }
+    return m
+  }
+
+  /** The rows to insert per roll-up table; the sums start afresh (from the same position). */
+  take(): { table: string; column: string; rows: unknown[][] }[] {
+    return ROLLUPS.map((rollup, k) => {
+      const buckets = this.#sums[k] as Map<number, Map<string, Sum>>
+      const rows: unknown[][] = []
+      for (const m of buckets.values()) for (const s of m.values()) rows.push([s.at, s.community, s.metric, s.type, s.street, s.district, s.n, s.total, s.lo, s.hi])
+      buckets.clear()
+      return { table: rollup.table, column: rollup.column, rows }
+    })
+  }
+
+  /** A flush that failed: its rows are added back. */
+  giveBack(taken: { rows: unknown[][] }[]): void {
+    taken.forEach((t, k) => {
+      for (const [at, community, metric, type, street, district, n, total, lo, hi] of t.rows as [number, number, string, string, number, number, number, number, number, number][]) {
+        const key = `${community}\u0000${metric}\u0000${type}`
+        const sums = this.#bucket(k, at)
+        const s = sums.get(key)
+        if (s) {
+          s.n += n
+          s.total += total
+          s.lo = Math.min(s.lo, lo)
+          s.hi = Math.max(s.hi, hi)
+        } else sums.set(key, { at, community, metric, type, street, district, n, total, lo, hi })
+      }
+    })
+  }
+}
+
+export interface RollupOptions {
+  client: ClickHouseClient
+  /** The readings writer's columns (without bus_pos). */
+  columns: readonly string[]
+  intervalMs: number
+  /** mqtt.maxPastMs: how far behind its arrival a stored reading's time may be (bounds the catch-up query by time). */
+  maxPastMs?: number
+}
+
+/**
+ * The roll-ups of one readings writer: give the writer `onStored`, start
+ * this before the writer (it catches up from the store first) and stop it
+ * after (it writes what it holds).
+ */
+export class Rollups implements Component {
+  readonly name = 'rollups'
+  readonly #o: RollupOptions
+  readonly #sums: RollupSums
+  #timer: NodeJS.Timeout | undefined
+  #flushing: Promise<void> | undefined
+  #counts = { flushes: 0, failures: 0, rows: 0, caughtUp: 0 }
+
+  constructor(o: RollupOptions) {
+    this.#o = o
+    this.#sums = new RollupSums(o.columns)
+  }
+
+  /** For the writer: rows it has stored, in the order of their writes. */
+  readonly onStored = (rows: readonly Row[], outcome: WriteOutcome): void => {
+    this.#sums.add(rows, outcome.position)
+  }
+
+  async start(): Promise<void> {
+    await this.#catchUp()
+    this.#timer = setInterval(() => void this.flush(), this.#o.intervalMs)
+    this.#timer.unref()
+  }
+
+  async stop(deadline: number): Promise<void> {
+    clearInterval(this.#timer)
+    const timeout = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())
+    await Promise.race([this.flush().then(() => this.flush()), timeout])
+  }
+
+  stats(): ComponentStats {
+    return { ...this.#counts, held: this.#sums.size, position: this.#sums.position }
+  }
+
+  /** Writes the sums held, then their position. A failure keeps them for the next flush. */
+  async flush(): Promise<void> {
+    if (this.#flushing) return this.#flushing
+    const position = this.#sums.position
+    const taken = this.#sums.take()
+    if (taken.every((t) => t.rows.length === 0)) return
+    this.#flushing = (async () => {
+      let written = 0
+      try {
+        for (const t of taken) {
+          if (t.rows.length === 0) continue
+          await this.#o.client.insert({ table: t.table, columns: [t.column, ...SUM_COLUMNS], values: t.rows, format: 'JSONCompactEachRow' })
+          written++
+        }
+        await this.#record(position)
+        this.#counts.flushes++
+        this.#counts.rows += taken.reduce((n, t) => n + t.rows.length, 0)
+      } catch (e) {
+        this.#counts.failures++
+        // What was written stays written; only what was not is kept for the next flush.
+        this.#sums.giveBack(taken.map((t, k) => (k < written ? { rows: [] } : t)))
+        log.warn({ err: messageOf(e) }, 'could not write the roll-ups; they are kept for the next flush')
+      } finally {
+        this.#flushing = undefined
+      }
+    })()
+    return this.#flushing
+  }
+
+  /** Sums in the store what was stored above the last flush's position: what a crash kept from being flushed. */
+  async #catchUp(): Promise<void> {
+    const client = this.#o.client
+    const rs = await client.query({ query: 'SELECT toString(max(readings_pos)) FROM rollup_positions', format: 'JSONCompactEachRow' })
+    const [[from = '0'] = []] = await rs.json<[string]>()
+    const params = { from: Number(from), since: earliestTs(Number(from), this.#o.maxPastMs ?? 86_400_000) }
+    const where = `bus_pos > {from:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`
+    const top = await client.query({ query: `SELECT toString(max(bus_pos)), count() FROM readings WHERE ${where}`, query_params: params, format: 'JSONCompactEachRow' })
+    const [[upto = '0', n = 0] = []] = await top.json<[string, number | string]>()
+    this.#sums.position = Math.max(this.#sums.position, Number(from))
+    if (Number(n) === 0) return
+    for (const r of ROLLUPS) {
+      await client.command({
+        query: `INSERT INTO ${r.table} (${r.column}, ${SUM_COLUMNS.join(', ')})
+                SELECT ${r.bucket}(ts) AS b, community_id, metric, device_type, any(street_id), any(district_id), count(), sum(value), min(value), max(value)
+                FROM readings WHERE ${where} AND bus_pos <= {upto:UInt64} GROUP BY b, community_id, metric, device_type`,
+        query_params: { ...params, upto },
+      })
+    }
+    await this.#record(Number(upto))
+    this.#sums.position = Math.max(this.#sums.position, Number(upto))
+    this.#counts.caughtUp = Number(n)
+    log.info({ rows: Number(n) }, 'roll-ups caught up with readings stored after their last flush')
+  }
+
+  async #record(position: number): Promise<void> {
+    await this.#o.client.insert({ table: 'rollup_positions', columns: ['at', 'readings_pos'], values: [[Date.now(), String(position)]], format: 'JSONCompactEachRow' })
+  }
+}
