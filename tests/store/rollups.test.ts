@@ -72,7 +72,7 @@ describe('roll-ups', () => {
     // Stored, then the process dies before the next flush.
     await first.readings.write([row(2, 3, 7)])
     await first.readings.stop(Date.now() + 2_000)
-    expect(first.rollups.stats()).toMatchObject({ held: 2 })
+    expect(first.rollups.stats()).toMatchObject({ held: 1 })
 
     const second = await writerWithRollups()
     expect(second.rollups.stats()).toMatchObject({ caughtUp: 1 })
@@ -84,15 +84,25 @@ describe('roll-ups', () => {
     expect(await perHour(7)).toEqual([{ count: 4, high: 10, d: 2 }])
   })
 
-  it('keep the sums of a flush that failed for the next one', () => {
+  it('keep the sums of a flush that failed for the next one, and count none twice', () => {
     const sums = new RollupSums(READINGS_COLUMNS)
+    const minuteOf = Math.floor(t / 60_000) * 60
+    const hourOf = Math.floor(t / 3_600_000) * 3_600
     sums.add([row(0, 5), row(1, 7)], 10)
     const taken = sums.take()
-    expect(taken.map((x) => x.rows.length)).toEqual([1, 1])
+    expect(taken.map((x) => [x.table, x.rows.length])).toEqual([['readings_1m', 1], ['readings_1h', 1]])
+    // Nothing written: all of it goes into the next flush, with what came since.
     sums.add([row(2, 1)], 11)
-    sums.giveBack(taken)
+    sums.giveBack(taken, 0)
     const again = sums.take()
-    expect(again[0]?.rows).toEqual([[Math.floor(t / 60_000) * 60, 4, 'temperature_c', 'smoke', 3, 2, 3, 13, 1, 7]])
-    expect(sums.position).toBe(11)
+    expect(again[0]?.rows).toEqual([[minuteOf, 4, 'temperature_c', 'smoke', 3, 2, 3, 13, 1, 7]])
+    expect(again[1]?.rows).toEqual([[hourOf, 4, 'temperature_c', 'smoke', 3, 2, 3, 13, 1, 7]])
+    // The minutes written, the hours not: only the hours go into the next flush.
+    sums.add([row(3, 9)], 12)
+    sums.giveBack(again, 1)
+    const third = sums.take()
+    expect(third[0]?.rows).toEqual([[minuteOf, 4, 'temperature_c', 'smoke', 3, 2, 1, 9, 9, 9]])
+    expect(third[1]?.rows).toEqual([[hourOf, 4, 'temperature_c', 'smoke', 3, 2, 4, 22, 1, 9]])
+    expect(sums.position).toBe(12)
   })
 })

@@ -22,10 +22,10 @@ import type { Row, WriteOutcome } from './writer.ts'
 
 const log = logger('rollups')
 
-/** The two roll-ups: their table, time column, bucket (ms) and the store's function for it. */
+/** The two roll-ups: their table, time column and the store's function for its bucket. */
 const ROLLUPS = [
-  { table: 'readings_1m', column: 'minute', ms: 60_000, bucket: 'toStartOfMinute' },
-  { table: 'readings_1h', column: 'hour', ms: 3_600_000, bucket: 'toStartOfHour' },
+  { table: 'readings_1m', column: 'minute', bucket: 'toStartOfMinute' },
+  { table: 'readings_1h', column: 'hour', bucket: 'toStartOfHour' },
 ] as const
 
 const SUM_COLUMNS = ['community_id', 'metric', 'device_type', 'street_id', 'district_id', 'n', 'total', 'lo', 'hi'] as const
@@ -44,14 +44,45 @@ interface Sum {
   hi: number
 }
 
+/** Sums per bucket start (s), then per key (grid, metric and type). */
+type Buckets = Map<number, Map<number, Sum>>
+
+function sumInto(buckets: Buckets, at: number, key: number, from: Omit<Sum, 'at'>): void {
+  let m = buckets.get(at)
+  if (!m) {
+    m = new Map()
+    buckets.set(at, m)
+  }
+  const s = m.get(key)
+  if (!s) m.set(key, { ...from, at })
+  else {
+    s.n += from.n
+    s.total += from.total
+    if (from.lo < s.lo) s.lo = from.lo
+    if (from.hi > s.hi) s.hi = from.hi
+  }
+}
+
+const rowsOf = (buckets: Buckets): unknown[][] => {
+  const rows: unknown[][] = []
+  for (const m of buckets.values()) for (const s of m.values()) rows.push([s.at, s.community, s.metric, s.type, s.street, s.district, s.n, s.total, s.lo, s.hi])
+  return rows
+}
+
 /**
- * Sums of readings rows, per roll-up and key. Pure: rows in, rows out.
- * `columns` are the readings writer's, to find the fields in its rows.
+ * Sums of readings rows per minute and key; the hours are folded from the
+ * minutes when they are taken, so a row costs one sum, not two. Pure: rows
+ * in, rows out. `columns` are the readings writer's, to find the fields in
+ * its rows.
  */
 export class RollupSums {
   readonly #at: { ts: number; community: number; metric: number; type: number; value: number; street: number; district: number }
-  /** Per roll-up: per bucket start (s), per grid, metric and type. */
-  readonly #sums: Map<number, Map<string, Sum>>[] = ROLLUPS.map(() => new Map<number, Map<string, Sum>>())
+  #minutes: Buckets = new Map()
+  /** Hour sums of a flush that wrote its minutes but not its hours: they go into the next. */
+  #hoursBack: Buckets = new Map()
+  /** A number per device type and metric, for keys that are numbers (cheaper to hash than strings built per row). */
+  readonly #kinds = new Map<string, Map<string, number>>()
+  #nextKind = 0
   /** Highest position of what has been added (0: none). */
   position = 0
 
@@ -64,76 +95,79 @@ export class RollupSums {
     this.#at = { ts: at('ts'), community: at('community_id'), metric: at('metric'), type: at('device_type'), value: at('value'), street: at('street_id'), district: at('district_id') }
   }
 
-  /** Keys held (over both roll-ups). */
+  /** Keys held, per minute. */
   get size(): number {
     let n = 0
-    for (const buckets of this.#sums) for (const m of buckets.values()) n += m.size
+    for (const m of this.#minutes.values()) n += m.size
     return n
+  }
+
+  #key(community: number, type: string, metric: string): number {
+    let metrics = this.#kinds.get(type)
+    if (!metrics) {
+      metrics = new Map()
+      this.#kinds.set(type, metrics)
+    }
+    let kind = metrics.get(metric)
+    if (kind === undefined) {
+      kind = this.#nextKind++
+      metrics.set(metric, kind)
+    }
+    // Exact below 2^53: grid ids are UInt32, and there are far fewer than 2^20 kinds.
+    return community * 1_048_576 + kind
   }
 
   add(rows: readonly Row[], position: number | undefined): void {
     const c = this.#at
     for (const r of rows) {
-      const ts = r[c.ts] as number
       const value = r[c.value] as number
       const community = r[c.community] as number
       const metric = r[c.metric] as string
       const type = r[c.type] as string
-      // One key per row; the bucket picks the map.
-      const key = `${community}\u0000${metric}\u0000${type}`
-      for (let k = 0; k < ROLLUPS.length; k++) {
-        const ms = (ROLLUPS[k] as (typeof ROLLUPS)[number]).ms
-        const at = Math.floor(ts / ms) * (ms / 1000)
-        const s = this.#bucket(k, at).get(key)
-        if (s) {
-          s.n++
-          s.total += value
-          if (value < s.lo) s.lo = value
-          if (value > s.hi) s.hi = value
-        } else {
-          this.#bucket(k, at).set(key, { at, community, metric, type, street: r[c.street] as number, district: r[c.district] as number, n: 1, total: value, lo: value, hi: value })
-        }
+      const at = Math.floor((r[c.ts] as number) / 60_000) * 60
+      let m = this.#minutes.get(at)
+      if (!m) {
+        m = new Map()
+        this.#minutes.set(at, m)
+      }
+      const key = this.#key(community, type, metric)
+      const s = m.get(key)
+      if (s) {
+        s.n++
+        s.total += value
+        if (value < s.lo) s.lo = value
+        if (value > s.hi) s.hi = value
+      } else {
+        m.set(key, { at, community, metric, type, street: r[c.street] as number, district: r[c.district] as number, n: 1, total: value, lo: value, hi: value })
       }
     }
     if (position !== undefined && position > this.position) this.position = position
   }
 
-  #bucket(k: number, at: number): Map<string, Sum> {
-    const buckets = this.#sums[k] as Map<number, Map<string, Sum>>
-    let m = buckets.get(at)
-    if (!m) {
-      m = new Map()
-      buckets.set(at, m)
-    }
-    return m
-  }
-
-  /** The rows to insert per roll-up table; the sums start afresh (from the same position). */
+  /** The rows to insert per roll-up table (minutes, then hours); the sums start afresh (from the same position). */
   take(): { table: string; column: string; rows: unknown[][] }[] {
-    return ROLLUPS.map((rollup, k) => {
-      const buckets = this.#sums[k] as Map<number, Map<string, Sum>>
-      const rows: unknown[][] = []
-      for (const m of buckets.values()) for (const s of m.values()) rows.push([s.at, s.community, s.metric, s.type, s.street, s.district, s.n, s.total, s.lo, s.hi])
-      buckets.clear()
-      return { table: rollup.table, column: rollup.column, rows }
-    })
+    const hours: Buckets = this.#hoursBack
+    for (const m of this.#minutes.values()) {
+      for (const [key, s] of m) sumInto(hours, Math.floor(s.at / 3_600) * 3_600, key, s)
+    }
+    const taken = [
+      { table: 'readings_1m', column: 'minute', rows: rowsOf(this.#minutes) },
+      { table: 'readings_1h', column: 'hour', rows: rowsOf(hours) },
+    ]
+    this.#minutes = new Map()
+    this.#hoursBack = new Map()
+    return taken
   }
 
-  /** A flush that failed: its rows are added back. */
-  giveBack(taken: { rows: unknown[][] }[]): void {
-    taken.forEach((t, k) => {
-      for (const [at, community, metric, type, street, district, n, total, lo, hi] of t.rows as [number, number, string, string, number, number, number, number, number, number][]) {
-        const key = `${community}\u0000${metric}\u0000${type}`
-        const sums = this.#bucket(k, at)
-        const s = sums.get(key)
-        if (s) {
-          s.n += n
-          s.total += total
-          s.lo = Math.min(s.lo, lo)
-          s.hi = Math.max(s.hi, hi)
-        } else sums.set(key, { at, community, metric, type, street, district, n, total, lo, hi })
-      }
-    })
+  /** A flush that failed after writing the first `written` of the tables take() gave: the rest are added back. */
+  giveBack(taken: { rows: unknown[][] }[], written: number): void {
+    // Minutes not written: they go back, and the next take() folds them into hours again.
+    // Minutes written but hours not: only the hours go back.
+    const [minutes, hours] = taken
+    const back = written === 0 ? { rows: minutes?.rows ?? [], into: this.#minutes } : { rows: written === 1 ? hours?.rows ?? [] : [], into: this.#hoursBack }
+    for (const [at, community, metric, type, street, district, n, total, lo, hi] of back.rows as [number, number, string, string, number, number, number, number, number, number][]) {
+      sumInto(back.into, at, this.#key(community, type, metric), { community, metric, type, street, district, n, total, lo, hi })
+    }
   }
 }
 
@@ -195,8 +229,7 @@ export class Rollups implements Component {
       let written = 0
       try {
         for (const t of taken) {
-          if (t.rows.length === 0) continue
-          await this.#o.client.insert({ table: t.table, columns: [t.column, ...SUM_COLUMNS], values: t.rows, format: 'JSONCompactEachRow' })
+          if (t.rows.length > 0) await this.#o.client.insert({ table: t.table, columns: [t.column, ...SUM_COLUMNS], values: t.rows, format: 'JSONCompactEachRow' })
           written++
         }
         await this.#record(position)
@@ -205,7 +238,7 @@ export class Rollups implements Component {
       } catch (e) {
         this.#counts.failures++
         // What was written stays written; only what was not is kept for the next flush.
-        this.#sums.giveBack(taken.map((t, k) => (k < written ? { rows: [] } : t)))
+        this.#sums.giveBack(taken, written)
         log.warn({ err: messageOf(e) }, 'could not write the roll-ups; they are kept for the next flush')
       } finally {
         this.#flushing = undefined
