@@ -200,7 +200,7 @@ export class RuleEngine {
             const place = ctx.gridPlace(r.level, gridId) ?? d
             const prev = this.#states.get(key)?.state as AreaSilenceState | undefined
             if (!silent && !prev) continue
-            this.#apply(r.id, key, place, subject, stepAreaSilence(r, prev, silent, input.ts, ctx.devicesIn(r.level, gridId, r.deviceTypes), key, place, subject), out, ctx)
+            this.#apply(r.id, key, place, subject, stepAreaSilence(r, prev, input.deviceId, silent, input.ts, ctx.devicesIn(r.level, gridId, r.deviceTypes), key, place, subject), out, ctx)
           }
         }
         break

@@ -1,13 +1,23 @@
 // Area silence: when a large share of a grid's devices go silent within a
 // window, it is the power or the network of the area, not the devices: one
 // "area outage" ticket for the grid. Counts only transitions (the twin's
-// status changes), so the state per grid is a few numbers.
+// status changes), so the state per grid is small: the devices that went
+// silent in the window, each once however often it went silent (a device
+// that goes silent and comes back three times is one device, not three:
+// under overload, a few such devices had raised outages in grids where
+// most devices were fine).
 import type { AreaSilenceRule } from '../schema.ts'
 import type { AreaLevel, Place, StepResult } from './types.ts'
 
+interface SilentDevice {
+  id: string
+  /** When it last went silent. */
+  ts: number
+}
+
 export interface AreaSilenceState {
-  /** Times devices of the grid went silent, within the window, oldest first. */
-  recent: number[]
+  /** Devices of the grid that went silent within the window, each once (at its latest time), oldest first. */
+  recent: SilentDevice[]
   /** Devices of the grid silent now (that this rule saw go silent). */
   silentNow: number
   active: boolean
@@ -18,14 +28,21 @@ export function outageThreshold(r: Pick<AreaSilenceRule, 'percent' | 'minDevices
   return Math.max(r.minDevices, Math.ceil((r.percent / 100) * total))
 }
 
+/** The devices of `s` that went silent after `since`. A state saved before devices were named holds times only: each counts as a device. */
+function recentOf(s: AreaSilenceState, since: number): SilentDevice[] {
+  return (s.recent as (SilentDevice | number)[]).map((x, i) => (typeof x === 'number' ? { id: `#${i}`, ts: x } : x)).filter((x) => x.ts > since)
+}
+
 export function stepAreaSilence(
-  r: AreaSilenceRule, s: AreaSilenceState | undefined, wentSilent: boolean, ts: number, total: number,
+  r: AreaSilenceRule, s: AreaSilenceState | undefined, deviceId: string, wentSilent: boolean, ts: number, total: number,
   key: string, place: Place, grid: { gridLevel: AreaLevel; gridId: number },
 ): StepResult<AreaSilenceState> {
-  const state: AreaSilenceState = s ? { recent: s.recent.filter((t) => t > ts - r.windowS * 1000), silentNow: s.silentNow, active: s.active } : { recent: [], silentNow: 0, active: false }
+  const state: AreaSilenceState = s ? { recent: recentOf(s, ts - r.windowS * 1000), silentNow: s.silentNow, active: s.active } : { recent: [], silentNow: 0, active: false }
   const need = outageThreshold(r, total)
   if (wentSilent) {
-    state.recent.push(ts)
+    const again = state.recent.findIndex((x) => x.id === deviceId)
+    if (again >= 0) state.recent.splice(again, 1)
+    state.recent.push({ id: deviceId, ts })
     state.silentNow++
     if (!state.active && state.recent.length >= need) {
       state.active = true
@@ -49,7 +66,7 @@ export function stepAreaSilence(
 
 /** Forgets transitions that fell out of the window. */
 export function tickAreaSilence(r: AreaSilenceRule, s: AreaSilenceState, ts: number): AreaSilenceState | undefined {
-  const recent = s.recent.filter((t) => t > ts - r.windowS * 1000)
+  const recent = recentOf(s, ts - r.windowS * 1000)
   if (!s.active && s.silentNow === 0 && recent.length === 0) return undefined
   return recent.length === s.recent.length ? s : { ...s, recent }
 }

@@ -172,6 +172,21 @@ describe('area silence', () => {
     expect(out.filter((a) => a.type === 'raise').map((a) => a.ruleId)).toEqual(['silent', 'silent', 'silent', 'silent'])
   })
 
+  it('a device that goes silent again and again counts once toward an outage', () => {
+    const city = newCity()
+    const ids = addDevices(city, 'A', 10, 'streetlight', 1, 10, 10)
+    const e = new RuleEngine(silenceRules)
+    const ctx = contextOf(city)
+    // Two devices flap (silent, back, silent ...) six times each within the window: 12 moves into silence, two devices.
+    const flaps = [0, 1, 2, 3, 4, 5].flatMap((k) => ids.slice(0, 2).flatMap((id): RuleInput[] => [
+      status(id, T0 + (k * 20) * S, 'silent', 'online', T0 - 30 * S),
+      status(id, T0 + (k * 20 + 10) * S, 'online', 'silent'),
+    ]))
+    const out = run(e, ctx, [...flaps, status(ids[2] ?? '', T0 + 125 * S, 'silent', 'online', T0 - 30 * S)])
+    // Three of ten devices silent at some point: under half the grid (five), so no outage.
+    expect(out.filter((a) => a.ruleId === 'outage')).toEqual([])
+  })
+
   it('the outage clears once most devices are back', () => {
     const city = newCity()
     const ids = addDevices(city, 'A', 6, 'streetlight', 1, 10, 10)
