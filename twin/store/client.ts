@@ -11,6 +11,7 @@ import { mkdirSync, readFileSync, rmSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import type { ChdbConnection } from 'chdb/connection'
+import { ChdbPool } from './pool.ts'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
 import type { StoreConfig } from './config.ts'
@@ -22,7 +23,7 @@ export interface Store {
   readonly mode: StoreMode
   readonly database: string
   /** The in-process chDB connection, in embedded mode only (the owner server forwards to it). */
-  readonly chdb?: ChdbConnection
+  readonly chdb?: ChdbPool
   readonly dataDir: string
   close(): Promise<void>
 }
@@ -108,10 +109,12 @@ async function openEmbedded(cfg: StoreConfig, dataDir: string): Promise<Store> {
   // Loaded only here: libchdb is 140 MB of mapped code, which a process that
   // reaches the store over HTTP (a gateway worker, say) should not carry.
   const { createChdbConnection } = await import('chdb/connection')
-  let chdb: ChdbConnection
+  const connections: ChdbConnection[] = []
   try {
-    chdb = createChdbConnection({ path: dataDir })
+    // The first opens the directory (and finds it locked, if it is); the others share it.
+    for (let i = 0; i < cfg.connections; i++) connections.push(createChdbConnection({ path: dataDir }))
   } catch (e) {
+    await Promise.all(connections.map((c) => c.close()))
     const holder = lockHolder(dataDir)
     if (holder !== undefined) {
       throw new CitytwinError('STORE_LOCKED',
@@ -123,11 +126,13 @@ async function openEmbedded(cfg: StoreConfig, dataDir: string): Promise<Store> {
   // @clickhouse/client bundles its own copy of the client-common types, so the
   // compiler sees two structurally equal but distinct ClickHouseSettings; the
   // runtime contract is the same (chdb/connection implements it verbatim).
+  const [first] = connections as [ChdbConnection]
+  await first.command({ query: `CREATE DATABASE IF NOT EXISTS ${cfg.database}` })
+  // A chDB session keeps its current database across statements: each is told.
+  for (const c of connections) await c.command({ query: `USE ${cfg.database}` })
+  const chdb = new ChdbPool(connections)
   const connection = chdb as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection']
   const client = createClient({ connection, ...clientDefaults(cfg) })
-  await client.command({ query: `CREATE DATABASE IF NOT EXISTS ${cfg.database}` })
-  // The chDB session keeps its current database across statements.
-  await client.command({ query: `USE ${cfg.database}` })
   return { client, mode: 'embedded', chdb, database: cfg.database, dataDir, close: () => client.close() }
 }
 

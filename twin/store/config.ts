@@ -10,6 +10,7 @@ export const storeConfig = defineConfig(
     username: z.string().default('default').describe('ClickHouse user (server mode).'),
     password: z.string().default('').describe('ClickHouse password (server mode).'),
     requestTimeoutMs: z.number().int().positive().default(60_000).describe('Timeout of one request to the store, in milliseconds.'),
+    connections: z.number().int().min(1).max(32).default(4).describe('Connections to the embedded store (chDB runs one query at a time per connection): the writers, the rules, the twin and the API share them, each call going to the least busy. Server mode: unused.'),
   }),
   { url: ['CLICKHOUSE_URL'], dataDir: ['CITYTWIN_DATA_DIR'] },
 )

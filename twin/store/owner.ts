@@ -11,7 +11,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import { Readable } from 'node:stream'
 import { pipeline } from 'node:stream/promises'
-import type { ChdbConnection } from 'chdb/connection'
+import type { ChdbPool } from './pool.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
 import { closeServer, listen } from '../../lib/http.ts'
@@ -35,7 +35,7 @@ export class StoreOwner implements Component {
   #failed = 0
   #denied = 0
   readonly #store: Store
-  readonly #chdb: ChdbConnection
+  readonly #chdb: ChdbPool
   readonly #host: string
   readonly #port: number
 
