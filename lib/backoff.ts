@@ -13,6 +13,11 @@ export function backoffDelayMs(attempt: number, { initialMs, maxMs, random = Mat
   return Math.round(ceiling * (0.5 + random() / 2))
 }
 
+/** Resolves at `deadline` (epoch ms), at once if it has passed; its timer never keeps the process alive. For Promise.race with work a stop waits for. */
+export function atDeadline(deadline: number): Promise<void> {
+  return new Promise((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())
+}
+
 export function sleep(ms: number, signal?: AbortSignal): Promise<void> {
   return new Promise((resolve) => {
     if (signal?.aborted) return resolve()

@@ -8,7 +8,7 @@
 import { watch, type FSWatcher } from 'node:fs'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Bus, Subscription } from '../lib/bus/bus.ts'
-import { NO_POSITIONS, streamOf, STREAMS, type Positions } from '../lib/bus/position.ts'
+import { NO_POSITIONS, placeOf, STREAMS, type Positions } from '../lib/bus/position.ts'
 import type { Element } from '../lib/bus/elements.ts'
 import type { Component, ComponentStats, Health } from '../lib/component.ts'
 import { messageOf } from '../lib/errors.ts'
@@ -263,13 +263,13 @@ export class RulesService implements Component {
     const before = { ...this.#positions }
     for (const e of batch) {
       if (e.kind === 'ticket') continue
-      const s = streamOf(e.kind)
-      if (s && 'pos' in e && e.pos !== undefined) {
-        if (e.pos <= before[s]) {
+      const at = placeOf(e)
+      if (at) {
+        if (at.pos <= before[at.stream]) {
           this.#stats.skippedJudged++
           continue
         }
-        if (e.pos > this.#positions[s]) this.#positions[s] = e.pos
+        if (at.pos > this.#positions[at.stream]) this.#positions[at.stream] = at.pos
       }
       this.#stats.judged++
       this.#input(e)

@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
+import { atDeadline } from '../../lib/backoff.ts'
 import type { Bus } from '../../lib/bus/bus.ts'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
@@ -216,8 +217,7 @@ export class MqttGateway implements Component {
     // already stored, and what was not will be retransmitted by the device.
     const closed = Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))))
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()))
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())
-    await Promise.race([closed, timeout])
+    await Promise.race([closed, atDeadline(deadline)])
   }
 
   stats(): ComponentStats {

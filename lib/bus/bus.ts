@@ -11,7 +11,7 @@
 // one (the rules follow the twin): it then gets each batch only once that
 // one has taken it, so it reads the batch's effects on the live state.
 import type { Element } from './elements.ts'
-import { NO_POSITIONS, streamOf, type Positions } from './position.ts'
+import { cover, NO_POSITIONS, type Positions } from './position.ts'
 import { Fifo } from '../fifo.ts'
 import { logger } from '../log.ts'
 import { counter, gauge } from '../metrics.ts'
@@ -272,11 +272,7 @@ export class MemoryBus implements Bus {
   publish(batch: readonly Element[]): void {
     if (batch.length === 0) return
     this.#published += batch.length
-    for (const e of batch) {
-      if (!('pos' in e) || e.pos === undefined) continue
-      const s = streamOf(e.kind)
-      if (s && e.pos > this.#positions[s]) this.#positions[s] = e.pos
-    }
+    cover(this.#positions, batch)
     const q = { batch, at: Date.now() }
     for (const s of this.#roots) s.offer(q)
   }

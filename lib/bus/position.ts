@@ -39,6 +39,21 @@ export function streamOf(kind: string): Stream | undefined {
   return kind === 'reading' ? 'readings' : kind === 'connectivity' || kind === 'device-event' ? 'events' : undefined
 }
 
+/** Where the store holds an element: its stream and position; undefined for one without (made by a test, a camera's, a ticket). */
+export function placeOf(e: { kind: string; pos?: number }): { stream: Stream; pos: number } | undefined {
+  if (e.pos === undefined) return undefined
+  const stream = streamOf(e.kind)
+  return stream && { stream, pos: e.pos }
+}
+
+/** Raises `positions` (per stream, the highest seen) to cover the elements. */
+export function cover(positions: Positions, batch: readonly { kind: string; pos?: number }[]): void {
+  for (const e of batch) {
+    const at = placeOf(e)
+    if (at && at.pos > positions[at.stream]) positions[at.stream] = at.pos
+  }
+}
+
 export class PositionClock {
   #last = 0
   readonly #now: () => number

@@ -13,7 +13,7 @@
 // minute whatever the load.
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Element } from '../../lib/bus/elements.ts'
-import { NO_POSITIONS, streamOf, type Positions } from '../../lib/bus/position.ts'
+import { cover, NO_POSITIONS, type Positions } from '../../lib/bus/position.ts'
 import type { Twin } from './twin.ts'
 
 /** What changed since the last checkpoint, and how far along the bus the twin is. */
@@ -51,9 +51,8 @@ export class CheckpointTracker {
         // As the twin does: the later event wins, and of two at once the last applied.
         if (!prev || e.ts >= prev.ts) d.connectivity.set(e.deviceId, { ts: e.ts, connected: e.state === 'connected' })
       }
-      const stream = 'pos' in e && e.pos !== undefined ? streamOf(e.kind) : undefined
-      if (stream && (e as { pos: number }).pos > d.positions[stream]) d.positions[stream] = (e as { pos: number }).pos
     }
+    cover(d.positions, batch)
   }
 
   /** Positions at least these (what a load from the store covered). */

@@ -3,6 +3,7 @@
 // checkpointed to the store once a minute (checkpoint.ts).
 import type { ClickHouseClient } from '@clickhouse/client'
 import { ingestSources, type Bus, type IngestSource, type Subscription } from '../../lib/bus/bus.ts'
+import { atDeadline } from '../../lib/backoff.ts'
 import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
@@ -199,7 +200,8 @@ export class LiveTwin implements Component {
     clearInterval(this.#checkpointTimer)
     clearTimeout(this.#rebuildTimer)
     // The last checkpoint, so the next start reads little after it.
-    await Promise.race([this.checkpoint().then(() => this.checkpoint()), new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())])
+    // The second writes what changed while a checkpoint already under way was writing.
+    await Promise.race([this.checkpoint().then(() => this.checkpoint()), atDeadline(deadline)])
   }
 
   stats(): ComponentStats {

@@ -14,6 +14,7 @@
 // position would count that flush twice: the views were no safer, as a
 // view's part is written after its table's.)
 import type { ClickHouseClient } from '@clickhouse/client'
+import { atDeadline } from '../../lib/backoff.ts'
 import { earliestTs } from '../../lib/bus/position.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
@@ -150,9 +151,10 @@ export class RollupSums {
     for (const m of this.#minutes.values()) {
       for (const [key, s] of m) sumInto(hours, Math.floor(s.at / 3_600) * 3_600, key, s)
     }
+    const [minute, hour] = ROLLUPS
     const taken = [
-      { table: 'readings_1m', column: 'minute', rows: rowsOf(this.#minutes) },
-      { table: 'readings_1h', column: 'hour', rows: rowsOf(hours) },
+      { table: minute.table, column: minute.column, rows: rowsOf(this.#minutes) },
+      { table: hour.table, column: hour.column, rows: rowsOf(hours) },
     ]
     this.#minutes = new Map()
     this.#hoursBack = new Map()
@@ -211,8 +213,8 @@ export class Rollups implements Component {
 
   async stop(deadline: number): Promise<void> {
     clearInterval(this.#timer)
-    const timeout = new Promise<void>((resolve) => setTimeout(resolve, Math.max(0, deadline - Date.now())).unref())
-    await Promise.race([this.flush().then(() => this.flush()), timeout])
+    // The second flush writes what came in while a flush already under way was writing.
+    await Promise.race([this.flush().then(() => this.flush()), atDeadline(deadline)])
   }
 
   stats(): ComponentStats {
