@@ -15,10 +15,18 @@ export class TwinContext implements RuleContext {
   #counts = new Map<string, number>()
   #micro: { g: TwinGrid; box: readonly [number, number, number, number] }[] | undefined
 
-  constructor(twin: () => Twin, mode: (districtId: number) => Mode, utcOffsetMin: number) {
+  readonly #held: () => boolean
+
+  /** `absenceHeld`: whether absence is not judged now (ingest degraded); default never. */
+  constructor(twin: () => Twin, mode: (districtId: number) => Mode, utcOffsetMin: number, absenceHeld: () => boolean = () => false) {
     this.#twin = twin
     this.#mode = mode
     this.utcOffsetMin = utcOffsetMin
+    this.#held = absenceHeld
+  }
+
+  absenceHeld(): boolean {
+    return this.#held()
   }
 
   /** The twin, dropping the caches when it was rebuilt. */

@@ -6,7 +6,7 @@
 // restart.
 import type { Severity } from '../lib/bus/elements.ts'
 import type { DeviceType } from '../twin/model/device-types.ts'
-import { stepAreaSilence, tickAreaSilence, type AreaSilenceState } from './kinds/area-silence.ts'
+import { outagePending, stepAreaSilence, tickAreaSilence, type AreaSilenceState } from './kinds/area-silence.ts'
 import { stepCamera, type CameraState } from './kinds/camera.ts'
 import { stepComposite, tickComposite, type CompositeState } from './kinds/composite.ts'
 import { stepCount, tickCount, type CountState } from './kinds/count.ts'
@@ -56,6 +56,8 @@ export function effectiveRule(r: Rule, mode: Mode): Rule | undefined {
 
 export class RuleEngine {
   #rules: Rule[] = []
+  /** The rules in the order ticks visit them: area rules first, as a device's silence waits while its area's outage is building. */
+  #tickOrder: Rule[] = []
   #byId = new Map<string, Rule>()
   /** Per mode, per rule id: the rule as that mode has it. */
   #byMode = new Map<Mode, Map<string, Rule | undefined>>()
@@ -89,6 +91,7 @@ export class RuleEngine {
   setRules(rules: readonly Rule[]): void {
     const old = this.#byId
     this.#rules = [...rules]
+    this.#tickOrder = [...rules.filter((r) => r.kind === 'area-silence'), ...rules.filter((r) => r.kind !== 'area-silence')]
     this.#byId = new Map(rules.map((r) => [r.id, r]))
     this.#byMode = new Map(MODES.map((m) => [m, new Map(rules.map((r) => [r.id, effectiveRule(r, m)]))]))
     this.#readingRules = new Map()
@@ -200,7 +203,8 @@ export class RuleEngine {
             const place = ctx.gridPlace(r.level, gridId) ?? d
             const prev = this.#states.get(key)?.state as AreaSilenceState | undefined
             if (!silent && !prev) continue
-            this.#apply(r.id, key, place, subject, stepAreaSilence(r, prev, input.deviceId, silent, input.ts, ctx.devicesIn(r.level, gridId, r.deviceTypes), key, place, subject), out, ctx)
+            const at = { key, place, grid: subject, total: ctx.devicesIn(r.level, gridId, r.deviceTypes) }
+            this.#apply(r.id, key, place, subject, stepAreaSilence(r, prev, input.deviceId, silent, input.ts, at, ctx.absenceHeld?.() ?? false), out, ctx)
           }
         }
         break
@@ -277,7 +281,8 @@ export class RuleEngine {
   }
 
   #tick(ts: number, out: Action[], ctx: RuleContext): void {
-    for (const base of this.#rules) {
+    const held = ctx.absenceHeld?.() ?? false
+    for (const base of this.#tickOrder) {
       const keys = this.#keysByRule.get(base.id)
       if (!keys || keys.size === 0) continue
       if (base.kind !== 'silence' && base.kind !== 'area-silence' && base.kind !== 'count' && base.kind !== 'composite') continue
@@ -290,9 +295,12 @@ export class RuleEngine {
           continue
         }
         let res: StepResult<AnyState>
-        if (r.kind === 'silence' && 'deviceId' in e.subject) res = stepSilenceTick(r, e.state as SilenceState, ts, key, e.place, e.subject.deviceId)
-        else if (r.kind === 'count') res = tickCount(r, e.state as CountState, ts, key, e.place)
-        else if (r.kind === 'area-silence') res = { state: tickAreaSilence(r, e.state as AreaSilenceState, ts), actions: [] }
+        if (r.kind === 'silence' && 'deviceId' in e.subject) {
+          // Not while absence is not judged, nor while an outage of its area is building (it may take this silence in).
+          if (held || this.#outageBuilding(r, e.place, ctx)) continue
+          res = stepSilenceTick(r, e.state as SilenceState, ts, key, e.place, e.subject.deviceId)
+        } else if (r.kind === 'count') res = tickCount(r, e.state as CountState, ts, key, e.place)
+        else if (r.kind === 'area-silence' && 'gridId' in e.subject) res = tickAreaSilence(r, e.state as AreaSilenceState, ts, { key, place: e.place, grid: e.subject, total: ctx.devicesIn(r.level, e.subject.gridId, r.deviceTypes) }, held)
         else if (r.kind === 'composite') res = { state: tickComposite(r, e.state as CompositeState, ts), actions: [] }
         else continue
         this.#apply(r.id, key, e.place, e.subject, res, out, ctx)
@@ -335,6 +343,16 @@ export class RuleEngine {
         out.push(...this.step({ kind: 'signal', ruleId, ts: a.ts, active: a.type === 'raise', place: a.place, key: a.key }, ctx))
       }
     }
+  }
+
+  /** Whether an area rule that suppresses this silence rule is over its share in the device's area but not raised yet. */
+  #outageBuilding(rule: SilenceRule, place: Place, ctx: RuleContext): boolean {
+    for (const id of rule.suppressedBy) {
+      const area = this.#rule(id, ctx.mode(place.districtId)) as AreaSilenceRule | undefined
+      if (area?.kind !== 'area-silence') continue
+      if (outagePending(this.#states.get(keyOf(id, { gridLevel: area.level, gridId: gridOf(place, area.level) }))?.state as AreaSilenceState | undefined)) return true
+    }
+    return false
   }
 
   /** Whether an area rule that suppresses this silence rule is on for the device's area. */

@@ -43,6 +43,7 @@ const areaSilenceParams = z.strictObject({
   percent: z.number().gt(0).max(100).describe('Share of the grid devices that must go silent within the window.'),
   windowS: seconds.default(300).describe('Window in which they must go silent, in seconds.'),
   minDevices: z.number().int().min(1).default(5).describe('Fewest silent devices that make an outage, whatever the share.'),
+  holdS: seconds.default(60).describe('How long the share must hold before the outage is raised, and how long most devices must be back before it clears, in seconds. Meanwhile the silence rules it suppresses wait for it. Starvation under overload moves from device to device in seconds; a power cut holds.'),
 })
 
 const countParams = z.strictObject({

@@ -135,7 +135,8 @@ export class RulesService implements Component {
     const sink = this.#o.linkage ?? (cfg.linkageWebhookUrl ? new WebhookLinkage(cfg.linkageWebhookUrl, cfg.linkageWebhookToken, cfg.linkageTimeoutMs) : new LoggingLinkage())
     this.#outbox = new LinkageOutbox(client, sink, cfg.linkageMaxAttempts)
     await this.#outbox.load()
-    this.#ctx = new TwinContext(() => this.#o.twin.twin, (d) => this.#modes.modeAt(d, this.#clock()), cfg.utcOffsetMin)
+    // While ingest is degraded (the twin judges no silence), the silence rules raise nothing either.
+    this.#ctx = new TwinContext(() => this.#o.twin.twin, (d) => this.#modes.modeAt(d, this.#clock()), cfg.utcOffsetMin, () => this.#o.twin.ingest.degraded)
     this.#o.twin.onStatusChange((i, from, to, lastActivity) => {
       const d = this.#o.twin.twin.devices[i]
       if (d) this.#input({ kind: 'status', deviceId: d.id, ts: this.#clock(), status: to, previous: from, since: lastActivity })

@@ -55,6 +55,12 @@ export interface RuleContext {
   mode(districtId: number): Mode
   /** Offset of local time from UTC in minutes (rules about "night" read local hours). */
   utcOffsetMin: number
+  /**
+   * Whether absence is not to be judged now: ingest is degraded, so a device
+   * that sends nothing may only be queued or refused (twin/state/ingest-health.ts).
+   * Silence and area-outage rules raise nothing meanwhile. Absent: always judged.
+   */
+  absenceHeld?(): boolean
 }
 
 export type Subject = { deviceId: string } | { cameraId: string } | { gridLevel: AreaLevel; gridId: number }
