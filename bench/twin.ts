@@ -34,6 +34,7 @@ import { LiveTwin } from '../twin/state/live-twin.ts'
 import { Twin } from '../twin/state/twin.ts'
 import { openMigratedStore } from '../twin/store/index.ts'
 import { waitForLine } from './proc.ts'
+import { twinConfig } from '../twin/state/config.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const { values } = parseArgs({
@@ -73,7 +74,7 @@ async function core(): Promise<void> {
     gc()
     const before = process.memoryUsage()
     const bus = new MemoryBus()
-    const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 300_000, degradedAfterMs: 60_000, sweepIntervalMs: 1_000, checkpointIntervalMs: 60_000 } })
+    const live = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), silentAfterIntervals: 3, maxLagMs: 300_000, degradedAfterMs: 60_000, sweepIntervalMs: 1_000, checkpointIntervalMs: 60_000 } })
     const t0 = performance.now()
     await live.start()
     const loadS = (performance.now() - t0) / 1000

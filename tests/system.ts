@@ -17,6 +17,7 @@ import { ApiServer } from '../twin/api/server.ts'
 import { LiveTwin } from '../twin/state/live-twin.ts'
 import { openMigratedStore, StoreWriter, type Store } from '../twin/store/index.ts'
 import { tempDir } from './helpers.ts'
+import { twinConfig } from '../twin/state/config.ts'
 
 export interface TestSystem {
   city: City
@@ -40,7 +41,7 @@ export async function openSystem(city: City, twin: { sweepIntervalMs: number; de
   await readings.start()
   const bus = new MemoryBus(busCapacity === undefined ? {} : { capacity: busCapacity })
   // maxLagMs 0: tests report readings at times of their choosing, some long past, which would read as lag.
-  const live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: twin.degradedAfterMs ?? 0, sweepIntervalMs: twin.sweepIntervalMs, checkpointIntervalMs: twin.checkpointIntervalMs ?? 3_600_000 } })
+  const live = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: twin.degradedAfterMs ?? 0, sweepIntervalMs: twin.sweepIntervalMs, checkpointIntervalMs: twin.checkpointIntervalMs ?? 3_600_000 } })
   await live.start()
   return {
     city, store, bus, live, readings,

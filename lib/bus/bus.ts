@@ -75,6 +75,8 @@ export interface Bus {
   idle(deadline?: number): Promise<void>
   /** The highest position published on each stream: everything at or below it is in the store. */
   positions(): Positions
+  /** The longest any stored element has waited for a subscriber, in ms at `now`: counts as ingest's delay (twin/state/ingest-health.ts). */
+  backlogMs(now: number): number
 }
 
 export interface MemoryBusOptions {

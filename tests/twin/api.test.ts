@@ -21,6 +21,7 @@ import { PositionClock } from '../../lib/bus/position.ts'
 import { CITY_ID } from '../../twin/state/twin.ts'
 import { openMigratedStore, Rollups, StoreWriter, type Store } from '../../twin/store/index.ts'
 import { tempDir } from '../helpers.ts'
+import { twinConfig } from '../../twin/state/config.ts'
 
 const ADMIN = 'admin-token-0123456789'
 const VIEWER = 'viewer-token-0123456789'
@@ -53,7 +54,7 @@ beforeAll(async () => {
   await readings.start()
   await events.start()
   bus = new MemoryBus()
-  live = new LiveTwin({ client: store.client, bus, config: { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 200, checkpointIntervalMs: 3_600_000 } })
+  live = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 200, checkpointIntervalMs: 3_600_000 } })
   await live.start()
   api = new ApiServer({
     config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 50, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),

@@ -254,8 +254,15 @@ describe('ingest degraded', () => {
     // The store comes back and everything queued arrives; the reporters are current, the quiet device sent nothing.
     stalledSince = undefined
     const back = T0 + 601_000
-    twin.apply(reporters.map((id) => ({ kind: 'reading' as const, deviceId: id, ts: back, values: {} })), back)
-    for (let t = back; t <= back + 5_000; t += 1_000) twin.sweep(t, onIngest)
+    // Calm for half the threshold (30 s) before it counts as recovered: a wait hovering at the line does not flap.
+    for (let t = back; t <= back + 29_000; t += 1_000) {
+      twin.apply(reporters.map((id) => ({ kind: 'reading' as const, deviceId: id, ts: t, values: {} })), t)
+      twin.sweep(t, onIngest)
+    }
+    expect(turns).toEqual([true])
+    expect(twin.ingestHealth.reason).toMatch(/recovering/)
+    twin.apply(reporters.map((id) => ({ kind: 'reading' as const, deviceId: id, ts: back + 30_000, values: {} })), back + 30_000)
+    twin.sweep(back + 30_000, onIngest)
     expect(turns).toEqual([true, false])
     expect(twin.ingestHealth).toMatchObject({ degraded: false, since: null, reason: null, spells: 1 })
     // Recovered: silence is judged again, and only where it is real.
@@ -298,8 +305,50 @@ describe('ingest degraded', () => {
     expect(twin.ingestHealth.reason).toMatch(/refusing connections/)
     shedding = false
     twin.sweep(T0 + 10 * interval + 1_000)
+    expect(twin.ingestHealth.degraded).toBe(true)
+    twin.sweep(T0 + 10 * interval + 31_000)
     expect(twin.ingestHealth.degraded).toBe(false)
     expect(twin.deviceStatus(0)).toBe('silent')
+  })
+
+  it('is degraded when a fifth of the devices heard from lately go silent at once, and judges none of them silent', () => {
+    // Data can wait where no queue of the system sees it: in the devices, their QoS 1 window full.
+    // At full city a third of the devices starved that way had been called silent.
+    const city = smallCity(19)
+    const policy = { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 60_000, degradedSilentPercent: 20, degradedSilentMin: 50 }
+    const twin = new Twin(city, policy)
+    // Every other 10-second device starves (580 of 2,193, 26%); the rest report on.
+    const starved = new Set(city.devices.filter((d) => d.intervalS === 10).filter((_, i) => i % 2 === 0).map((d) => d.id))
+    expect(starved.size / city.devices.length).toBeGreaterThan(0.2)
+    const turns: boolean[] = []
+    const report = (t: number, who: (id: string) => boolean): void => {
+      twin.apply(city.devices.filter((d) => ((t - T0) / 1000) % d.intervalS === 0 && who(d.id)).map((d) => ({ kind: 'reading' as const, deviceId: d.id, ts: t, values: {} })), t)
+      twin.sweep(t, (h) => void turns.push(h.degraded))
+    }
+    for (let t = T0; t <= T0 + 120_000; t += 1_000) report(t, (id) => t === T0 || !starved.has(id))
+    expect(twin.counts(CITY_ID)?.devices.silent).toBe(0)
+    expect(twin.ingestHealth).toMatchObject({ degraded: true, spells: 1 })
+    expect(twin.ingestHealth.reason).toMatch(/580 of 2193 devices heard from lately went silent at once \(26%\)/)
+    // They are served again: recovered once calm for half the threshold, and no device was ever called silent.
+    for (let t = T0 + 121_000; t <= T0 + 180_000; t += 1_000) report(t, () => true)
+    expect(turns).toEqual([true, false])
+    expect(twin.counts(CITY_ID)?.devices.silent).toBe(0)
+  })
+
+  it('a district going silent is devices gone silent, not ingest degraded', () => {
+    const city = smallCity(19)
+    const twin = new Twin(city, { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 60_000, degradedSilentPercent: 20, degradedSilentMin: 50 })
+    const district = city.devices[0]?.districtId
+    const cut = new Set(city.devices.filter((d) => d.districtId === district).map((d) => d.id))
+    // More than the minimum, under the share.
+    expect(cut.size).toBeGreaterThan(50)
+    expect(cut.size / city.devices.length).toBeLessThan(0.2)
+    for (let t = T0; t <= T0 + 120_000; t += 1_000) {
+      twin.apply(city.devices.filter((d) => ((t - T0) / 1000) % d.intervalS === 0 && (t === T0 || !cut.has(d.id))).map((d) => ({ kind: 'reading' as const, deviceId: d.id, ts: t, values: {} })), t)
+      twin.sweep(t)
+    }
+    expect(twin.ingestHealth.degraded).toBe(false)
+    expect(twin.counts(CITY_ID)?.devices.silent).toBe(cut.size)
   })
 
   it('does not flap at the line: it clears only under half the threshold', () => {
@@ -310,6 +359,16 @@ describe('ingest degraded', () => {
     expect(m.state).toMatchObject({ degraded: true, since: T0 + 1 })
     expect(m.update({ lagMs: 29_999, shedding: false }, T0 + 3)).toBe(true)
     expect(m.state).toMatchObject({ degraded: false, since: null, spells: 1 })
+    // The silent share: in at its threshold (and its minimum), out under half, once calm for recoverAfterMs.
+    const share = new IngestHealthMonitor({ degradedAfterMs: 60_000, silentPercent: 20, silentMin: 50, recoverAfterMs: 30_000 })
+    expect(share.update({ lagMs: 0, shedding: false, silent: { overdue: 49, of: 100 } }, T0)).toBe(false)
+    expect(share.update({ lagMs: 0, shedding: false, silent: { overdue: 199, of: 1_000 } }, T0)).toBe(false)
+    expect(share.update({ lagMs: 0, shedding: false, silent: { overdue: 200, of: 1_000 } }, T0 + 1)).toBe(true)
+    expect(share.update({ lagMs: 0, shedding: false, silent: { overdue: 100, of: 1_000 } }, T0 + 2)).toBe(false)
+    expect(share.update({ lagMs: 0, shedding: false, silent: { overdue: 99, of: 1_000 } }, T0 + 3)).toBe(false)
+    expect(share.update({ lagMs: 0, shedding: false, silent: { overdue: 99, of: 1_000 } }, T0 + 30_002)).toBe(false)
+    expect(share.update({ lagMs: 0, shedding: false, silent: { overdue: 99, of: 1_000 } }, T0 + 30_003)).toBe(true)
+    expect(share.state).toMatchObject({ degraded: false, spells: 1 })
     const off = new IngestHealthMonitor({ degradedAfterMs: 0 })
     expect(off.update({ lagMs: 3_600_000, shedding: true }, T0)).toBe(false)
     expect(off.state.degraded).toBe(false)

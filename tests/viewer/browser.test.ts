@@ -46,7 +46,7 @@ beforeAll(async () => {
   if (!existsSync(CHROMIUM)) throw new Error(`the browser tests need Chromium at ${CHROMIUM}: apt-get install chromium (the CI script installs it)`)
   dist = await buildViewer(join(tempDir(), 'viewer-dist'))
   // degradedAfterMs on: the banner test has a gateway shed devices (the lag is off, so old test readings are no lag).
-  sys = await openSystem(city, { sweepIntervalMs: 1_000, degradedAfterMs: 60_000 })
+  sys = await openSystem(city, { sweepIntervalMs: 1_000, degradedAfterMs: 10_000 })
   rules = await startRules(sys, loadConfig(rulesConfig, { env: {}, overrides: { tickMs: 200 } }))
   api = await startApi(sys, rules, { liveTickMs: 100, tokens: [{ name: 'op-zhang', role: 'operator', token: OPERATOR }, { name: 'admin-li', role: 'admin', token: ADMIN }] }, dist)
   browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS })

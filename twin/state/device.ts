@@ -31,6 +31,12 @@ export interface SilencePolicy {
   maxLagMs?: number
   /** Lag at which ingest is degraded and no silence is judged (see ingest-health.ts); 0 or absent: never. */
   degradedAfterMs?: number
+  /** Share of the devices heard from lately (percent) that going silent at once makes ingest degraded; 0 or absent: not a cause. */
+  degradedSilentPercent?: number
+  /** Fewest silent devices that make ingest degraded that way. */
+  degradedSilentMin?: number
+  /** "Lately": a device counts while its silence began at most this long ago, ms. */
+  degradedSilentWindowMs?: number
 }
 
 export type DeviceElement = Extract<Element, { kind: 'reading' | 'connectivity' | 'device-event' }>

@@ -45,7 +45,9 @@ export class LiveTwin implements Component {
   #rebuildTimer: NodeJS.Timeout | undefined
   #timer: NodeJS.Timeout | undefined
   #onStatus: StatusListener | undefined
-  #ingest: IngestSource | undefined
+  /** What waits on the bus, for any subscriber: counted with the gateway's backlog, or alone when there is no gateway. */
+  readonly #onBus: IngestSource = { backlogMs: (now) => this.#bus.backlogMs(now), shedding: () => false }
+  #ingest: IngestSource = this.#onBus
   #loadedAt = 0
   #loadMs = 0
 
@@ -76,9 +78,9 @@ export class LiveTwin implements Component {
    * decides whether ingest is degraded (ingest-health.ts).
    */
   watchIngest(source: IngestSource | undefined): void {
-    // What waits on the bus for the twin is as unseen as what waits in the gateway.
-    const onBus: IngestSource = { backlogMs: (now) => this.#subscription?.backlogMs(now) ?? 0, shedding: () => false }
-    this.#ingest = source && ingestSources(source, onBus)
+    // What waits on the bus is as unseen as what waits in the gateway: for the twin, and for the
+    // rules behind it (at full city load they fell minutes behind and raised tickets from old news).
+    this.#ingest = source ? ingestSources(source, this.#onBus) : this.#onBus
     this.#twin?.watchIngest(this.#ingest)
   }
 
@@ -177,7 +179,12 @@ export class LiveTwin implements Component {
     const t0 = performance.now()
     const previous = this.#twin?.ingestHealth
     const gaps = this.#gaps
-    const { twin, state } = await loadTwinState(this.#client, { silentAfterIntervals: this.#cfg.silentAfterIntervals, maxLagMs: this.#cfg.maxLagMs, degradedAfterMs: this.#cfg.degradedAfterMs }, this.#maxPastMs)
+    const c = this.#cfg
+    const policy = {
+      silentAfterIntervals: c.silentAfterIntervals, maxLagMs: c.maxLagMs, degradedAfterMs: c.degradedAfterMs,
+      degradedSilentPercent: c.degradedSilentPercent, degradedSilentMin: c.degradedSilentMin, degradedSilentWindowMs: c.degradedSilentWindowMs,
+    }
+    const { twin, state } = await loadTwinState(this.#client, policy, this.#maxPastMs)
     // What was read from above the checkpoint goes into the next one.
     this.#checkpoints.note(state.sinceCheckpoint)
     this.#checkpoints.advance(state.positions)

@@ -172,7 +172,10 @@ export class Twin {
 
   constructor(city: TwinCity, policy: SilencePolicy) {
     this.#lag = new IngestLag({ maxMs: policy.maxLagMs ?? 0 })
-    this.#health = new IngestHealthMonitor({ degradedAfterMs: policy.degradedAfterMs ?? 0 })
+    const degradedAfterMs = policy.degradedAfterMs ?? 0
+    this.#health = new IngestHealthMonitor({
+      degradedAfterMs, silentPercent: policy.degradedSilentPercent ?? 0, silentMin: policy.degradedSilentMin ?? 1, recoverAfterMs: degradedAfterMs / 2,
+    })
     this.policy = policy
     this.grids = city.grids
     this.devices = city.devices
@@ -315,9 +318,10 @@ export class Twin {
    * or recovers.
    */
   sweep(clock = Date.now(), onIngest?: (h: IngestHealth) => void): number {
-    if (this.#health.update({ lagMs: this.#lag.backlog(clock), shedding: this.#ingest?.shedding() ?? false }, clock)) onIngest?.(this.#health.state)
-    if (this.#health.state.degraded) return 0
     const now = this.watermark(clock)
+    const signals = { lagMs: this.#lag.backlog(clock), shedding: this.#ingest?.shedding() ?? false, silent: this.#overdue(now) }
+    if (this.#health.update(signals, clock)) onIngest?.(this.#health.state)
+    if (this.#health.state.degraded) return 0
     let moved = 0
     const online = DEVICE_STATUSES.indexOf('online')
     const silent = DEVICE_STATUSES.indexOf('silent')
@@ -330,6 +334,33 @@ export class Twin {
       }
     }
     return moved
+  }
+
+  /**
+   * Of the devices heard from lately (online, or silent for at most the
+   * policy's window), how many are overdue at `now`: silent already, or
+   * about to be judged so. Counted whether or not silence is judged now, so
+   * a degraded spell ends when the devices are heard again, not when the
+   * twin stops looking. Undefined when the policy does not count it.
+   */
+  #overdue(now: number): { overdue: number; of: number } | undefined {
+    if (!this.policy.degradedSilentPercent) return undefined
+    const online = DEVICE_STATUSES.indexOf('online')
+    const silent = DEVICE_STATUSES.indexOf('silent')
+    const k = this.policy.silentAfterIntervals
+    const window = this.policy.degradedSilentWindowMs ?? 600_000
+    let overdue = 0
+    let of = 0
+    for (let i = 0; i < this.#status.length; i++) {
+      const st = this.#status[i]
+      if (st !== online && st !== silent) continue
+      const quiet = now - (this.#lastActivity[i] ?? 0)
+      const limit = k * (this.#intervalMs[i] ?? 0)
+      if (quiet > limit + window) continue
+      of++
+      if (quiet > limit) overdue++
+    }
+    return { overdue, of }
   }
 
   /** What changed since the last call: device and camera indexes, grid ids. */
