@@ -34,6 +34,7 @@ const rateParams = z.strictObject({
 const silenceParams = z.strictObject({
   deviceTypes: z.array(deviceType).default([]).describe('Device types watched; empty: all.'),
   afterIntervals: z.number().min(1).default(6).describe('Raise once a device has been silent for this many of its reporting intervals.'),
+  minSilentS: seconds.default(0).describe('And for at least this many seconds, whatever its interval: a device that misses a few 5-second readings is not worth a field visit, and a silence the system itself caused (ingest degraded) shows within that time and holds the rule.'),
   suppressedBy: z.array(z.string()).default([]).describe('Area-silence rules: while one is raised for the area a device stands in, its own silence raises no ticket (one area outage, not hundreds of device tickets).'),
 })
 

@@ -1,6 +1,7 @@
-// Silence: a device heard from nothing for k x its reporting interval. The
-// twin says when a device turns silent (after its own, shorter k); this rule
-// waits until its own k has passed, on the clock ticks, and raises then.
+// Silence: a device heard from nothing for k x its reporting interval, and
+// at least minSilentS. The twin says when a device turns silent (after its
+// own, shorter k); this rule waits until its own time has passed, on the
+// clock ticks, and raises then.
 import type { SilenceRule } from '../schema.ts'
 import type { Place, StepResult } from './types.ts'
 
@@ -13,7 +14,7 @@ export interface SilenceState {
 }
 
 export function stepSilenceStatus(r: SilenceRule, s: SilenceState | undefined, silent: boolean, since: number, intervalS: number, ts: number, key: string, place: Place): StepResult<SilenceState> {
-  if (silent) return { state: s ?? { since, due: since + r.afterIntervals * intervalS * 1000, active: false }, actions: [] }
+  if (silent) return { state: s ?? { since, due: since + Math.max(r.afterIntervals * intervalS, r.minSilentS) * 1000, active: false }, actions: [] }
   if (s?.active) return { state: undefined, actions: [{ type: 'clear', ruleId: r.id, key, ts, place, ticket: r.ticket }] }
   return { state: undefined, actions: [] }
 }

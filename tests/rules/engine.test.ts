@@ -133,6 +133,19 @@ describe('silence', () => {
     expect(run(e, ctx, [status('S0', T0 + 90 * S, 'online', 'silent')])).toMatchObject([{ type: 'clear', ruleId: 'silent' }])
   })
 
+  it('waits at least minSilentS, whatever the interval', () => {
+    const city = newCity()
+    addDevices(city, 'S', 10, 'gas', 1, 10, 5)
+    const e = new RuleEngine(rulesOf(`
+rules:
+  - { id: silent, kind: silence, title: silent, ticketType: device_offline, afterIntervals: 6, minSilentS: 300 }
+`))
+    const ctx = contextOf(city)
+    // Six 5-second intervals are 30 s; the rule waits for 300.
+    expect(run(e, ctx, [status('S0', T0 + 15 * S, 'silent', 'online', T0), { kind: 'tick', ts: T0 + 299 * S }])).toEqual([])
+    expect(run(e, ctx, [{ kind: 'tick', ts: T0 + 300 * S }])).toMatchObject([{ type: 'raise', ruleId: 'silent', evidence: { silentS: 300 } }])
+  })
+
   it('a device that comes back before its k intervals raises nothing', () => {
     const city = newCity()
     addDevices(city, 'S', 10, 'smoke', 1, 10, 10)
