@@ -13,6 +13,7 @@ import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
+import { leanPersistence } from './persistence.ts'
 import { atDeadline } from '../../lib/backoff.ts'
 import type { Bus } from '../../lib/bus/bus.ts'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
@@ -81,6 +82,9 @@ function authError(message: string, returnCode: number): AuthenticateError {
   return e
 }
 
+/** The broker's notice of a client come or gone ($SYS/<broker id>/new/clients, .../disconnect/clients). */
+export const isClientNotice = (topic: string): boolean => topic.startsWith('$SYS/') && (topic.endsWith('/new/clients') || topic.endsWith('/disconnect/clients'))
+
 export class MqttGateway implements Component {
   readonly name = 'mqtt-gateway'
   readonly #o: GatewayOptions
@@ -144,6 +148,7 @@ export class MqttGateway implements Component {
     const broker = new Aedes({
       // Only PUBLISH with QoS 2 waits in aedes' inbound window; devices use 0 and 1.
       maxClientsIdLength: 64,
+      persistence: leanPersistence(),
       authenticate: (client, username, password, done) => this.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => this.#authorizeSubscribe(client, sub, done),
@@ -155,13 +160,18 @@ export class MqttGateway implements Component {
     // the PUBACK, aedes' own publish pipeline (a packet copy, an offline
     // queue lookup and a topic match in its trie, its emitter, the
     // `published` hook) would do work no one can see, for every message.
-    // Publishes from a client stop here; the broker's own ($SYS) go on.
+    // Publishes from a client stop here. So do the broker's own "$SYS/<id>/new/clients"
+    // and ".../disconnect/clients", one per CONNECT and one per disconnect through
+    // the same pipeline, for topics no client may subscribe to (authorizeSubscribe):
+    // in a reconnect storm of the whole city that is 219,300 of each for no one.
+    // The broker's other publishes (device commands, its heartbeat) go on.
     // aedes calls publish(packet, client, done) for a client's message and
     // publish(packet, done) for its own; its types declare only the latter.
     type AedesPublish = (packet: PublishPacket, clientOrDone?: Client | null | ((e?: Error) => void), done?: (e?: Error) => void) => void
     const publish = broker.publish.bind(broker) as unknown as AedesPublish
     const fromClientsStopHere: AedesPublish = (packet, clientOrDone, done) => {
       if (clientOrDone && typeof clientOrDone === 'object') return void done?.()
+      if (isClientNotice(packet.topic)) return void (typeof clientOrDone === 'function' ? clientOrDone : done)?.()
       publish(packet, clientOrDone, done)
     }
     ;(broker as unknown as { publish: AedesPublish }).publish = fromClientsStopHere

@@ -1,0 +1,42 @@
+// aedes' memory persistence, with one question it can answer cheaply: is
+// anything queued for this client? At CONNECT aedes empties the client's
+// outgoing queue through a stream pipeline (an AbortController, a
+// DOMException when it ends, three streams), also for a clean session
+// with nothing queued, which is every device of the city: a third of the
+// CPU of a CONNECT, measured on one core (1.0 to 1.3 ms a CONNECT before,
+// 0.65 to 0.70 after). Our patch of aedes (patches/aedes+1.2.0.patch)
+// skips that pipeline when the persistence says `outgoingEmpty`.
+//
+// Only outgoingEnqueue and outgoingEnqueueCombi put anything in a queue
+// (device commands to an offline persistent session, here); a client they
+// have ever queued for takes the full path from then on. That is rare (a
+// command to a device that was away) and errs on the safe side.
+import * as aedesPersistence from 'aedes-persistence'
+import type { AedesMemoryPersistence } from 'aedes-persistence'
+
+// A CommonJS module whose types are written as an ES module: at run time the
+// namespace's default is module.exports, the factory itself.
+const memoryPersistence = (aedesPersistence as unknown as { default: () => AedesMemoryPersistence }).default
+
+type Persistence = AedesMemoryPersistence
+
+export type LeanPersistence = Persistence & {
+  /** Whether nothing was ever queued for this client: its CONNECT needs no queue emptied. */
+  outgoingEmpty(client: { id: string }): boolean
+}
+
+export function leanPersistence(): LeanPersistence {
+  const p = memoryPersistence()
+  const queued = new Set<string>()
+  const enqueue = p.outgoingEnqueue.bind(p)
+  const enqueueCombi = p.outgoingEnqueueCombi.bind(p)
+  p.outgoingEnqueue = ((sub: { clientId: string }, ...rest: unknown[]) => {
+    queued.add(sub.clientId)
+    return (enqueue as (...a: unknown[]) => unknown)(sub, ...rest)
+  })
+  p.outgoingEnqueueCombi = ((subs: readonly { clientId: string }[], ...rest: unknown[]) => {
+    for (const s of subs) queued.add(s.clientId)
+    return (enqueueCombi as (...a: unknown[]) => unknown)(subs, ...rest)
+  })
+  return Object.assign(p, { outgoingEmpty: (client: { id: string }) => !queued.has(client.id) })
+}
