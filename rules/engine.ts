@@ -204,7 +204,7 @@ export class RuleEngine {
             const prev = this.#states.get(key)?.state as AreaSilenceState | undefined
             if (!silent && !prev) continue
             const at = { key, place, grid: subject, total: ctx.devicesIn(r.level, gridId, r.deviceTypes) }
-            this.#apply(r.id, key, place, subject, stepAreaSilence(r, prev, input.deviceId, silent, input.ts, at, ctx.absenceHeld?.() ?? false), out, ctx)
+            this.#apply(r.id, key, place, subject, stepAreaSilence(r, prev, input.deviceId, silent, input.ts, at, ctx.absenceHeld?.() ?? false, input.since), out, ctx)
           }
         }
         break

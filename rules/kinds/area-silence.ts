@@ -22,7 +22,7 @@ import type { Action, AreaLevel, Place, StepResult } from './types.ts'
 
 interface SilentDevice {
   id: string
-  /** When it last went silent. */
+  /** When its latest silence began (it was last heard from). */
   ts: number
 }
 
@@ -61,13 +61,21 @@ interface Where {
   total: number
 }
 
-export function stepAreaSilence(r: AreaSilenceRule, s: AreaSilenceState | undefined, deviceId: string, wentSilent: boolean, ts: number, at: Where, held = false): StepResult<AreaSilenceState> {
+/**
+ * A device's move into silence (`wentSilent`) or out of it, judged at `ts`.
+ * `lastHeard`: when the device was last heard from, the start of its
+ * silence. The window is measured between those, not between the moments
+ * the twin judged them: a spell of ingest degraded (nothing judged) must
+ * not split one power cut into two clusters too small to be an outage.
+ */
+export function stepAreaSilence(r: AreaSilenceRule, s: AreaSilenceState | undefined, deviceId: string, wentSilent: boolean, ts: number, at: Where, held = false, lastHeard = ts): StepResult<AreaSilenceState> {
+  const began = Math.min(ts, lastHeard > 0 ? lastHeard : ts)
   // The window is the spread of the silences, not their age: those more than a window before this one are not part of its cluster.
-  const state: AreaSilenceState = s ? { ...s, recent: wentSilent ? recentOf(s, ts - r.windowS * 1000) : recentOf(s, -Infinity) } : { recent: [], silentNow: 0, active: false }
+  const state: AreaSilenceState = s ? { ...s, recent: wentSilent ? recentOf(s, began - r.windowS * 1000) : recentOf(s, -Infinity) } : { recent: [], silentNow: 0, active: false }
   const again = state.recent.findIndex((x) => x.id === deviceId)
   if (again >= 0) state.recent.splice(again, 1)
   if (wentSilent) {
-    state.recent.push({ id: deviceId, ts })
+    state.recent.push({ id: deviceId, ts: began })
     state.silentNow++
   } else {
     state.silentNow = Math.max(0, state.silentNow - 1)

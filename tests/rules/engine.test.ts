@@ -250,6 +250,24 @@ describe('area silence', () => {
     expect(out.filter((a) => a.type === 'raise').map((a) => [a.ruleId, a.type === 'raise' && a.ticket])).toEqual([['silent', true], ['silent', true]])
   })
 
+  it('one power cut judged in two batches minutes apart (ingest degraded between) is still one outage', () => {
+    const city = newCity()
+    const ids = addDevices(city, 'A', 10, 'streetlight', 1, 10, 10)
+    const e = new RuleEngine(silenceRules)
+    let held = false
+    const ctx = { ...contextOf(city), absenceHeld: () => held }
+    // Eight of ten last heard at T0 (the outage needs five). Four are judged silent at T0 + 30 s; then
+    // ingest is degraded for ten minutes, and the other four are judged only after it, 630 s after the
+    // first: more than the rule's 300 s window after those were judged, within it of when they were last heard.
+    run(e, ctx, ids.slice(0, 4).map((id) => status(id, T0 + 30 * S, 'silent', 'online', T0)))
+    held = true
+    expect(run(e, ctx, Array.from({ length: 20 }, (_, i): RuleInput => ({ kind: 'tick', ts: T0 + (60 + i * 30) * S })))).toEqual([])
+    held = false
+    run(e, ctx, ids.slice(4, 8).map((id) => status(id, T0 + 660 * S, 'silent', 'online', T0)))
+    const out = run(e, ctx, [{ kind: 'tick', ts: T0 + 661 * S }, { kind: 'tick', ts: T0 + 720 * S }])
+    expect(out.filter((a) => a.type === 'raise' && a.ticket).map((a) => a.ruleId)).toEqual(['outage'])
+  })
+
   it('while absence is not judged (ingest degraded) nothing is raised, and an outage holds anew after', () => {
     const city = newCity()
     const ids = addDevices(city, 'A', 6, 'streetlight', 1, 10, 10)
