@@ -296,9 +296,10 @@ export class RuleEngine {
         }
         let res: StepResult<AnyState>
         if (r.kind === 'silence' && 'deviceId' in e.subject) {
-          // Not while absence is not judged, nor while an outage of its area is building (it may take this silence in).
-          if (held || this.#outageBuilding(r, e.place, ctx)) continue
-          res = stepSilenceTick(r, e.state as SilenceState, ts, key, e.place, e.subject.deviceId)
+          const s = e.state as SilenceState
+          // Only a silence coming due now; not while absence is not judged, nor while an outage of its area is building (it may take this silence in).
+          if (s.active || ts < s.due || held || this.#inArea(r, e.place, ctx, outagePending)) continue
+          res = stepSilenceTick(r, s, ts, key, e.place, e.subject.deviceId)
         } else if (r.kind === 'count') res = tickCount(r, e.state as CountState, ts, key, e.place)
         else if (r.kind === 'area-silence' && 'gridId' in e.subject) res = tickAreaSilence(r, e.state as AreaSilenceState, ts, { key, place: e.place, grid: e.subject, total: ctx.devicesIn(r.level, e.subject.gridId, r.deviceTypes) }, held)
         else if (r.kind === 'composite') res = { state: tickComposite(r, e.state as CompositeState, ts), actions: [] }
@@ -328,7 +329,7 @@ export class RuleEngine {
       if (a.type === 'raise') {
         const rule = this.#byId.get(ruleId)
         if (rule?.severity === undefined) a.severity = this.#severityOf(a.ticketType) ?? a.severity
-        if (rule?.kind === 'silence' && a.ticket && this.#suppressed(rule, a.place, ctx)) {
+        if (rule?.kind === 'silence' && a.ticket && this.#inArea(rule, a.place, ctx, (s) => s?.active === true)) {
           a.ticket = false
           a.evidence = { ...a.evidence, suppressedBy: rule.suppressedBy }
           this.#stats.suppressed++
@@ -345,22 +346,12 @@ export class RuleEngine {
     }
   }
 
-  /** Whether an area rule that suppresses this silence rule is over its share in the device's area but not raised yet. */
-  #outageBuilding(rule: SilenceRule, place: Place, ctx: RuleContext): boolean {
+  /** Whether, for an area rule that suppresses this silence rule, the state of the device's area passes `test`. */
+  #inArea(rule: SilenceRule, place: Place, ctx: RuleContext, test: (s: AreaSilenceState | undefined) => boolean): boolean {
     for (const id of rule.suppressedBy) {
       const area = this.#rule(id, ctx.mode(place.districtId)) as AreaSilenceRule | undefined
       if (area?.kind !== 'area-silence') continue
-      if (outagePending(this.#states.get(keyOf(id, { gridLevel: area.level, gridId: gridOf(place, area.level) }))?.state as AreaSilenceState | undefined)) return true
-    }
-    return false
-  }
-
-  /** Whether an area rule that suppresses this silence rule is on for the device's area. */
-  #suppressed(rule: SilenceRule, place: Place, ctx: RuleContext): boolean {
-    for (const id of rule.suppressedBy) {
-      const area = this.#rule(id, ctx.mode(place.districtId)) as AreaSilenceRule | undefined
-      if (area?.kind !== 'area-silence') continue
-      if (this.active(keyOf(id, { gridLevel: area.level, gridId: gridOf(place, area.level) }))) return true
+      if (test(this.#states.get(keyOf(id, { gridLevel: area.level, gridId: gridOf(place, area.level) }))?.state as AreaSilenceState | undefined)) return true
     }
     return false
   }

@@ -89,7 +89,7 @@ export function stepAreaSilence(r: AreaSilenceRule, s: AreaSilenceState | undefi
  * (nothing judged) must not turn a power cut into a ticket per device.
  */
 export function tickAreaSilence(r: AreaSilenceRule, s: AreaSilenceState, ts: number, at: Where, held = false): StepResult<AreaSilenceState> {
-  const res = judge(r, { ...s, recent: recentOf(s, -Infinity) }, ts, at, held)
+  const res = judge(r, { ...s }, ts, at, held)
   // Nothing changed: the same state, so the engine has nothing to store.
   const n = res.state
   if (res.actions.length === 0 && n && n.recent.length === s.recent.length && n.silentNow === s.silentNow && n.active === s.active && n.overSince === s.overSince && n.underSince === s.underSince) return { state: s, actions: [] }

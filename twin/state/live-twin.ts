@@ -179,12 +179,8 @@ export class LiveTwin implements Component {
     const t0 = performance.now()
     const previous = this.#twin?.ingestHealth
     const gaps = this.#gaps
-    const c = this.#cfg
-    const policy = {
-      silentAfterIntervals: c.silentAfterIntervals, maxLagMs: c.maxLagMs, degradedAfterMs: c.degradedAfterMs,
-      degradedSilentPercent: c.degradedSilentPercent, degradedSilentMin: c.degradedSilentMin, degradedSilentWindowMs: c.degradedSilentWindowMs,
-    }
-    const { twin, state } = await loadTwinState(this.#client, policy, this.#maxPastMs)
+    // The twin's configuration is its silence policy (and a little more).
+    const { twin, state } = await loadTwinState(this.#client, this.#cfg, this.#maxPastMs)
     // What was read from above the checkpoint goes into the next one.
     this.#checkpoints.note(state.sinceCheckpoint)
     this.#checkpoints.advance(state.positions)

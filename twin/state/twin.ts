@@ -319,48 +319,33 @@ export class Twin {
    */
   sweep(clock = Date.now(), onIngest?: (h: IngestHealth) => void): number {
     const now = this.watermark(clock)
-    const signals = { lagMs: this.#lag.backlog(clock), shedding: this.#ingest?.shedding() ?? false, silent: this.#overdue(now) }
-    if (this.#health.update(signals, clock)) onIngest?.(this.#health.state)
-    if (this.#health.state.degraded) return 0
-    let moved = 0
     const online = DEVICE_STATUSES.indexOf('online')
     const silent = DEVICE_STATUSES.indexOf('silent')
     const k = this.policy.silentAfterIntervals
-    for (let i = 0; i < this.#status.length; i++) {
-      if (this.#status[i] !== online) continue
-      if (now - (this.#lastActivity[i] ?? 0) > k * (this.#intervalMs[i] ?? 0)) {
-        this.#setDeviceStatus(i, silent)
-        moved++
-      }
-    }
-    return moved
-  }
-
-  /**
-   * Of the devices heard from lately (online, or silent for at most the
-   * policy's window), how many are overdue at `now`: silent already, or
-   * about to be judged so. Counted whether or not silence is judged now, so
-   * a degraded spell ends when the devices are heard again, not when the
-   * twin stops looking. Undefined when the policy does not count it.
-   */
-  #overdue(now: number): { overdue: number; of: number } | undefined {
-    if (!this.policy.degradedSilentPercent) return undefined
-    const online = DEVICE_STATUSES.indexOf('online')
-    const silent = DEVICE_STATUSES.indexOf('silent')
-    const k = this.policy.silentAfterIntervals
-    const window = this.policy.degradedSilentWindowMs ?? 600_000
+    // One pass finds the devices to move and counts, of the devices heard
+    // from lately (online, or silent for at most the policy's window), those
+    // overdue now. The count is taken whether or not silence is judged, so a
+    // degraded spell ends when the devices are heard again, not when the
+    // twin stops looking.
+    const window = this.policy.degradedSilentPercent ? (this.policy.degradedSilentWindowMs ?? 600_000) : -1
+    const due: number[] = []
     let overdue = 0
-    let of = 0
+    let lately = 0
     for (let i = 0; i < this.#status.length; i++) {
       const st = this.#status[i]
       if (st !== online && st !== silent) continue
       const quiet = now - (this.#lastActivity[i] ?? 0)
       const limit = k * (this.#intervalMs[i] ?? 0)
-      if (quiet > limit + window) continue
-      of++
+      if (quiet > limit && st === online) due.push(i)
+      if (window < 0 || quiet > limit + window) continue
+      lately++
       if (quiet > limit) overdue++
     }
-    return { overdue, of }
+    const signals = { lagMs: this.#lag.backlog(clock), shedding: this.#ingest?.shedding() ?? false, ...(window < 0 ? {} : { silent: { overdue, of: lately } }) }
+    if (this.#health.update(signals, clock)) onIngest?.(this.#health.state)
+    if (this.#health.state.degraded) return 0
+    for (const i of due) this.#setDeviceStatus(i, silent)
+    return due.length
   }
 
   /** What changed since the last call: device and camera indexes, grid ids. */
