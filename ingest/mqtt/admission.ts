@@ -11,9 +11,11 @@
 //   room frees: one packet each, so a chatty device cannot starve the rest;
 // - a connection with a packet waiting, or a full window, is not read:
 //   aedes asks the stream for data (`read()`), and the stream answers
-//   nothing until the connection may go on, so its bytes stay in the
-//   kernel and TCP slows the device down. At most one socket read per
-//   connection is ever parsed and waiting.
+//   nothing until the connection may go on; the fast lane (fast-lane.ts),
+//   which reads a connected device's stream itself, asks `mayRead` and
+//   pauses the stream. Either way its bytes stay in the kernel and TCP
+//   slows the device down. At most one socket read per connection is ever
+//   parsed and waiting.
 //
 // Only reading is held, and only per connection: a new connection is read
 // at once, so its CONNECT is answered (and a PINGREQ read with data is
@@ -115,6 +117,12 @@ export class Admission {
     }
     const first = this.#ready[this.#head]?.waiting[0]
     return first ? Math.max(0, now - first.at) : 0
+  }
+
+  /** Whether the connection of `stream` may be read now: nothing of it waits and its window has room. */
+  mayRead(stream: object): boolean {
+    const c = this.#conns.get(stream)
+    return c === undefined || (!c.closed && c.waiting.length === 0 && c.inFlight < this.window)
   }
 
   /** Whether the connection of `stream` has closed (its packets are not taken any more). */

@@ -3,9 +3,12 @@
 // QoS 1 PUBLISH only once its rows are in the store (or its rejection is in
 // the dead letters). aedes writes the PUBACK before `published` runs, so the
 // hand-off happens in `authorizePublish`, whose callback aedes awaits before
-// acknowledging. Admission (admission.ts) bounds what is in flight, per
-// process and per connection, and stops reading a connection that must
-// wait, so a slow store slows the sockets, not the heap.
+// acknowledging. Once a device is connected, its PUBLISH packets take the
+// fast lane (fast-lane.ts) instead: framed from the socket by the gateway,
+// through the same checks, acknowledged with one write once stored.
+// Admission (admission.ts) bounds what is in flight, per process and per
+// connection, and stops reading a connection that must wait, so a slow
+// store slows the sockets, not the heap.
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
 import { createServer, type AddressInfo, type Server } from 'node:net'
@@ -26,6 +29,7 @@ import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
 import { Admission } from './admission.ts'
+import { FastLane } from './fast-lane.ts'
 import { ProcessBacklog } from './backlog.ts'
 import { HeapGuard, type HeapSample } from './heap-guard.ts'
 import type { LastSeqLookup } from './last-seq.ts'
@@ -36,6 +40,10 @@ const log = logger('mqtt-gateway')
 const messagesTotal = counter('citytwin_ingest_messages_total', 'MQTT PUBLISH packets by outcome', ['outcome'])
 const refusedTotal = counter('citytwin_mqtt_refused_total', 'Connections, publishes and subscriptions refused, by reason', ['what', 'code'])
 const connections = gauge('citytwin_mqtt_connections', 'Devices connected to this gateway process')
+// Bound once: these count every message, and prom-client hashes a labels object on each call.
+const storedTotal = messagesTotal.labels({ outcome: 'stored' })
+const duplicateTotal = messagesTotal.labels({ outcome: 'duplicate' })
+const laneLeft = counter('citytwin_mqtt_fast_lane_left_total', 'Connections handed from the fast lane to aedes after an unusual packet (QoS 2, malformed, too large)')
 const ackSeconds = histogram('citytwin_ingest_publish_to_ack_seconds', 'From a PUBLISH arriving to its acknowledgement (stored or dead-lettered)', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
 
 // MQTT 3.1.1 CONNACK return codes (MQTT-3.2.2.3).
@@ -44,6 +52,13 @@ const CONNACK_BAD_USERNAME_OR_PASSWORD = 4
 const CONNACK_NOT_AUTHORIZED = 5
 
 export const EVENTS_COLUMNS = ['ts', 'source', 'source_id', 'kind', 'severity', 'micro_grid_id', 'community_id', 'street_id', 'district_id', 'lon', 'lat', 'attributes', 'evidence_path'] as const
+
+/** What the gateway needs of a PUBLISH, from aedes or from the fast lane. */
+interface InboundPublish {
+  topic: string
+  payload: Buffer | string
+  dup: boolean
+}
 
 interface SeqTrack {
   /** Highest seq stored. */
@@ -99,7 +114,7 @@ export class MqttGateway implements Component {
   #server: Server | undefined
   #tls: TlsServer | undefined
   #ws: HttpServer | undefined
-  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0, recovered: 0 }
+  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0, recovered: 0, leftFastLane: 0 }
 
   constructor(opts: GatewayOptions) {
     this.#o = opts
@@ -175,10 +190,12 @@ export class MqttGateway implements Component {
       publish(packet, clientOrDone, done)
     }
     ;(broker as unknown as { publish: AedesPublish }).publish = fromClientsStopHere
+    const c = this.#o.config
     broker.on('clientReady', (client) => {
       this.#counts.connected++
       connections.inc()
       this.#connectivity(client, 'connected')
+      if (c.fastLane) this.#onLane(client)
     })
     broker.on('clientDisconnect', (client) => {
       connections.dec()
@@ -186,7 +203,6 @@ export class MqttGateway implements Component {
     })
     broker.on('clientError', (client, err) => log.debug({ device: client.id, err }, 'client error; connection closed'))
     broker.on('connectionError', (client, err) => log.debug({ err, client: client.id }, 'connection error before CONNECT completed'))
-    const c = this.#o.config
     const admission = this.#admission
     // Admission holds reading of a connection that must wait; aedes reads the stream itself.
     const handle = <S extends Duplex>(stream: S, req?: IncomingMessage): void => {
@@ -276,10 +292,34 @@ export class MqttGateway implements Component {
 
   #authorizePublish(client: Client | null, packet: PublishPacket, done: (e?: Error | null) => void): void {
     if (!client) return done(null) // the broker's own messages
+    // A will is published by aedes as its connection closes, and a closed
+    // connection's packet is not taken by admission: there is no reading
+    // left to hold, so these go straight to the store.
+    this.#take(client, packet, done, packet === (client as Client & { will?: unknown }).will)
+  }
+
+  /** Reads the device's PUBLISH packets on the fast lane (fast-lane.ts) from now on, where it can. */
+  #onLane(client: Client): void {
+    const c = this.#o.config
+    FastLane.attach(client, {
+      // The largest PUBLISH the limits let through whole: header, topic, message id, payload.
+      maxPacketBytes: c.maxPayloadBytes + c.maxTopicBytes + 16,
+      publish: (p, done) => this.#take(client, p, done),
+      mayRead: () => this.#admission.mayRead(client.conn),
+      onLeave: (reason) => {
+        this.#counts.leftFastLane++
+        laneLeft.inc()
+        log.debug({ device: client.id, reason }, 'connection left the fast lane; aedes reads it from here')
+      },
+    })
+  }
+
+  /** Takes a PUBLISH through admission to the store; `done` once it may be acknowledged (or with the error that closes the connection). */
+  #take(client: Client, packet: InboundPublish, done: (e: Error | null) => void, unheld = false): void {
     this.#counts.received++
     const arrived = performance.now()
     const run = (release: () => void): void => {
-      // Released before aedes is told: its callback reads the connection again, which admission must allow by then.
+      // Released before the PUBACK is written: writing it reads the connection again, which admission must allow by then.
       const finish = (e: Error | null): void => {
         release()
         ackSeconds.observe((performance.now() - arrived) / 1000)
@@ -287,14 +327,11 @@ export class MqttGateway implements Component {
       }
       this.#handlePublish(client, packet).then(() => finish(null), (e: unknown) => finish(e instanceof Error ? e : new Error(messageOf(e))))
     }
-    // A will is published by aedes as its connection closes, and a closed
-    // connection's packet is not taken by admission: there is no reading
-    // left to hold, so these go straight to the store.
-    if (packet === (client as Client & { will?: unknown }).will || !this.#admission.admit(client.conn, run)) run(() => undefined)
+    if (unheld || !this.#admission.admit(client.conn, run)) run(() => undefined)
   }
 
   /** Resolves when the message may be acknowledged; rejects to close the connection. */
-  async #handlePublish(client: Client, packet: PublishPacket): Promise<void> {
+  async #handlePublish(client: Client, packet: InboundPublish): Promise<void> {
     const device = this.#deviceOf(client)
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
     const topic = packet.topic
@@ -337,7 +374,7 @@ export class MqttGateway implements Component {
       // retransmitted with DUP and must be stored now (last-seq.ts). Asked of the store for DUP messages only.
       if (!dup || !this.#o.lastSeq || (await this.#o.lastSeq.isStored(device, result.seq))) {
         this.#counts.duplicates++
-        messagesTotal.inc({ outcome: 'duplicate' })
+        duplicateTotal.inc()
         return
       }
       recovered = true
@@ -363,7 +400,7 @@ export class MqttGateway implements Component {
     }
     track.stored = Math.max(track.stored ?? -1, result.lastSeq)
     this.#counts.stored++
-    messagesTotal.inc({ outcome: 'stored' })
+    storedTotal.inc()
     this.#o.bus?.publish(readingElements(rowsStored(result.rows, stored.deadLetteredRows), stored.position))
   }
 
@@ -394,7 +431,7 @@ export class MqttGateway implements Component {
     const row = [ts, 'device', device.id, name, severity, device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, payload.toString('utf8'), '']
     const stored = await this.#o.events.write([row])
     this.#counts.stored++
-    messagesTotal.inc({ outcome: 'stored' })
+    storedTotal.inc()
     this.#o.bus?.publish(eventElements(rowsStored([row], stored.deadLetteredRows), stored.position))
   }
 

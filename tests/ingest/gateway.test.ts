@@ -9,19 +9,18 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { loadDevices, type DeviceRegistry } from '../../ingest/mqtt/devices.ts'
-import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import type { DeviceRegistry } from '../../ingest/mqtt/devices.ts'
+import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { LastSeqLookup } from '../../ingest/mqtt/last-seq.ts'
-import { READINGS_COLUMNS, type DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
+import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
-import { generateCity } from '../../simulators/city/generate.ts'
-import { writeCity } from '../../simulators/city/store.ts'
-import { DeadLetterWriter, openMigratedStore, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
+import type { DeadLetterWriter, Store, StoreWriter } from '../../twin/store/index.ts'
 import { tempDir } from '../helpers.ts'
+import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
 
 const SECRET = 'test-secret'
+let fixture: GatewayStore | undefined
 let store: Store
-let writerCfg: WriterConfig
 let gateway: MqttGateway
 let readings: StoreWriter
 let events: StoreWriter
@@ -61,14 +60,8 @@ async function deadLetterCodes(deviceId: string): Promise<string[]> {
 }
 
 beforeAll(async () => {
-  ;({ store, writerCfg } = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') }))
-  await writeCity(store.client, generateCity({ seed: 4, scale: 0.01 }), writerCfg)
-  devices = await loadDevices(store.client)
-  const fast = { ...writerCfg, flushIntervalMs: 50 }
-  dead = new DeadLetterWriter(store.client, fast)
-  readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: fast, deadLetters: dead })
-  events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: fast, deadLetters: dead })
-  for (const c of [dead, readings, events]) await c.start()
+  fixture = await openGatewayStore(4, 50)
+  ;({ store, devices, dead, readings, events } = fixture)
   // A self-signed certificate for the TLS listener, made with Debian's openssl.
   const certDir = tempDir('citytwin-cert-')
   const cert = spawnSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '1', '-subj', '/CN=127.0.0.1',
@@ -85,8 +78,7 @@ beforeAll(async () => {
 afterAll(async () => {
   for (const c of clients) c.end(true)
   await gateway?.stop(Date.now() + 5_000)
-  for (const c of [readings, events, dead]) await c?.stop(Date.now() + 5_000)
-  await store?.close()
+  await fixture?.close()
 })
 
 describe('MQTT gateway: connect', () => {

@@ -9,6 +9,7 @@
 // reason.
 import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
+import type { Counter, Gauge } from 'prom-client'
 import { backoffDelayMs, sleep } from '../../lib/backoff.ts'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
@@ -132,6 +133,9 @@ export class StoreWriter implements Component, RowSink {
   #abort = new AbortController()
   #counts = { received: 0, inserted: 0, deadLettered: 0, failed: 0, batches: 0, retries: 0, splits: 0 }
   #lastError = ''
+  /** Bound once: these move on every write, and prom-client hashes a labels object on each call. */
+  readonly #queuedGauge: Gauge.Internal<'table'>
+  readonly #insertedRows: Counter.Internal
 
   constructor(opts: WriterOptions) {
     this.#client = opts.client
@@ -144,6 +148,8 @@ export class StoreWriter implements Component, RowSink {
     const columns = opts.positions ? [...opts.columns, 'bus_pos'] : opts.columns
     this.#insertSql = `INSERT INTO ${opts.table} (${columns.join(', ')}) FORMAT JSONCompactEachRow`
     this.#log = logger('store-writer', { table: opts.table })
+    this.#queuedGauge = queuedRows.labels({ table: opts.table })
+    this.#insertedRows = rowsTotal.labels({ table: opts.table, outcome: 'inserted' })
   }
 
   async start(): Promise<void> {
@@ -192,7 +198,7 @@ export class StoreWriter implements Component, RowSink {
       this.#queue.push({ ticket, lines, at, first: 0 })
       this.#queued += rows.length
       this.#counts.received += rows.length
-      queuedRows.set({ table: this.#table }, this.#queued)
+      this.#queuedGauge.set(this.#queued)
       this.#schedule()
     })
   }
@@ -296,7 +302,7 @@ export class StoreWriter implements Component, RowSink {
     this.#queue = i === this.#queue.length ? [] : this.#queue.slice(i)
     this.#queued -= n
     this.#oldestAt = Date.now()
-    queuedRows.set({ table: this.#table }, this.#queued)
+    this.#queuedGauge.set(this.#queued)
     while (this.#spaceWaiters.length > 0 && this.#queued < this.#cfg.queueRows) this.#spaceWaiters.shift()?.()
     return batch
   }
@@ -396,7 +402,7 @@ export class StoreWriter implements Component, RowSink {
     t.left -= inserted + deadLettered
     this.#counts.inserted += inserted
     this.#counts.deadLettered += deadLettered
-    if (inserted) rowsTotal.inc({ table: this.#table, outcome: 'inserted' }, inserted)
+    if (inserted) this.#insertedRows.inc(inserted)
     if (deadLettered) rowsTotal.inc({ table: this.#table, outcome: 'dead_lettered' }, deadLettered)
     if (t.left === 0 && !t.failed) this.#done(t)
   }

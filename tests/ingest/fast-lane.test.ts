@@ -1,0 +1,229 @@
+// The fast lane (ingest/mqtt/fast-lane.ts): its framer on its own, and the
+// real gateway (aedes on a random port, chDB in a temp dir) spoken to over
+// raw TCP, with the lane on and off: a device must not tell the difference.
+import { connect as tcpConnect, type Socket } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadConfig } from '../../lib/config.ts'
+import { mqttConfig } from '../../ingest/mqtt/config.ts'
+import { nextFrame, puback } from '../../ingest/mqtt/fast-lane.ts'
+import type { DeviceRegistry } from '../../ingest/mqtt/devices.ts'
+import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
+import { deviceToken } from '../../ingest/mqtt/tokens.ts'
+import { connectPacket, PacketReader, PINGREQ, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
+import type { Store } from '../../twin/store/index.ts'
+import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
+
+const MAX = 1_000
+
+describe('fast lane: framing', () => {
+  const topic = 'devices/D1/telemetry'
+
+  it('frames a QoS 1 PUBLISH: its topic, message id and payload', () => {
+    const p = publishPacket(topic, Buffer.from('{"a":1}'), 1, 513)
+    const f = nextFrame(p, 0, MAX)
+    expect(f).toMatchObject({ kind: 'publish', end: p.length, qos: 1, dup: false, messageId: 513 })
+    if (f.kind !== 'publish') return
+    expect(p.toString('utf8', f.topicStart, f.topicEnd)).toBe(topic)
+    expect(p.toString('utf8', f.payloadStart, f.end)).toBe('{"a":1}')
+  })
+
+  it('frames a QoS 0 PUBLISH, a DUP, a long payload (two length bytes), and finds the next packet after each', () => {
+    const q0 = publishPacket(topic, Buffer.from('x'), 0)
+    const dup = publishPacket(topic, Buffer.from('y'), 1, 7)
+    dup[0] = (dup[0] as number) | 8
+    const long = publishPacket(topic, Buffer.alloc(300, 0x61), 1, 9)
+    const all = Buffer.concat([q0, dup, long, PINGREQ])
+    const a = nextFrame(all, 0, MAX)
+    expect(a).toMatchObject({ kind: 'publish', qos: 0, messageId: 0, end: q0.length })
+    const b = nextFrame(all, q0.length, MAX)
+    expect(b).toMatchObject({ kind: 'publish', qos: 1, dup: true, messageId: 7 })
+    const c = nextFrame(all, q0.length + dup.length, MAX)
+    expect(c).toMatchObject({ kind: 'publish', messageId: 9, end: q0.length + dup.length + long.length })
+    if (c.kind === 'publish') expect(c.end - c.payloadStart).toBe(300)
+    expect(nextFrame(all, all.length - 2, MAX)).toEqual({ kind: 'other', end: all.length })
+  })
+
+  it('says a packet is partial, with its size once the header is complete', () => {
+    const p = publishPacket(topic, Buffer.alloc(300), 1, 1)
+    expect(nextFrame(p.subarray(0, 1), 0, MAX)).toEqual({ kind: 'partial', size: 0 })
+    expect(nextFrame(p.subarray(0, 2), 0, MAX)).toEqual({ kind: 'partial', size: 0 }) // the length's first byte says more follow
+    expect(nextFrame(p.subarray(0, 10), 0, MAX)).toEqual({ kind: 'partial', size: p.length })
+    expect(nextFrame(p, p.length, MAX)).toEqual({ kind: 'partial', size: 0 })
+  })
+
+  it('leaves to aedes what the lane does not take: QoS 2, QoS 0 with DUP, message id 0, a bad length, a short body, a packet above the limit', () => {
+    const q2 = publishPacket(topic, Buffer.from('x'), 1, 5)
+    q2[0] = 0x34
+    const q0dup = publishPacket(topic, Buffer.from('x'), 0)
+    q0dup[0] = 0x38
+    const id0 = publishPacket(topic, Buffer.from('x'), 1, 0)
+    for (const b of [q2, q0dup, id0]) expect(nextFrame(b, 0, MAX).kind).toBe('unusual')
+    expect(nextFrame(Buffer.from([0x32, 0xff, 0xff, 0xff, 0xff, 0x7f]), 0, MAX)).toEqual({ kind: 'unusual', reason: 'malformed remaining length' })
+    expect(nextFrame(Buffer.from([0x32, 0x05, 0xff, 0xff, 0x00, 0x01, 0x02]), 0, MAX).kind).toBe('unusual')
+    expect(nextFrame(Buffer.from([0x32, 0x01, 0x00]), 0, MAX).kind).toBe('unusual')
+    expect(nextFrame(publishPacket(topic, Buffer.alloc(MAX), 1, 1), 0, MAX).kind).toBe('unusual')
+  })
+
+  it('writes a PUBACK as the four bytes of MQTT-3.4', () => {
+    expect([...puback(0x1234)]).toEqual([0x40, 0x02, 0x12, 0x34])
+  })
+})
+
+const SECRET = 'lane-secret'
+let fixture: GatewayStore | undefined
+let store: Store
+let devices: DeviceRegistry
+const gateways: Record<'on' | 'off', MqttGateway | undefined> = { on: undefined, off: undefined }
+const sockets: Socket[] = []
+
+beforeAll(async () => {
+  fixture = await openGatewayStore(5, 20)
+  ;({ store, devices } = fixture)
+  const { readings, events, dead } = fixture
+  for (const lane of ['on', 'off'] as const) {
+    const g = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', fastLane: lane === 'on', burstPerDevice: 100 } }),
+      devices, secret: SECRET, readings, events, deadLetters: dead,
+    })
+    await g.start()
+    gateways[lane] = g
+  }
+})
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy()
+  for (const g of Object.values(gateways)) await g?.stop(Date.now() + 5_000)
+  await fixture?.close()
+})
+
+/** A device on a raw socket: what it received, and whether the gateway closed it. */
+class RawDevice {
+  readonly received: ServerPacket[] = []
+  closed = false
+  readonly #reader = new PacketReader()
+  readonly #waiters: (() => void)[] = []
+
+  constructor(readonly socket: Socket, readonly device: DeviceInfo) {
+    socket.on('data', (chunk: Buffer) => {
+      this.received.push(...this.#reader.push(chunk))
+      for (const w of this.#waiters.splice(0)) w()
+    })
+    socket.on('close', () => {
+      this.closed = true
+      for (const w of this.#waiters.splice(0)) w()
+    })
+    socket.on('error', () => undefined)
+  }
+
+  static async open(port: number, d: DeviceInfo, keepaliveS = 30): Promise<RawDevice> {
+    const socket = tcpConnect({ port, host: '127.0.0.1', noDelay: true })
+    sockets.push(socket)
+    const dev = new RawDevice(socket, d)
+    await new Promise<void>((resolve, reject) => {
+      socket.once('connect', () => resolve())
+      socket.once('error', reject)
+    })
+    socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), keepaliveS))
+    await dev.until(() => dev.received.some((p) => p.type === 'connack'))
+    expect(dev.received[0]).toEqual({ type: 'connack', returnCode: 0 })
+    return dev
+  }
+
+  /** Resolves once `test` holds (checked at each packet and at close); fails after 10 s. */
+  async until(test: () => boolean): Promise<void> {
+    const deadline = Date.now() + 10_000
+    while (!test()) {
+      if (this.closed) throw new Error(`connection closed; received ${JSON.stringify(this.received)}`)
+      if (Date.now() > deadline) throw new Error(`timed out; received ${JSON.stringify(this.received)}`)
+      await new Promise<void>((resolve) => {
+        this.#waiters.push(resolve)
+        setTimeout(resolve, 100)
+      })
+    }
+  }
+
+  telemetry(seq: number, qos: 0 | 1, id = seq): Buffer {
+    const payload = Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { level_cm: seq } }))
+    return publishPacket(`devices/${this.device.id}/telemetry`, payload, qos, id)
+  }
+
+  pubacks(): number[] {
+    return this.received.flatMap((p) => (p.type === 'puback' ? [p.packetId] : []))
+  }
+}
+
+async function storedSeqs(deviceId: string): Promise<number[]> {
+  const rs = await store.client.query({ query: `SELECT toUInt32(seq) AS seq FROM readings WHERE device_id = {id:String} ORDER BY seq`, query_params: { id: deviceId }, format: 'JSONEachRow' })
+  return (await rs.json<{ seq: number }>()).map((r) => r.seq)
+}
+
+const waterLevel = (nth: number): DeviceInfo => {
+  const d = [...devices.values()].filter((x) => x.type === 'water_level')[nth]
+  if (!d) throw new Error(`no water_level device ${nth}`)
+  return d
+}
+
+describe.each([['on', 0], ['off', 10]] as const)('fast lane %s: what a device sees', (lane, base) => {
+  const port = (): number => gateways[lane]?.port ?? 0
+
+  it('stores a PUBLISH that arrives a byte at a time, and acknowledges it once', async () => {
+    const dev = await RawDevice.open(port(), waterLevel(base))
+    const p = dev.telemetry(1, 1, 41)
+    for (const byte of p) {
+      dev.socket.write(Buffer.from([byte]))
+      await new Promise((r) => setTimeout(r, 1))
+    }
+    await dev.until(() => dev.pubacks().length === 1)
+    expect(dev.pubacks()).toEqual([41])
+    expect(await storedSeqs(dev.device.id)).toEqual([1])
+  })
+
+  it('answers the packets of one read in their order: PUBACKs in PUBLISH order, a PINGRESP, QoS 0 stored unanswered', async () => {
+    const dev = await RawDevice.open(port(), waterLevel(base + 1))
+    dev.socket.write(Buffer.concat([dev.telemetry(1, 1), PINGREQ, dev.telemetry(2, 1), dev.telemetry(3, 0), dev.telemetry(4, 1)]))
+    await dev.until(() => dev.pubacks().length === 3 && dev.received.some((p) => p.type === 'pingresp'))
+    expect(dev.pubacks()).toEqual([1, 2, 4])
+    await expect.poll(() => storedSeqs(dev.device.id)).toEqual([1, 2, 3, 4])
+  })
+
+  it('takes a QoS 2 PUBLISH through aedes (PUBREC), then goes on acknowledging QoS 1', async () => {
+    const dev = await RawDevice.open(port(), waterLevel(base + 2))
+    dev.socket.write(dev.telemetry(1, 1))
+    await dev.until(() => dev.pubacks().length === 1)
+    const q2 = dev.telemetry(2, 1, 2)
+    q2[0] = 0x34 // QoS 2
+    const left = gateways[lane]?.stats().leftFastLane
+    dev.socket.write(q2)
+    await dev.until(() => dev.received.some((p) => p.type === 'other' && p.firstByte === 0x50))
+    dev.socket.write(dev.telemetry(3, 1))
+    await dev.until(() => dev.pubacks().length === 2)
+    expect(dev.pubacks()).toEqual([1, 3])
+    expect(gateways[lane]?.stats().leftFastLane).toBe((left as number) + (lane === 'on' ? 1 : 0))
+    await expect.poll(() => storedSeqs(dev.device.id)).toEqual([1, 2, 3])
+  })
+
+  it('keeps a device that only publishes connected past one and a half keep-alives', async () => {
+    // aedes closes a connection silent for 1.5 keep-alives (MQTT-3.1.2-24); publishing is not silence.
+    const dev = await RawDevice.open(port(), waterLevel(base + 3), 1)
+    for (let seq = 1; seq <= 8; seq++) {
+      dev.socket.write(dev.telemetry(seq, 1))
+      await new Promise((r) => setTimeout(r, 400))
+    }
+    await dev.until(() => dev.pubacks().length === 8)
+    expect(dev.closed).toBe(false)
+    // And silence still ends it.
+    await new Promise((r) => setTimeout(r, 2_500))
+    expect(dev.closed).toBe(true)
+  })
+
+  it('closes the connection of a device that publishes outside its own topics, and only that one', async () => {
+    const dev = await RawDevice.open(port(), waterLevel(base + 4))
+    const bystander = await RawDevice.open(port(), waterLevel(base + 5))
+    dev.socket.write(publishPacket(`devices/${bystander.device.id}/telemetry`, Buffer.from('{}'), 1, 1))
+    await new Promise<void>((resolve) => (dev.closed ? resolve() : dev.socket.once('close', () => resolve())))
+    expect(dev.pubacks()).toEqual([])
+    bystander.socket.write(bystander.telemetry(1, 1))
+    await bystander.until(() => bystander.pubacks().length === 1)
+  })
+})
