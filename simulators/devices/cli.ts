@@ -60,13 +60,22 @@ function summarise(all: FleetStats[], processes: number, seconds: number, cpuMs 
 function runChild(): void {
   let fleet: DeviceFleet | undefined
   let timer: NodeJS.Timeout | undefined
-  const send = (m: FromChild): void => void process.send?.(m)
+  // The parent may be gone (killed, or Ctrl-C'd first): a send then would throw ERR_IPC_CHANNEL_CLOSED.
+  const send = (m: FromChild): void => {
+    if (process.connected) process.send?.(m)
+  }
   const cpuMs = (): number => {
     const u = process.cpuUsage()
     return (u.user + u.system) / 1000
   }
   // The parent lowered this process's main thread; the threads started before that follow it.
   if (process.env.CITYTWIN_SIM_PRIORITY !== undefined) lowerOwnThreads(Number(process.env.CITYTWIN_SIM_PRIORITY))
+  // Without its parent no one reads the figures: stop sending and let go of every connection, so the process ends.
+  process.once('disconnect', () => {
+    clearInterval(timer)
+    fleet?.stopPublishing()
+    fleet?.dropAll()
+  })
   process.on('message', (m: ToChild) => {
     if (m.type === 'run') {
       fleet = new DeviceFleet(m.devices, m.options)

@@ -185,6 +185,13 @@ export class DeviceFleet {
     })))
   }
 
+  /** Stops publishing, pinging and reconnecting at once, without waiting for anything (the simulator is ending). */
+  stopPublishing(): void {
+    this.#stopping = true
+    clearInterval(this.#timer)
+    clearInterval(this.#ping)
+  }
+
   /**
    * Closes every connection at once without DISCONNECT, as a network failure
    * would: with a reset, so no TIME_WAIT holds the device's local port when
