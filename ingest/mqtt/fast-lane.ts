@@ -108,9 +108,12 @@ interface AedesClient {
   version: number | null
   _parser?: { parse(buf: Buffer): number; _list: { length: number }; _stateCounter: number }
   _parsingBatch: number
+  _paused: boolean
   _nextBatch?: () => void
   _keepaliveInterval: number
   _keepaliveTimer: { refresh(): unknown } | null
+  /** aedes' wait for the socket to drain, given up after its drainTimeout (the callback then gets an error). */
+  waitForDrain(done: (e: Error | null) => void): void
   emit(event: 'error', e: Error): boolean
 }
 
@@ -140,8 +143,11 @@ export class FastLane {
   readonly #o: LaneOptions
   readonly #onData = (chunk: Buffer): void => this.#feed(chunk)
   #fast = true
-  /** The start of a packet whose end has not arrived. */
-  #rest: Buffer | undefined
+  /** The reads holding a packet whose end has not arrived, kept apart until it has (no copy per read). */
+  #rest: Buffer[] | undefined
+  #restBytes = 0
+  /** The whole size of that packet; 0 while its header is incomplete. */
+  #restNeed = 0
   /** A PUBACK waits for the socket to drain: nothing more is read meanwhile. */
   #draining = false
 
@@ -160,7 +166,11 @@ export class FastLane {
     const stream = c.conn
     // The lane reads in flowing mode ('data'): a socket read is handed over
     // as it arrives, without the 'readable' event's extra tick and read()
-    // call. aedes' reader steps aside until the connection leaves the lane.
+    // call. aedes' reader steps aside until the connection leaves the lane:
+    // not only its 'readable' listener; every packet aedes handles calls
+    // its reader when done, and a read() then would hand the same bytes to
+    // aedes and (as a 'data' event) to the lane. Paused, it reads nothing.
+    c._paused = true
     stream.removeListener('readable', c._nextBatch as () => void)
     stream.on('data', this.#onData)
     this.#resume()
@@ -171,22 +181,38 @@ export class FastLane {
     return this.#fast
   }
 
-  /** Reads on if admission and the socket allow: called when one of this connection's packets is done. */
+  /**
+   * Reads on if admission and the socket allow. The gateway calls it when
+   * any packet of this connection is done, also one aedes handled: the lane
+   * may have paused for it.
+   */
+  resume(): void {
+    this.#resume()
+  }
+
   #resume(): void {
     const conn = this.#c.conn
     if (this.#fast && !this.#draining && !this.#c.closed && this.#o.mayRead() && conn.isPaused()) conn.resume()
   }
 
   #feed(chunk: Buffer): void {
-    const buf = this.#rest ? Buffer.concat([this.#rest, chunk]) : chunk
-    this.#rest = undefined
+    let buf = chunk
+    if (this.#rest) {
+      this.#rest.push(chunk)
+      this.#restBytes += chunk.length
+      if (this.#restNeed > 0 && this.#restBytes < this.#restNeed) return
+      buf = Buffer.concat(this.#rest, this.#restBytes)
+      this.#rest = undefined
+    }
     let at = 0
     let published = false
     while (at < buf.length) {
       const f = nextFrame(buf, at, this.#o.maxPacketBytes)
       if (f.kind === 'partial') {
         // Copied, so a few bytes do not hold a whole socket read.
-        this.#rest = Buffer.from(buf.subarray(at))
+        this.#rest = [Buffer.from(buf.subarray(at))]
+        this.#restBytes = buf.length - at
+        this.#restNeed = f.size
         break
       }
       if (f.kind === 'unusual') {
@@ -200,7 +226,8 @@ export class FastLane {
         this.#take(buf, f)
       }
       at = f.end
-      if (this.#c.closed) return
+      // A DISCONNECT (or an error) in this read ends the connection: what follows it is not taken.
+      if (this.#c.closed || this.#c.conn.destroyed) return
     }
     if (published && this.#c._keepaliveInterval > 0) this.#c._keepaliveTimer?.refresh()
     // A full window (or packets waiting for room in the process) stops the reading: the socket's
@@ -219,10 +246,15 @@ export class FastLane {
       }
       if (p.qos === 1 && c.connected && !c.closed && !c.conn.destroyed) {
         if (!c.conn.write(puback(p.messageId)) && !this.#draining) {
+          // A device that does not read its PUBACKs is not read either; aedes gives up on it after its drainTimeout.
           this.#draining = true
           c.conn.pause()
-          c.conn.once('drain', () => {
+          c.waitForDrain((err) => {
             this.#draining = false
+            if (err) {
+              if (!c.closed) c.emit('error', err)
+              return
+            }
             this.#resume()
           })
         }
@@ -239,6 +271,10 @@ export class FastLane {
     c.conn.removeListener('data', this.#onData)
     c.conn.pause()
     if (c.closed) return
+    // aedes' reader back as it was: its count of packets in hand starts
+    // afresh (those it finished while paused never counted down).
+    c._paused = false
+    c._parsingBatch = 0
     c.conn.on('readable', c._nextBatch as () => void)
     c._parser?.parse(rest)
     // aedes reads again when the packets it has finish; with none, start it now.

@@ -86,6 +86,8 @@ export interface GatewayOptions {
 /** What the gateway attaches to an aedes client once it is authenticated. */
 interface Session {
   device: DeviceInfo
+  /** The fast lane reading this device's connection, while it does. */
+  lane?: FastLane | undefined
   /** Whether this session has consulted the store's last seq (done once, on its first DUP telemetry). */
   seqChecked: boolean
 }
@@ -301,12 +303,15 @@ export class MqttGateway implements Component {
   /** Reads the device's PUBLISH packets on the fast lane (fast-lane.ts) from now on, where it can. */
   #onLane(client: Client): void {
     const c = this.#o.config
-    FastLane.attach(client, {
+    const session = (client as SessionClient).citytwin
+    if (!session) return
+    session.lane = FastLane.attach(client, {
       // The largest PUBLISH the limits let through whole: header, topic, message id, payload.
       maxPacketBytes: c.maxPayloadBytes + c.maxTopicBytes + 16,
       publish: (p, done) => this.#take(client, p, done),
       mayRead: () => this.#admission.mayRead(client.conn),
       onLeave: (reason) => {
+        session.lane = undefined
         this.#counts.leftFastLane++
         laneLeft.inc()
         log.debug({ device: client.id, reason }, 'connection left the fast lane; aedes reads it from here')
@@ -322,6 +327,8 @@ export class MqttGateway implements Component {
       // Released before the PUBACK is written: writing it reads the connection again, which admission must allow by then.
       const finish = (e: Error | null): void => {
         release()
+        // The lane may have paused for this packet, also one aedes handled.
+        ;(client as SessionClient).citytwin?.lane?.resume()
         ackSeconds.observe((performance.now() - arrived) / 1000)
         done(e)
       }

@@ -83,7 +83,7 @@ beforeAll(async () => {
   const { readings, events, dead } = fixture
   for (const lane of ['on', 'off'] as const) {
     const g = new MqttGateway({
-      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', fastLane: lane === 'on', burstPerDevice: 100 } }),
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', fastLane: lane === 'on', burstPerDevice: 100, maxInFlightPerConnection: 1 } }),
       devices, secret: SECRET, readings, events, deadLetters: dead,
     })
     await g.start()
@@ -116,7 +116,8 @@ class RawDevice {
     socket.on('error', () => undefined)
   }
 
-  static async open(port: number, d: DeviceInfo, keepaliveS = 30): Promise<RawDevice> {
+  /** Connects; `pipelined` seqs of QoS 1 telemetry go in the CONNECT's own write (`withConnect`) and right after it (`after`), before the CONNACK. */
+  static async open(port: number, d: DeviceInfo, keepaliveS = 30, pipelined: { withConnect: number[]; after: number[] } = { withConnect: [], after: [] }): Promise<RawDevice> {
     const socket = tcpConnect({ port, host: '127.0.0.1', noDelay: true })
     sockets.push(socket)
     const dev = new RawDevice(socket, d)
@@ -124,7 +125,8 @@ class RawDevice {
       socket.once('connect', () => resolve())
       socket.once('error', reject)
     })
-    socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), keepaliveS))
+    socket.write(Buffer.concat([connectPacket(d.id, d.id, deviceToken(SECRET, d.id), keepaliveS), ...pipelined.withConnect.map((seq) => dev.telemetry(seq, 1))]))
+    for (const seq of pipelined.after) socket.write(dev.telemetry(seq, 1))
     await dev.until(() => dev.received.some((p) => p.type === 'connack'))
     expect(dev.received[0]).toEqual({ type: 'connack', returnCode: 0 })
     return dev
@@ -201,6 +203,36 @@ describe.each([['on', 0], ['off', 10]] as const)('fast lane %s: what a device se
     expect(dev.pubacks()).toEqual([1, 3])
     expect(gateways[lane]?.stats().leftFastLane).toBe((left as number) + (lane === 'on' ? 1 : 0))
     await expect.poll(() => storedSeqs(dev.device.id)).toEqual([1, 2, 3])
+  })
+
+  it('takes the PUBLISHes a device sends with its CONNECT and before its CONNACK, each once, through a window of one', async () => {
+    // Each PUBLISH waits for the one before it to be stored, so while the first ones go through aedes
+    // (they came before the connection was on the lane), the later ones lie in the socket's buffer.
+    const dev = await RawDevice.open(port(), waterLevel(base + 6), 30, { withConnect: [1, 2, 3], after: [4, 5, 6] })
+    for (let seq = 7; seq <= 12; seq++) dev.socket.write(Buffer.concat([PINGREQ, dev.telemetry(seq, 1)]))
+    const seqs = Array.from({ length: 12 }, (_, i) => i + 1)
+    await dev.until(() => dev.pubacks().length >= 12 && dev.received.filter((p) => p.type === 'pingresp').length === 6)
+    await new Promise((r) => setTimeout(r, 200)) // a second PUBACK of any of them would have come by now
+    expect(dev.pubacks()).toEqual(seqs)
+    await expect.poll(() => storedSeqs(dev.device.id)).toEqual(seqs)
+    // And it goes on: the window did not leave the connection unread.
+    dev.socket.write(Buffer.concat([dev.telemetry(13, 1), dev.telemetry(14, 1), dev.telemetry(15, 1)]))
+    await dev.until(() => dev.pubacks().length === 15)
+  })
+
+  it('reads each byte once when a PUBLISH that aedes took frees the window while the lane holds data', async () => {
+    // seq 1 goes with the CONNECT, so aedes takes it; while it is stored (the window is one) a PINGREQ alone
+    // makes the lane stop reading, and seq 2 lies in the socket's buffer until seq 1 is done.
+    const dev = await RawDevice.open(port(), waterLevel(base + 7), 30, { withConnect: [1], after: [] })
+    dev.socket.write(PINGREQ)
+    await new Promise((r) => setTimeout(r, 2))
+    dev.socket.write(dev.telemetry(2, 1))
+    await dev.until(() => dev.pubacks().length >= 2)
+    await new Promise((r) => setTimeout(r, 200)) // a second PUBACK would have come by now
+    expect(dev.pubacks()).toEqual([1, 2])
+    dev.socket.write(dev.telemetry(3, 1))
+    await dev.until(() => dev.pubacks().length >= 3)
+    expect(dev.pubacks()).toEqual([1, 2, 3])
   })
 
   it('keeps a device that only publishes connected past one and a half keep-alives', async () => {
