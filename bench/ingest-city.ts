@@ -178,7 +178,7 @@ export async function runCityScale(o: CityRunOptions) {
   const a = marks.steadyStart
   const b = marks.steadyEnd
   let steady: {
-    seconds: number; ackedPerS: number; sentPerS: number; p50Ms: number; p99Ms: number; connectedAtEnd: number
+    seconds: number; ackedPerS: number; sentPerS: number; skippedPerS: number; p50Ms: number; p99Ms: number; connectedAtEnd: number
     cpu: { systemCores: number; systemUsPerMsg: number; simulatorCores: number; simulatorUsPerMsg: number }
     workersRssBytesPerConnection: number
   } | undefined
@@ -191,6 +191,7 @@ export async function runCityScale(o: CityRunOptions) {
     const simMs = (b.s.cpuS - a.s.cpuS) * 1000
     steady = {
       seconds, ackedPerS: Math.round((b.s.acked - a.s.acked) / seconds), sentPerS: Math.round((b.s.sent - a.s.sent) / seconds),
+      skippedPerS: Math.round((b.s.skipped - a.s.skipped) / seconds),
       p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, connectedAtEnd: b.s.connected,
       cpu: {
         systemCores: Math.round(systemMs / seconds) / 1000, systemUsPerMsg: Math.round((systemMs * 1000) / acked),

@@ -114,7 +114,7 @@ async function city(): Promise<void> {
     })
     console.log(`city scale: ${r.devices} devices; all connected after ${r.allConnectedAfterS === null ? 'never (timed out)' : `${r.allConnectedAfterS.toFixed(0)} s`}`)
     if (r.steady) {
-      console.log(`  steady ${r.steady.seconds.toFixed(0)} s: ${r.steady.connectedAtEnd} connected, offered ${r.steady.sentPerS} msg/s, acknowledged ${r.steady.ackedPerS} msg/s, publish-to-stored p50 ${r.steady.p50Ms} ms, p99 ${r.steady.p99Ms} ms`)
+      console.log(`  steady ${r.steady.seconds.toFixed(0)} s: ${r.steady.connectedAtEnd} connected, offered ${r.steady.sentPerS} msg/s (${r.steady.skippedPerS} more skipped with a full QoS 1 window), acknowledged ${r.steady.ackedPerS} msg/s, publish-to-stored p50 ${r.steady.p50Ms} ms, p99 ${r.steady.p99Ms} ms`)
       const c = r.steady.cpu
       console.log(`  steady CPU: system ${c.systemCores} cores (${c.systemUsPerMsg} µs per stored message), simulator at nice ${SIM_NICE} ${c.simulatorCores} cores (${c.simulatorUsPerMsg} µs/msg); workers RSS ${Math.round(r.steady.workersRssBytesPerConnection / 1024)} KiB per connection` +
         (r.pinSystem ? `; system pinned to CPUs ${r.pinSystem}, simulator to ${r.pinSimulator}` : ''))

@@ -11,7 +11,7 @@ import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { resolveDeviceSecret } from '../../ingest/mqtt/tokens.ts'
 import { withStore } from '../../twin/store/index.ts'
 import type { DeviceType } from '../../twin/model/device-types.ts'
-import { DeviceFleet, LOCAL_PORT_COUNT, slotsFor, type FleetOptions, type FleetStats, type SimDevice } from './fleet.ts'
+import { DEFAULT_WINDOW, DeviceFleet, LOCAL_PORT_COUNT, slotsFor, type FleetOptions, type FleetStats, type SimDevice } from './fleet.ts'
 import { LatencyHistogram } from './latency.ts'
 
 /** Connections one simulator process takes on (the limit is 20,000 open files). */
@@ -50,7 +50,7 @@ function summarise(all: FleetStats[], processes: number, seconds: number, cpuMs 
   const acked = sum('acked')
   return {
     devices: sum('devices'), processes, connected: sum('connected'), peakConnected: sum('peakConnected'), refused: sum('refused'), connectErrors: sum('connectErrors'),
-    disconnects: sum('disconnects'), reconnectAttempts: sum('reconnectAttempts'), sent, acked, inflight: sum('inflight'), seconds,
+    disconnects: sum('disconnects'), reconnectAttempts: sum('reconnectAttempts'), sent, skipped: sum('skipped'), acked, inflight: sum('inflight'), seconds,
     sentPerS: Math.round(sent / Math.max(seconds, 0.001)), ackedPerS: Math.round(acked / Math.max(seconds, 0.001)),
     p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, latency: h.counts, cpuS: Math.round(cpuMs) / 1000,
   }
@@ -108,6 +108,7 @@ export const simCommands: Command[] = [
       'mqtt-port': { type: 'string', description: 'gateway port (default 1883)', valueName: 'port' },
       sources: { type: 'string', description: `comma-separated local addresses to connect from, ${LOCAL_PORT_COUNT} devices each (default 127.0.0.2 to 127.0.0.17)`, valueName: 'list' },
       qos: { type: 'string', description: '0 or 1 (default 1)', valueName: 'q' },
+      window: { type: 'string', description: `most QoS 1 messages a device leaves unacknowledged; a reading due while the window is full is skipped, as a device with a bounded queue drops it (default ${DEFAULT_WINDOW})`, valueName: 'n' },
       'rate-scale': { type: 'string', description: 'send this many times as often as the devices\' intervals (default 1)', valueName: 'x' },
       'drop-at-s': { type: 'string', description: 'reconnect storm: drop every connection at this second, then report how long until all are back', valueName: 's' },
       'reconnect-spread-s': { type: 'string', description: 'devices spread their first reconnect over this many seconds (default 1)', valueName: 's' },
@@ -128,6 +129,8 @@ export const simCommands: Command[] = [
       if (qos !== 0 && qos !== 1) throw new UsageError('--qos must be 0 or 1')
       const rateScale = numberOption(values, 'rate-scale') ?? 1
       if (!(rateScale > 0)) throw new UsageError('--rate-scale must be positive')
+      const window = numberOption(values, 'window') ?? DEFAULT_WINDOW
+      if (!(Number.isInteger(window) && window >= 1 && window <= 65_535)) throw new UsageError('--window must be a whole number from 1 to 65535')
       const district = numberOption(values, 'district')
       if (district !== undefined && !(Number.isInteger(district) && district > 0)) throw new UsageError('--district must be a district\'s grid id, a positive whole number (see GET /api/city)')
       const { devices, dataDir } = await withStore({ file: configFile }, async ({ store, storeCfg }) => {
@@ -147,7 +150,7 @@ export const simCommands: Command[] = [
       const processes = numberOption(values, 'processes') ?? Math.ceil(devices.length / DEVICES_PER_PROCESS)
       const options: FleetOptions = {
         ...fleetOptions(values, configFile, dataDir),
-        qos, rateScale, reconnect: values['no-reconnect'] !== true, reconnectSpreadMs: (numberOption(values, 'reconnect-spread-s') ?? 1) * 1000,
+        qos, rateScale, window, reconnect: values['no-reconnect'] !== true, reconnectSpreadMs: (numberOption(values, 'reconnect-spread-s') ?? 1) * 1000,
       }
       if (options.sources.length > 0 && devices.length > slotsFor(options.sources.length)) {
         throw new UsageError(`${devices.length} devices need at least ${Math.ceil(devices.length / LOCAL_PORT_COUNT)} source addresses (--sources); each carries ${LOCAL_PORT_COUNT}`)
@@ -199,7 +202,7 @@ export const randomPortOffset = (): number => Math.floor(Math.random() * LOCAL_P
 export function formatSummary(s: SimSummary): string {
   return `simulated ${s.devices} devices from ${s.processes} processes for ${s.seconds.toFixed(1)} s\n` +
     `  connected at most ${s.peakConnected}, refused ${s.refused}, connect errors ${s.connectErrors}, disconnects ${s.disconnects}\n` +
-    `  sent ${s.sent} (${s.sentPerS} msg/s), acknowledged ${s.acked} (${s.ackedPerS} msg/s), unacknowledged at the end ${s.inflight}\n` +
+    `  sent ${s.sent} (${s.sentPerS} msg/s), skipped with a full window ${s.skipped}, acknowledged ${s.acked} (${s.ackedPerS} msg/s), unacknowledged at the end ${s.inflight}\n` +
     `  publish-to-PUBACK latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms\n` +
     `  simulator CPU ${s.cpuS.toFixed(1)} s (${s.sent > 0 ? Math.round(s.cpuS * 1e6 / s.sent) : 0} µs per message sent)\n` +
     (s.connectedBeforeDrop === undefined ? '' : `  reconnect storm: ${s.connectedBeforeDrop} connections dropped; ${s.reconnectS === null || s.reconnectS === undefined ? 'not all back by the end' : `all back in ${s.reconnectS.toFixed(1)} s`} (${s.reconnectAttempts} reconnect attempts)\n`)

@@ -73,6 +73,14 @@ export interface FleetOptions {
   reconnectSpreadMs: number
   /** Incidents injected by a scenario. */
   injections?: readonly Injection[]
+  /**
+   * Most QoS 1 messages a device leaves unacknowledged (default 10). A
+   * reading that falls due while its device's window is full is not sent
+   * (counted as skipped), as a real device with a bounded queue drops it:
+   * the simulator's memory stays bounded, and its latency figures are of
+   * messages a device could send, not of a queue growing without end.
+   */
+  window?: number
 }
 
 export interface FleetStats {
@@ -85,6 +93,8 @@ export interface FleetStats {
   disconnects: number
   reconnectAttempts: number
   sent: number
+  /** Readings not sent because their device's QoS 1 window was full. */
+  skipped: number
   acked: number
   inflight: number
   latency: number[]
@@ -115,6 +125,22 @@ interface DeviceState {
 }
 
 const TICK_MS = 100
+export const DEFAULT_WINDOW = 10
+
+/**
+ * Which wheel slots are due at `nowMs` for a wheel started at `startMs`
+ * that has turned `done` slots: the time elapsed decides, not how often the
+ * timer fired, so a simulator starved of CPU still offers its devices'
+ * rate once it runs (in a burst, as devices that buffered would). A device
+ * reports at most once a turn of the wheel (`slots`): whole turns missed
+ * are skipped (`skip` slots, a multiple of `slots`), and `run` slots are due.
+ */
+export function slotsDue(startMs: number, nowMs: number, tickMs: number, done: number, slots: number): { skip: number; run: number } {
+  const behind = Math.floor((nowMs - startMs) / tickMs) + 1 - done
+  if (behind <= 0) return { skip: 0, run: 0 }
+  const skip = behind > slots ? Math.floor((behind - 1) / slots) * slots : 0
+  return { skip, run: behind - skip }
+}
 
 export class DeviceFleet {
   readonly #o: FleetOptions
@@ -122,12 +148,13 @@ export class DeviceFleet {
   readonly #wheel: DeviceState[][]
   readonly #latency = new LatencyHistogram()
   #tick = 0
+  #startedAt = 0
   #timer: NodeJS.Timeout | undefined
   #ping: NodeJS.Timeout | undefined
   #stopping = false
   #unackedAtStop: number | undefined
   #peak = 0
-  #counts = { connected: 0, refused: 0, connectErrors: 0, disconnects: 0, reconnectAttempts: 0, sent: 0, acked: 0 }
+  #counts = { connected: 0, refused: 0, connectErrors: 0, disconnects: 0, reconnectAttempts: 0, sent: 0, skipped: 0, acked: 0 }
 
   constructor(devices: readonly SimDevice[], opts: FleetOptions) {
     this.#o = opts
@@ -153,6 +180,7 @@ export class DeviceFleet {
         await this.#connect(s)
       }
     }
+    this.#startedAt = performance.now()
     this.#timer = setInterval(() => this.#onTick(), TICK_MS)
     // Only a device that has been quiet for half its keep-alive pings, as
     // real clients do: at the city's intervals almost none need to.
@@ -285,18 +313,26 @@ export class DeviceFleet {
   }
 
   #onTick(): void {
-    const slot = this.#tick % this.#wheel.length
-    const due = this.#wheel[slot] ?? []
-    this.#wheel[slot] = []
     const now = Date.now()
-    for (const s of due) {
-      if (s.connected && !s.injections.some((j) => j.silence && now >= j.fromMs && now < j.toMs)) this.#publish(s, now)
-      this.#wheel[(this.#tick + s.intervalTicks) % this.#wheel.length]?.push(s)
+    const { skip, run } = slotsDue(this.#startedAt, performance.now(), TICK_MS, this.#tick, this.#wheel.length)
+    this.#tick += skip
+    for (let n = run; n > 0; n--) {
+      const slot = this.#tick % this.#wheel.length
+      const due = this.#wheel[slot] ?? []
+      this.#wheel[slot] = []
+      for (const s of due) {
+        if (s.connected && !s.injections.some((j) => j.silence && now >= j.fromMs && now < j.toMs)) this.#publish(s, now)
+        this.#wheel[(this.#tick + s.intervalTicks) % this.#wheel.length]?.push(s)
+      }
+      this.#tick++
     }
-    this.#tick++
   }
 
   #publish(s: DeviceState, now: number): void {
+    if (this.#o.qos === 1 && s.inflight.size >= (this.#o.window ?? DEFAULT_WINDOW)) {
+      this.#counts.skipped++
+      return
+    }
     const values: Record<string, number> = {}
     for (const m of s.metrics) {
       const spread = (m.max - m.min) * 0.01

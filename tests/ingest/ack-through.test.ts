@@ -12,6 +12,7 @@ import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { READINGS_COLUMNS, type DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
+import { DeviceFleet } from '../../simulators/devices/fleet.ts'
 import { writeCity } from '../../simulators/city/store.ts'
 import { readOwnerInfo } from '../../twin/store/client.ts'
 import { DeadLetterWriter, openMigratedStore, StoreOwner, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
@@ -76,6 +77,28 @@ async function stored(deviceId: string): Promise<number> {
 }
 
 describe('ack-through', () => {
+  it('a simulated device leaves at most its window unacknowledged while the store is stalled, and skips the readings due meanwhile', async () => {
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const { gateway } = await gatewayThrough(link, {})
+    const d = device('water_level')
+    // Ten readings a second; the gateway would take eight at once (its window), the device leaves three unacknowledged.
+    const fleet = new DeviceFleet([{ id: d.id, type: d.type, intervalS: 1 }], {
+      host: '127.0.0.1', port: gateway.port, sources: [], portOffset: 0, secret: SECRET, qos: 1, rateScale: 10,
+      connectConcurrency: 1, keepaliveS: 60, reconnect: false, reconnectSpreadMs: 1_000, window: 3,
+    })
+    await fleet.start()
+    try {
+      await expect.poll(() => fleet.stats().skipped, { timeout: 10_000 }).toBeGreaterThanOrEqual(5)
+      expect(fleet.stats()).toMatchObject({ sent: 3, inflight: 3, acked: 0 })
+      link.release()
+      await expect.poll(() => fleet.stats().acked, { timeout: 10_000 }).toBeGreaterThanOrEqual(4)
+      expect(fleet.stats().inflight).toBeLessThanOrEqual(3)
+    } finally {
+      await fleet.stop(2_000)
+    }
+  })
+
   it('sends no PUBACK while the store is stalled, and sends it once the row is stored', async () => {
     const link = new Link(new URL(owner.url))
     link.mode = 'hold'
