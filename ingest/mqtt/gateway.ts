@@ -111,6 +111,8 @@ export class MqttGateway implements Component {
   readonly #now: () => number
   readonly #admission: Admission
   readonly #guard: HeapGuard
+  /** Each stream's "done connecting", for admission's connections-first cap. */
+  readonly #connected = new WeakMap<object, () => void>()
   #backlog: ProcessBacklog | undefined
   #broker: Aedes | undefined
   #server: Server | undefined
@@ -124,7 +126,7 @@ export class MqttGateway implements Component {
     const c = opts.config
     this.#limits = { maxPayloadBytes: c.maxPayloadBytes, maxReadingsPerMessage: c.maxReadingsPerMessage, maxFutureMs: c.maxFutureMs, maxPastMs: c.maxPastMs }
     this.#rate = new RateLimiter(c.ratePerDevicePerS, c.burstPerDevice)
-    this.#admission = new Admission({ maxInFlight: c.maxInFlight, window: c.maxInFlightPerConnection, now: this.#now })
+    this.#admission = new Admission({ maxInFlight: c.maxInFlight, window: c.maxInFlightPerConnection, connectingCap: c.maxInFlightWhileConnecting, now: this.#now })
     this.#guard = new HeapGuard({
       high: c.shedHeapRatio,
       ...(opts.heap ? { sample: opts.heap } : {}),
@@ -194,6 +196,7 @@ export class MqttGateway implements Component {
     ;(broker as unknown as { publish: AedesPublish }).publish = fromClientsStopHere
     const c = this.#o.config
     broker.on('clientReady', (client) => {
+      this.#connected.get(client.conn)?.()
       this.#counts.connected++
       connections.inc()
       this.#connectivity(client, 'connected')
@@ -209,6 +212,16 @@ export class MqttGateway implements Component {
     // Admission holds reading of a connection that must wait; aedes reads the stream itself.
     const handle = <S extends Duplex>(stream: S, req?: IncomingMessage): void => {
       admission.attach(stream)
+      // Connecting from the accept until the CONNACK (clientReady) or the close, whichever comes first.
+      let connecting = true
+      const connected = (): void => {
+        if (!connecting) return
+        connecting = false
+        admission.connectingChanged(-1)
+      }
+      admission.connectingChanged(1)
+      this.#connected.set(stream, connected)
+      stream.once('close', connected)
       broker.handle(stream, req)
     }
     const server = createServer((socket) => handle(socket))
@@ -249,7 +262,7 @@ export class MqttGateway implements Component {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#admission.inFlight, inFlightPeak: this.#admission.peak, waitingPackets: this.#admission.waiting, waitingConnections: this.#admission.waitingConnections, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
+    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#admission.inFlight, inFlightPeak: this.#admission.peak, connecting: this.#admission.connecting, waitingPackets: this.#admission.waiting, waitingConnections: this.#admission.waitingConnections, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
   }
 
   async health(): Promise<Health> {

@@ -13,6 +13,8 @@ import { READINGS_COLUMNS, type DeviceInfo } from '../../ingest/mqtt/telemetry.t
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
 import { DeviceFleet } from '../../simulators/devices/fleet.ts'
+import { connectPacket, PacketReader, PINGREQ, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
+import { connect as tcpConnect } from 'node:net'
 import { writeCity } from '../../simulators/city/store.ts'
 import { readOwnerInfo } from '../../twin/store/client.ts'
 import { DeadLetterWriter, openMigratedStore, StoreOwner, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
@@ -77,6 +79,35 @@ async function stored(deviceId: string): Promise<number> {
 }
 
 describe('ack-through', () => {
+  it('keeps what a device sent beyond its window as bytes while the store is stalled, answers its PINGREQ meanwhile, and acknowledges all in order once stored', async () => {
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
+    const d = device('manhole_cover')
+    const socket = tcpConnect({ port: gateway.port, host: '127.0.0.1', noDelay: true })
+    const reader = new PacketReader()
+    const got: ServerPacket[] = []
+    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+    socket.on('error', () => undefined)
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 30))
+      await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
+      const pub = (seq: number): Buffer => publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { tilt_deg: seq } })), 1, seq)
+      socket.write(Buffer.concat([pub(1), pub(2), pub(3), pub(4), pub(5), PINGREQ]))
+      await expect.poll(() => got.some((p) => p.type === 'pingresp')).toBe(true)
+      // One in flight (the window); the other four are bytes in the lane, not packets waiting in admission.
+      expect(gateway.stats()).toMatchObject({ inFlight: 1, waitingPackets: 0 })
+      expect(got.filter((p) => p.type === 'puback')).toEqual([])
+      link.release()
+      await expect.poll(() => got.filter((p) => p.type === 'puback').length, { timeout: 10_000 }).toBe(5)
+      expect(got.flatMap((p) => (p.type === 'puback' ? [p.packetId] : []))).toEqual([1, 2, 3, 4, 5])
+      expect(await stored(d.id)).toBe(5)
+    } finally {
+      socket.destroy()
+    }
+  })
+
   it('a simulated device leaves at most its window unacknowledged while the store is stalled, and skips the readings due meanwhile', async () => {
     const link = new Link(new URL(owner.url))
     link.mode = 'hold'

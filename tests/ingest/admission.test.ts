@@ -163,4 +163,29 @@ describe('Admission', () => {
       server.close()
     }
   })
+
+  it('takes connections first: while one is connecting, at most connectingCap packets are in flight, and the rest go on once none is', () => {
+    const a = new Admission({ maxInFlight: 100, window: 4, connectingCap: 3 })
+    const releases: (() => void)[] = []
+    const conns = Array.from({ length: 5 }, () => ({}))
+    a.connectingChanged(1)
+    for (const c of conns) a.admit(c, (release) => releases.push(release))
+    expect(a.inFlight).toBe(3)
+    expect(a.waiting).toBe(2)
+    // A second connection connecting, then one release: still the lower cap.
+    a.connectingChanged(1)
+    releases.shift()?.()
+    expect(a.inFlight).toBe(3)
+    expect(a.waiting).toBe(1)
+    a.connectingChanged(-1)
+    expect(a.inFlight).toBe(3)
+    // The last one connected (or gone): the full cap again, and what waited goes on.
+    a.connectingChanged(-1)
+    expect(a.inFlight).toBe(4)
+    expect(a.waiting).toBe(0)
+    expect(a.connecting).toBe(0)
+    // An end without a start does not go below zero.
+    a.connectingChanged(-1)
+    expect(a.connecting).toBe(0)
+  })
 })

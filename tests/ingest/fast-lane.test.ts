@@ -259,3 +259,18 @@ describe.each([['on', 0], ['off', 10]] as const)('fast lane %s: what a device se
     await bystander.until(() => bystander.pubacks().length === 1)
   })
 })
+
+describe('connections first', () => {
+  it('counts a connection as connecting from its accept to its CONNACK or its close', async () => {
+    const g = gateways.on as MqttGateway
+    const connecting = (): number => (g.stats() as { connecting: number }).connecting
+    const silent = tcpConnect({ port: g.port, host: '127.0.0.1' })
+    sockets.push(silent)
+    await expect.poll(connecting).toBe(1)
+    const dev = await RawDevice.open(g.port, waterLevel(30))
+    expect(dev.closed).toBe(false)
+    await expect.poll(connecting).toBe(1) // the silent one still
+    silent.destroy()
+    await expect.poll(connecting).toBe(0)
+  })
+})
