@@ -19,18 +19,21 @@
 // unusual packet on, aedes reads that connection for good, so its checks
 // and errors apply exactly as without the lane.
 //
-// What the lane keeps as aedes did: admission's hold (the lane reads the
-// stream through it, so a full window or a full process stops the reading
-// and TCP pushes back on the device), the keep-alive (refreshed on every
-// read that carried a PUBLISH), errors (a publish refused closes the
-// connection through aedes' own error path, `clientError`), the order of
-// PUBACKs (the gateway acknowledges in the order its store confirms, as
-// before). A PUBACK the socket cannot take (a device that does not read)
-// stops the reading until the socket drains, so memory stays bounded.
+// What the lane keeps as aedes did: admission's hold (the lane asks
+// `mayRead` before it takes each PUBLISH; with no room it keeps the rest
+// of the read as bytes, pauses the stream, and TCP pushes back on the
+// device; any finished packet of the connection resumes it), the
+// keep-alive (refreshed by any bytes from the device; a PINGREQ is never
+// held behind data), errors (a publish refused closes the connection
+// through aedes' own error path, `clientError`), the order of PUBACKs (the
+// gateway acknowledges in the order its store confirms, as before). A
+// PUBACK the socket cannot take (a device that does not read) stops the
+// reading until the socket drains, and aedes' drainTimeout ends the wait.
 //
 // This leans on aedes 1.2's client internals (`_parser`, `_nextBatch`,
-// `_parsingBatch`, `_keepaliveTimer`), held to 1.2.0 like the rest of the
-// gateway (see admission.ts) and covered by tests/ingest/fast-lane.test.ts.
+// `_parsingBatch`, `_paused`, `_keepaliveTimer`, `waitForDrain`), held to
+// 1.2.0 like the rest of the gateway (see admission.ts) and covered by
+// tests/ingest/fast-lane.test.ts and tests/ingest/ack-through.test.ts.
 import type { Duplex } from 'node:stream'
 
 /** What the framer found at an offset of a buffer (MQTT 3.1.1, section 2). */
