@@ -188,15 +188,10 @@ export class FastLane {
     this.#resume()
   }
 
-  /** Whether the connection is still read by the lane (not handed to aedes). */
-  get fast(): boolean {
-    return this.#fast
-  }
-
   /**
-   * Reads on if admission and the socket allow. The gateway calls it when
-   * any packet of this connection is done, also one aedes handled: the lane
-   * may have paused for it.
+   * Reads on if admission and the socket allow. The lane calls it when one
+   * of its packets is done; the gateway, when a packet of this connection
+   * that aedes took is done (the lane may have paused for it).
    */
   resume(): void {
     this.#resume()

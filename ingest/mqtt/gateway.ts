@@ -310,7 +310,13 @@ export class MqttGateway implements Component {
     // A will is published by aedes as its connection closes, and a closed
     // connection's packet is not taken by admission: there is no reading
     // left to hold, so these go straight to the store.
-    this.#take(client, packet, done, packet === (client as Client & { will?: unknown }).will)
+    // A connection on the fast lane may have paused for this packet (one aedes took before the lane started):
+    // the lane resumes its own packets, this one it must be told of.
+    const resumeLane = (e: Error | null): void => {
+      done(e)
+      ;(client as SessionClient).citytwin?.lane?.resume()
+    }
+    this.#take(client, packet, resumeLane, packet === (client as Client & { will?: unknown }).will)
   }
 
   /** Reads the device's PUBLISH packets on the fast lane (fast-lane.ts) from now on, where it can. */
@@ -340,8 +346,6 @@ export class MqttGateway implements Component {
       // Released before the PUBACK is written: writing it reads the connection again, which admission must allow by then.
       const finish = (e: Error | null): void => {
         release()
-        // The lane may have paused for this packet, also one aedes handled.
-        ;(client as SessionClient).citytwin?.lane?.resume()
         ackSeconds.observe((performance.now() - arrived) / 1000)
         done(e)
       }
