@@ -44,7 +44,8 @@
 // did not wait for its PUBACKs sends them again.
 //
 // Budget: O(1) per packet (a counter, at most one queue push and shift);
-// about 200 bytes per connection (this record and one closure).
+// about 400 bytes per connection (this record, the hold and its bound read,
+// the close listener).
 import type { Readable } from 'node:stream'
 import { counter, gauge } from '../../lib/metrics.ts'
 
@@ -65,6 +66,8 @@ interface Connection {
   /** In the queue of connections that may take the next free room. */
   queued: boolean
   closed: boolean
+  /** Between its accept (attach) and its CONNACK (connected) or close. */
+  connecting: boolean
 }
 
 export interface AdmissionOptions {
@@ -126,12 +129,16 @@ export class Admission {
     return this.#connecting
   }
 
-  /**
-   * A connection began (+1) or ended (-1) connecting: accepted, then
-   * CONNACKed or closed. Packets wait for the lower cap meanwhile.
-   */
-  connectingChanged(delta: 1 | -1): void {
-    this.#connecting = Math.max(0, this.#connecting + delta)
+  /** The connection of `stream` has its CONNACK: it no longer holds the others to the connecting cap. */
+  connected(stream: object): void {
+    const c = this.#conns.get(stream)
+    if (c) this.#doneConnecting(c)
+  }
+
+  #doneConnecting(c: Connection): void {
+    if (!c.connecting) return
+    c.connecting = false
+    this.#connecting--
     if (this.#connecting === 0) this.#pump()
   }
 
@@ -164,7 +171,8 @@ export class Admission {
   }
 
   /**
-   * Takes over reading of a connection's stream: aedes' `read()` gets
+   * Takes over reading of a just-accepted connection's stream, which counts
+   * as connecting until `connected` or its close: aedes' `read()` gets
    * nothing while the connection must wait. `read(0)` (the stream's own
    * "fetch more into the buffer", which returns no data) passes, so the
    * stream still fills its buffer up to its limit and then stops reading
@@ -174,6 +182,8 @@ export class Admission {
   attach(stream: Readable & { setNoDelay?: (noDelay?: boolean) => unknown }): void {
     stream.setNoDelay?.(true)
     const conn = this.#conn(stream)
+    conn.connecting = true
+    this.#connecting++
     const window = this.window
     // The stream's own read, bound: the hold calls it when the connection may go on.
     const read = stream.read.bind(stream) as ReadFn
@@ -182,7 +192,8 @@ export class Admission {
       return read(size)
     }
     ;(stream as { read: ReadFn }).read = held
-    stream.once('close', () => this.#close(conn))
+    // 'on', not 'once': a close comes once, and once's wrapper costs a few hundred bytes a connection.
+    stream.on('close', () => this.#close(conn))
   }
 
   /**
@@ -211,7 +222,7 @@ export class Admission {
   #conn(stream: object): Connection {
     let c = this.#conns.get(stream)
     if (!c) {
-      c = { waiting: [], inFlight: 0, queued: false, closed: false }
+      c = { waiting: [], inFlight: 0, queued: false, closed: false, connecting: false }
       this.#conns.set(stream, c)
     }
     return c
@@ -268,6 +279,7 @@ export class Admission {
   #close(conn: Connection): void {
     if (conn.closed) return
     conn.closed = true
+    this.#doneConnecting(conn)
     if (conn.waiting.length > 0) {
       this.#waiting -= conn.waiting.length
       this.#waitingConnections--

@@ -16,6 +16,7 @@ import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
+import { writeToStream } from 'mqtt-packet'
 import { leanPersistence } from './persistence.ts'
 import { atDeadline } from '../../lib/backoff.ts'
 import type { Bus } from '../../lib/bus/bus.ts'
@@ -29,7 +30,8 @@ import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
 import { Admission } from './admission.ts'
-import { FastLane } from './fast-lane.ts'
+import { trimAfterConnect } from './client-trim.ts'
+import { FastLane, type LaneOptions } from './fast-lane.ts'
 import { ProcessBacklog } from './backlog.ts'
 import { HeapGuard, type HeapSample } from './heap-guard.ts'
 import type { LastSeqLookup } from './last-seq.ts'
@@ -37,6 +39,11 @@ import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } f
 import { tokenMatches } from './tokens.ts'
 
 const log = logger('mqtt-gateway')
+// mqtt-packet builds 65,536 two-byte buffers of message ids at its first
+// write (6.5 MB of heap in every gateway process, measured 2026-11-30). The
+// fast lane writes its PUBACKs itself; what aedes still writes (CONNACK,
+// SUBACK, PINGRESP, a PUBACK off the lane) builds its number on the spot.
+writeToStream.cacheNumbers = false
 const messagesTotal = counter('citytwin_ingest_messages_total', 'MQTT PUBLISH packets by outcome', ['outcome'])
 const refusedTotal = counter('citytwin_mqtt_refused_total', 'Connections, publishes and subscriptions refused, by reason', ['what', 'code'])
 const connections = gauge('citytwin_mqtt_connections', 'Devices connected to this gateway process')
@@ -111,8 +118,7 @@ export class MqttGateway implements Component {
   readonly #now: () => number
   readonly #admission: Admission
   readonly #guard: HeapGuard
-  /** Each stream's "done connecting", for admission's connections-first cap. */
-  readonly #connected = new WeakMap<object, () => void>()
+  readonly #lane: LaneOptions
   #backlog: ProcessBacklog | undefined
   #broker: Aedes | undefined
   #server: Server | undefined
@@ -127,6 +133,7 @@ export class MqttGateway implements Component {
     this.#limits = { maxPayloadBytes: c.maxPayloadBytes, maxReadingsPerMessage: c.maxReadingsPerMessage, maxFutureMs: c.maxFutureMs, maxPastMs: c.maxPastMs }
     this.#rate = new RateLimiter(c.ratePerDevicePerS, c.burstPerDevice)
     this.#admission = new Admission({ maxInFlight: c.maxInFlight, window: c.maxInFlightPerConnection, connectingCap: c.maxInFlightWhileConnecting, now: this.#now })
+    this.#lane = this.#laneOptions()
     this.#guard = new HeapGuard({
       high: c.shedHeapRatio,
       ...(opts.heap ? { sample: opts.heap } : {}),
@@ -196,10 +203,11 @@ export class MqttGateway implements Component {
     ;(broker as unknown as { publish: AedesPublish }).publish = fromClientsStopHere
     const c = this.#o.config
     broker.on('clientReady', (client) => {
-      this.#connected.get(client.conn)?.()
+      this.#admission.connected(client.conn)
       this.#counts.connected++
       connections.inc()
       this.#connectivity(client, 'connected')
+      trimAfterConnect(client)
       if (c.fastLane) this.#onLane(client)
     })
     broker.on('clientDisconnect', (client) => {
@@ -211,17 +219,8 @@ export class MqttGateway implements Component {
     const admission = this.#admission
     // Admission holds reading of a connection that must wait; aedes reads the stream itself.
     const handle = <S extends Duplex>(stream: S, req?: IncomingMessage): void => {
+      // Connecting from here until the CONNACK (clientReady) or the close.
       admission.attach(stream)
-      // Connecting from the accept until the CONNACK (clientReady) or the close, whichever comes first.
-      let connecting = true
-      const connected = (): void => {
-        if (!connecting) return
-        connecting = false
-        admission.connectingChanged(-1)
-      }
-      admission.connectingChanged(1)
-      this.#connected.set(stream, connected)
-      stream.once('close', connected)
       broker.handle(stream, req)
     }
     const server = createServer((socket) => handle(socket))
@@ -321,21 +320,26 @@ export class MqttGateway implements Component {
 
   /** Reads the device's PUBLISH packets on the fast lane (fast-lane.ts) from now on, where it can. */
   #onLane(client: Client): void {
-    const c = this.#o.config
     const session = (client as SessionClient).citytwin
     if (!session) return
-    session.lane = FastLane.attach(client, {
+    session.lane = FastLane.attach(client, this.#lane)
+  }
+
+  /** What every connection's lane asks of the gateway: one object for all of them. */
+  #laneOptions(): LaneOptions {
+    return {
       // The largest PUBLISH the limits let through whole: header, topic, message id, payload.
-      maxPacketBytes: c.maxPayloadBytes + c.maxTopicBytes + 16,
-      publish: (p, done) => this.#take(client, p, done),
-      mayRead: () => this.#admission.mayRead(client.conn),
-      onLeave: (reason) => {
-        session.lane = undefined
+      maxPacketBytes: this.#o.config.maxPayloadBytes + this.#o.config.maxTopicBytes + 16,
+      publish: (client, p, done) => this.#take(client as Client, p, done),
+      mayRead: (client) => this.#admission.mayRead((client as Client).conn),
+      onLeave: (client, reason) => {
+        const session = (client as SessionClient).citytwin
+        if (session) session.lane = undefined
         this.#counts.leftFastLane++
         laneLeft.inc()
-        log.debug({ device: client.id, reason }, 'connection left the fast lane; aedes reads it from here')
+        log.debug({ device: (client as Client).id, reason }, 'connection left the fast lane; aedes reads it from here')
       },
-    })
+    }
   }
 
   /** Takes a PUBLISH through admission to the store; `done` once it may be acknowledged (or with the error that closes the connection). */

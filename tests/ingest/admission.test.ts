@@ -164,28 +164,34 @@ describe('Admission', () => {
     }
   })
 
-  it('takes connections first: while one is connecting, at most connectingCap packets are in flight, and the rest go on once none is', () => {
+  it('takes connections first: while one is connecting, at most connectingCap packets are in flight, and the rest go on once none is', async () => {
     const a = new Admission({ maxInFlight: 100, window: 4, connectingCap: 3 })
     const releases: (() => void)[] = []
     const conns = Array.from({ length: 5 }, () => ({}))
-    a.connectingChanged(1)
+    // Accepted streams count as connecting until their CONNACK or their close.
+    const [first, second] = [new PassThrough(), new PassThrough()]
+    a.attach(first)
+    expect(a.connecting).toBe(1)
     for (const c of conns) a.admit(c, (release) => releases.push(release))
     expect(a.inFlight).toBe(3)
     expect(a.waiting).toBe(2)
     // A second connection connecting, then one release: still the lower cap.
-    a.connectingChanged(1)
+    a.attach(second)
     releases.shift()?.()
     expect(a.inFlight).toBe(3)
     expect(a.waiting).toBe(1)
-    a.connectingChanged(-1)
+    a.connected(first)
     expect(a.inFlight).toBe(3)
-    // The last one connected (or gone): the full cap again, and what waited goes on.
-    a.connectingChanged(-1)
+    // The last one closed before its CONNACK: the full cap again, and what waited goes on.
+    second.destroy()
+    await new Promise((r) => setImmediate(r))
     expect(a.inFlight).toBe(4)
     expect(a.waiting).toBe(0)
     expect(a.connecting).toBe(0)
-    // An end without a start does not go below zero.
-    a.connectingChanged(-1)
+    // Connected twice, or closed after its CONNACK: counted once.
+    a.connected(first)
+    first.destroy()
+    await new Promise((r) => setImmediate(r))
     expect(a.connecting).toBe(0)
   })
 })
