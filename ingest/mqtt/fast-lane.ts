@@ -21,10 +21,10 @@
 //
 // What the lane keeps as aedes did: admission's hold (the lane asks
 // `mayRead` before it takes each PUBLISH; with no room it keeps the rest
-// of the read as bytes, pauses the stream, and TCP pushes back on the
-// device; any finished packet of the connection resumes it), the
-// keep-alive (refreshed by any bytes from the device; a PINGREQ is never
-// held behind data), errors (a publish refused closes the connection
+// of the read as bytes, and once it holds `HELD_BYTES_MAX` it pauses the
+// stream and TCP pushes back on the device; any finished packet of the
+// connection resumes it), the keep-alive (refreshed by any bytes from the
+// device; a PINGREQ is never held behind data), errors (a publish refused closes the connection
 // through aedes' own error path, `clientError`), the order of PUBACKs (the
 // gateway acknowledges in the order its store confirms, as before). A
 // PUBACK the socket cannot take (a device that does not read) stops the
@@ -45,6 +45,20 @@ export type Frame =
   | { kind: 'unusual'; reason: string }
 
 const PUBLISH = 3
+
+/**
+ * Bytes a held connection (no room in admission) is still read up to
+ * before its stream is paused. A device whose QoS 1 window is full sends
+ * nothing but a PINGREQ once it has been quiet for a while; a paused
+ * stream would leave that PINGREQ unread, and aedes would close the
+ * connection at one and a half keep-alives although the device is alive
+ * and only the gateway is behind (the full-city run of 2026-11-30 morning
+ * lost 129,000 connections so). Below this, such bytes are read, a
+ * PINGREQ answered and the keep-alive kept. A device within the
+ * simulator's window (10 readings of about 150 bytes) stays under it; one
+ * that floods is paused, at a cost of this plus one socket read.
+ */
+export const HELD_BYTES_MAX = 4_096
 
 /**
  * Frames the packet at `at`. Pure: reads `buf`, returns offsets into it.
@@ -246,7 +260,13 @@ export class FastLane {
         this.#rest.push(chunk)
         this.#restBytes += chunk.length
       }
-      if (this.#held ? !this.#o.mayRead(this.#c) : this.#restNeed > 0 && this.#restBytes < this.#restNeed) return
+      if (this.#held && !this.#o.mayRead(this.#c)) {
+        // Still no room: what came is held too, after a PINGREQ among it is answered.
+        if (chunk.length > 0) this.#hold(Buffer.concat(this.#rest, this.#restBytes), 0)
+        this.#pauseIfFull()
+        return
+      }
+      if (!this.#held && this.#restNeed > 0 && this.#restBytes < this.#restNeed) return
       buf = this.#rest.length === 1 ? (this.#rest[0] as Buffer) : Buffer.concat(this.#rest, this.#restBytes)
       this.#rest = undefined
       this.#held = false
@@ -277,9 +297,15 @@ export class FastLane {
       // A DISCONNECT (or an error) in this read ends the connection: what follows it is not taken.
       if (this.#c.closed || this.#c.conn.destroyed) return
     }
-    // A full window (or packets waiting for room in the process) stops the reading: the socket's
-    // buffer fills, then the kernel's, and TCP slows the device down.
-    if (!this.#o.mayRead(this.#c)) this.#c.conn.pause()
+    this.#pauseIfFull()
+  }
+
+  /**
+   * A held connection that has sent `HELD_BYTES_MAX` stops being read: the
+   * socket's buffer fills, then the kernel's, and TCP slows the device down.
+   */
+  #pauseIfFull(): void {
+    if (this.#held && this.#restBytes >= HELD_BYTES_MAX) this.#c.conn.pause()
   }
 
   #take(buf: Buffer, f: Extract<Frame, { kind: 'publish' }>): void {

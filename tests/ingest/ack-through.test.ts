@@ -108,6 +108,42 @@ describe('ack-through', () => {
     }
   })
 
+  it('keeps a device whose window is full connected past one and a half keep-alives while the store is stalled: its PINGREQs are read and answered', async () => {
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
+    const d = device('manhole_cover')
+    const socket = tcpConnect({ port: gateway.port, host: '127.0.0.1', noDelay: true })
+    const reader = new PacketReader()
+    const got: ServerPacket[] = []
+    let closed = false
+    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+    socket.on('close', () => (closed = true))
+    socket.on('error', () => undefined)
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+      // Keep-alive 2 s: aedes closes a connection it has heard nothing from for 3 s.
+      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 2))
+      await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
+      const pub = (seq: number): Buffer => publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { tilt_deg: seq } })), 1, seq)
+      // One in flight (the window), one held: the device then waits, pinging, as a device with a full QoS 1 window does.
+      socket.write(Buffer.concat([pub(1), pub(2)]))
+      await expect.poll(() => gateway.stats()).toMatchObject({ inFlight: 1 })
+      for (let i = 0; i < 6; i++) {
+        await new Promise((r) => setTimeout(r, 800))
+        socket.write(PINGREQ)
+      }
+      await expect.poll(() => got.filter((p) => p.type === 'pingresp').length).toBe(6)
+      expect(closed).toBe(false)
+      expect(got.filter((p) => p.type === 'puback')).toEqual([])
+      link.release()
+      await expect.poll(() => got.filter((p) => p.type === 'puback').length, { timeout: 10_000 }).toBe(2)
+      expect(closed).toBe(false)
+    } finally {
+      socket.destroy()
+    }
+  })
+
   it('a simulated device leaves at most its window unacknowledged while the store is stalled, and skips the readings due meanwhile', async () => {
     const link = new Link(new URL(owner.url))
     link.mode = 'hold'
