@@ -9,6 +9,7 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import type { Element } from '../lib/bus/elements.ts'
 import { earliestTs, type Positions } from '../lib/bus/position.ts'
 import { eventElements, readingElements } from '../lib/bus/stored.ts'
+import { pushAll } from '../lib/arrays.ts'
 
 /** Elements handed to the rules at a time. */
 const CHUNK = 5_000
@@ -47,7 +48,7 @@ export async function* storedAfter(client: ClickHouseClient, r: ReplayRange): As
       const p = Number(pos)
       const els = eventElements([[Number(ts), 'device', device, kind, severity]], p)
       const last = events[events.length - 1]
-      if (last?.pos === p) last.elements.push(...els)
+      if (last?.pos === p) pushAll(last.elements, els)
       else events.push({ pos: p, elements: els })
     }
   }
@@ -55,7 +56,7 @@ export async function* storedAfter(client: ClickHouseClient, r: ReplayRange): As
   let out: Element[] = []
   // Events stored before `pos` go first.
   const eventsBefore = (pos: number): void => {
-    while (nextEvent < events.length && (events[nextEvent] as { pos: number }).pos < pos) out.push(...(events[nextEvent++] as { elements: Element[] }).elements)
+    while (nextEvent < events.length && (events[nextEvent] as { pos: number }).pos < pos) pushAll(out, (events[nextEvent++] as { elements: Element[] }).elements)
   }
   if (r.from.readings < r.upto.readings) {
     const rs = await client.query({
@@ -71,7 +72,7 @@ export async function* storedAfter(client: ClickHouseClient, r: ReplayRange): As
     const endWrite = (): void => {
       if (rows.length === 0) return
       eventsBefore(Number(pos))
-      out.push(...readingElements(rows, Number(pos)))
+      pushAll(out, readingElements(rows, Number(pos)))
       rows = []
     }
     for await (const batch of rs.stream<[string, number, string, string, number]>()) {

@@ -31,6 +31,7 @@ import { matchComplaint, type Complaint } from './complaints.ts'
 import { lastComplaintSeq, storeComplaint } from './complaints-store.ts'
 import { loadRuleState, loadTickets, storeRuleState, storeTicketChanges, ticketGrid } from './tickets/store.ts'
 import { countStored, storedAfter } from './replay.ts'
+import { pushAll } from '../lib/arrays.ts'
 
 const log = logger('rules')
 const actionsTotal = counter('citytwin_rules_actions_total', 'Rule actions, by rule and type (raise, clear)', ['rule', 'type'])
@@ -231,7 +232,7 @@ export class RulesService implements Component {
     }
     // Stored: now they may go on the bus, so the twin counts them on the map.
     if (changes.length > 0) this.#o.bus.publish(changes.map((c) => ticketElement(c.ticket)))
-    this.#links.push(...changes.filter((c) => c.event.action === 'create' && c.ticket.linkage.length > 0).flatMap((c) => linkageMessages(c.ticket)))
+    pushAll(this.#links, changes.filter((c) => c.event.action === 'create' && c.ticket.linkage.length > 0).flatMap((c) => linkageMessages(c.ticket)))
     try {
       if (this.#links.length > 0) await this.#outbox?.enqueue(this.#links, this.#clock())
       this.#links = []
@@ -382,7 +383,7 @@ export class RulesService implements Component {
   /** Keeps changes for the next flush (which stores them, then puts them on the bus for the twin). */
   #take(changes: readonly Change[]): void {
     if (changes.length === 0) return
-    this.#pending.push(...changes)
+    pushAll(this.#pending, changes)
     for (const c of changes) ticketEvents.inc({ action: c.event.action })
   }
 

@@ -11,11 +11,12 @@
 //   room frees: one packet each, so a chatty device cannot starve the rest;
 // - a connection with a packet waiting, or a full window, is not read:
 //   aedes asks the stream for data (`read()`), and the stream answers
-//   nothing until the connection may go on; the fast lane (fast-lane.ts),
-//   which reads a connected device's stream itself, asks `mayRead` and
-//   pauses the stream. Either way its bytes stay in the kernel and TCP
-//   slows the device down. At most one socket read per connection is ever
-//   parsed and waiting.
+//   nothing until the connection may go on, so its bytes stay in the
+//   kernel and TCP slows the device down; at most one socket read per
+//   connection is parsed and waiting. The fast lane (fast-lane.ts), which
+//   reads a connected device's stream itself, asks `mayRead` before each
+//   PUBLISH and keeps what has no room as bytes, up to a few kilobytes,
+//   before it pauses the stream (`readThrough`).
 //
 // Only reading is held, and only per connection: a new connection is read
 // at once, so its CONNECT is answered (and a PINGREQ read with data is
@@ -68,6 +69,8 @@ interface Connection {
   closed: boolean
   /** Between its accept (attach) and its CONNACK (connected) or close. */
   connecting: boolean
+  /** Read by the fast lane, which holds what has no room itself: the stream's read() is not held. */
+  through: boolean
 }
 
 export interface AdmissionOptions {
@@ -165,6 +168,17 @@ export class Admission {
     return c === undefined || (!c.closed && c.waiting.length === 0 && c.inFlight < this.window)
   }
 
+  /**
+   * The fast lane reads this stream from now on (true), or aedes again
+   * (false). The lane asks `mayRead` itself and holds what has no room; a
+   * held read() under it would stop a flowing stream's buffered chunks with
+   * the stream still flowing, so nothing (a PINGREQ included) would be
+   * delivered until the device sent more.
+   */
+  readThrough(stream: object, through: boolean): void {
+    this.#conn(stream).through = through
+  }
+
   /** Whether the connection of `stream` has closed (its packets are not taken any more). */
   closed(stream: object): boolean {
     return this.#conns.get(stream)?.closed ?? false
@@ -188,7 +202,7 @@ export class Admission {
     // The stream's own read, bound: the hold calls it when the connection may go on.
     const read = stream.read.bind(stream) as ReadFn
     const held: ReadFn = (size?: number) => {
-      if (size !== 0 && (conn.waiting.length > 0 || conn.inFlight >= window)) return null
+      if (size !== 0 && !conn.through && (conn.waiting.length > 0 || conn.inFlight >= window)) return null
       return read(size)
     }
     ;(stream as { read: ReadFn }).read = held
@@ -222,7 +236,7 @@ export class Admission {
   #conn(stream: object): Connection {
     let c = this.#conns.get(stream)
     if (!c) {
-      c = { waiting: [], inFlight: 0, queued: false, closed: false, connecting: false }
+      c = { waiting: [], inFlight: 0, queued: false, closed: false, connecting: false, through: false }
       this.#conns.set(stream, c)
     }
     return c

@@ -179,6 +179,8 @@ export class FastLane {
    * connection may hold its device's whole QoS 1 window.
    */
   #held = false
+  /** While held: the bytes at the end of `#rest` not yet framed (its last piece), 0 when it ends on a packet boundary. */
+  #heldTail = 0
   /** A PUBACK waits for the socket to drain: nothing more is read meanwhile. */
   #draining = false
 
@@ -218,13 +220,19 @@ export class FastLane {
 
   #resume(): void {
     const conn = this.#c.conn
-    if (!this.#fast || this.#draining || this.#c.closed || !this.#o.mayRead(this.#c)) return
-    if (this.#held) this.#feed(EMPTY)
-    if (this.#fast && !this.#held && !this.#c.closed && this.#o.mayRead(this.#c) && conn.isPaused()) conn.resume()
+    if (!this.#fast || this.#draining || this.#c.closed) return
+    if (this.#held && this.#o.mayRead(this.#c)) this.#feed(EMPTY)
+    // Read on while under the hold's cap, room or not: a held device's PINGREQ must be read.
+    if (this.#fast && !this.#draining && !this.#c.closed && !this.#full() && conn.isPaused()) conn.resume()
   }
 
-  /** Keeps `buf` from `at` as bytes to parse once admission has room; a PINGREQ among them is answered now. */
+  /**
+   * Keeps `buf` from `at` as bytes to parse once admission has room, after
+   * what is held already; a PINGREQ among them is answered now. Copied, so
+   * they do not hold the whole socket read.
+   */
   #hold(buf: Buffer, at: number): void {
+    const rest = this.#held && this.#rest ? this.#rest : []
     const keep: Buffer[] = []
     let bytes = 0
     let i = at
@@ -240,15 +248,27 @@ export class FastLane {
       }
       i = f.end
     }
-    if (i < buf.length) {
-      keep.push(buf.subarray(i))
-      bytes += buf.length - i
-    }
-    // Copied, so they do not hold the whole socket read.
-    this.#rest = [Buffer.concat(keep, bytes)]
-    this.#restBytes = bytes
+    if (bytes > 0) rest.push(Buffer.concat(keep, bytes))
+    // What is left (a packet not all here, or one for aedes) is its own piece, framed again when more comes.
+    const tail = buf.length - i
+    if (tail > 0) rest.push(Buffer.from(buf.subarray(i)))
+    this.#restBytes = (this.#held ? this.#restBytes : 0) + bytes + tail
+    this.#heldTail = tail
+    this.#rest = rest
     this.#restNeed = 0
     this.#held = true
+  }
+
+  /** More bytes while held and still no room: only they (and an unfinished packet before them) are framed. */
+  #holdMore(chunk: Buffer): void {
+    const rest = this.#rest as Buffer[]
+    let buf = chunk
+    if (this.#heldTail > 0) {
+      const tail = rest.pop() as Buffer
+      this.#restBytes -= tail.length
+      buf = Buffer.concat([tail, chunk], tail.length + chunk.length)
+    }
+    this.#hold(buf, 0)
   }
 
   #feed(chunk: Buffer): void {
@@ -256,15 +276,15 @@ export class FastLane {
     if (chunk.length > 0 && this.#c._keepaliveInterval > 0) this.#c._keepaliveTimer?.refresh()
     let buf = chunk
     if (this.#rest) {
+      if (this.#held && !this.#o.mayRead(this.#c)) {
+        // Still no room: what came is held too, after a PINGREQ among it is answered.
+        if (chunk.length > 0) this.#holdMore(chunk)
+        this.#pauseIfFull()
+        return
+      }
       if (chunk.length > 0) {
         this.#rest.push(chunk)
         this.#restBytes += chunk.length
-      }
-      if (this.#held && !this.#o.mayRead(this.#c)) {
-        // Still no room: what came is held too, after a PINGREQ among it is answered.
-        if (chunk.length > 0) this.#hold(Buffer.concat(this.#rest, this.#restBytes), 0)
-        this.#pauseIfFull()
-        return
       }
       if (!this.#held && this.#restNeed > 0 && this.#restBytes < this.#restNeed) return
       buf = this.#rest.length === 1 ? (this.#rest[0] as Buffer) : Buffer.concat(this.#rest, this.#restBytes)
@@ -305,7 +325,11 @@ export class FastLane {
    * socket's buffer fills, then the kernel's, and TCP slows the device down.
    */
   #pauseIfFull(): void {
-    if (this.#held && this.#restBytes >= HELD_BYTES_MAX) this.#c.conn.pause()
+    if (this.#full()) this.#c.conn.pause()
+  }
+
+  #full(): boolean {
+    return this.#held && this.#restBytes >= HELD_BYTES_MAX
   }
 
   #take(buf: Buffer, f: Extract<Frame, { kind: 'publish' }>): void {

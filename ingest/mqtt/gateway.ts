@@ -323,6 +323,7 @@ export class MqttGateway implements Component {
     const session = (client as SessionClient).citytwin
     if (!session) return
     session.lane = FastLane.attach(client, this.#lane)
+    if (session.lane) this.#admission.readThrough(client.conn, true)
   }
 
   /** What every connection's lane asks of the gateway: one object for all of them. */
@@ -335,6 +336,7 @@ export class MqttGateway implements Component {
       onLeave: (client, reason) => {
         const session = (client as SessionClient).citytwin
         if (session) session.lane = undefined
+        this.#admission.readThrough((client as Client).conn, false)
         this.#counts.leftFastLane++
         laneLeft.inc()
         log.debug({ device: (client as Client).id, reason }, 'connection left the fast lane; aedes reads it from here')

@@ -144,6 +144,41 @@ describe('ack-through', () => {
     }
   })
 
+  it('goes on reading a held device that sent more than the hold keeps, once room frees, without the device sending anything more', async () => {
+    const link = new Link(new URL(owner.url))
+    link.mode = 'hold'
+    const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
+    const d = device('manhole_cover')
+    const socket = tcpConnect({ port: gateway.port, host: '127.0.0.1', noDelay: true })
+    const reader = new PacketReader()
+    const got: ServerPacket[] = []
+    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+    socket.on('error', () => undefined)
+    try {
+      await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 60))
+      await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
+      const pub = (seq: number): Buffer => publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { tilt_deg: seq } })), 1, seq)
+      socket.write(pub(1))
+      await expect.poll(() => gateway.stats()).toMatchObject({ inFlight: 1 })
+      // Eight reads of ten packets each, about 8 KB: the lane holds about 4 KB, then pauses, and the rest waits in the stream.
+      let seq = 1
+      for (let w = 0; w < 8; w++) {
+        socket.write(Buffer.concat(Array.from({ length: 10 }, () => pub(++seq))))
+        await new Promise((r) => setTimeout(r, 30))
+      }
+      socket.write(PINGREQ)
+      await new Promise((r) => setTimeout(r, 100))
+      link.release()
+      // One at a time (a window of one) through the stalled-then-released store, each PUBACK in order, and the PINGREQ answered.
+      await expect.poll(() => got.filter((p) => p.type === 'puback').length, { timeout: 20_000 }).toBe(seq)
+      expect(got.flatMap((p) => (p.type === 'puback' ? [p.packetId] : []))).toEqual(Array.from({ length: seq }, (_, i) => i + 1))
+      await expect.poll(() => got.some((p) => p.type === 'pingresp')).toBe(true)
+    } finally {
+      socket.destroy()
+    }
+  })
+
   it('a simulated device leaves at most its window unacknowledged while the store is stalled, and skips the readings due meanwhile', async () => {
     const link = new Link(new URL(owner.url))
     link.mode = 'hold'

@@ -10,6 +10,7 @@ import type { DeviceType } from '../model/device-types.ts'
 import type { GridLevel } from '../model/city.ts'
 import type { SilencePolicy } from './device.ts'
 import { Twin, type TwinCamera, type TwinCity, type TwinDevice, type TwinGrid } from './twin.ts'
+import { pushAll } from '../../lib/arrays.ts'
 
 async function rows<T>(client: ClickHouseClient, query: string, params: Record<string, unknown> = {}): Promise<T[]> {
   const rs = await client.query({ query, query_params: params, format: 'JSONCompactEachRow' })
@@ -86,7 +87,7 @@ export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_
      GROUP BY device_id, metric`, { pos: positions.readings, since: earliestTs(positions.readings, maxPastMs) })) {
     since.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value } })
   }
-  out.push(...since)
+  pushAll(out, since)
   type T = [string, Severity, string, string, number, number | string]
   for (const [ticketId, severity, deviceId, cameraId, gridId, ts] of await rows<T>(client,
     `SELECT id, argMax(severity, version), argMax(device_id, version), argMax(camera_id, version), argMax(grid_id, version), toUnixTimestamp64Milli(max(updated_at))
