@@ -14,7 +14,7 @@ import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
 import { DeviceFleet } from '../../simulators/devices/fleet.ts'
 import { connectPacket, PacketReader, PINGREQ, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
-import { connect as tcpConnect } from 'node:net'
+import { connect as tcpConnect, type Socket } from 'node:net'
 import { writeCity } from '../../simulators/city/store.ts'
 import { readOwnerInfo } from '../../twin/store/client.ts'
 import { DeadLetterWriter, openMigratedStore, StoreOwner, StoreWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
@@ -78,22 +78,41 @@ async function stored(deviceId: string): Promise<number> {
   return (await rs.json<{ n: number }>())[0]?.n ?? -1
 }
 
+/** A device spoken for over raw TCP: connected (CONNACK seen), with what the gateway sent it and its telemetry packets. */
+interface RawDevice {
+  socket: Socket
+  got: ServerPacket[]
+  closed: () => boolean
+  pub: (seq: number) => Buffer
+  pubacks: () => number[]
+}
+
+async function rawDevice(gateway: MqttGateway, d: DeviceInfo, keepaliveS: number): Promise<RawDevice> {
+  const socket = tcpConnect({ port: gateway.port, host: '127.0.0.1', noDelay: true })
+  const reader = new PacketReader()
+  const got: ServerPacket[] = []
+  let closed = false
+  socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+  socket.on('close', () => (closed = true))
+  socket.on('error', () => undefined)
+  await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+  socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), keepaliveS))
+  await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
+  return {
+    socket, got, closed: () => closed,
+    pub: (seq) => publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { tilt_deg: seq } })), 1, seq),
+    pubacks: () => got.flatMap((p) => (p.type === 'puback' ? [p.packetId] : [])),
+  }
+}
+
 describe('ack-through', () => {
   it('keeps what a device sent beyond its window as bytes while the store is stalled, answers its PINGREQ meanwhile, and acknowledges all in order once stored', async () => {
     const link = new Link(new URL(owner.url))
     link.mode = 'hold'
     const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
     const d = device('manhole_cover')
-    const socket = tcpConnect({ port: gateway.port, host: '127.0.0.1', noDelay: true })
-    const reader = new PacketReader()
-    const got: ServerPacket[] = []
-    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
-    socket.on('error', () => undefined)
+    const { socket, got, pub, pubacks } = await rawDevice(gateway, d, 30)
     try {
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 30))
-      await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
-      const pub = (seq: number): Buffer => publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { tilt_deg: seq } })), 1, seq)
       socket.write(Buffer.concat([pub(1), pub(2), pub(3), pub(4), pub(5), PINGREQ]))
       await expect.poll(() => got.some((p) => p.type === 'pingresp')).toBe(true)
       // One in flight (the window); the other four are bytes in the lane, not packets waiting in admission.
@@ -101,7 +120,7 @@ describe('ack-through', () => {
       expect(got.filter((p) => p.type === 'puback')).toEqual([])
       link.release()
       await expect.poll(() => got.filter((p) => p.type === 'puback').length, { timeout: 10_000 }).toBe(5)
-      expect(got.flatMap((p) => (p.type === 'puback' ? [p.packetId] : []))).toEqual([1, 2, 3, 4, 5])
+      expect(pubacks()).toEqual([1, 2, 3, 4, 5])
       expect(await stored(d.id)).toBe(5)
     } finally {
       socket.destroy()
@@ -113,19 +132,9 @@ describe('ack-through', () => {
     link.mode = 'hold'
     const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
     const d = device('manhole_cover')
-    const socket = tcpConnect({ port: gateway.port, host: '127.0.0.1', noDelay: true })
-    const reader = new PacketReader()
-    const got: ServerPacket[] = []
-    let closed = false
-    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
-    socket.on('close', () => (closed = true))
-    socket.on('error', () => undefined)
+    // Keep-alive 2 s: aedes closes a connection it has heard nothing from for 3 s.
+    const { socket, got, pub, closed } = await rawDevice(gateway, d, 2)
     try {
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-      // Keep-alive 2 s: aedes closes a connection it has heard nothing from for 3 s.
-      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 2))
-      await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
-      const pub = (seq: number): Buffer => publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { tilt_deg: seq } })), 1, seq)
       // One in flight (the window), one held: the device then waits, pinging, as a device with a full QoS 1 window does.
       socket.write(Buffer.concat([pub(1), pub(2)]))
       await expect.poll(() => gateway.stats()).toMatchObject({ inFlight: 1 })
@@ -134,11 +143,11 @@ describe('ack-through', () => {
         socket.write(PINGREQ)
       }
       await expect.poll(() => got.filter((p) => p.type === 'pingresp').length).toBe(6)
-      expect(closed).toBe(false)
+      expect(closed()).toBe(false)
       expect(got.filter((p) => p.type === 'puback')).toEqual([])
       link.release()
       await expect.poll(() => got.filter((p) => p.type === 'puback').length, { timeout: 10_000 }).toBe(2)
-      expect(closed).toBe(false)
+      expect(closed()).toBe(false)
     } finally {
       socket.destroy()
     }
@@ -149,16 +158,8 @@ describe('ack-through', () => {
     link.mode = 'hold'
     const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
     const d = device('manhole_cover')
-    const socket = tcpConnect({ port: gateway.port, host: '127.0.0.1', noDelay: true })
-    const reader = new PacketReader()
-    const got: ServerPacket[] = []
-    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
-    socket.on('error', () => undefined)
+    const { socket, got, pub, pubacks } = await rawDevice(gateway, d, 60)
     try {
-      await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
-      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 60))
-      await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
-      const pub = (seq: number): Buffer => publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { tilt_deg: seq } })), 1, seq)
       socket.write(pub(1))
       await expect.poll(() => gateway.stats()).toMatchObject({ inFlight: 1 })
       // Eight reads of ten packets each, about 8 KB: the lane holds about 4 KB, then pauses, and the rest waits in the stream.
@@ -172,7 +173,7 @@ describe('ack-through', () => {
       link.release()
       // One at a time (a window of one) through the stalled-then-released store, each PUBACK in order, and the PINGREQ answered.
       await expect.poll(() => got.filter((p) => p.type === 'puback').length, { timeout: 20_000 }).toBe(seq)
-      expect(got.flatMap((p) => (p.type === 'puback' ? [p.packetId] : []))).toEqual(Array.from({ length: seq }, (_, i) => i + 1))
+      expect(pubacks()).toEqual(Array.from({ length: seq }, (_, i) => i + 1))
       await expect.poll(() => got.some((p) => p.type === 'pingresp')).toBe(true)
     } finally {
       socket.destroy()
