@@ -16,7 +16,7 @@ import { BufferList } from 'bl'
 /** The parts of an aedes 1.2 client (and its mqtt-packet 9 parser) trimmed here. */
 interface TrimmableClient {
   _parser?: {
-    settings?: { protocolVersion?: number; bridgeMode?: boolean } | null
+    settings?: { protocolVersion?: number; bridgeMode?: boolean | undefined } | null
     _list?: { length: number; append(buf: Buffer): unknown; pipe?: unknown }
   }
 }
@@ -32,7 +32,7 @@ export function trimAfterConnect(client: object): void {
   if (!parser) return
   const s = parser.settings
   if (s && typeof s === 'object' && 'cmd' in s) {
-    parser.settings = s.bridgeMode === undefined ? { protocolVersion: s.protocolVersion ?? 4 } : { protocolVersion: s.protocolVersion ?? 4, bridgeMode: s.bridgeMode }
+    parser.settings = { protocolVersion: s.protocolVersion ?? 4, bridgeMode: s.bridgeMode }
   }
   // Only an empty list is swapped: bytes after the CONNECT (pipelined
   // packets not parsed yet) stay where the parser expects them.

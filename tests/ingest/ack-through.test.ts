@@ -105,13 +105,18 @@ async function rawDevice(gateway: MqttGateway, d: DeviceInfo, keepaliveS: number
   }
 }
 
+/** A manhole cover connected over raw TCP to a gateway with a window of one, whose store holds every insert until `link.release()`. */
+async function heldDevice(keepaliveS: number): Promise<RawDevice & { link: Link; gateway: MqttGateway; d: DeviceInfo }> {
+  const link = new Link(new URL(owner.url))
+  link.mode = 'hold'
+  const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
+  const d = device('manhole_cover')
+  return { link, gateway, d, ...(await rawDevice(gateway, d, keepaliveS)) }
+}
+
 describe('ack-through', () => {
   it('keeps what a device sent beyond its window as bytes while the store is stalled, answers its PINGREQ meanwhile, and acknowledges all in order once stored', async () => {
-    const link = new Link(new URL(owner.url))
-    link.mode = 'hold'
-    const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
-    const d = device('manhole_cover')
-    const { socket, got, pub, pubacks } = await rawDevice(gateway, d, 30)
+    const { link, gateway, d, socket, got, pub, pubacks } = await heldDevice(30)
     try {
       socket.write(Buffer.concat([pub(1), pub(2), pub(3), pub(4), pub(5), PINGREQ]))
       await expect.poll(() => got.some((p) => p.type === 'pingresp')).toBe(true)
@@ -128,12 +133,8 @@ describe('ack-through', () => {
   })
 
   it('keeps a device whose window is full connected past one and a half keep-alives while the store is stalled: its PINGREQs are read and answered', async () => {
-    const link = new Link(new URL(owner.url))
-    link.mode = 'hold'
-    const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
-    const d = device('manhole_cover')
     // Keep-alive 2 s: aedes closes a connection it has heard nothing from for 3 s.
-    const { socket, got, pub, closed } = await rawDevice(gateway, d, 2)
+    const { link, gateway, socket, got, pub, closed } = await heldDevice(2)
     try {
       // One in flight (the window), one held: the device then waits, pinging, as a device with a full QoS 1 window does.
       socket.write(Buffer.concat([pub(1), pub(2)]))
@@ -154,11 +155,7 @@ describe('ack-through', () => {
   })
 
   it('goes on reading a held device that sent more than the hold keeps, once room frees, without the device sending anything more', async () => {
-    const link = new Link(new URL(owner.url))
-    link.mode = 'hold'
-    const { gateway } = await gatewayThrough(link, {}, { maxInFlightPerConnection: 1 })
-    const d = device('manhole_cover')
-    const { socket, got, pub, pubacks } = await rawDevice(gateway, d, 60)
+    const { link, gateway, socket, got, pub, pubacks } = await heldDevice(60)
     try {
       socket.write(pub(1))
       await expect.poll(() => gateway.stats()).toMatchObject({ inFlight: 1 })
