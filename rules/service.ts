@@ -30,7 +30,7 @@ import { OPEN_STATUSES, type ActOptions, type Ticket, type TicketAction } from '
 import { matchComplaint, type Complaint } from './complaints.ts'
 import { lastComplaintSeq, storeComplaint } from './complaints-store.ts'
 import { loadRuleState, loadTickets, storeRuleState, storeTicketChanges, ticketGrid } from './tickets/store.ts'
-import { countStored, storedAfter } from './replay.ts'
+import { countStored, storedAfter } from '../lib/bus/stored-after.ts'
 import { pushAll } from '../lib/arrays.ts'
 
 const log = logger('rules')

@@ -4,7 +4,7 @@ import { defineConfig } from '../config.ts'
 export const busConfig = defineConfig(
   'bus',
   z.strictObject({
-    capacity: z.number().int().min(1_000).default(200_000).describe('The most stored elements one subscriber of the in-process bus (the twin, the rules) may be behind: about ten seconds of the full city. Beyond it the subscriber loses its oldest elements and says so (citytwin_bus_lost_total, a log line); the twin then rebuilds from the store. While elements wait on the bus, ingest counts as behind (twin.degradedAfterMs).'),
+    capacity: z.number().int().min(1_000).default(200_000).describe('The most stored elements one subscriber of the in-process bus (the twin, the rules) may be behind: about ten seconds of the full city. Beyond it the subscriber loses its oldest elements and says so (citytwin_bus_lost_total, a log line); the twin reads back from the store what it lost, the rules replay from their position. While elements wait on the bus, ingest counts as behind (twin.degradedAfterMs).'),
     maxBatch: z.number().int().min(1).default(5_000).describe('The most elements handed to a subscriber in one call: batches published meanwhile are joined up to it, so the twin and the rules take many readings per turn of the event loop.'),
   }),
 )

@@ -34,3 +34,4 @@ export type Element =
   | { kind: 'ticket'; ticketId: string; ts: number; open: boolean; severity: Severity; deviceId?: string; cameraId?: string; gridId?: number }
 
 export type ElementKind = Element['kind']
+export type TicketElement = Extract<Element, { kind: 'ticket' }>

@@ -2,7 +2,7 @@
 // roll-ups checked against a brute-force recount on a random city, tickets,
 // and what changed.
 import { describe, expect, it } from 'vitest'
-import type { Element } from '../../lib/bus/elements.ts'
+import type { Element, TicketElement } from '../../lib/bus/elements.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
 import { createRng } from '../../simulators/city/random.ts'
 import { DEVICE_TYPE_BY_NAME } from '../../twin/model/device-types.ts'
@@ -123,6 +123,21 @@ describe('twin roll-ups', () => {
     // Open tickets add up to those still open on the devices.
     const perDevice = city.devices.reduce((n, _d, i) => n + twin.deviceOpenTickets(i), 0)
     expect(city0?.tickets.total).toBe(perDevice)
+  })
+
+  it('takes the open tickets the store holds in place of its own, closing those it missed the closing of', () => {
+    const city = smallCity(13)
+    const twin = new Twin(city, policy)
+    const [a, b, c] = city.devices
+    if (!a || !b || !c) throw new Error('no devices')
+    const ticket = (ticketId: string, deviceId: string, severity: 'info' | 'critical'): TicketElement => ({ kind: 'ticket', ticketId, ts: T0, open: true, severity, deviceId })
+    twin.apply([ticket('T1', a.id, 'critical'), ticket('T2', b.id, 'info')], T0)
+    expect(twin.counts(CITY_ID)?.tickets).toMatchObject({ total: 2, critical: 1, info: 1 })
+    // The bus dropped T1's closing and T3's opening, and T2 turned critical: the store says so.
+    twin.syncTickets([ticket('T2', b.id, 'critical'), ticket('T3', c.id, 'info')])
+    expect(twin.counts(CITY_ID)?.tickets).toMatchObject({ total: 2, critical: 1, info: 1 })
+    const open = (id: string) => twin.deviceOpenTickets(twin.deviceIndex(id) ?? -1)
+    expect([open(a.id), open(b.id), open(c.id)]).toEqual([0, 1, 1])
   })
 
   it('counts each device in the special grids it stands in, and lists the members of any grid', () => {

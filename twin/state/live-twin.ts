@@ -1,9 +1,13 @@
 // The twin as a running component: loaded from the store at start, fed by
 // the bus, swept once a second for devices that have turned silent, and
-// checkpointed to the store once a minute (checkpoint.ts).
+// checkpointed to the store once a minute (checkpoint.ts). When the bus
+// drops elements for it (it fell more than bus.capacity behind), it reads
+// back from the store just what it lost, not the whole city.
 import type { ClickHouseClient } from '@clickhouse/client'
 import { ingestSources, type Bus, type IngestSource, type Subscription } from '../../lib/bus/bus.ts'
 import { atDeadline } from '../../lib/backoff.ts'
+import { placeOf, STREAMS, type Positions } from '../../lib/bus/position.ts'
+import { storedAfter } from '../../lib/bus/stored-after.ts'
 import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
@@ -11,7 +15,7 @@ import { logger } from '../../lib/log.ts'
 import { counter, gauge } from '../../lib/metrics.ts'
 import { CheckpointTracker, checkpointRows, writeCheckpoint } from './checkpoint.ts'
 import type { TwinConfig } from './config.ts'
-import { loadTwinState } from './load.ts'
+import { loadTwinState, openTickets } from './load.ts'
 import type { IngestHealth } from './ingest-health.ts'
 import type { StatusListener, Twin } from './twin.ts'
 
@@ -21,6 +25,14 @@ const devicesGauge = gauge('citytwin_twin_devices', 'Devices in the twin, by sta
 const lagGauge = gauge('citytwin_twin_lag_seconds', 'How far behind the clock the readings reaching the twin are (silence is judged that much later)')
 const degradedGauge = gauge('citytwin_ingest_degraded', '1 while ingest is degraded (data too late, or a gateway shedding devices): no silence is judged meanwhile')
 const degradedTotal = counter('citytwin_ingest_degraded_total', 'Times ingest turned degraded')
+const caughtUpTotal = counter('citytwin_twin_caught_up_total', 'Elements the twin read back from the store after the bus dropped them for it', [])
+
+/**
+ * How far back the twin reads what the bus dropped for it. Further behind
+ * (or with nothing applied yet) a rebuild costs less than the readings of
+ * that long: a full load reads one row per device and metric.
+ */
+const CATCH_UP_MAX_MS = 15 * 60_000
 
 export class LiveTwin implements Component {
   readonly name = 'twin'
@@ -38,8 +50,10 @@ export class LiveTwin implements Component {
   #checkpointCounts = { written: 0, failed: 0, lastDevices: 0, lastMs: 0 }
   #twin: Twin | undefined
   #subscription: Subscription | undefined
-  /** A load from the store in progress: the bus holds the twin's elements until it is done. */
+  /** A load from the store, or a catch-up after a gap, in progress: the bus holds the twin's elements until it is done. */
   #loading: Promise<void> | undefined
+  /** Per stream, the position up to which a catch-up applied what the store holds: the bus's elements at or below it are applied already. */
+  #caughtUpTo: Positions | undefined
   /** Wait before the next try at a rebuild after a gap on the bus, ms (doubling to a minute). */
   #rebuildRetryMs = 1_000
   #rebuildTimer: NodeJS.Timeout | undefined
@@ -50,6 +64,9 @@ export class LiveTwin implements Component {
   #ingest: IngestSource = this.#onBus
   #loadedAt = 0
   #loadMs = 0
+  /** Loads from the store so far (the first at start), and elements read back after gaps on the bus. */
+  #loads = 0
+  #caughtUp = 0
 
   /** `maxPastMs`: mqtt.maxPastMs, how far behind its arrival a stored row's time may be (bounds the load's queries by time). */
   constructor(opts: { client: ClickHouseClient; bus: Bus; config: TwinConfig; maxPastMs?: number }) {
@@ -99,10 +116,10 @@ export class LiveTwin implements Component {
     // Subscribed before the load, so nothing stored meanwhile is missed:
     // the bus holds those elements until the load is done.
     this.#subscription = this.#bus.subscribe('twin', (batch) => this.#take(batch), {
-      // Too far behind to catch up element by element: the store has it all.
+      // Too far behind: what the bus dropped is in the store.
       onGap: () => {
         this.#gaps++
-        return this.#rebuildAfterGap()
+        return this.#catchUpAfterGap()
       },
     })
     await this.rebuild()
@@ -150,12 +167,60 @@ export class LiveTwin implements Component {
    * new twin, not to the one being replaced.
    */
   async rebuild(): Promise<void> {
+    return this.#holdingTheBus(() => this.#load())
+  }
+
+  /** Runs `fn` once no other load or catch-up is under way, holding the twin's elements on the bus until it is done. */
+  async #holdingTheBus(fn: () => Promise<void>): Promise<void> {
     // Another load first; its failure is its caller's to hear, not this one's.
     while (this.#loading) await this.#loading.catch(() => undefined)
-    this.#loading = this.#load().finally(() => {
+    this.#loading = fn().finally(() => {
       this.#loading = undefined
     })
     await this.#loading
+  }
+
+  /**
+   * The bus dropped elements for the twin. It reads back from the store
+   * what was stored after the positions it has applied, up to what the bus
+   * has published (everything at or below that is stored), and applies it;
+   * the bus's elements at or below those positions are then skipped. Open
+   * tickets, which have no position, are read again. The cost is what was
+   * lost, not the city: a full rebuild read every device's state and the
+   * city model, and at full city took long enough for the bus to drop more
+   * meanwhile. A twin too far behind (CATCH_UP_MAX_MS), or whose catch-up
+   * fails, is rebuilt instead.
+   */
+  async #catchUpAfterGap(): Promise<void> {
+    const upto = this.#bus.positions()
+    const from = this.#checkpoints.positions
+    const oldest = (Date.now() - CATCH_UP_MAX_MS) * 1000
+    if (!this.#twin || STREAMS.some((s) => from[s] < upto[s] && from[s] < oldest)) return this.#rebuildAfterGap()
+    try {
+      await this.#holdingTheBus(() => this.#catchUp(from, upto))
+    } catch (e) {
+      log.warn({ err: messageOf(e), from, upto }, 'the twin could not read back from the store what the bus dropped; rebuilding it instead')
+      return this.#rebuildAfterGap()
+    }
+  }
+
+  async #catchUp(from: Positions, upto: Positions): Promise<void> {
+    const t0 = performance.now()
+    const gaps = this.#gaps
+    let read = 0
+    for await (const chunk of storedAfter(this.#client, { from, upto, maxPastMs: this.#maxPastMs ?? 86_400_000 })) {
+      this.#apply(chunk)
+      read += chunk.length
+    }
+    this.#twin?.syncTickets(await openTickets(this.#client))
+    const to = this.#caughtUpTo ?? { ...from }
+    for (const s of STREAMS) to[s] = Math.max(to[s], upto[s])
+    this.#caughtUpTo = to
+    this.#checkpoints.advance(upto)
+    this.#gapsCovered = gaps
+    caughtUpTotal.inc(read)
+    this.#caughtUp += read
+    log.info({ read, from, upto, ms: Math.round(performance.now() - t0) }, 'the twin read back from the store what the bus dropped for it')
   }
 
   /**
@@ -184,12 +249,14 @@ export class LiveTwin implements Component {
     // What was read from above the checkpoint goes into the next one.
     this.#checkpoints.note(state.sinceCheckpoint)
     this.#checkpoints.advance(state.positions)
+    this.#caughtUpTo = undefined
     this.#gapsCovered = gaps
     twin.onStatusChange(this.#onStatus)
     twin.watchIngest(this.#ingest)
     if (previous) twin.adoptIngestHealth(previous)
     this.#twin = twin
     this.#loadMs = Math.round(performance.now() - t0)
+    this.#loads++
     this.#loadedAt = Date.now()
     log.info({ ms: this.#loadMs, devices: twin.devices.length, cameras: twin.cameras.length, grids: twin.grids.length }, 'twin loaded from the store')
     this.#gauges()
@@ -212,6 +279,7 @@ export class LiveTwin implements Component {
     return {
       applied: this.#twin?.applied ?? 0, busPending: this.#subscription?.pending ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt, ingestDegraded: this.ingest.degraded,
       checkpoints: c.written, checkpointFailures: c.failed, checkpointLastDevices: c.lastDevices, checkpointLastMs: c.lastMs, checkpointPending: this.#checkpoints.pending,
+      rebuilds: Math.max(0, this.#loads - 1), caughtUp: this.#caughtUp,
     }
   }
 
@@ -222,9 +290,23 @@ export class LiveTwin implements Component {
   }
 
   #apply(batch: readonly Element[]): void {
+    if (this.#caughtUpTo) batch = this.#notCaughtUp(batch, this.#caughtUpTo)
     this.#twin?.apply(batch)
     this.#checkpoints.note(batch)
     elementsTotal.inc(batch.length)
+  }
+
+  /** The batch less what a catch-up applied already; once the bus is past the catch-up, no more filtering. */
+  #notCaughtUp(batch: readonly Element[], to: Positions): readonly Element[] {
+    let behind = false
+    const out = batch.filter((e) => {
+      const at = placeOf(e)
+      if (!at || at.pos > to[at.stream]) return true
+      behind = true
+      return false
+    })
+    if (!behind && batch.some((e) => placeOf(e) !== undefined)) this.#caughtUpTo = undefined
+    return out
   }
 
   #sweep(): void {

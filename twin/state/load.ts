@@ -3,7 +3,7 @@
 // stored after it) and the open tickets. A restart therefore knows who is
 // silent and what is open without replaying the readings.
 import type { ClickHouseClient } from '@clickhouse/client'
-import { DONE_TICKET_STATUSES, type Element, type Severity } from '../../lib/bus/elements.ts'
+import { DONE_TICKET_STATUSES, type Element, type Severity, type TicketElement } from '../../lib/bus/elements.ts'
 import { earliestTs, type Positions } from '../../lib/bus/position.ts'
 import { checkpointPositions } from './checkpoint.ts'
 import type { DeviceType } from '../model/device-types.ts'
@@ -88,13 +88,20 @@ export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_
     since.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value } })
   }
   pushAll(out, since)
+  pushAll(out, await openTickets(client))
+  return { elements: out, sinceCheckpoint: since, positions }
+}
+
+/** Every ticket the store holds as open, as the bus carries tickets to the twin. */
+export async function openTickets(client: ClickHouseClient): Promise<TicketElement[]> {
   type T = [string, Severity, string, string, number, number | string]
+  const out: TicketElement[] = []
   for (const [ticketId, severity, deviceId, cameraId, gridId, ts] of await rows<T>(client,
     `SELECT id, argMax(severity, version), argMax(device_id, version), argMax(camera_id, version), argMax(grid_id, version), toUnixTimestamp64Milli(max(updated_at))
      FROM tickets GROUP BY id HAVING argMax(status, version) NOT IN {done:Array(String)}`, { done: DONE_TICKET_STATUSES })) {
     out.push({ kind: 'ticket', ticketId, ts: Number(ts), open: true, severity, ...(deviceId ? { deviceId } : {}), ...(cameraId ? { cameraId } : {}), gridId: Number(gridId) })
   }
-  return { elements: out, sinceCheckpoint: since, positions }
+  return out
 }
 
 /** A twin of the stored city, at its latest stored state, and what of that state no checkpoint holds yet. */

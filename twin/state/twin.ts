@@ -6,7 +6,7 @@
 // grid above it (micro-grid, community, street, district, city, and the
 // special grids it stands in) move by one: roll-ups are incremental, never
 // a rescan. What changed is remembered until the live feed collects it.
-import { SEVERITIES, type CameraStatus, type Element, type Severity } from '../../lib/bus/elements.ts'
+import { SEVERITIES, type CameraStatus, type Element, type Severity, type TicketElement } from '../../lib/bus/elements.ts'
 import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../model/device-types.ts'
 import type { GridLevel } from '../model/city.ts'
 import { DEVICE_STATUSES, deviceStatus, reduceDevice, type DeviceElement, type DeviceLive, type DeviceStatus, type SilencePolicy } from './device.ts'
@@ -555,7 +555,20 @@ export class Twin {
     }
   }
 
-  #applyTicket(e: Extract<Element, { kind: 'ticket' }>): void {
+  /**
+   * Sets the open tickets to `open` (from the store), closing those the twin
+   * holds that are not in it: after the bus lost elements for the twin, the
+   * ticket changes among them are known only to the store.
+   */
+  syncTickets(open: readonly TicketElement[]): void {
+    const still = new Set(open.map((t) => t.ticketId))
+    for (const ticketId of [...this.#tickets.keys()]) {
+      if (!still.has(ticketId)) this.#applyTicket({ kind: 'ticket', ticketId, ts: 0, open: false, severity: 'info' })
+    }
+    for (const t of open) this.#applyTicket(t)
+  }
+
+  #applyTicket(e: TicketElement): void {
     const known = this.#tickets.get(e.ticketId)
     if (known) {
       for (const r of known.rows) this.#bump(r, F_TKT + known.severity, -1)

@@ -1,17 +1,17 @@
-// What the rules had not judged, read back from the store. The rules save
-// the bus position they have judged up to with their state (tickets/store.ts);
-// after a restart, or when they fell so far behind that the bus dropped
-// elements for them, they read every reading and device event stored after
-// that position, in position order, and judge them as if they had come on
-// the bus. Positions are the writes' (lib/bus/position.ts), so what is
-// replayed is judged once.
+// What the bus carried, read back from the store. Every stored write has a
+// position (position.ts) that travels with its elements; a consumer that
+// knows how far it has taken a stream (the rules save it with their state,
+// the twin tracks it for its checkpoint) can read every reading and device
+// event stored after that position, in position order, and take them as if
+// they had come on the bus: after a restart, or when it fell so far behind
+// that the bus dropped elements for it.
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Element } from '../lib/bus/elements.ts'
-import { earliestTs, type Positions } from '../lib/bus/position.ts'
-import { eventElements, readingElements } from '../lib/bus/stored.ts'
-import { pushAll } from '../lib/arrays.ts'
+import type { Element } from './elements.ts'
+import { earliestTs, type Positions } from './position.ts'
+import { eventElements, readingElements } from './stored.ts'
+import { pushAll } from '../arrays.ts'
 
-/** Elements handed to the rules at a time. */
+/** Elements handed over at a time. */
 const CHUNK = 5_000
 
 export interface ReplayRange {
