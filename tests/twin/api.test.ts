@@ -57,7 +57,7 @@ beforeAll(async () => {
   live = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 200, checkpointIntervalMs: 3_600_000 } })
   await live.start()
   api = new ApiServer({
-    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 50, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
+    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 50, liveMaxRowsPerMessage: 100, liveMaxBoxes: 3, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
     client: store.client, twin: live,
   })
   await api.start()
@@ -335,6 +335,51 @@ describe('twin: rebuild and live feed', () => {
     ws.send('{"subscribe": {"nonsense": 1}}')
     await until(() => messages.some((m) => m.type === 'error'))
     expect(messages.some((m) => m.type === 'error')).toBe(true)
+    ws.close()
+  })
+
+  it('sends a box over the whole city in messages of at most api.liveMaxRowsPerMessage rows, and refuses bad or too many boxes', async () => {
+    const ws = new WebSocket(`${api.url.replace('http', 'ws')}/api/live`)
+    const messages: { type: string; message?: string; grids?: unknown[][]; devices?: unknown[][]; cameras?: unknown[][] }[] = []
+    ws.on('message', (m: Buffer) => messages.push(JSON.parse(m.toString('utf8')) as (typeof messages)[number]))
+    await new Promise((r) => ws.once('open', r))
+    const until = async (pred: () => boolean): Promise<void> => {
+      for (let k = 0; k < 200 && !pred(); k++) await new Promise((r) => setTimeout(r, 50))
+    }
+    const devices = new Set<unknown>()
+    const cameras = new Set<unknown>()
+    const note = (): boolean => {
+      for (const m of messages) {
+        for (const d of m.devices ?? []) devices.add(d[0])
+        for (const c of m.cameras ?? []) cameras.add(c[0])
+      }
+      return devices.size === city.devices.length && cameras.size === city.cameras.length
+    }
+    ws.send(JSON.stringify({ subscribe: { bbox: [-180, -90, 180, 90] } }))
+    await until(note)
+    expect([devices.size, cameras.size]).toEqual([city.devices.length, city.cameras.length])
+    const deltas = messages.filter((m) => m.type === 'delta')
+    // 2,193 devices and 1,300 cameras: at least 35 messages of at most 100 rows.
+    expect(deltas.length).toBeGreaterThanOrEqual(Math.ceil((city.devices.length + city.cameras.length) / 100))
+    for (const m of deltas) expect((m.grids?.length ?? 0) + (m.devices?.length ?? 0) + (m.cameras?.length ?? 0)).toBeLessThanOrEqual(100)
+
+    const errors = () => messages.filter((m) => m.type === 'error').map((m) => m.message ?? '')
+    ws.send(JSON.stringify({ subscribe: { bbox: [10, 0, 5, 1] } }))
+    await until(() => errors().length === 1)
+    expect(errors()[0]).toMatch(/west <= east/)
+    ws.send(JSON.stringify({ subscribe: { bbox: [0, 0, 1, 1] } }))
+    ws.send(JSON.stringify({ subscribe: { bbox: [0, 0, 2, 2] } }))
+    ws.send(JSON.stringify({ subscribe: { bbox: [0, 0, 3, 3] } }))
+    await until(() => errors().length === 2)
+    expect(errors()[1]).toMatch(/at most 3 boxes/)
+    // The connection stays: after unsubscribing, a box is taken again.
+    messages.length = 0
+    ws.send(JSON.stringify({ unsubscribe: true }))
+    const d = city.devices[0]
+    if (!d) throw new Error('no device')
+    ws.send(JSON.stringify({ subscribe: { bbox: [d.lon - 0.0001, d.lat - 0.0001, d.lon + 0.0001, d.lat + 0.0001] } }))
+    await until(() => messages.some((m) => (m.devices ?? []).some((x) => x[0] === d.id)))
+    expect(errors()).toEqual([])
     ws.close()
   })
 })

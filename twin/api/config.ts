@@ -15,6 +15,8 @@ export const apiConfig = defineConfig(
     liveTickMs: z.number().int().min(50).max(10_000).default(250).describe('How often the live WebSocket sends what changed, coalesced per device, camera and grid, in milliseconds.'),
     basemapStyleUrl: z.string().default('').refine((u) => u === '' || /^https?:\/\//.test(u) || u.startsWith('/'), 'an http(s) URL or a path on this server').describe('A MapLibre style URL (style.json) the viewer draws under the grids, for deployments with a tile server. Empty: no base map; the city\'s own district outlines are the base, and nothing is fetched from outside.'),
     maxLiveClients: z.number().int().min(1).default(200).describe('Most live WebSocket clients at once; more are refused.'),
+    liveMaxBoxes: z.number().int().min(1).max(1_000).default(16).describe('Most bounding boxes one live client may subscribe to at once; one more is refused with an error message (unsubscribe first). Each box is checked against every changed device on every tick.'),
+    liveMaxRowsPerMessage: z.number().int().min(100).default(5_000).describe('Most rows (grids, devices and cameras) in one live message. A subscription larger than that (a box over the whole city: 349,300 devices and cameras) is sent over several ticks, instead of as one message of tens of megabytes built in one turn of the event loop.'),
   }),
   { tokens: ['CITYTWIN_API_TOKENS'] },
 )

@@ -13,7 +13,11 @@
 //   {"type": "delta", "t": <ms>, "grids": [[...]], "devices": [[...]], "cameras": [[...]]}
 //   {"type": "error", "message": "..."} for a message it could not use.
 // A client that does not read falls behind only in its own pending sets
-// (bounded by the size of the city), never in a queue of messages.
+// (bounded by the size of the city), never in a queue of messages. A
+// message carries at most api.liveMaxRowsPerMessage rows (the rest goes on
+// the next ticks), and a client holds at most api.liveMaxBoxes boxes: a box
+// over the whole city is sent in parts, not built as one message of tens of
+// megabytes in one turn of the loop that also feeds the twin.
 import type { IncomingMessage } from 'node:http'
 import type { Duplex } from 'node:stream'
 import { WebSocketServer, type WebSocket } from 'ws'
@@ -28,6 +32,7 @@ import { CAMERA_STATUSES, CITY_ID, inBox, type Twin } from '../state/twin.ts'
 const log = logger('live')
 const clientsGauge = gauge('citytwin_live_clients', 'Live WebSocket clients connected')
 const sentTotal = counter('citytwin_live_rows_sent_total', 'Rows sent on the live feed, by kind', ['kind'])
+const refusedTotal = counter('citytwin_live_refused_total', 'Live client messages answered with an error (not a subscription, too many boxes)')
 
 export const GRID_COLUMNS = ['id', 'health', 'devOnline', 'devSilent', 'devOffline', 'devUnknown', 'camOk', 'camOffline', 'camDegraded', 'camUnknown', 'ticketsInfo', 'ticketsWarning', 'ticketsCritical'] as const
 export const DEVICE_COLUMNS = ['id', 'status', 'lastActivity', 'openTickets'] as const
@@ -36,7 +41,8 @@ export const CAMERA_COLUMNS = ['id', 'status'] as const
 const subscribeMessage = z.union([
   z.strictObject({ subscribe: z.strictObject({ level: z.enum(['city', ...GRID_LEVELS]) }) }),
   z.strictObject({ subscribe: z.strictObject({ grids: z.array(z.number().int().min(0)).max(100_000) }) }),
-  z.strictObject({ subscribe: z.strictObject({ bbox: z.tuple([z.number(), z.number(), z.number(), z.number()]) }) }),
+  z.strictObject({ subscribe: z.strictObject({ bbox: z.tuple([z.number().min(-180).max(180), z.number().min(-90).max(90), z.number().min(-180).max(180), z.number().min(-90).max(90)])
+    .refine(([w, s, e, n]) => w <= e && s <= n, 'a box is [west, south, east, north], west <= east and south <= north') }) }),
   z.strictObject({ unsubscribe: z.literal(true) }),
 ])
 
@@ -58,11 +64,15 @@ export class LiveFeed {
   readonly #clients = new Set<Client>()
   readonly #live: LiveTwin
   readonly #maxClients: number
+  readonly #maxBoxes: number
+  readonly #maxRows: number
   #timer: NodeJS.Timeout | undefined
 
-  constructor(opts: { live: LiveTwin; tickMs: number; maxClients: number }) {
+  constructor(opts: { live: LiveTwin; tickMs: number; maxClients: number; maxBoxes?: number; maxRowsPerMessage?: number }) {
     this.#live = opts.live
     this.#maxClients = opts.maxClients
+    this.#maxBoxes = opts.maxBoxes ?? 16
+    this.#maxRows = opts.maxRowsPerMessage ?? 5_000
     this.#timer = setInterval(() => this.#tick(), opts.tickMs)
     this.#timer.unref()
   }
@@ -108,7 +118,7 @@ export class LiveFeed {
     try {
       parsed = subscribeMessage.parse(JSON.parse(text))
     } catch (e) {
-      c.ws.send(JSON.stringify({ type: 'error', message: `not a subscription (see /api/openapi.json, x-live): ${e instanceof Error ? e.message.slice(0, 300) : String(e)}` }))
+      this.#refuse(c, `not a subscription (see /api/openapi.json, x-live): ${e instanceof Error ? e.message.slice(0, 300) : String(e)}`)
       return
     }
     const twin = this.#live.twin
@@ -134,11 +144,20 @@ export class LiveFeed {
       }
     } else {
       const b = s.bbox
+      if (c.bboxes.length >= this.#maxBoxes) {
+        this.#refuse(c, `at most ${this.#maxBoxes} boxes at once (api.liveMaxBoxes); send {"unsubscribe": true} and subscribe again`)
+        return
+      }
       c.bboxes.push(b)
       twin.devices.forEach((d, i) => { if (inBox(d.lon, d.lat, b)) c.pendingDevices.add(i) })
       twin.cameras.forEach((k, i) => { if (inBox(k.lon, k.lat, b)) c.pendingCameras.add(i) })
     }
     this.#send(c, Date.now())
+  }
+
+  #refuse(c: Client, message: string): void {
+    refusedTotal.inc()
+    c.ws.send(JSON.stringify({ type: 'error', message }))
   }
 
   #tick(): void {
@@ -173,17 +192,29 @@ export class LiveFeed {
     if (c.pendingGrids.size + c.pendingDevices.size + c.pendingCameras.size === 0) return
     if (c.ws.readyState !== c.ws.OPEN || c.ws.bufferedAmount > MAX_BUFFERED_BYTES) return // it catches up later, coalesced
     const twin = this.#live.twin
-    const grids = [...c.pendingGrids].map((id) => gridRow(twin, id)).filter((r) => r !== undefined)
-    const devices = [...c.pendingDevices].map((i) => [twin.devices[i]?.id ?? '', DEVICE_STATUSES.indexOf(twin.deviceStatus(i)), twin.deviceLastActivity(i), twin.deviceOpenTickets(i)])
-    const cameras = [...c.pendingCameras].map((i) => [twin.cameras[i]?.id ?? '', CAMERA_STATUSES.indexOf(twin.cameraStatus(i))])
-    c.pendingGrids.clear()
-    c.pendingDevices.clear()
-    c.pendingCameras.clear()
+    // Up to the message's rows, grids first (the map's colours), then devices, then cameras; the rest stays pending.
+    let room = this.#maxRows
+    const grids = take(c.pendingGrids, room).map((id) => gridRow(twin, id)).filter((r) => r !== undefined)
+    room -= grids.length
+    const devices = take(c.pendingDevices, room).map((i) => [twin.devices[i]?.id ?? '', DEVICE_STATUSES.indexOf(twin.deviceStatus(i)), twin.deviceLastActivity(i), twin.deviceOpenTickets(i)])
+    room -= devices.length
+    const cameras = take(c.pendingCameras, room).map((i) => [twin.cameras[i]?.id ?? '', CAMERA_STATUSES.indexOf(twin.cameraStatus(i))])
     c.ws.send(JSON.stringify({ type: 'delta', t: now, grids, devices, cameras }))
     sentTotal.inc({ kind: 'grid' }, grids.length)
     sentTotal.inc({ kind: 'device' }, devices.length)
     sentTotal.inc({ kind: 'camera' }, cameras.length)
   }
+}
+
+/** Removes up to `n` items from `set`, oldest first, and returns them. */
+function take<T>(set: Set<T>, n: number): T[] {
+  const out: T[] = []
+  for (const v of set) {
+    if (out.length >= n) break
+    out.push(v)
+  }
+  for (const v of out) set.delete(v)
+  return out
 }
 
 function gridRow(twin: Twin, id: number): number[] | undefined {

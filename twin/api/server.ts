@@ -100,7 +100,7 @@ export class ApiServer implements Component {
   async start(): Promise<void> {
     const server = createServer((req, res) => void this.#handle(req, res))
     if (this.#twin) {
-      this.#live = new LiveFeed({ live: this.#twin, tickMs: this.#cfg.liveTickMs, maxClients: this.#cfg.maxLiveClients })
+      this.#live = new LiveFeed({ live: this.#twin, tickMs: this.#cfg.liveTickMs, maxClients: this.#cfg.maxLiveClients, maxBoxes: this.#cfg.liveMaxBoxes, maxRowsPerMessage: this.#cfg.liveMaxRowsPerMessage })
       server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
     }
     await listen(server, this.#cfg.port, this.#cfg.host)
