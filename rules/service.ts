@@ -38,6 +38,7 @@ const actionsTotal = counter('citytwin_rules_actions_total', 'Rule actions, by r
 const ticketEvents = counter('citytwin_tickets_events_total', 'Ticket changes, by action', ['action'])
 const reloads = counter('citytwin_rules_reloads_total', 'Rule file reloads, by outcome', ['outcome'])
 const storeFailures = counter('citytwin_rules_store_failures_total', 'Failed writes of tickets or rule state (retried on the next tick)', [])
+const tickFailures = counter('citytwin_rules_tick_failures_total', 'Rules ticks that failed (logged; the next tick runs as usual)', [])
 const replayedTotal = counter('citytwin_rules_replayed_total', 'Readings and device events the rules judged from the store after a restart or a gap on the bus', [])
 const notJudgedTotal = counter('citytwin_rules_not_judged_total', 'Stored elements the rules could not judge: lost on the bus before they replayed, or older than rules.replayMaxMs', [])
 const openTickets = gauge('citytwin_tickets_open', 'Open tickets, by severity', ['severity'])
@@ -79,7 +80,8 @@ export class RulesService implements Component {
   #stateVersion = Date.now() * 1000
   #flushing: Promise<void> | undefined
   #lastReload = { ok: true, at: 0, error: '' }
-  #complaintSeq = { day: '', seq: 0 }
+  /** The day's last complaint number, as a chain every new id extends before it awaits anything (two complaints at once took the same id). */
+  #complaintSeq: { day: string; last: Promise<number> } | undefined
   #stats = { elements: 0, raised: 0, cleared: 0, ticketsCreated: 0, storeFailures: 0, judged: 0, replayed: 0, skippedJudged: 0 }
   /** Per stream, the bus position judged up to: stored with the rule state, replayed from after a restart. */
   #positions: Positions = { ...NO_POSITIONS }
@@ -87,6 +89,9 @@ export class RulesService implements Component {
   #savedPositions = ''
   /** A replay from the store in progress: the bus holds the rules' elements until it is done. */
   #replaying: Promise<void> | undefined
+  /** Waiting for the store to take the pending changes: the bus holds the rules' elements meanwhile. */
+  #storing: Promise<void> | undefined
+  #stopping = false
 
   constructor(o: RulesServiceOptions) {
     this.#o = o
@@ -143,7 +148,7 @@ export class RulesService implements Component {
       if (d) this.#input({ kind: 'status', deviceId: d.id, ts: this.#clock(), status: to, previous: from, since: lastActivity })
     })
     // After the twin: a batch reaches the rules once the twin has applied it.
-    this.#subscription = this.#o.bus.subscribe('rules', (batch) => (this.#replaying ? this.#replaying.then(() => this.#judge(batch)) : this.#judge(batch)), {
+    this.#subscription = this.#o.bus.subscribe('rules', (batch) => this.#whenReady(() => this.#judge(batch)), {
       after: this.#o.twin.subscription,
       // The bus dropped elements for the rules: read what they had not judged back from the store.
       onGap: () => this.#replay(this.#o.bus.positions()),
@@ -155,7 +160,11 @@ export class RulesService implements Component {
       // the clock says now. Nothing else writes yet (`citytwin start` starts the gateways after the rules).
       await this.#replay({ readings: Number.MAX_SAFE_INTEGER, events: Number.MAX_SAFE_INTEGER })
     }
-    this.#timer = setInterval(() => void this.tick(), cfg.tickMs)
+    // A failed tick (a rule that throws on its time step) is logged and counted; the next tick runs as usual.
+    this.#timer = setInterval(() => void this.tick().catch((e: unknown) => {
+      tickFailures.inc()
+      log.error({ err: messageOf(e) }, 'a rules tick failed; the next one runs as usual')
+    }), cfg.tickMs)
     this.#timer.unref()
     if (cfg.dir) this.#watch(cfg.dir)
     this.#lastReload = { ok: true, at: this.#clock(), error: '' }
@@ -163,6 +172,7 @@ export class RulesService implements Component {
   }
 
   async stop(deadline = Date.now() + 5_000): Promise<void> {
+    this.#stopping = true
     // What was stored before the stop is judged, and its tickets stored.
     await this.#subscription?.idle(deadline)
     this.#subscription?.close()
@@ -186,7 +196,7 @@ export class RulesService implements Component {
     if (!this.#lastReload.ok) return { ok: true, detail: `rule files refused; the previous rules run: ${this.#lastReload.error.split('\n')[0] ?? ''}` }
     const behindMs = this.#subscription?.backlogMs(Date.now()) ?? 0
     if (behindMs >= 60_000) return { ok: false, detail: `the rules are ${Math.round(behindMs / 1000)} s behind the bus` }
-    return this.#pending.length > 10_000 ? { ok: false, detail: `${this.#pending.length} ticket changes not stored` } : { ok: true }
+    return this.#pending.length >= Math.min(10_000, this.#o.config.maxPendingChanges) ? { ok: false, detail: `${this.#pending.length} ticket changes not stored` } : { ok: true }
   }
 
   /** Time passes: windows, silences, SLAs; then everything changed is stored. */
@@ -253,6 +263,34 @@ export class RulesService implements Component {
     this.#stats.storeFailures++
     storeFailures.inc()
     log.error({ err: messageOf(e), pending: this.#pending.length }, 'could not store ticket changes or rule state; retrying on the next tick')
+  }
+
+  /**
+   * Runs `judge` once no replay is under way and the store has taken enough
+   * of the pending changes. While rules.maxPendingChanges wait for it, the
+   * rules take nothing more from the bus: what the bus holds meanwhile waits,
+   * and what it drops is judged from the store once the store is back
+   * (onGap), so an outage of any length costs no memory here.
+   */
+  #whenReady(judge: () => void): void | Promise<void> {
+    if (this.#replaying) return this.#replaying.then(() => this.#whenReady(judge))
+    if (this.#pending.length >= this.#o.config.maxPendingChanges && !this.#stopping) {
+      this.#storing ??= this.#untilStored().finally(() => {
+        this.#storing = undefined
+      })
+      return this.#storing.then(() => this.#whenReady(judge))
+    }
+    judge()
+  }
+
+  async #untilStored(): Promise<void> {
+    log.warn({ pending: this.#pending.length, max: this.#o.config.maxPendingChanges }, 'the store does not take ticket changes: the rules take nothing more from the bus until it does')
+    const t0 = Date.now()
+    while (this.#pending.length >= this.#o.config.maxPendingChanges && !this.#stopping) {
+      await this.flush()
+      if (this.#pending.length >= this.#o.config.maxPendingChanges) await new Promise((r) => setTimeout(r, Math.min(this.#o.config.tickMs, 1_000)))
+    }
+    log.info({ pending: this.#pending.length, waitedMs: Date.now() - t0 }, 'the store takes ticket changes again: the rules read the bus again')
   }
 
   /**
@@ -440,9 +478,17 @@ export class RulesService implements Component {
   /** C-<yyyymmdd>-<seq>: a sequence of its own per day, continued from the store after a restart. */
   async #complaintId(now: number): Promise<string> {
     const day = new Date(now + this.#o.config.utcOffsetMin * 60_000).toISOString().slice(0, 10).replaceAll('-', '')
-    if (this.#complaintSeq.day !== day) this.#complaintSeq = { day, seq: await lastComplaintSeq(this.#o.client, day) }
-    this.#complaintSeq.seq++
-    return `C-${day}-${String(this.#complaintSeq.seq).padStart(6, '0')}`
+    if (this.#complaintSeq?.day !== day) this.#complaintSeq = { day, last: lastComplaintSeq(this.#o.client, day) }
+    const seq = this.#complaintSeq
+    // Taken in call order, before the first await: complaints at once, at start-up or at midnight, get ids of their own.
+    seq.last = seq.last.then((n) => n + 1)
+    try {
+      return `C-${day}-${String(await seq.last).padStart(6, '0')}`
+    } catch (e) {
+      // The store could not say where the day stands: the next complaint asks again.
+      if (this.#complaintSeq === seq) this.#complaintSeq = undefined
+      throw e
+    }
   }
 
   /** Switches a district (or the city, CITY) to a mode, now or for a period. */

@@ -219,6 +219,24 @@ describe('Open311 GeoReport v2', () => {
   })
 })
 
+describe('complaint ids', () => {
+  it('are distinct for complaints that arrive at once, right after a restart', async () => {
+    await rules.stop()
+    await restartRules()
+    await api.stop(Date.now() + 1_000)
+    await restartApi()
+    const d = city.devices[5]
+    if (!d) throw new Error('no device')
+    // The first complaints after a restart each asked the store for the day's last number, and took the same next one.
+    const posted = await Promise.all(Array.from({ length: 6 }, (_, k) => call<{ service_request_id: string }[]>('POST', '/open311/v2/requests.json', undefined, {
+      api_key: API_KEY, service_code: 'bin_overflow', lat: String(d.lat + k * 0.01), long: String(d.lon), description: `垃圾满了 ${k}`,
+    }, true)))
+    expect(posted.map((p) => p.status)).toEqual(Array(6).fill(201))
+    const ids = posted.map((p) => p.body[0]?.service_request_id)
+    expect(new Set(ids).size).toBe(6)
+  })
+})
+
 describe('operating modes', () => {
   it('an emergency in a district lowers the waterlogging line there, and survives a restart', async () => {
     const d = water.find((x) => x.districtId !== water[0]?.districtId && x.districtId !== water[1]?.districtId) ?? water[2]
