@@ -25,7 +25,7 @@ import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
 import { listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram } from '../../lib/metrics.ts'
-import type { DeadLetterSink, Row, RowSink } from '../../twin/store/writer.ts'
+import type { DeadLetterSink, Row, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
@@ -66,6 +66,8 @@ interface InboundPublish {
   payload: Buffer | string
   dup: boolean
 }
+
+const RESOLVED = Promise.resolve()
 
 /** A PUBLISH from its arrival to its PUBACK. */
 interface Job {
@@ -378,11 +380,12 @@ export class MqttGateway implements Component {
     try {
       pending = this.#handlePublish(job.client, packet)
     } catch (e) {
-      this.#finish(job, release, e)
-      return
+      pending = Promise.reject(e instanceof Error ? e : new Error(messageOf(e)))
     }
-    if (pending === undefined) this.#finish(job, release, null)
-    else pending.then(() => this.#finish(job, release, null), (e: unknown) => this.#finish(job, release, e))
+    // Finished a turn later even when decided at once (a duplicate, a refusal): finishing releases room
+    // in admission, which starts the next waiting packet, and done then would nest one call deeper per
+    // packet; a run of thousands of duplicates would overflow the stack.
+    ;(pending ?? RESOLVED).then(() => this.#finish(job, release, null), (e: unknown) => this.#finish(job, release, e))
   }
 
   /** Released before the PUBACK is written: writing it reads the connection again, which admission must allow by then. */
@@ -443,7 +446,14 @@ export class MqttGateway implements Component {
     const bus = this.#o.bus
     // In a worker there is no bus (the primary publishes): the rows are not kept here until the store answers.
     const kept = bus ? rows : undefined
-    return this.#o.readings.write(rows).then((stored) => {
+    let written: Promise<WriteOutcome>
+    try {
+      written = this.#o.readings.write(rows)
+    } catch (e) {
+      // A sink that throws is a store failure like any other: the seq is forgotten below.
+      written = Promise.reject(e instanceof Error ? e : new Error(messageOf(e)))
+    }
+    return written.then((stored) => {
       track.stored = Math.max(track.stored ?? -1, lastSeq)
       this.#counts.stored++
       storedTotal.inc()

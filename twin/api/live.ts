@@ -192,9 +192,11 @@ export class LiveFeed {
     if (c.pendingGrids.size + c.pendingDevices.size + c.pendingCameras.size === 0) return
     if (c.ws.readyState !== c.ws.OPEN || c.ws.bufferedAmount > MAX_BUFFERED_BYTES) return // it catches up later, coalesced
     const twin = this.#live.twin
-    // Up to the message's rows, grids first (the map's colours), then devices, then cameras; the rest stays pending.
+    // Up to the message's rows, grids first (the map's colours), then devices, then cameras; the rest stays
+    // pending. Grids take at most half while devices or cameras wait, so a busy level cannot starve them.
     let room = this.#maxRows
-    const grids = take(c.pendingGrids, room).map((id) => gridRow(twin, id)).filter((r) => r !== undefined)
+    const others = c.pendingDevices.size + c.pendingCameras.size
+    const grids = take(c.pendingGrids, others > 0 ? Math.ceil(room / 2) : room).map((id) => gridRow(twin, id)).filter((r) => r !== undefined)
     room -= grids.length
     const devices = take(c.pendingDevices, room).map((i) => [twin.devices[i]?.id ?? '', DEVICE_STATUSES.indexOf(twin.deviceStatus(i)), twin.deviceLastActivity(i), twin.deviceOpenTickets(i)])
     room -= devices.length

@@ -195,7 +195,10 @@ export class LiveTwin implements Component {
     const upto = this.#bus.positions()
     const from = this.#checkpoints.positions
     const oldest = (Date.now() - CATCH_UP_MAX_MS) * 1000
-    if (!this.#twin || STREAMS.some((s) => from[s] < upto[s] && from[s] < oldest)) return this.#rebuildAfterGap()
+    // An earlier gap not read back yet (its catch-up and rebuild failed, a retry waits) lies below `from`:
+    // only a rebuild covers it. Marked covered by this catch-up, a checkpoint would lose it for good.
+    const earlierUncovered = this.#gapsCovered < this.#gaps - 1 || this.#rebuildTimer !== undefined
+    if (!this.#twin || earlierUncovered || STREAMS.some((s) => from[s] < upto[s] && from[s] < oldest)) return this.#rebuildAfterGap()
     try {
       await this.#holdingTheBus(() => this.#catchUp(from, upto))
     } catch (e) {
@@ -229,11 +232,15 @@ export class LiveTwin implements Component {
    * meanwhile the twin goes on with what it has and with what arrives.
    */
   async #rebuildAfterGap(): Promise<void> {
+    // One retry at a time: a later gap's rebuild stands in for a retry that waits.
+    clearTimeout(this.#rebuildTimer)
+    this.#rebuildTimer = undefined
     try {
       await this.rebuild()
       this.#rebuildRetryMs = 1_000
     } catch (e) {
       log.error({ err: messageOf(e), retryMs: this.#rebuildRetryMs }, 'the twin lost elements on the bus and could not rebuild from the store; trying again')
+      clearTimeout(this.#rebuildTimer)
       this.#rebuildTimer = setTimeout(() => void this.#rebuildAfterGap(), this.#rebuildRetryMs)
       this.#rebuildTimer.unref()
       this.#rebuildRetryMs = Math.min(this.#rebuildRetryMs * 2, 60_000)
