@@ -25,7 +25,7 @@ import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
 import { listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram } from '../../lib/metrics.ts'
-import type { DeadLetterSink, Row, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
+import type { DeadLetterSink, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
@@ -65,17 +65,6 @@ interface InboundPublish {
   topic: string
   payload: Buffer | string
   dup: boolean
-}
-
-const RESOLVED = Promise.resolve()
-
-/** A PUBLISH from its arrival to its PUBACK. */
-interface Job {
-  client: Client
-  /** Until the message is taken up: then let go (see #run). */
-  packet: InboundPublish | undefined
-  done: (e: Error | null) => void
-  arrived: number
 }
 
 interface SeqTrack {
@@ -358,52 +347,28 @@ export class MqttGateway implements Component {
   /** Takes a PUBLISH through admission to the store; `done` once it may be acknowledged (or with the error that closes the connection). */
   #take(client: Client, packet: InboundPublish, done: (e: Error | null) => void, unheld = false): void {
     this.#counts.received++
-    const job: Job = { client, packet, done, arrived: performance.now() }
-    const run = (release: () => void): void => this.#run(job, release)
+    const arrived = performance.now()
+    const run = (release: () => void): void => {
+      // Released before the PUBACK is written: writing it reads the connection again, which admission must allow by then.
+      const finish = (e: Error | null): void => {
+        release()
+        ackSeconds.observe((performance.now() - arrived) / 1000)
+        done(e)
+      }
+      this.#handlePublish(client, packet).then(() => finish(null), (e: unknown) => finish(e instanceof Error ? e : new Error(messageOf(e))))
+    }
     if (unheld || !this.#admission.admit(client.conn, run)) run(() => undefined)
   }
 
-  /**
-   * Works on a message admission let through. Under the city's load a
-   * message waits in its worker longer than the young generation lasts, so
-   * all it holds meanwhile is promoted and marked again in the old one (a
-   * third of a worker's CPU went to garbage collection at full city): the
-   * job lets go of the packet (and the socket read its payload slices) once
-   * it is taken up, and the common path runs without async functions, whose
-   * suspended frames kept the payload and every other local until the PUBACK
-   * (heap snapshot, docs/benchmarks.md).
-   */
-  #run(job: Job, release: () => void): void {
-    const packet = job.packet as InboundPublish
-    job.packet = undefined
-    let pending: Promise<void> | void
-    try {
-      pending = this.#handlePublish(job.client, packet)
-    } catch (e) {
-      pending = Promise.reject(e instanceof Error ? e : new Error(messageOf(e)))
-    }
-    // Finished a turn later even when decided at once (a duplicate, a refusal): finishing releases room
-    // in admission, which starts the next waiting packet, and done then would nest one call deeper per
-    // packet; a run of thousands of duplicates would overflow the stack.
-    ;(pending ?? RESOLVED).then(() => this.#finish(job, release, null), (e: unknown) => this.#finish(job, release, e))
-  }
-
-  /** Released before the PUBACK is written: writing it reads the connection again, which admission must allow by then. */
-  #finish(job: Job, release: () => void, e: unknown): void {
-    release()
-    ackSeconds.observe((performance.now() - job.arrived) / 1000)
-    job.done(e === null ? null : e instanceof Error ? e : new Error(messageOf(e)))
-  }
-
-  /** Returns (or resolves) when the message may be acknowledged; throws (or rejects) to close the connection. */
-  #handlePublish(client: Client, packet: InboundPublish): Promise<void> | void {
+  /** Resolves when the message may be acknowledged; rejects to close the connection. */
+  async #handlePublish(client: Client, packet: InboundPublish): Promise<void> {
     const device = this.#deviceOf(client)
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
     const topic = packet.topic
     if (!device) throw new CitytwinError('AUTH_DENIED', 'publish from an unauthenticated client')
     if (Buffer.byteLength(topic) > this.#o.config.maxTopicBytes) {
-      return this.#deadLetter(device.id, topic.slice(0, this.#o.config.maxTopicBytes), payload, 'INGEST_TOPIC_TOO_LONG', `topic is ${Buffer.byteLength(topic)} bytes; the limit is ${this.#o.config.maxTopicBytes}`)
-        .then(() => this.#refusePublish(device.id, topic, 'INGEST_TOPIC_TOO_LONG'))
+      await this.#deadLetter(device.id, topic.slice(0, this.#o.config.maxTopicBytes), payload, 'INGEST_TOPIC_TOO_LONG', `topic is ${Buffer.byteLength(topic)} bytes; the limit is ${this.#o.config.maxTopicBytes}`)
+      this.#refusePublish(device.id, topic, 'INGEST_TOPIC_TOO_LONG')
     }
     const kind = ownPublishKind(topic, device.id)
     if (!kind) {
@@ -412,66 +377,16 @@ export class MqttGateway implements Component {
     }
     const now = this.#now()
     if (!this.#rate.take(device.id, now)) {
-      return this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`)
+      await this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`)
+      return
     }
-    if (kind === 'telemetry') return packet.dup ? this.#telemetryRetransmitted(client, device, topic, payload, now) : this.#telemetry(device, topic, payload, now)
+    if (kind === 'telemetry') return this.#telemetry(client, device, topic, payload, now, packet.dup)
     return this.#event(device, kind === 'status' ? 'status' : 'event', topic, payload, now)
   }
 
-  #track(deviceId: string): SeqTrack {
-    let track = this.#seq.get(deviceId)
-    if (!track) {
-      track = { stored: undefined, pending: undefined }
-      this.#seq.set(deviceId, track)
-    }
-    return track
-  }
-
-  /** A reading sent for the first time (not DUP): decoded, then stored. */
-  #telemetry(device: DeviceInfo, topic: string, payload: Buffer, now: number): Promise<void> | void {
-    const track = this.#track(device.id)
-    const result = decodeTelemetry(device, payload, track.pending ?? track.stored, now, this.#limits, false)
-    if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason)
-    if ('duplicate' in result) {
-      this.#counts.duplicates++
-      duplicateTotal.inc()
-      return
-    }
-    track.pending = result.lastSeq
-    return this.#storeReadings(device, track, result.rows, result.lastSeq)
-  }
-
-  /** Stores a reading's rows; resolves once they are stored, with the seq high-water mark moved on. */
-  #storeReadings(device: DeviceInfo, track: SeqTrack, rows: Row[], lastSeq: number): Promise<void> {
-    const bus = this.#o.bus
-    // In a worker there is no bus (the primary publishes): the rows are not kept here until the store answers.
-    const kept = bus ? rows : undefined
-    let written: Promise<WriteOutcome>
-    try {
-      written = this.#o.readings.write(rows)
-    } catch (e) {
-      // A sink that throws is a store failure like any other: the seq is forgotten below.
-      written = Promise.reject(e instanceof Error ? e : new Error(messageOf(e)))
-    }
-    return written.then((stored) => {
-      track.stored = Math.max(track.stored ?? -1, lastSeq)
-      this.#counts.stored++
-      storedTotal.inc()
-      if (bus && kept) bus.publish(readingElements(rowsStored(kept, stored.deadLetteredRows), stored.position))
-    }, (e: unknown) => {
-      // Not stored: forget the seq so the device's retransmission is taken as new.
-      track.pending = track.stored
-      this.#counts.storeFailures++
-      messagesTotal.inc({ outcome: 'store_failed' })
-      log.warn({ device: device.id, err: e }, 'telemetry not stored; closing the connection so the device retransmits')
-      throw e
-    })
-  }
-
-  /** A reading retransmitted (DUP): it may have been stored already, by this worker or another; the store is asked where the marks cannot tell. */
-  async #telemetryRetransmitted(client: SessionClient, device: DeviceInfo, topic: string, payload: Buffer, now: number): Promise<void> {
-    const dup = true
-    const track = this.#track(device.id)
+  async #telemetry(client: SessionClient, device: DeviceInfo, topic: string, payload: Buffer, now: number, dup: boolean): Promise<void> {
+    const track = this.#seq.get(device.id) ?? { stored: undefined, pending: undefined }
+    this.#seq.set(device.id, track)
     const session = client.citytwin
     if (dup && session && !session.seqChecked && this.#o.lastSeq) {
       // A retransmission at the start of a session may be of a message that
@@ -502,7 +417,21 @@ export class MqttGateway implements Component {
     // A message taken below the high-water mark leaves the mark where it is; otherwise the mark follows the
     // message (down too: seq 0 after a higher one is a device that restarted).
     track.pending = recovered ? Math.max(track.pending ?? track.stored ?? -1, result.lastSeq) : result.lastSeq
-    return this.#storeReadings(device, track, result.rows, result.lastSeq)
+    let stored: WriteOutcome
+    try {
+      stored = await this.#o.readings.write(result.rows)
+    } catch (e) {
+      // Not stored: forget the seq so the device's retransmission is taken as new.
+      track.pending = track.stored
+      this.#counts.storeFailures++
+      messagesTotal.inc({ outcome: 'store_failed' })
+      log.warn({ device: device.id, err: e }, 'telemetry not stored; closing the connection so the device retransmits')
+      throw e
+    }
+    track.stored = Math.max(track.stored ?? -1, result.lastSeq)
+    this.#counts.stored++
+    storedTotal.inc()
+    this.#o.bus?.publish(readingElements(rowsStored(result.rows, stored.deadLetteredRows), stored.position))
   }
 
   async #event(device: DeviceInfo, kind: 'status' | 'event', topic: string, payload: Buffer, now: number): Promise<void> {
