@@ -196,7 +196,7 @@ export class RulesService implements Component {
     if (!this.#lastReload.ok) return { ok: true, detail: `rule files refused; the previous rules run: ${this.#lastReload.error.split('\n')[0] ?? ''}` }
     const behindMs = this.#subscription?.backlogMs(Date.now()) ?? 0
     if (behindMs >= 60_000) return { ok: false, detail: `the rules are ${Math.round(behindMs / 1000)} s behind the bus` }
-    return this.#pending.length >= Math.min(10_000, this.#o.config.maxPendingChanges) ? { ok: false, detail: `${this.#pending.length} ticket changes not stored` } : { ok: true }
+    return this.#tooManyPending() ? { ok: false, detail: `${this.#pending.length} ticket changes not stored` } : { ok: true }
   }
 
   /** Time passes: windows, silences, SLAs; then everything changed is stored. */
@@ -274,7 +274,7 @@ export class RulesService implements Component {
    */
   #whenReady(judge: () => void): void | Promise<void> {
     if (this.#replaying) return this.#replaying.then(() => this.#whenReady(judge))
-    if (this.#pending.length >= this.#o.config.maxPendingChanges && !this.#stopping) {
+    if (this.#tooManyPending() && !this.#stopping) {
       this.#storing ??= this.#untilStored().finally(() => {
         this.#storing = undefined
       })
@@ -283,12 +283,17 @@ export class RulesService implements Component {
     judge()
   }
 
+  /** As many ticket changes wait for the store as the rules may keep (rules.maxPendingChanges). */
+  #tooManyPending(): boolean {
+    return this.#pending.length >= this.#o.config.maxPendingChanges
+  }
+
   async #untilStored(): Promise<void> {
     log.warn({ pending: this.#pending.length, max: this.#o.config.maxPendingChanges }, 'the store does not take ticket changes: the rules take nothing more from the bus until it does')
     const t0 = Date.now()
-    while (this.#pending.length >= this.#o.config.maxPendingChanges && !this.#stopping) {
+    while (this.#tooManyPending() && !this.#stopping) {
       await this.flush()
-      if (this.#pending.length >= this.#o.config.maxPendingChanges) await new Promise((r) => setTimeout(r, Math.min(this.#o.config.tickMs, 1_000)))
+      if (this.#tooManyPending()) await new Promise((r) => setTimeout(r, Math.min(this.#o.config.tickMs, 1_000)))
     }
     log.info({ pending: this.#pending.length, waitedMs: Date.now() - t0 }, 'the store takes ticket changes again: the rules read the bus again')
   }

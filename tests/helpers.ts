@@ -4,6 +4,7 @@ import { mkdtempSync, rmSync } from 'node:fs'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 import { afterAll } from 'vitest'
+import { CitytwinError } from '../lib/errors.ts'
 
 export const REPO = resolve(import.meta.dirname, '..')
 export const CLI = join(REPO, 'bin', 'citytwin.js')
@@ -74,4 +75,21 @@ export async function spawnCli(args: string[], ready: RegExp, env: Record<string
     void exited.then((code) => reject(new Error(`citytwin ${args.join(' ')} exited with ${code} before printing ${ready}:\n${stdout}${stderr}`)))
   })
   return { child, match, stdout: () => stdout, exited }
+}
+
+/**
+ * The store's client with an outage injected in front of it: while
+ * `down()`, the named methods fail as the store would when away. Real chDB
+ * underneath; only the calls the test names are refused.
+ */
+export function faultyClient<C extends object>(client: C, down: () => boolean, methods: readonly (keyof C & string)[]): C {
+  return new Proxy(client, {
+    get(target, prop, receiver) {
+      const v: unknown = Reflect.get(target, prop, receiver)
+      if (typeof v !== 'function') return v
+      const f = (v as (...a: unknown[]) => unknown).bind(target)
+      if (!methods.includes(prop as keyof C & string)) return f
+      return (...args: unknown[]) => down() ? Promise.reject(new CitytwinError('STORE_UNAVAILABLE', 'the store is away (fault injected by the test)')) : f(...args)
+    },
+  })
 }

@@ -46,6 +46,12 @@ export function placeOf(e: { kind: string; pos?: number }): { stream: Stream; po
   return stream && { stream, pos: e.pos }
 }
 
+/** Whether `positions` cover `e` already: it has a place at or below its stream's position. */
+export function isCovered(e: { kind: string; pos?: number }, positions: Positions): boolean {
+  const at = placeOf(e)
+  return at !== undefined && at.pos <= positions[at.stream]
+}
+
 /** Raises `positions` (per stream, the highest seen) to cover the elements. */
 export function cover(positions: Positions, batch: readonly { kind: string; pos?: number }[]): void {
   for (const e of batch) {

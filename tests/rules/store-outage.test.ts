@@ -4,13 +4,12 @@
 // the changes again; then they judge the rest, and every ticket is stored
 // once. Real chDB underneath; the fault is injected in front of it, in the
 // client the rules write through.
-import type { ClickHouseClient } from '@clickhouse/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { rulesConfig } from '../../rules/config.ts'
 import { RulesService } from '../../rules/service.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
+import { faultyClient } from '../helpers.ts'
 import { openSystem, type TestSystem } from '../system.ts'
 
 const city = generateCity({ seed: 35, scale: 0.01 })
@@ -19,22 +18,6 @@ const covers = [...new Map(city.devices.filter((d) => d.type === 'manhole_cover'
 
 let sys: TestSystem
 let storeDown = false
-
-/** The store's client, whose inserts fail while `storeDown`. */
-function faultyClient(client: ClickHouseClient): ClickHouseClient {
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      if (prop === 'insert') {
-        return (...args: Parameters<ClickHouseClient['insert']>) => {
-          if (storeDown) return Promise.reject(new CitytwinError('STORE_UNAVAILABLE', 'the store refused this insert (fault injected by the test)'))
-          return target.insert(...args)
-        }
-      }
-      const v: unknown = Reflect.get(target, prop, receiver)
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v
-    },
-  })
-}
 
 async function until(pred: () => boolean | Promise<boolean>, what: string): Promise<void> {
   for (let k = 0; k < 300; k++) {
@@ -57,7 +40,7 @@ describe('rules during a store outage', () => {
   it('stop taking from the bus at rules.maxPendingChanges, and judge and store the rest once the store is back', async () => {
     expect(covers.length).toBe(8)
     const cfg = loadConfig(rulesConfig, { env: {}, overrides: { tickMs: 100, maxPendingChanges: 3 } })
-    const rules = new RulesService({ client: faultyClient(sys.store.client), bus: sys.bus, twin: sys.live, config: cfg })
+    const rules = new RulesService({ client: faultyClient(sys.store.client, () => storeDown, ['insert']), bus: sys.bus, twin: sys.live, config: cfg })
     await rules.start()
     try {
       storeDown = true

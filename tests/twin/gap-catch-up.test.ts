@@ -4,12 +4,11 @@
 // the first hole covered, and the next checkpoint would lose it for good;
 // the twin rebuilds instead. Real chDB; the outage is injected in front of
 // it, in the client the twin reads through.
-import type { ClickHouseClient } from '@clickhouse/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { CitytwinError } from '../../lib/errors.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
 import { twinConfig } from '../../twin/state/config.ts'
 import { LiveTwin } from '../../twin/state/live-twin.ts'
+import { faultyClient } from '../helpers.ts'
 import { openSystem, type TestSystem } from '../system.ts'
 
 const city = generateCity({ seed: 43, scale: 0.01 })
@@ -17,19 +16,6 @@ const water = city.devices.filter((d) => d.type === 'water_level')
 
 let sys: TestSystem
 let storeDown = false
-
-/** The store's client, whose queries and inserts fail while `storeDown`. */
-function faultyClient(client: ClickHouseClient): ClickHouseClient {
-  return new Proxy(client, {
-    get(target, prop, receiver) {
-      const v: unknown = Reflect.get(target, prop, receiver)
-      if (typeof v !== 'function') return v
-      const f = (v as (...a: unknown[]) => unknown).bind(target)
-      if (prop !== 'query' && prop !== 'insert') return f
-      return (...args: unknown[]) => storeDown ? Promise.reject(new CitytwinError('STORE_UNAVAILABLE', 'the store is away (fault injected by the test)')) : f(...args)
-    },
-  })
-}
 
 beforeAll(async () => {
   // A bus of 5 elements per subscriber, so the test can make the twin lose some.
@@ -57,7 +43,7 @@ async function burst(devices: typeof water, level: number): Promise<void> {
 
 describe('twin catch-up after a gap the store could not fill', () => {
   it('rebuilds at the next gap instead of marking the first hole covered', async () => {
-    const live = new LiveTwin({ client: faultyClient(sys.store.client), bus: sys.bus, config: { ...twinConfig.schema.parse({}), silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 3_600_000, checkpointIntervalMs: 3_600_000 } })
+    const live = new LiveTwin({ client: faultyClient(sys.store.client, () => storeDown, ['query', 'insert']), bus: sys.bus, config: { ...twinConfig.schema.parse({}), silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 3_600_000, checkpointIntervalMs: 3_600_000 } })
     await live.start()
     try {
       const first = water.slice(0, 8)

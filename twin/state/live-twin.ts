@@ -6,7 +6,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { ingestSources, type Bus, type IngestSource, type Subscription } from '../../lib/bus/bus.ts'
 import { atDeadline } from '../../lib/backoff.ts'
-import { placeOf, STREAMS, type Positions } from '../../lib/bus/position.ts'
+import { isCovered, placeOf, STREAMS, type Positions } from '../../lib/bus/position.ts'
 import { storedAfter } from '../../lib/bus/stored-after.ts'
 import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
@@ -52,8 +52,8 @@ export class LiveTwin implements Component {
   #subscription: Subscription | undefined
   /** A load from the store, or a catch-up after a gap, in progress: the bus holds the twin's elements until it is done. */
   #loading: Promise<void> | undefined
-  /** Per stream, the position up to which a catch-up applied what the store holds: the bus's elements at or below it are applied already. */
-  #caughtUpTo: Positions | undefined
+  /** After a catch-up, until the bus is past it: the bus's elements at or below the positions applied (read back from the store) are skipped. */
+  #skipApplied = false
   /** Wait before the next try at a rebuild after a gap on the bus, ms (doubling to a minute). */
   #rebuildRetryMs = 1_000
   #rebuildTimer: NodeJS.Timeout | undefined
@@ -216,10 +216,8 @@ export class LiveTwin implements Component {
       read += chunk.length
     }
     this.#twin?.syncTickets(await openTickets(this.#client))
-    const to = this.#caughtUpTo ?? { ...from }
-    for (const s of STREAMS) to[s] = Math.max(to[s], upto[s])
-    this.#caughtUpTo = to
     this.#checkpoints.advance(upto)
+    this.#skipApplied = true
     this.#gapsCovered = gaps
     caughtUpTotal.inc(read)
     this.#caughtUp += read
@@ -256,7 +254,7 @@ export class LiveTwin implements Component {
     // What was read from above the checkpoint goes into the next one.
     this.#checkpoints.note(state.sinceCheckpoint)
     this.#checkpoints.advance(state.positions)
-    this.#caughtUpTo = undefined
+    this.#skipApplied = false
     this.#gapsCovered = gaps
     twin.onStatusChange(this.#onStatus)
     twin.watchIngest(this.#ingest)
@@ -297,22 +295,21 @@ export class LiveTwin implements Component {
   }
 
   #apply(batch: readonly Element[]): void {
-    if (this.#caughtUpTo) batch = this.#notCaughtUp(batch, this.#caughtUpTo)
+    if (this.#skipApplied) batch = this.#notApplied(batch)
     this.#twin?.apply(batch)
     this.#checkpoints.note(batch)
     elementsTotal.inc(batch.length)
   }
 
-  /** The batch less what a catch-up applied already; once the bus is past the catch-up, no more filtering. */
-  #notCaughtUp(batch: readonly Element[], to: Positions): readonly Element[] {
-    let behind = false
-    const out = batch.filter((e) => {
-      const at = placeOf(e)
-      if (!at || at.pos > to[at.stream]) return true
-      behind = true
-      return false
-    })
-    if (!behind && batch.some((e) => placeOf(e) !== undefined)) this.#caughtUpTo = undefined
+  /**
+   * The batch less what a catch-up applied already. The bus brings each
+   * stream in position order, so once a batch has nothing at or below the
+   * positions applied, nothing later has either: no more filtering.
+   */
+  #notApplied(batch: readonly Element[]): readonly Element[] {
+    const applied = this.#checkpoints.positions
+    const out = batch.filter((e) => !isCovered(e, applied))
+    if (out.length === batch.length && batch.some((e) => placeOf(e) !== undefined)) this.#skipApplied = false
     return out
   }
 
