@@ -124,7 +124,7 @@ export class MqttGateway implements Component {
   #server: Server | undefined
   #tls: TlsServer | undefined
   #ws: HttpServer | undefined
-  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0, recovered: 0, leftFastLane: 0 }
+  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0, recovered: 0, leftFastLane: 0, laneAckWrites: 0 }
 
   constructor(opts: GatewayOptions) {
     this.#o = opts
@@ -333,6 +333,7 @@ export class MqttGateway implements Component {
       maxPacketBytes: this.#o.config.maxPayloadBytes + this.#o.config.maxTopicBytes + 16,
       publish: (client, p, done) => this.#take(client as Client, p, done),
       mayRead: (client) => this.#admission.mayRead((client as Client).conn),
+      onAckWrite: () => void this.#counts.laneAckWrites++,
       onLeave: (client, reason) => {
         const session = (client as SessionClient).citytwin
         if (session) session.lane = undefined

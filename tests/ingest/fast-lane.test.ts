@@ -100,12 +100,15 @@ afterAll(async () => {
 /** A device on a raw socket: what it received, and whether the gateway closed it. */
 class RawDevice {
   readonly received: ServerPacket[] = []
+  /** The size of each read the device's socket delivered. */
+  readonly reads: number[] = []
   closed = false
   readonly #reader = new PacketReader()
   readonly #waiters: (() => void)[] = []
 
   constructor(readonly socket: Socket, readonly device: DeviceInfo) {
     socket.on('data', (chunk: Buffer) => {
+      this.reads.push(chunk.length)
       this.received.push(...this.#reader.push(chunk))
       for (const w of this.#waiters.splice(0)) w()
     })
@@ -272,5 +275,34 @@ describe('connections first', () => {
     await expect.poll(connecting).toBe(1) // the silent one still
     silent.destroy()
     await expect.poll(connecting).toBe(0)
+  })
+})
+
+describe('PUBACKs of one store batch', () => {
+  let g: MqttGateway | undefined
+  beforeAll(async () => {
+    const { readings, events, dead } = fixture as GatewayStore
+    g = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', fastLane: true, burstPerDevice: 100, maxInFlightPerConnection: 8 } }),
+      devices, secret: SECRET, readings, events, deadLetters: dead,
+    })
+    await g.start()
+  })
+  afterAll(async () => {
+    await g?.stop(Date.now() + 5_000)
+  })
+
+  it('go to a device in one write, in the order of its PUBLISHes', async () => {
+    const dev = await RawDevice.open(g?.port ?? 0, waterLevel(31))
+    const before = dev.reads.length
+    const writes = (): number => (g?.stats() as { laneAckWrites: number }).laneAckWrites
+    const writesBefore = writes()
+    // Five messages in one read are admitted together (the window is 8) and stored in one batch.
+    dev.socket.write(Buffer.concat([1, 2, 3, 4, 5].map((seq) => dev.telemetry(seq, 1, 100 + seq))))
+    await dev.until(() => dev.pubacks().length === 5)
+    expect(dev.pubacks()).toEqual([101, 102, 103, 104, 105])
+    expect(writes() - writesBefore).toBe(1)
+    expect(dev.reads.slice(before)).toEqual([20])
+    await expect.poll(() => storedSeqs(dev.device.id)).toEqual([1, 2, 3, 4, 5])
   })
 })
