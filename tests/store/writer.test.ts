@@ -11,6 +11,7 @@ import { openMigratedStore, StoreOwner, StoreWriter, DeadLetterWriter, type Stor
 import { readOwnerInfo } from '../../twin/store/client.ts'
 import { writerConfig } from '../../twin/store/config.ts'
 import { PositionClock } from '../../lib/bus/position.ts'
+import { metricsText } from '../../lib/metrics.ts'
 import { tempDir } from '../helpers.ts'
 import { Link } from '../tcp-link.ts'
 
@@ -73,12 +74,14 @@ describe('StoreWriter', () => {
     await expect(w.write(rows(2000, 1))).rejects.toMatchObject({ code: 'QUEUE_CLOSED' })
   })
 
-  it('flushes what is queued on stop', async () => {
+  it('flushes what is queued on stop, and its queue gauge says what waits', async () => {
     await store.client.command({ query: 'TRUNCATE TABLE w' })
     const w = new StoreWriter({ client: store.client, table: 'w', columns: ['id', 'name', 'at'], config: cfg({ flushIntervalMs: 60_000 }) })
     await w.start()
     const pending = w.write(rows(0, 10))
+    expect((await metricsText()).body).toMatch(/^citytwin_store_queue_rows\{table="w"[^}]*\} 10$/m)
     await w.stop(Date.now() + 10_000)
+    expect((await metricsText()).body).toMatch(/^citytwin_store_queue_rows\{table="w"[^}]*\} 0$/m)
     await expect(pending).resolves.toEqual({ inserted: 10, deadLettered: 0 })
     expect(await count()).toBe(10)
   })

@@ -9,12 +9,12 @@
 // reason.
 import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Counter, Gauge } from 'prom-client'
+import type { Counter } from 'prom-client'
 import { backoffDelayMs, sleep } from '../../lib/backoff.ts'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
-import { counter, gauge, histogram } from '../../lib/metrics.ts'
+import { counter, histogram, sampledGauge } from '../../lib/metrics.ts'
 import type { WriterConfig } from './config.ts'
 import { classifyInsertError } from './errors.ts'
 import type { PositionClock } from '../../lib/bus/position.ts'
@@ -66,7 +66,8 @@ interface Ticket {
   done: boolean
   error: unknown
   position: number | undefined
-  deadLetteredRows: number[]
+  /** Made when the first row is dead-lettered: most writes never need it. */
+  deadLetteredRows: number[] | undefined
   resolve: (o: WriteOutcome) => void
   reject: (e: unknown) => void
 }
@@ -106,7 +107,7 @@ export interface WriterOptions {
 const rowsTotal = counter('citytwin_store_rows_total', 'Rows handed to the store writer, by outcome', ['table', 'outcome'])
 const insertSeconds = histogram('citytwin_store_insert_seconds', 'Time of one INSERT into the store', ['table'], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10])
 const retriesTotal = counter('citytwin_store_insert_retries_total', 'INSERTs retried after a transient failure', ['table'])
-const queuedRows = gauge('citytwin_store_queue_rows', 'Rows waiting in the store writer queue', ['table'])
+const queuedRows = sampledGauge('citytwin_store_queue_rows', 'Rows waiting in the store writer queue', ['table'])
 
 export class StoreWriter implements Component, RowSink {
   readonly name: string
@@ -133,9 +134,10 @@ export class StoreWriter implements Component, RowSink {
   #abort = new AbortController()
   #counts = { received: 0, inserted: 0, deadLettered: 0, failed: 0, batches: 0, retries: 0, splits: 0 }
   #lastError = ''
-  /** Bound once: these move on every write, and prom-client hashes a labels object on each call. */
-  readonly #queuedGauge: Gauge.Internal<'table'>
+  /** Bound once: it moves with every batch, and prom-client hashes a labels object on each call. */
   readonly #insertedRows: Counter.Internal
+  /** The queue's gauge is read at each scrape (lib/metrics.ts sampledGauge), not set on each write. */
+  #unwatchQueued: (() => void) | undefined
 
   constructor(opts: WriterOptions) {
     this.#client = opts.client
@@ -148,7 +150,6 @@ export class StoreWriter implements Component, RowSink {
     const columns = opts.positions ? [...opts.columns, 'bus_pos'] : opts.columns
     this.#insertSql = `INSERT INTO ${opts.table} (${columns.join(', ')}) FORMAT JSONCompactEachRow`
     this.#log = logger('store-writer', { table: opts.table })
-    this.#queuedGauge = queuedRows.labels({ table: opts.table })
     this.#insertedRows = rowsTotal.labels({ table: opts.table, outcome: 'inserted' })
   }
 
@@ -156,6 +157,7 @@ export class StoreWriter implements Component, RowSink {
     this.#running = true
     this.#accepting = true
     this.#abort = new AbortController()
+    this.#unwatchQueued ??= queuedRows.watch({ table: this.#table }, () => this.#queued)
   }
 
   /**
@@ -191,14 +193,13 @@ export class StoreWriter implements Component, RowSink {
             settled(o)
           }
         : settled
-      const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, done: false, error: undefined, position, deadLetteredRows: [], resolve, reject }
+      const ticket: Ticket = { left: rows.length, inserted: 0, deadLettered: 0, failed: false, done: false, error: undefined, position, deadLetteredRows: undefined, resolve, reject }
       this.#unsettled.push(ticket)
       const at = Date.now()
       if (this.#queued === 0) this.#oldestAt = at
       this.#queue.push({ ticket, lines, at, first: 0 })
       this.#queued += rows.length
       this.#counts.received += rows.length
-      this.#queuedGauge.set(this.#queued)
       this.#schedule()
     })
   }
@@ -221,6 +222,8 @@ export class StoreWriter implements Component, RowSink {
     const outcome = await Promise.race([drained.then(() => 'drained' as const), timeout])
     timer.abort()
     this.#running = false
+    this.#unwatchQueued?.()
+    this.#unwatchQueued = undefined
     clearTimeout(this.#timer)
     this.#timer = undefined
     if (outcome === 'timeout') {
@@ -302,7 +305,6 @@ export class StoreWriter implements Component, RowSink {
     this.#queue = i === this.#queue.length ? [] : this.#queue.slice(i)
     this.#queued -= n
     this.#oldestAt = Date.now()
-    this.#queuedGauge.set(this.#queued)
     while (this.#spaceWaiters.length > 0 && this.#queued < this.#cfg.queueRows) this.#spaceWaiters.shift()?.()
     return batch
   }
@@ -388,7 +390,7 @@ export class StoreWriter implements Component, RowSink {
     try {
       await this.#deadLetters.deadLetter([{ ts: Date.now(), source: `store:${this.#table}`, code: 'STORE_REJECTED', reason, raw: line }])
       this.#log.warn({ reason }, 'row rejected by the store; dead-lettered')
-      seg.ticket.deadLetteredRows.push(index)
+      ;(seg.ticket.deadLetteredRows ??= []).push(index)
       this.#settle(seg, 0, 1)
     } catch (e) {
       this.#fail(seg, e)
@@ -430,7 +432,7 @@ export class StoreWriter implements Component, RowSink {
       else {
         head.resolve({
           inserted: head.inserted, deadLettered: head.deadLettered, ...(head.position === undefined ? {} : { position: head.position }),
-          ...(head.deadLetteredRows.length > 0 ? { deadLetteredRows: head.deadLetteredRows.sort((a, b) => a - b) } : {}),
+          ...(head.deadLetteredRows ? { deadLetteredRows: head.deadLetteredRows.sort((a, b) => a - b) } : {}),
         })
       }
     }
