@@ -30,6 +30,8 @@ export interface ConfigSources {
   file?: Record<string, unknown>
   /** Command-line values, already named like the fields. Undefined values are ignored. */
   overrides?: Record<string, unknown>
+  /** Defaults of this command, for fields neither the file, the environment nor `overrides` set (e.g. open reads for the demo city). */
+  defaults?: Record<string, unknown>
 }
 
 /** `flushIntervalMs` -> `FLUSH_INTERVAL_MS`. */
@@ -99,6 +101,7 @@ export function loadConfig<S extends z.ZodObject>(cfg: ComponentConfig<S>, sourc
     }
   }
   for (const [k, v] of Object.entries(sources.overrides ?? {})) if (v !== undefined) merged[k] = v
+  for (const [k, v] of Object.entries(sources.defaults ?? {})) if (v !== undefined && merged[k] === undefined) merged[k] = v
   const parsed = cfg.schema.safeParse(merged)
   if (!parsed.success) {
     const lines = parsed.error.issues.map((i) => {

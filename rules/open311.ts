@@ -6,7 +6,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
-import { readJsonBody, route, type Reply, type Route } from '../twin/api/router.ts'
+import { readJsonBody, route, type Caller, type Reply, type Route } from '../twin/api/router.ts'
 import { complaintFigures, loadComplaints } from './complaints-store.ts'
 import type { Complaint } from './complaints.ts'
 import type { RulesService } from './service.ts'
@@ -44,7 +44,14 @@ export function serviceRequest(t: Ticket, rules: RulesService): Record<string, u
 }
 
 /** A complaint as a service request: its own ticket, or the proactive ticket it was matched to. */
-function complaintRequest(c: Complaint, rules: RulesService): Record<string, unknown> {
+/**
+ * A complaint as a GeoReport v2 request. What the complainant wrote and
+ * where (description, address, coordinates) is personal data: it goes only
+ * to a caller with a bearer token or an api_key; anyone else sees that the
+ * request exists, its service, status and dates (what a public 12345 board
+ * shows), with those fields empty. The contact details are never served.
+ */
+function complaintRequest(c: Complaint, rules: RulesService, personal: boolean): Record<string, unknown> {
   const t = rules.book.get(c.matchedTicket || c.ticketId)
   return {
     service_request_id: c.id,
@@ -52,17 +59,17 @@ function complaintRequest(c: Complaint, rules: RulesService): Record<string, unk
     status_notes: c.matchedTicket ? `already in hand: proactive ticket ${c.matchedTicket}, raised ${Math.round(c.leadMs / 60_000)} min before this request` : `ticket ${c.ticketId}`,
     service_name: rules.catalogue.type(c.serviceCode)?.nameZh ?? c.serviceCode,
     service_code: c.serviceCode,
-    description: c.description,
+    description: personal ? c.description : '',
     agency_responsible: t?.unitName ?? '',
     service_notice: '',
     requested_datetime: iso(c.receivedAt),
     updated_datetime: iso(t?.updatedAt ?? c.receivedAt),
     expected_datetime: iso(t?.resolveDueAt),
-    address: c.address,
+    address: personal ? c.address : '',
     address_id: '',
     zipcode: '',
-    lat: c.lat,
-    long: c.lon,
+    lat: personal ? c.lat : null,
+    long: personal ? c.lon : null,
     media_url: '',
   }
 }
@@ -90,6 +97,7 @@ const listSchema = z.object({
   start_date: z.iso.datetime({ offset: true }).optional(),
   end_date: z.iso.datetime({ offset: true }).optional(),
   status: z.enum(['open', 'closed']).optional(),
+  api_key: z.string().optional(),
 })
 
 const keyMatches = (given: string, keys: readonly string[]): boolean =>
@@ -98,6 +106,10 @@ const keyMatches = (given: string, keys: readonly string[]): boolean =>
 const DAY = 86_400_000
 
 export function open311Routes(rules: RulesService, client: ClickHouseClient): Route[] {
+  const apiKeys = (): string[] => rules.config.open311ApiKeys.split(',').map((k) => k.trim()).filter((k) => k !== '')
+  /** Whether the caller may read complainants' words and places: any bearer token, or a valid api_key. */
+  const mayReadPersonal = (caller: Caller | undefined, apiKey: string | null | undefined): boolean =>
+    caller !== undefined || (typeof apiKey === 'string' && keyMatches(apiKey, apiKeys()))
   // Only the JSON format is served; an .xml path is a 404 of the router.
   const jsonOnly = (format: string | undefined): Reply | undefined => (format === 'json' ? undefined : error(400, 'only the JSON format is served: use .json'))
   return [
@@ -131,7 +143,7 @@ export function open311Routes(rules: RulesService, client: ClickHouseClient): Ro
         const parsed = postSchema.safeParse(body)
         if (!parsed.success) return error(400, parsed.error.issues.map((i) => `${i.path.join('.') || 'body'}: ${i.message}`).join('; '))
         const p = parsed.data
-        const keys = rules.config.open311ApiKeys.split(',').map((k) => k.trim()).filter((k) => k !== '')
+        const keys = apiKeys()
         const operator = caller !== undefined && caller.role !== 'viewer'
         if (!operator && !(p.api_key !== undefined && keyMatches(p.api_key, keys))) return error(403, keys.length === 0 ? 'posting requests needs an operator bearer token (no api keys are configured)' : 'invalid api_key')
         if (!rules.catalogue.type(p.service_code)) return error(404, `no service ${p.service_code}; see services.json`)
@@ -145,8 +157,8 @@ export function open311Routes(rules: RulesService, client: ClickHouseClient): Ro
     }),
     route({
       method: 'GET', path: '/open311/v2/requests.json', tag: 'open311', ownAuth: true,
-      summary: 'GeoReport v2 service requests: proactive tickets and complaints (default: the last 90 days, at most 1000)',
-      handler: async ({ req }) => {
+      summary: 'GeoReport v2 service requests: proactive tickets and complaints (default: the last 90 days, at most 1000). A complaint\'s description, address and coordinates only with a bearer token or api_key',
+      handler: async ({ req, caller }) => {
         const parsed = listSchema.safeParse(Object.fromEntries(new URL(req.url ?? '/', 'http://x').searchParams))
         if (!parsed.success) return error(400, parsed.error.issues.map((i) => `${i.path.join('.')}: ${i.message}`).join('; '))
         const q = parsed.data
@@ -157,7 +169,8 @@ export function open311Routes(rules: RulesService, client: ClickHouseClient): Ro
         // The service codes are filtered in the store, so the 1,000 returned are 1,000 of that kind.
         const tickets = await loadTicketDocs(client, from, to, 1000, ids, codes)
         const complaints = await loadComplaints(client, from, to, 1000, ids, codes)
-        const out = [...tickets.map((t) => serviceRequest(rules.book.get(t.id) ?? t, rules)), ...complaints.map((c) => complaintRequest(c, rules))]
+        const personal = mayReadPersonal(caller, q.api_key)
+        const out = [...tickets.map((t) => serviceRequest(rules.book.get(t.id) ?? t, rules)), ...complaints.map((c) => complaintRequest(c, rules, personal))]
           .filter((r) => (!codes || codes.includes(r.service_code as string)) && (!q.status || r.status === q.status))
           .sort((a, b) => String(b.requested_datetime).localeCompare(String(a.requested_datetime)))
           .slice(0, 1000)
@@ -165,15 +178,15 @@ export function open311Routes(rules: RulesService, client: ClickHouseClient): Ro
       },
     }),
     route({
-      method: 'GET', path: '/open311/v2/requests/{id}', tag: 'open311', ownAuth: true, summary: 'GeoReport v2: one service request',
-      handler: async ({ params }) => {
+      method: 'GET', path: '/open311/v2/requests/{id}', tag: 'open311', ownAuth: true, summary: 'GeoReport v2: one service request (a complaint\'s personal fields as in the list)',
+      handler: async ({ params, req, caller }) => {
         const [id, format] = (params.id ?? '').split('.')
         const bad = jsonOnly(format)
         if (bad) return bad
         const t = rules.book.get(id ?? '') ?? (await loadTicketDocs(client, 0, rules.now() + 1, 1, [id ?? '']))[0]
         if (t) return { status: 200, body: [serviceRequest(t, rules)] }
         const [c] = await loadComplaints(client, 0, rules.now() + 1, 1, [id ?? ''])
-        if (c) return { status: 200, body: [complaintRequest(c, rules)] }
+        if (c) return { status: 200, body: [complaintRequest(c, rules, mayReadPersonal(caller, new URL(req.url ?? '/', 'http://x').searchParams.get('api_key')))] }
         return error(404, `no service request ${id ?? ''}`)
       },
     }),

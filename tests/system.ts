@@ -69,7 +69,8 @@ export async function startRules(sys: TestSystem, config: RulesConfig, clock?: (
 /** The API on a free port with the twin's, the rules' and Open311's routes. */
 export async function startApi(sys: TestSystem, rules: RulesService, overrides: Partial<ApiConfig>, staticDir?: string): Promise<ApiServer> {
   const api = new ApiServer({
-    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, ...overrides } }),
+    // Reads open, as in the demo (`citytwin start`); a test of tokens sets openReads off.
+    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, openReads: true, ...overrides } }),
     client: sys.store.client, twin: sys.live, routes: [...ruleRoutes(rules, sys.store.client), ...open311Routes(rules, sys.store.client)],
     ...(staticDir ? { staticDir } : {}),
   })

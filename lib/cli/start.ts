@@ -54,7 +54,10 @@ export const startCommand: Command = {
     const graceMs = numberOption(values, 'stop-grace-ms') ?? 15_000
     const workers = numberOption(values, 'workers') ?? 1
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
-    const api = loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') } })
+    // The demo city is for trying citytwin out: its map and tickets may be read without a token, unless configured.
+    // A city's own deployment (--full or any other scale) reads with tokens by default.
+    const demo = scale === DEMO_SCALE
+    const api = loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') }, defaults: demo ? { openReads: true } : {} })
     guardUnhandledRejections()
 
     const { store, writerCfg } = await openMigratedStore({ file: configFile })
@@ -110,7 +113,7 @@ export const startCommand: Command = {
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
         `  MQTT     port ${gatewayPort()}${workers > 1 ? ` (${workers} processes)` : ''} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
-        `  viewer   ${server.url}/\n  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
+        `  viewer   ${server.url}/ (${api.openReads ? 'reads open without a token' : `reads need a token: CITYTWIN_API_TOKENS (${api.tokens.length} configured)`})\n  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
       log.info({ signal: await untilSignal() }, 'stopping')
     } finally {

@@ -216,6 +216,17 @@ describe('Open311 GeoReport v2', () => {
     const one = listed.body.find((r) => r.service_request_id === t.id)
     expect(Object.keys(one ?? {}).sort()).toEqual(['address', 'address_id', 'agency_responsible', 'description', 'expected_datetime', 'lat', 'long', 'media_url', 'requested_datetime', 'service_code', 'service_name', 'service_notice', 'service_request_id', 'status', 'status_notes', 'updated_datetime', 'zipcode'])
     expect((await call<unknown[]>('GET', `/open311/v2/requests/${near.body[0]?.service_request_id ?? ''}.json`)).body).toMatchObject([{ status: 'open', service_code: 'waterlogging' }])
+    // What a complainant wrote and where is personal: not for anyone without a token or api_key; the contact never.
+    const nearId = near.body[0]?.service_request_id ?? ''
+    const anonymous = listed.body.find((r) => r.service_request_id === nearId)
+    expect(anonymous).toMatchObject({ description: '', address: '', lat: null, long: null, status: 'open', service_code: 'waterlogging' })
+    expect(JSON.stringify(listed.body)).not.toContain('13800000000')
+    const withKey = await call<Record<string, unknown>[]>('GET', `/open311/v2/requests.json?status=open&api_key=${API_KEY}`)
+    expect(withKey.body.find((r) => r.service_request_id === nearId)).toMatchObject({ description: '路口积水很深', address: '文化路与农业路交叉口', lat: d.lat + 0.0005, long: d.lon })
+    expect(JSON.stringify(withKey.body)).not.toContain('13800000000')
+    expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests.json?api_key=wrong`)).body.find((r) => r.service_request_id === nearId)).toMatchObject({ description: '' })
+    expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests/${nearId}.json`)).body[0]).toMatchObject({ description: '', lat: null })
+    expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests/${nearId}.json`, VIEWER)).body[0]).toMatchObject({ description: '路口积水很深' })
   })
 })
 

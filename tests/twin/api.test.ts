@@ -57,7 +57,7 @@ beforeAll(async () => {
   live = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 0, sweepIntervalMs: 200, checkpointIntervalMs: 3_600_000 } })
   await live.start()
   api = new ApiServer({
-    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 50, liveMaxRowsPerMessage: 100, liveMaxBoxes: 3, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
+    config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, openReads: true, liveTickMs: 50, liveMaxRowsPerMessage: 100, liveMaxBoxes: 3, tokens: [{ name: 'ops-admin', role: 'admin', token: ADMIN }, { name: 'wall', role: 'viewer', token: VIEWER }] } }),
     client: store.client, twin: live,
   })
   await api.start()
@@ -255,6 +255,35 @@ describe('twin API: validation, auth and the document', () => {
     const ok = await post(ADMIN)
     expect(ok.status).toBe(200)
     expect(await ok.json()).toMatchObject({ ok: true, by: 'ops-admin' })
+  })
+
+  it('needs a token for reads by default (open reads are the demo\'s), over HTTP and on the live feed', async () => {
+    const closed = new ApiServer({ config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, tokens: [{ name: 'wall', role: 'viewer', token: VIEWER }] } }), client: store.client, twin: live })
+    await closed.start()
+    try {
+      const read = (token?: string) => fetch(`${closed.url}/api/city`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
+      expect((await read()).status).toBe(401)
+      expect((await read(VIEWER)).status).toBe(200)
+      const refused = await new Promise<number>((resolve, reject) => {
+        const ws = new WebSocket(`${closed.url.replace('http', 'ws')}/api/live`)
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.on('open', () => reject(new Error('the live feed opened without a token')))
+        ws.on('error', () => undefined)
+      })
+      expect(refused).toBe(401)
+      const opened = await new Promise<boolean>((resolve) => {
+        const ws = new WebSocket(`${closed.url.replace('http', 'ws')}/api/live?access_token=${VIEWER}`)
+        ws.on('open', () => {
+          ws.close()
+          resolve(true)
+        })
+        ws.on('unexpected-response', () => resolve(false))
+        ws.on('error', () => resolve(false))
+      })
+      expect(opened).toBe(true)
+    } finally {
+      await closed.stop(Date.now() + 2_000)
+    }
   })
 
   it('serves an OpenAPI 3.1 document listing every route', async () => {

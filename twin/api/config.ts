@@ -11,7 +11,7 @@ export const apiConfig = defineConfig(
       role: z.enum(['viewer', 'operator', 'admin']),
       token: z.string().min(16).describe('The bearer secret, at least 16 characters.'),
     })).default([]).describe('Bearer tokens and their roles (viewer < operator < admin). JSON in the environment, e.g. [{"name":"desk-1","role":"operator","token":"..."}].'),
-    openReads: z.boolean().default(true).describe('Whether read-only routes (and the live feed) may be used without a token. Anything that changes state always needs one.'),
+    openReads: z.boolean().default(false).describe('Whether read-only routes (and the live feed) may be used without a token. Anything that changes state always needs one, and complainants\' words and places (Open311 requests) need a token or an api_key either way. Off by default; `citytwin start` with the demo city turns it on unless set, so a newcomer\'s viewer works without a token.'),
     liveTickMs: z.number().int().min(50).max(10_000).default(250).describe('How often the live WebSocket sends what changed, coalesced per device, camera and grid, in milliseconds.'),
     basemapStyleUrl: z.string().default('').refine((u) => u === '' || /^https?:\/\//.test(u) || u.startsWith('/'), 'an http(s) URL or a path on this server').describe('A MapLibre style URL (style.json) the viewer draws under the grids, for deployments with a tile server. Empty: no base map; the city\'s own district outlines are the base, and nothing is fetched from outside.'),
     maxLiveClients: z.number().int().min(1).default(200).describe('Most live WebSocket clients at once; more are refused.'),

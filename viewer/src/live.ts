@@ -1,5 +1,7 @@
 // The live feed (/api/live) from the browser: subscribes to what the map
 // shows, hands each delta to the map, and reconnects with backoff.
+import { token } from './api.ts'
+
 export interface Hello {
   grid: string[]
   device: string[]
@@ -27,7 +29,9 @@ export class LiveClient {
   onState: (connected: boolean) => void = () => undefined
 
   connect(): void {
-    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live`
+    // A browser cannot set headers on a WebSocket: the token goes as access_token (needed where reads are not open).
+    const tk = token()
+    const url = `${location.protocol === 'https:' ? 'wss' : 'ws'}://${location.host}/api/live${tk ? `?access_token=${encodeURIComponent(tk)}` : ''}`
     const ws = new WebSocket(url)
     this.#ws = ws
     ws.onopen = () => {
