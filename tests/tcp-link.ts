@@ -1,12 +1,16 @@
 // A TCP proxy whose behaviour a test controls: pass traffic through, drop
-// every new connection, or hold new connections unanswered until released.
+// every new connection, hold new connections unanswered until released, or
+// lose the answer (the request reaches the server, the connection is cut as
+// the answer comes back).
 // Tests put it between a client and a real server to make real network
 // failures and stalls.
 import { createServer, connect, type Server, type Socket } from 'node:net'
 
 export class Link {
-  mode: 'pass' | 'drop' | 'hold' = 'pass'
+  mode: 'pass' | 'drop' | 'hold' | 'lose-answer' = 'pass'
   accepted = 0
+  /** Answers lost in mode 'lose-answer'. */
+  lost = 0
   #held: Socket[] = []
   #server: Server
   constructor(private readonly target: URL) {
@@ -18,8 +22,20 @@ export class Link {
         this.#held.push(socket)
         return
       }
+      if (this.mode === 'lose-answer') return this.#loseAnswer(socket)
       this.#pipe(socket)
     })
+  }
+  #loseAnswer(socket: Socket): void {
+    const up = connect(Number(this.target.port), this.target.hostname)
+    socket.pipe(up)
+    up.once('data', () => {
+      this.lost++
+      socket.destroy()
+      up.destroy()
+    })
+    up.on('error', () => socket.destroy())
+    socket.on('error', () => up.destroy())
   }
   #pipe(socket: Socket): void {
     const up = connect(Number(this.target.port), this.target.hostname)

@@ -176,6 +176,35 @@ describe('StoreWriter', () => {
     link.close()
   })
 
+  it('stores a batch once when its answer was lost and it was sent again', async () => {
+    // As the element streams are after migration 10: the store remembers recent inserts' tokens.
+    await store.client.command({ query: 'CREATE TABLE IF NOT EXISTS wd (id UInt32, name String, at DateTime64(3, \'UTC\')) ENGINE = MergeTree ORDER BY id SETTINGS non_replicated_deduplication_window = 100' })
+    const link = new Link(new URL(owner.url))
+    const client = await clientThrough(link)
+    const w = new StoreWriter({ client, table: 'wd', columns: ['id', 'name', 'at'], config: cfg({ flushIntervalMs: 10, maxRetries: 5 }) })
+    await w.start()
+    link.mode = 'lose-answer'
+    const pending = w.write(rows(0, 500))
+    while (link.lost < 1) await new Promise((r) => setTimeout(r, 5))
+    link.mode = 'pass'
+    await expect(pending).resolves.toEqual({ inserted: 500, deadLettered: 0 })
+    expect(w.stats().retries).toBeGreaterThanOrEqual(1)
+    expect(await count('wd')).toBe(500)
+    // A second batch of the same rows is new data, not a retry: stored again.
+    await expect(w.write(rows(0, 500))).resolves.toEqual({ inserted: 500, deadLettered: 0 })
+    expect(await count('wd')).toBe(1000)
+    await w.stop(Date.now() + 5_000)
+    await client.close()
+    link.close()
+  })
+
+  it('element streams keep the window that makes a retried insert count once', async () => {
+    const rs = await store.client.query({ query: `SELECT name, engine_full FROM system.tables WHERE database = currentDatabase() AND name IN ('readings', 'events', 'dead_letters') ORDER BY name`, format: 'JSONEachRow' })
+    const tables = await rs.json<{ name: string; engine_full: string }>()
+    expect(tables.map((t) => t.name)).toEqual(['dead_letters', 'events', 'readings'])
+    for (const t of tables) expect(t.engine_full).toContain('non_replicated_deduplication_window = 1000')
+  })
+
   it('tells the writer, with a retryable error, when retries run out; nothing is stored', async () => {
     await store.client.command({ query: 'TRUNCATE TABLE w' })
     const link = new Link(new URL(owner.url))

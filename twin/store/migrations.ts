@@ -364,6 +364,20 @@ export const MIGRATIONS: readonly Migration[] = [
       `INSERT INTO rollup_positions SELECT now64(3), toUInt64(toUnixTimestamp64Micro(now64(6)))`,
     ],
   },
+  {
+    version: 10,
+    name: 'element streams remember the last inserts, so a writer retrying an insert whose answer was lost does not store it twice',
+    statements: [
+      // The writer sends each batch with an insert_deduplication_token it keeps
+      // across retries (writer.ts); a plain MergeTree checks it only within this
+      // window of recent inserts (a few minutes of the city's inserts). An insert
+      // without a token (the twin's own alarm events) is checked by its data's
+      // hash instead: the same rows inserted twice within the window count once.
+      `ALTER TABLE readings MODIFY SETTING non_replicated_deduplication_window = 1000`,
+      `ALTER TABLE events MODIFY SETTING non_replicated_deduplication_window = 1000`,
+      `ALTER TABLE dead_letters MODIFY SETTING non_replicated_deduplication_window = 1000`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

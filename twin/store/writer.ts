@@ -7,6 +7,7 @@
 // the engine rejects for its data is split in halves until the bad rows are
 // isolated, and each bad row goes to the dead letters with the server's
 // reason.
+import { randomUUID } from 'node:crypto'
 import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Counter } from 'prom-client'
@@ -311,9 +312,13 @@ export class StoreWriter implements Component, RowSink {
 
   async #insertBatch(batch: Segment[]): Promise<void> {
     this.#counts.batches++
+    // One token for every attempt of this batch: when an insert was stored but
+    // its answer lost (a reset connection, a timeout), the retry is recognised
+    // by the store and not stored again (tables with non_replicated_deduplication_window).
+    const token = `${this.#table}:${randomUUID()}`
     for (let attempt = 0; ; attempt++) {
       try {
-        await this.#insert(batch)
+        await this.#insert(batch, token)
         this.#lastError = ''
         for (const seg of batch) this.#settle(seg, seg.lines.length, 0)
         return
@@ -337,7 +342,7 @@ export class StoreWriter implements Component, RowSink {
     }
   }
 
-  async #insert(batch: Segment[]): Promise<void> {
+  async #insert(batch: Segment[], token: string): Promise<void> {
     const parts: string[] = []
     for (const seg of batch) parts.push(seg.lines.join('\n'))
     const body = Buffer.from(parts.join('\n') + '\n')
@@ -349,6 +354,7 @@ export class StoreWriter implements Component, RowSink {
     const result = await this.#client.exec({
       query: this.#insertSql,
       values: Readable.from([body], { objectMode: false }),
+      clickhouse_settings: { insert_deduplication_token: token },
     })
     result.stream.resume() // an INSERT answers with nothing worth reading; drain it so the socket is freed
     end()
