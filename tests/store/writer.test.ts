@@ -193,6 +193,9 @@ describe('StoreWriter', () => {
     // A second batch of the same rows is new data, not a retry: stored again.
     await expect(w.write(rows(0, 500))).resolves.toEqual({ inserted: 500, deadLettered: 0 })
     expect(await count('wd')).toBe(1000)
+    // The token is the batch's alone: inserts after it without one (other writers on the same store sessions) are stored.
+    for (let i = 0; i < 8; i++) await store.client.insert({ table: 'wd', values: [[10_000 + i, 'other', 1_790_000_000_000]], format: 'JSONCompactEachRow' })
+    expect(await count('wd')).toBe(1008)
     await w.stop(Date.now() + 5_000)
     await client.close()
     link.close()

@@ -114,7 +114,8 @@ export class StoreWriter implements Component, RowSink {
   readonly name: string
   readonly #client: ClickHouseClient
   readonly #table: string
-  readonly #insertSql: string
+  /** The INSERT up to its SETTINGS clause; each batch adds its token (#insert). */
+  readonly #insertInto: string
   readonly #cfg: WriterConfig
   readonly #deadLetters: DeadLetterSink | undefined
   readonly #positions: PositionClock | undefined
@@ -149,7 +150,7 @@ export class StoreWriter implements Component, RowSink {
     this.#onStored = opts.onStored
     this.name = `writer:${opts.table}`
     const columns = opts.positions ? [...opts.columns, 'bus_pos'] : opts.columns
-    this.#insertSql = `INSERT INTO ${opts.table} (${columns.join(', ')}) FORMAT JSONCompactEachRow`
+    this.#insertInto = `INSERT INTO ${opts.table} (${columns.join(', ')})`
     this.#log = logger('store-writer', { table: opts.table })
     this.#insertedRows = rowsTotal.labels({ table: opts.table, outcome: 'inserted' })
   }
@@ -351,10 +352,13 @@ export class StoreWriter implements Component, RowSink {
     // is stored whole or not at all; that is what makes retrying it safe.
     // exec, not insert: the client's insert re-encodes rows itself and takes
     // JSON formats only as objects; exec sends the ready body as it is.
+    // The token in the statement's own SETTINGS clause, not as a client
+    // setting: the embedded store applies client settings with SET on a pooled
+    // session, where the token would stay and make later inserts without one
+    // (the twin's own events) duplicates of this batch, silently dropped.
     const result = await this.#client.exec({
-      query: this.#insertSql,
+      query: `${this.#insertInto} SETTINGS insert_deduplication_token = '${token.replace(/'/g, "''")}' FORMAT JSONCompactEachRow`,
       values: Readable.from([body], { objectMode: false }),
-      clickhouse_settings: { insert_deduplication_token: token },
     })
     result.stream.resume() // an INSERT answers with nothing worth reading; drain it so the socket is freed
     end()
