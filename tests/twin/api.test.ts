@@ -286,6 +286,62 @@ describe('twin API: validation, auth and the document', () => {
     }
   })
 
+  it('answers with security headers, routes and errors alike', async () => {
+    for (const path of ['/api/city', '/api/nothing']) {
+      const res = await fetch(`${api.url}${path}`)
+      expect(res.headers.get('x-content-type-options')).toBe('nosniff')
+      expect(res.headers.get('x-frame-options')).toBe('DENY')
+      expect(res.headers.get('content-security-policy')).toBe("frame-ancestors 'none'")
+      expect(res.headers.get('referrer-policy')).toBe('no-referrer')
+      // Same origin only unless configured: no CORS header for another site's page.
+      expect((await fetch(`${api.url}${path}`, { headers: { origin: 'https://elsewhere.example' } })).headers.get('access-control-allow-origin')).toBeNull()
+    }
+  })
+
+  it('lets the configured origins call it from a browser (CORS), and no other', async () => {
+    const cors = new ApiServer({ config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, openReads: true, corsOrigins: ['https://ops.example.city'] } }), client: store.client, twin: live })
+    await cors.start()
+    try {
+      const pre = await fetch(`${cors.url}/api/tickets`, { method: 'OPTIONS', headers: { origin: 'https://ops.example.city', 'access-control-request-method': 'GET', 'access-control-request-headers': 'authorization' } })
+      expect(pre.status).toBe(204)
+      expect(pre.headers.get('access-control-allow-origin')).toBe('https://ops.example.city')
+      expect(pre.headers.get('access-control-allow-headers')).toContain('authorization')
+      const read = await fetch(`${cors.url}/api/city`, { headers: { origin: 'https://ops.example.city' } })
+      expect(read.status).toBe(200)
+      expect(read.headers.get('access-control-allow-origin')).toBe('https://ops.example.city')
+      const other = await fetch(`${cors.url}/api/city`, { headers: { origin: 'https://evil.example' } })
+      expect(other.headers.get('access-control-allow-origin')).toBeNull()
+      expect((await fetch(`${cors.url}/api/city`, { method: 'OPTIONS', headers: { origin: 'https://evil.example' } })).status).toBe(405)
+    } finally {
+      await cors.stop(Date.now() + 2_000)
+    }
+  })
+
+  it('answers 429 to an address that sent too many unknown tokens, a good token and the live feed included, and counts it', async () => {
+    const guarded = new ApiServer({ config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, authFailuresPerMinute: 3, tokens: [{ name: 'wall', role: 'viewer', token: VIEWER }] } }), client: store.client, twin: live })
+    await guarded.start()
+    try {
+      const read = (token: string) => fetch(`${guarded.url}/api/city`, { headers: { authorization: `Bearer ${token}` } })
+      expect((await read(VIEWER)).status).toBe(200)
+      for (let i = 0; i < 3; i++) expect((await read(`guess-${i}-xxxxxxxxxxxxxxxx`)).status).toBe(401)
+      const blocked = await read(VIEWER)
+      expect(blocked.status).toBe(429)
+      expect(Number(blocked.headers.get('retry-after'))).toBeGreaterThan(0)
+      expect(await blocked.json()).toMatchObject({ error: { code: 'TOO_MANY_AUTH_FAILURES' } })
+      const refused = await new Promise<number>((resolve) => {
+        const ws = new WebSocket(`${guarded.url.replace('http', 'ws')}/api/live?access_token=${VIEWER}`)
+        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.on('open', () => resolve(101))
+        ws.on('error', () => undefined)
+      })
+      expect(refused).toBe(429)
+      const metrics = await (await fetch(`${api.url}/metrics`)).text()
+      expect(metrics).toMatch(/citytwin_api_auth_failures_total\{outcome="throttled"[^}]*\} [1-9]/)
+    } finally {
+      await guarded.stop(Date.now() + 2_000)
+    }
+  })
+
   it('serves an OpenAPI 3.1 document listing every route', async () => {
     const doc = await get<{ openapi: string; paths: Record<string, Record<string, { parameters?: { name: string }[] }>> }>('/api/openapi.json')
     expect(doc.body.openapi).toBe('3.1.0')

@@ -19,6 +19,8 @@ export interface Reply {
   status: number
   body: unknown
   contentType?: string
+  /** Seconds a client should wait before trying again (Retry-After), for 429 and 503. */
+  retryAfterS?: number
 }
 
 export interface RouteContext<Q, B> {
@@ -189,7 +191,13 @@ export function openApiFor(routes: readonly Route[], extra: Record<string, unkno
 }
 
 export function errorBody(e: unknown): Reply {
-  if (e instanceof HttpError) return { status: e.status, body: { error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } } }
+  if (e instanceof HttpError) {
+    const retryAfterS = (e.details as { retryAfterS?: unknown } | undefined)?.retryAfterS
+    return {
+      status: e.status, body: { error: { code: e.code, message: e.message, ...(e.details === undefined ? {} : { details: e.details }) } },
+      ...(typeof retryAfterS === 'number' ? { retryAfterS } : {}),
+    }
+  }
   if (e instanceof CitytwinError && e.code === 'STORE_UNAVAILABLE') return { status: 503, body: { error: { code: e.code, message: e.message } } }
   return { status: 500, body: { error: { code: 'INTERNAL', message: e instanceof Error ? e.message : String(e) } } }
 }

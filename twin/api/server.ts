@@ -17,12 +17,27 @@ import type { LiveTwin } from '../state/live-twin.ts'
 import type { ApiConfig } from './config.ts'
 import { LiveFeed } from './live.ts'
 import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, route, Router, type Caller, type Reply, type Route } from './router.ts'
+import { AuthThrottle } from './auth-throttle.ts'
 import { twinRoutes } from './twin-routes.ts'
 import { mapRoutes } from './map-routes.ts'
 import { isApiPath, serveStatic } from './static.ts'
 
 const log = logger('api')
 const httpRequests = counter('citytwin_api_requests_total', 'HTTP API requests, by route and status', ['route', 'status'])
+const authFailures = counter('citytwin_api_auth_failures_total', 'Requests and live connections with an unknown bearer token, and those refused because their address sent too many', ['outcome'])
+
+/**
+ * Sent with every answer, the viewer's files included: no sniffing of
+ * content types, no framing by other sites (clickjacking of the operators'
+ * buttons), no referrer with tokens in it, a window of its own.
+ */
+const SECURITY_HEADERS: Readonly<Record<string, string>> = {
+  'x-content-type-options': 'nosniff',
+  'x-frame-options': 'DENY',
+  'content-security-policy': "frame-ancestors 'none'",
+  'referrer-policy': 'no-referrer',
+  'cross-origin-opener-policy': 'same-origin',
+}
 
 export interface ApiServerOptions {
   config: ApiConfig
@@ -47,6 +62,7 @@ export class ApiServer implements Component {
   readonly #components: () => readonly Component[]
   readonly #twin: LiveTwin | undefined
   readonly #staticDir: string | undefined
+  readonly #throttle: AuthThrottle
   readonly router: Router
 
   constructor(opts: ApiServerOptions) {
@@ -55,6 +71,7 @@ export class ApiServer implements Component {
     this.#components = opts.components ?? (() => [])
     this.#twin = opts.twin
     this.#staticDir = opts.staticDir
+    this.#throttle = new AuthThrottle(this.#cfg.authFailuresPerMinute, 60_000)
     const system: Route[] = [
       route({
         method: 'GET', path: '/metrics', tag: 'system', summary: 'Prometheus metrics (text exposition format)',
@@ -119,17 +136,53 @@ export class ApiServer implements Component {
     return { url: this.url, served: this.#served, errors: this.#errors, liveClients: this.#live?.clients ?? 0 }
   }
 
-  /** The caller a request's bearer token names; undefined without one; 401 for an unknown one. */
+  /**
+   * The caller a request's bearer token names; undefined without one; 401
+   * for an unknown one, and 429 (before any token is compared) for an
+   * address that sent too many unknown ones this minute.
+   */
   #caller(req: IncomingMessage, url: URL): Caller | undefined {
     const header = req.headers.authorization
     const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : (url.searchParams.get('access_token') ?? undefined)
     if (token === undefined) return undefined
+    const address = req.socket.remoteAddress ?? ''
+    const now = Date.now()
+    const wait = this.#throttle.blockedFor(address, now)
+    if (wait > 0) {
+      authFailures.inc({ outcome: 'throttled' })
+      throw new HttpError(429, 'TOO_MANY_AUTH_FAILURES', `too many unknown tokens from ${address}; try again in ${Math.ceil(wait / 1000)} s`, { retryAfterS: Math.ceil(wait / 1000) })
+    }
     const given = Buffer.from(token)
     for (const t of this.#cfg.tokens) {
       const known = Buffer.from(t.token)
       if (known.length === given.length && timingSafeEqual(known, given)) return { name: t.name, role: t.role }
     }
+    this.#throttle.failed(address, now)
+    authFailures.inc({ outcome: 'unknown_token' })
+    log.warn({ address, route: url.pathname }, 'unknown bearer token')
     throw new HttpError(401, 'UNAUTHORIZED', 'unknown bearer token')
+  }
+
+  /**
+   * CORS for the configured origins: their pages may read and call this API
+   * from a browser; a preflight is answered here. Other origins get no CORS
+   * headers (the browser then refuses the answer to the page).
+   */
+  #cors(req: IncomingMessage, res: ServerResponse): boolean {
+    const origin = req.headers.origin
+    const allowed = this.#cfg.corsOrigins
+    if (origin === undefined || allowed.length === 0) return false
+    const any = allowed.includes('*')
+    if (!any && !allowed.includes(origin)) return false
+    res.setHeader('access-control-allow-origin', any ? '*' : origin)
+    res.setHeader('vary', 'origin')
+    if (req.method !== 'OPTIONS') return false
+    res.writeHead(204, {
+      'access-control-allow-methods': 'GET, HEAD, POST',
+      'access-control-allow-headers': 'authorization, content-type',
+      'access-control-max-age': '600',
+    }).end()
+    return true
   }
 
   async #healthz(): Promise<Reply> {
@@ -158,7 +211,8 @@ export class ApiServer implements Component {
       if (!this.#cfg.openReads && !caller) throw new HttpError(401, 'UNAUTHORIZED', 'the live feed needs a bearer token (Authorization header or access_token)')
     } catch (e) {
       const status = e instanceof HttpError ? e.status : 500
-      socket.end(`HTTP/1.1 ${status} Unauthorized\r\ncontent-type: text/plain\r\n\r\n${messageOf(e)}\n`)
+      const reason = status === 429 ? 'Too Many Requests' : status === 401 ? 'Unauthorized' : 'Internal Server Error'
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\n\r\n${messageOf(e)}\n`)
       return
     }
     this.#live.upgrade(req, socket, head)
@@ -167,6 +221,8 @@ export class ApiServer implements Component {
   /** One request; whatever it holds, it is answered and this process carries on. */
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
+      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v)
+      if (this.#cors(req, res)) return
       await this.#route(req, res)
     } catch (e) {
       // Only a fault outside a route's own handling lands here (the answer
@@ -225,5 +281,8 @@ export class ApiServer implements Component {
 
 function send(res: ServerResponse, out: Reply): void {
   const text = typeof out.body === 'string' || Buffer.isBuffer(out.body) ? out.body : JSON.stringify(out.body)
-  res.writeHead(out.status, { 'content-type': out.contentType ?? 'application/json; charset=utf-8', 'cache-control': 'no-store' }).end(text)
+  res.writeHead(out.status, {
+    'content-type': out.contentType ?? 'application/json; charset=utf-8', 'cache-control': 'no-store',
+    ...(out.retryAfterS === undefined ? {} : { 'retry-after': String(out.retryAfterS) }),
+  }).end(text)
 }
