@@ -13,8 +13,9 @@ import { mqttCommands } from '../../ingest/mqtt/cli.ts'
 import { simCommands } from '../../simulators/devices/cli.ts'
 import { scenarioCommand } from '../../simulators/scenarios/cli.ts'
 import { ticketCommands } from '../../rules/cli.ts'
+import { apiCommands } from '../../twin/api/cli.ts'
 
-export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...simCommands, scenarioCommand, ...ticketCommands, ...storeCommands, ...configCommands]
+export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...simCommands, scenarioCommand, ...ticketCommands, ...apiCommands, ...storeCommands, ...configCommands]
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
   return Object.entries(options).map(([name, o]) => {

@@ -9,8 +9,10 @@ export const apiConfig = defineConfig(
     tokens: z.array(z.strictObject({
       name: z.string().min(1).describe('Who holds the token (shown in logs and the audit trail).'),
       role: z.enum(['viewer', 'operator', 'admin']),
-      token: z.string().min(16).describe('The bearer secret, at least 16 characters.'),
-    })).default([]).describe('Bearer tokens and their roles (viewer < operator < admin). JSON in the environment, e.g. [{"name":"desk-1","role":"operator","token":"..."}].'),
+      token: z.string().min(16).optional().describe('The bearer secret, at least 16 characters.'),
+      sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 of the token: 64 lower-case hexadecimal digits').optional().describe('Instead of the token, its SHA-256 (citytwin api-token new prints it): the configuration then holds no working secret.'),
+    }).refine((t) => (t.token === undefined) !== (t.sha256 === undefined), 'give either token or sha256, not both')).default([])
+      .describe('Bearer tokens and their roles (viewer < operator < admin). JSON in the environment, e.g. [{"name":"desk-1","role":"operator","sha256":"..."}]; `citytwin api-token new` makes one.'),
     openReads: z.boolean().default(false).describe('Whether read-only routes (and the live feed) may be used without a token. Anything that changes state always needs one, and complainants\' words and places (Open311 requests) need a token or an api_key either way. Off by default; `citytwin start` with the demo city turns it on unless set, so a newcomer\'s viewer works without a token.'),
     authFailuresPerMinute: z.number().int().min(1).default(20).describe('Unknown bearer tokens one client address may send in a minute; after that its requests (and live connections) are answered 429 until the minute is over. Slows the guessing of tokens; a client with a good token is not affected unless it shares the address.'),
     corsOrigins: z.array(z.string().min(1)).default([]).describe('Web origins (e.g. "https://ops.example.city") whose pages may call this API from a browser (CORS). Empty: only the viewer served here, from the same origin. "*" allows any origin, for reads only: a browser then sends no credentials.'),

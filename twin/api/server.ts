@@ -2,7 +2,6 @@
 // figures, and (when a live twin runs) the twin's routes and its live
 // WebSocket feed. Routes are declared in a table (router.ts) that also
 // validates requests, checks bearer tokens and generates the document.
-import { timingSafeEqual } from 'node:crypto'
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
@@ -18,6 +17,7 @@ import type { ApiConfig } from './config.ts'
 import { LiveFeed } from './live.ts'
 import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, route, Router, type Caller, type Reply, type Route } from './router.ts'
 import { AuthThrottle } from './auth-throttle.ts'
+import { callerOf } from './tokens.ts'
 import { twinRoutes } from './twin-routes.ts'
 import { mapRoutes } from './map-routes.ts'
 import { isApiPath, serveStatic } from './static.ts'
@@ -152,11 +152,8 @@ export class ApiServer implements Component {
       authFailures.inc({ outcome: 'throttled' })
       throw new HttpError(429, 'TOO_MANY_AUTH_FAILURES', `too many unknown tokens from ${address}; try again in ${Math.ceil(wait / 1000)} s`, { retryAfterS: Math.ceil(wait / 1000) })
     }
-    const given = Buffer.from(token)
-    for (const t of this.#cfg.tokens) {
-      const known = Buffer.from(t.token)
-      if (known.length === given.length && timingSafeEqual(known, given)) return { name: t.name, role: t.role }
-    }
+    const caller = callerOf(this.#cfg.tokens, token)
+    if (caller) return caller
     this.#throttle.failed(address, now)
     authFailures.inc({ outcome: 'unknown_token' })
     log.warn({ address, route: url.pathname }, 'unknown bearer token')
