@@ -31,6 +31,7 @@ import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
 import { Admission } from './admission.ts'
 import { trimAfterConnect } from './client-trim.ts'
+import { limitPacketSize } from './packet-limit.ts'
 import { FastLane, type LaneOptions } from './fast-lane.ts'
 import { ProcessBacklog } from './backlog.ts'
 import { HeapGuard, type HeapSample } from './heap-guard.ts'
@@ -218,10 +219,18 @@ export class MqttGateway implements Component {
     broker.on('connectionError', (client, err) => log.debug({ err, client: client.id }, 'connection error before CONNECT completed'))
     const admission = this.#admission
     // Admission holds reading of a connection that must wait; aedes reads the stream itself.
+    // The largest packet aedes reads: a CONNECT with a will, or a PUBLISH over the payload limit (dead-lettered
+    // as too large) up to four times it; anything announcing more closes its connection as its length is read.
+    const maxAedesPacket = 4 * (c.maxPayloadBytes + c.maxTopicBytes) + 1_024
+    let unlimited = false
     const handle = <S extends Duplex>(stream: S, req?: IncomingMessage): void => {
       // Connecting from here until the CONNACK (clientReady) or the close.
       admission.attach(stream)
-      broker.handle(stream, req)
+      const client = broker.handle(stream, req)
+      if (!limitPacketSize(client, maxAedesPacket) && !unlimited) {
+        unlimited = true
+        log.warn('aedes\' parser is not the one expected: packet sizes are not limited')
+      }
     }
     const server = createServer((socket) => handle(socket))
     server.maxConnections = c.maxConnections
