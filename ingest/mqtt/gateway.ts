@@ -36,7 +36,7 @@ import { FastLane, type LaneOptions } from './fast-lane.ts'
 import { ProcessBacklog } from './backlog.ts'
 import { HeapGuard, type HeapSample } from './heap-guard.ts'
 import type { LastSeqLookup } from './last-seq.ts'
-import { decodeTelemetry, RateLimiter, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
+import { decodeTelemetry, RateLimiter, timeOf, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
 
 const log = logger('mqtt-gateway')
@@ -464,8 +464,8 @@ export class MqttGateway implements Component {
     let ts = now
     if (fields.ts !== undefined) {
       if (typeof fields.ts !== 'number' || !Number.isInteger(fields.ts) || fields.ts < 0) return this.#deadLetter(device.id, topic, payload, 'INGEST_BAD_TYPE', '"ts" must be an integer of epoch milliseconds')
-      if (fields.ts > now + this.#limits.maxFutureMs) return this.#deadLetter(device.id, topic, payload, 'INGEST_TS_FUTURE', `ts ${new Date(fields.ts).toISOString()} is more than ${this.#limits.maxFutureMs} ms ahead of the gateway clock`)
-      if (fields.ts < now - this.#limits.maxPastMs) return this.#deadLetter(device.id, topic, payload, 'INGEST_TS_PAST', `ts ${new Date(fields.ts).toISOString()} is more than ${this.#limits.maxPastMs} ms behind the gateway clock`)
+      if (fields.ts > now + this.#limits.maxFutureMs) return this.#deadLetter(device.id, topic, payload, 'INGEST_TS_FUTURE', `ts ${timeOf(fields.ts)} is more than ${this.#limits.maxFutureMs} ms ahead of the gateway clock`)
+      if (fields.ts < now - this.#limits.maxPastMs) return this.#deadLetter(device.id, topic, payload, 'INGEST_TS_PAST', `ts ${timeOf(fields.ts)} is more than ${this.#limits.maxPastMs} ms behind the gateway clock`)
       ts = fields.ts
     }
     const row = [ts, 'device', device.id, name, severity, device.microGridId, device.communityId, device.streetId, device.districtId, device.lon, device.lat, payload.toString('utf8'), '']

@@ -41,6 +41,7 @@ describe('decodeTelemetry', () => {
     ['out of range', { ts: NOW, seq: 1, values: { temperature_c: 400 } }, 'INGEST_OUT_OF_RANGE'],
     ['too far in the future', { ts: NOW + 600_000, seq: 1, values: { battery_pct: 1 } }, 'INGEST_TS_FUTURE'],
     ['too far in the past', { ts: NOW - 2 * 86_400_000, seq: 1, values: { battery_pct: 1 } }, 'INGEST_TS_PAST'],
+    ['a ts beyond any date', { ts: 8_640_000_000_000_001, seq: 1, values: { battery_pct: 1 } }, 'INGEST_TS_FUTURE'],
     ['missing seq', { ts: NOW, values: { battery_pct: 1 } }, 'INGEST_SEQ_MISSING'],
   ])('rejects %s', (_name, payload, code) => {
     const r = decode(payload)
