@@ -264,6 +264,7 @@ describe('twin API: validation, auth and the document', () => {
       const read = (token?: string) => fetch(`${closed.url}/api/city`, { headers: token ? { authorization: `Bearer ${token}` } : {} })
       expect((await read()).status).toBe(401)
       expect((await read(VIEWER)).status).toBe(200)
+      expect((await fetch(`${closed.url}/healthz`)).status).toBe(200) // probes carry no token
       const refused = await new Promise<number>((resolve, reject) => {
         const ws = new WebSocket(`${closed.url.replace('http', 'ws')}/api/live`)
         ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))

@@ -41,6 +41,8 @@ export interface Route<Q = unknown, B = unknown> {
   role?: Role
   /** The handler checks the caller itself (Open311 takes an api_key instead of a bearer token). */
   ownAuth?: boolean
+  /** Open to anyone whatever the deployment's reads: what probes and load balancers call without a token (/healthz). */
+  open?: boolean
   query?: z.ZodType<Q>
   body?: z.ZodType<B>
   /** JSON schema of the 200 response, for the document. */
@@ -119,7 +121,7 @@ export function parseOr400<T>(schema: z.ZodType<T>, value: unknown, where: strin
 
 /** Checks the caller against the route's role. */
 export function authorize(route: Route, caller: Caller | undefined, openReads: boolean): void {
-  if (route.ownAuth) return
+  if (route.ownAuth || route.open) return
   const needed: Role | undefined = route.role ?? (openReads ? undefined : 'viewer')
   if (!needed) return
   if (!caller) throw new HttpError(401, 'UNAUTHORIZED', `${route.method} ${route.path} needs a bearer token with the ${needed} role`)
@@ -131,15 +133,26 @@ export function queryObject(url: URL): Record<string, string> {
   return Object.fromEntries(url.searchParams.entries())
 }
 
+/**
+ * A body past the limit is read on and dropped up to this many times the
+ * limit, so its client gets its 413 rather than a reset connection (a
+ * socket closed with unread data is reset); a larger one is cut off.
+ */
+const DRAIN_FACTOR = 16
+
 export async function readJsonBody(req: IncomingMessage, maxBytes = 1 << 20): Promise<unknown> {
+  const tooLarge = (): HttpError => new HttpError(413, 'PAYLOAD_TOO_LARGE', `the body is over ${maxBytes} bytes`)
+  // Said to be larger than can be drained: refused before a byte is read (and the connection reset).
+  if (Number(req.headers['content-length'] ?? 0) > DRAIN_FACTOR * maxBytes) throw tooLarge()
   const chunks: Buffer[] = []
   let size = 0
   for await (const chunk of req) {
     const b = chunk as Buffer
     size += b.length
-    if (size > maxBytes) throw new HttpError(413, 'PAYLOAD_TOO_LARGE', `the body is over ${maxBytes} bytes`)
-    chunks.push(b)
+    if (size > DRAIN_FACTOR * maxBytes) throw tooLarge()
+    if (size <= maxBytes) chunks.push(b)
   }
+  if (size > maxBytes) throw tooLarge()
   if (size === 0) return undefined
   const text = Buffer.concat(chunks).toString('utf8')
   // Open311 clients post form fields (GeoReport v2); everything else is JSON.

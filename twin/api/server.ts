@@ -80,7 +80,7 @@ export class ApiServer implements Component {
           return { status: 200, body: m.body, contentType: m.contentType }
         },
       }),
-      route({ method: 'GET', path: '/healthz', tag: 'system', summary: 'Health of the store and of every component (503 when one is unhealthy)', handler: () => this.#healthz() }),
+      route({ method: 'GET', path: '/healthz', tag: 'system', open: true, summary: 'Health of the store and of every component (503 when one is unhealthy); open to probes without a token', handler: () => this.#healthz() }),
       route({
         method: 'GET', path: '/api/me', tag: 'system', role: 'viewer', summary: 'Who the bearer token names: its name and role (the viewer shows operator and admin controls by it)',
         handler: ({ caller }) => ({ status: 200, body: { name: caller?.name ?? '', role: caller?.role ?? 'viewer' } }),
