@@ -22,6 +22,7 @@ import type { RulesService } from '../../rules/service.ts'
 
 const OPERATOR = 'operator-token-0123456789'
 const VIEWER = 'viewer-token-0123456789'
+const ADMIN = 'admin-token-0123456789'
 const API_KEY = 'hotline-12345-key'
 const MIN = 60_000
 const city = generateCity({ seed: 21, scale: 0.01 })
@@ -65,7 +66,7 @@ async function restartRules(): Promise<void> {
 }
 
 async function restartApi(): Promise<void> {
-  api = await startApi(sys, rules, { tokens: [{ name: 'op-wang', role: 'operator', token: OPERATOR }, { name: 'wall', role: 'viewer', token: VIEWER }] })
+  api = await startApi(sys, rules, { tokens: [{ name: 'op-wang', role: 'operator', token: OPERATOR }, { name: 'wall', role: 'viewer', token: VIEWER }, { name: 'chief', role: 'admin', token: ADMIN }] })
 }
 
 const openFor = (deviceId: string): Ticket | undefined => [...rules.book.tickets].find((t) => t.subject !== undefined && 'deviceId' in t.subject && t.subject.deviceId === deviceId && t.status !== 'closed')
@@ -227,6 +228,28 @@ describe('Open311 GeoReport v2', () => {
     expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests.json?api_key=wrong`)).body.find((r) => r.service_request_id === nearId)).toMatchObject({ description: '' })
     expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests/${nearId}.json`)).body[0]).toMatchObject({ description: '', lat: null })
     expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests/${nearId}.json`, VIEWER)).body[0]).toMatchObject({ description: '路口积水很深' })
+  })
+})
+
+describe('the audit trail', () => {
+  it('keeps every change and refused attempt made through the API: who, from where, on what, what was asked; complaints without their words', async () => {
+    type Entry = { actor: string; role: string; address: string; method: string; route: string; target: string; status: number; detail: string }
+    const audit = async (): Promise<Entry[]> => (await call<{ items: Entry[] }>('GET', '/api/audit?limit=1000', ADMIN)).body.items
+    await expect.poll(async () => (await audit()).length, { timeout: 10_000 }).toBeGreaterThan(3)
+    const items = await audit()
+    const acted = items.find((e) => e.route === 'POST /api/tickets/{id}/actions' && e.actor === 'op-wang' && e.status === 200)
+    expect(acted).toMatchObject({ role: 'operator', address: '127.0.0.1', method: 'POST' })
+    expect(acted?.target).toMatch(/^id=T-/)
+    expect(JSON.parse(acted?.detail ?? '{}')).toHaveProperty('action')
+    // A viewer's refused attempt is kept too.
+    expect(items.find((e) => e.route === 'POST /api/tickets/{id}/actions' && e.actor === 'wall')).toMatchObject({ status: 403, role: 'viewer' })
+    // A complaint posted with an api_key: who and when, not what the complainant wrote.
+    const complaint = items.find((e) => e.route === 'POST /open311/v2/requests.json' && e.status === 201)
+    expect(complaint).toMatchObject({ actor: 'open311-client', detail: '' })
+    expect(JSON.stringify(items)).not.toContain('13800000000')
+    // Reads are not audited, and the trail is for admins.
+    expect(items.some((e) => e.method === 'GET')).toBe(false)
+    expect((await call('GET', '/api/audit', OPERATOR)).status).toBe(403)
   })
 })
 

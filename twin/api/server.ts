@@ -6,6 +6,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
+import { z } from 'zod'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
 import { closeServer, listen } from '../../lib/http.ts'
@@ -16,6 +17,7 @@ import type { LiveTwin } from '../state/live-twin.ts'
 import type { ApiConfig } from './config.ts'
 import { LiveFeed } from './live.ts'
 import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, route, Router, type Caller, type Reply, type Route } from './router.ts'
+import { AuditTrail } from './audit.ts'
 import { AuthThrottle } from './auth-throttle.ts'
 import { callerOf } from './tokens.ts'
 import { twinRoutes } from './twin-routes.ts'
@@ -63,6 +65,7 @@ export class ApiServer implements Component {
   readonly #twin: LiveTwin | undefined
   readonly #staticDir: string | undefined
   readonly #throttle: AuthThrottle
+  readonly #audit: AuditTrail
   readonly router: Router
 
   constructor(opts: ApiServerOptions) {
@@ -72,7 +75,22 @@ export class ApiServer implements Component {
     this.#twin = opts.twin
     this.#staticDir = opts.staticDir
     this.#throttle = new AuthThrottle(this.#cfg.authFailuresPerMinute, 60_000)
+    this.#audit = new AuditTrail(opts.client)
     const system: Route[] = [
+      route({
+        method: 'GET', path: '/api/audit', tag: 'system', role: 'admin',
+        summary: 'The audit trail: every change made through the API (and every refused attempt), who, from where, on what, newest first',
+        query: z.strictObject({
+          from: z.coerce.number().int().min(0).optional().describe('Epoch ms; default a day before `to`.'),
+          to: z.coerce.number().int().min(0).optional().describe('Epoch ms; default now.'),
+          actor: z.string().max(200).optional().describe('Only this token name.'),
+          limit: z.coerce.number().int().min(1).max(10_000).default(500),
+        }),
+        handler: async ({ query }) => {
+          const to = query.to ?? Date.now() + 1
+          return { status: 200, body: { items: await this.#audit.list({ from: query.from ?? to - 86_400_000, to, actor: query.actor, limit: query.limit }) } }
+        },
+      }),
       route({
         method: 'GET', path: '/metrics', tag: 'system', summary: 'Prometheus metrics (text exposition format)',
         handler: async () => {
@@ -254,14 +272,16 @@ export class ApiServer implements Component {
     }
     const label = typeof match === 'object' ? `${match.route.method} ${match.route.path}` : 'unmatched'
     let out: Reply
+    let caller: Caller | undefined
+    let body: unknown
     try {
       if (match === undefined) throw new HttpError(404, 'NOT_FOUND', `${req.method ?? 'GET'} ${url.pathname} is not a route of this API; see /api/openapi.json`)
       if (match === 'method') throw new HttpError(405, 'METHOD_NOT_ALLOWED', `${url.pathname} does not take ${req.method ?? 'GET'}; see /api/openapi.json`)
       const { route: r, params } = match
-      const caller = this.#caller(req, url)
+      caller = this.#caller(req, url)
       authorize(r, caller, this.#cfg.openReads)
       const query = r.query ? parseOr400(r.query, queryObject(url), 'query') : undefined
-      const body = r.body ? parseOr400(r.body, await readJsonBody(req), 'body') : undefined
+      body = r.body ? parseOr400(r.body, await readJsonBody(req), 'body') : undefined
       out = await r.handler({ query, params, body, caller, req })
       this.#served++
     } catch (e) {
@@ -273,6 +293,13 @@ export class ApiServer implements Component {
     }
     httpRequests.inc({ route: label, status: String(out.status) })
     send(res, out)
+    if (typeof match === 'object' && req.method !== 'GET' && req.method !== 'HEAD') {
+      // Open311 posts carry a complainant's words and contact: not copied into the trail.
+      this.#audit.record({
+        ts: Date.now(), caller, ...(caller === undefined && match.route.ownAuth ? { actor: 'open311-client' } : {}), address: req.socket.remoteAddress ?? '',
+        method: req.method ?? '', route: label, params: match.params, status: out.status, body: match.route.ownAuth ? undefined : body,
+      })
+    }
   }
 }
 

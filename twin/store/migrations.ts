@@ -378,6 +378,26 @@ export const MIGRATIONS: readonly Migration[] = [
       `ALTER TABLE dead_letters MODIFY SETTING non_replicated_deduplication_window = 1000`,
     ],
   },
+  {
+    version: 11,
+    name: 'the audit trail: every change made through the API, who made it, from where, and what it asked',
+    statements: [
+      `CREATE TABLE IF NOT EXISTS audit_log (
+        ts DateTime64(3, 'UTC'),
+        actor String,
+        role LowCardinality(String),
+        address String,
+        method LowCardinality(String),
+        route LowCardinality(String),
+        target String,
+        status UInt16,
+        detail String CODEC(ZSTD(3))
+      ) ENGINE = MergeTree
+      PARTITION BY toYYYYMM(ts)
+      ORDER BY (ts, actor)
+      TTL toDateTime(ts) + INTERVAL 5 YEAR DELETE`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {
