@@ -10,6 +10,7 @@ import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
+import { createRng } from '../../simulators/city/random.ts'
 import { connectPacket, PacketReader, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
 import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
 
@@ -35,17 +36,8 @@ afterAll(async () => {
   await fixture?.close()
 })
 
-/** A seeded generator, so a failing case can be replayed. */
-function prng(seed: number): () => number {
-  let s = seed >>> 0
-  return () => {
-    s = (s + 0x6d2b79f5) >>> 0
-    let t = s
-    t = Math.imul(t ^ (t >>> 15), t | 1)
-    t ^= t + Math.imul(t ^ (t >>> 7), t | 61)
-    return ((t ^ (t >>> 14)) >>> 0) / 2 ** 32
-  }
-}
+/** A seeded generator (the city's), so a failing case can be replayed. */
+const prng = (seed: number): (() => number) => createRng(seed).next
 
 /** A raw connection: resolves when the gateway closes it, or after `waitMs` with it still open. */
 async function send(bytes: Buffer[], waitMs = 2_000): Promise<{ closed: boolean; received: ServerPacket[] }> {
