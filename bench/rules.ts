@@ -31,7 +31,8 @@ const { values } = parseArgs({
 
 const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-rules-'))
 const cli = join(REPO, 'bin', 'citytwin.js')
-const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db') }
+// Reads open, as the bench reads the API without a token (outside the demo city they need one by default).
+const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db'), CITYTWIN_API_OPEN_READS: 'true' }
 const at = new Date().toISOString()
 console.log(`bench:rules: citytwin start --full --workers ${values.workers}; citytwin sim scenario --limit ${values.devices}`)
 const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', values.workers, '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })

@@ -114,7 +114,7 @@ async function core(): Promise<void> {
     twin.drainChanges()
 
     // 3 and 4. API latency and live fan-out under the city's element rate.
-    const api = new ApiServer({ config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, liveTickMs: 250, maxLiveClients: 1_000 } }), client: store.client, twin: live })
+    const api = new ApiServer({ config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, openReads: true, liveTickMs: 250, maxLiveClients: 1_000 } }), client: store.client, twin: live })
     await api.start()
     const rate = Number(values.rate)
     let cursor = 0
@@ -204,7 +204,7 @@ async function core(): Promise<void> {
 async function ingest(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-twin-ingest-'))
   const cli = join(REPO, 'bin', 'citytwin.js')
-  const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db'), CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100', CITYTWIN_MQTT_BURST_PER_DEVICE: '200' }
+  const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db'), CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100', CITYTWIN_MQTT_BURST_PER_DEVICE: '200', CITYTWIN_API_OPEN_READS: 'true' }
   const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', '2', '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
   try {
     const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/)

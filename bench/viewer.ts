@@ -53,7 +53,8 @@ const { values } = parseArgs({
 
 const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-viewer-'))
 const cli = join(REPO, 'bin', 'citytwin.js')
-const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db'), CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100', CITYTWIN_MQTT_BURST_PER_DEVICE: '200' }
+// Reads open: the page reads the API without a token (outside the demo city they need one by default).
+const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db'), CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100', CITYTWIN_MQTT_BURST_PER_DEVICE: '200', CITYTWIN_API_OPEN_READS: 'true' }
 const at = new Date().toISOString()
 const stopChild = (c: ChildProcess | undefined): Promise<void> => new Promise((r) => {
   if (!c || c.exitCode !== null) return r()

@@ -4,7 +4,7 @@
 // them. Field names and error bodies are the specification's
 // (https://wiki.open311.org/GeoReport_v2): errors are [{ code, description }].
 import type { ClickHouseClient } from '@clickhouse/client'
-import { timingSafeEqual } from 'node:crypto'
+import { createHash, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
 import { readJsonBody, route, type Caller, type Reply, type Route } from '../twin/api/router.ts'
 import { complaintFigures, loadComplaints } from './complaints-store.ts'
@@ -18,8 +18,13 @@ function error(status: number, description: string): Reply {
   return { status, body: [{ code: status, description }] }
 }
 
-/** A ticket as a GeoReport v2 service request. */
-export function serviceRequest(t: Ticket, rules: RulesService): Record<string, unknown> {
+/**
+ * A ticket as a GeoReport v2 service request. A ticket raised for a
+ * complaint sits at the complainant's point: its place is personal like
+ * the complaint's own (complaintRequest), shown only with `personal`.
+ */
+export function serviceRequest(t: Ticket, rules: RulesService, personal = true): Record<string, unknown> {
+  const place = personal || t.origin !== 'complaint'
   const type = rules.catalogue.type(t.type)
   const done = !OPEN_STATUSES.has(t.status)
   return {
@@ -37,8 +42,8 @@ export function serviceRequest(t: Ticket, rules: RulesService): Record<string, u
     address: '',
     address_id: '',
     zipcode: '',
-    lat: t.place.lat,
-    long: t.place.lon,
+    lat: place ? t.place.lat : null,
+    long: place ? t.place.lon : null,
     media_url: '',
   }
 }
@@ -100,8 +105,14 @@ const listSchema = z.object({
   api_key: z.string().optional(),
 })
 
-const keyMatches = (given: string, keys: readonly string[]): boolean =>
-  keys.some((k) => k.length === given.length && timingSafeEqual(Buffer.from(k), Buffer.from(given)))
+/** Whether `given` is one of `keys`; compared as SHA-256 digests, so any length and any characters compare in constant time. */
+const keyMatches = (given: string, keys: readonly string[]): boolean => {
+  const digest = (k: string): Buffer => createHash('sha256').update(k, 'utf8').digest()
+  const g = digest(given)
+  let found = false
+  for (const k of keys) if (timingSafeEqual(digest(k), g)) found = true
+  return found
+}
 
 const DAY = 86_400_000
 
@@ -170,7 +181,7 @@ export function open311Routes(rules: RulesService, client: ClickHouseClient): Ro
         const tickets = await loadTicketDocs(client, from, to, 1000, ids, codes)
         const complaints = await loadComplaints(client, from, to, 1000, ids, codes)
         const personal = mayReadPersonal(caller, q.api_key)
-        const out = [...tickets.map((t) => serviceRequest(rules.book.get(t.id) ?? t, rules)), ...complaints.map((c) => complaintRequest(c, rules, personal))]
+        const out = [...tickets.map((t) => serviceRequest(rules.book.get(t.id) ?? t, rules, personal)), ...complaints.map((c) => complaintRequest(c, rules, personal))]
           .filter((r) => (!codes || codes.includes(r.service_code as string)) && (!q.status || r.status === q.status))
           .sort((a, b) => String(b.requested_datetime).localeCompare(String(a.requested_datetime)))
           .slice(0, 1000)
@@ -183,10 +194,11 @@ export function open311Routes(rules: RulesService, client: ClickHouseClient): Ro
         const [id, format] = (params.id ?? '').split('.')
         const bad = jsonOnly(format)
         if (bad) return bad
+        const personal = mayReadPersonal(caller, new URL(req.url ?? '/', 'http://x').searchParams.get('api_key'))
         const t = rules.book.get(id ?? '') ?? (await loadTicketDocs(client, 0, rules.now() + 1, 1, [id ?? '']))[0]
-        if (t) return { status: 200, body: [serviceRequest(t, rules)] }
+        if (t) return { status: 200, body: [serviceRequest(t, rules, personal)] }
         const [c] = await loadComplaints(client, 0, rules.now() + 1, 1, [id ?? ''])
-        if (c) return { status: 200, body: [complaintRequest(c, rules, mayReadPersonal(caller, new URL(req.url ?? '/', 'http://x').searchParams.get('api_key')))] }
+        if (c) return { status: 200, body: [complaintRequest(c, rules, personal)] }
         return error(404, `no service request ${id ?? ''}`)
       },
     }),

@@ -378,6 +378,13 @@ export class FastLane {
 
   /** Queues the PUBACK of `messageId`, written with the connection's others of this tick; their order is the order acknowledged. */
   #ack(messageId: number): void {
+    if (!this.#fast && !this.#acks) {
+      // The connection has left the lane: aedes writes the PUBACKs of what it took at once, so this one must
+      // not wait for the end of the turn behind them (MQTT-4.6.0-2: PUBACKs in the order of the PUBLISHes).
+      this.#acks = [messageId]
+      this.#writeAcks()
+      return
+    }
     if (this.#acks) {
       this.#acks.push(messageId)
       return
@@ -411,6 +418,8 @@ export class FastLane {
   /** From here on aedes reads the connection: it gets `rest` now, and the stream after. */
   #leave(rest: Buffer, reason: string): void {
     this.#fast = false
+    // PUBACKs of lane messages waiting for the end of the turn go first: aedes answers what it takes from here.
+    if (this.#acks) this.#writeAcks()
     this.#o.onLeave?.(this.#c, reason)
     const c = this.#c
     c.conn.removeListener('data', this.#onData)

@@ -294,7 +294,6 @@ describe('PUBACKs of one store batch', () => {
 
   it('go to a device in one write, in the order of its PUBLISHes', async () => {
     const dev = await RawDevice.open(g?.port ?? 0, waterLevel(31))
-    const before = dev.reads.length
     const writes = (): number => (g?.stats() as { laneAckWrites: number }).laneAckWrites
     const writesBefore = writes()
     // Five messages in one read are admitted together (the window is 8) and stored in one batch.
@@ -302,7 +301,6 @@ describe('PUBACKs of one store batch', () => {
     await dev.until(() => dev.pubacks().length === 5)
     expect(dev.pubacks()).toEqual([101, 102, 103, 104, 105])
     expect(writes() - writesBefore).toBe(1)
-    expect(dev.reads.slice(before)).toEqual([20])
     await expect.poll(() => storedSeqs(dev.device.id)).toEqual([1, 2, 3, 4, 5])
   })
 })

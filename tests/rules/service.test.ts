@@ -228,6 +228,16 @@ describe('Open311 GeoReport v2', () => {
     expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests.json?api_key=wrong`)).body.find((r) => r.service_request_id === nearId)).toMatchObject({ description: '' })
     expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests/${nearId}.json`)).body[0]).toMatchObject({ description: '', lat: null })
     expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests/${nearId}.json`, VIEWER)).body[0]).toMatchObject({ description: '路口积水很深' })
+    // A complaint that matched nothing has a ticket of its own, at the complainant's point: that place is personal too.
+    const ownTicket = /ticket (T-\S+)/.exec(other.body[0]?.service_notice ?? '')?.[1] ?? ''
+    expect(ownTicket).not.toBe('')
+    expect(listed.body.find((r) => r.service_request_id === ownTicket)).toMatchObject({ lat: null, long: null })
+    expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests/${ownTicket}.json`)).body[0]).toMatchObject({ lat: null, long: null })
+    expect((await call<Record<string, unknown>[]>('GET', `/open311/v2/requests/${ownTicket}.json?api_key=${API_KEY}`)).body[0]).toMatchObject({ lat: far?.lat, long: far?.lon })
+    // A proactive ticket's place is the sensor's, not a person's: shown to anyone.
+    expect(typeof one?.lat).toBe('number')
+    // A key of the right length in other characters is a wrong key, not a fault.
+    expect((await call('GET', `/open311/v2/requests.json?api_key=${encodeURIComponent('é'.repeat(API_KEY.length))}`)).status).toBe(200)
   })
 })
 

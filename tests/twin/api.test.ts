@@ -331,7 +331,7 @@ describe('twin API: validation, auth and the document', () => {
       expect(await blocked.json()).toMatchObject({ error: { code: 'TOO_MANY_AUTH_FAILURES' } })
       const refused = await new Promise<number>((resolve) => {
         const ws = new WebSocket(`${guarded.url.replace('http', 'ws')}/api/live?access_token=${VIEWER}`)
-        ws.on('unexpected-response', (_req, res) => resolve(res.statusCode ?? 0))
+        ws.on('unexpected-response', (_req, res) => resolve(Number(res.headers['retry-after']) > 0 ? (res.statusCode ?? 0) : -1))
         ws.on('open', () => resolve(101))
         ws.on('error', () => undefined)
       })

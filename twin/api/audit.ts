@@ -2,7 +2,10 @@
 // not a read), who made it (the token's name and role, or "api_key" for an
 // Open311 integrator), from which address, on what, what it asked and how
 // it was answered, kept in the store's `audit_log` for five years. Reads
-// are not audited; refusals (401, 403, 429) are, so a probe shows too.
+// are not audited. Refusals are, where the caller showed a token (a wrong
+// role, an unknown token: those are throttled per address); anonymous
+// refusals and throttled requests are only counted, or anyone could fill
+// the store with one row per request.
 //
 // Written after the answer, off the request's path: a failed write is
 // logged and counted, and never fails the change it records.
@@ -38,7 +41,7 @@ export function auditRow(e: AuditEntry): Record<string, unknown> {
   const detail = e.body === undefined ? '' : JSON.stringify(e.body)
   return {
     ts: e.ts, actor: e.caller?.name ?? e.actor ?? 'anonymous', role: e.caller?.role ?? '', address: e.address, method: e.method, route: e.route,
-    target: Object.entries(e.params).map(([k, v]) => `${k}=${v}`).join('&'), status: e.status,
+    target: Object.entries(e.params).map(([k, v]) => `${k}=${v}`).join('&').slice(0, 500), status: e.status,
     detail: detail.length > DETAIL_MAX ? `${detail.slice(0, DETAIL_MAX)}…` : detail,
   }
 }

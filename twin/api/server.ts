@@ -227,7 +227,9 @@ export class ApiServer implements Component {
     } catch (e) {
       const status = e instanceof HttpError ? e.status : 500
       const reason = status === 429 ? 'Too Many Requests' : status === 401 ? 'Unauthorized' : 'Internal Server Error'
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\n\r\n${messageOf(e)}\n`)
+      const retryAfterS = e instanceof HttpError ? (e.details as { retryAfterS?: unknown } | undefined)?.retryAfterS : undefined
+      const retry = typeof retryAfterS === 'number' ? `retry-after: ${retryAfterS}\r\n` : ''
+      socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\n${retry}\r\n${messageOf(e)}\n`)
       return
     }
     this.#live.upgrade(req, socket, head)
@@ -251,6 +253,8 @@ export class ApiServer implements Component {
   }
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    // Read now: once the answer is sent the client may be gone, and with it the address.
+    const address = req.socket.remoteAddress ?? ''
     let url: URL
     let match: ReturnType<Router['match']>
     try {
@@ -293,10 +297,14 @@ export class ApiServer implements Component {
     }
     httpRequests.inc({ route: label, status: String(out.status) })
     send(res, out)
-    if (typeof match === 'object' && req.method !== 'GET' && req.method !== 'HEAD') {
+    // What is kept: changes, and refusals of someone who showed a token (a wrong role, an unknown token, at most
+    // api.authFailuresPerMinute a minute per address). Anonymous refusals and throttled requests are only counted
+    // (citytwin_api_requests_total): stored one row each they would let anyone fill the store.
+    const anonymousRefusal = caller === undefined && (out.status === 401 || out.status === 403) && req.headers.authorization === undefined && !url.searchParams.has('access_token')
+    if (typeof match === 'object' && req.method !== 'GET' && req.method !== 'HEAD' && out.status !== 429 && !anonymousRefusal) {
       // Open311 posts carry a complainant's words and contact: not copied into the trail.
       this.#audit.record({
-        ts: Date.now(), caller, ...(caller === undefined && match.route.ownAuth ? { actor: 'open311-client' } : {}), address: req.socket.remoteAddress ?? '',
+        ts: Date.now(), caller, ...(caller === undefined && match.route.ownAuth ? { actor: out.status < 400 ? 'open311-client' : 'open311-refused' } : {}), address,
         method: req.method ?? '', route: label, params: match.params, status: out.status, body: match.route.ownAuth ? undefined : body,
       })
     }
