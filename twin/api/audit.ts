@@ -7,8 +7,9 @@
 // refusals and throttled requests are only counted, or anyone could fill
 // the store with one row per request.
 //
-// Written after the answer, off the request's path: a failed write is
-// logged and counted, and never fails the change it records.
+// Written after the answer, off the request's path, in batches of a second
+// (bounded: a flood drops rows and counts them): a failed write is logged
+// and counted, and never fails the change it records.
 import type { ClickHouseClient } from '@clickhouse/client'
 import { logger } from '../../lib/log.ts'
 import { counter } from '../../lib/metrics.ts'
@@ -46,17 +47,43 @@ export function auditRow(e: AuditEntry): Record<string, unknown> {
   }
 }
 
+/** Rows gathered before one insert: each insert is a part in the store, so rows go in batches. */
+const FLUSH_MS = 1_000
+/** Rows waiting at most; past it new ones are dropped and counted (a flood must not grow memory). */
+const QUEUE_MAX = 10_000
+
 export class AuditTrail {
+  #queue: Record<string, unknown>[] = []
+  #timer: NodeJS.Timeout | undefined
+  #flushing: Promise<void> | undefined
+
   constructor(private readonly client: ClickHouseClient) {}
 
   record(e: AuditEntry): void {
-    this.client.insert({ table: 'audit_log', values: [auditRow(e)], format: 'JSONEachRow' }).then(
-      () => auditTotal.inc({ outcome: 'recorded' }),
+    if (this.#queue.length >= QUEUE_MAX) {
+      auditTotal.inc({ outcome: 'dropped' })
+      return
+    }
+    this.#queue.push(auditRow(e))
+    this.#timer ??= setTimeout(() => void this.flush(), FLUSH_MS)
+  }
+
+  /** Inserts what waits; resolves when it is stored (or its failure logged). */
+  async flush(): Promise<void> {
+    clearTimeout(this.#timer)
+    this.#timer = undefined
+    await this.#flushing
+    const rows = this.#queue
+    if (rows.length === 0) return
+    this.#queue = []
+    this.#flushing = this.client.insert({ table: 'audit_log', values: rows, format: 'JSONEachRow' }).then(
+      () => void auditTotal.inc({ outcome: 'recorded' }, rows.length),
       (err: unknown) => {
-        auditTotal.inc({ outcome: 'failed' })
-        log.error({ err, route: e.route, actor: e.caller?.name }, 'could not record a change in the audit trail')
+        auditTotal.inc({ outcome: 'failed' }, rows.length)
+        log.error({ err, rows: rows.length }, 'could not record changes in the audit trail')
       },
     )
+    await this.#flushing
   }
 
   /** The latest entries, newest first, optionally of one actor. */
