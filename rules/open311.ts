@@ -4,9 +4,9 @@
 // them. Field names and error bodies are the specification's
 // (https://wiki.open311.org/GeoReport_v2): errors are [{ code, description }].
 import type { ClickHouseClient } from '@clickhouse/client'
-import { createHash, timingSafeEqual } from 'node:crypto'
 import { z } from 'zod'
 import { readJsonBody, route, type Caller, type Reply, type Route } from '../twin/api/router.ts'
+import { hashToken, secretMatches } from '../twin/api/tokens.ts'
 import { complaintFigures, loadComplaints } from './complaints-store.ts'
 import type { Complaint } from './complaints.ts'
 import type { RulesService } from './service.ts'
@@ -105,12 +105,10 @@ const listSchema = z.object({
   api_key: z.string().optional(),
 })
 
-/** Whether `given` is one of `keys`; compared as SHA-256 digests, so any length and any characters compare in constant time. */
+/** Whether `given` is one of `keys`, each compared in constant time (twin/api/tokens.ts). */
 const keyMatches = (given: string, keys: readonly string[]): boolean => {
-  const digest = (k: string): Buffer => createHash('sha256').update(k, 'utf8').digest()
-  const g = digest(given)
   let found = false
-  for (const k of keys) if (timingSafeEqual(digest(k), g)) found = true
+  for (const k of keys) if (secretMatches(given, hashToken(k))) found = true
   return found
 }
 

@@ -2,7 +2,7 @@
 // figures, and (when a live twin runs) the twin's routes and its live
 // WebSocket feed. Routes are declared in a table (router.ts) that also
 // validates requests, checks bearer tokens and generates the document.
-import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
@@ -231,11 +231,10 @@ export class ApiServer implements Component {
       const caller = this.#caller(req, url)
       if (!this.#cfg.openReads && !caller) throw new HttpError(401, 'UNAUTHORIZED', 'the live feed needs a bearer token (Authorization header or access_token)')
     } catch (e) {
-      const status = e instanceof HttpError ? e.status : 500
-      const reason = status === 429 ? 'Too Many Requests' : status === 401 ? 'Unauthorized' : 'Internal Server Error'
-      const retryAfterS = e instanceof HttpError ? (e.details as { retryAfterS?: unknown } | undefined)?.retryAfterS : undefined
-      const retry = typeof retryAfterS === 'number' ? `retry-after: ${retryAfterS}\r\n` : ''
-      socket.end(`HTTP/1.1 ${status} ${reason}\r\ncontent-type: text/plain\r\n${retry}\r\n${messageOf(e)}\n`)
+      // The same answer a route would give, written on the raw socket (no HTTP response object before an upgrade).
+      const out = errorBody(e)
+      const retry = out.retryAfterS === undefined ? '' : `retry-after: ${out.retryAfterS}\r\n`
+      socket.end(`HTTP/1.1 ${out.status} ${STATUS_CODES[out.status] ?? ''}\r\ncontent-type: text/plain\r\n${retry}\r\n${messageOf(e)}\n`)
       return
     }
     this.#live.upgrade(req, socket, head)

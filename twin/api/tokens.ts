@@ -23,15 +23,20 @@ export function newToken(): string {
   return randomBytes(32).toString('base64url')
 }
 
+/**
+ * Whether `given` is the secret whose SHA-256 is `knownSha256` (hex). Digests
+ * are compared, so secrets of any length and characters compare in constant
+ * time. Shared by API tokens and Open311 api_keys.
+ */
+export function secretMatches(given: string, knownSha256: string): boolean {
+  return timingSafeEqual(Buffer.from(hashToken(given), 'hex'), Buffer.from(knownSha256, 'hex'))
+}
+
 /** The caller `given` names among `entries`; undefined for none. Every entry is compared, in constant time each. */
 export function callerOf(entries: readonly TokenEntry[], given: string): Caller | undefined {
-  const plain = Buffer.from(given)
-  const hashed = Buffer.from(hashToken(given), 'hex')
   let found: Caller | undefined
   for (const e of entries) {
-    const known = e.sha256 !== undefined ? Buffer.from(e.sha256, 'hex') : Buffer.from(e.token ?? '')
-    const against = e.sha256 !== undefined ? hashed : plain
-    if (known.length === against.length && timingSafeEqual(known, against) && !found) found = { name: e.name, role: e.role }
+    if (secretMatches(given, e.sha256 ?? hashToken(e.token ?? '')) && !found) found = { name: e.name, role: e.role }
   }
   return found
 }
