@@ -189,6 +189,10 @@ export class FastLane {
    * connection may hold its device's whole QoS 1 window.
    */
   #held = false
+  /** When the lane began to hold (performance.now()), while held. */
+  #heldSince = 0
+  /** Milliseconds this connection's data has waited, held, over the connection's life, the current hold included once it ends. */
+  #heldMs = 0
   /** While held: the bytes at the end of `#rest` not yet framed (its last piece), 0 when it ends on a packet boundary. */
   #heldTail = 0
   /** A PUBACK waits for the socket to drain: nothing more is read meanwhile. */
@@ -238,6 +242,17 @@ export class FastLane {
   }
 
   /**
+   * How long (ms) the gateway has held this connection's data unread for
+   * want of room, over all its holds so far. The device sent meanwhile at
+   * its own pace; what comes out after a hold comes at once, and the rate
+   * limit must not take that for a burst of the device's (telemetry.ts
+   * RateLimiter).
+   */
+  get heldMs(): number {
+    return this.#heldMs
+  }
+
+  /**
    * Reads on if admission and the socket allow. The lane calls it when one
    * of its packets is done; the gateway, when a packet of this connection
    * that aedes took is done (the lane may have paused for it).
@@ -284,6 +299,7 @@ export class FastLane {
     this.#heldTail = tail
     this.#rest = rest
     this.#restNeed = 0
+    if (!this.#held) this.#heldSince = performance.now()
     this.#held = true
   }
 
@@ -317,6 +333,7 @@ export class FastLane {
       if (!this.#held && this.#restNeed > 0 && this.#restBytes < this.#restNeed) return
       buf = this.#rest.length === 1 ? (this.#rest[0] as Buffer) : Buffer.concat(this.#rest, this.#restBytes)
       this.#rest = undefined
+      if (this.#held) this.#heldMs += performance.now() - this.#heldSince
       this.#held = false
     }
     let at = 0

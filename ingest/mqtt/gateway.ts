@@ -386,7 +386,7 @@ export class MqttGateway implements Component {
       this.#refusePublish(device.id, topic, 'ACL_DENIED')
     }
     const now = this.#now()
-    if (!this.#rate.take(device.id, now)) {
+    if (!this.#rate.take(device.id, now, (client as SessionClient).citytwin?.lane?.heldMs)) {
       await this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`)
       return
     }

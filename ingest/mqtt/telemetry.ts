@@ -137,20 +137,41 @@ export function decodeTelemetry(device: DeviceInfo, payload: Buffer, lastSeq: nu
  * Token bucket per device: `ratePerS` messages a second on average, bursts of
  * `burst`. Pure over its state; the clock is an argument.
  */
+/** The most held time a device's bucket is credited for: an hour of its rate. */
+const MAX_HELD_CREDIT_S = 3_600
+
+/**
+ * Token bucket per device: `ratePerS` on average, `burst` above it. The
+ * gateway judges a message when it reads it, not when the device sent it;
+ * while the gateway held a connection unread (the store away, no room),
+ * the device kept sending at its pace, and what it sent then comes in one
+ * burst. So time held (`heldMs`, cumulative for the connection) raises the
+ * bucket's cap by that time's worth of messages, spent before the cap comes
+ * back down: tokens still accrue at `ratePerS` only, so a device that
+ * floods gets no more through on average; one that kept to its rate loses
+ * nothing to the gateway's stall (a fault-suite case found a 15 s store
+ * outage dead-lettering a tenth of such devices' messages).
+ */
 export class RateLimiter {
-  readonly #buckets = new Map<string, { tokens: number; at: number }>()
+  readonly #buckets = new Map<string, { tokens: number; at: number; allowance: number; held: number }>()
   constructor(readonly ratePerS: number, readonly burst: number) {}
 
-  take(key: string, now: number): boolean {
+  take(key: string, now: number, heldMs = 0): boolean {
     let b = this.#buckets.get(key)
     if (!b) {
-      b = { tokens: this.burst, at: now }
+      b = { tokens: this.burst, at: now, allowance: 0, held: heldMs }
       this.#buckets.set(key, b)
     }
-    b.tokens = Math.min(this.burst, b.tokens + ((now - b.at) / 1000) * this.ratePerS)
+    if (heldMs > b.held) {
+      b.allowance = Math.min(this.ratePerS * MAX_HELD_CREDIT_S, b.allowance + ((heldMs - b.held) / 1000) * this.ratePerS)
+      b.held = heldMs
+    }
+    b.tokens = Math.min(this.burst + b.allowance, b.tokens + ((now - b.at) / 1000) * this.ratePerS)
     b.at = now
     if (b.tokens < 1) return false
     b.tokens -= 1
+    // What is spent above the burst is spent of the allowance.
+    b.allowance = Math.max(0, b.tokens - this.burst)
     return true
   }
 

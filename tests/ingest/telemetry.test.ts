@@ -71,6 +71,30 @@ describe('RateLimiter', () => {
     expect(r.take('d', NOW + 1000)).toBe(true)
     expect(r.take('other', NOW)).toBe(true)
   })
+
+  it('lets through at once what a device sent at its rate while the gateway held it unread', () => {
+    const r = new RateLimiter(2, 20)
+    // Steady at the rate, then 15 s held: the 30 messages it sent meanwhile come out together.
+    for (let t = 0; t < 10_000; t += 500) expect(r.take('d', NOW + t, 0)).toBe(true)
+    const after = NOW + 25_000
+    expect(Array.from({ length: 30 }, () => r.take('d', after, 15_000)).every(Boolean)).toBe(true)
+    // Without the held time, the burst is all it gets.
+    const plain = new RateLimiter(2, 20)
+    for (let t = 0; t < 10_000; t += 500) plain.take('d', NOW + t)
+    expect(Array.from({ length: 30 }, () => plain.take('d', after)).filter(Boolean)).toHaveLength(20)
+  })
+
+  it('gives a device that floods no more than its rate on average, held or not', () => {
+    const r = new RateLimiter(2, 20)
+    let passed = 0
+    let held = 0
+    // 100 s of 50 msg/s, held unread half of the time.
+    for (let t = 0; t < 100_000; t += 20) {
+      if (t % 1_000 === 0) held += 500
+      if (r.take('d', NOW + t, held)) passed++
+    }
+    expect(passed).toBeLessThanOrEqual(20 + 2 * 100)
+  })
 })
 
 describe('device tokens', () => {

@@ -1,0 +1,63 @@
+// Fault: the whole `citytwin start` killed (kill -9 of the primary, which
+// holds the store, the twin and the rules) under QoS 1 load, then started
+// again on the same data directory and ports. Its workers end with it; the
+// devices come back to the new one and send again what was not
+// acknowledged. Every message acknowledged before or after is stored once,
+// and the twin picks the devices up again.
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { gatewayWorkerPids } from '../../bench/proc.ts'
+import { tempDir } from '../helpers.ts'
+import { FaultFleet, sleep, until, type FleetCounts } from './devices.ts'
+import { ledgerOf, report } from './ledger.ts'
+import { anyAlive, devicesOf, freePort, LONG, SECRET, startSystem, stopSystem, type FaultSystem } from './system.ts'
+
+describe('fault: kill -9 of the whole citytwin start', () => {
+  it('stores every acknowledged message exactly once across the restart', async () => {
+    const dataDir = join(tempDir('citytwin-fault-'), 'db')
+    const port = await freePort()
+    let system: FaultSystem | undefined = await startSystem(dataDir, port)
+    let fleet: FaultFleet | undefined
+    let counts: FleetCounts | undefined
+    try {
+      const devices = await devicesOf(dataDir, 'gas', 200)
+      fleet = new FaultFleet(devices, { port, secret: SECRET, ratePerS: 5 })
+      await fleet.start()
+      await until(() => (fleet?.counts().acknowledged ?? 0) >= 1_000, 60_000, '1,000 messages acknowledged')
+      const primary = system.run.child.pid ?? 0
+      const workers = gatewayWorkerPids(primary)
+      expect(workers).toHaveLength(2)
+      // The store stopped first for half a second: messages in flight everywhere when it dies.
+      process.kill(primary, 'SIGSTOP')
+      await sleep(500)
+      process.kill(primary, 'SIGKILL')
+      await system.run.exited
+      system = undefined
+      // Its workers notice their primary is gone and end: nothing is left holding the port.
+      await until(() => !anyAlive(workers), 30_000, 'the gateway workers of the killed primary ended')
+      const ackedAtKill = fleet.ackedPerDevice()
+      expect(fleet.counts().unacknowledged).toBeGreaterThan(0)
+
+      system = await startSystem(dataDir, port)
+      await until(() => (fleet?.ackedPerDevice() ?? []).every((n, i) => n > (ackedAtKill[i] ?? 0)), 90_000, 'every device acknowledged again after the restart')
+      await sleep(LONG ? 30_000 : 2_000)
+      // The restarted twin has every device's latest reading (its state was rebuilt from the store).
+      const gas = await (await fetch(`${system.api}/api/devices/${devices[0]?.id ?? ''}`)).json() as { status: string; values: Record<string, { value: number }> }
+      expect(gas.status).toBe('online')
+      expect(gas.values.ch4_pct_lel).toBeDefined()
+    } finally {
+      counts = await fleet?.stop()
+      if (system) await stopSystem(system)
+    }
+    if (!fleet || !counts) throw new Error('the fleet never started')
+    const l = await ledgerOf(dataDir, fleet, counts)
+    report('kill -9 of the whole citytwin start, then a restart', l, { 'connections dropped': counts.dropped })
+    expect(counts.dropped).toBeGreaterThanOrEqual(fleet.devices.length)
+    expect(l.resent).toBeGreaterThan(0)
+    expect(counts.unacknowledged).toBe(0)
+    expect(l.lost).toBe(0)
+    expect(l.duplicated).toBe(0)
+    expect(l.deadLettered).toBe(0)
+    expect(l.stored).toBe(l.sent)
+  })
+})
