@@ -20,8 +20,14 @@ interface Stored {
 }
 
 export type Element =
-  /** One telemetry sample of a device: every metric it reported at `ts`. */
-  | ({ kind: 'reading'; deviceId: string; ts: number; values: Record<string, number> } & Stored)
+  /**
+   * One telemetry sample of a device: every metric it reported at `ts` (the
+   * device's clock). `receivedAt`: when the gateway took it (the gateway's
+   * clock), by which the twin judges whether the device is alive and how
+   * late the data is; a device's clock may be minutes off. Absent where
+   * unknown (elements made by tests): `ts` stands for it.
+   */
+  | ({ kind: 'reading'; deviceId: string; ts: number; values: Record<string, number>; receivedAt?: number } & Stored)
   /** A device connected or disconnected (cleanly, or its connection was lost). */
   | ({ kind: 'connectivity'; deviceId: string; ts: number; state: 'connected' | 'disconnected' } & Stored)
   /** Something a device reported on its events or status topic. */

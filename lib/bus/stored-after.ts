@@ -60,7 +60,7 @@ export async function* storedAfter(client: ClickHouseClient, r: ReplayRange): As
   }
   if (r.from.readings < r.upto.readings) {
     const rs = await client.query({
-      query: `SELECT toString(bus_pos), toUnixTimestamp64Milli(ts), device_id, metric, value FROM readings
+      query: `SELECT toString(bus_pos), toUnixTimestamp64Milli(ts), device_id, metric, value, toUnixTimestamp64Milli(received_at) FROM readings
               WHERE bus_pos > {lo:UInt64} AND bus_pos <= {hi:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
               ORDER BY bus_pos, device_id, ts`,
       query_params: { lo: r.from.readings, hi: r.upto.readings, since: since(r.from.readings) },
@@ -75,9 +75,9 @@ export async function* storedAfter(client: ClickHouseClient, r: ReplayRange): As
       pushAll(out, readingElements(rows, Number(pos)))
       rows = []
     }
-    for await (const batch of rs.stream<[string, number, string, string, number]>()) {
+    for await (const batch of rs.stream<[string, number | string, string, string, number, number | string]>()) {
       for (const row of batch) {
-        const [p, ts, device, metric, value] = row.json()
+        const [p, ts, device, metric, value, receivedAt] = row.json()
         if (p !== pos) {
           endWrite()
           pos = p
@@ -86,7 +86,8 @@ export async function* storedAfter(client: ClickHouseClient, r: ReplayRange): As
             out = []
           }
         }
-        rows.push([Number(ts), device, '', metric, value])
+        // In READINGS_COLUMNS' places: received_at is the last.
+        rows.push([Number(ts), device, '', metric, value, 0, 0, 0, 0, 0, Number(receivedAt)])
       }
     }
     endWrite()

@@ -9,7 +9,7 @@ type Row = readonly unknown[]
 
 /** readings rows (READINGS_COLUMNS) as one element per device and timestamp, with every metric reported then; `pos`: where the store holds them. */
 export function readingElements(rows: readonly Row[], pos?: number): Element[] {
-  const byKey = new Map<string, { deviceId: string; ts: number; values: Record<string, number> }>()
+  const byKey = new Map<string, { deviceId: string; ts: number; values: Record<string, number>; receivedAt?: number }>()
   for (const r of rows) {
     const ts = r[0] as number
     const deviceId = r[1] as string
@@ -20,6 +20,9 @@ export function readingElements(rows: readonly Row[], pos?: number): Element[] {
       byKey.set(key, e)
     }
     e.values[r[3] as string] = r[4] as number
+    // received_at, the gateway's clock (READINGS_COLUMNS' last).
+    const at = r[10]
+    if (typeof at === 'number' && !(at <= (e.receivedAt ?? 0))) e.receivedAt = at
   }
   return [...byKey.values()].map((e) => ({ kind: 'reading', ...e, ...(pos === undefined ? {} : { pos }) }))
 }

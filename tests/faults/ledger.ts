@@ -11,7 +11,7 @@ export interface Ledger {
   stored: number
   /** Rows beyond the first of a message: the same message stored twice. */
   duplicated: number
-  /** Acknowledged and not stored (a dead-lettered message counts here too: the cases send only good ones). */
+  /** Acknowledged, and neither stored nor dead-lettered (with its reason). */
   lost: number
   /** Dead-lettered rows of these devices. */
   deadLettered: number
@@ -43,6 +43,9 @@ export async function ledgerOf(dataDir: string, fleet: FaultFleet, counts: Fleet
     const dl = await store.client.query({ query: 'SELECT code, toUInt64(count()), any(reason) FROM dead_letters WHERE device_id IN {ids:Array(String)} GROUP BY code', query_params: { ids }, format: 'JSONCompactEachRow' })
     const deadLetters = (await dl.json<[string, number | string, string]>()).map(([code, n, example]) => ({ code, n: Number(n), example }))
     const deadLettered = deadLetters.reduce((s, d) => s + d.n, 0)
+    // A dead letter keeps the payload as sent: its seq says which message it was.
+    const dlSeqs = await store.client.query({ query: "SELECT device_id, JSONExtractUInt(raw, 'seq') FROM dead_letters WHERE device_id IN {ids:Array(String)}", query_params: { ids }, format: 'JSONCompactEachRow' })
+    const refused = new Set((await dlSeqs.json<[string, number | string]>()).map(([id, seq]) => `${id}/${Number(seq)}`))
     const l: Ledger = { sent: counts.sent, acknowledged: counts.acknowledged, stored: 0, duplicated: 0, lost: 0, deadLettered, deadLetters, resent: counts.resent, unacknowledged: 0, storedUnacknowledged: 0 }
     for (const d of fleet.devices) {
       const have: ReadonlyMap<number, number> = stored.get(d.spec.id) ?? new Map<number, number>()
@@ -50,7 +53,7 @@ export async function ledgerOf(dataDir: string, fleet: FaultFleet, counts: Fleet
         l.stored++
         l.duplicated += n - 1
       }
-      for (const seq of d.acked) if (!have.has(seq)) l.lost++
+      for (const seq of d.acked) if (!have.has(seq) && !refused.has(`${d.spec.id}/${seq}`)) l.lost++
       for (const seq of d.sent) {
         if (d.acked.has(seq)) continue
         l.unacknowledged++

@@ -69,9 +69,11 @@ export function reduceDevice(prev: DeviceLive, e: DeviceElement, metrics: readon
       next.values[i] = v
       next.times[i] = e.ts
     })
-    // A reading proves the device is connected, unless a later disconnect was already heard.
-    if (e.ts >= prev.lastActivity) next.connected = true
-    next.lastActivity = Math.max(prev.lastActivity, e.ts)
+    // A reading proves the device is connected, unless a later disconnect was already heard. Both by the
+    // gateway's clock: connectivity is stamped by it, and a device's own clock may be minutes off.
+    const heard = e.receivedAt ?? e.ts
+    if (heard >= prev.lastActivity) next.connected = true
+    next.lastActivity = Math.max(prev.lastActivity, heard)
   } else if (e.kind === 'connectivity') {
     // Connectivity events from two gateway workers can cross: the later one wins.
     if (e.ts >= prev.lastActivity || prev.lastActivity === 0) {

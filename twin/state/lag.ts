@@ -1,11 +1,12 @@
 // How far behind the clock the twin's data is. Readings carry the time the
-// device took them; when the gateway or the store falls behind, they reach
-// the twin late, and a device whose readings are merely queued would look
+// gateway took them (as well as the device's own, which may be minutes
+// off: a device's clock says nothing of the system's delay); when the
+// gateway or the store falls behind, they reach the twin late, and a device whose readings are merely queued would look
 // silent. So silence is judged at the watermark, the newest time up to which
 // the data is complete (now minus the lag), not at the clock: under overload
 // the twin waits for late readings instead of raising silence tickets for
 // thousands of devices that are reporting. The lag is the 90th percentile
-// of (arrival - reading time) per batch, taken as the largest over the last
+// of (arrival - gateway's receipt) per batch, taken as the largest over the last
 // window, and capped: beyond the cap silence is judged at the clock less
 // the cap, so a real outage is still seen. Not the median: under overload
 // the devices are not served alike, and in a full-city run the median lag
@@ -31,14 +32,15 @@ export class IngestLag {
   }
 
   /** Notes a batch arriving at `now`: the lag of its readings. */
-  observe(batch: readonly { kind: string; ts: number }[], now: number): void {
+  observe(batch: readonly { kind: string; ts: number; receivedAt?: number }[], now: number): void {
     if (this.#maxMs <= 0 || batch.length === 0) return
     // A sample is enough for a percentile; batches of thousands cost no more than 64.
     const step = Math.max(1, Math.floor(batch.length / 64))
     const lags: number[] = []
     for (let i = 0; i < batch.length; i += step) {
       const e = batch[i]
-      if (e?.kind === 'reading') lags.push(now - e.ts)
+      // Since the gateway took it, not since the time it carries: a device whose clock is behind is not late data.
+      if (e?.kind === 'reading') lags.push(now - (e.receivedAt ?? e.ts))
     }
     if (lags.length === 0) return
     lags.sort((a, b) => a - b)

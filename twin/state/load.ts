@@ -63,6 +63,7 @@ export interface LatestState {
  */
 export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_MAX_PAST_MS): Promise<LatestState> {
   const out: Element[] = []
+  const loadedAt = Date.now()
   const positions = await checkpointPositions(client)
   // Connectivity first, then readings: the reducer orders them by time either way.
   for (const [deviceId, ts, connected] of await rows<[string, number | string, number]>(client,
@@ -71,7 +72,8 @@ export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_
   }
   for (const [deviceId, metric, ts, value] of await rows<[string, string, number | string, number]>(client,
     'SELECT device_id, metric, toUnixTimestamp64Milli(max(ts)), argMax(value, ts) FROM device_latest GROUP BY device_id, metric')) {
-    out.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value } })
+    // The checkpoint keeps the device's time only; one ahead of the clock is not heard from in the future.
+    out.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value }, receivedAt: Math.min(Number(ts), loadedAt) })
   }
   // What the checkpoint does not hold yet: per device, the latest stored after it.
   const since: Element[] = []
@@ -81,11 +83,11 @@ export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_
      GROUP BY source_id`, { pos: positions.events, since: earliestTs(positions.events, maxPastMs) })) {
     since.push({ kind: 'connectivity', deviceId, ts: Number(ts), state: Number(connected) === 1 ? 'connected' : 'disconnected' })
   }
-  for (const [deviceId, metric, ts, value] of await rows<[string, string, number | string, number]>(client,
-    `SELECT device_id, metric, toUnixTimestamp64Milli(max(ts)), argMax(value, ts) FROM readings
+  for (const [deviceId, metric, ts, value, receivedAt] of await rows<[string, string, number | string, number, number | string]>(client,
+    `SELECT device_id, metric, toUnixTimestamp64Milli(max(ts)), argMax(value, ts), toUnixTimestamp64Milli(max(received_at)) FROM readings
      WHERE bus_pos > {pos:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
      GROUP BY device_id, metric`, { pos: positions.readings, since: earliestTs(positions.readings, maxPastMs) })) {
-    since.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value } })
+    since.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value }, receivedAt: Number(receivedAt) })
   }
   pushAll(out, since)
   pushAll(out, await openTickets(client))
