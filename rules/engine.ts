@@ -6,6 +6,7 @@
 // restart.
 import type { Severity } from '../lib/bus/elements.ts'
 import type { DeviceType } from '../twin/model/device-types.ts'
+import type { DeviceStatus } from '../twin/state/device.ts'
 import { outagePending, stepAreaSilence, tickAreaSilence, type AreaSilenceState } from './kinds/area-silence.ts'
 import { stepCamera, type CameraState } from './kinds/camera.ts'
 import { stepComposite, tickComposite, type CompositeState } from './kinds/composite.ts'
@@ -182,7 +183,13 @@ export class RuleEngine {
       case 'status': {
         const d = ctx.device(input.deviceId)
         if (!d || d.type === '') break
-        const silent = input.status === 'silent'
+        // Absent: silent (connected, sending nothing), or disconnected. A power cut shows as both, in either
+        // order: devices fall silent, then the gateway ends their connections when their keep-alive runs
+        // out (or first, with a keep-alive shorter than the silence). Counting only "silent" had read the
+        // disconnection as a recovery, cleared the outage while the power was still off, and never
+        // ticketed a device that left and did not come back (tests/faults/power-cut.test.ts).
+        const silent = absent(input.status)
+        const wasSilent = absent(input.previous)
         const mode = ctx.mode(d.districtId)
         for (const base of this.#rules) {
           if (base.kind !== 'silence' && base.kind !== 'area-silence') continue
@@ -195,8 +202,8 @@ export class RuleEngine {
             if (silent === (prev !== undefined)) continue
             this.#apply(r.id, key, d, subject, stepSilenceStatus(r, prev, silent, input.since, d.intervalS, input.ts, key, d), out, ctx)
           } else {
-            // Only a move into or out of silence counts for an area.
-            if (!silent && input.previous !== 'silent') continue
+            // Only a move into or out of absence counts for an area.
+            if (silent === wasSilent) continue
             const gridId = gridOf(d, r.level)
             const subject = { gridLevel: r.level, gridId }
             const key = keyOf(r.id, subject)
@@ -377,4 +384,9 @@ export class RuleEngine {
 /** A rate's samples rebuild within a window; only an active rate signal is worth keeping across a restart. */
 function persistable(s: AnyState): boolean {
   return !('samples' in s) || s.active
+}
+
+/** A device that is not heard from: silent, or disconnected. */
+function absent(status: DeviceStatus): boolean {
+  return status === 'silent' || status === 'offline'
 }

@@ -11,8 +11,10 @@ import { connectPacket, DISCONNECT, PacketReader, publishPacket } from '../../si
 export interface FaultDeviceSpec {
   id: string
   topic: string
-  /** The one metric it reports (a type with one metric, so a message is one row). */
+  /** The one metric it reports (a message is one row). */
   metric: string
+  /** The value it reports (default: its seq modulo 50). */
+  value?: number
 }
 
 export interface FleetCounts {
@@ -45,6 +47,8 @@ class FaultDevice {
   bytesWritten = 0
   dropped = 0
   connected = false
+  /** Off: it neither sends, reads, nor reconnects (a power cut: its connection is left as it was, with no FIN). */
+  powered = true
   /** By packet id, oldest first: what goes out again after a reconnect. */
   readonly #unacked = new Map<number, Unacked>()
   #socket: Socket | undefined
@@ -52,19 +56,19 @@ class FaultDevice {
   #nextId = 1
   #stopping = false
 
-  constructor(readonly spec: FaultDeviceSpec, readonly o: { port: number; password: string; window: number; clockSkewMs: number }) {}
+  constructor(readonly spec: FaultDeviceSpec, readonly o: { port: number; password: string; window: number; clockSkewMs: number; keepaliveS: number }) {}
 
   get unacked(): number {
     return this.#unacked.size
   }
 
   connect(): void {
-    if (this.#stopping) return
+    if (this.#stopping || !this.powered) return
     const socket = connect({ host: '127.0.0.1', port: this.o.port, noDelay: true })
     this.#socket = socket
     // A reader per connection: a packet cut off by a dropped connection is not the start of the next one's.
     const reader = new PacketReader()
-    socket.on('connect', () => socket.write(connectPacket(this.spec.id, this.spec.id, this.o.password, 30)))
+    socket.on('connect', () => socket.write(connectPacket(this.spec.id, this.spec.id, this.o.password, this.o.keepaliveS)))
     socket.on('data', (chunk: Buffer) => {
       for (const p of reader.push(chunk)) {
         if (p.type === 'connack') {
@@ -95,11 +99,12 @@ class FaultDevice {
       this.connected = false
       if (this.#socket === socket) this.#socket = undefined
       // A device comes back by itself, after a short random wait.
-      if (!this.#stopping) setTimeout(() => this.connect(), 100 + Math.random() * 400).unref()
+      if (!this.#stopping && this.powered) setTimeout(() => this.connect(), 100 + Math.random() * 400).unref()
     })
   }
 
   publish(now: number): void {
+    if (!this.powered) return
     if (!this.connected || this.#unacked.size >= this.o.window) {
       this.skipped++
       return
@@ -107,11 +112,28 @@ class FaultDevice {
     const seq = ++this.#seq
     const id = this.#nextId
     this.#nextId = id === 65535 ? 1 : id + 1
-    const payload = Buffer.from(JSON.stringify({ ts: now + this.o.clockSkewMs, seq, values: { [this.spec.metric]: seq % 50 } }))
+    const payload = Buffer.from(JSON.stringify({ ts: now + this.o.clockSkewMs, seq, values: { [this.spec.metric]: this.spec.value ?? seq % 50 } }))
     const packet = publishPacket(this.spec.topic, payload, 1, id)
     this.#unacked.set(id, { seq, packet })
     this.sent.add(seq)
     this.#write(packet)
+  }
+
+  /** The power goes: nothing more is sent or read, and the connection is left open, as a dead device leaves it. */
+  powerOff(): void {
+    this.powered = false
+    this.connected = false
+    this.#socket?.pause()
+  }
+
+  /** The power comes back: the device starts afresh, with a new connection. */
+  powerOn(): void {
+    this.powered = true
+    const old = this.#socket
+    this.#socket = undefined
+    old?.removeAllListeners('close')
+    old?.resetAndDestroy()
+    this.connect()
   }
 
   /** Stops publishing and reconnecting, and says goodbye if connected. */
@@ -142,6 +164,8 @@ export interface FleetOptions {
   window?: number
   /** How far the devices' clocks are from the test's (ms; positive: ahead). */
   clockSkewMs?: number
+  /** MQTT keep-alive the devices ask for (default 30 s; the gateway closes a connection silent for 1.5 times it). */
+  keepaliveS?: number
 }
 
 /** A set of QoS 1 devices publishing at a steady rate until stopped. */
@@ -153,7 +177,7 @@ export class FaultFleet {
 
   constructor(specs: readonly FaultDeviceSpec[], o: FleetOptions) {
     this.#o = o
-    this.#devices = specs.map((s) => new FaultDevice(s, { port: o.port, password: deviceToken(o.secret, s.id), window: o.window ?? 10, clockSkewMs: o.clockSkewMs ?? 0 }))
+    this.#devices = specs.map((s) => new FaultDevice(s, { port: o.port, password: deviceToken(o.secret, s.id), window: o.window ?? 10, clockSkewMs: o.clockSkewMs ?? 0, keepaliveS: o.keepaliveS ?? 30 }))
   }
 
   get devices(): readonly { spec: FaultDeviceSpec; sent: ReadonlySet<number>; acked: ReadonlySet<number> }[] {
@@ -192,6 +216,15 @@ export class FaultFleet {
     return c
   }
 
+  /** Every device loses its power at once (see FaultDevice.powerOff). */
+  powerOff(): void {
+    for (const d of this.#devices) d.powerOff()
+  }
+
+  powerOn(): void {
+    for (const d of this.#devices) d.powerOn()
+  }
+
   /** Acknowledged messages per device. */
   ackedPerDevice(): number[] {
     return this.#devices.map((d) => d.acked.size)
@@ -201,7 +234,7 @@ export class FaultFleet {
   async stop(graceMs = 30_000): Promise<FleetCounts> {
     clearInterval(this.#timer)
     const deadline = Date.now() + graceMs
-    while (Date.now() < deadline && this.#devices.some((d) => d.unacked > 0)) await sleep(50)
+    while (Date.now() < deadline && this.#devices.some((d) => d.powered && d.unacked > 0)) await sleep(50)
     await Promise.all(this.#devices.map((d) => d.end()))
     return this.counts()
   }

@@ -146,6 +146,20 @@ rules:
     expect(run(e, ctx, [{ kind: 'tick', ts: T0 + 300 * S }])).toMatchObject([{ type: 'raise', ruleId: 'silent', evidence: { silentS: 300 } }])
   })
 
+  it('a device that disconnects and stays away is as absent as a silent one, and moving from silent to disconnected is no return', () => {
+    const city = newCity()
+    addDevices(city, 'S', 10, 'smoke', 1, 10, 10)
+    const e = new RuleEngine(silenceRules)
+    const ctx = contextOf(city)
+    // Gone without a word: its connection ended, and it never came back.
+    expect(run(e, ctx, [status('S0', T0 + 5 * S, 'offline', 'online', T0), { kind: 'tick', ts: T0 + 59 * S }])).toEqual([])
+    expect(run(e, ctx, [{ kind: 'tick', ts: T0 + 60 * S }])).toMatchObject([{ type: 'raise', ruleId: 'silent', subject: { deviceId: 'S0' } }])
+    // Silent, then its connection timed out: still one silence, timed from when it was last heard.
+    expect(run(e, ctx, [status('S1', T0 + 30 * S, 'silent', 'online', T0), status('S1', T0 + 45 * S, 'offline', 'silent', T0), { kind: 'tick', ts: T0 + 60 * S }]))
+      .toMatchObject([{ type: 'raise', ruleId: 'silent', subject: { deviceId: 'S1' } }])
+    expect(run(e, ctx, [status('S1', T0 + 90 * S, 'online', 'offline')])).toMatchObject([{ type: 'clear', ruleId: 'silent' }])
+  })
+
   it('a device that comes back before its k intervals raises nothing', () => {
     const city = newCity()
     addDevices(city, 'S', 10, 'smoke', 1, 10, 10)
@@ -198,6 +212,22 @@ describe('area silence', () => {
     const out = run(e, ctx, [...flaps, status(ids[2] ?? '', T0 + 125 * S, 'silent', 'online', T0 - 30 * S)])
     // Three of ten devices silent at some point: under half the grid (five), so no outage.
     expect(out.filter((a) => a.ruleId === 'outage')).toEqual([])
+  })
+
+  it('a power cut holds its outage when the silent devices are then disconnected, and counts devices disconnected first', () => {
+    const city = newCity()
+    const ids = addDevices(city, 'A', 6, 'streetlight', 1, 10, 10)
+    const e = new RuleEngine(silenceRules)
+    const ctx = contextOf(city)
+    // Three fall silent, three lose their connections first (a keep-alive shorter than their silence).
+    run(e, ctx, ids.map((id, i) => status(id, T0 + i * S, i < 3 ? 'silent' : 'offline', 'online')))
+    expect(run(e, ctx, [{ kind: 'tick', ts: T0 + 62 * S }]).filter((a) => a.ruleId === 'outage').map((a) => a.type)).toEqual(['raise'])
+    // The gateway ends the silent ones' connections: no recovery, the outage holds.
+    run(e, ctx, ids.slice(0, 3).map((id, i) => status(id, T0 + (70 + i) * S, 'offline', 'silent')))
+    expect(run(e, ctx, [{ kind: 'tick', ts: T0 + 300 * S }]).filter((a) => a.ruleId === 'outage')).toEqual([])
+    // The power is back.
+    run(e, ctx, ids.map((id, i) => status(id, T0 + (400 + i) * S, 'online', 'offline')))
+    expect(run(e, ctx, [{ kind: 'tick', ts: T0 + 470 * S }]).filter((a) => a.ruleId === 'outage').map((a) => a.type)).toEqual(['clear'])
   })
 
   it('the outage clears once most devices have been back for its hold', () => {

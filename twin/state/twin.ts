@@ -321,6 +321,7 @@ export class Twin {
     const now = this.watermark(clock)
     const online = DEVICE_STATUSES.indexOf('online')
     const silent = DEVICE_STATUSES.indexOf('silent')
+    const offline = DEVICE_STATUSES.indexOf('offline')
     const k = this.policy.silentAfterIntervals
     // One pass finds the devices to move and counts, of the devices heard
     // from lately (online, or silent for at most the policy's window), those
@@ -333,7 +334,9 @@ export class Twin {
     let lately = 0
     for (let i = 0; i < this.#status.length; i++) {
       const st = this.#status[i]
-      if (st !== online && st !== silent) continue
+      // Disconnected devices count in the share too: the rules take them as absent, and a tenth of the
+      // city disconnected at once (a reconnect storm, a gateway down) is the system, not the devices.
+      if (st !== online && st !== silent && st !== offline) continue
       const quiet = now - (this.#lastActivity[i] ?? 0)
       const limit = k * (this.#intervalMs[i] ?? 0)
       if (quiet > limit && st === online) due.push(i)
