@@ -2,6 +2,7 @@
 // the `citytwin_` prefix. Components create their metrics through these
 // helpers so a second component instance (tests start many) reuses the same
 // series instead of throwing "already registered".
+import cluster, { type Worker } from 'node:cluster'
 import client from 'prom-client'
 
 export const registry = new client.Registry()
@@ -71,6 +72,68 @@ export function histogram<L extends string>(name: string, help: string, labelNam
   return new client.Histogram<L>({ name, help, labelNames: [...labelNames], registers: [registry], ...(buckets ? { buckets } : {}) })
 }
 
+/**
+ * This process's metrics in the Prometheus text format. In a primary with
+ * gateway workers, what each worker counts is added in (counters and
+ * histograms summed, gauges summed: the city's total), so one scrape of the
+ * API sees the whole system; before, the workers' ingest counters reached
+ * no scrape at all. A worker that does not answer within
+ * `WORKER_ANSWER_MS` (stopped, busy) is left out of that scrape and counted
+ * in `citytwin_metrics_workers_unanswered`.
+ */
 export async function metricsText(): Promise<{ contentType: string; body: string }> {
-  return { contentType: registry.contentType, body: await registry.metrics() }
+  const workers = cluster.isPrimary ? Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()) : []
+  if (workers.length === 0) return { contentType: registry.contentType, body: await registry.metrics() }
+  const answers = await Promise.all(workers.map((w) => (w ? askWorker(w) : Promise.resolve(undefined))))
+  const got = answers.filter((a): a is client.MetricObjectWithValues<client.MetricValue<string>>[] => a !== undefined)
+  unanswered.set(answers.length - got.length)
+  const merged = client.AggregatorRegistry.aggregate([await registry.getMetricsAsJSON(), ...got] as Parameters<typeof client.AggregatorRegistry.aggregate>[0])
+  return { contentType: registry.contentType, body: await merged.metrics() }
+}
+
+const WORKER_ANSWER_MS = 1_000
+const METRICS_ASK = 'citytwin-metrics-ask'
+const METRICS_ANSWER = 'citytwin-metrics-answer'
+const unanswered = gauge('citytwin_metrics_workers_unanswered', 'Gateway workers whose metrics did not come back for the latest scrape (stopped or too busy to answer within a second)')
+let asked = 0
+
+interface MetricsAnswer {
+  type: typeof METRICS_ANSWER
+  id: number
+  metrics: unknown
+}
+
+const isAnswer = (m: unknown): m is MetricsAnswer => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === METRICS_ANSWER
+
+function askWorker(w: Worker): Promise<client.MetricObjectWithValues<client.MetricValue<string>>[] | undefined> {
+  const id = ++asked
+  return new Promise((resolve) => {
+    const done = (v: client.MetricObjectWithValues<client.MetricValue<string>>[] | undefined): void => {
+      clearTimeout(timer)
+      w.off('message', onMessage)
+      resolve(v)
+    }
+    const onMessage = (m: unknown): void => {
+      if (isAnswer(m) && m.id === id) done(Array.isArray(m.metrics) ? (m.metrics as client.MetricObjectWithValues<client.MetricValue<string>>[]) : undefined)
+    }
+    const timer = setTimeout(() => done(undefined), WORKER_ANSWER_MS)
+    w.on('message', onMessage)
+    try {
+      w.send({ type: METRICS_ASK, id })
+    } catch {
+      done(undefined)
+    }
+  })
+}
+
+/** In a cluster worker: answers the primary's scrapes with this process's metrics (see metricsText). */
+export function answerMetricsAsks(): void {
+  process.on('message', (m: unknown) => {
+    if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== METRICS_ASK) return
+    const id = (m as { id?: unknown }).id
+    void registry.getMetricsAsJSON().then(
+      (metrics) => process.send?.({ type: METRICS_ANSWER, id, metrics }),
+      () => process.send?.({ type: METRICS_ANSWER, id, metrics: null }),
+    )
+  })
 }

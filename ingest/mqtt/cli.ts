@@ -6,6 +6,7 @@ import { startAll, stopAll, type Component } from '../../lib/component.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { logger } from '../../lib/log.ts'
+import { answerMetricsAsks } from '../../lib/metrics.ts'
 import { openMigratedStore, StoreOwner, withStore, type StoreSetup } from '../../twin/store/index.ts'
 import { lowerWorkerThreads, MqttCluster, workerLimits } from './cluster.ts'
 import { mqttConfig } from './config.ts'
@@ -95,6 +96,7 @@ export const mqttCommands: Command[] = [
       guardUnhandledRejections()
       if (cluster.isWorker) {
         lowerWorkerThreads()
+        answerMetricsAsks()
         return runGatewayProcess(configFile, port, () => undefined)
       }
       const setup = await openMigratedStore({ file: configFile })

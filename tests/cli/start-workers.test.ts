@@ -38,6 +38,11 @@ describe('citytwin start with gateway workers', () => {
         await new Promise((r) => setTimeout(r, 100))
       }
       expect(views.map((v) => [v.status, v.values.level_cm?.value])).toEqual(devices.map((_, k) => ['online', 10 + k]))
+      // One scrape of the primary counts what the workers took (their own registries, merged into its /metrics).
+      const metrics = await (await fetch(`${api}/metrics`)).text()
+      expect(metricSum(metrics, 'citytwin_ingest_messages_total', 'outcome="stored"')).toBe(4)
+      expect(metricSum(metrics, 'citytwin_mqtt_connections')).toBe(4)
+      expect(metricSum(metrics, 'citytwin_metrics_workers_unanswered')).toBe(0)
       await Promise.all(clients.map((c) => c.endAsync()))
 
       // A worker that gets no CPU holds its devices' data unseen: the twin counts how long as lag, so it judges no
@@ -64,7 +69,10 @@ describe('citytwin start with gateway workers', () => {
         expect(ingest).toMatchObject({ degraded: true, spells: 1 })
         expect(ingest.lagMs).toBeGreaterThanOrEqual(2_000)
         expect(await lagS()).toBeGreaterThanOrEqual(2)
-        expect(metricSum(await (await fetch(`${api}/metrics`)).text(), 'citytwin_ingest_degraded')).toBe(1)
+        const stalled = await (await fetch(`${api}/metrics`)).text()
+        expect(metricSum(stalled, 'citytwin_ingest_degraded')).toBe(1)
+        // The stopped worker cannot answer the scrape: left out, and counted.
+        expect(metricSum(stalled, 'citytwin_metrics_workers_unanswered')).toBe(1)
       } finally {
         process.kill(worker, 'SIGCONT')
       }

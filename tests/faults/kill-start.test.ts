@@ -1,6 +1,6 @@
 // Fault: the whole `citytwin start` killed (kill -9 of the primary, which
-// holds the store, the twin and the rules) under QoS 1 load, then started
-// again on the same data directory and ports. Its workers end with it; the
+// holds the store, the twin and the rules) and its workers under QoS 1
+// load, then started again on the same data directory and ports. The
 // devices come back to the new one and send again what was not
 // acknowledged. Every message acknowledged before or after is stored once,
 // and the twin picks the devices up again.
@@ -10,7 +10,7 @@ import { gatewayWorkerPids } from '../../bench/proc.ts'
 import { tempDir } from '../helpers.ts'
 import { FaultFleet, sleep, until, type FleetCounts } from './devices.ts'
 import { ledgerOf, report } from './ledger.ts'
-import { anyAlive, devicesOf, freePort, LONG, SECRET, startSystem, stopSystem, type FaultSystem } from './system.ts'
+import { anyAlive, devicesOf, duplicatesJudged, freePort, LONG, SECRET, startSystem, stopSystem, type FaultSystem } from './system.ts'
 
 describe('fault: kill -9 of the whole citytwin start', () => {
   it('stores every acknowledged message exactly once across the restart', async () => {
@@ -19,6 +19,7 @@ describe('fault: kill -9 of the whole citytwin start', () => {
     let system: FaultSystem | undefined = await startSystem(dataDir, port)
     let fleet: FaultFleet | undefined
     let counts: FleetCounts | undefined
+    let judgedStored: number | undefined
     try {
       const devices = await devicesOf(dataDir, 'gas', 200)
       fleet = new FaultFleet(devices, { port, secret: SECRET, ratePerS: 5 })
@@ -27,14 +28,16 @@ describe('fault: kill -9 of the whole citytwin start', () => {
       const primary = system.run.child.pid ?? 0
       const workers = gatewayWorkerPids(primary)
       expect(workers).toHaveLength(2)
-      // The store stopped first for half a second: messages in flight everywhere when it dies.
-      process.kill(primary, 'SIGSTOP')
+      // The workers stopped first for half a second: the primary stores what they relayed and cannot tell them,
+      // so messages are stored and not acknowledged when everything dies, as a supervisor's kill -9 of the
+      // whole process tree leaves them.
+      for (const w of workers) process.kill(w, 'SIGSTOP')
       await sleep(500)
       process.kill(primary, 'SIGKILL')
+      for (const w of workers) process.kill(w, 'SIGKILL')
       await system.run.exited
       system = undefined
-      // Its workers notice their primary is gone and end: nothing is left holding the port.
-      await until(() => !anyAlive(workers), 30_000, 'the gateway workers of the killed primary ended')
+      await until(() => !anyAlive(workers), 30_000, 'the gateway workers ended')
       const ackedAtKill = fleet.ackedPerDevice()
       expect(fleet.counts().unacknowledged).toBeGreaterThan(0)
 
@@ -45,13 +48,14 @@ describe('fault: kill -9 of the whole citytwin start', () => {
       const gas = await (await fetch(`${system.api}/api/devices/${devices[0]?.id ?? ''}`)).json() as { status: string; values: Record<string, { value: number }> }
       expect(gas.status).toBe('online')
       expect(gas.values.ch4_pct_lel).toBeDefined()
+      judgedStored = await duplicatesJudged(system.api)
     } finally {
       counts = await fleet?.stop()
       if (system) await stopSystem(system)
     }
     if (!fleet || !counts) throw new Error('the fleet never started')
     const l = await ledgerOf(dataDir, fleet, counts)
-    report('kill -9 of the whole citytwin start, then a restart', l, { 'connections dropped': counts.dropped })
+    report('kill -9 of the whole citytwin start, then a restart', l, { 'connections dropped': counts.dropped, 'retransmissions the gateway found stored already': judgedStored ?? '?' })
     expect(counts.dropped).toBeGreaterThanOrEqual(fleet.devices.length)
     expect(l.resent).toBeGreaterThan(0)
     expect(counts.unacknowledged).toBe(0)

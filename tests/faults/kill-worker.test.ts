@@ -8,7 +8,7 @@ import { gatewayWorkerPids } from '../../bench/proc.ts'
 import { tempDir } from '../helpers.ts'
 import { FaultFleet, sleep, until, type FleetCounts } from './devices.ts'
 import { ledgerOf, report } from './ledger.ts'
-import { devicesOf, freePort, LONG, SECRET, socketsOf, startSystem, stopSystem } from './system.ts'
+import { devicesOf, duplicatesJudged, freePort, LONG, SECRET, socketsOf, startSystem, stopSystem } from './system.ts'
 
 describe('fault: kill -9 of a gateway worker', () => {
   it('stores every acknowledged message exactly once', async () => {
@@ -18,6 +18,7 @@ describe('fault: kill -9 of a gateway worker', () => {
     const primary = system.run.child.pid ?? 0
     let fleet: FaultFleet | undefined
     let counts: FleetCounts | undefined
+    let judgedStored: number | undefined
     try {
       fleet = new FaultFleet(await devicesOf(dataDir, 'gas', 200), { port, secret: SECRET, ratePerS: 5 })
       await fleet.start()
@@ -40,13 +41,14 @@ describe('fault: kill -9 of a gateway worker', () => {
       await sleep(LONG ? 30_000 : 3_000)
       // Every device is served again: each has had messages acknowledged since.
       await until(() => (fleet?.ackedPerDevice() ?? []).every((n, i) => n > (ackedAtKill[i] ?? 0)), 60_000, 'every device acknowledged again after the kill')
+      judgedStored = await duplicatesJudged(system.api)
     } finally {
       counts = await fleet?.stop()
       await stopSystem(system)
     }
     if (!fleet || !counts) throw new Error('the fleet never started')
     const l = await ledgerOf(dataDir, fleet, counts)
-    report('kill -9 of a gateway worker', l, { 'connections dropped': counts.dropped })
+    report('kill -9 of a gateway worker', l, { 'connections dropped': counts.dropped, 'retransmissions the gateway found stored already': judgedStored ?? '?' })
     // The worker held devices: they lost their connections, and came back.
     expect(counts.dropped).toBeGreaterThan(0)
     expect(l.resent).toBeGreaterThan(0)

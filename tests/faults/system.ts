@@ -3,6 +3,7 @@
 // after a restart) and a device secret the test knows.
 import { readdirSync, readlinkSync } from 'node:fs'
 import { createServer } from 'node:net'
+import { metricSum } from '../../bench/metrics.ts'
 import { processTree } from '../../bench/proc.ts'
 import { runCli, spawnCli, type RunningCli } from '../helpers.ts'
 import type { FaultDeviceSpec } from './devices.ts'
@@ -79,3 +80,8 @@ export function socketsOf(pid: number): number {
   }
 }
 
+
+/** PUBLISHes the running gateway (all its workers) took for a message stored already: a DUP it does not store again. */
+export async function duplicatesJudged(api: string): Promise<number> {
+  return metricSum(await (await fetch(`${api}/metrics`)).text(), 'citytwin_ingest_messages_total', 'outcome="duplicate"') ?? 0
+}
