@@ -141,10 +141,22 @@ export class RuleEngine {
   }
 
   /** Restores persisted state (at start-up), for rules that still exist. */
-  restore(rows: readonly RuleStateRow[]): void {
+  /**
+   * The states saved by an earlier run. With `startedAt`, absence that was
+   * building is timed afresh from it: while the system was down (and as it
+   * stops: a graceful stop ends every device's connection while the rules
+   * still listen) it could not hear anyone, so a device's silence comes due
+   * its full time after the start, and an area's outage must hold its full
+   * time after it. Raised ones stay raised. Without this, a restart after a
+   * stop longer than an outage's hold raised one outage per grid of the city
+   * on its first tick.
+   */
+  restore(rows: readonly RuleStateRow[], startedAt?: number): void {
     for (const r of rows) {
-      if (!r.state || !this.#byId.has(r.ruleId)) continue
-      this.#set(r.key, { ruleId: r.ruleId, state: r.state, place: r.place, subject: r.subject }, false)
+      const rule = this.#byId.get(r.ruleId)
+      if (!r.state || !rule) continue
+      const state = startedAt === undefined ? r.state : rebased(rule, r.state, startedAt)
+      this.#set(r.key, { ruleId: r.ruleId, state, place: r.place, subject: r.subject }, false)
       this.#persisted.add(r.key)
     }
   }
@@ -389,4 +401,19 @@ function persistable(s: AnyState): boolean {
 /** A device that is not heard from: silent, or disconnected. */
 function absent(status: DeviceStatus): boolean {
   return status === 'silent' || status === 'offline'
+}
+
+/** An absence state timed from `startedAt` at the earliest (see RuleEngine.restore); any other state as it was. */
+function rebased(rule: Rule, state: AnyState, startedAt: number): AnyState {
+  if (rule.kind === 'silence') {
+    const s = state as SilenceState
+    return s.active || s.due >= startedAt + (s.due - s.since) ? s : { ...s, due: startedAt + (s.due - s.since) }
+  }
+  if (rule.kind === 'area-silence') {
+    const s = state as AreaSilenceState
+    if (s.active) return s
+    const { overSince, ...rest } = s
+    return { ...rest, ...(overSince === undefined ? {} : { overSince: Math.max(overSince, startedAt) }), recent: (s.recent as unknown[]).map((x) => (typeof x === 'object' && x !== null && 'ts' in x ? { ...(x as { id: string; ts: number }), ts: Math.max((x as { ts: number }).ts, startedAt) } : x)) as AreaSilenceState['recent'] }
+  }
+  return state
 }

@@ -135,7 +135,7 @@ export class RulesService implements Component {
     this.#book = new TicketBook(catalogue, { linkWindowMs: cfg.linkWindowMs, autoCloseAfterMs: cfg.autoCloseAfterMs, slaFactors: cfg.slaFactors, maxEvidence: 10, maxLinks: 20 })
     const client = this.#o.client
     const [state, tickets, modes] = await Promise.all([loadRuleState(client), loadTickets(client, this.#clock() - cfg.keepDoneMs), loadModes(client)])
-    this.#engine.restore(state.rows)
+    this.#engine.restore(state.rows, this.#clock())
     this.#book.restore(tickets)
     for (const m of modes) this.#modes.add(m)
     const sink = this.#o.linkage ?? (cfg.linkageWebhookUrl ? new WebhookLinkage(cfg.linkageWebhookUrl, cfg.linkageWebhookToken, cfg.linkageTimeoutMs) : new LoggingLinkage())

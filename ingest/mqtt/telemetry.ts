@@ -133,15 +133,12 @@ export function decodeTelemetry(device: DeviceInfo, payload: Buffer, lastSeq: nu
   return { ok: true, rows, lastSeq: seqCursor ?? firstSeq ?? 0, readings: items.length }
 }
 
-/**
- * Token bucket per device: `ratePerS` messages a second on average, bursts of
- * `burst`. Pure over its state; the clock is an argument.
- */
 /** The most held time a device's bucket is credited for: an hour of its rate. */
 const MAX_HELD_CREDIT_S = 3_600
 
 /**
- * Token bucket per device: `ratePerS` on average, `burst` above it. The
+ * Token bucket per device: `ratePerS` on average, `burst` above it; pure
+ * over its state, the clock an argument. The
  * gateway judges a message when it reads it, not when the device sent it;
  * while the gateway held a connection unread (the store away, no room),
  * the device kept sending at its pace, and what it sent then comes in one
@@ -150,7 +147,9 @@ const MAX_HELD_CREDIT_S = 3_600
  * back down: tokens still accrue at `ratePerS` only, so a device that
  * floods gets no more through on average; one that kept to its rate loses
  * nothing to the gateway's stall (a fault-suite case found a 15 s store
- * outage dead-lettering a tenth of such devices' messages).
+ * outage dead-lettering a tenth of such devices' messages). Only the fast
+ * lane measures holds: a connection aedes reads (mqtt.fastLane false, or
+ * one that left the lane) gets no such credit.
  */
 export class RateLimiter {
   readonly #buckets = new Map<string, { tokens: number; at: number; allowance: number; held: number }>()
@@ -159,9 +158,11 @@ export class RateLimiter {
   take(key: string, now: number, heldMs = 0): boolean {
     let b = this.#buckets.get(key)
     if (!b) {
-      b = { tokens: this.burst, at: now, allowance: 0, held: heldMs }
+      b = { tokens: this.burst, at: now, allowance: 0, held: 0 }
       this.#buckets.set(key, b)
     }
+    // A new connection counts its holds from 0 again (the old one's bucket may outlive it by a moment).
+    if (heldMs < b.held) b.held = 0
     if (heldMs > b.held) {
       b.allowance = Math.min(this.ratePerS * MAX_HELD_CREDIT_S, b.allowance + ((heldMs - b.held) / 1000) * this.ratePerS)
       b.held = heldMs

@@ -21,8 +21,8 @@ describe('fault: kill -9 of the whole citytwin start', () => {
     let counts: FleetCounts | undefined
     let judgedStored: number | undefined
     try {
-      const devices = await devicesOf(dataDir, 'gas', 200)
-      fleet = new FaultFleet(devices, { port, secret: SECRET, ratePerS: 5 })
+      const devices = await devicesOf(dataDir, 'gas', 250)
+      fleet = new FaultFleet(devices, { port, secret: SECRET, ratePerS: 2 })
       await fleet.start()
       await until(() => (fleet?.counts().acknowledged ?? 0) >= 1_000, 60_000, '1,000 messages acknowledged')
       const primary = system.run.child.pid ?? 0

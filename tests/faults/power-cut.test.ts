@@ -30,7 +30,7 @@ const RULES = `rules:
     title: device silent
     ticketType: device_offline
     afterIntervals: 1
-    minSilentS: 10
+    minSilentS: 40
     suppressedBy: [area-outage]
 `
 

@@ -24,11 +24,11 @@ describe('fault: the store away for a while under load', () => {
     const primary = system.run.child.pid ?? 0
     let fleet: FaultFleet | undefined
     let counts: FleetCounts | undefined
-    let stall: { ackedDuring: number; offeredMiB: number; rssGrowthMiB: number; rssBeforeMiB: number; unackedPeak: number } | undefined
+    let stall: { ackedDuring: number; sentDuring: number; offeredMiB: number; rssGrowthMiB: number; rssBeforeMiB: number; unackedPeak: number } | undefined
     try {
       // Devices at the most the gateway lets one send (mqtt.ratePerDevicePerS), that do not wait for their PUBACKs
       // (a window far above the gateway's per-connection limit): what they send during the stall comes in one burst.
-      fleet = new FaultFleet(await devicesOf(dataDir, 'gas', 400), { port, secret: SECRET, ratePerS: 2, window: 1_000_000 })
+      fleet = new FaultFleet(await devicesOf(dataDir, 'gas', 250), { port, secret: SECRET, ratePerS: 2, window: 1_000_000 })
       await fleet.start()
       await until(() => (fleet?.counts().acknowledged ?? 0) >= 2_000, 60_000, '2,000 messages acknowledged')
       const workers = gatewayWorkerPids(primary)
@@ -42,12 +42,13 @@ describe('fault: the store away for a while under load', () => {
         await sleep(1_000)
         const acked0 = fleet.counts().acknowledged
         const bytes0 = fleet.counts().bytesWritten
+        const sent0 = fleet.counts().sent
         for (let t = 1_000; t < STALL_MS; t += 500) {
           await sleep(500)
           peak = Math.max(peak, rss())
         }
         const c = fleet.counts()
-        stall = { ackedDuring: c.acknowledged - acked0, offeredMiB: Math.round((c.bytesWritten - bytes0) / MIB * 10) / 10, rssGrowthMiB: Math.round((peak - rssBefore) / MIB), rssBeforeMiB: Math.round(rssBefore / MIB), unackedPeak: c.unacknowledged }
+        stall = { ackedDuring: c.acknowledged - acked0, sentDuring: c.sent - sent0, offeredMiB: Math.round((c.bytesWritten - bytes0) / MIB * 10) / 10, rssGrowthMiB: Math.round((peak - rssBefore) / MIB), rssBeforeMiB: Math.round(rssBefore / MIB), unackedPeak: c.unacknowledged }
       } finally {
         process.kill(primary, 'SIGCONT')
       }
@@ -60,13 +61,15 @@ describe('fault: the store away for a while under load', () => {
     if (!fleet || !counts || !stall) throw new Error('the case did not run to its end')
     const l = await ledgerOf(dataDir, fleet, counts)
     report(`the store away for ${STALL_MS / 1000} s under load`, l, {
-      'acknowledged while away': stall.ackedDuring, 'MiB the devices wrote meanwhile': stall.offeredMiB, 'unacknowledged at the end of the stall': stall.unackedPeak,
+      'acknowledged while away': stall.ackedDuring, 'sent while away': stall.sentDuring, 'MiB the devices wrote meanwhile': stall.offeredMiB, 'unacknowledged at the end of the stall': stall.unackedPeak,
       'workers RSS before (MiB)': stall.rssBeforeMiB, 'grew by at most (MiB)': stall.rssGrowthMiB,
     })
     // Nothing is acknowledged that is not stored.
     expect(stall.ackedDuring).toBe(0)
-    // The devices kept offering; the gateway held at most its per-connection share and left the rest in TCP.
-    expect(stall.unackedPeak).toBeGreaterThan(400 * 8 * 2)
+    // The devices kept offering, more than the gateway may hold in flight (mqtt.maxInFlightPerConnection, 8 a
+    // connection): it held its share and left the rest in TCP, its memory flat.
+    expect(stall.sentDuring).toBeGreaterThan(250 * 8)
+    expect(stall.unackedPeak).toBeGreaterThanOrEqual(stall.sentDuring)
     expect(stall.rssGrowthMiB).toBeLessThan(64)
     expect(counts.unacknowledged).toBe(0)
     expect(l.lost).toBe(0)

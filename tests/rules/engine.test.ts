@@ -450,6 +450,29 @@ rules:
     expect(run(after, contextOf(city), [reading('W0', T0 + 5 * MIN, { level_cm: 40 })])).toMatchObject([{ type: 'raise', ts: T0 + 5 * MIN }])
   })
 
+  it('absence that was building when the system stopped is timed afresh from the restart', () => {
+    // The whole grid disconnects as the system stops (a graceful stop ends every connection); it is down for an hour.
+    const city = newCity()
+    const ids = addDevices(city, 'A', 6, 'streetlight', 1, 10, 10)
+    const before = new RuleEngine(silenceRules)
+    run(before, contextOf(city), ids.map((id) => status(id, T0, 'offline', 'online', T0)))
+    const rows = JSON.parse(JSON.stringify(before.drainDirty())) as ReturnType<RuleEngine['drainDirty']>
+    const restart = T0 + 60 * MIN
+    const after = new RuleEngine(silenceRules)
+    after.restore(rows, restart)
+    const ctx = contextOf(city)
+    // Not at the first tick: the outage must hold its 60 s after the start, the devices' silences their 60 s.
+    expect(run(after, ctx, [{ kind: 'tick', ts: restart + 1_000 }])).toEqual([])
+    // The devices come back within it: nothing at all.
+    run(after, ctx, ids.map((id, i) => status(id, restart + (10 + i) * S, 'online', 'offline')))
+    expect(run(after, ctx, [{ kind: 'tick', ts: restart + 10 * MIN }])).toEqual([])
+    // Restored the same way, with the devices still away after the hold: the outage, once.
+    const away = new RuleEngine(silenceRules)
+    away.restore(rows, restart)
+    expect(run(away, ctx, [{ kind: 'tick', ts: restart + 59 * S }]).filter((a) => a.ruleId === 'outage')).toEqual([])
+    expect(run(away, ctx, [{ kind: 'tick', ts: restart + 61 * S }]).filter((a) => a.ticket).map((a) => a.ruleId)).toEqual(['outage'])
+  })
+
   it('a reload keeps the state of unchanged rules and drops that of changed ones', () => {
     const yaml = (above: number): string => `
 rules:

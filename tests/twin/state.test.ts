@@ -49,6 +49,19 @@ describe('device reducer', () => {
     expect([...b.values]).toEqual([20, 80])
   })
 
+  it('judges liveness by when the gateway took a reading, not by the device\'s clock', () => {
+    // Three minutes behind: heard now, so online, though its readings carry older times.
+    const behind = reduceDevice(fresh(2), { kind: 'reading', deviceId: 'D1', ts: T0 - 180_000, receivedAt: T0, values: { level_cm: 1 } }, metrics, 10_000, policy, T0)
+    expect([behind.status, behind.lastActivity, behind.times[0]]).toEqual(['online', T0, T0 - 180_000])
+    // Four minutes ahead: a disconnect a second later (the gateway's clock) still wins.
+    const ahead = reduceDevice(fresh(2), { kind: 'reading', deviceId: 'D1', ts: T0 + 240_000, receivedAt: T0, values: { level_cm: 1 } }, metrics, 10_000, policy, T0)
+    const gone = reduceDevice(ahead, { kind: 'connectivity', deviceId: 'D1', ts: T0 + 1_000, state: 'disconnected' }, metrics, 10_000, policy, T0 + 1_000)
+    expect(gone.status).toBe('offline')
+    // A device event ahead of the clock is heard no later than now.
+    const event = reduceDevice(fresh(2), { kind: 'device-event', deviceId: 'D1', ts: T0 + 240_000, name: 'tamper', severity: 'warning' }, metrics, 10_000, policy, T0)
+    expect(event.lastActivity).toBe(T0)
+  })
+
   it('lets a later disconnect win over an earlier reading heard after it', () => {
     const off = reduceDevice(fresh(2), { kind: 'connectivity', deviceId: 'D1', ts: T0 + 2_000, state: 'disconnected' }, metrics, 60_000, policy, T0 + 2_000)
     const late = reduceDevice(off, { kind: 'reading', deviceId: 'D1', ts: T0 + 1_000, values: { level_cm: 1 } }, metrics, 60_000, policy, T0 + 2_000)
@@ -233,6 +246,14 @@ describe('silence under late readings', () => {
     expect(lag.at(T0 + 20_000)).toBe(0)
   })
 
+  it('measures the lag from when the gateway took each reading, not from the time a device\'s clock gave it', () => {
+    const lag = new IngestLag({ maxMs: 300_000 })
+    const now = T0 + 10_000
+    // Half the devices three minutes behind, all taken by the gateway 200 ms ago.
+    lag.observe(Array.from({ length: 100 }, (_, i) => ({ kind: 'reading', ts: i % 2 ? now - 180_000 : now - 200, receivedAt: now - 200 })), now)
+    expect(lag.at(now)).toBe(200)
+  })
+
   it('follows the devices served last, not the median: a fifth of a batch late is the lag', () => {
     const lag = new IngestLag({ maxMs: 300_000 })
     const reading = (ts: number) => ({ kind: 'reading', ts })
@@ -348,6 +369,27 @@ describe('ingest degraded', () => {
     for (let t = T0 + 121_000; t <= T0 + 180_000; t += 1_000) report(t, () => true)
     expect(turns).toEqual([true, false])
     expect(twin.counts(CITY_ID)?.devices.silent).toBe(0)
+  })
+
+  it('after a restart, the city still reconnecting is ingest degraded, however long ago it was last heard', () => {
+    // The system was down two hours; every device disconnected as it stopped, and a third is back so far.
+    const city = smallCity(19)
+    const twin = new Twin(city, { silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: 60_000, degradedSilentPercent: 20, degradedSilentMin: 50 })
+    const stop = T0 - 2 * 3_600_000
+    twin.apply(city.devices.map((d) => ({ kind: 'connectivity' as const, deviceId: d.id, ts: stop, state: 'disconnected' as const })), T0, true)
+    twin.listeningSince = T0
+    const back = city.devices.filter((_, i) => i % 3 === 0)
+    const sweep = (from: number, to: number): void => {
+      for (let t = from; t <= to; t += 1_000) {
+        if (t % 5_000 === 0) twin.apply(back.map((d) => ({ kind: 'reading' as const, deviceId: d.id, ts: t, values: {} })), t)
+        twin.sweep(t)
+      }
+    }
+    sweep(T0, T0 + 60_000)
+    expect(twin.ingestHealth.degraded).toBe(true)
+    // Long after the restart (past twin.degradedSilentWindowMs) the ones still away are devices to see to, not the restart.
+    sweep(T0 + 61_000, T0 + 800_000)
+    expect(twin.ingestHealth.degraded).toBe(false)
   })
 
   it('a district going silent is devices gone silent, not ingest degraded', () => {

@@ -81,8 +81,10 @@ export function reduceDevice(prev: DeviceLive, e: DeviceElement, metrics: readon
       next.lastActivity = Math.max(prev.lastActivity, e.ts)
     }
   } else {
-    if (e.ts >= prev.lastActivity) next.connected = true
-    next.lastActivity = Math.max(prev.lastActivity, e.ts)
+    // A device event carries the device's time (its clock may be ahead): heard no later than now.
+    const heard = Math.min(e.ts, now)
+    if (heard >= prev.lastActivity) next.connected = true
+    next.lastActivity = Math.max(prev.lastActivity, heard)
   }
   next.status = deviceStatus(next, now, intervalMs, policy)
   return next

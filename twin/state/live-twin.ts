@@ -259,6 +259,8 @@ export class LiveTwin implements Component {
     twin.onStatusChange(this.#onStatus)
     twin.watchIngest(this.#ingest)
     if (previous) twin.adoptIngestHealth(previous)
+    // A rebuild goes on listening since the first load: absent devices were not heard by this twin either.
+    if (this.#twin) twin.listeningSince = this.#twin.listeningSince
     this.#twin = twin
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loads++

@@ -70,11 +70,8 @@ export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_
     'SELECT device_id, toUnixTimestamp64Milli(max(ts)), argMax(connected, ts) FROM device_connectivity GROUP BY device_id')) {
     out.push({ kind: 'connectivity', deviceId, ts: Number(ts), state: Number(connected) === 1 ? 'connected' : 'disconnected' })
   }
-  for (const [deviceId, metric, ts, value] of await rows<[string, string, number | string, number]>(client,
-    'SELECT device_id, metric, toUnixTimestamp64Milli(max(ts)), argMax(value, ts) FROM device_latest GROUP BY device_id, metric')) {
-    // The checkpoint keeps the device's time only; one ahead of the clock is not heard from in the future.
-    out.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value }, receivedAt: Math.min(Number(ts), loadedAt) })
-  }
+  const checkpointed = await rows<[string, string, number | string, number]>(client,
+    'SELECT device_id, metric, toUnixTimestamp64Milli(max(ts)), argMax(value, ts) FROM device_latest GROUP BY device_id, metric')
   // What the checkpoint does not hold yet: per device, the latest stored after it.
   const since: Element[] = []
   for (const [deviceId, ts, connected] of await rows<[string, number | string, number]>(client,
@@ -87,7 +84,20 @@ export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_
     `SELECT device_id, metric, toUnixTimestamp64Milli(max(ts)), argMax(value, ts), toUnixTimestamp64Milli(max(received_at)) FROM readings
      WHERE bus_pos > {pos:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
      GROUP BY device_id, metric`, { pos: positions.readings, since: earliestTs(positions.readings, maxPastMs) })) {
-    since.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value }, receivedAt: Number(receivedAt) })
+    // Rows from before received_at was kept hold 0 there: their own time stands for it.
+    since.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value }, receivedAt: Number(receivedAt) > 0 ? Number(receivedAt) : Number(ts) })
+  }
+  // The checkpoint keeps a reading's device time only, and a device's clock may be ahead: it was heard at
+  // that time at the latest, not after now, and not after it was last seen to disconnect.
+  const latest = new Map<string, { ts: number; connected: boolean }>()
+  for (const e of [...out, ...since]) {
+    if (e.kind !== 'connectivity') continue
+    const l = latest.get(e.deviceId)
+    if (!l || e.ts > l.ts || (e.ts === l.ts && e.state === 'disconnected')) latest.set(e.deviceId, { ts: e.ts, connected: e.state === 'connected' })
+  }
+  const gone = new Map([...latest].filter(([, l]) => !l.connected).map(([id, l]) => [id, l.ts]))
+  for (const [deviceId, metric, ts, value] of checkpointed) {
+    out.push({ kind: 'reading', deviceId, ts: Number(ts), values: { [metric]: value }, receivedAt: Math.min(Number(ts), loadedAt, gone.get(deviceId) ?? Number.POSITIVE_INFINITY) })
   }
   pushAll(out, since)
   pushAll(out, await openTickets(client))

@@ -170,6 +170,14 @@ export class Twin {
   readonly #health: IngestHealthMonitor
   #ingest: IngestSource | undefined
 
+  /**
+   * Since when this twin has been listening (ms): a device absent since
+   * before it counts as absent "lately" (for the degraded share) only from
+   * here. After a stop the whole city was last heard long ago, and the
+   * reconnect storm that follows a restart is the system's, not the devices'.
+   */
+  listeningSince = Date.now()
+
   constructor(city: TwinCity, policy: SilencePolicy) {
     this.#lag = new IngestLag({ maxMs: policy.maxLagMs ?? 0 })
     const degradedAfterMs = policy.degradedAfterMs ?? 0
@@ -324,8 +332,9 @@ export class Twin {
     const offline = DEVICE_STATUSES.indexOf('offline')
     const k = this.policy.silentAfterIntervals
     // One pass finds the devices to move and counts, of the devices heard
-    // from lately (online, or silent for at most the policy's window), those
-    // overdue now. The count is taken whether or not silence is judged, so a
+    // from lately (online, or silent or disconnected for at most the policy's
+    // window, counted from when this twin began to listen at the earliest),
+    // those overdue now. The count is taken whether or not silence is judged, so a
     // degraded spell ends when the devices are heard again, not when the
     // twin stops looking.
     const window = this.policy.degradedSilentPercent ? (this.policy.degradedSilentWindowMs ?? 600_000) : -1
@@ -340,7 +349,7 @@ export class Twin {
       const quiet = now - (this.#lastActivity[i] ?? 0)
       const limit = k * (this.#intervalMs[i] ?? 0)
       if (quiet > limit && st === online) due.push(i)
-      if (window < 0 || quiet > limit + window) continue
+      if (window < 0 || now - Math.max(this.#lastActivity[i] ?? 0, this.listeningSince) > limit + window) continue
       lately++
       if (quiet > limit) overdue++
     }
