@@ -16,6 +16,7 @@ export const ERROR_CODES = {
   SHUTDOWN_TIMEOUT: { retryable: false, meaning: 'a component did not stop before the deadline' },
   OWNER_AUTH_DENIED: { retryable: false, meaning: 'the store owner refused the request token' },
   AUTH_DENIED: { retryable: false, meaning: 'unknown device, wrong token or anonymous connection' },
+  DEVICE_NOT_FOUND: { retryable: false, meaning: 'no device of that id in the city' },
   OVERLOADED: { retryable: true, meaning: 'the process is near its memory limit and refuses new work; retry later' },
   ACL_DENIED: { retryable: false, meaning: 'a device published or subscribed outside its own topics' },
   INGEST_TOPIC_TOO_LONG: { retryable: false, meaning: 'the topic is longer than the gateway accepts' },

@@ -1,5 +1,7 @@
 // `citytwin device-token`, `citytwin devices list` and `citytwin gateway mqtt`.
+import type { ClickHouseClient } from '@clickhouse/client'
 import cluster from 'node:cluster'
+import { userInfo } from 'node:os'
 import type { Command } from '../../lib/cli/command.ts'
 import { numberOption, UsageError } from '../../lib/cli/command.ts'
 import { startAll, stopAll, type Component } from '../../lib/component.ts'
@@ -10,6 +12,7 @@ import { answerMetricsAsks } from '../../lib/metrics.ts'
 import { openMigratedStore, StoreOwner, withStore, type StoreSetup } from '../../twin/store/index.ts'
 import { lowerWorkerThreads, MqttCluster, workerLimits } from './cluster.ts'
 import { mqttConfig } from './config.ts'
+import { listDenials, setDenial } from './deny-list.ts'
 import { deviceTopics } from './devices.ts'
 import { createMqttIngest } from './index.ts'
 import { RelayClient } from './relay.ts'
@@ -83,6 +86,46 @@ export const mqttCommands: Command[] = [
     },
   },
   {
+    name: 'devices deny',
+    summary: 'Revoke a device\'s access now: every gateway refuses it and ends its connections within mqtt.denyListRefreshMs (no restart)',
+    args: '<deviceId>',
+    options: { reason: { type: 'string', description: 'why (kept with the denial, e.g. "stolen", "floods")', valueName: 'text' } },
+    async run({ positionals, values, configFile, stdout }) {
+      const id = oneDevice(positionals, 'deny')
+      const reason = typeof values.reason === 'string' ? values.reason : ''
+      return withStore({ file: configFile }, async ({ store }) => {
+        await requireDevice(store.client, id)
+        await setDenial(store.client, { deviceId: id, denied: true, reason, actor: `cli:${userInfo().username}` })
+        stdout.write(`${id} denied${reason ? ` (${reason})` : ''}; give it back with: citytwin devices allow ${id}\n`)
+      })
+    },
+  },
+  {
+    name: 'devices allow',
+    summary: 'Give a denied device its access back (it connects again at its next try)',
+    args: '<deviceId>',
+    async run({ positionals, configFile, stdout }) {
+      const id = oneDevice(positionals, 'allow')
+      return withStore({ file: configFile }, async ({ store }) => {
+        await requireDevice(store.client, id)
+        await setDenial(store.client, { deviceId: id, denied: false, reason: '', actor: `cli:${userInfo().username}` })
+        stdout.write(`${id} allowed\n`)
+      })
+    },
+  },
+  {
+    name: 'devices denied',
+    summary: 'List the devices whose access is revoked, with who did it, when and why',
+    options: { json: { type: 'boolean', description: 'print JSON lines' } },
+    async run({ values, configFile, stdout }) {
+      return withStore({ file: configFile }, async ({ store }) => {
+        const list = await listDenials(store.client)
+        for (const d of list) stdout.write(values.json ? JSON.stringify(d) + '\n' : `${d.deviceId}  ${new Date(d.at).toISOString()}  ${d.actor}  ${d.reason}\n`)
+        if (list.length === 0 && !values.json) stdout.write('no device is denied\n')
+      })
+    },
+  },
+  {
     name: 'gateway mqtt',
     summary: 'Run the MQTT gateway alone, in one or several processes (against a running `citytwin start`, its own embedded store, or a ClickHouse server)',
     options: {
@@ -124,6 +167,17 @@ export const mqttCommands: Command[] = [
     },
   },
 ]
+
+function oneDevice(positionals: readonly string[], verb: string): string {
+  const id = positionals[0]
+  if (!id || positionals.length > 1) throw new UsageError(`give one device id, e.g. citytwin devices ${verb} D0000001`)
+  return id
+}
+
+async function requireDevice(client: ClickHouseClient, id: string): Promise<void> {
+  const rs = await client.query({ query: 'SELECT toUInt32(count()) AS n FROM devices WHERE id = {id:String}', query_params: { id }, format: 'JSONEachRow' })
+  if (((await rs.json<{ n: number }>())[0]?.n ?? 0) === 0) throw new CitytwinError('DEVICE_NOT_FOUND', `no device ${id} in the city (see citytwin devices list)`)
+}
 
 /** One gateway process: writers and gateway on the given store (or one it opens), until a signal. */
 async function runGatewayProcess(configFile: Record<string, unknown>, port: number | undefined, ready: (port: number) => void, opened?: StoreSetup): Promise<void> {

@@ -89,6 +89,8 @@ export interface GatewayOptions {
   now?: () => number
   /** The heap's use and limit (default: V8's), which the load shedding watches. */
   heap?: () => HeapSample
+  /** Whether a device's access is revoked (deny-list.ts); default none is. */
+  denied?: (deviceId: string) => boolean
 }
 
 /** What the gateway attaches to an aedes client once it is authenticated. */
@@ -287,20 +289,38 @@ export class MqttGateway implements Component {
       return
     }
     const device = username === undefined ? undefined : this.#o.devices.get(username)
-    let refusal: { code: number; reason: string } | undefined
+    let refusal: { code: number; reason: string; metric?: string } | undefined
     if (username === undefined || password === undefined) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' }
     else if (!device) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
     else if (!tokenMatches(this.#o.secret, device.id, password)) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' }
+    else if (this.#o.denied?.(device.id)) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'device denied', metric: 'DEVICE_DENIED' }
     if (refusal || !device) {
       refusal ??= { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
       this.#counts.refusedConnects++
-      refusedTotal.inc({ what: 'connect', code: 'AUTH_DENIED' })
+      refusedTotal.inc({ what: 'connect', code: refusal.metric ?? 'AUTH_DENIED' })
       log.warn({ device: username, clientId: client.id, reason: refusal.reason }, 'connection refused')
       done(authError(refusal.reason, refusal.code), false)
       return
     }
     ;(client as SessionClient).citytwin = { device, seqChecked: false }
     done(null, true)
+  }
+
+  /** Ends the connections of these devices now (their access was revoked); returns how many it ended. */
+  disconnectDevices(deviceIds: readonly string[]): number {
+    const ids = new Set(deviceIds)
+    let ended = 0
+    // aedes keeps its connected clients by client id (aedes.js, `clients`), which its types do not declare.
+    const clients = (this.#broker ? (Reflect.get(this.#broker, 'clients') as Record<string, SessionClient> | undefined) : undefined) ?? {}
+    for (const client of Object.values(clients)) {
+      const id = client.citytwin?.device.id
+      if (id === undefined || !ids.has(id)) continue
+      log.warn({ device: id, clientId: client.id }, 'device denied: connection ended')
+      refusedTotal.inc({ what: 'connection', code: 'DEVICE_DENIED' })
+      client.close()
+      ended++
+    }
+    return ended
   }
 
   #authorizeSubscribe(client: Client, sub: Subscription, done: (e: Error | null, s?: Subscription | null) => void): void {

@@ -10,6 +10,7 @@ import { mqttConfig, type MqttConfig } from './config.ts'
 import { BacklogReporter } from './backlog.ts'
 import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
+import { DenyList } from './deny-list.ts'
 import { LastSeqLookup } from './last-seq.ts'
 import type { RelayClient } from './relay.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
@@ -20,7 +21,7 @@ export interface MqttIngest extends IngestSource {
   gateway: MqttGateway
   /** Ms data may have been waiting in this process at `now`: in the gateway, or in its writers (a worker's primary counts the writers). */
   backlogMs(now: number): number
-  /** Start order: dead letters, writers, gateway. */
+  /** Start order: dead letters, writers, the deny list, gateway. */
   components: Component[]
   config: MqttConfig
 }
@@ -34,16 +35,22 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const secret = resolveDeviceSecret(config.deviceSecret, store.dataDir)
   const devices = await loadDevices(store.client)
   const lastSeq = new LastSeqLookup({ client: store.client, lookbackMs: config.dupLookbackMs })
+  // Read before the gateway starts, and every denyListRefreshMs after; the devices it denies lose their connections.
+  let gatewayRef: MqttGateway | undefined
+  const denyList = new DenyList({ client: store.client, refreshMs: config.denyListRefreshMs, onDenied: (ids) => gatewayRef?.disconnectDevices(ids) })
+  const denied = (id: string): boolean => denyList.has(id)
   if (relay) {
-    const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq })
+    const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied })
+    gatewayRef = gateway
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
-    return { gateway, config, components: [relay, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }
+    return { gateway, config, components: [relay, denyList, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }
   }
   const writers = createIngestWriters(store, writerCfg, positions, config.maxPastMs)
   const { deadLetters, rollups, readings, events } = writers
-  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, ...(bus ? { bus } : {}) })
+  const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, denied, ...(bus ? { bus } : {}) })
+  gatewayRef = gateway
   return {
-    gateway, config, components: [deadLetters, rollups, readings, events, gateway],
+    gateway, config, components: [deadLetters, rollups, readings, events, denyList, gateway],
     backlogMs: (now) => Math.max(gateway.backlogMs(now), writers.oldestPendingMs(now)),
     shedding: () => gateway.shedding(),
   }

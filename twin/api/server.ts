@@ -22,6 +22,7 @@ import { AuthThrottle } from './auth-throttle.ts'
 import { callerOf } from './tokens.ts'
 import { twinRoutes } from './twin-routes.ts'
 import { mapRoutes } from './map-routes.ts'
+import { deviceAdminRoutes } from './device-admin-routes.ts'
 import { isApiPath, serveStatic } from './static.ts'
 
 const log = logger('api')
@@ -114,7 +115,7 @@ export class ApiServer implements Component {
         handler: async () => ({ status: 200, body: await readCityFigures(this.#client) }),
       }),
     ]
-    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin, opts.client)] : []), ...(opts.routes ?? [])])
+    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin, opts.client), ...deviceAdminRoutes(opts.twin, opts.client)] : []), ...(opts.routes ?? [])])
   }
 
   get url(): string {

@@ -398,6 +398,21 @@ export const MIGRATIONS: readonly Migration[] = [
       TTL toDateTime(ts) + INTERVAL 5 YEAR DELETE`,
     ],
   },
+  {
+    version: 12,
+    name: 'device denials: devices whose access is revoked at runtime, and given back, with who did it and why',
+    statements: [
+      // One row per change; the latest per device is in force (ingest/mqtt/deny-list.ts).
+      `CREATE TABLE IF NOT EXISTS device_denials (
+        device_id String,
+        denied UInt8,
+        reason String,
+        actor String,
+        at DateTime64(3, 'UTC')
+      ) ENGINE = ReplacingMergeTree(at)
+      ORDER BY device_id`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

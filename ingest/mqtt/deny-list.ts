@@ -1,0 +1,112 @@
+// Devices whose access is revoked at runtime: a stolen or cloned device, a
+// device that floods, one taken out of service. Its token is derived from
+// the deployment secret, so it cannot be changed alone; instead the store
+// keeps a list of denied devices (device_denials, the latest row per device
+// in force), every gateway process reads it every mqtt.denyListRefreshMs,
+// refuses a denied device's CONNECT (CONNACK 5, not authorized) and ends the
+// connections it already has. Given back, the device connects again at its
+// next try. No restart, and with --workers every worker follows.
+import type { ClickHouseClient } from '@clickhouse/client'
+import type { Component, ComponentStats, Health } from '../../lib/component.ts'
+import { messageOf } from '../../lib/errors.ts'
+import { logger } from '../../lib/log.ts'
+import { gauge } from '../../lib/metrics.ts'
+
+const log = logger('mqtt-deny-list')
+const deniedGauge = gauge('citytwin_mqtt_denied_devices', 'Devices whose access is revoked (device_denials), as this gateway process last read them')
+
+export interface Denial {
+  deviceId: string
+  reason: string
+  actor: string
+  at: number
+}
+
+/** The devices denied now, with who denied them, when and why. */
+export async function listDenials(client: ClickHouseClient): Promise<Denial[]> {
+  const rs = await client.query({
+    query: `SELECT device_id, argMax(reason, at), argMax(actor, at), toUnixTimestamp64Milli(max(at)) FROM device_denials
+            GROUP BY device_id HAVING argMax(denied, at) = 1 ORDER BY device_id`,
+    format: 'JSONCompactEachRow',
+  })
+  return (await rs.json<[string, string, string, number | string]>()).map(([deviceId, reason, actor, at]) => ({ deviceId, reason, actor, at: Number(at) }))
+}
+
+/** Denies a device (`denied`) or gives it back; takes effect in every gateway within its refresh. */
+export async function setDenial(client: ClickHouseClient, change: { deviceId: string; denied: boolean; reason: string; actor: string; at?: number }): Promise<void> {
+  await client.insert({
+    table: 'device_denials', format: 'JSONEachRow',
+    values: [{ device_id: change.deviceId, denied: change.denied ? 1 : 0, reason: change.reason, actor: change.actor, at: change.at ?? Date.now() }],
+  })
+}
+
+export interface DenyListOptions {
+  client: ClickHouseClient
+  refreshMs: number
+  /** Devices denied since the last read: their connections are to end. */
+  onDenied: (deviceIds: readonly string[]) => void
+}
+
+/** This process's copy of the list, read at start and every `refreshMs`. */
+export class DenyList implements Component {
+  readonly name = 'mqtt-deny-list'
+  readonly #o: DenyListOptions
+  #denied: ReadonlySet<string> = new Set()
+  #timer: NodeJS.Timeout | undefined
+  #refreshing: Promise<void> | undefined
+  #lastError: string | undefined
+  #reads = 0
+
+  constructor(o: DenyListOptions) {
+    this.#o = o
+  }
+
+  has(deviceId: string): boolean {
+    return this.#denied.has(deviceId)
+  }
+
+  async start(): Promise<void> {
+    // Read before the gateway listens: a denied device is refused from the first CONNECT.
+    await this.refresh()
+    if (this.#lastError !== undefined) throw new Error(`cannot read the device deny list: ${this.#lastError}`)
+    this.#timer = setInterval(() => void this.refresh(), this.#o.refreshMs)
+    this.#timer.unref()
+  }
+
+  /** Reads the list again. A failed read keeps the last one (a store outage must not let denied devices in). */
+  refresh(): Promise<void> {
+    this.#refreshing ??= (async () => {
+      try {
+        const next = new Set((await listDenials(this.#o.client)).map((d) => d.deviceId))
+        const added = [...next].filter((id) => !this.#denied.has(id))
+        this.#denied = next
+        this.#reads++
+        this.#lastError = undefined
+        deniedGauge.set(next.size)
+        if (added.length > 0) {
+          log.info({ devices: added.length, first: added[0] }, 'devices denied: ending their connections')
+          this.#o.onDenied(added)
+        }
+      } catch (e) {
+        if (this.#lastError === undefined) log.warn({ err: messageOf(e) }, 'device deny list not read; the last one stays in force')
+        this.#lastError = messageOf(e)
+      } finally {
+        this.#refreshing = undefined
+      }
+    })()
+    return this.#refreshing
+  }
+
+  async stop(): Promise<void> {
+    clearInterval(this.#timer)
+    await this.#refreshing
+  }
+
+  async health(): Promise<Health> {
+    return this.#lastError === undefined ? { ok: true } : { ok: true, detail: `the list could not be read lately (${this.#lastError}); the last one read is in force` }
+  }
+
+  stats(): ComponentStats {
+    return { denied: this.#denied.size, reads: this.#reads }
+  }
+}
