@@ -31,6 +31,7 @@ import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
 import { Admission } from './admission.ts'
 import { trimAfterConnect } from './client-trim.ts'
+import { AddressLimit } from './address-limit.ts'
 import { limitPacketSize } from './packet-limit.ts'
 import { FastLane, type LaneOptions } from './fast-lane.ts'
 import { ProcessBacklog } from './backlog.ts'
@@ -225,7 +226,17 @@ export class MqttGateway implements Component {
     // as too large) up to four times it; anything announcing more closes its connection as its length is read.
     const maxAedesPacket = 4 * (c.maxPayloadBytes + c.maxTopicBytes) + 1_024
     let unlimited = false
-    const handle = <S extends Duplex>(stream: S, req?: IncomingMessage): void => {
+    const perAddress = new AddressLimit(c.maxConnectionsPerAddress)
+    const handle = <S extends Duplex>(stream: S, req?: IncomingMessage, address = req?.socket.remoteAddress): void => {
+      const from = address ?? ''
+      if (!perAddress.take(from)) {
+        this.#counts.refusedConnects++
+        refusedTotal.inc({ what: 'connect', code: 'ADDRESS_LIMIT' })
+        log.debug({ address: from, limit: c.maxConnectionsPerAddress }, 'connection refused: too many from its address')
+        stream.destroy()
+        return
+      }
+      stream.once('close', () => perAddress.release(from))
       // Connecting from here until the CONNACK (clientReady) or the close.
       admission.attach(stream)
       const client = broker.handle(stream, req)
@@ -234,13 +245,13 @@ export class MqttGateway implements Component {
         log.warn('aedes\' parser is not the one expected: packet sizes are not limited')
       }
     }
-    const server = createServer((socket) => handle(socket))
+    const server = createServer((socket) => handle(socket, undefined, socket.remoteAddress))
     server.maxConnections = c.maxConnections
     await listen(server, c.port, c.host, c.listenBacklog)
     this.#broker = broker
     this.#server = server
     if (c.tlsCertFile && c.tlsKeyFile) {
-      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => handle(socket))
+      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => handle(socket, undefined, socket.remoteAddress))
       tls.maxConnections = c.maxConnections
       await listen(tls, c.tlsPort, c.host, c.listenBacklog)
       this.#tls = tls

@@ -1,0 +1,86 @@
+// Connections per client address (mqtt.maxConnectionsPerAddress): the real
+// gateway on a random port, raw TCP from two loopback addresses. Past the
+// limit an address's connections are closed before CONNECT; another
+// address is served; a slot frees when a connection ends.
+import { connect as tcpConnect, type Socket } from 'node:net'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { metricsText } from '../../lib/metrics.ts'
+import { loadConfig } from '../../lib/config.ts'
+import { mqttConfig } from '../../ingest/mqtt/config.ts'
+import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import { deviceToken } from '../../ingest/mqtt/tokens.ts'
+import { connectPacket, PacketReader } from '../../simulators/devices/packets.ts'
+import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
+import { AddressLimit } from '../../ingest/mqtt/address-limit.ts'
+
+const SECRET = 'address-limit-secret'
+let fixture: GatewayStore
+let gateway: MqttGateway
+const sockets: Socket[] = []
+
+beforeAll(async () => {
+  fixture = await openGatewayStore(5, 20)
+  gateway = new MqttGateway({
+    config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', maxConnectionsPerAddress: 3 } }),
+    devices: fixture.devices, secret: SECRET, readings: fixture.readings, events: fixture.events, deadLetters: fixture.dead,
+  })
+  await gateway.start()
+})
+
+afterAll(async () => {
+  for (const s of sockets) s.destroy()
+  await gateway?.stop(Date.now() + 5_000)
+  await fixture?.close()
+})
+
+/** Connects from `from` as device `id`: 'accepted' (CONNACK 0) or 'closed' (ended without an answer). */
+function device(from: string, id: string): Promise<{ outcome: 'accepted' | 'closed'; socket: Socket }> {
+  return new Promise((resolve) => {
+    const socket = tcpConnect({ port: gateway.port, host: '127.0.0.1', localAddress: from })
+    sockets.push(socket)
+    const reader = new PacketReader()
+    socket.on('connect', () => socket.write(connectPacket(id, id, deviceToken(SECRET, id), 30)))
+    socket.on('data', (d: Buffer) => {
+      if (reader.push(d).some((p) => p.type === 'connack' && p.returnCode === 0)) resolve({ outcome: 'accepted', socket })
+    })
+    socket.on('error', () => undefined)
+    socket.on('close', () => resolve({ outcome: 'closed', socket }))
+  })
+}
+
+describe('connections per address', () => {
+  it('closes an address\'s connections past the limit, serves other addresses, and frees a slot when one ends', async () => {
+    const ids = [...fixture.devices.values()].slice(0, 6).map((d) => d.id)
+    const first = await Promise.all(ids.slice(0, 3).map((id) => device('127.0.0.1', id)))
+    expect(first.map((r) => r.outcome)).toEqual(['accepted', 'accepted', 'accepted'])
+    expect((await device('127.0.0.1', ids[3] ?? '')).outcome).toBe('closed')
+    // Another address is its own count.
+    expect((await device('127.0.0.2', ids[4] ?? '')).outcome).toBe('accepted')
+    // One of the first ends: its address may connect again.
+    await new Promise<void>((resolve) => {
+      first[0]?.socket.once('close', () => resolve())
+      first[0]?.socket.end()
+    })
+    let again = await device('127.0.0.1', ids[5] ?? '')
+    // The gateway learns of the close a moment after the device: a retry or two at most.
+    for (let i = 0; i < 20 && again.outcome === 'closed'; i++) {
+      await new Promise((r) => setTimeout(r, 50))
+      again = await device('127.0.0.1', ids[5] ?? '')
+    }
+    expect(again.outcome).toBe('accepted')
+    expect((await metricsText()).body).toMatch(/^citytwin_mqtt_refused_total\{[^}]*code="ADDRESS_LIMIT"[^}]*\} [1-9]/m)
+  })
+
+  it('counts per address, and 0 is no limit', () => {
+    const l = new AddressLimit(2)
+    expect([l.take('a'), l.take('a'), l.take('a'), l.take('b')]).toEqual([true, true, false, true])
+    l.release('a')
+    expect(l.take('a')).toBe(true)
+    l.release('a')
+    l.release('a')
+    l.release('b')
+    expect(l.addresses).toBe(0)
+    const off = new AddressLimit(0)
+    expect(Array.from({ length: 10_000 }, () => off.take('a')).every(Boolean)).toBe(true)
+  })
+})
