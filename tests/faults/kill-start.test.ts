@@ -22,9 +22,18 @@ describe('fault: kill -9 of the whole citytwin start', () => {
     let judgedStored: number | undefined
     try {
       const devices = await devicesOf(dataDir, 'gas', 250)
+      // One of them leaks (40% LEL, over the gas-leak rule's 20 for its 10 s): its ticket must be there after the
+      // restart, the same one, once.
+      const leak = devices[0]
+      if (!leak) throw new Error('no gas sensors')
+      devices[0] = { ...leak, value: 40 }
       fleet = new FaultFleet(devices, { port, secret: SECRET, ratePerS: 2 })
       await fleet.start()
       await until(() => (fleet?.counts().acknowledged ?? 0) >= 1_000, 60_000, '1,000 messages acknowledged')
+      const leakTickets = async (s: FaultSystem): Promise<{ id: string; status: string; signalActive?: boolean }[]> =>
+        ((await (await fetch(`${s.api}/api/tickets?type=gas_leak&limit=500`)).json()) as { items: { id: string; status: string; signalActive?: boolean; subject?: { deviceId?: string } }[] }).items.filter((t) => t.subject?.deviceId === leak.id)
+      await until(async () => (await leakTickets(system as FaultSystem)).length === 1, 60_000, 'the leak\'s ticket raised')
+      const raised = await leakTickets(system)
       const primary = system.run.child.pid ?? 0
       const workers = gatewayWorkerPids(primary)
       expect(workers).toHaveLength(2)
@@ -48,6 +57,10 @@ describe('fault: kill -9 of the whole citytwin start', () => {
       const gas = await (await fetch(`${system.api}/api/devices/${devices[0]?.id ?? ''}`)).json() as { status: string; values: Record<string, { value: number }> }
       expect(gas.status).toBe('online')
       expect(gas.values.ch4_pct_lel).toBeDefined()
+      // The leak goes on through the restart: the ticket raised before it, still open and its signal on, and no second one.
+      await sleep(12_000)
+      expect((await leakTickets(system)).map((t) => [t.id, t.signalActive])).toEqual(raised.map((t) => [t.id, true]))
+      expect((await (await fetch(`${system.api}/api/tickets?type=gas_leak&limit=500`)).json() as { items: unknown[] }).items).toHaveLength(1)
       judgedStored = await duplicatesJudged(system.api)
     } finally {
       counts = await fleet?.stop()

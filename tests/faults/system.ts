@@ -47,8 +47,9 @@ export async function stopSystem(s: FaultSystem): Promise<void> {
 export async function devicesOf(dataDir: string, type: 'gas' | 'noise', limit: number): Promise<FaultDeviceSpec[]> {
   const r = await runCli(['devices', 'list', '--type', type, '--limit', String(limit), '--json', '--data-dir', dataDir])
   if (r.code !== 0) throw new Error(`devices list failed: ${r.stderr}`)
-  const metric = type === 'gas' ? 'ch4_pct_lel' : 'noise_dba'
-  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; topic: string }).map((d) => ({ id: d.id, topic: d.topic, metric }))
+  // Their typical value: readings that raise nothing unless a case means them to.
+  const [metric, value] = type === 'gas' ? ['ch4_pct_lel', 0.5] as const : ['noise_dba', 55] as const
+  return r.stdout.trim().split('\n').map((l) => JSON.parse(l) as { id: string; topic: string }).map((d) => ({ id: d.id, topic: d.topic, metric, value }))
 }
 
 /** Whether any process of `pids` still runs. */
