@@ -9,6 +9,8 @@ export const mqttConfig = defineConfig(
     tlsPort: z.number().int().min(0).max(65_535).default(8883).describe('MQTT over TLS port; the TLS listener runs only when tlsCertFile and tlsKeyFile are set. 0 picks a free port.'),
     tlsCertFile: z.string().default('').describe('PEM certificate (chain) for the TLS listener. Empty: no TLS listener.'),
     tlsKeyFile: z.string().default('').describe('PEM private key for the TLS listener.'),
+    tlsClientCaFile: z.string().default('').describe('PEM certificate(s) of the authority that signs device certificates. Set: the TLS listener asks each device for a certificate, and one this authority signed whose common name is a device id logs that device in without a token (a user name, if given, must be that id). Empty: devices log in with tokens only.'),
+    tlsClientCerts: z.enum(['optional', 'required']).default('optional').describe('With tlsClientCaFile: "optional" lets a device without a certificate log in with its token; "required" ends the TLS handshake of any device without a valid certificate.'),
     wsPort: z.number().int().min(-1).max(65_535).default(-1).describe('MQTT over WebSocket port (path /mqtt). -1: no WebSocket listener; 0 picks a free port.'),
     deviceSecret: z.string().default('').describe('Deployment secret from which device tokens are derived. Empty: generated once into <dataDir>/device-secret.'),
     maxPayloadBytes: z.number().int().min(64).default(16_384).describe('Largest PUBLISH payload accepted, in bytes; larger ones are dead-lettered.'),

@@ -13,7 +13,7 @@ import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
 import { createServer, type AddressInfo, type Server } from 'node:net'
 import type { Duplex } from 'node:stream'
-import { createServer as createTlsServer, type Server as TlsServer } from 'node:tls'
+import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls'
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
 import { writeToStream } from 'mqtt-packet'
@@ -251,7 +251,9 @@ export class MqttGateway implements Component {
     this.#broker = broker
     this.#server = server
     if (c.tlsCertFile && c.tlsKeyFile) {
-      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile) }, (socket) => handle(socket, undefined, socket.remoteAddress))
+      // With a client authority, devices may log in by certificate (#certificateDevice); "required" refuses the handshake without one.
+      const clientCa = c.tlsClientCaFile ? { ca: readFileSync(c.tlsClientCaFile), requestCert: true, rejectUnauthorized: c.tlsClientCerts === 'required' } : {}
+      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile), ...clientCa }, (socket) => handle(socket, undefined, socket.remoteAddress))
       tls.maxConnections = c.maxConnections
       await listen(tls, c.tlsPort, c.host, c.listenBacklog)
       this.#tls = tls
@@ -299,11 +301,17 @@ export class MqttGateway implements Component {
       done(authError('the gateway is overloaded; retry later', CONNACK_SERVER_UNAVAILABLE), false)
       return
     }
-    const device = username === undefined ? undefined : this.#o.devices.get(username)
+    // A device certificate the client authority signed (mqtt.tlsClientCaFile) names its device: no token needed.
+    const byCert = certificateDevice(client.conn)
+    const id = username ?? byCert
+    const device = id === undefined ? undefined : this.#o.devices.get(id)
     let refusal: { code: number; reason: string; metric?: string } | undefined
-    if (username === undefined || password === undefined) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' }
+    if (byCert !== undefined && username !== undefined && username !== byCert) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: `user name ${username} is not the device of its certificate (${byCert})` }
+    else if (byCert !== undefined && !device) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: `certificate for ${byCert}, which is no device of the city` }
+    else if (byCert === undefined && (username === undefined || password === undefined)) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' }
     else if (!device) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
-    else if (!tokenMatches(this.#o.secret, device.id, password)) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' }
+    // With a certificate a password is not needed; one that is given must still be right.
+    else if ((byCert === undefined || password !== undefined) && !tokenMatches(this.#o.secret, device.id, password)) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' }
     else if (this.#o.denied?.(device.id)) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'device denied', metric: 'DEVICE_DENIED' }
     if (refusal || !device) {
       refusal ??= { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
@@ -544,4 +552,16 @@ export class MqttGateway implements Component {
   #deviceOf(client: Client): DeviceInfo | undefined {
     return (client as SessionClient).citytwin?.device
   }
+}
+
+/**
+ * The device a TLS connection's client certificate names: its subject's
+ * common name, when the client authority signed it (the handshake checked
+ * the chain: `authorized`). Undefined for plain TCP, WebSocket, no
+ * certificate or one the authority did not sign.
+ */
+function certificateDevice(conn: unknown): string | undefined {
+  if (!(conn instanceof TLSSocket) || !conn.authorized) return undefined
+  const cn = conn.getPeerCertificate().subject?.CN
+  return typeof cn === 'string' && cn.length > 0 ? cn : undefined
 }
