@@ -262,7 +262,8 @@ export class MqttGateway implements Component {
       // MQTT over WebSocket (the "mqtt" subprotocol, path /mqtt), as browsers and some gateways speak it.
       const http = createHttpServer((_req, res) => res.writeHead(426, { 'content-type': 'text/plain' }).end('MQTT over WebSocket: connect to /mqtt\n'))
       http.maxConnections = c.maxConnections
-      const wss = new WebSocketServer({ server: http, path: '/mqtt' })
+      // No WebSocket message larger than the largest packet aedes reads (ws allows 100 MiB by default).
+      const wss = new WebSocketServer({ server: http, path: '/mqtt', maxPayload: maxAedesPacket })
       wss.on('connection', (ws, req) => handle(createWebSocketStream(ws), req))
       await listen(http, c.wsPort, c.host, c.listenBacklog)
       this.#ws = http

@@ -5,6 +5,7 @@ import { readFileSync } from 'node:fs'
 import { Socket } from 'node:net'
 import { join } from 'node:path'
 import mqtt, { type MqttClient } from 'mqtt'
+import { WebSocket } from 'ws'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
 import { CitytwinError } from '../../lib/errors.ts'
@@ -151,6 +152,18 @@ describe('MQTT gateway: TLS and WebSocket listeners', () => {
     expect(await q<{ value: number }>(`SELECT value FROM readings WHERE device_id = '${d.id}' ORDER BY seq`)).toEqual([{ value: 3 }, { value: 4 }])
     const refused = await connect(d.id, 'wrong', { protocol: 'mqtts', port: gateway.tlsPort, ca: caPem }).then(() => undefined, (e: unknown) => e)
     expect(refused).toMatchObject({ code: 4 })
+  })
+
+  it('closes a WebSocket that sends a message larger than any packet it may carry (1009), before holding it', async () => {
+    const socket = new WebSocket(`ws://127.0.0.1:${gateway.wsPort}/mqtt`, 'mqtt')
+    await new Promise<void>((resolve, reject) => {
+      socket.once('open', () => resolve())
+      socket.once('error', reject)
+    })
+    const closed = new Promise<number>((resolve) => socket.once('close', (code) => resolve(code)))
+    socket.on('error', () => undefined)
+    socket.send(Buffer.alloc(8 * 1024 * 1024, 0x30))
+    expect(await closed).toBe(1009)
   })
 })
 
