@@ -48,10 +48,11 @@
 // about 400 bytes per connection (this record, the hold and its bound read,
 // the close listener).
 import type { Readable } from 'node:stream'
-import { counter, gauge } from '../../lib/metrics.ts'
+import { sampledGauge, tallyCounter } from '../../lib/metrics.ts'
 
-const waitingGauge = gauge('citytwin_mqtt_waiting_connections', 'Connections whose data waits for room in the gateway process (they are not read meanwhile)')
-const waitsTotal = counter('citytwin_mqtt_admission_waits_total', 'PUBLISH packets that waited for room in the gateway process')
+// Read at each scrape, and counted in a plain number: both move with every message under load (lib/metrics.ts).
+const waitingGauge = sampledGauge('citytwin_mqtt_waiting_connections', 'Connections whose data waits for room in the gateway process (they are not read meanwhile)')
+const waitsTotal = tallyCounter('citytwin_mqtt_admission_waits_total', 'PUBLISH packets that waited for room in the gateway process').labels({})
 
 /** Starts the work of one packet; `release` must be called once it is acknowledged or refused. */
 export type Start = (release: () => void) => void
@@ -106,6 +107,8 @@ export class Admission {
     this.window = o.window
     this.connectingCap = Math.max(1, Math.min(o.maxInFlight, o.connectingCap ?? o.maxInFlight))
     this.#now = o.now ?? Date.now
+    // The latest admission of the process is the one scraped (one per gateway process; tests make many).
+    waitingGauge.watch({}, () => this.#waitingConnections)
   }
 
   get inFlight(): number {
@@ -224,7 +227,6 @@ export class Admission {
     }
     if (conn.waiting.length === 0) {
       this.#waitingConnections++
-      waitingGauge.set(this.#waitingConnections)
     }
     conn.waiting.push({ start, at: this.#now() })
     this.#waiting++
@@ -272,7 +274,6 @@ export class Admission {
       this.#waiting--
       if (conn.waiting.length === 0) {
         this.#waitingConnections--
-        waitingGauge.set(this.#waitingConnections)
       } else if (conn.inFlight + 1 < this.window) {
         this.#enqueue(conn)
       }
@@ -297,7 +298,6 @@ export class Admission {
     if (conn.waiting.length > 0) {
       this.#waiting -= conn.waiting.length
       this.#waitingConnections--
-      waitingGauge.set(this.#waitingConnections)
       conn.waiting = []
     }
   }

@@ -24,7 +24,7 @@ import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
 import { listen } from '../../lib/http.ts'
 import { logger } from '../../lib/log.ts'
-import { counter, gauge, histogram } from '../../lib/metrics.ts'
+import { counter, gauge, histogram, tallyCounter } from '../../lib/metrics.ts'
 import type { DeadLetterSink, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
@@ -46,12 +46,14 @@ const log = logger('mqtt-gateway')
 // fast lane writes its PUBACKs itself; what aedes still writes (CONNACK,
 // SUBACK, PINGRESP, a PUBACK off the lane) builds its number on the spot.
 writeToStream.cacheNumbers = false
-const messagesTotal = counter('citytwin_ingest_messages_total', 'MQTT PUBLISH packets by outcome', ['outcome'])
+// Counted per message: in plain numbers, handed to prom-client at each scrape (lib/metrics.ts tallyCounter).
+const messagesTotal = tallyCounter('citytwin_ingest_messages_total', 'MQTT PUBLISH packets by outcome', ['outcome'])
 const refusedTotal = counter('citytwin_mqtt_refused_total', 'Connections, publishes and subscriptions refused, by reason', ['what', 'code'])
 const connections = gauge('citytwin_mqtt_connections', 'Devices connected to this gateway process')
-// Bound once: these count every message, and prom-client hashes a labels object on each call.
 const storedTotal = messagesTotal.labels({ outcome: 'stored' })
 const duplicateTotal = messagesTotal.labels({ outcome: 'duplicate' })
+const storeFailedTotal = messagesTotal.labels({ outcome: 'store_failed' })
+const deadLetteredTotal = messagesTotal.labels({ outcome: 'dead_lettered' })
 const laneLeft = counter('citytwin_mqtt_fast_lane_left_total', 'Connections handed from the fast lane to aedes after an unusual packet (QoS 2, malformed, too large)')
 const ackSeconds = histogram('citytwin_ingest_publish_to_ack_seconds', 'From a PUBLISH arriving to its acknowledgement (stored or dead-lettered)', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
 
@@ -474,7 +476,7 @@ export class MqttGateway implements Component {
       // Not stored: forget the seq so the device's retransmission is taken as new.
       track.pending = track.stored
       this.#counts.storeFailures++
-      messagesTotal.inc({ outcome: 'store_failed' })
+      storeFailedTotal.inc()
       log.warn({ device: device.id, err: e }, 'telemetry not stored; closing the connection so the device retransmits')
       throw e
     }
@@ -538,7 +540,7 @@ export class MqttGateway implements Component {
   async #deadLetter(deviceId: string, topic: string, raw: Buffer, code: ErrorCode, reason: string): Promise<void> {
     await this.#o.deadLetters.deadLetter([{ ts: this.#now(), source: 'mqtt', code, reason, deviceId, topic, raw }])
     this.#counts.deadLettered++
-    messagesTotal.inc({ outcome: 'dead_lettered' })
+    deadLetteredTotal.inc()
     log.info({ device: deviceId, topic, code, reason }, 'message dead-lettered')
   }
 
