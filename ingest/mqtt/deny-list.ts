@@ -45,12 +45,14 @@ export interface DenyListOptions {
   refreshMs: number
   /** Devices denied since the last read: their connections are to end. */
   onDenied: (deviceIds: readonly string[]) => void
+  /** How long the first read may keep failing before the start fails (default 30 s). */
+  startTimeoutMs?: number
 }
 
 /** This process's copy of the list, read at start and every `refreshMs`. */
 export class DenyList implements Component {
   readonly name = 'mqtt-deny-list'
-  readonly #o: DenyListOptions
+  readonly #o: Required<DenyListOptions>
   #denied: ReadonlySet<string> = new Set()
   #timer: NodeJS.Timeout | undefined
   #refreshing: Promise<void> | undefined
@@ -58,7 +60,7 @@ export class DenyList implements Component {
   #reads = 0
 
   constructor(o: DenyListOptions) {
-    this.#o = o
+    this.#o = { startTimeoutMs: 30_000, ...o }
   }
 
   has(deviceId: string): boolean {
@@ -66,9 +68,15 @@ export class DenyList implements Component {
   }
 
   async start(): Promise<void> {
-    // Read before the gateway listens: a denied device is refused from the first CONNECT.
-    await this.refresh()
-    if (this.#lastError !== undefined) throw new Error(`cannot read the device deny list: ${this.#lastError}`)
+    // Read before the gateway listens: a denied device is refused from the first CONNECT. A store briefly out
+    // of reach (a worker starting while its primary is busy) is tried again for a while before giving up.
+    const giveUpAt = Date.now() + this.#o.startTimeoutMs
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+      await this.refresh()
+      if (this.#lastError === undefined) break
+      if (Date.now() + wait > giveUpAt) throw new Error(`cannot read the device deny list: ${this.#lastError}`)
+      await new Promise((r) => setTimeout(r, wait))
+    }
     this.#timer = setInterval(() => void this.refresh(), this.#o.refreshMs)
     this.#timer.unref()
   }
