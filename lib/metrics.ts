@@ -85,20 +85,19 @@ const tallies = new Map<string, Map<string, { labels: Partial<Record<string, str
 export function tallyCounter<L extends string>(name: string, help: string, labelNames: Labels<L> = []): { labels(labels: Partial<Record<L, string>>): Tally } {
   let series = tallies.get(name)
   if (!series) {
+    if (registry.getSingleMetric(name)) throw new Error(`metric ${name} is already registered as another kind of counter`)
     const ss = new Map<string, { labels: Partial<Record<string, string>>; pending: number }>()
     series = ss
     tallies.set(name, ss)
-    if (!registry.getSingleMetric(name)) {
-      new client.Counter<L>({
-        name, help, labelNames: [...labelNames], registers: [registry],
-        collect() {
-          for (const s of ss.values()) {
-            if (s.pending > 0) this.inc(s.labels as Partial<Record<L, string>>, s.pending)
-            s.pending = 0
-          }
-        },
-      })
-    }
+    new client.Counter<L>({
+      name, help, labelNames: [...labelNames], registers: [registry],
+      collect() {
+        for (const s of ss.values()) {
+          if (s.pending > 0) this.inc(s.labels as Partial<Record<L, string>>, s.pending)
+          s.pending = 0
+        }
+      },
+    })
   }
   const ss = series
   return {
@@ -129,12 +128,13 @@ export function histogram<L extends string>(name: string, help: string, labelNam
 
 /**
  * This process's metrics in the Prometheus text format. In a primary with
- * gateway workers, what each worker counts is added in (counters and
- * histograms summed, gauges summed: the city's total), so one scrape of the
- * API sees the whole system; before, the workers' ingest counters reached
- * no scrape at all. A worker that does not answer within
- * `WORKER_ANSWER_MS` (stopped, busy) is left out of that scrape and counted
- * in `citytwin_metrics_workers_unanswered`.
+ * gateway workers, each worker's series are added, labelled with its slot
+ * (`worker="0"`...; a replacement takes its slot, so a restart is a counter
+ * reset of that series, as Prometheus expects), so one scrape of the API
+ * sees the whole system; before, the workers' ingest counters reached no
+ * scrape at all. Sum over `worker` for the city. A worker that does not
+ * answer within `WORKER_ANSWER_MS` (stopped, busy) is left out of that
+ * scrape and counted in `citytwin_metrics_workers_unanswered`.
  */
 export async function metricsText(): Promise<{ contentType: string; body: string }> {
   const workers = cluster.isPrimary ? Object.values(cluster.workers ?? {}).filter((w) => w?.isConnected()) : []
@@ -181,13 +181,17 @@ function askWorker(w: Worker): Promise<client.MetricObjectWithValues<client.Metr
   })
 }
 
-/** In a cluster worker: answers the primary's scrapes with this process's metrics (see metricsText). */
+/** In a cluster worker: answers the primary's scrapes with this process's metrics (see metricsText), each series labelled with its worker slot. */
 export function answerMetricsAsks(): void {
+  const worker = process.env.CITYTWIN_MQTT_WORKER_SLOT ?? String(cluster.worker?.id ?? 0)
   process.on('message', (m: unknown) => {
     if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== METRICS_ASK) return
     const id = (m as { id?: unknown }).id
     void registry.getMetricsAsJSON().then(
-      (metrics) => process.send?.({ type: METRICS_ANSWER, id, metrics }),
+      (metrics) => {
+        for (const metric of metrics) for (const v of metric.values) v.labels = { ...v.labels, worker }
+        process.send?.({ type: METRICS_ANSWER, id, metrics })
+      },
       () => process.send?.({ type: METRICS_ANSWER, id, metrics: null }),
     )
   })

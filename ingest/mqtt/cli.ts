@@ -95,7 +95,7 @@ export const mqttCommands: Command[] = [
       const reason = typeof values.reason === 'string' ? values.reason : ''
       return withStore({ file: configFile }, async ({ store }) => {
         await requireDevice(store.client, id)
-        await setDenial(store.client, { deviceId: id, denied: true, reason, actor: `cli:${userInfo().username}` })
+        await setDenial(store.client, { deviceId: id, denied: true, reason, actor: cliActor() })
         stdout.write(`${id} denied${reason ? ` (${reason})` : ''}; give it back with: citytwin devices allow ${id}\n`)
       })
     },
@@ -108,7 +108,7 @@ export const mqttCommands: Command[] = [
       const id = oneDevice(positionals, 'allow')
       return withStore({ file: configFile }, async ({ store }) => {
         await requireDevice(store.client, id)
-        await setDenial(store.client, { deviceId: id, denied: false, reason: '', actor: `cli:${userInfo().username}` })
+        await setDenial(store.client, { deviceId: id, denied: false, reason: '', actor: cliActor() })
         stdout.write(`${id} allowed\n`)
       })
     },
@@ -167,6 +167,15 @@ export const mqttCommands: Command[] = [
     },
   },
 ]
+
+/** Who runs the CLI, for the record: the login name, or the uid where the user has no passwd entry (a container). */
+function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`
+  } catch {
+    return `cli:${process.env.USER ?? `uid ${process.getuid?.() ?? '?'}`}`
+  }
+}
 
 function oneDevice(positionals: readonly string[], verb: string): string {
   const id = positionals[0]

@@ -95,10 +95,14 @@ export async function forkGatewayWorkers(n: number, args: string[], settings: Wo
   // waited. A worker lowers the threads it had already started itself
   // (lowerWorkerThreads).
   const priority = lowerThanMe(settings.nice ?? 0)
-  const spawnOne = (): Promise<WorkerReady> =>
+  // A worker's slot (0 to n-1) stays with its replacements: its metrics are one series per slot (lib/metrics.ts).
+  const spawnOne = (slot: number): Promise<WorkerReady> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(priority) })
+      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(priority), CITYTWIN_MQTT_WORKER_SLOT: String(slot) })
       workers.add(w)
+      // A message sent to a worker that has just died fails (EPIPE) before its exit is seen: an error nothing
+      // handled would end this process, which holds the store. Its exit is handled below.
+      w.on('error', (e: Error) => log.warn({ pid: w.process.pid, err: e.message }, 'a message to a gateway worker could not be sent'))
       if (settings.nice) lowerProcess(w.process.pid, priority, 'a gateway worker')
       settings.onFork?.(w)
       const onMessage = (m: unknown): void => {
@@ -117,14 +121,14 @@ export async function forkGatewayWorkers(n: number, args: string[], settings: Wo
         log.error({ pid: w.process.pid, code, signal, restartInMs: next.delayMs, quickDeaths }, 'gateway worker died; starting another after a delay')
         const timer = setTimeout(() => {
           pending.delete(timer)
-          if (!stopping) spawnOne().catch((e: unknown) => log.error({ err: e }, 'could not replace a gateway worker'))
+          if (!stopping) spawnOne(slot).catch((e: unknown) => log.error({ err: e }, 'could not replace a gateway worker'))
         }, next.delayMs)
         pending.add(timer)
       })
     })
   let ready: WorkerReady[]
   try {
-    ready = await Promise.all(Array.from({ length: n }, () => spawnOne()))
+    ready = await Promise.all(Array.from({ length: n }, (_, slot) => spawnOne(slot)))
   } catch (e) {
     // One did not come up: stop the others rather than leave them running unowned.
     stopping = true

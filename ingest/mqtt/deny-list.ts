@@ -32,11 +32,17 @@ export async function listDenials(client: ClickHouseClient): Promise<Denial[]> {
   return (await rs.json<[string, string, string, number | string]>()).map(([deviceId, reason, actor, at]) => ({ deviceId, reason, actor, at: Number(at) }))
 }
 
-/** Denies a device (`denied`) or gives it back; takes effect in every gateway within its refresh. */
+/**
+ * Denies a device (`denied`) or gives it back; takes effect in every gateway
+ * within its refresh. Stamped with the store's clock, not the caller's: a
+ * CLI on a host whose clock is behind must not lose its "allow" to an
+ * earlier "deny". `at` only for tests.
+ */
 export async function setDenial(client: ClickHouseClient, change: { deviceId: string; denied: boolean; reason: string; actor: string; at?: number }): Promise<void> {
-  await client.insert({
-    table: 'device_denials', format: 'JSONEachRow',
-    values: [{ device_id: change.deviceId, denied: change.denied ? 1 : 0, reason: change.reason, actor: change.actor, at: change.at ?? Date.now() }],
+  await client.command({
+    query: `INSERT INTO device_denials (device_id, denied, reason, actor, at)
+            SELECT {id:String}, {denied:UInt8}, {reason:String}, {actor:String}, ${change.at === undefined ? 'now64(3)' : 'fromUnixTimestamp64Milli({at:Int64})'}`,
+    query_params: { id: change.deviceId, denied: change.denied ? 1 : 0, reason: change.reason, actor: change.actor, ...(change.at === undefined ? {} : { at: change.at }) },
   })
 }
 

@@ -209,6 +209,13 @@ export class MqttGateway implements Component {
     ;(broker as unknown as { publish: AedesPublish }).publish = fromClientsStopHere
     const c = this.#o.config
     broker.on('clientReady', (client) => {
+      // Denied between its CONNECT's check and now (the list was read meanwhile): not let in after all.
+      const id = (client as SessionClient).citytwin?.device.id
+      if (id !== undefined && this.#o.denied?.(id)) {
+        refusedTotal.inc({ what: 'connection', code: 'DEVICE_DENIED' })
+        client.close()
+        return
+      }
       this.#admission.connected(client.conn)
       this.#counts.connected++
       connections.inc()

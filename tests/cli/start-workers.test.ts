@@ -43,6 +43,8 @@ describe('citytwin start with gateway workers', () => {
       expect(metricSum(metrics, 'citytwin_ingest_messages_total', 'outcome="stored"')).toBe(4)
       expect(metricSum(metrics, 'citytwin_mqtt_connections')).toBe(4)
       expect(metricSum(metrics, 'citytwin_metrics_workers_unanswered')).toBe(0)
+      // One series per worker slot: a replaced worker's restart is that series' reset, not a drop of the sum.
+      expect([metricSum(metrics, 'citytwin_mqtt_connections', 'worker="0"'), metricSum(metrics, 'citytwin_mqtt_connections', 'worker="1"')].every((n) => n !== undefined)).toBe(true)
       await Promise.all(clients.map((c) => c.endAsync()))
 
       // A worker that gets no CPU holds its devices' data unseen: the twin counts how long as lag, so it judges no
