@@ -1,6 +1,7 @@
 // The fault suite's account: what the devices sent and saw acknowledged,
 // against what the store holds, message by message. Every case prints one
 // line of it, so a run shows what each fault cost, not only pass or fail.
+import { expect } from 'vitest'
 import { openMigratedStore } from '../../twin/store/index.ts'
 import type { FaultFleet, FleetCounts } from './devices.ts'
 
@@ -71,4 +72,14 @@ export function report(name: string, l: Ledger, extra: Record<string, unknown> =
   const more = Object.entries(extra).map(([k, v]) => `, ${k} ${String(v)}`).join('')
   console.log(`[faults] ${name}: sent ${l.sent}, acknowledged ${l.acknowledged}, stored ${l.stored}, duplicated ${l.duplicated}, lost ${l.lost}` +
     ` (resent after reconnect ${l.resent}; never acknowledged ${l.unacknowledged}, of which stored ${l.storedUnacknowledged}; dead-lettered ${l.deadLettered}${l.deadLetters.map((d) => ` ${d.code} ${d.n}: ${d.example}`).join(';')}${more})`)
+}
+
+/** Every message the devices sent acknowledged and stored, once; none lost, none refused. */
+export function expectEachStoredOnce(l: Ledger, counts: FleetCounts): void {
+  expect(counts.unacknowledged).toBe(0)
+  expect(l.lost).toBe(0)
+  expect(l.duplicated).toBe(0)
+  expect(l.deadLettered).toBe(0)
+  expect(l.acknowledged).toBe(l.sent)
+  expect(l.stored).toBe(l.sent)
 }
