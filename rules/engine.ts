@@ -7,12 +7,12 @@
 import type { Severity } from '../lib/bus/elements.ts'
 import type { DeviceType } from '../twin/model/device-types.ts'
 import type { DeviceStatus } from '../twin/state/device.ts'
-import { outagePending, stepAreaSilence, tickAreaSilence, type AreaSilenceState } from './kinds/area-silence.ts'
+import { outagePending, rebaseAreaSilence, stepAreaSilence, tickAreaSilence, type AreaSilenceState } from './kinds/area-silence.ts'
 import { stepCamera, type CameraState } from './kinds/camera.ts'
 import { stepComposite, tickComposite, type CompositeState } from './kinds/composite.ts'
 import { stepCount, tickCount, type CountState } from './kinds/count.ts'
 import { stepRate, type RateState } from './kinds/rate.ts'
-import { stepSilenceStatus, stepSilenceTick, type SilenceState } from './kinds/silence.ts'
+import { rebaseSilence, stepSilenceStatus, stepSilenceTick, type SilenceState } from './kinds/silence.ts'
 import { stepThreshold, type ThresholdState } from './kinds/threshold.ts'
 import { gridOf, inHours, localHour, MODES, type Action, type Mode, type Place, type RuleContext, type RuleInput, type StepResult, type Subject, type SubjectInfo } from './kinds/types.ts'
 import type { AreaSilenceRule, CompositeRule, CountRule, Rule, SilenceRule } from './schema.ts'
@@ -405,15 +405,7 @@ function absent(status: DeviceStatus): boolean {
 
 /** An absence state timed from `startedAt` at the earliest (see RuleEngine.restore); any other state as it was. */
 function rebased(rule: Rule, state: AnyState, startedAt: number): AnyState {
-  if (rule.kind === 'silence') {
-    const s = state as SilenceState
-    return s.active || s.due >= startedAt + (s.due - s.since) ? s : { ...s, due: startedAt + (s.due - s.since) }
-  }
-  if (rule.kind === 'area-silence') {
-    const s = state as AreaSilenceState
-    if (s.active) return s
-    const { overSince, ...rest } = s
-    return { ...rest, ...(overSince === undefined ? {} : { overSince: Math.max(overSince, startedAt) }), recent: (s.recent as unknown[]).map((x) => (typeof x === 'object' && x !== null && 'ts' in x ? { ...(x as { id: string; ts: number }), ts: Math.max((x as { ts: number }).ts, startedAt) } : x)) as AreaSilenceState['recent'] }
-  }
+  if (rule.kind === 'silence') return rebaseSilence(state as SilenceState, startedAt)
+  if (rule.kind === 'area-silence') return rebaseAreaSilence(state as AreaSilenceState, startedAt)
   return state
 }

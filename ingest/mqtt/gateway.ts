@@ -236,8 +236,9 @@ export class MqttGateway implements Component {
     const maxAedesPacket = 4 * (c.maxPayloadBytes + c.maxTopicBytes) + 1_024
     let unlimited = false
     const perAddress = new AddressLimit(c.maxConnectionsPerAddress)
-    const handle = <S extends Duplex>(stream: S, req?: IncomingMessage, address = req?.socket.remoteAddress): void => {
-      const from = address ?? ''
+    const handle = <S extends Duplex>(stream: S, req?: IncomingMessage): void => {
+      // A TCP or TLS socket is its own remote end; a WebSocket stream's is its upgrade request's.
+      const from = req?.socket.remoteAddress ?? (stream as { remoteAddress?: string }).remoteAddress ?? ''
       if (!perAddress.take(from)) {
         this.#counts.refusedConnects++
         refusedTotal.inc({ what: 'connect', code: 'ADDRESS_LIMIT' })
@@ -254,7 +255,7 @@ export class MqttGateway implements Component {
         log.warn('aedes\' parser is not the one expected: packet sizes are not limited')
       }
     }
-    const server = createServer((socket) => handle(socket, undefined, socket.remoteAddress))
+    const server = createServer((socket) => handle(socket))
     server.maxConnections = c.maxConnections
     await listen(server, c.port, c.host, c.listenBacklog)
     this.#broker = broker
@@ -262,7 +263,7 @@ export class MqttGateway implements Component {
     if (c.tlsCertFile && c.tlsKeyFile) {
       // With a client authority, devices may log in by certificate (#certificateDevice); "required" refuses the handshake without one.
       const clientCa = c.tlsClientCaFile ? { ca: readFileSync(c.tlsClientCaFile), requestCert: true, rejectUnauthorized: c.tlsClientCerts === 'required' } : {}
-      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile), ...clientCa }, (socket) => handle(socket, undefined, socket.remoteAddress))
+      const tls = createTlsServer({ cert: readFileSync(c.tlsCertFile), key: readFileSync(c.tlsKeyFile), ...clientCa }, (socket) => handle(socket))
       tls.maxConnections = c.maxConnections
       await listen(tls, c.tlsPort, c.host, c.listenBacklog)
       this.#tls = tls

@@ -61,6 +61,13 @@ interface Where {
   total: number
 }
 
+/** An outage not yet raised, timed afresh from `startedAt`: its devices away since then at the earliest, its hold from then (see RuleEngine.restore). */
+export function rebaseAreaSilence(s: AreaSilenceState, startedAt: number): AreaSilenceState {
+  if (s.active) return s
+  const { overSince, ...rest } = s
+  return { ...rest, ...(overSince === undefined ? {} : { overSince: Math.max(overSince, startedAt) }), recent: recentOf(s, -Infinity).map((x) => ({ ...x, ts: Math.max(x.ts, startedAt) })) }
+}
+
 /**
  * A device's move into silence (`wentSilent`) or out of it, judged at `ts`.
  * `lastHeard`: when the device was last heard from, the start of its

@@ -19,6 +19,12 @@ export function stepSilenceStatus(r: SilenceRule, s: SilenceState | undefined, s
   return { state: undefined, actions: [] }
 }
 
+/** A silence not yet raised, timed afresh from `startedAt` (the system was down meanwhile: see RuleEngine.restore). */
+export function rebaseSilence(s: SilenceState, startedAt: number): SilenceState {
+  const wait = s.due - s.since
+  return s.active || s.due >= startedAt + wait ? s : { ...s, due: startedAt + wait }
+}
+
 export function stepSilenceTick(r: SilenceRule, s: SilenceState, ts: number, key: string, place: Place, deviceId: string): StepResult<SilenceState> {
   if (s.active || ts < s.due) return { state: s, actions: [] }
   return {

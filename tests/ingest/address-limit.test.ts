@@ -5,12 +5,10 @@
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { metricsText } from '../../lib/metrics.ts'
-import { loadConfig } from '../../lib/config.ts'
-import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import type { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { connectPacket, PacketReader } from '../../simulators/devices/packets.ts'
-import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
+import { gatewayOn, openGatewayStore, type GatewayStore } from './gateway-store.ts'
 import { AddressLimit } from '../../ingest/mqtt/address-limit.ts'
 
 const SECRET = 'address-limit-secret'
@@ -20,10 +18,7 @@ const sockets: Socket[] = []
 
 beforeAll(async () => {
   fixture = await openGatewayStore(5, 20)
-  gateway = new MqttGateway({
-    config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', maxConnectionsPerAddress: 3 } }),
-    devices: fixture.devices, secret: SECRET, readings: fixture.readings, events: fixture.events, deadLetters: fixture.dead,
-  })
+  gateway = gatewayOn(fixture, SECRET, { maxConnectionsPerAddress: 3 })
   await gateway.start()
 })
 

@@ -7,12 +7,10 @@ import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import mqtt, { type IClientOptions, type MqttClient } from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../lib/config.ts'
-import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import type { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { tempDir } from '../helpers.ts'
-import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
+import { gatewayOn, openGatewayStore, type GatewayStore } from './gateway-store.ts'
 
 const SECRET = 'client-cert-secret'
 let fixture: GatewayStore
@@ -43,10 +41,8 @@ beforeAll(async () => {
   openssl(['req', '-x509', ...EC, '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1', '-keyout', 'server.key', '-out', 'server.pem'])
   fixture = await openGatewayStore(6, 20)
   ids = [...fixture.devices.values()].filter((d) => d.type === 'smoke').slice(0, 3).map((d) => d.id)
-  const gatewayOf = (mode: 'optional' | 'required'): MqttGateway => new MqttGateway({
-    config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', tlsPort: 0, tlsCertFile: join(dir, 'server.pem'), tlsKeyFile: join(dir, 'server.key'), tlsClientCaFile: join(dir, 'ca.pem'), tlsClientCerts: mode } }),
-    devices: fixture.devices, secret: SECRET, readings: fixture.readings, events: fixture.events, deadLetters: fixture.dead,
-  })
+  const gatewayOf = (mode: 'optional' | 'required'): MqttGateway =>
+    gatewayOn(fixture, SECRET, { tlsPort: 0, tlsCertFile: join(dir, 'server.pem'), tlsKeyFile: join(dir, 'server.key'), tlsClientCaFile: join(dir, 'ca.pem'), tlsClientCerts: mode })
   optional = gatewayOf('optional')
   required = gatewayOf('required')
   await optional.start()

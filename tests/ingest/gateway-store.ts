@@ -1,8 +1,10 @@
 // What a gateway test writes to: a city in chDB in a temp dir, its device
 // registry, and the writers the gateway hands rows to, flushing often.
 import { join } from 'node:path'
+import { loadConfig } from '../../lib/config.ts'
+import { mqttConfig, type MqttConfig } from '../../ingest/mqtt/config.ts'
 import { loadDevices, type DeviceRegistry } from '../../ingest/mqtt/devices.ts'
-import { EVENTS_COLUMNS } from '../../ingest/mqtt/gateway.ts'
+import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
 import { writeCity } from '../../simulators/city/store.ts'
@@ -35,4 +37,12 @@ export async function openGatewayStore(seed: number, flushIntervalMs: number): P
       await store.close()
     },
   }
+}
+
+/** A gateway on a random loopback port over the fixture's registry and writers, with the configuration's `overrides` (not started). */
+export function gatewayOn(fixture: GatewayStore, secret: string, overrides: Partial<MqttConfig> = {}): MqttGateway {
+  return new MqttGateway({
+    config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', ...overrides } }),
+    devices: fixture.devices, secret, readings: fixture.readings, events: fixture.events, deadLetters: fixture.dead,
+  })
 }

@@ -5,14 +5,12 @@
 // the gateway's memory bounded, and an honest device still served.
 import { connect as tcpConnect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { loadConfig } from '../../lib/config.ts'
-import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import type { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { createRng } from '../../simulators/city/random.ts'
 import { connectPacket, PacketReader, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
-import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
+import { gatewayOn, openGatewayStore, type GatewayStore } from './gateway-store.ts'
 
 const SECRET = 'hostile-secret'
 let fixture: GatewayStore
@@ -23,10 +21,7 @@ const sockets: Socket[] = []
 beforeAll(async () => {
   fixture = await openGatewayStore(9, 20)
   devices = [...fixture.devices.values()]
-  gateway = new MqttGateway({
-    config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', burstPerDevice: 100 } }),
-    devices: fixture.devices, secret: SECRET, readings: fixture.readings, events: fixture.events, deadLetters: fixture.dead,
-  })
+  gateway = gatewayOn(fixture, SECRET, { burstPerDevice: 100 })
   await gateway.start()
 })
 

@@ -2,9 +2,8 @@
 // with the configuration entry that holds only its SHA-256.
 import type { Command } from '../../lib/cli/command.ts'
 import { UsageError } from '../../lib/cli/command.ts'
+import { ROLES } from './router.ts'
 import { hashToken, newToken } from './tokens.ts'
-
-const ROLES = ['viewer', 'operator', 'admin'] as const
 
 export const apiCommands: Command[] = [
   {

@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import { defineConfig } from '../../lib/config.ts'
+import { ROLES } from './router.ts'
 
 export const apiConfig = defineConfig(
   'api',
@@ -8,7 +9,7 @@ export const apiConfig = defineConfig(
     port: z.number().int().min(0).max(65_535).default(8080).describe('Port of the HTTP API, the live WebSocket (/api/live), /metrics and the viewer. 0 picks a free port.'),
     tokens: z.array(z.strictObject({
       name: z.string().min(1).describe('Who holds the token (shown in logs and the audit trail).'),
-      role: z.enum(['viewer', 'operator', 'admin']),
+      role: z.enum(ROLES),
       token: z.string().min(16).optional().describe('The bearer secret, at least 16 characters.'),
       sha256: z.string().regex(/^[0-9a-f]{64}$/, 'the SHA-256 of the token: 64 lower-case hexadecimal digits').optional().describe('Instead of the token, its SHA-256 (citytwin api-token new prints it): the configuration then holds no working secret.'),
     }).refine((t) => (t.token === undefined) !== (t.sha256 === undefined), 'give either token or sha256, not both')).default([])

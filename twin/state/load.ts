@@ -90,10 +90,12 @@ export async function latestState(client: ClickHouseClient, maxPastMs = DEFAULT_
   // The checkpoint keeps a reading's device time only, and a device's clock may be ahead: it was heard at
   // that time at the latest, not after now, and not after it was last seen to disconnect.
   const latest = new Map<string, { ts: number; connected: boolean }>()
-  for (const e of [...out, ...since]) {
-    if (e.kind !== 'connectivity') continue
-    const l = latest.get(e.deviceId)
-    if (!l || e.ts > l.ts || (e.ts === l.ts && e.state === 'disconnected')) latest.set(e.deviceId, { ts: e.ts, connected: e.state === 'connected' })
+  for (const list of [out, since]) {
+    for (const e of list) {
+      if (e.kind !== 'connectivity') continue
+      const l = latest.get(e.deviceId)
+      if (!l || e.ts > l.ts || (e.ts === l.ts && e.state === 'disconnected')) latest.set(e.deviceId, { ts: e.ts, connected: e.state === 'connected' })
+    }
   }
   const gone = new Map([...latest].filter(([, l]) => !l.connected).map(([id, l]) => [id, l.ts]))
   for (const [deviceId, metric, ts, value] of checkpointed) {
