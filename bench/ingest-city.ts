@@ -99,6 +99,8 @@ export async function runCityScale(o: CityRunOptions) {
   const port = Number((await waitForLine(gw, /listening on port (\d+)/))[1])
   // The system's CPU (the primary with the store, and the workers), every thread, from /proc.
   const systemCpuMs = (): number => schedOfAll(processTree(gw.pid ?? 0)).cpuMs
+  // The workers' share of it (their threads), so the primary's is the rest: where a cut pays.
+  const workersCpuMs = (): number => schedOfAll(gatewayWorkerPids(gw.pid ?? 0).flatMap(processTree)).cpuMs
   let lastCpu = { at: performance.now(), system: systemCpuMs(), sim: 0, acked: 0 }
   const peak: Memory = { workersRss: 0, workersPss: 0, primaryRss: 0, workers: 0 }
   const sampler = setInterval(() => {
@@ -117,7 +119,7 @@ export async function runCityScale(o: CityRunOptions) {
   type Phase = 'connect' | 'steady' | 'storm' | 'settle'
   let phase: Phase = 'connect'
   let phaseAt = performance.now()
-  const marks: Record<string, { at: number; s: SimSummary; systemCpuMs?: number; memory?: Memory }> = {}
+  const marks: Record<string, { at: number; s: SimSummary; systemCpuMs?: number; workersCpuMs?: number; memory?: Memory }> = {}
   let connectS = null as number | null // set inside the control callback, which the compiler cannot follow
   let stormBackS = null as number | null
   let stormBefore = 0
@@ -144,11 +146,11 @@ export async function runCityScale(o: CityRunOptions) {
       }
       if (phase === 'connect' && (s.connected >= devices.length || sinceS(phaseAt) > o.connectTimeoutS)) {
         if (s.connected >= devices.length) connectS = sinceS(startedAt)
-        marks.steadyStart = { at: performance.now(), s, systemCpuMs: systemCpuMs(), memory: sampleMemory(gw.pid ?? 0) }
+        marks.steadyStart = { at: performance.now(), s, systemCpuMs: systemCpuMs(), workersCpuMs: workersCpuMs(), memory: sampleMemory(gw.pid ?? 0) }
         phase = 'steady'
         phaseAt = performance.now()
       } else if (phase === 'steady' && sinceS(phaseAt) >= o.steadyS) {
-        marks.steadyEnd = { at: performance.now(), s, systemCpuMs: systemCpuMs(), memory: sampleMemory(gw.pid ?? 0) }
+        marks.steadyEnd = { at: performance.now(), s, systemCpuMs: systemCpuMs(), workersCpuMs: workersCpuMs(), memory: sampleMemory(gw.pid ?? 0) }
         stormBefore = s.connected
         stormErrorsBefore = s.refused + s.connectErrors
         phase = 'storm'
@@ -179,7 +181,7 @@ export async function runCityScale(o: CityRunOptions) {
   const b = marks.steadyEnd
   let steady: {
     seconds: number; ackedPerS: number; sentPerS: number; skippedPerS: number; p50Ms: number; p99Ms: number; connectedAtEnd: number
-    cpu: { systemCores: number; systemUsPerMsg: number; simulatorCores: number; simulatorUsPerMsg: number }
+    cpu: { systemCores: number; systemUsPerMsg: number; primaryUsPerMsg: number; workersUsPerMsg: number; simulatorCores: number; simulatorUsPerMsg: number }
     workersRssBytesPerConnection: number
   } | undefined
   if (a && b) {
@@ -188,6 +190,7 @@ export async function runCityScale(o: CityRunOptions) {
     const seconds = (b.at - a.at) / 1000
     const acked = Math.max(1, b.s.acked - a.s.acked)
     const systemMs = (b.systemCpuMs ?? 0) - (a.systemCpuMs ?? 0)
+    const workersMs = (b.workersCpuMs ?? 0) - (a.workersCpuMs ?? 0)
     const simMs = (b.s.cpuS - a.s.cpuS) * 1000
     steady = {
       seconds, ackedPerS: Math.round((b.s.acked - a.s.acked) / seconds), sentPerS: Math.round((b.s.sent - a.s.sent) / seconds),
@@ -195,6 +198,7 @@ export async function runCityScale(o: CityRunOptions) {
       p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, connectedAtEnd: b.s.connected,
       cpu: {
         systemCores: Math.round(systemMs / seconds) / 1000, systemUsPerMsg: Math.round((systemMs * 1000) / acked),
+        primaryUsPerMsg: Math.round(((systemMs - workersMs) * 1000) / acked), workersUsPerMsg: Math.round((workersMs * 1000) / acked),
         simulatorCores: Math.round(simMs / seconds) / 1000, simulatorUsPerMsg: Math.round((simMs * 1000) / acked),
       },
       workersRssBytesPerConnection: Math.round((b.memory?.workersRss ?? 0) / Math.max(1, b.s.connected)),

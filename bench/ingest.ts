@@ -116,7 +116,7 @@ async function city(): Promise<void> {
     if (r.steady) {
       console.log(`  steady ${r.steady.seconds.toFixed(0)} s: ${r.steady.connectedAtEnd} connected, offered ${r.steady.sentPerS} msg/s (${r.steady.skippedPerS} more skipped with a full QoS 1 window), acknowledged ${r.steady.ackedPerS} msg/s, publish-to-stored p50 ${r.steady.p50Ms} ms, p99 ${r.steady.p99Ms} ms`)
       const c = r.steady.cpu
-      console.log(`  steady CPU: system ${c.systemCores} cores (${c.systemUsPerMsg} µs per stored message), simulator at nice ${SIM_NICE} ${c.simulatorCores} cores (${c.simulatorUsPerMsg} µs/msg); workers RSS ${Math.round(r.steady.workersRssBytesPerConnection / 1024)} KiB per connection` +
+      console.log(`  steady CPU: system ${c.systemCores} cores (${c.systemUsPerMsg} µs per stored message: primary with the store ${c.primaryUsPerMsg}, workers ${c.workersUsPerMsg}), simulator at nice ${SIM_NICE} ${c.simulatorCores} cores (${c.simulatorUsPerMsg} µs/msg); workers RSS ${Math.round(r.steady.workersRssBytesPerConnection / 1024)} KiB per connection` +
         (r.pinSystem ? `; system pinned to CPUs ${r.pinSystem}, simulator to ${r.pinSimulator}` : ''))
     }
     console.log(`  gateway memory at peak: workers RSS ${r.memoryPeak.workersRssGiB} GiB (PSS ${r.memoryPeak.workersPssGiB} GiB) over ${r.memoryPeak.workers} workers; primary with the embedded store ${r.memoryPeak.primaryWithStoreRssGiB} GiB`)
