@@ -9,11 +9,14 @@ RUN npm ci --omit=dev --ignore-scripts=false
 RUN mkdir -p node_modules/.cache/citytwin && chown node:node node_modules/.cache/citytwin
 COPY bin ./bin
 COPY lib ./lib
+COPY store ./store
+COPY registry ./registry
 COPY ingest ./ingest
 COPY twin ./twin
 COPY rules ./rules
-COPY viewer ./viewer
 COPY simulators ./simulators
+COPY app ./app
+COPY viewer ./viewer
 USER node
 ENTRYPOINT ["node", "bin/citytwin.js"]
 CMD ["start"]

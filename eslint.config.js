@@ -1,7 +1,9 @@
 // Lint: the recommended rules of eslint and typescript-eslint, type-aware,
-// plus the few project rules from CONVENTIONS.md (no bare catch, no stray any).
+// plus the few project rules from CONVENTIONS.md (no bare catch, no stray any)
+// and the stages' order (eslint/stage-imports.js: no import from a stage above).
 import js from '@eslint/js'
 import tseslint from 'typescript-eslint'
+import stages from './eslint/stage-imports.js'
 
 export default tseslint.config(
   { ignores: ['node_modules/**', 'data/**', 'dist/**', 'coverage/**', 'viewer/dist/**', 'bench/results/**', '.tmp/**', '.gpu/**', 'tests/artifacts/**'] },
@@ -9,7 +11,7 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'bin/*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: { projectService: { allowDefaultProject: ['*.js', 'bin/*.js', 'eslint/*.js'] }, tsconfigRootDir: import.meta.dirname },
     },
     rules: {
       '@typescript-eslint/no-explicit-any': 'error',
@@ -21,6 +23,11 @@ export default tseslint.config(
       // has nothing to await; that is the interface, not a mistake.
       '@typescript-eslint/require-await': 'off',
     },
+  },
+  {
+    files: ['**/*.ts', '**/*.js'],
+    plugins: { citytwin: stages },
+    rules: { 'citytwin/stage-imports': 'error' },
   },
   {
     files: ['**/*.js'],

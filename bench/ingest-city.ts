@@ -17,11 +17,11 @@
 // on its own server).
 import { spawn, spawnSync } from 'node:child_process'
 import { generateCity } from '../simulators/city/generate.ts'
-import { writeCity } from '../simulators/city/store.ts'
+import { writeCity } from '../registry/city-store.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
-import { openMigratedStore } from '../twin/store/index.ts'
+import { openMigratedStore } from '../store/index.ts'
 import { gatewayWorkerPids, memoryOf, processTree, schedOfAll, waitForLine } from './proc.ts'
 
 export interface CityRunOptions {

@@ -26,9 +26,9 @@ import { parseArgs } from 'node:util'
 import { loadConfig } from '../lib/config.ts'
 import { CitytwinError, messageOf } from '../lib/errors.ts'
 import { generateCity } from '../simulators/city/generate.ts'
-import { DEVICE_TYPE_BY_NAME, type MetricSpec } from '../twin/model/device-types.ts'
+import { DEVICE_TYPE_BY_NAME, type MetricSpec } from '../registry/device-types.ts'
 import { PositionClock } from '../lib/bus/position.ts'
-import { openMigratedStore, Rollups, StoreWriter, writerConfig, type Row, type Store, type WriterConfig } from '../twin/store/index.ts'
+import { openMigratedStore, Rollups, StoreWriter, writerConfig, type Row, type Store, type WriterConfig } from '../store/index.ts'
 
 const READINGS_COLUMNS = ['ts', 'device_id', 'device_type', 'metric', 'value', 'seq', 'micro_grid_id', 'community_id', 'street_id', 'district_id', 'received_at'] as const
 // Yesterday, 00:00 UTC: recent enough that no TTL (readings_1m keeps 14 days)

@@ -69,7 +69,7 @@ const simDevices = values['sim-devices'] === undefined ? undefined : Number(valu
 if (simDevices !== undefined && !(Number.isInteger(simDevices) && simDevices > 0)) throw new Error(`--sim-devices must be a positive whole number, not ${values['sim-devices']}`)
 await buildViewer(join(REPO, 'viewer', 'dist'))
 // Under nice(1), so every thread and child of the load starts at that level.
-const system = spawn('nice', ['-n', String(loadNice), process.execPath, cli, 'start', '--scale', values.scale, '--workers', values.workers, '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
+const system = spawn('nice', ['-n', String(loadNice), process.execPath, cli, 'start', '--no-demo', '--scale', values.scale, '--workers', values.workers, '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
 let sim: ChildProcess | undefined
 const browser = await chromium.launch({ executablePath: CHROMIUM, args: CHROMIUM_FLAGS })
 try {

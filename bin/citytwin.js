@@ -4,7 +4,7 @@
 import { register } from 'tsx/esm/api'
 
 register()
-const { main } = await import('../lib/cli/main.ts')
+const { main } = await import('../app/main.ts')
 const code = await main(process.argv.slice(2))
 // Let pino flush, then leave with the command's status; long-running
 // commands (start) return only after a graceful stop.

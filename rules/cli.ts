@@ -1,8 +1,8 @@
 // `citytwin tickets ...` and `citytwin mode ...`: the operator actions from
 // a terminal, through the running system's API (the embedded store belongs
 // to that process), authenticated with the operator's token.
-import type { Command, CommandContext } from '../lib/cli/command.ts'
-import { numberOption, UsageError } from '../lib/cli/command.ts'
+import type { Command, CommandContext } from '../lib/command.ts'
+import { numberOption, UsageError } from '../lib/command.ts'
 import { MODES } from './kinds/types.ts'
 import { TICKET_ACTIONS } from './tickets/lifecycle.ts'
 

@@ -1,7 +1,7 @@
 // The rules' view of the city, read from the live twin: where a device or
 // camera stands, what is in a grid, and the operating mode in force. What
 // the city model fixes (places, grid membership) is cached on first use.
-import type { DeviceType } from '../twin/model/device-types.ts'
+import type { DeviceType } from '../registry/device-types.ts'
 import { pointInRing, type Twin, type TwinGrid } from '../twin/state/twin.ts'
 import type { AreaLevel, Mode, Place, RuleContext, SubjectInfo } from './kinds/types.ts'
 

@@ -5,7 +5,7 @@
 // restored from those rows at start-up, so durations and windows survive a
 // restart.
 import type { Severity } from '../lib/bus/elements.ts'
-import type { DeviceType } from '../twin/model/device-types.ts'
+import type { DeviceType } from '../registry/device-types.ts'
 import type { DeviceStatus } from '../twin/state/device.ts'
 import { outagePending, rebaseAreaSilence, stepAreaSilence, tickAreaSilence, type AreaSilenceState } from './kinds/area-silence.ts'
 import { stepCamera, type CameraState } from './kinds/camera.ts'

@@ -7,7 +7,7 @@ import { join } from 'node:path'
 import { parse as parseYaml } from 'yaml'
 import type { z } from 'zod'
 import { CitytwinError, issuePath, messageOf } from '../lib/errors.ts'
-import { DEVICE_TYPE_BY_NAME } from '../twin/model/device-types.ts'
+import { DEVICE_TYPE_BY_NAME } from '../registry/device-types.ts'
 import type { Catalogue } from './catalogue/catalogue.ts'
 import { ruleFileSchema, type Rule } from './schema.ts'
 

@@ -5,8 +5,8 @@
 // (https://wiki.open311.org/GeoReport_v2): errors are [{ code, description }].
 import type { ClickHouseClient } from '@clickhouse/client'
 import { z } from 'zod'
-import { readJsonBody, route, type Caller, type Reply, type Route } from '../twin/api/router.ts'
-import { hashToken, secretMatches } from '../twin/api/tokens.ts'
+import { readJsonBody, route, type Caller, type Reply, type Route } from '../lib/http/router.ts'
+import { hashToken, secretMatches } from '../lib/http/tokens.ts'
 import { complaintFigures, loadComplaints } from './complaints-store.ts'
 import type { Complaint } from './complaints.ts'
 import type { RulesService } from './service.ts'
@@ -105,7 +105,7 @@ const listSchema = z.object({
   api_key: z.string().optional(),
 })
 
-/** Whether `given` is one of `keys`, each compared in constant time (twin/api/tokens.ts). */
+/** Whether `given` is one of `keys`, each compared in constant time (lib/http/tokens.ts). */
 const keyMatches = (given: string, keys: readonly string[]): boolean => {
   let found = false
   for (const k of keys) if (secretMatches(given, hashToken(k))) found = true

@@ -3,7 +3,7 @@
 // code), its parameters, and per operating mode what changes (a threshold,
 // a duration, or whether it runs at all).
 import { z } from 'zod'
-import { DEVICE_TYPES_LIST } from '../twin/model/device-types.ts'
+import { DEVICE_TYPES_LIST } from '../registry/device-types.ts'
 import { AREA_LEVELS, CAMERA_EVENTS, MODES } from './kinds/types.ts'
 
 const deviceType = z.enum(DEVICE_TYPES_LIST)

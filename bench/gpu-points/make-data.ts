@@ -7,7 +7,7 @@ import { mkdirSync, writeFileSync } from 'node:fs'
 import { join, resolve } from 'node:path'
 import { parseArgs } from 'node:util'
 import { generateCity } from '../../simulators/city/generate.ts'
-import { DEVICE_TYPES } from '../../twin/model/device-types.ts'
+import { DEVICE_TYPES } from '../../registry/device-types.ts'
 import type { CityMeta } from './src/meta.ts'
 
 const { values } = parseArgs({

@@ -4,7 +4,7 @@
 // id index (~15 MB) rather than as one object each (~55 MB of heap); a
 // device's record is built when it connects and kept with its session.
 import type { ClickHouseClient } from '@clickhouse/client'
-import { DEVICE_TYPES, type DeviceType } from '../../twin/model/device-types.ts'
+import { DEVICE_TYPES, type DeviceType } from '../../registry/device-types.ts'
 import type { DeviceInfo } from './telemetry.ts'
 
 /** What the gateway needs of a registry: the record of a device id. */

@@ -11,8 +11,8 @@ import type { Bus } from '../../lib/bus/bus.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
-import { deadLetterRow } from '../../twin/store/dead-letters.ts'
-import type { DeadLetter, DeadLetterSink, Row, RowSink, WriteOutcome } from '../../twin/store/writer.ts'
+import { deadLetterRow } from '../../store/dead-letters.ts'
+import type { DeadLetter, DeadLetterSink, Row, RowSink, WriteOutcome } from '../../store/writer.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
 
 const log = logger('mqtt-relay')

@@ -6,9 +6,9 @@
 // Payload, single form:  {"ts": <ms epoch>, "seq": <uint32>, "values": {"<metric>": <number>, ...}}
 // Payload, batched form: {"readings": [<single form>, ...]}  (oldest first)
 import type { ErrorCode } from '../../lib/errors.ts'
-import { DEVICE_TYPE_BY_NAME, type DeviceType, type MetricSpec } from '../../twin/model/device-types.ts'
-import type { Device } from '../../twin/model/city.ts'
-import type { Row } from '../../twin/store/writer.ts'
+import { DEVICE_TYPE_BY_NAME, type DeviceType, type MetricSpec } from '../../registry/device-types.ts'
+import type { Device } from '../../registry/city.ts'
+import type { Row } from '../../store/writer.ts'
 
 /** What the gateway knows of a device: the city model's record without its install date and interval. */
 export type DeviceInfo = Pick<Device, 'id' | 'type' | 'microGridId' | 'communityId' | 'streetId' | 'districtId' | 'lon' | 'lat'>

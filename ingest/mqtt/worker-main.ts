@@ -6,7 +6,7 @@
 // `__name` call on every closure it creates. The words `gateway mqtt` stay
 // first on its command line, so `ps` shows what it is.
 import { parseArgs } from 'node:util'
-import { GLOBAL_OPTIONS } from '../../lib/cli/command.ts'
+import { GLOBAL_OPTIONS } from '../../lib/command.ts'
 import { readConfigFile } from '../../lib/config.ts'
 import { messageOf } from '../../lib/errors.ts'
 import { mqttCommands } from './cli.ts'

@@ -13,7 +13,7 @@ import { fileURLToPath } from 'node:url'
 import { z } from 'zod'
 import type { Severity } from '../../lib/bus/elements.ts'
 import { CitytwinError, issuePath, messageOf } from '../../lib/errors.ts'
-import { DEVICE_TYPES_LIST, type DeviceType } from '../../twin/model/device-types.ts'
+import { DEVICE_TYPES_LIST, type DeviceType } from '../../registry/device-types.ts'
 
 export const UNIT_SCOPES = ['city', 'district', 'street'] as const
 export type UnitScope = (typeof UNIT_SCOPES)[number]

@@ -3,7 +3,7 @@
 // `(params, state, input, ctx) -> { state, actions }`: no I/O, no clock but
 // the input's own time, so a test (or a replay) drives it at any speed.
 import type { Element, Severity } from '../../lib/bus/elements.ts'
-import type { DeviceType } from '../../twin/model/device-types.ts'
+import type { DeviceType } from '../../registry/device-types.ts'
 import type { DeviceStatus } from '../../twin/state/device.ts'
 
 export const MODES = ['normal', 'holiday', 'major_event', 'emergency'] as const

@@ -1,10 +1,10 @@
 // `citytwin city ...`: build the synthetic city and look at it.
-import type { Command } from '../../lib/cli/command.ts'
-import { numberOption, UsageError } from '../../lib/cli/command.ts'
+import type { Command } from '../../lib/command.ts'
+import { numberOption, UsageError } from '../../lib/command.ts'
 import { logger } from '../../lib/log.ts'
-import { withStore } from '../../twin/store/index.ts'
+import { withStore } from '../../store/index.ts'
 import { countByLevel, generateCity } from './generate.ts'
-import { readCityFigures, writeCity } from './store.ts'
+import { readCityFigures, writeCity } from '../../registry/city-store.ts'
 
 const log = logger('city')
 

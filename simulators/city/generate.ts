@@ -6,8 +6,8 @@
 // such as stations and campuses. Devices and cameras stand inside their
 // micro-grid.
 import { Delaunay } from 'd3-delaunay'
-import { CAMERA_KINDS, CITY_FIGURES, type Camera, type CameraKind, type City, type Device, type Grid, type GridLevel, type LonLat, type StreamProfile } from '../../twin/model/city.ts'
-import { DEVICE_TYPES } from '../../twin/model/device-types.ts'
+import { CAMERA_KINDS, CITY_FIGURES, type Camera, type CameraKind, type City, type Device, type Grid, type GridLevel, type LonLat, type StreamProfile } from '../../registry/city.ts'
+import { DEVICE_TYPES } from '../../registry/device-types.ts'
 import { area, bbox, ccw, centroid, clipConvex, insideConvex, randomPointIn, regularPolygon, type Pt } from './geometry.ts'
 import { allocate, createRng, type Rng } from './random.ts'
 

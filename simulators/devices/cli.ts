@@ -3,15 +3,15 @@
 // several loopback source addresses, and report connections, messages and
 // acknowledgement latency while it runs.
 import { fork, type ChildProcess } from 'node:child_process'
-import type { Command } from '../../lib/cli/command.ts'
-import { numberOption, UsageError } from '../../lib/cli/command.ts'
+import type { Command } from '../../lib/command.ts'
+import { numberOption, UsageError } from '../../lib/command.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { lowerOwnThreads, lowerProcess, lowerThanMe } from '../../lib/priority.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { resolveDeviceSecret } from '../../ingest/mqtt/tokens.ts'
-import { withStore } from '../../twin/store/index.ts'
-import type { DeviceType } from '../../twin/model/device-types.ts'
+import { withStore } from '../../store/index.ts'
 import { DEFAULT_WINDOW, DeviceFleet, LOCAL_PORT_COUNT, slotsFor, type FleetOptions, type FleetStats, type SimDevice } from './fleet.ts'
+import { devicesFromStore } from './from-store.ts'
 import { LatencyHistogram } from './latency.ts'
 
 /** Connections one simulator process takes on (the limit is 20,000 open files). */
@@ -133,15 +133,10 @@ export const simCommands: Command[] = [
       if (!(Number.isInteger(window) && window >= 1 && window <= 65_535)) throw new UsageError('--window must be a whole number from 1 to 65535')
       const district = numberOption(values, 'district')
       if (district !== undefined && !(Number.isInteger(district) && district > 0)) throw new UsageError('--district must be a district\'s grid id, a positive whole number (see GET /api/city)')
-      const { devices, dataDir } = await withStore({ file: configFile }, async ({ store, storeCfg }) => {
-        const where = [typeof values.type === 'string' ? 'type = {type:String}' : '', district !== undefined ? 'district_id = {district:UInt32}' : ''].filter((w) => w !== '')
-        const rs = await store.client.query({
-          query: `SELECT id, type, interval_s AS intervalS FROM devices ${where.length > 0 ? `WHERE ${where.join(' AND ')}` : ''} ORDER BY id ${limit ? 'LIMIT {limit:UInt32}' : ''}`,
-          query_params: { ...(typeof values.type === 'string' ? { type: values.type } : {}), ...(district !== undefined ? { district } : {}), ...(limit ? { limit } : {}) }, format: 'JSONEachRow',
-        })
-        const list: SimDevice[] = (await rs.json<{ id: string; type: DeviceType; intervalS: number }>()).map((d) => ({ ...d, intervalS: Number(d.intervalS) }))
-        return { devices: list, dataDir: storeCfg.dataDir }
-      })
+      const { devices, dataDir } = await withStore({ file: configFile }, async ({ store, storeCfg }) => ({
+        devices: await devicesFromStore(store.client, { type: typeof values.type === 'string' ? values.type : undefined, district, limit }),
+        dataDir: storeCfg.dataDir,
+      }))
       if (devices.length === 0) {
         throw new UsageError(district !== undefined || typeof values.type === 'string'
           ? 'no devices match --district/--type in this city (districts: GET /api/city)'

@@ -8,7 +8,7 @@
 // tens of thousands are taken (measured: 6 ms per bind at 100k connections,
 // most of the simulator's CPU), while binding a given port costs nothing.
 import { connect, type Socket } from 'node:net'
-import { DEVICE_TYPE_BY_NAME, type DeviceType, type MetricSpec } from '../../twin/model/device-types.ts'
+import { DEVICE_TYPE_BY_NAME, type DeviceType, type MetricSpec } from '../../registry/device-types.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { LatencyHistogram } from './latency.ts'
 import { connectPacket, DISCONNECT, PacketReader, PINGREQ, publishPacket } from './packets.ts'
@@ -145,6 +145,7 @@ export function slotsDue(startMs: number, nowMs: number, tickMs: number, done: n
 export class DeviceFleet {
   readonly #o: FleetOptions
   readonly #devices: DeviceState[]
+  readonly #byId = new Map<string, DeviceState>()
   readonly #wheel: DeviceState[][]
   readonly #latency = new LatencyHistogram()
   #tick = 0
@@ -167,8 +168,27 @@ export class DeviceFleet {
       const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, topic: Buffer.from(`devices/${d.id}/telemetry`), lastSentAt: 0, nextId: 1, inflight: new Map(), acked: 0, intervalTicks, attempts: 0, slot: d.slot ?? i, injections: injected.get(d.id) ?? [] }
       // Spread first reports over the interval, as real devices are.
       this.#wheel[(i * 7919) % intervalTicks]?.push(s)
+      this.#byId.set(d.id, s)
       return s
     })
+  }
+
+  /**
+   * Adds an incident while the fleet runs (the demo city's, say). Incidents
+   * already over are dropped from those devices meanwhile, so a fleet that
+   * runs for days holds only the ones still to come. Returns how many of
+   * its devices are in this fleet.
+   */
+  inject(j: Injection): number {
+    const now = Date.now()
+    let found = 0
+    for (const id of j.deviceIds) {
+      const s = this.#byId.get(id)
+      if (!s) continue
+      s.injections = [...s.injections.filter((x) => x.toMs > now), j]
+      found++
+    }
+    return found
   }
 
   /** Connects every device (at most connectConcurrency at once) and starts publishing. */

@@ -9,7 +9,7 @@ import { readFileSync } from 'node:fs'
 import { parse as parseYaml } from 'yaml'
 import { z } from 'zod'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
-import { DEVICE_TYPES_LIST, type DeviceType } from '../../twin/model/device-types.ts'
+import { DEVICE_TYPES_LIST, type DeviceType } from '../../registry/device-types.ts'
 import type { Injection } from '../devices/fleet.ts'
 
 const incidentSchema = z.strictObject({

@@ -5,8 +5,8 @@ import { describe, expect, it } from 'vitest'
 import { countByLevel, cityCounts, generateCity } from '../../simulators/city/generate.ts'
 import { allocate, createRng } from '../../simulators/city/random.ts'
 import { insideConvex } from '../../simulators/city/geometry.ts'
-import type { City, Grid } from '../../twin/model/city.ts'
-import { DEVICE_TYPES } from '../../twin/model/device-types.ts'
+import type { City, Grid } from '../../registry/city.ts'
+import { DEVICE_TYPES } from '../../registry/device-types.ts'
 
 // Coordinates are rounded to 1e-6 degrees (about 0.1 m), so containment is
 // checked with a tolerance of the same order.

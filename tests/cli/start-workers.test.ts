@@ -15,7 +15,7 @@ describe('citytwin start with gateway workers', () => {
     const dataDir = join(tempDir(), 'db')
     let bundle: string | undefined
     // Ingest counts as degraded after 2 s of data waiting (60 s by default), so a stalled worker shows it here.
-    const run = await spawnCli(['start', '--workers', '2', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/, { CITYTWIN_TWIN_DEGRADED_AFTER_MS: '2000' })
+    const run = await spawnCli(['start', '--no-demo', '--workers', '2', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/, { CITYTWIN_TWIN_DEGRADED_AFTER_MS: '2000' })
     const api = run.match[1] ?? ''
     try {
       const mqttPort = Number(/MQTT\s+port (\d+) \(2 processes\)/.exec(run.stdout())?.[1])

@@ -9,7 +9,7 @@ import { runCli, spawnCli, tempDir } from '../helpers.ts'
 describe('citytwin start', () => {
   it('runs the embedded system until told to stop', async () => {
     const dataDir = join(tempDir(), 'db')
-    const run = await spawnCli(['start', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/)
+    const run = await spawnCli(['start', '--no-demo', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/)
     const api = run.match[1] ?? ''
     const stdout = run.stdout()
     try {

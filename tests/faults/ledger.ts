@@ -2,7 +2,7 @@
 // against what the store holds, message by message. Every case prints one
 // line of it, so a run shows what each fault cost, not only pass or fail.
 import { expect } from 'vitest'
-import { openMigratedStore } from '../../twin/store/index.ts'
+import { openMigratedStore } from '../../store/index.ts'
 import type { FaultFleet, FleetCounts } from './devices.ts'
 
 export interface Ledger {

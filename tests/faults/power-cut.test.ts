@@ -8,7 +8,7 @@
 import { mkdirSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../../twin/model/device-types.ts'
+import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../../registry/device-types.ts'
 import { runCli, tempDir } from '../helpers.ts'
 import { FaultFleet, sleep, until, type FaultDeviceSpec, type FleetCounts } from './devices.ts'
 import { ledgerOf, report } from './ledger.ts'

@@ -31,7 +31,7 @@ export function freePort(): Promise<number> {
 }
 
 export async function startSystem(dataDir: string, mqttPort: number, env: Record<string, string> = {}, workers = 2): Promise<FaultSystem> {
-  const run = await spawnCli(['start', '--workers', String(workers), '--port', '0', '--mqtt-port', String(mqttPort), '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/,
+  const run = await spawnCli(['start', '--no-demo', '--workers', String(workers), '--port', '0', '--mqtt-port', String(mqttPort), '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/,
     { CITYTWIN_DEVICE_SECRET: SECRET, CITYTWIN_API_OPEN_READS: 'true', ...env })
   return { run, api: run.match[1] ?? '' }
 }

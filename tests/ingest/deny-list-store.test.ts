@@ -4,7 +4,7 @@
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { DenyList, listDenials, setDenial } from '../../ingest/mqtt/deny-list.ts'
-import { openMigratedStore, type Store } from '../../twin/store/index.ts'
+import { openMigratedStore, type Store } from '../../store/index.ts'
 import { tempDir } from '../helpers.ts'
 
 let store: Store

@@ -11,7 +11,7 @@ import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { connectPacket, PacketReader, PINGREQ, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
-import type { Store } from '../../twin/store/index.ts'
+import type { Store } from '../../store/index.ts'
 import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
 
 const MAX = 1_000

@@ -7,8 +7,8 @@ import { loadDevices, type DeviceRegistry } from '../../ingest/mqtt/devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
-import { writeCity } from '../../simulators/city/store.ts'
-import { DeadLetterWriter, openMigratedStore, StoreWriter, type Store } from '../../twin/store/index.ts'
+import { writeCity } from '../../registry/city-store.ts'
+import { DeadLetterWriter, openMigratedStore, StoreWriter, type Store } from '../../store/index.ts'
 import { tempDir } from '../helpers.ts'
 
 export interface GatewayStore {

@@ -15,7 +15,7 @@ import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { LastSeqLookup } from '../../ingest/mqtt/last-seq.ts'
 import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
-import type { DeadLetterWriter, Store, StoreWriter } from '../../twin/store/index.ts'
+import type { DeadLetterWriter, Store, StoreWriter } from '../../store/index.ts'
 import { tempDir } from '../helpers.ts'
 import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
 

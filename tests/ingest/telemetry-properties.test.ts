@@ -5,7 +5,7 @@
 import fc from 'fast-check'
 import { describe, expect, it } from 'vitest'
 import { decodeTelemetry, type DeviceInfo, type TelemetryLimits } from '../../ingest/mqtt/telemetry.ts'
-import { DEVICE_TYPES } from '../../twin/model/device-types.ts'
+import { DEVICE_TYPES } from '../../registry/device-types.ts'
 import { ERROR_CODES } from '../../lib/errors.ts'
 
 const NOW = 1_790_000_000_000

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest'
 import { z } from 'zod'
 import { configReference, defineConfig, envName, loadConfig } from '../../lib/config.ts'
 import { CitytwinError } from '../../lib/errors.ts'
-import { storeConfig, writerConfig } from '../../twin/store/config.ts'
+import { storeConfig, writerConfig } from '../../store/config.ts'
 
 const demo = defineConfig('demo', z.strictObject({
   flushIntervalMs: z.number().int().positive().default(1000).describe('flush interval'),

@@ -3,7 +3,7 @@ import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SEVERITIES } from '../../lib/bus/elements.ts'
 import { CitytwinError } from '../../lib/errors.ts'
-import { DEVICE_TYPES_LIST } from '../../twin/model/device-types.ts'
+import { DEVICE_TYPES_LIST } from '../../registry/device-types.ts'
 import { loadCatalogue, parseCatalogue, UNIT_SCOPES } from '../../rules/catalogue/catalogue.ts'
 import { tempDir } from '../helpers.ts'
 

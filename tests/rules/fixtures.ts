@@ -1,7 +1,7 @@
 // A small city for the pure rule tests: two community grids of micro-grids
 // with devices and cameras, described as plain data, and the RuleContext
 // the engine reads it through.
-import type { DeviceType } from '../../twin/model/device-types.ts'
+import type { DeviceType } from '../../registry/device-types.ts'
 import { gridOf, type AreaLevel, type Mode, type Place, type RuleContext, type SubjectInfo } from '../../rules/kinds/types.ts'
 import { parseRuleFile } from '../../rules/loader.ts'
 import type { Rule } from '../../rules/schema.ts'

@@ -12,8 +12,8 @@ import { generateCity } from '../../simulators/city/generate.ts'
 import { openSystem, startRules, type TestSystem } from '../system.ts'
 import { EVENTS_COLUMNS } from '../../ingest/mqtt/gateway.ts'
 import { PositionClock } from '../../lib/bus/position.ts'
-import { writerConfig } from '../../twin/store/config.ts'
-import { StoreWriter } from '../../twin/store/writer.ts'
+import { writerConfig } from '../../store/config.ts'
+import { StoreWriter } from '../../store/writer.ts'
 
 const MIN = 60_000
 const city = generateCity({ seed: 33, scale: 0.01 })

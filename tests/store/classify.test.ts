@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest'
-import { classifyInsertError } from '../../twin/store/errors.ts'
+import { classifyInsertError } from '../../store/errors.ts'
 
 describe('classifyInsertError', () => {
   it.each([

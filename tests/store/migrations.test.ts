@@ -2,9 +2,9 @@
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
-import { openStore, type Store } from '../../twin/store/client.ts'
-import { storeConfig } from '../../twin/store/config.ts'
-import { MIGRATIONS, migrate, type Migration } from '../../twin/store/migrations.ts'
+import { openStore, type Store } from '../../store/client.ts'
+import { storeConfig } from '../../store/config.ts'
+import { MIGRATIONS, migrate, type Migration } from '../../store/migrations.ts'
 import { tempDir } from '../helpers.ts'
 
 const dir = tempDir()

@@ -4,8 +4,8 @@
 import { join } from 'node:path'
 import { createClient } from '@clickhouse/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openMigratedStore, StoreOwner, type Store } from '../../twin/store/index.ts'
-import { ownerFile, readOwnerInfo } from '../../twin/store/client.ts'
+import { openMigratedStore, StoreOwner, type Store } from '../../store/index.ts'
+import { ownerFile, readOwnerInfo } from '../../store/client.ts'
 import { runCli, tempDir } from '../helpers.ts'
 import { existsSync } from 'node:fs'
 

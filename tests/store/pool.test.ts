@@ -3,7 +3,7 @@
 // slow query (a checkpoint, a report) must not hold up the writers.
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { openMigratedStore, type Store } from '../../twin/store/index.ts'
+import { openMigratedStore, type Store } from '../../store/index.ts'
 import { tempDir } from '../helpers.ts'
 
 let store: Store

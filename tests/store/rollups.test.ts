@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
 import { PositionClock } from '../../lib/bus/position.ts'
 import { loadConfig } from '../../lib/config.ts'
-import { openMigratedStore, Rollups, RollupSums, StoreWriter, writerConfig, type Store } from '../../twin/store/index.ts'
+import { openMigratedStore, Rollups, RollupSums, StoreWriter, writerConfig, type Store } from '../../store/index.ts'
 import { tempDir } from '../helpers.ts'
 
 let store: Store

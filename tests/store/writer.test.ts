@@ -7,9 +7,9 @@ import { join } from 'node:path'
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
-import { openMigratedStore, StoreOwner, StoreWriter, DeadLetterWriter, type Store, type WriterConfig } from '../../twin/store/index.ts'
-import { readOwnerInfo } from '../../twin/store/client.ts'
-import { writerConfig } from '../../twin/store/config.ts'
+import { openMigratedStore, StoreOwner, StoreWriter, DeadLetterWriter, type Store, type WriterConfig } from '../../store/index.ts'
+import { readOwnerInfo } from '../../store/client.ts'
+import { writerConfig } from '../../store/config.ts'
 import { PositionClock } from '../../lib/bus/position.ts'
 import { metricsText } from '../../lib/metrics.ts'
 import { tempDir } from '../helpers.ts'
@@ -259,7 +259,7 @@ describe('StoreWriter', () => {
 
 describe('encodeRows', () => {
   it('writes 64-bit integers given as bigint as JSON strings, and refuses what JSON cannot hold', async () => {
-    const { encodeRows } = await import('../../twin/store/writer.ts')
+    const { encodeRows } = await import('../../store/writer.ts')
     expect(encodeRows([[1, 'a'], [2n ** 63n, 'b']])).toEqual(['[1,"a"]', '["9223372036854775808","b"]'])
     const loop: unknown[] = []
     loop.push(loop)

@@ -9,8 +9,8 @@ import { PositionClock } from '../../lib/bus/position.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
 import { loadTwin } from '../../twin/state/load.ts'
-import { writerConfig } from '../../twin/store/config.ts'
-import { StoreWriter } from '../../twin/store/writer.ts'
+import { writerConfig } from '../../store/config.ts'
+import { StoreWriter } from '../../store/writer.ts'
 import { openSystem, type TestSystem } from '../system.ts'
 
 const city = generateCity({ seed: 41, scale: 0.01 })

@@ -8,7 +8,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { pushAll } from '../../lib/arrays.ts'
 import { checkpointPositions } from '../../twin/state/checkpoint.ts'
 import { latestState } from '../../twin/state/load.ts'
-import { openMigratedStore, type Store } from '../../twin/store/index.ts'
+import { openMigratedStore, type Store } from '../../store/index.ts'
 import { tempDir } from '../helpers.ts'
 
 // Above what one call's arguments may hold on Node 20's default stack (about 120,000).

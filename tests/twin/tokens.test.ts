@@ -1,14 +1,14 @@
-// Operators' bearer tokens (twin/api/tokens.ts), kept as themselves or as
+// Operators' bearer tokens (lib/http/tokens.ts), kept as themselves or as
 // their SHA-256, from the config schema to a request over HTTP, and the
 // command that makes them.
 import { PassThrough } from 'node:stream'
 import { describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
-import { main } from '../../lib/cli/main.ts'
+import { main } from '../../app/main.ts'
 import { apiConfig } from '../../twin/api/config.ts'
 import { ApiServer } from '../../twin/api/server.ts'
-import { callerOf, hashToken } from '../../twin/api/tokens.ts'
-import { openMigratedStore } from '../../twin/store/index.ts'
+import { callerOf, hashToken } from '../../lib/http/tokens.ts'
+import { openMigratedStore } from '../../store/index.ts'
 import { join } from 'node:path'
 import { tempDir } from '../helpers.ts'
 

@@ -13,7 +13,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { logger } from '../../lib/log.ts'
 import { counter } from '../../lib/metrics.ts'
-import type { Caller } from './router.ts'
+import type { Caller } from '../../lib/http/router.ts'
 
 const log = logger('audit')
 const auditTotal = counter('citytwin_api_audit_total', 'Changes through the API recorded in the audit trail, and records that could not be written', ['outcome'])

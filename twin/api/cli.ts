@@ -1,9 +1,9 @@
 // `citytwin api-token new`: a bearer token for an operator, printed once,
 // with the configuration entry that holds only its SHA-256.
-import type { Command } from '../../lib/cli/command.ts'
-import { UsageError } from '../../lib/cli/command.ts'
-import { ROLES } from './router.ts'
-import { hashToken, newToken } from './tokens.ts'
+import type { Command } from '../../lib/command.ts'
+import { UsageError } from '../../lib/command.ts'
+import { ROLES } from '../../lib/http/router.ts'
+import { hashToken, newToken } from '../../lib/http/tokens.ts'
 
 export const apiCommands: Command[] = [
   {

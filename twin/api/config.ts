@@ -1,6 +1,6 @@
 import { z } from 'zod'
 import { defineConfig } from '../../lib/config.ts'
-import { ROLES } from './router.ts'
+import { ROLES } from '../../lib/http/router.ts'
 
 export const apiConfig = defineConfig(
   'api',

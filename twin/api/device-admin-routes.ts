@@ -6,7 +6,7 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import { z } from 'zod'
 import { listDenials, setDenial } from '../../ingest/mqtt/deny-list.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
-import { HttpError, route, type Route } from './router.ts'
+import { HttpError, route, type Route } from '../../lib/http/router.ts'
 
 export function deviceAdminRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
   const known = (id: string): string => {

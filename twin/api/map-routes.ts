@@ -8,12 +8,12 @@
 // Ring i is vertices starts[i] .. starts[i + 1] - 1 (closed: the first point repeated).
 import type { ClickHouseClient } from '@clickhouse/client'
 import { z } from 'zod'
-import { GRID_LEVELS } from '../model/city.ts'
+import { GRID_LEVELS } from '../../registry/city.ts'
 import { DEVICE_STATUSES } from '../state/device.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
 import { gridReplay, REPLAY_LEVELS } from '../state/replay.ts'
 import { boxesOverlap, CAMERA_STATUSES, inBox, ringBounds, type BBox, type Twin } from '../state/twin.ts'
-import { HttpError, route, type Route } from './router.ts'
+import { HttpError, route, type Route } from '../../lib/http/router.ts'
 import { bboxSchema } from './twin-routes.ts'
 
 export const GEOMETRY_MAGIC = 'CTG1'

@@ -3,13 +3,14 @@
 // paged (limit at most 1000) so no request can return the whole city.
 import type { ClickHouseClient } from '@clickhouse/client'
 import { z } from 'zod'
-import { GRID_LEVELS } from '../model/city.ts'
-import { DEVICE_TYPES } from '../model/device-types.ts'
+import { GRID_LEVELS } from '../../registry/city.ts'
+import { DEVICE_TYPES } from '../../registry/device-types.ts'
 import { DEVICE_STATUSES } from '../state/device.ts'
 import { deviceAsOf, deviceHistory, gridAsOf } from '../state/history.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
 import { CAMERA_STATUSES, CITY_ID, inBox, type Twin } from '../state/twin.ts'
-import { HttpError, route, type Route } from './router.ts'
+import { HttpError, route, type Route } from '../../lib/http/router.ts'
+import { page } from '../../lib/http/page.ts'
 
 export const bboxSchema = z.string().transform((s, ctx) => {
   const n = s.split(',').map(Number)
@@ -27,12 +28,6 @@ const paging = {
 }
 
 const time = z.coerce.number().int().min(0).describe('Epoch milliseconds.')
-
-export function page<T>(items: readonly T[], limit: number, cursor: string | undefined): { items: T[]; total: number; next: string | null } {
-  const from = cursor === undefined ? 0 : Number(cursor)
-  const slice = items.slice(from, from + limit)
-  return { items: slice, total: items.length, next: from + limit < items.length ? String(from + limit) : null }
-}
 
 
 export function gridView(twin: Twin, id: number) {

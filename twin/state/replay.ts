@@ -11,7 +11,7 @@
 // count as unknown.
 import type { ClickHouseClient } from '@clickhouse/client'
 import { DONE_TICKET_STATUSES, SEVERITIES, type Severity } from '../../lib/bus/elements.ts'
-import { DEVICE_TYPES } from '../model/device-types.ts'
+import { DEVICE_TYPES } from '../../registry/device-types.ts'
 import { healthScore } from './health.ts'
 import { boxesOverlap, ringBounds, type BBox, type Twin } from './twin.ts'
 

@@ -7,8 +7,8 @@
 // special grids it stands in) move by one: roll-ups are incremental, never
 // a rescan. What changed is remembered until the live feed collects it.
 import { SEVERITIES, type CameraStatus, type Element, type Severity, type TicketElement } from '../../lib/bus/elements.ts'
-import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../model/device-types.ts'
-import type { GridLevel } from '../model/city.ts'
+import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../../registry/device-types.ts'
+import type { GridLevel } from '../../registry/city.ts'
 import { DEVICE_STATUSES, deviceStatus, reduceDevice, type DeviceElement, type DeviceLive, type DeviceStatus, type SilencePolicy } from './device.ts'
 import { healthScore } from './health.ts'
 import type { IngestSource } from '../../lib/bus/bus.ts'

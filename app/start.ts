@@ -2,33 +2,35 @@
 // the store (and serves it to other processes), makes sure a city is there,
 // and runs the MQTT gateway and the API; each later stage adds its
 // components here, in data-flow order so shutdown can run it backwards.
-import { startAll, stopAll, type Component } from '../component.ts'
-import { CitytwinError } from '../errors.ts'
-import { loadConfig } from '../config.ts'
-import { logger } from '../log.ts'
-import { guardUnhandledRejections } from '../process-guard.ts'
-import { numberOption, UsageError, type Command } from './command.ts'
-import { apiConfig } from '../../twin/api/config.ts'
-import { ApiServer } from '../../twin/api/server.ts'
-import { openMigratedStore, StoreOwner } from '../../twin/store/index.ts'
-import { cityCounts, generateCity } from '../../simulators/city/generate.ts'
-import { readCityFigures, writeCity } from '../../simulators/city/store.ts'
-import { untilSignal } from '../../ingest/mqtt/cli.ts'
-import { MqttCluster, workerLimits } from '../../ingest/mqtt/cluster.ts'
-import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { createMqttIngest } from '../../ingest/mqtt/index.ts'
-import { MemoryBus } from '../bus/bus.ts'
-import { busConfig } from '../bus/config.ts'
-import { PositionClock } from '../bus/position.ts'
-import { twinConfig } from '../../twin/state/config.ts'
-import { LiveTwin } from '../../twin/state/live-twin.ts'
-import { ruleRoutes } from '../../rules/api.ts'
-import { rulesConfig } from '../../rules/config.ts'
-import { open311Routes } from '../../rules/open311.ts'
-import { RulesService } from '../../rules/service.ts'
+import { startAll, stopAll, type Component } from '../lib/component.ts'
+import { CitytwinError } from '../lib/errors.ts'
+import { loadConfig } from '../lib/config.ts'
+import { logger } from '../lib/log.ts'
+import { guardUnhandledRejections } from '../lib/process-guard.ts'
+import { numberOption, UsageError, type Command } from '../lib/command.ts'
+import { apiConfig } from '../twin/api/config.ts'
+import { ApiServer } from '../twin/api/server.ts'
+import { openMigratedStore, StoreOwner } from '../store/index.ts'
+import { cityCounts, generateCity } from '../simulators/city/generate.ts'
+import { readCityFigures, writeCity } from '../registry/city-store.ts'
+import { untilSignal } from '../ingest/mqtt/cli.ts'
+import { MqttCluster, workerLimits } from '../ingest/mqtt/cluster.ts'
+import { mqttConfig } from '../ingest/mqtt/config.ts'
+import { createMqttIngest } from '../ingest/mqtt/index.ts'
+import { MemoryBus } from '../lib/bus/bus.ts'
+import { busConfig } from '../lib/bus/config.ts'
+import { PositionClock } from '../lib/bus/position.ts'
+import { twinConfig } from '../twin/state/config.ts'
+import { LiveTwin } from '../twin/state/live-twin.ts'
+import { ruleRoutes } from '../rules/api.ts'
+import { rulesConfig } from '../rules/config.ts'
+import { open311Routes } from '../rules/open311.ts'
+import { RulesService } from '../rules/service.ts'
+import { resolveDeviceSecret } from '../ingest/mqtt/tokens.ts'
+import { DemoFleet } from '../simulators/demo/demo.ts'
 
 /** The viewer's build (npm run build:viewer; npm start builds it first). */
-const VIEWER_DIST = new URL('../../viewer/dist/', import.meta.url).pathname
+const VIEWER_DIST = new URL('../viewer/dist/', import.meta.url).pathname
 
 const log = logger('start')
 
@@ -46,6 +48,8 @@ export const startCommand: Command = {
     'mqtt-port': { type: 'string', description: 'MQTT port for devices (default 1883; also CITYTWIN_MQTT_PORT)', valueName: 'port' },
     workers: { type: 'string', description: 'MQTT gateway processes (default 1); the full city needs about 12, as one process may hold 20,000 connections here', valueName: 'n' },
     'stop-grace-ms': { type: 'string', description: 'how long a graceful stop may take (default 15000)', valueName: 'ms' },
+    'no-demo': { type: 'boolean', description: 'with the demo city, do not run its simulated devices and incidents (they run by default, so the map is alive at once)' },
+    'demo-incident-every-s': { type: 'string', description: 'with the demo city, inject an incident (gas leak, smoke, elevator entrapment, in turn) this often; the first comes 15 s after its devices connect (default 300)', valueName: 's' },
   },
   async run({ values, configFile, stdout }) {
     const seed = numberOption(values, 'seed') ?? 1
@@ -57,6 +61,8 @@ export const startCommand: Command = {
     // The demo city is for trying citytwin out: its map and tickets may be read without a token, unless configured.
     // A city's own deployment (--full or any other scale) reads with tokens by default.
     const demo = scale === DEMO_SCALE
+    const demoEveryS = numberOption(values, 'demo-incident-every-s') ?? 300
+    if (!(demoEveryS >= 1)) throw new UsageError('--demo-incident-every-s must be at least 1')
     const api = loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') }, defaults: demo ? { openReads: true } : {} })
     guardUnhandledRejections()
 
@@ -109,10 +115,17 @@ export const startCommand: Command = {
       }
       const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST })
       await startAll([server], components)
+      // Last to start, first to stop: the demo's devices are the system's input.
+      let demoFleet: DemoFleet | undefined
+      if (demo && values['no-demo'] !== true) {
+        demoFleet = new DemoFleet({ client: store.client, port: gatewayPort, secret: resolveDeviceSecret(gatewayCfg.deviceSecret, store.dataDir), incidentEveryMs: demoEveryS * 1000, seed })
+        await startAll([demoFleet], components)
+      }
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
         `  MQTT     port ${gatewayPort()}${workers > 1 ? ` (${workers} processes)` : ''} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
+        (demoFleet ? `  demo     ${demoFleet.devices} simulated devices reporting; an incident (gas leak, smoke, elevator entrapment) 15 s after start, then every ${demoEveryS} s (turn off: --no-demo)\n` : '') +
         `  viewer   ${server.url}/ (${api.openReads ? 'reads open without a token' : `reads need a token: CITYTWIN_API_TOKENS (${api.tokens.length} configured)`})\n  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
       log.info({ signal: await untilSignal() }, 'stopping')

@@ -5,7 +5,7 @@
 // document cannot drift from the routes.
 import type { IncomingMessage } from 'node:http'
 import { z } from 'zod'
-import { CitytwinError } from '../../lib/errors.ts'
+import { CitytwinError } from '../errors.ts'
 
 export const ROLES = ['viewer', 'operator', 'admin'] as const
 export type Role = (typeof ROLES)[number]

@@ -14,11 +14,11 @@
 // position would count that flush twice: the views were no safer, as a
 // view's part is written after its table's.)
 import type { ClickHouseClient } from '@clickhouse/client'
-import { atDeadline } from '../../lib/backoff.ts'
-import { earliestTs } from '../../lib/bus/position.ts'
-import type { Component, ComponentStats } from '../../lib/component.ts'
-import { messageOf } from '../../lib/errors.ts'
-import { logger } from '../../lib/log.ts'
+import { atDeadline } from '../lib/backoff.ts'
+import { earliestTs } from '../lib/bus/position.ts'
+import type { Component, ComponentStats } from '../lib/component.ts'
+import { messageOf } from '../lib/errors.ts'
+import { logger } from '../lib/log.ts'
 import type { Row, WriteOutcome } from './writer.ts'
 
 const log = logger('rollups')

@@ -1,19 +1,19 @@
 // `citytwin`: one CLI, a subcommand per task. Commands live beside the code
 // they drive and are listed here.
 import { parseArgs } from 'node:util'
-import { CitytwinError, isCitytwinError, messageOf } from '../errors.ts'
-import { readConfigFile } from '../config.ts'
-import { rootLogger } from '../log.ts'
-import { GLOBAL_OPTIONS, UsageError, type Command, type OptionSpec } from './command.ts'
-import { cityCommands } from '../../simulators/city/cli.ts'
-import { storeCommands } from '../../twin/store/cli.ts'
+import { CitytwinError, isCitytwinError, messageOf } from '../lib/errors.ts'
+import { readConfigFile } from '../lib/config.ts'
+import { rootLogger } from '../lib/log.ts'
+import { GLOBAL_OPTIONS, UsageError, type Command, type OptionSpec } from '../lib/command.ts'
+import { cityCommands } from '../simulators/city/cli.ts'
+import { storeCommands } from '../store/cli.ts'
 import { configCommands } from './config-commands.ts'
 import { startCommand } from './start.ts'
-import { mqttCommands } from '../../ingest/mqtt/cli.ts'
-import { simCommands } from '../../simulators/devices/cli.ts'
-import { scenarioCommand } from '../../simulators/scenarios/cli.ts'
-import { ticketCommands } from '../../rules/cli.ts'
-import { apiCommands } from '../../twin/api/cli.ts'
+import { mqttCommands } from '../ingest/mqtt/cli.ts'
+import { simCommands } from '../simulators/devices/cli.ts'
+import { scenarioCommand } from '../simulators/scenarios/cli.ts'
+import { ticketCommands } from '../rules/cli.ts'
+import { apiCommands } from '../twin/api/cli.ts'
 
 export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...simCommands, scenarioCommand, ...ticketCommands, ...apiCommands, ...storeCommands, ...configCommands]
 

@@ -2,8 +2,8 @@
 // reason and the raw bytes (size-capped), so nothing is dropped silently.
 import { isUtf8 } from 'node:buffer'
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Component, ComponentStats } from '../../lib/component.ts'
-import { counter } from '../../lib/metrics.ts'
+import type { Component, ComponentStats } from '../lib/component.ts'
+import { counter } from '../lib/metrics.ts'
 import type { WriterConfig } from './config.ts'
 import { StoreWriter, type DeadLetter, type DeadLetterSink, type Row, type WriteOutcome } from './writer.ts'
 

@@ -1,6 +1,6 @@
 // The store, in one import: open it (embedded, server or through the owner
 // process), bring the schema up to date, and write to it.
-import { loadConfig, type ConfigSources } from '../../lib/config.ts'
+import { loadConfig, type ConfigSources } from '../lib/config.ts'
 import { openStore, type Store } from './client.ts'
 import { storeConfig, writerConfig, type StoreConfig, type WriterConfig } from './config.ts'
 import { migrate } from './migrations.ts'

@@ -6,8 +6,8 @@
 // engines, keys, partitions, codecs and TTLs.
 import { createHash } from 'node:crypto'
 import type { ClickHouseClient } from '@clickhouse/client'
-import { CitytwinError, messageOf } from '../../lib/errors.ts'
-import { logger } from '../../lib/log.ts'
+import { CitytwinError, messageOf } from '../lib/errors.ts'
+import { logger } from '../lib/log.ts'
 
 export interface Migration {
   readonly version: number
@@ -352,7 +352,7 @@ export const MIGRATIONS: readonly Migration[] = [
     name: 'roll-ups written by the readings writer every few seconds, no longer by views on every insert',
     statements: [
       // Each view wrote a part with every insert into readings, merged again
-      // and again into its largest part (twin/store/rollups.ts).
+      // and again into its largest part (store/rollups.ts).
       `DROP VIEW IF EXISTS readings_1m_mv`,
       `DROP VIEW IF EXISTS readings_1h_mv`,
       // One row per flush of the roll-ups: the readings position they cover.

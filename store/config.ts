@@ -1,5 +1,5 @@
 import { z } from 'zod'
-import { defineConfig } from '../../lib/config.ts'
+import { defineConfig } from '../lib/config.ts'
 
 export const storeConfig = defineConfig(
   'store',

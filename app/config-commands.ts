@@ -1,13 +1,13 @@
 // `citytwin config ...`: the generated reference, and a check of the effective values.
 import type { z } from 'zod'
-import { configReference, loadConfig, type ComponentConfig } from '../config.ts'
-import { storeConfig, writerConfig } from '../../twin/store/config.ts'
-import { apiConfig } from '../../twin/api/config.ts'
-import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { twinConfig } from '../../twin/state/config.ts'
-import { busConfig } from '../bus/config.ts'
-import { rulesConfig } from '../../rules/config.ts'
-import type { Command } from './command.ts'
+import { configReference, loadConfig, type ComponentConfig } from '../lib/config.ts'
+import { storeConfig, writerConfig } from '../store/config.ts'
+import { apiConfig } from '../twin/api/config.ts'
+import { mqttConfig } from '../ingest/mqtt/config.ts'
+import { twinConfig } from '../twin/state/config.ts'
+import { busConfig } from '../lib/bus/config.ts'
+import { rulesConfig } from '../rules/config.ts'
+import type { Command } from '../lib/command.ts'
 
 /** Every component's config, in the order of the data flow. */
 export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, mqttConfig, busConfig, twinConfig, apiConfig, rulesConfig]

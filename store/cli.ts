@@ -1,7 +1,7 @@
 // `citytwin store ...`: schema and ad-hoc queries, for operators.
-import type { Command } from '../../lib/cli/command.ts'
-import { UsageError } from '../../lib/cli/command.ts'
-import { loadConfig } from '../../lib/config.ts'
+import type { Command } from '../lib/command.ts'
+import { UsageError } from '../lib/command.ts'
+import { loadConfig } from '../lib/config.ts'
 import { openStore } from './client.ts'
 import { storeConfig } from './config.ts'
 import { MIGRATIONS, migrate } from './migrations.ts'

@@ -3,9 +3,9 @@
 // `<table>_new` and swapped in with EXCHANGE TABLES, so readers never see a
 // half-written city.
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { City } from '../../twin/model/city.ts'
-import type { WriterConfig } from '../../twin/store/config.ts'
-import { StoreWriter, type Row } from '../../twin/store/writer.ts'
+import type { City } from './city.ts'
+import type { WriterConfig } from '../store/config.ts'
+import { StoreWriter, type Row } from '../store/writer.ts'
 
 const TABLES = {
   grids: ['id', 'level', 'code', 'name', 'parent_id', 'district_id', 'street_id', 'community_id', 'kind', 'ring', 'centroid_lon', 'centroid_lat', 'area_km2', 'city_seed'],

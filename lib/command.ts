@@ -1,5 +1,5 @@
 // The shape every `citytwin` subcommand has. Each stage declares its own
-// commands next to its code; lib/cli/main.ts lists them.
+// commands next to its code; app/main.ts lists them.
 import type { ParseArgsConfig } from 'node:util'
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { description: string; valueName?: string }

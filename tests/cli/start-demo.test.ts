@@ -1,0 +1,48 @@
+// `npm start` on a fresh data directory is alive by itself: the demo city's
+// devices report through the real MQTT gateway, and an injected incident
+// (a gas leak first) raises a ticket with its SLA clock running, with no
+// set-up and no other process (issue 15).
+import { join } from 'node:path'
+import { describe, expect, it } from 'vitest'
+import { spawnCli, tempDir } from '../helpers.ts'
+
+interface TicketView { type: string; status: string; origin: string; slaLeftMs: number | null; subject?: { deviceId?: string } }
+
+async function waitFor<T>(what: string, read: () => Promise<T | undefined>, withinMs: number): Promise<T> {
+  const until = Date.now() + withinMs
+  for (;;) {
+    const found = await read()
+    if (found !== undefined) return found
+    if (Date.now() > until) throw new Error(`${what} did not happen within ${withinMs} ms`)
+    await new Promise((r) => setTimeout(r, 1_000))
+  }
+}
+
+describe('citytwin start with the demo city', () => {
+  it('runs its devices and raises a ticket by itself within a minute', async () => {
+    const dataDir = join(tempDir(), 'db')
+    const run = await spawnCli(['start', '--port', '0', '--mqtt-port', '0', '--data-dir', dataDir], /API\s+(http:\/\/\S+)\/api\/city/)
+    const api = run.match[1] ?? ''
+    const startedAt = Date.now()
+    try {
+      expect(run.stdout()).toMatch(/demo\s+2193 simulated devices reporting/)
+      // Devices report: the city's online count rises from nothing without anyone sending.
+      const online = await waitFor('devices online', async () => {
+        const body = await (await fetch(`${api}/api/city`)).json() as { city: { devices: { online: number } } }
+        const n = body.city.devices.online
+        return n > 1_000 ? n : undefined
+      }, 60_000)
+      expect(online).toBeGreaterThan(1_000)
+      // The first incident, a gas leak, becomes a proactive ticket with an SLA clock.
+      const ticket = await waitFor('a ticket', async () => {
+        const page = await (await fetch(`${api}/api/tickets`)).json() as { items: TicketView[] }
+        return page.items[0]
+      }, 60_000 - (Date.now() - startedAt))
+      expect(ticket).toMatchObject({ type: 'gas_leak', origin: 'proactive' })
+      expect(ticket.slaLeftMs).toBeGreaterThan(0)
+    } finally {
+      run.child.kill('SIGTERM')
+      await run.exited
+    }
+  }, 120_000)
+})
