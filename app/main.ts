@@ -7,6 +7,7 @@ import { rootLogger } from '../lib/log.ts'
 import { GLOBAL_OPTIONS, UsageError, type Command, type OptionSpec } from '../lib/command.ts'
 import { cityCommands } from '../simulators/city/cli.ts'
 import { storeCommands } from '../store/cli.ts'
+import { registryCommands } from '../registry/cli.ts'
 import { configCommands } from './config-commands.ts'
 import { startCommand } from './start.ts'
 import { mqttCommands } from '../ingest/mqtt/cli.ts'
@@ -15,7 +16,7 @@ import { scenarioCommand } from '../simulators/scenarios/cli.ts'
 import { ticketCommands } from '../rules/cli.ts'
 import { apiCommands } from '../twin/api/cli.ts'
 
-export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...simCommands, scenarioCommand, ...ticketCommands, ...apiCommands, ...storeCommands, ...configCommands]
+export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...registryCommands, ...simCommands, scenarioCommand, ...ticketCommands, ...apiCommands, ...storeCommands, ...configCommands]
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
   return Object.entries(options).map(([name, o]) => {

@@ -58,12 +58,14 @@ export const startCommand: Command = {
     const graceMs = numberOption(values, 'stop-grace-ms') ?? 15_000
     const workers = numberOption(values, 'workers') ?? 1
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
-    // The demo city is for trying citytwin out: its map and tickets may be read without a token, unless configured.
-    // A city's own deployment (--full or any other scale) reads with tokens by default.
-    const demo = scale === DEMO_SCALE
     const demoEveryS = numberOption(values, 'demo-incident-every-s') ?? 300
     if (!(demoEveryS >= 1)) throw new UsageError('--demo-incident-every-s must be at least 1')
-    const api = loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') }, defaults: demo ? { openReads: true } : {} })
+    // The API's configuration, checked before anything starts; its defaults depend on the city (below).
+    const apiConfigOf = (demo: boolean): ReturnType<typeof apiConfig.schema.parse> =>
+      loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') }, defaults: demo ? { openReads: true } : {} })
+    apiConfigOf(false)
+    // A generated city was asked for by name (rather than the default demo).
+    const askedForCity = values.full === true || values.scale !== undefined || values.seed !== undefined
     guardUnhandledRejections()
 
     const { store, writerCfg } = await openMigratedStore({ file: configFile })
@@ -77,15 +79,25 @@ export const startCommand: Command = {
     try {
       if (store.mode === 'embedded') await startAll([new StoreOwner(store)], components)
       const figures = await readCityFigures(store.client)
+      // A city's own data (citytwin city import) is kept: start never replaces it with a generated one.
+      const imported = figures.source !== ''
+      if (imported && askedForCity) {
+        throw new CitytwinError('CITY_IMPORTED', `the store in ${store.dataDir} holds the imported city "${figures.source.replace(/^import: /, '')}"; --full, --scale and --seed would replace it with a generated city. ` +
+          'Start without them to run the imported city, or replace it deliberately with citytwin city generate (or use another --data-dir)')
+      }
+      // The demo city is for trying citytwin out: its map and tickets may be read without a token, unless configured.
+      // A city's own deployment (imported, --full or any other scale) reads with tokens by default.
+      const demo = !imported && scale === DEMO_SCALE
+      const api = apiConfigOf(demo)
       // The city is a pure function of (seed, scale): keep the stored one when it is that city.
-      const same = figures.seed === seed && figures.devices === cityCounts(scale).devices && figures.cameras === cityCounts(scale).cameras
+      const same = imported || (figures.seed === seed && figures.devices === cityCounts(scale).devices && figures.cameras === cityCounts(scale).cameras)
       if (!same) {
         const t0 = performance.now()
         const city = generateCity({ seed, scale })
         await writeCity(store.client, city, writerCfg)
         log.info({ seed, scale, ms: Math.round(performance.now() - t0) }, 'city written')
       } else {
-        log.info({ seed: figures.seed, devices: figures.devices }, 'using the city already in the store')
+        log.info({ seed: figures.seed, source: figures.source, devices: figures.devices }, 'using the city already in the store')
       }
       // Data-flow order: the twin listens on the bus before the gateway publishes on it.
       const bus = new MemoryBus(loadConfig(busConfig, { file: configFile }))
@@ -123,7 +135,7 @@ export const startCommand: Command = {
       }
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
-        `  city seed ${now.seed}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
+        `  city ${now.source === '' ? `seed ${now.seed}` : `"${now.source.replace(/^import: /, '')}" (imported)`}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
         `  MQTT     port ${gatewayPort()}${workers > 1 ? ` (${workers} processes)` : ''} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
         (demoFleet ? `  demo     ${demoFleet.devices} simulated devices reporting; an incident (gas leak, smoke, elevator entrapment) 15 s after start, then every ${demoEveryS} s (turn off: --no-demo)\n` : '') +
         `  viewer   ${server.url}/ (${api.openReads ? 'reads open without a token' : `reads need a token: CITYTWIN_API_TOKENS (${api.tokens.length} configured)`})\n  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +

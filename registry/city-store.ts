@@ -1,50 +1,84 @@
-// Writes a generated city into the store and reads its figures back. The
-// new city replaces the old one atomically: each table is filled as
-// `<table>_new` and swapped in with EXCHANGE TABLES, so readers never see a
-// half-written city.
+// Writes a city (generated or imported) into the store, reads it back, and
+// reads its figures. A new city replaces the old one whole: every table is
+// filled as `<table>_new` first, and only once all three are written are
+// they swapped in with EXCHANGE TABLES, so readers never see a half-written
+// city and a failed write leaves the old one as it was.
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { City } from './city.ts'
+import type { Camera, CameraKind, City, Device, Grid, GridLevel, LonLat } from './city.ts'
+import type { DeviceType } from './device-types.ts'
 import type { WriterConfig } from '../store/config.ts'
 import { StoreWriter, type Row } from '../store/writer.ts'
 
 const TABLES = {
-  grids: ['id', 'level', 'code', 'name', 'parent_id', 'district_id', 'street_id', 'community_id', 'kind', 'ring', 'centroid_lon', 'centroid_lat', 'area_km2', 'city_seed'],
+  grids: ['id', 'level', 'code', 'name', 'parent_id', 'district_id', 'street_id', 'community_id', 'kind', 'ring', 'centroid_lon', 'centroid_lat', 'area_km2', 'city_seed', 'city_source'],
   devices: ['id', 'type', 'micro_grid_id', 'community_id', 'street_id', 'district_id', 'lon', 'lat', 'interval_s', 'installed_at'],
   cameras: ['id', 'kind', 'micro_grid_id', 'community_id', 'street_id', 'district_id', 'lon', 'lat', 'rtsp_url', 'codec', 'width', 'height', 'fps', 'bitrate_kbps', 'gop'],
 } as const
 
-function rowsOf(city: City): Record<keyof typeof TABLES, Row[]> {
+function rowsOf(city: City, source: string): Record<keyof typeof TABLES, Row[]> {
   return {
-    grids: city.grids.map((g) => [g.id, g.level, g.code, g.name, g.parentId, g.districtId, g.streetId, g.communityId, g.kind, g.ring, g.centroid[0], g.centroid[1], g.areaKm2, city.seed]),
+    grids: city.grids.map((g) => [g.id, g.level, g.code, g.name, g.parentId, g.districtId, g.streetId, g.communityId, g.kind, g.ring, g.centroid[0], g.centroid[1], g.areaKm2, city.seed, source]),
     devices: city.devices.map((d) => [d.id, d.type, d.microGridId, d.communityId, d.streetId, d.districtId, d.lon, d.lat, d.intervalS, d.installedAt]),
     cameras: city.cameras.map((c) => [c.id, c.kind, c.microGridId, c.communityId, c.streetId, c.districtId, c.lon, c.lat, c.rtspUrl,
       c.profile.codec, c.profile.width, c.profile.height, c.profile.fps, c.profile.bitrateKbps, c.profile.gop]),
   }
 }
 
-export async function writeCity(client: ClickHouseClient, city: City, writer: WriterConfig): Promise<Record<keyof typeof TABLES, number>> {
-  const rows = rowsOf(city)
+/**
+ * Replaces the city in the store with `city`. `source` says where it came
+ * from: '' for a generated city (its seed is the city's), 'import: <name>'
+ * for an imported one, which `citytwin start` then keeps.
+ */
+export async function writeCity(client: ClickHouseClient, city: City, writer: WriterConfig, source = ''): Promise<Record<keyof typeof TABLES, number>> {
+  const rows = rowsOf(city, source)
+  const tables = Object.keys(TABLES) as (keyof typeof TABLES)[]
   const written = { grids: 0, devices: 0, cameras: 0 }
-  for (const table of Object.keys(TABLES) as (keyof typeof TABLES)[]) {
-    const staging = `${table}_new`
-    await client.command({ query: `DROP TABLE IF EXISTS ${staging}` })
-    await client.command({ query: `CREATE TABLE ${staging} AS ${table}` })
-    const w = new StoreWriter({ client, table: staging, columns: TABLES[table], config: { ...writer, maxBatchRows: 50_000, queueRows: Math.max(writer.queueRows, 50_000) } })
-    await w.start()
-    const pending = w.write(rows[table])
-    await w.flush() // no point waiting for the flush timer: this is all there is
-    const outcome = await pending
-    await w.stop(Date.now() + 60_000)
-    if (outcome.deadLettered > 0) throw new Error(`${outcome.deadLettered} ${table} rows were refused by the store; the city was not replaced`)
-    await client.command({ query: `EXCHANGE TABLES ${table} AND ${staging}` })
-    await client.command({ query: `DROP TABLE ${staging}` })
-    written[table] = outcome.inserted
+  try {
+    for (const table of tables) {
+      const staging = `${table}_new`
+      await client.command({ query: `DROP TABLE IF EXISTS ${staging}` })
+      await client.command({ query: `CREATE TABLE ${staging} AS ${table}` })
+      const w = new StoreWriter({ client, table: staging, columns: TABLES[table], config: { ...writer, maxBatchRows: 50_000, queueRows: Math.max(writer.queueRows, 50_000) } })
+      await w.start()
+      const pending = w.write(rows[table])
+      await w.flush() // no point waiting for the flush timer: this is all there is
+      const outcome = await pending
+      await w.stop(Date.now() + 60_000)
+      if (outcome.deadLettered > 0) throw new Error(`${outcome.deadLettered} ${table} rows were refused by the store; the city was not replaced`)
+      written[table] = outcome.inserted
+    }
+    // All three written: now swap them in, one right after the other.
+    for (const table of tables) await client.command({ query: `EXCHANGE TABLES ${table} AND ${table}_new` })
+  } finally {
+    for (const table of tables) await client.command({ query: `DROP TABLE IF EXISTS ${table}_new` })
   }
   return written
 }
 
+/** The whole city in the store, as the model has it (for export). */
+export async function readCity(client: ClickHouseClient): Promise<City & { source: string }> {
+  const q = async <T>(query: string): Promise<T[]> => (await client.query({ query, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } })).json<T>()
+  const grids = await q<{ id: number; level: GridLevel; code: string; name: string; parent_id: number; district_id: number; street_id: number; community_id: number; kind: string; ring: LonLat[]; centroid_lon: number; centroid_lat: number; area_km2: number; city_seed: number; city_source: string }>(
+    'SELECT * FROM grids ORDER BY id')
+  const devices = await q<{ id: string; type: DeviceType; micro_grid_id: number; community_id: number; street_id: number; district_id: number; lon: number; lat: number; interval_s: number; installed_at: number }>(
+    'SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s, toUnixTimestamp64Milli(installed_at) AS installed_at FROM devices ORDER BY id')
+  const cameras = await q<{ id: string; kind: CameraKind; micro_grid_id: number; community_id: number; street_id: number; district_id: number; lon: number; lat: number; rtsp_url: string; codec: 'h264' | 'h265'; width: number; height: number; fps: number; bitrate_kbps: number; gop: number }>(
+    'SELECT * FROM cameras ORDER BY id')
+  return {
+    seed: Number(grids[0]?.city_seed ?? 0),
+    scale: 1,
+    source: grids[0]?.city_source ?? '',
+    grids: grids.map((g): Grid => ({ id: g.id, level: g.level, code: g.code, name: g.name, parentId: g.parent_id, districtId: g.district_id, streetId: g.street_id, communityId: g.community_id, kind: g.kind, ring: g.ring, centroid: [g.centroid_lon, g.centroid_lat], areaKm2: g.area_km2 })),
+    devices: devices.map((d): Device => ({ id: d.id, type: d.type, microGridId: d.micro_grid_id, communityId: d.community_id, streetId: d.street_id, districtId: d.district_id, lon: d.lon, lat: d.lat, intervalS: d.interval_s, installedAt: Number(d.installed_at) })),
+    cameras: cameras.map((c): Camera => ({ id: c.id, kind: c.kind, microGridId: c.micro_grid_id, communityId: c.community_id, streetId: c.street_id, districtId: c.district_id, lon: c.lon, lat: c.lat, rtspUrl: c.rtsp_url,
+      profile: { codec: c.codec, width: c.width, height: c.height, fps: c.fps, bitrateKbps: c.bitrate_kbps, gop: c.gop } })),
+  }
+}
+
 export interface CityFigures {
   seed: number | null
+  /** '' for a generated city; 'import: <name>' for one imported with citytwin city import. */
+  source: string
   grids: Record<string, number>
   devices: number
   devicesByType: Record<string, number>
@@ -54,12 +88,13 @@ export interface CityFigures {
 export async function readCityFigures(client: ClickHouseClient): Promise<CityFigures> {
   const q = async <T>(query: string): Promise<T[]> => (await client.query({ query, format: 'JSONEachRow' })).json<T>()
   const levels = await q<{ level: string; n: string }>('SELECT level, count() AS n FROM grids GROUP BY level ORDER BY level')
-  const seed = await q<{ s: number | null }>('SELECT any(city_seed) AS s FROM grids')
+  const seed = await q<{ s: number | null; source: string }>('SELECT any(city_seed) AS s, any(city_source) AS source FROM grids')
   const types = await q<{ type: string; n: string }>('SELECT type, count() AS n FROM devices GROUP BY type ORDER BY type')
   const cams = await q<{ n: string }>('SELECT count() AS n FROM cameras')
   const devicesByType = Object.fromEntries(types.map((t) => [t.type, Number(t.n)]))
   return {
     seed: levels.length > 0 ? Number(seed[0]?.s ?? 0) : null,
+    source: seed[0]?.source ?? '',
     grids: Object.fromEntries(levels.map((l) => [l.level, Number(l.n)])),
     devices: Object.values(devicesByType).reduce((s, n) => s + n, 0),
     devicesByType,

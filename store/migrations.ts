@@ -413,6 +413,14 @@ export const MIGRATIONS: readonly Migration[] = [
       ORDER BY device_id`,
     ],
   },
+  {
+    version: 13,
+    name: 'where the city came from: generated from a seed, or imported (citytwin city import) and kept by citytwin start',
+    statements: [
+      // '' for a generated city (its seed in city_seed); 'import: <name>' for an imported one.
+      "ALTER TABLE grids ADD COLUMN IF NOT EXISTS city_source String DEFAULT ''",
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

@@ -1,10 +1,11 @@
-// `citytwin city ...`: build the synthetic city and look at it.
+// `citytwin city generate`: build the synthetic city. Import, export and
+// stats of any city are the registry's (registry/cli.ts).
 import type { Command } from '../../lib/command.ts'
 import { numberOption, UsageError } from '../../lib/command.ts'
 import { logger } from '../../lib/log.ts'
 import { withStore } from '../../store/index.ts'
 import { countByLevel, generateCity } from './generate.ts'
-import { readCityFigures, writeCity } from '../../registry/city-store.ts'
+import { writeCity } from '../../registry/city-store.ts'
 
 const log = logger('city')
 
@@ -33,26 +34,6 @@ export const cityCommands: Command[] = [
         stdout.write(`  districts ${levels.district}, streets ${levels.street}\n`)
         stdout.write(`  community grids ${levels.community}, micro-grids ${levels.micro}, special grids ${levels.special}\n`)
         stdout.write(`  devices ${city.devices.length}, cameras ${city.cameras.length}\n`)
-      })
-    },
-  },
-  {
-    name: 'city stats',
-    summary: 'Print the figures of the city in the store (grids per level, devices per type, cameras)',
-    options: { json: { type: 'boolean', description: 'print JSON' } },
-    async run({ values, configFile, stdout }) {
-      return withStore({ file: configFile }, async ({ store }) => {
-        const f = await readCityFigures(store.client)
-        if (values.json) {
-          stdout.write(JSON.stringify(f, null, 2) + '\n')
-          return
-        }
-        if (f.seed === null) {
-          stdout.write('no city in the store yet: run `citytwin city generate --seed 1`\n')
-          return 1
-        }
-        stdout.write(`city seed ${f.seed}\n  grids: ${Object.entries(f.grids).map(([k, v]) => `${k} ${v}`).join(', ')}\n`)
-        stdout.write(`  devices ${f.devices}: ${Object.entries(f.devicesByType).map(([k, v]) => `${k} ${v}`).join(', ')}\n  cameras ${f.cameras}\n`)
       })
     },
   },
