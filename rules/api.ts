@@ -127,14 +127,14 @@ export function ruleRoutes(rules: RulesService, client: ClickHouseClient): Route
       handler: async ({ body, caller }) => {
         const startsAt = body.startsAt ?? rules.now()
         if (body.endsAt !== undefined && body.endsAt <= startsAt) throw new HttpError(400, 'BAD_REQUEST', 'endsAt must be after startsAt')
-        const entry = await rules.setMode({ districtId: body.districtId, mode: body.mode, startsAt, endsAt: body.endsAt, actor: caller?.name ?? 'anonymous', note: body.note })
+        const entry = await rules.modes.set({ districtId: body.districtId, mode: body.mode, startsAt, endsAt: body.endsAt, actor: caller?.name ?? 'anonymous', note: body.note })
         return { status: 200, body: { entry, inForce: rules.modeAt(body.districtId) } }
       },
     }),
     route({
       method: 'POST', path: '/api/modes/{id}/cancel', tag: 'modes', role: 'operator', summary: 'Cancels a mode entry',
       handler: async ({ params }) => {
-        const e = await rules.cancelMode(params.id ?? '')
+        const e = await rules.modes.cancel(params.id ?? '')
         if (!e) throw new HttpError(404, 'NOT_FOUND', `no mode entry ${params.id ?? ''}`)
         return { status: 200, body: { cancelled: e } }
       },

@@ -22,8 +22,7 @@ import { RuleEngine } from './engine.ts'
 import type { Action, Mode, Place, RuleInput } from './kinds/types.ts'
 import { LinkageOutbox, linkageMessages, LoggingLinkage, WebhookLinkage, type LinkageMessage, type LinkageSink } from './linkage.ts'
 import { loadRuleDir, SHIPPED_RULES_DIR } from './loader.ts'
-import { CITY, ModeBoard, type ModeEntry } from './modes.ts'
-import { loadModes, storeModes } from './modes-store.ts'
+import { ModeService } from './mode-service.ts'
 import type { Rule } from './schema.ts'
 import { TicketBook, type Change } from './tickets/book.ts'
 import { OPEN_STATUSES, type ActOptions, type Ticket, type TicketAction } from './tickets/lifecycle.ts'
@@ -66,7 +65,7 @@ export class RulesService implements Component {
   #engine: RuleEngine | undefined
   #book: TicketBook | undefined
   #outbox: LinkageOutbox | undefined
-  readonly #modes = new ModeBoard()
+  readonly #modes: ModeService
   #ctx: TwinContext | undefined
   #subscription: Subscription | undefined
   #timer: NodeJS.Timeout | undefined
@@ -96,6 +95,7 @@ export class RulesService implements Component {
   constructor(o: RulesServiceOptions) {
     this.#o = o
     this.#clock = o.clock ?? Date.now
+    this.#modes = new ModeService({ client: o.client, clock: this.#clock })
   }
 
   get catalogue(): Catalogue {
@@ -113,7 +113,8 @@ export class RulesService implements Component {
     return this.#engine
   }
 
-  get modes(): ModeBoard {
+  /** The operating modes (a component of its own, started and stopped with the rules). */
+  get modes(): ModeService {
     return this.#modes
   }
 
@@ -134,15 +135,14 @@ export class RulesService implements Component {
     this.#engine = new RuleEngine(rules, (code) => catalogue.type(code)?.severity)
     this.#book = new TicketBook(catalogue, { linkWindowMs: cfg.linkWindowMs, autoCloseAfterMs: cfg.autoCloseAfterMs, slaFactors: cfg.slaFactors, maxEvidence: 10, maxLinks: 20 })
     const client = this.#o.client
-    const [state, tickets, modes] = await Promise.all([loadRuleState(client), loadTickets(client, this.#clock() - cfg.keepDoneMs), loadModes(client)])
+    const [state, tickets] = await Promise.all([loadRuleState(client), loadTickets(client, this.#clock() - cfg.keepDoneMs), this.#modes.start()])
     this.#engine.restore(state.rows, this.#clock())
     this.#book.restore(tickets)
-    for (const m of modes) this.#modes.add(m)
     const sink = this.#o.linkage ?? (cfg.linkageWebhookUrl ? new WebhookLinkage(cfg.linkageWebhookUrl, cfg.linkageWebhookToken, cfg.linkageTimeoutMs) : new LoggingLinkage())
     this.#outbox = new LinkageOutbox(client, sink, cfg.linkageMaxAttempts)
     await this.#outbox.load()
     // While ingest is degraded (the twin judges no silence), the silence rules raise nothing either.
-    this.#ctx = new TwinContext(() => this.#o.twin.twin, (d) => this.#modes.modeAt(d, this.#clock()), cfg.utcOffsetMin, () => this.#o.twin.ingest.degraded)
+    this.#ctx = new TwinContext(() => this.#o.twin.twin, (d) => this.#modes.modeAt(d), cfg.utcOffsetMin, () => this.#o.twin.ingest.degraded)
     this.#o.twin.onStatusChange((i, from, to, lastActivity) => {
       const d = this.#o.twin.twin.devices[i]
       if (d) this.#input({ kind: 'status', deviceId: d.id, ts: this.#clock(), status: to, previous: from, since: lastActivity })
@@ -181,6 +181,7 @@ export class RulesService implements Component {
     clearTimeout(this.#reloadTimer)
     this.#watcher?.close()
     await this.flush()
+    await this.#modes.stop(deadline)
   }
 
   stats(): ComponentStats {
@@ -188,7 +189,7 @@ export class RulesService implements Component {
     return {
       ...this.#stats, rules: this.#engine?.rules.length ?? 0, ruleStates: this.#engine?.stats().states ?? 0, suppressed: this.#engine?.stats().suppressed ?? 0,
       ticketsInMemory: this.#book?.size ?? 0, openTickets: open?.total ?? 0, pendingWrites: this.#pending.length, busPending: this.#subscription?.pending ?? 0,
-      linkage: { ...(this.#outbox?.stats() ?? { pending: 0, sent: 0, failed: 0 }) }, lastReloadOk: this.#lastReload.ok,
+      linkage: { ...(this.#outbox?.stats() ?? { pending: 0, sent: 0, failed: 0 }) }, modes: this.#modes.stats(), lastReloadOk: this.#lastReload.ok,
     }
   }
 
@@ -496,26 +497,9 @@ export class RulesService implements Component {
     }
   }
 
-  /** Switches a district (or the city, CITY) to a mode, now or for a period. */
-  async setMode(e: Omit<ModeEntry, 'id' | 'createdAt'>): Promise<ModeEntry> {
-    const now = this.#clock()
-    const entry: ModeEntry = { ...e, id: `M-${now.toString(36)}-${Math.random().toString(36).slice(2, 6)}`, createdAt: now }
-    await storeModes(this.#o.client, [entry], false)
-    this.#modes.add(entry)
-    log.info({ mode: entry }, `operating mode ${entry.mode} ${entry.districtId === CITY ? 'city-wide' : `in district ${entry.districtId}`}`)
-    return entry
-  }
-
-  async cancelMode(id: string): Promise<ModeEntry | undefined> {
-    const e = this.#modes.entries.find((x) => x.id === id)
-    if (!e) return undefined
-    await storeModes(this.#o.client, [e], true)
-    this.#modes.remove(id)
-    return e
-  }
-
+  /** The mode in force in a district now (the mode service's). */
   modeAt(districtId: number): Mode {
-    return this.#modes.modeAt(districtId, this.#clock())
+    return this.#modes.modeAt(districtId)
   }
 
   now(): number {
