@@ -125,12 +125,13 @@ export const startCommand: Command = {
         twin.watchIngest(gateways)
         gatewayPort = () => gateways.port
       }
-      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST })
+      const deviceSecret = resolveDeviceSecret(gatewayCfg.deviceSecret, store.dataDir)
+      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST, deviceSecret })
       await startAll([server], components)
       // Last to start, first to stop: the demo's devices are the system's input.
       let demoFleet: DemoFleet | undefined
       if (demo && values['no-demo'] !== true) {
-        demoFleet = new DemoFleet({ client: store.client, port: gatewayPort, secret: resolveDeviceSecret(gatewayCfg.deviceSecret, store.dataDir), incidentEveryMs: demoEveryS * 1000, seed })
+        demoFleet = new DemoFleet({ client: store.client, port: gatewayPort, secret: deviceSecret, incidentEveryMs: demoEveryS * 1000, seed })
         await startAll([demoFleet], components)
       }
       const now = await readCityFigures(store.client)

@@ -1,5 +1,6 @@
 // The shape every `citytwin` subcommand has. Each stage declares its own
 // commands next to its code; app/main.ts lists them.
+import { userInfo } from 'node:os'
 import type { ParseArgsConfig } from 'node:util'
 
 export type OptionSpec = NonNullable<ParseArgsConfig['options']>[string] & { description: string; valueName?: string }
@@ -40,4 +41,13 @@ export function numberOption(values: CommandContext['values'], name: string): nu
 
 export class UsageError extends Error {
   override name = 'UsageError'
+}
+
+/** Who runs the CLI, for the record: the login name, or the uid where the user has no passwd entry (a container). */
+export function cliActor(): string {
+  try {
+    return `cli:${userInfo().username}`
+  } catch {
+    return `cli:${process.env.USER ?? `uid ${process.getuid?.() ?? '?'}`}`
+  }
 }

@@ -3,13 +3,14 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs'
 import { basename, join } from 'node:path'
 import type { Command } from '../lib/command.ts'
-import { UsageError, numberOption } from '../lib/command.ts'
+import { cliActor, UsageError, numberOption } from '../lib/command.ts'
 import { CitytwinError, messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
 import { withStore } from '../store/index.ts'
 import { readCity, readCityFigures, writeCity } from './city-store.ts'
 import { cityToFiles } from './export.ts'
 import { importCity, type CityFile } from './import.ts'
+import { Provisioner, type DeviceChange, type Location } from './provision.ts'
 
 const log = logger('city')
 
@@ -21,7 +22,55 @@ function readCityFile(path: string): CityFile {
   }
 }
 
+const PLACE_OPTIONS = {
+  lon: { type: 'string', description: 'where it stands: longitude (with --lat); located in the micro-grid that holds it', valueName: 'deg' },
+  lat: { type: 'string', description: 'latitude (with --lon)', valueName: 'deg' },
+  'micro-grid': { type: 'string', description: 'or the micro-grid it stands in (then at its centroid)', valueName: 'id' },
+} as const
+const REASON_OPTION = { reason: { type: 'string', description: 'why (kept with the change in the device log)', valueName: 'text' } } as const
+
+function placeOf(values: Record<string, string | boolean | undefined>): Location {
+  const lon = numberOption(values, 'lon')
+  const lat = numberOption(values, 'lat')
+  const micro = numberOption(values, 'micro-grid')
+  if ((lon === undefined) !== (lat === undefined)) throw new UsageError('give --lon and --lat together')
+  if (lon !== undefined && lat !== undefined) return { lon, lat, microGridId: micro }
+  if (micro === undefined) throw new UsageError('give --lon and --lat, or --micro-grid')
+  return { microGridId: micro }
+}
+
+/** A provisioning command: one device id, a change built from the options, applied and printed. */
+function provisionCommand(verb: DeviceChange['op'], summary: string, options: Command['options'], build: (id: string, values: Record<string, string | boolean | undefined>) => DeviceChange): Command {
+  return {
+    name: `devices ${verb}`, summary, args: '<deviceId>', options: { ...options, ...REASON_OPTION },
+    async run({ positionals, values, configFile, stdout }) {
+      const id = positionals[0]
+      if (!id || positionals.length > 1) throw new UsageError(`give one device id, e.g. citytwin devices ${verb} D0000001`)
+      const change = build(id, values)
+      return withStore({ file: configFile }, async ({ store }) => {
+        const r = await new Provisioner({ client: store.client }).apply(change, cliActor(), typeof values.reason === 'string' ? values.reason : '')
+        if (!r.ok) throw new CitytwinError(r.code === 'BAD_REQUEST' ? 'CLI_USAGE' : r.code === 'DEVICE_EXISTS' ? 'CLI_USAGE' : 'DEVICE_NOT_FOUND', r.message)
+        const d = r.device
+        stdout.write(`${d.id} ${verb === 'decommission' ? 'decommissioned' : verb === 'rotate' ? `credentials rotated (version ${d.credentialVersion}; its token: citytwin device-token ${d.id})` : `${verb === 'add' ? 'added' : verb === 'move' ? 'moved' : 'updated'}: ${d.type}, micro-grid ${d.microGridId} (community ${d.communityId}), [${d.lon}, ${d.lat}], every ${d.intervalS} s`}; ` +
+          'every gateway follows within mqtt.denyListRefreshMs\n')
+      })
+    },
+  }
+}
+
 export const registryCommands: Command[] = [
+  provisionCommand('add', 'Add a device to the registry while the system runs: every gateway lets it connect within mqtt.denyListRefreshMs',
+    { type: { type: 'string', description: 'its device type (e.g. smoke)', valueName: 'type' }, ...PLACE_OPTIONS, 'interval-s': { type: 'string', description: 'how often it reports (default: its type\'s interval)', valueName: 's' } },
+    (id, v) => {
+      if (typeof v.type !== 'string') throw new UsageError('--type is needed')
+      return { op: 'add', id, type: v.type, at: placeOf(v), intervalS: numberOption(v, 'interval-s') }
+    }),
+  provisionCommand('update', 'Change a device\'s type or reporting interval; its connection ends and it comes back as it is now',
+    { type: { type: 'string', description: 'its new device type', valueName: 'type' }, 'interval-s': { type: 'string', description: 'how often it reports', valueName: 's' } },
+    (id, v) => ({ op: 'update', id, type: typeof v.type === 'string' ? v.type : undefined, intervalS: numberOption(v, 'interval-s') })),
+  provisionCommand('move', 'Move a device: its readings from then on belong to the grids of its new place', PLACE_OPTIONS, (id, v) => ({ op: 'move', id, at: placeOf(v) })),
+  provisionCommand('decommission', 'Take a device out of the registry: its connections end and every gateway refuses it; its stored data stays', {}, (id) => ({ op: 'decommission', id })),
+  provisionCommand('rotate', 'Rotate a device\'s credentials: its old token stops working and its connections end (citytwin device-token gives the new one)', {}, (id) => ({ op: 'rotate', id })),
   {
     name: 'city import',
     summary: 'Replace the city in the store with one of your own: grids from GeoJSON, devices and cameras from CSV, all checked before anything is written',

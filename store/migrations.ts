@@ -421,6 +421,34 @@ export const MIGRATIONS: readonly Migration[] = [
       "ALTER TABLE grids ADD COLUMN IF NOT EXISTS city_source String DEFAULT ''",
     ],
   },
+  {
+    version: 14,
+    name: 'devices provisioned while the system runs: credential versions, when each row was written, and the log of changes every gateway follows',
+    statements: [
+      // 0 until the device's credentials are first rotated (ingest/mqtt/tokens.ts).
+      'ALTER TABLE devices ADD COLUMN IF NOT EXISTS credential_version UInt32 DEFAULT 0',
+      // A change writes the device's new row before it deletes the old one: the latest row is the device.
+      "ALTER TABLE devices ADD COLUMN IF NOT EXISTS changed_at DateTime64(3, 'UTC') DEFAULT 0",
+      // One row per change, with the device as it is after it (registry/provision.ts); gateways read it to follow.
+      `CREATE TABLE IF NOT EXISTS device_changes (
+        at DateTime64(3, 'UTC'),
+        device_id String,
+        op LowCardinality(String),
+        type LowCardinality(String),
+        micro_grid_id UInt32,
+        community_id UInt32,
+        street_id UInt32,
+        district_id UInt32,
+        lon Float64,
+        lat Float64,
+        interval_s UInt32,
+        credential_version UInt32,
+        actor String,
+        reason String
+      ) ENGINE = MergeTree
+      ORDER BY (at, device_id)`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

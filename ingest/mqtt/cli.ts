@@ -1,9 +1,8 @@
 // `citytwin device-token`, `citytwin devices list` and `citytwin gateway mqtt`.
 import type { ClickHouseClient } from '@clickhouse/client'
 import cluster from 'node:cluster'
-import { userInfo } from 'node:os'
 import type { Command } from '../../lib/command.ts'
-import { numberOption, UsageError } from '../../lib/command.ts'
+import { cliActor, numberOption, UsageError } from '../../lib/command.ts'
 import { startAll, stopAll, type Component } from '../../lib/component.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { loadConfig } from '../../lib/config.ts'
@@ -18,6 +17,7 @@ import { createMqttIngest } from './index.ts'
 import { RelayClient } from './relay.ts'
 import { guardUnhandledRejections } from '../../lib/process-guard.ts'
 import { deviceToken, resolveDeviceSecret } from './tokens.ts'
+import { Provisioner } from '../../registry/provision.ts'
 
 const log = logger('mqtt-cli')
 
@@ -38,10 +38,11 @@ export const mqttCommands: Command[] = [
       const id = positionals[0]
       if (!id || positionals.length > 1) throw new UsageError('give one device id, e.g. citytwin device-token D0000001')
       return withStore({ file: configFile }, async ({ store, storeCfg }) => {
-        const rs = await store.client.query({ query: 'SELECT toUInt32(count()) AS n FROM devices WHERE id = {id:String}', query_params: { id }, format: 'JSONEachRow' })
-        if (((await rs.json<{ n: number }>())[0]?.n ?? 0) === 0) throw new CitytwinError('AUTH_DENIED', `no device ${id} in the city (see citytwin devices list)`)
+        const device = await new Provisioner({ client: store.client }).get(id)
+        if (!device) throw new CitytwinError('AUTH_DENIED', `no device ${id} in the city (see citytwin devices list)`)
         const cfg = loadConfig(mqttConfig, { file: configFile })
-        stdout.write(deviceToken(resolveDeviceSecret(cfg.deviceSecret, storeCfg.dataDir), id) + '\n')
+        // The token of its current credentials: rotated ones are a version on.
+        stdout.write(deviceToken(resolveDeviceSecret(cfg.deviceSecret, storeCfg.dataDir), id, device.credentialVersion) + '\n')
       })
     },
   },
@@ -167,15 +168,6 @@ export const mqttCommands: Command[] = [
     },
   },
 ]
-
-/** Who runs the CLI, for the record: the login name, or the uid where the user has no passwd entry (a container). */
-function cliActor(): string {
-  try {
-    return `cli:${userInfo().username}`
-  } catch {
-    return `cli:${process.env.USER ?? `uid ${process.getuid?.() ?? '?'}`}`
-  }
-}
 
 function oneDevice(positionals: readonly string[], verb: string): string {
   const id = positionals[0]

@@ -22,21 +22,31 @@ export class DeviceRegistry implements DeviceLookup {
   #grids = new Uint32Array(1024 * 3) // micro-grid, community, street
   #district = new Uint16Array(1024)
   #lonLat = new Float64Array(1024 * 2)
+  #version = new Uint32Array(1024)
 
   get size(): number {
     return this.#row.size
   }
 
+  /** Rows taken, decommissioned devices' included: where the next new device goes. */
+  #rows = 0
+
   add(d: DeviceInfo): void {
     const type = TYPE_INDEX.get(d.type)
     if (type === undefined) throw new Error(`device ${d.id} has an unknown type ${d.type}`)
-    const i = this.#row.get(d.id) ?? this.#row.size
+    const i = this.#row.get(d.id) ?? this.#rows++
     if (i >= this.#type.length) this.#grow()
     this.#row.set(d.id, i)
     this.#type[i] = type
     this.#grids.set([d.microGridId, d.communityId, d.streetId], i * 3)
     this.#district[i] = d.districtId
     this.#lonLat.set([d.lon, d.lat], i * 2)
+    this.#version[i] = d.credentialVersion ?? 0
+  }
+
+  /** Takes a decommissioned device out: it is unknown from now on (its row is not reused). */
+  remove(id: string): boolean {
+    return this.#row.delete(id)
   }
 
   get(id: string): DeviceInfo | undefined {
@@ -45,7 +55,7 @@ export class DeviceRegistry implements DeviceLookup {
     return {
       id, type: TYPE_NAMES[this.#type[i] ?? 0] as DeviceType,
       microGridId: this.#grids[i * 3] ?? 0, communityId: this.#grids[i * 3 + 1] ?? 0, streetId: this.#grids[i * 3 + 2] ?? 0,
-      districtId: this.#district[i] ?? 0, lon: this.#lonLat[i * 2] ?? 0, lat: this.#lonLat[i * 2 + 1] ?? 0,
+      districtId: this.#district[i] ?? 0, lon: this.#lonLat[i * 2] ?? 0, lat: this.#lonLat[i * 2 + 1] ?? 0, credentialVersion: this.#version[i] ?? 0,
     }
   }
 
@@ -64,20 +74,22 @@ export class DeviceRegistry implements DeviceLookup {
     this.#grids = grow(this.#grids, (k) => new Uint32Array(k), 3)
     this.#district = grow(this.#district, (k) => new Uint16Array(k), 1)
     this.#lonLat = grow(this.#lonLat, (k) => new Float64Array(k), 2)
+    this.#version = grow(this.#version, (k) => new Uint32Array(k), 1)
   }
 }
 
 /** Reads every device from the store, row by row (the whole result is never held at once). */
 export async function loadDevices(client: ClickHouseClient): Promise<DeviceRegistry> {
   const rs = await client.query({
-    query: 'SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat FROM devices',
+    // Oldest change first: a device changed while an earlier row of it is still being deleted ends with its latest.
+    query: 'SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, credential_version FROM devices ORDER BY changed_at',
     format: 'JSONCompactEachRow',
   })
   const out = new DeviceRegistry()
-  for await (const rows of rs.stream<[string, DeviceType, number, number, number, number, number, number]>()) {
+  for await (const rows of rs.stream<[string, DeviceType, number, number, number, number, number, number, number]>()) {
     for (const row of rows) {
-      const [id, type, micro, community, street, district, lon, lat] = row.json()
-      out.add({ id, type, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat })
+      const [id, type, micro, community, street, district, lon, lat, version] = row.json()
+      out.add({ id, type, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat, credentialVersion: Number(version) })
     }
   }
   return out

@@ -322,7 +322,7 @@ export class MqttGateway implements Component {
     else if (byCert === undefined && (username === undefined || password === undefined)) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' }
     else if (!device) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
     // With a certificate a password is not needed; one that is given must still be right.
-    else if ((byCert === undefined || password !== undefined) && !tokenMatches(this.#o.secret, device.id, password)) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' }
+    else if ((byCert === undefined || password !== undefined) && !tokenMatches(this.#o.secret, device.id, password, device.credentialVersion ?? 0)) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' }
     else if (this.#o.denied?.(device.id)) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'device denied', metric: 'DEVICE_DENIED' }
     if (refusal || !device) {
       refusal ??= { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
@@ -337,7 +337,7 @@ export class MqttGateway implements Component {
   }
 
   /** Ends the connections of these devices now (their access was revoked); returns how many it ended. */
-  disconnectDevices(deviceIds: readonly string[]): number {
+  disconnectDevices(deviceIds: readonly string[], why: 'denied' | 'changed' = 'denied'): number {
     const ids = new Set(deviceIds)
     let ended = 0
     // aedes keeps its connected clients by client id (aedes.js, `clients`), which its types do not declare.
@@ -345,8 +345,10 @@ export class MqttGateway implements Component {
     for (const client of Object.values(clients)) {
       const id = client.citytwin?.device.id
       if (id === undefined || !ids.has(id)) continue
-      log.warn({ device: id, clientId: client.id }, 'device denied: connection ended')
-      refusedTotal.inc({ what: 'connection', code: 'DEVICE_DENIED' })
+      if (why === 'denied') {
+        log.warn({ device: id, clientId: client.id }, 'device denied: connection ended')
+        refusedTotal.inc({ what: 'connection', code: 'DEVICE_DENIED' })
+      } else log.info({ device: id, clientId: client.id }, 'device changed in the registry: connection ended, to come back as it is now')
       client.close()
       ended++
     }

@@ -11,6 +11,7 @@ import { BacklogReporter } from './backlog.ts'
 import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
 import { DenyList } from './deny-list.ts'
+import { RegistryWatch, registryPosition } from './registry-watch.ts'
 import { LastSeqLookup } from './last-seq.ts'
 import type { RelayClient } from './relay.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
@@ -33,24 +34,28 @@ export interface MqttIngest extends IngestSource {
 export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}, relay?: RelayClient, bus?: Bus, positions?: PositionClock): Promise<MqttIngest> {
   const config = loadConfig(mqttConfig, { ...sources, overrides: { ...sources.overrides, ...overrides } })
   const secret = resolveDeviceSecret(config.deviceSecret, store.dataDir)
+  // The log's position first, then the registry: a device provisioned in between is read twice, never missed.
+  const since = await registryPosition(store.client)
   const devices = await loadDevices(store.client)
   const lastSeq = new LastSeqLookup({ client: store.client, lookbackMs: config.dupLookbackMs })
   // Read before the gateway starts, and every denyListRefreshMs after; the devices it denies lose their connections.
   let gatewayRef: MqttGateway | undefined
   const denyList = new DenyList({ client: store.client, refreshMs: config.denyListRefreshMs, onDenied: (ids) => gatewayRef?.disconnectDevices(ids) })
   const denied = (id: string): boolean => denyList.has(id)
+  // Devices provisioned while it runs (registry/provision.ts), followed as often as the deny list.
+  const registryWatch = new RegistryWatch({ client: store.client, registry: devices, since, refreshMs: config.denyListRefreshMs, onChanged: (ids) => gatewayRef?.disconnectDevices(ids, 'changed') })
   if (relay) {
     const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied })
     gatewayRef = gateway
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
-    return { gateway, config, components: [relay, denyList, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }
+    return { gateway, config, components: [relay, denyList, registryWatch, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }
   }
   const writers = createIngestWriters(store, writerCfg, positions, config.maxPastMs)
   const { deadLetters, rollups, readings, events } = writers
   const gateway = new MqttGateway({ config, devices, secret, readings, events, deadLetters, lastSeq, denied, ...(bus ? { bus } : {}) })
   gatewayRef = gateway
   return {
-    gateway, config, components: [deadLetters, rollups, readings, events, denyList, gateway],
+    gateway, config, components: [deadLetters, rollups, readings, events, denyList, registryWatch, gateway],
     backlogMs: (now) => Math.max(gateway.backlogMs(now), writers.oldestPendingMs(now)),
     shedding: () => gateway.shedding(),
   }

@@ -11,7 +11,10 @@ import type { Device } from '../../registry/city.ts'
 import type { Row } from '../../store/writer.ts'
 
 /** What the gateway knows of a device: the city model's record without its install date and interval. */
-export type DeviceInfo = Pick<Device, 'id' | 'type' | 'microGridId' | 'communityId' | 'streetId' | 'districtId' | 'lon' | 'lat'>
+export type DeviceInfo = Pick<Device, 'id' | 'type' | 'microGridId' | 'communityId' | 'streetId' | 'districtId' | 'lon' | 'lat'> & {
+  /** Its credential version (ingest/mqtt/tokens.ts): 0 until its credentials are first rotated. */
+  credentialVersion?: number
+}
 
 export interface TelemetryLimits {
   maxPayloadBytes: number

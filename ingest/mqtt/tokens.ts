@@ -6,13 +6,19 @@ import { linkSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:f
 import { join, resolve } from 'node:path'
 import { CitytwinError, messageOf } from '../../lib/errors.ts'
 
-export function deviceToken(secret: string, deviceId: string): string {
-  return createHmac('sha256', secret).update(deviceId).digest('base64url').slice(0, 32)
+/**
+ * A device's password. `version` is its credential version: 0 until its
+ * credentials are first rotated (`citytwin devices rotate`, or the API),
+ * each rotation one more, so a rotated device's old token stops working
+ * without the deployment secret changing for everyone.
+ */
+export function deviceToken(secret: string, deviceId: string, version = 0): string {
+  return createHmac('sha256', secret).update(version === 0 ? deviceId : `${deviceId}\n${version}`).digest('base64url').slice(0, 32)
 }
 
-export function tokenMatches(secret: string, deviceId: string, presented: string | Buffer | undefined): boolean {
+export function tokenMatches(secret: string, deviceId: string, presented: string | Buffer | undefined, version = 0): boolean {
   if (presented === undefined) return false
-  const want = Buffer.from(deviceToken(secret, deviceId))
+  const want = Buffer.from(deviceToken(secret, deviceId, version))
   const got = Buffer.isBuffer(presented) ? presented : Buffer.from(presented)
   return got.length === want.length && timingSafeEqual(got, want)
 }

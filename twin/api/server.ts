@@ -52,6 +52,8 @@ export interface ApiServerOptions {
   routes?: readonly Route[]
   /** The viewer's built files, served at / (everything that is not an API path). */
   staticDir?: string
+  /** The device secret, so a credential rotation can answer with the new token (mqtt.deviceSecret or the data directory's). */
+  deviceSecret?: string
 }
 
 export class ApiServer implements Component {
@@ -115,7 +117,7 @@ export class ApiServer implements Component {
         handler: async () => ({ status: 200, body: await readCityFigures(this.#client) }),
       }),
     ]
-    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin, opts.client), ...deviceAdminRoutes(opts.twin, opts.client)] : []), ...(opts.routes ?? [])])
+    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin, opts.client), ...deviceAdminRoutes(opts.twin, opts.client, opts.deviceSecret)] : []), ...(opts.routes ?? [])])
   }
 
   get url(): string {
