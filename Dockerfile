@@ -4,6 +4,8 @@ FROM node:20-bookworm-slim
 WORKDIR /app
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
+# The aedes patch (patch-package, run by npm ci) must be there before the install.
+COPY patches ./patches
 RUN npm ci --omit=dev --ignore-scripts=false
 # Gateway workers run a bundle the primary writes here at start (ingest/mqtt/worker-bundle.ts).
 RUN mkdir -p node_modules/.cache/citytwin && chown node:node node_modules/.cache/citytwin

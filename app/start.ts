@@ -59,7 +59,7 @@ export const startCommand: Command = {
     const workers = numberOption(values, 'workers') ?? 1
     if (!Number.isInteger(workers) || workers < 1 || workers > 64) throw new UsageError('--workers must be an integer from 1 to 64')
     const demoEveryS = numberOption(values, 'demo-incident-every-s') ?? 300
-    if (!(demoEveryS >= 1)) throw new UsageError('--demo-incident-every-s must be at least 1')
+    if (!(demoEveryS >= 1 && demoEveryS <= 86_400)) throw new UsageError('--demo-incident-every-s must be from 1 to 86400 (a day)')
     // The API's configuration, checked before anything starts; its defaults depend on the city (below).
     const apiConfigOf = (demo: boolean): ReturnType<typeof apiConfig.schema.parse> =>
       loadConfig(apiConfig, { file: configFile, overrides: { port: numberOption(values, 'port') }, defaults: demo ? { openReads: true } : {} })
@@ -131,14 +131,14 @@ export const startCommand: Command = {
       // Last to start, first to stop: the demo's devices are the system's input.
       let demoFleet: DemoFleet | undefined
       if (demo && values['no-demo'] !== true) {
-        demoFleet = new DemoFleet({ client: store.client, port: gatewayPort, secret: deviceSecret, incidentEveryMs: demoEveryS * 1000, seed })
+        demoFleet = new DemoFleet({ client: store.client, port: gatewayPort, host: gatewayCfg.host, secret: deviceSecret, incidentEveryMs: demoEveryS * 1000, seed })
         await startAll([demoFleet], components)
       }
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city ${now.source === '' ? `seed ${now.seed}` : `"${now.source.replace(/^import: /, '')}" (imported)`}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
         `  MQTT     port ${gatewayPort()}${workers > 1 ? ` (${workers} processes)` : ''} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
-        (demoFleet ? `  demo     ${demoFleet.devices} simulated devices reporting; an incident (gas leak, smoke, elevator entrapment) 15 s after start, then every ${demoEveryS} s (turn off: --no-demo)\n` : '') +
+        (demoFleet ? `  demo     ${demoFleet.devices} simulated devices reporting; an incident (gas leak, smoke, elevator entrapment) 15 s after start, then every ${demoEveryS} s; they hold the demo devices' ids, so to connect devices of your own start with --no-demo\n` : '') +
         `  viewer   ${server.url}/ (${api.openReads ? 'reads open without a token' : `reads need a token: CITYTWIN_API_TOKENS (${api.tokens.length} configured)`})\n  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
       log.info({ signal: await untilSignal() }, 'stopping')

@@ -1,13 +1,17 @@
 // Writes a city (generated or imported) into the store, reads it back, and
 // reads its figures. A new city replaces the old one whole: every table is
 // filled as `<table>_new` first, and only once all three are written are
-// they swapped in with EXCHANGE TABLES, so readers never see a half-written
-// city and a failed write leaves the old one as it was.
+// they swapped in with EXCHANGE TABLES, one right after the other (a swap
+// that fails has those before it swapped back). A failed write leaves the
+// old city as it was; a reader in the instant between two swaps, or a
+// process killed there, can see grids of the new city with devices of the
+// old, which is why imports are made with citytwin stopped.
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Camera, CameraKind, City, Device, Grid, GridLevel, LonLat } from './city.ts'
 import type { DeviceType } from './device-types.ts'
 import type { WriterConfig } from '../store/config.ts'
 import { StoreWriter, type Row } from '../store/writer.ts'
+import { CitytwinError, messageOf } from '../lib/errors.ts'
 
 const TABLES = {
   grids: ['id', 'level', 'code', 'name', 'parent_id', 'district_id', 'street_id', 'community_id', 'kind', 'ring', 'centroid_lon', 'centroid_lat', 'area_km2', 'city_seed', 'city_source'],
@@ -33,6 +37,7 @@ export async function writeCity(client: ClickHouseClient, city: City, writer: Wr
   const rows = rowsOf(city, source)
   const tables = Object.keys(TABLES) as (keyof typeof TABLES)[]
   const written = { grids: 0, devices: 0, cameras: 0 }
+  const swapped: (keyof typeof TABLES)[] = []
   try {
     for (const table of tables) {
       const staging = `${table}_new`
@@ -40,15 +45,29 @@ export async function writeCity(client: ClickHouseClient, city: City, writer: Wr
       await client.command({ query: `CREATE TABLE ${staging} AS ${table}` })
       const w = new StoreWriter({ client, table: staging, columns: TABLES[table], config: { ...writer, maxBatchRows: 50_000, queueRows: Math.max(writer.queueRows, 50_000) } })
       await w.start()
-      const pending = w.write(rows[table])
-      await w.flush() // no point waiting for the flush timer: this is all there is
-      const outcome = await pending
-      await w.stop(Date.now() + 60_000)
-      if (outcome.deadLettered > 0) throw new Error(`${outcome.deadLettered} ${table} rows were refused by the store; the city was not replaced`)
-      written[table] = outcome.inserted
+      try {
+        // Flushed at once (no point waiting for the flush timer: this is all there is), both awaited together
+        // so that a write the store refuses is this call's error, not an unhandled rejection.
+        const [outcome] = await Promise.all([w.write(rows[table]), w.flush()])
+        if (outcome.deadLettered > 0) throw new Error(`${outcome.deadLettered} rows were dead-lettered`)
+        written[table] = outcome.inserted
+      } catch (e) {
+        throw new CitytwinError('STORE_REJECTED', `the store refused the new city's ${table} (${messageOf(e)}); the city was not replaced`, { cause: e })
+      } finally {
+        await w.stop(Date.now() + 60_000)
+      }
     }
-    // All three written: now swap them in, one right after the other.
-    for (const table of tables) await client.command({ query: `EXCHANGE TABLES ${table} AND ${table}_new` })
+    // All three written: now swap them in, one right after the other. Should a swap fail, those
+    // already made are swapped back, so the old city stays whole rather than half replaced.
+    try {
+      for (const table of tables) {
+        await client.command({ query: `EXCHANGE TABLES ${table} AND ${table}_new` })
+        swapped.push(table)
+      }
+    } catch (e) {
+      for (const table of swapped.reverse()) await client.command({ query: `EXCHANGE TABLES ${table} AND ${table}_new` })
+      throw e
+    }
   } finally {
     for (const table of tables) await client.command({ query: `DROP TABLE IF EXISTS ${table}_new` })
   }

@@ -75,22 +75,102 @@ export function boxOf(ring: Ring): Box {
 }
 
 /**
+ * Tests many points against one ring whose edges may be many (a real
+ * boundary has thousands): the edges bucketed by latitude band, so a test
+ * scans the few that cross the point's band instead of all of them.
+ */
+export class RingTester {
+  readonly #bands: number[][]
+  readonly #ring: Ring
+  readonly #minLat: number
+  readonly #bandDeg: number
+  readonly box: Box
+
+  constructor(ring: Ring) {
+    this.#ring = ring
+    this.box = boxOf(ring)
+    const n = Math.max(1, Math.min(4096, Math.ceil(ring.length / 4)))
+    this.#minLat = this.box.minLat
+    this.#bandDeg = Math.max((this.box.maxLat - this.box.minLat) / n, 1e-12)
+    this.#bands = Array.from({ length: n }, () => [])
+    for (let i = 1; i < ring.length; i++) {
+      const a = (ring[i - 1] as LonLat)[1]
+      const b = (ring[i] as LonLat)[1]
+      for (let k = this.#band(Math.min(a, b)); k <= this.#band(Math.max(a, b)); k++) this.#bands[k]?.push(i)
+    }
+  }
+
+  #band(lat: number): number {
+    return Math.min(this.#bands.length - 1, Math.max(0, Math.floor((lat - this.#minLat) / this.#bandDeg)))
+  }
+
+  /** Whether `p` is inside the ring (ray casting over the edges of its band). */
+  inside(p: LonLat): boolean {
+    const [x, y] = p
+    if (x < this.box.minLon || x > this.box.maxLon || y < this.box.minLat || y > this.box.maxLat) return false
+    let inside = false
+    for (const i of this.#bands[this.#band(y)] ?? []) {
+      const [xi, yi] = this.#ring[i] as LonLat
+      const [xj, yj] = this.#ring[i - 1] as LonLat
+      if ((yi > y) !== (yj > y) && x < ((xj - xi) * (y - yi)) / (yj - yi) + xi) inside = !inside
+    }
+    return inside
+  }
+
+  /** Whether `p` lies within `km` of the boundary: the edges of the bands that reach that far in latitude only. */
+  near(p: LonLat, km: number): boolean {
+    const dLat = km / KM_PER_DEG_LAT
+    const seen = new Set<number>()
+    for (let k = this.#band(p[1] - dLat); k <= this.#band(p[1] + dLat); k++) {
+      for (const i of this.#bands[k] ?? []) {
+        if (seen.has(i)) continue
+        seen.add(i)
+        if (distanceToRingKm(p, [this.#ring[i - 1] as LonLat, this.#ring[i] as LonLat]) <= km) return true
+      }
+    }
+    return false
+  }
+
+  /** Distance in km to the boundary (all edges: for the message about a point found outside). */
+  distanceKm(p: LonLat): number {
+    return distanceToRingKm(p, this.#ring)
+  }
+}
+
+/**
  * Finds which of many rings holds a point: rings bucketed by their boxes
  * on a regular grid of cells, so a lookup tests the few rings whose boxes
  * cover the point's cell (the full city's 46,818 micro-grids: a handful).
+ * A ring whose box would cover too many cells (a district drawn to the
+ * other side of the globe by a bad corner) is kept aside and tested on
+ * every lookup, rather than filling memory with cells.
  */
 export class RingIndex<T> {
-  readonly #cells = new Map<number, { ring: Ring; box: Box; item: T }[]>()
+  readonly #cells = new Map<number, { ring: RingTester; item: T }[]>()
+  readonly #oversize: { ring: RingTester; item: T }[] = []
   readonly #cell: number
   readonly #origin: LonLat
 
-  constructor(entries: readonly { ring: Ring; item: T }[], cellDeg = 0.01) {
+  constructor(entries: readonly { ring: Ring; item: T }[], cellDeg = 0.01, maxCellsPerRing = 10_000) {
     this.#cell = cellDeg
-    const all = entries.map((e) => ({ ...e, box: boxOf(e.ring) }))
-    this.#origin = [Math.min(...all.map((e) => e.box.minLon), 0), Math.min(...all.map((e) => e.box.minLat), 0)]
+    const all = entries.map((e) => ({ ring: new RingTester(e.ring), item: e.item }))
+    let minLon = 0
+    let minLat = 0
     for (const e of all) {
-      for (let cx = this.#col(e.box.minLon); cx <= this.#col(e.box.maxLon); cx++) {
-        for (let cy = this.#row(e.box.minLat); cy <= this.#row(e.box.maxLat); cy++) {
+      minLon = Math.min(minLon, e.ring.box.minLon)
+      minLat = Math.min(minLat, e.ring.box.minLat)
+    }
+    this.#origin = [minLon, minLat]
+    for (const e of all) {
+      const { box } = e.ring
+      const cols = this.#col(box.maxLon) - this.#col(box.minLon) + 1
+      const rows = this.#row(box.maxLat) - this.#row(box.minLat) + 1
+      if (cols * rows > maxCellsPerRing) {
+        this.#oversize.push(e)
+        continue
+      }
+      for (let cx = this.#col(box.minLon); cx <= this.#col(box.maxLon); cx++) {
+        for (let cy = this.#row(box.minLat); cy <= this.#row(box.maxLat); cy++) {
           const k = cx * 1_000_003 + cy
           const list = this.#cells.get(k)
           if (list) list.push(e)
@@ -111,10 +191,8 @@ export class RingIndex<T> {
   /** The item whose ring holds `p`, or undefined. */
   find(p: LonLat): T | undefined {
     const list = this.#cells.get(this.#col(p[0]) * 1_000_003 + this.#row(p[1]))
-    for (const e of list ?? []) {
-      if (p[0] < e.box.minLon || p[0] > e.box.maxLon || p[1] < e.box.minLat || p[1] > e.box.maxLat) continue
-      if (insideRing(p, e.ring)) return e.item
-    }
+    for (const e of list ?? []) if (e.ring.inside(p)) return e.item
+    for (const e of this.#oversize) if (e.ring.inside(p)) return e.item
     return undefined
   }
 }

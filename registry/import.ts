@@ -7,7 +7,7 @@ import { CAMERA_KINDS, GRID_LEVELS, type Camera, type CameraKind, type City, typ
 import { DEVICE_TYPE_BY_NAME, type DeviceType } from './device-types.ts'
 import { parseCsv } from './formats/csv.ts'
 import { featureLines } from './formats/geojson.ts'
-import { distanceToRingKm, insideRing, ringAreaCentroid, RingIndex } from './geometry.ts'
+import { distanceToRingKm, ringAreaCentroid, RingIndex, RingTester } from './geometry.ts'
 
 export interface ImportIssue {
   file: string
@@ -106,7 +106,7 @@ function readRing(geometry: unknown): Ring | string {
 function readGrids(file: CityFile, issues: Issues, toleranceKm: number): Grid[] | undefined {
   let doc: unknown
   try {
-    doc = JSON.parse(file.text)
+    doc = JSON.parse(file.text.charCodeAt(0) === 0xfeff ? file.text.slice(1) : file.text)
   } catch (e) {
     issues.add(file.name, 0, `not JSON: ${e instanceof Error ? e.message : String(e)}`)
     return undefined
@@ -148,6 +148,7 @@ function readGrids(file: CityFile, issues: Issues, toleranceKm: number): Grid[] 
   if (!raw.some((g) => g.level === 'micro')) issues.add(file.name, 0, 'no micro-grid: devices and cameras stand in micro-grids')
 
   // The hierarchy: each level under the one above it, each grid inside its parent.
+  const testers = new Map<number, RingTester>()
   for (const g of raw) {
     const wanted = PARENT_LEVEL[g.level]
     if (wanted === undefined) {
@@ -159,9 +160,13 @@ function readGrids(file: CityFile, issues: Issues, toleranceKm: number): Grid[] 
     else if (!parent) issues.add(file.name, g.line, `grid ${g.id}: parent ${g.parentId} is not in the file`)
     else if (parent.level !== wanted) issues.add(file.name, g.line, `grid ${g.id}: its parent ${g.parentId} is a ${parent.level} grid; a ${g.level} grid's parent is a ${wanted}`)
     else {
-      const outside = g.ring.find((p) => !insideRing(p, parent.ring) && distanceToRingKm(p, parent.ring) > toleranceKm)
+      // A tester per parent: a real boundary has thousands of corners, and each child's corners are tested against it.
+      let tester = testers.get(parent.id)
+      if (!tester) testers.set(parent.id, (tester = new RingTester(parent.ring)))
+      const t = tester
+      const outside = g.ring.find((p) => !t.inside(p) && !t.near(p, toleranceKm))
       if (outside) {
-        issues.add(file.name, g.line, `grid ${g.id} is not inside its parent ${parent.id}: its corner [${outside[0]}, ${outside[1]}] lies ${distanceToRingKm(outside, parent.ring).toFixed(3)} km outside (tolerance ${toleranceKm} km)`)
+        issues.add(file.name, g.line, `grid ${g.id} is not inside its parent ${parent.id}: its corner [${outside[0]}, ${outside[1]}] lies ${t.distanceKm(outside).toFixed(3)} km outside (tolerance ${toleranceKm} km)`)
       }
     }
   }
@@ -224,8 +229,9 @@ function placer(grids: readonly Grid[], toleranceKm: number): Placer {
     if (grid) {
       // Both given: the grid is the operator's word; the point must agree with it (a misplaced point is a
       // typo), within the tolerance, as a device on a boundary may be rounded to the grid next door.
-      if (found && found.id !== grid.id && distanceToRingKm([lon, lat], grid.ring) > toleranceKm) {
-        return `[${lon}, ${lat}] lies in micro-grid ${found.id}, ${distanceToRingKm([lon, lat], grid.ring).toFixed(3)} km from micro_grid_id ${grid.id} (tolerance ${toleranceKm} km)`
+      if (found?.id !== grid.id) {
+        const km = distanceToRingKm([lon, lat], grid.ring)
+        if (km > toleranceKm) return `[${lon}, ${lat}] lies in ${found ? `micro-grid ${found.id}` : 'no micro-grid of the city'}, ${km.toFixed(3)} km from micro_grid_id ${grid.id} (tolerance ${toleranceKm} km)`
       }
       return placeOf(grid, lon, lat)
     }
@@ -262,13 +268,27 @@ function readTable(file: CityFile, columns: { required: readonly string[]; optio
   return rows
 }
 
-/** An install date: ISO 8601 (2024-03-01 or 2024-03-01T08:00:00Z) or epoch milliseconds; empty is unknown (0). */
+/**
+ * An install date: ISO 8601, a date (2024-03-01) or a date and time
+ * (2024-03-01T08:00:00Z; without an offset it is UTC, whatever the
+ * importing machine's zone), or epoch milliseconds (13 digits; epoch
+ * seconds would land in 1970 and are refused). Empty is unknown (0). A
+ * date that does not exist (2024-02-30) is refused, not rolled over.
+ */
 function parseInstalled(text: string | undefined): number | string {
   if (text === undefined || text === '') return 0
-  if (/^\d{10,13}$/.test(text)) return Number(text)
-  if (!/^\d{4}-\d{2}-\d{2}([T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.test(text)) return `installed_at ${JSON.stringify(text)}: an ISO 8601 date (2024-03-01) or epoch milliseconds`
-  const ms = Date.parse(text.length === 10 ? `${text}T00:00:00Z` : text)
-  return Number.isFinite(ms) ? ms : `installed_at ${JSON.stringify(text)} is not a real date`
+  if (/^\d+$/.test(text)) return text.length === 13 ? Number(text) : `installed_at ${text}: epoch milliseconds have 13 digits (epoch seconds are not taken: write the date)`
+  const m = /^(\d{4})-(\d{2})-(\d{2})(?:[T ](\d{2}):(\d{2})(?::(\d{2})(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?)?$/.exec(text)
+  if (!m) return `installed_at ${JSON.stringify(text)}: an ISO 8601 date (2024-03-01) or epoch milliseconds`
+  const [, y, mo, d, h, mi, sec, frac, zone] = m
+  const ms = Date.UTC(Number(y), Number(mo) - 1, Number(d), Number(h ?? 0), Number(mi ?? 0), Number(sec ?? 0), Math.round(Number(frac ?? 0) * 1000))
+  const back = new Date(ms)
+  if (back.getUTCFullYear() !== Number(y) || back.getUTCMonth() !== Number(mo) - 1 || back.getUTCDate() !== Number(d) || Number(h ?? 0) > 23 || Number(mi ?? 0) > 59 || Number(sec ?? 0) > 59) {
+    return `installed_at ${JSON.stringify(text)} is not a real date and time`
+  }
+  if (zone === undefined || zone === 'Z') return ms
+  const [, sign, zh, zm] = /^([+-])(\d{2}):?(\d{2})$/.exec(zone) ?? []
+  return ms - (sign === '-' ? -1 : 1) * (Number(zh) * 60 + Number(zm)) * 60_000
 }
 
 function positiveInt(text: string | undefined, name: string, max: number): number | string | undefined {

@@ -22,7 +22,9 @@ export function gridsToGeoJson(grids: readonly Grid[]): string {
 
 /**
  * The line each element of the top-level "features" array starts on
- * (1-based), found by scanning the text as JSON.parse does not say.
+ * (1-based), found by scanning the text as JSON.parse does not say. Any
+ * element counts (a stray null or number too), so the lines stay aligned
+ * with the elements' indexes.
  */
 export function featureLines(text: string): number[] {
   const lines: number[] = []
@@ -30,10 +32,26 @@ export function featureLines(text: string): number[] {
   let depth = 0
   let key = ''
   let inFeatures = false
+  /** Inside the features array, before an element: the next value starts one. */
+  let expecting = false
   for (let i = 0; i < text.length; i++) {
-    const c = text[i]
-    if (c === '\n') line++
-    else if (c === '"') {
+    const c = text[i] as string
+    if (c === '\n') {
+      line++
+      continue
+    }
+    if (c === ' ' || c === '\t' || c === '\r') continue
+    if (inFeatures && depth === 2) {
+      if (c === ',') {
+        expecting = true
+        continue
+      }
+      if (expecting && c !== ']') {
+        lines.push(line)
+        expecting = false
+      }
+    }
+    if (c === '"') {
       let s = ''
       for (i++; i < text.length && text[i] !== '"'; i++) {
         if (text[i] === '\\') i++
@@ -42,9 +60,11 @@ export function featureLines(text: string): number[] {
       }
       if (depth === 1) key = s
     } else if (c === '{' || c === '[') {
-      if (depth === 1 && c === '[' && key === 'features') inFeatures = true
-      else if (depth === 2 && inFeatures) lines.push(line)
       depth++
+      if (depth === 2 && c === '[' && key === 'features') {
+        inFeatures = true
+        expecting = true
+      }
     } else if (c === '}' || c === ']') {
       depth--
       if (depth === 1) inFeatures = false
@@ -52,4 +72,3 @@ export function featureLines(text: string): number[] {
   }
   return lines
 }
-

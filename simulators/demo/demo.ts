@@ -9,7 +9,7 @@ import type { Component, ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
 import type { DeviceType } from '../../registry/device-types.ts'
 import { createRng } from '../city/random.ts'
-import { defaultSources, randomPortOffset } from '../devices/cli.ts'
+import { randomPortOffset } from '../devices/cli.ts'
 import { DeviceFleet, type SimDevice } from '../devices/fleet.ts'
 import { devicesFromStore } from '../devices/from-store.ts'
 
@@ -35,6 +35,8 @@ export interface DemoOptions {
   client: ClickHouseClient
   /** The gateway's MQTT port on this machine. */
   port: () => number
+  /** The address the gateway listens on (mqtt.host); a wildcard is reached at 127.0.0.1. */
+  host?: string
   /** The device secret the gateway checks passwords with. */
   secret: string
   /** The first incident, this long after the devices are connected. */
@@ -73,11 +75,14 @@ export class DemoFleet implements Component {
       log.warn('the city has no devices: the demo fleet does not run')
       return
     }
+    // From 127.0.0.1 alone (no extra loopback addresses, which not every system has): a demo city's few thousand sockets fit one.
     this.#fleet = new DeviceFleet(this.#devices, {
-      host: '127.0.0.1', port: this.#o.port(), sources: defaultSources(), portOffset: randomPortOffset(), secret: this.#o.secret,
+      host: ['', '0.0.0.0', '::'].includes(this.#o.host ?? '') ? '127.0.0.1' : (this.#o.host as string), port: this.#o.port(), sources: [], portOffset: randomPortOffset(), secret: this.#o.secret,
       qos: 1, rateScale: 1, connectConcurrency: 200, keepaliveS: 60, reconnect: true, reconnectSpreadMs: 1_000,
     })
     await this.#fleet.start()
+    const { connected, refused, connectErrors } = this.#fleet.stats()
+    if (connected === 0) log.warn({ refused, connectErrors, port: this.#o.port() }, 'no demo device could connect to the gateway: the map stays quiet')
     const first = this.#o.firstIncidentAfterMs ?? 15_000
     this.#timer = setTimeout(() => this.#inject(), first)
     this.#timer.unref()

@@ -46,6 +46,21 @@ describe('stage imports', () => {
     ])
   })
 
+  it('fails a type import, a require and an absolute path from above too', async () => {
+    const code = "export type M = typeof import('../app/main.ts')\nexport const r = require('../rules/engine.ts') as unknown\nexport * from '" + join(ROOT, 'app/main.ts') + "'\n"
+    const found = await messages('ingest/fixture.ts', code)
+    expect(found).toHaveLength(3)
+    expect(found.every((m) => m.includes('ingest may not import'))).toBe(true)
+  })
+
+  it('fails a source file in a folder that has no stage, and a stage that imports the tests', async () => {
+    expect(await messages('video/fixture.ts', 'export const x = 1\n')).toEqual([expect.stringContaining('video/fixture.ts is in no stage')])
+    expect(await messages('twin/fixture.ts', 'export const x = 1\n')).toEqual([expect.stringContaining('is in no stage')])
+    expect(await messages('lib/fixture.ts', "import { tempDir } from '../tests/helpers.ts'\nexport const t = tempDir\n")).toEqual([
+      expect.stringContaining('tests, benchmarks and tooling stand outside the stages'),
+    ])
+  })
+
   it('keeps the viewer apart, and leaves bench and tests free', () => {
     expect(refusal('viewer/src/main.ts', 'registry/city.ts')).toContain('browser bundle')
     expect(refusal('ingest/mqtt/gateway.ts', 'viewer/src/main.ts')).toContain('browser bundle')
@@ -57,7 +72,7 @@ describe('stage imports', () => {
 
   it('is on in the project lint config for every stage', async () => {
     const eslint = new ESLint({ cwd: ROOT })
-    for (const file of ['lib/errors.ts', 'store/writer.ts', 'ingest/mqtt/gateway.ts', 'rules/engine.ts', 'app/main.ts']) {
+    for (const file of ['lib/errors.ts', 'store/writer.ts', 'registry/import.ts', 'ingest/mqtt/gateway.ts', 'twin/state/twin.ts', 'twin/api/server.ts', 'rules/engine.ts', 'simulators/demo/demo.ts', 'app/main.ts', 'tests/helpers.ts']) {
       const config = (await eslint.calculateConfigForFile(join(ROOT, file))) as { rules?: Record<string, unknown> }
       expect(config.rules?.['citytwin/stage-imports'], file).toEqual([2])
     }

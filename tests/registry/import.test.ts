@@ -109,6 +109,9 @@ describe('city import: bad input, refused with its file and line', () => {
     { name: 'a device outside the city', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/^([^,]+,[^,]+),[^,]+,[^,]+,[^,]*/, '$1,100,30,')) }), file: 'devices.csv', line: () => 5, reason: /\[100, 30\] lies in no micro-grid of the city/ },
     { name: 'a micro-grid that does not exist', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/^([^,]+,[^,]+),[^,]+,[^,]+,[^,]*/, '$1,,,99999')) }), file: 'devices.csv', line: () => 5, reason: /micro_grid_id 99999: no micro-grid has that id/ },
     { name: 'a point far from the micro-grid given with it', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/^([^,]+,[^,]+,[^,]+,[^,]+),[^,]*/, (_m, head: string) => `${head},${farMicro(head)}`)) }), file: 'devices.csv', line: () => 5, reason: /lies in micro-grid \d+, [\d.]+ km from micro_grid_id \d+/ },
+    { name: 'a point outside the city given with a micro-grid', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/^([^,]+,[^,]+),[^,]+,[^,]+/, '$1,10,10')) }), file: 'devices.csv', line: () => 5, reason: /\[10, 10\] lies in no micro-grid of the city, [\d.]+ km from micro_grid_id \d+/ },
+    { name: 'an install time in epoch seconds', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/,[^,]*$/, ',1709251200')) }), file: 'devices.csv', line: () => 5, reason: /installed_at 1709251200: epoch milliseconds have 13 digits/ },
+    { name: 'an install date that does not exist', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/,[^,]*$/, ',2024-02-30')) }), file: 'devices.csv', line: () => 5, reason: /installed_at "2024-02-30" is not a real date and time/ },
     { name: 'an interval that is not a whole number of seconds', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/,\d+,([^,]*)$/, ',0.5,$1')) }), file: 'devices.csv', line: () => 5, reason: /interval_s "0.5": a whole number from 1 to 86400/ },
     { name: 'an install date that is not a date', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/,[^,]*$/, ',last spring')) }), file: 'devices.csv', line: () => 5, reason: /installed_at "last spring": an ISO 8601 date/ },
     { name: 'an unclosed quote', files: () => ({ devices: editLine(DEVICES, 5, (l) => l.replace(/^[^,]+/, '"D9')) }), file: 'devices.csv', line: () => 5, reason: /a quoted field is not closed/ },
@@ -123,6 +126,12 @@ describe('city import: bad input, refused with its file and line', () => {
     expect(found).toHaveLength(1)
     expect(found[0]).toMatchObject({ file: c.file, line: c.line() })
     expect(found[0]?.reason).toMatch(c.reason)
+  })
+
+  it('reads an install time without an offset as UTC, and one with an offset at its instant', () => {
+    const added = `${DEVICES.trimEnd()}\nX-T1,gas,,,${city().grids.find((g) => g.level === 'micro')?.id},,2024-03-01T08:00\nX-T2,gas,,,${city().grids.find((g) => g.level === 'micro')?.id},,2024-03-01T16:00+08:00\n`
+    const byId = new Map(city({ devices: added }).devices.map((d) => [d.id, d.installedAt]))
+    expect([byId.get('X-T1'), byId.get('X-T2')]).toEqual([Date.UTC(2024, 2, 1, 8), Date.UTC(2024, 2, 1, 8)])
   })
 
   it('reports every bad row, not only the first, up to a limit', () => {
@@ -165,5 +174,7 @@ describe('city export and import', () => {
     const csv = parseCsv('\ufeffa,b\r\n"x, ""quoted""",2\n"two\nlines",3\n\n')
     expect(csv).toEqual({ ok: true, header: ['a', 'b'], records: [{ line: 2, fields: ['x, "quoted"', '2'] }, { line: 3, fields: ['two\nlines', '3'] }] })
     expect(featureLines('{"type":"FeatureCollection","bbox":[1,2],\n"features":[\n{"a":"[{"},\n\n{"b":{"c":[{}]}}]}')).toEqual([3, 5])
+    // Any element counts, so a stray null does not shift the lines of those after it.
+    expect(featureLines('{"features":[\nnull,\n{},\n{"k":[1,2]}\n]}')).toEqual([2, 3, 4])
   })
 })
