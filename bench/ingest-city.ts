@@ -22,7 +22,7 @@ import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { openMigratedStore } from '../store/index.ts'
-import { gatewayWorkerPids, memoryOf, processTree, schedOfAll, waitForLine } from './proc.ts'
+import { CpuLedger, gatewayWorkerPids, memoryOf, processTree, waitForLine } from './proc.ts'
 
 export interface CityRunOptions {
   cli: string
@@ -98,9 +98,12 @@ export async function runCityScale(o: CityRunOptions) {
   })
   const port = Number((await waitForLine(gw, /listening on port (\d+)/))[1])
   // The system's CPU (the primary with the store, and the workers), every thread, from /proc.
-  const systemCpuMs = (): number => schedOfAll(processTree(gw.pid ?? 0)).cpuMs
+  // Ledgers, so a worker replaced mid-run keeps the CPU it used.
+  const systemLedger = new CpuLedger()
+  const workersLedger = new CpuLedger()
+  const systemCpuMs = (): number => systemLedger.sample(processTree(gw.pid ?? 0))
   // The workers' share of it (their threads), so the primary's is the rest: where a cut pays.
-  const workersCpuMs = (): number => schedOfAll(gatewayWorkerPids(gw.pid ?? 0).flatMap(processTree)).cpuMs
+  const workersCpuMs = (): number => workersLedger.sample(gatewayWorkerPids(gw.pid ?? 0).flatMap(processTree))
   let lastCpu = { at: performance.now(), system: systemCpuMs(), sim: 0, acked: 0 }
   const peak: Memory = { workersRss: 0, workersPss: 0, primaryRss: 0, workers: 0 }
   const sampler = setInterval(() => {

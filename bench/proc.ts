@@ -83,6 +83,27 @@ export function schedOf(pid: number): { cpuMs: number; waitMs: number } {
 /** The error of reading /proc for a process or thread that has ended. */
 const gone = (e: unknown): boolean => ['ENOENT', 'ESRCH'].includes((e as NodeJS.ErrnoException).code ?? '')
 
+/**
+ * CPU time of a changing set of processes, in ms, never going back: a
+ * process that has ended (a gateway worker replaced mid-run) keeps the
+ * time it was last seen with, where a plain sum over the living would lose it.
+ */
+export class CpuLedger {
+  readonly #last = new Map<number, number>()
+
+  /** The total so far, after reading the processes `pids` now. */
+  sample(pids: readonly number[]): number {
+    for (const pid of pids) {
+      const ms = schedOf(pid).cpuMs
+      // A pid ended between the listing and the read reads 0: keep what it had.
+      if (ms > 0 || !this.#last.has(pid)) this.#last.set(pid, Math.max(ms, this.#last.get(pid) ?? 0))
+    }
+    let total = 0
+    for (const ms of this.#last.values()) total += ms
+    return total
+  }
+}
+
 /** schedOf summed over processes. */
 export function schedOfAll(pids: readonly number[]): { cpuMs: number; waitMs: number } {
   const sum = { cpuMs: 0, waitMs: 0 }
