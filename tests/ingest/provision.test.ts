@@ -1,5 +1,6 @@
 // Devices provisioned while the system runs (registry/provision.ts,
-// ingest/mqtt/registry-watch.ts), with two gateway workers and no restart:
+// ingest/mqtt/registry-watch.ts, the twin's rebuild), with two gateway
+// workers and no restart:
 // a device added through the API connects through every worker, a moved
 // device's readings belong to its new grids (its roll-ups too), a rotated
 // device's old token is refused, a decommissioned device is disconnected
@@ -64,6 +65,7 @@ describe('device provisioning', () => {
     const system = await startSystem(dataDir, port, {
       CITYTWIN_MQTT_DENY_LIST_REFRESH_MS: '300',
       CITYTWIN_WRITER_ROLLUP_INTERVAL_MS: '500',
+      CITYTWIN_TWIN_REGISTRY_REFRESH_MS: '300',
       CITYTWIN_API_TOKENS: JSON.stringify([{ name: 'ops-admin', role: 'admin', token: ADMIN }]),
     })
     const api = (path: string, body: unknown): Promise<Response> =>
@@ -81,6 +83,13 @@ describe('device provisioning', () => {
       expect(added.status).toBe(201)
       expect(await added.json()).toMatchObject({ op: 'add', device: { id: ID, type: 'gas', microGridId: here.id, communityId: here.community_id, intervalS: 5, credentialVersion: 0 } })
       expect(await everyWorkerAnswers(port, ID, deviceToken(SECRET, ID), 0)).toEqual([0, 0, 0, 0, 0, 0])
+      // The live twin follows too: the device is on the map, in its grid.
+      const twinView = async (): Promise<{ status: number; body: { grids?: { micro: number; community: number } } }> => {
+        const r = await fetch(`${system.api}/api/devices/${ID}`)
+        return { status: r.status, body: (await r.json()) as { grids?: { micro: number; community: number } } }
+      }
+      await until(async () => (await twinView()).status === 200, 30_000, 'the twin knows the added device')
+      expect((await twinView()).body.grids).toMatchObject({ micro: here.id, community: here.community_id })
       // Refusals, each with its reason, and nothing changed by them.
       expect((await api('/api/admin/devices', { id: ID, type: 'gas', microGridId: here.id })).status).toBe(409)
       expect(await (await api('/api/admin/devices', { id: 'X-NOWHERE', type: 'gas', lon: 100, lat: 30 })).json()).toMatchObject({ error: { code: 'BAD_REQUEST', message: expect.stringContaining('lies in no micro-grid') as unknown } })
@@ -104,6 +113,7 @@ describe('device provisioning', () => {
       const rows = await query<{ seq: number; community_id: number; micro_grid_id: number }>(dataDir, `SELECT seq, community_id, micro_grid_id FROM readings WHERE device_id = '${ID}' ORDER BY seq`)
       expect(rows).toEqual([{ seq: 1, community_id: here.community_id, micro_grid_id: here.id }, { seq: 2, community_id: there.community_id, micro_grid_id: there.id }])
       await until(async () => (await query(dataDir, `SELECT 1 FROM readings_1m WHERE community_id = ${there.community_id} AND device_type = 'gas' AND metric = 'ch4_pct_lel'`)).length > 0, 30_000, 'the new community\'s roll-up')
+      await until(async () => (await twinView()).body.grids?.micro === there.id, 30_000, 'the twin has the device in its new grid')
 
       // Rotated: the answer gives the new token, the old one is refused in every worker, the connection ends.
       const closesBefore = closes
@@ -121,6 +131,7 @@ describe('device provisioning', () => {
       expect(gone.code, gone.stderr).toBe(0)
       expect(await everyWorkerAnswers(port, ID, token, 4)).toEqual([4, 4, 4, 4, 4, 4])
       expect((await runCli(['device-token', ID, '--data-dir', dataDir])).code).toBe(1)
+      await until(async () => (await twinView()).status === 404, 30_000, 'the twin forgot the decommissioned device')
 
       // The log of changes, in order, with who made each and why; the API's in the audit trail too.
       const log = await query<{ op: string; actor: string; reason: string }>(dataDir, `SELECT op, actor, reason FROM device_changes WHERE device_id = '${ID}' ORDER BY at`)

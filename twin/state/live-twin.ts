@@ -57,6 +57,10 @@ export class LiveTwin implements Component {
   /** Wait before the next try at a rebuild after a gap on the bus, ms (doubling to a minute). */
   #rebuildRetryMs = 1_000
   #rebuildTimer: NodeJS.Timeout | undefined
+  /** The device log's position (registry/provision.ts) the loaded twin includes, and the timer that looks for more. */
+  #registryAt = 0
+  #registryTimer: NodeJS.Timeout | undefined
+  #registryRebuilds = 0
   #timer: NodeJS.Timeout | undefined
   #onStatus: StatusListener | undefined
   /** What waits on the bus, for any subscriber: counted with the gateway's backlog, or alone when there is no gateway. */
@@ -127,6 +131,33 @@ export class LiveTwin implements Component {
     this.#timer.unref()
     this.#checkpointTimer = setInterval(() => void this.checkpoint(), this.#cfg.checkpointIntervalMs)
     this.#checkpointTimer.unref()
+    this.#registryTimer = setInterval(() => void this.#followRegistry(), this.#cfg.registryRefreshMs)
+    this.#registryTimer.unref()
+  }
+
+  /** The position of the device log (device_changes), in epoch ms; 0 when nothing was ever provisioned. */
+  async #registryPosition(): Promise<number> {
+    const rs = await this.#client.query({ query: 'SELECT toUnixTimestamp64Milli(max(at)) AS at FROM device_changes', format: 'JSONEachRow' })
+    return Number((await rs.json<{ at: number | string | null }>())[0]?.at ?? 0)
+  }
+
+  /**
+   * Devices provisioned since the twin loaded (added, moved, decommissioned):
+   * it rebuilds from the store, which then holds them. A rare event, so a
+   * rebuild, with its elements held on the bus meanwhile, rather than a
+   * twin whose every column can grow and shrink.
+   */
+  async #followRegistry(): Promise<void> {
+    if (this.#loading) return
+    try {
+      const at = await this.#registryPosition()
+      if (at <= this.#registryAt) return
+      log.info({ since: this.#registryAt, now: at }, 'devices provisioned since the twin loaded: rebuilding it from the store')
+      await this.rebuild()
+      this.#registryRebuilds++
+    } catch (e) {
+      log.warn({ err: messageOf(e) }, 'could not follow the devices provisioned; tried again at the next look')
+    }
   }
 
   /**
@@ -249,8 +280,11 @@ export class LiveTwin implements Component {
     const t0 = performance.now()
     const previous = this.#twin?.ingestHealth
     const gaps = this.#gaps
+    // The device log's position first: a device provisioned while the city loads is looked at again, never missed.
+    const registryAt = await this.#registryPosition()
     // The twin's configuration is its silence policy (and a little more).
     const { twin, state } = await loadTwinState(this.#client, this.#cfg, this.#maxPastMs)
+    this.#registryAt = registryAt
     // What was read from above the checkpoint goes into the next one.
     this.#checkpoints.note(state.sinceCheckpoint)
     this.#checkpoints.advance(state.positions)
@@ -276,6 +310,7 @@ export class LiveTwin implements Component {
     clearInterval(this.#timer)
     clearInterval(this.#checkpointTimer)
     clearTimeout(this.#rebuildTimer)
+    clearInterval(this.#registryTimer)
     // The last checkpoint, so the next start reads little after it.
     // The second writes what changed while a checkpoint already under way was writing.
     await Promise.race([this.checkpoint().then(() => this.checkpoint()), atDeadline(deadline)])
@@ -286,7 +321,7 @@ export class LiveTwin implements Component {
     return {
       applied: this.#twin?.applied ?? 0, busPending: this.#subscription?.pending ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt, ingestDegraded: this.ingest.degraded,
       checkpoints: c.written, checkpointFailures: c.failed, checkpointLastDevices: c.lastDevices, checkpointLastMs: c.lastMs, checkpointPending: this.#checkpoints.pending,
-      rebuilds: Math.max(0, this.#loads - 1), caughtUp: this.#caughtUp,
+      rebuilds: Math.max(0, this.#loads - 1), registryRebuilds: this.#registryRebuilds, caughtUp: this.#caughtUp,
     }
   }
 

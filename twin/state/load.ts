@@ -27,7 +27,7 @@ export async function loadTwinCity(client: ClickHouseClient): Promise<TwinCity> 
       id: Number(id), level, code, name, parentId: Number(parentId), districtId: Number(districtId), streetId: Number(streetId), communityId: Number(communityId), kind, ring, centroid: [lon, lat] as const,
     }))
   type D = [string, DeviceType, number, number, number, number, number, number, number]
-  const devices: TwinDevice[] = (await rows<D>(client, 'SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s FROM devices ORDER BY id'))
+  const devices: TwinDevice[] = (await rows<D>(client, 'SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s FROM devices ORDER BY id, changed_at DESC LIMIT 1 BY id'))
     .map(([id, type, micro, community, street, district, lon, lat, interval]) => ({
       id, type, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat, intervalS: Number(interval),
     }))
