@@ -10,7 +10,7 @@ describe('citytwin CLI', () => {
   it('lists its commands', async () => {
     const r = await runCli(['--help'])
     expect(r.code).toBe(0)
-    for (const c of ['start', 'device-token', 'devices list', 'gateway mqtt', 'sim devices', 'city generate', 'city stats', 'city import', 'city export', 'store migrate', 'store status', 'store query', 'config docs', 'config check']) {
+    for (const c of ['start', 'device-token', 'devices list', 'gateway mqtt', 'sim devices', 'city generate', 'city stats', 'city import', 'city export', 'devices add', 'devices update', 'devices move', 'devices decommission', 'devices rotate', 'store migrate', 'store status', 'store query', 'config docs', 'config check']) {
       expect(r.stdout).toContain(`  ${c} `)
     }
   })

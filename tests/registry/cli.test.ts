@@ -44,6 +44,29 @@ describe('citytwin city import and export', () => {
     expect(await stats(dataDir)).toMatchObject({ source: 'import: sample', devices: 113, cameras: 65 })
   }, 120_000)
 
+  it('provisions devices from the command line, with clear refusals', async () => {
+    const dataDir = join(tempDir(), 'db')
+    expect((await runCli(['city', 'import', ...files, '--name', 'sample', '--data-dir', dataDir])).code).toBe(0)
+    const sample = readFileSync(join(SAMPLE, 'devices.csv'), 'utf8').split('\n')[1]?.split(',') ?? []
+    const [lon, lat, micro] = [sample[2], sample[3], sample[4]]
+    const added = await runCli(['devices', 'add', 'X-CLI-1', '--type', 'smoke', '--lon', lon ?? '', '--lat', lat ?? '', '--reason', 'new', '--data-dir', dataDir])
+    expect(added.code, added.stderr).toBe(0)
+    expect(added.stdout).toMatch(new RegExp(`X-CLI-1 added: smoke, micro-grid ${micro} `))
+    expect((await runCli(['devices', 'update', 'X-CLI-1', '--interval-s', '30', '--data-dir', dataDir])).stdout).toMatch(/updated: smoke, .* every 30 s/)
+    expect((await runCli(['device-token', 'X-CLI-1', '--data-dir', dataDir])).code).toBe(0)
+    expect(await stats(dataDir)).toMatchObject({ devices: 114 })
+    // Refusals: no type (a usage error), an id taken, a device that is not there, a place outside the city.
+    expect((await runCli(['devices', 'add', 'X-CLI-2', '--lon', '113.6', '--lat', '34.7', '--data-dir', dataDir])).code).toBe(2)
+    const taken = await runCli(['devices', 'add', 'X-CLI-1', '--type', 'smoke', '--micro-grid', micro ?? '', '--data-dir', dataDir])
+    expect([taken.code, taken.stderr]).toEqual([1, expect.stringMatching(/device X-CLI-1 exists already/)])
+    const missing = await runCli(['devices', 'move', 'X-NONE', '--micro-grid', micro ?? '', '--data-dir', dataDir])
+    expect([missing.code, missing.stderr]).toEqual([1, expect.stringMatching(/DEVICE_NOT_FOUND: no device X-NONE/)])
+    const outside = await runCli(['devices', 'move', 'X-CLI-1', '--lon', '100', '--lat', '30', '--data-dir', dataDir])
+    expect([outside.code, outside.stderr]).toEqual([1, expect.stringMatching(/\[100, 30\] lies in no micro-grid of the city/)])
+    expect((await runCli(['devices', 'decommission', 'X-CLI-1', '--data-dir', dataDir])).code).toBe(0)
+    expect(await stats(dataDir)).toMatchObject({ devices: 113 })
+  }, 120_000)
+
   it('is kept by citytwin start, which runs it without the demo fleet and will not replace it', async () => {
     const dataDir = join(tempDir(), 'db')
     expect((await runCli(['city', 'import', ...files, '--name', 'sample', '--data-dir', dataDir])).code).toBe(0)
