@@ -7,7 +7,8 @@ import { CAMERA_KINDS, GRID_LEVELS, type Camera, type CameraKind, type City, typ
 import { DEVICE_TYPE_BY_NAME, type DeviceType } from './device-types.ts'
 import { parseCsv } from './formats/csv.ts'
 import { featureLines } from './formats/geojson.ts'
-import { distanceToRingKm, ringAreaCentroid, RingIndex, RingTester } from './geometry.ts'
+import { ringAreaCentroid, RingIndex, RingTester } from './geometry.ts'
+import { MicroGrids, type Place } from './locate.ts'
 
 export interface ImportIssue {
   file: string
@@ -200,43 +201,23 @@ function readGrids(file: CityFile, issues: Issues, toleranceKm: number): Grid[] 
 
 // ---- devices and cameras --------------------------------------------------
 
-interface Place { microGridId: number; communityId: number; streetId: number; districtId: number; lon: number; lat: number }
-
-/** Where a row stands: its coordinates located in a micro-grid, or a micro-grid's centroid; or why not. */
+/** Where a row stands, from its lon, lat and micro_grid_id fields (registry/locate.ts); or why not. */
 type Placer = (lonText: string | undefined, latText: string | undefined, gridText: string | undefined) => Place | string
 
 function placer(grids: readonly Grid[], toleranceKm: number): Placer {
-  const micros = new Map(grids.filter((g) => g.level === 'micro').map((g) => [g.id, g]))
-  const index = new RingIndex([...micros.values()].map((g) => ({ ring: g.ring, item: g })))
-  const placeOf = (g: Grid, lon: number, lat: number): Place => ({ microGridId: g.id, communityId: g.communityId, streetId: g.streetId, districtId: g.districtId, lon, lat })
+  const micros = new MicroGrids(grids.filter((g) => g.level === 'micro'), toleranceKm)
   return (lonText, latText, gridText) => {
     const hasPoint = (lonText ?? '') !== '' || (latText ?? '') !== ''
     const hasGrid = (gridText ?? '') !== ''
-    if (!hasPoint && !hasGrid) return 'neither lon/lat nor micro_grid_id: give where it stands'
-    let grid: Grid | undefined
-    if (hasGrid) {
-      const id = Number(gridText)
-      grid = Number.isInteger(id) ? micros.get(id) : undefined
-      if (!grid) return `micro_grid_id ${gridText}: no micro-grid has that id`
-    }
-    if (!hasPoint) return placeOf(grid as Grid, (grid as Grid).centroid[0], (grid as Grid).centroid[1])
+    const microGridId = hasGrid ? Number(gridText) : undefined
+    if (microGridId !== undefined && !Number.isInteger(microGridId)) return `micro_grid_id ${gridText}: no micro-grid has that id`
+    if (!hasPoint) return micros.place({ microGridId })
     const lon = Number(lonText)
     const lat = Number(latText)
-    if (lonText === '' || latText === '' || !Number.isFinite(lon) || !Number.isFinite(lat) || lon < -180 || lon > 180 || lat < -90 || lat > 90) {
+    if (lonText === '' || latText === '' || !Number.isFinite(lon) || !Number.isFinite(lat)) {
       return `lon ${JSON.stringify(lonText ?? '')}, lat ${JSON.stringify(latText ?? '')}: not a longitude and latitude in degrees`
     }
-    const found = index.find([lon, lat])
-    if (grid) {
-      // Both given: the grid is the operator's word; the point must agree with it (a misplaced point is a
-      // typo), within the tolerance, as a device on a boundary may be rounded to the grid next door.
-      if (found?.id !== grid.id) {
-        const km = distanceToRingKm([lon, lat], grid.ring)
-        if (km > toleranceKm) return `[${lon}, ${lat}] lies in ${found ? `micro-grid ${found.id}` : 'no micro-grid of the city'}, ${km.toFixed(3)} km from micro_grid_id ${grid.id} (tolerance ${toleranceKm} km)`
-      }
-      return placeOf(grid, lon, lat)
-    }
-    if (!found) return `[${lon}, ${lat}] lies in no micro-grid of the city`
-    return placeOf(found, lon, lat)
+    return micros.place({ lon, lat, microGridId })
   }
 }
 

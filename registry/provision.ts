@@ -7,10 +7,10 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { CitytwinError } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
-import type { LonLat, Ring } from './city.ts'
+import type { Device, LonLat } from './city.ts'
 import { DEVICE_TYPE_BY_NAME, type DeviceType } from './device-types.ts'
-import { distanceToRingKm, RingIndex } from './geometry.ts'
 import { ID_PATTERN } from './import.ts'
+import { MicroGrids, type MicroGrid, type Place } from './locate.ts'
 
 const log = logger('provision')
 
@@ -23,26 +23,18 @@ export type DeviceChange =
   | { op: 'decommission'; id: string }
   | { op: 'rotate'; id: string }
 
-/** A device as the registry holds it. */
-export interface DeviceRecord {
-  id: string
-  type: DeviceType
-  microGridId: number
-  communityId: number
-  streetId: number
-  districtId: number
-  lon: number
-  lat: number
-  intervalS: number
-  installedAt: number
-  credentialVersion: number
+/** A device as the registry holds it: the city model's record and its credential version (ingest/mqtt/tokens.ts). */
+export type DeviceRecord = Device & { credentialVersion: number }
+
+/** Where the device log stands (epoch ms of its last change; 0 when nothing was ever provisioned): followers read it before the registry, so nothing falls between. */
+export async function deviceLogPosition(client: ClickHouseClient): Promise<number> {
+  const rs = await client.query({ query: 'SELECT toUnixTimestamp64Milli(max(at)) AS at FROM device_changes', format: 'JSONEachRow' })
+  return Number((await rs.json<{ at: number | string | null }>())[0]?.at ?? 0)
 }
 
 export type ProvisionResult =
   | { ok: true; op: DeviceChange['op']; device: DeviceRecord; at: number }
   | { ok: false; status: 400 | 404 | 409; code: 'DEVICE_NOT_FOUND' | 'DEVICE_EXISTS' | 'BAD_REQUEST'; message: string }
-
-interface Micro { id: number; communityId: number; streetId: number; districtId: number; ring: Ring; centroid: LonLat }
 
 const COLUMNS = 'id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s, installed_at, credential_version, changed_at'
 
@@ -51,7 +43,7 @@ const refuse = (status: 400 | 404 | 409, code: 'DEVICE_NOT_FOUND' | 'DEVICE_EXIS
 export class Provisioner {
   readonly #client: ClickHouseClient
   readonly #toleranceKm: number
-  #micros: Promise<{ byId: Map<number, Micro>; index: RingIndex<Micro> }> | undefined
+  #micros: Promise<MicroGrids> | undefined
   /** One change at a time: two at once on one device would each delete the other's row. */
   #queue: Promise<unknown> = Promise.resolve()
 
@@ -144,30 +136,18 @@ export class Provisioner {
     return Number(row?.t ?? Date.now())
   }
 
-  /** Where a device stands: its point located in a micro-grid, or a micro-grid's centroid; or why not. */
-  async #locate(at: Location): Promise<Omit<DeviceRecord, 'id' | 'type' | 'intervalS' | 'installedAt' | 'credentialVersion'> | string> {
-    const { byId, index } = await this.#microGrids()
-    const given = at.microGridId === undefined ? undefined : byId.get(at.microGridId)
-    if (at.microGridId !== undefined && !given) return `micro_grid_id ${at.microGridId}: no micro-grid has that id`
-    if (at.lon === undefined || at.lat === undefined) {
-      const g = given as Micro
-      return { microGridId: g.id, communityId: g.communityId, streetId: g.streetId, districtId: g.districtId, lon: g.centroid[0], lat: g.centroid[1] }
-    }
-    if (!Number.isFinite(at.lon) || !Number.isFinite(at.lat) || Math.abs(at.lon) > 180 || Math.abs(at.lat) > 90) return `[${at.lon}, ${at.lat}] is not a longitude and latitude in degrees`
-    const found = index.find([at.lon, at.lat])
-    if (given && found?.id !== given.id && distanceToRingKm([at.lon, at.lat], given.ring) > this.#toleranceKm) return `[${at.lon}, ${at.lat}] is not in micro-grid ${given.id}`
-    const g = given ?? found
-    if (!g) return `[${at.lon}, ${at.lat}] lies in no micro-grid of the city`
-    return { microGridId: g.id, communityId: g.communityId, streetId: g.streetId, districtId: g.districtId, lon: at.lon, lat: at.lat }
+  /** Where a device stands (registry/locate.ts), or why not. */
+  async #locate(at: Location): Promise<Place | string> {
+    return (await this.#microGrids()).place(at)
   }
 
   /** The city's micro-grids, read once (a city is replaced only with citytwin stopped). */
-  #microGrids(): Promise<{ byId: Map<number, Micro>; index: RingIndex<Micro> }> {
+  #microGrids(): Promise<MicroGrids> {
     this.#micros ??= (async () => {
       const rs = await this.#client.query({ query: "SELECT id, community_id, street_id, district_id, ring, centroid_lon, centroid_lat FROM grids WHERE level = 'micro'", format: 'JSONCompactEachRow' })
-      const micros = (await rs.json<[number, number, number, number, LonLat[], number, number]>()).map(([id, c, s, d, ring, lon, lat]): Micro => ({ id: Number(id), communityId: Number(c), streetId: Number(s), districtId: Number(d), ring, centroid: [lon, lat] }))
+      const micros = (await rs.json<[number, number, number, number, LonLat[], number, number]>()).map(([id, c, s, d, ring, lon, lat]): MicroGrid => ({ id: Number(id), communityId: Number(c), streetId: Number(s), districtId: Number(d), ring, centroid: [lon, lat] }))
       if (micros.length === 0) throw new CitytwinError('DEVICE_NOT_FOUND', 'the store holds no city: generate or import one first')
-      return { byId: new Map(micros.map((m) => [m.id, m])), index: new RingIndex(micros.map((m) => ({ ring: m.ring, item: m }))) }
+      return new MicroGrids(micros, this.#toleranceKm)
     })()
     this.#micros.catch(() => { this.#micros = undefined })
     return this.#micros

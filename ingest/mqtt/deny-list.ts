@@ -8,7 +8,7 @@
 // next try. No restart, and with --workers every worker follows.
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
-import { messageOf } from '../../lib/errors.ts'
+import { Refresher } from '../../lib/refresher.ts'
 import { logger } from '../../lib/log.ts'
 import { gauge } from '../../lib/metrics.ts'
 
@@ -60,13 +60,12 @@ export class DenyList implements Component {
   readonly name = 'mqtt-deny-list'
   readonly #o: Required<DenyListOptions>
   #denied: ReadonlySet<string> = new Set()
-  #timer: NodeJS.Timeout | undefined
-  #refreshing: Promise<void> | undefined
-  #lastError: string | undefined
+  readonly #refresher: Refresher
   #reads = 0
 
   constructor(o: DenyListOptions) {
     this.#o = { startTimeoutMs: 30_000, ...o }
+    this.#refresher = new Refresher(() => this.#read(), (err) => log.warn({ err }, 'device deny list not read; the last one stays in force'))
   }
 
   has(deviceId: string): boolean {
@@ -79,45 +78,37 @@ export class DenyList implements Component {
     const giveUpAt = Date.now() + this.#o.startTimeoutMs
     for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
       await this.refresh()
-      if (this.#lastError === undefined) break
-      if (Date.now() + wait > giveUpAt) throw new Error(`cannot read the device deny list: ${this.#lastError}`)
+      if (this.#refresher.lastError === undefined) break
+      if (Date.now() + wait > giveUpAt) throw new Error(`cannot read the device deny list: ${this.#refresher.lastError}`)
       await new Promise((r) => setTimeout(r, wait))
     }
-    this.#timer = setInterval(() => void this.refresh(), this.#o.refreshMs)
-    this.#timer.unref()
+    this.#refresher.every(this.#o.refreshMs)
   }
 
   /** Reads the list again. A failed read keeps the last one (a store outage must not let denied devices in). */
   refresh(): Promise<void> {
-    this.#refreshing ??= (async () => {
-      try {
-        const next = new Set((await listDenials(this.#o.client)).map((d) => d.deviceId))
-        const added = [...next].filter((id) => !this.#denied.has(id))
-        this.#denied = next
-        this.#reads++
-        this.#lastError = undefined
-        deniedGauge.set(next.size)
-        if (added.length > 0) {
-          log.info({ devices: added.length, first: added[0] }, 'devices denied: ending their connections')
-          this.#o.onDenied(added)
-        }
-      } catch (e) {
-        if (this.#lastError === undefined) log.warn({ err: messageOf(e) }, 'device deny list not read; the last one stays in force')
-        this.#lastError = messageOf(e)
-      } finally {
-        this.#refreshing = undefined
-      }
-    })()
-    return this.#refreshing
+    return this.#refresher.run()
+  }
+
+  async #read(): Promise<void> {
+    const next = new Set((await listDenials(this.#o.client)).map((d) => d.deviceId))
+    const added = [...next].filter((id) => !this.#denied.has(id))
+    this.#denied = next
+    this.#reads++
+    deniedGauge.set(next.size)
+    if (added.length > 0) {
+      log.info({ devices: added.length, first: added[0] }, 'devices denied: ending their connections')
+      this.#o.onDenied(added)
+    }
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer)
-    await this.#refreshing
+    await this.#refresher.stop()
   }
 
   async health(): Promise<Health> {
-    return this.#lastError === undefined ? { ok: true } : { ok: true, detail: `the list could not be read lately (${this.#lastError}); the last one read is in force` }
+    const error = this.#refresher.lastError
+    return error === undefined ? { ok: true } : { ok: true, detail: `the list could not be read lately (${error}); the last one read is in force` }
   }
 
   stats(): ComponentStats {

@@ -11,7 +11,8 @@ import { BacklogReporter } from './backlog.ts'
 import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
 import { DenyList } from './deny-list.ts'
-import { RegistryWatch, registryPosition } from './registry-watch.ts'
+import { RegistryWatch } from './registry-watch.ts'
+import { deviceLogPosition } from '../../registry/provision.ts'
 import { LastSeqLookup } from './last-seq.ts'
 import type { RelayClient } from './relay.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
@@ -35,7 +36,7 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const config = loadConfig(mqttConfig, { ...sources, overrides: { ...sources.overrides, ...overrides } })
   const secret = resolveDeviceSecret(config.deviceSecret, store.dataDir)
   // The log's position first, then the registry: a device provisioned in between is read twice, never missed.
-  const since = await registryPosition(store.client)
+  const since = await deviceLogPosition(store.client)
   const devices = await loadDevices(store.client)
   const lastSeq = new LastSeqLookup({ client: store.client, lookbackMs: config.dupLookbackMs })
   // Read before the gateway starts, and every denyListRefreshMs after; the devices it denies lose their connections.

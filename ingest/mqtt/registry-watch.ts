@@ -6,24 +6,17 @@
 // token); a decommissioned one is unknown from then on.
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
-import { messageOf } from '../../lib/errors.ts'
+import { Refresher } from '../../lib/refresher.ts'
 import { logger } from '../../lib/log.ts'
 import type { DeviceType } from '../../registry/device-types.ts'
 import type { DeviceRegistry } from './devices.ts'
 
 const log = logger('mqtt-registry-watch')
 
-/** Where the log stands now: read before the registry is loaded, so no change falls between the two. */
-export async function registryPosition(client: ClickHouseClient): Promise<number> {
-  const rs = await client.query({ query: 'SELECT toUnixTimestamp64Milli(max(at)) AS at FROM device_changes', format: 'JSONEachRow' })
-  const [row] = await rs.json<{ at: number | string | null }>()
-  return Number(row?.at ?? 0)
-}
-
 export interface RegistryWatchOptions {
   client: ClickHouseClient
   registry: DeviceRegistry
-  /** The log's position when the registry was loaded (registryPosition). */
+  /** The log's position when the registry was loaded (registry/provision.ts deviceLogPosition). */
   since: number
   refreshMs: number
   /** Devices whose connections are to end: changed (they come back as they are now) or decommissioned. */
@@ -36,69 +29,60 @@ export class RegistryWatch implements Component {
   readonly name = 'mqtt-registry-watch'
   readonly #o: RegistryWatchOptions
   #since: number
-  #timer: NodeJS.Timeout | undefined
-  #refreshing: Promise<void> | undefined
-  #lastError: string | undefined
+  readonly #refresher: Refresher
   #counts = { applied: 0, added: 0, changed: 0, decommissioned: 0 }
 
   constructor(o: RegistryWatchOptions) {
     this.#o = o
     this.#since = o.since
+    this.#refresher = new Refresher(() => this.#read(), (err) => log.warn({ err }, 'device changes not read; tried again at the next refresh'))
   }
 
   async start(): Promise<void> {
-    this.#timer = setInterval(() => void this.refresh(), this.#o.refreshMs)
-    this.#timer.unref()
+    this.#refresher.every(this.#o.refreshMs)
   }
 
   /** Reads and applies the changes since the last read. A failed read is tried again at the next. */
   refresh(): Promise<void> {
-    this.#refreshing ??= (async () => {
-      try {
-        const rs = await this.#o.client.query({
-          query: `SELECT toUnixTimestamp64Milli(at), device_id, op, type, micro_grid_id, community_id, street_id, district_id, lon, lat, credential_version
-                  FROM device_changes WHERE at > fromUnixTimestamp64Milli({since:Int64}) ORDER BY at`,
-          query_params: { since: this.#since }, format: 'JSONCompactEachRow',
-        })
-        const ended: string[] = []
-        for (const [at, id, op, type, micro, community, street, district, lon, lat, version] of await rs.json<ChangeRow>()) {
-          if (op === 'decommission') {
-            this.#o.registry.remove(id)
-            this.#counts.decommissioned++
-            ended.push(id)
-          } else {
-            this.#o.registry.add({ id, type, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat, credentialVersion: Number(version) })
-            if (op === 'add') this.#counts.added++
-            else {
-              this.#counts.changed++
-              ended.push(id)
-            }
-          }
-          this.#counts.applied++
-          this.#since = Math.max(this.#since, Number(at))
+    return this.#refresher.run()
+  }
+
+  async #read(): Promise<void> {
+    const rs = await this.#o.client.query({
+      query: `SELECT toUnixTimestamp64Milli(at), device_id, op, type, micro_grid_id, community_id, street_id, district_id, lon, lat, credential_version
+              FROM device_changes WHERE at > fromUnixTimestamp64Milli({since:Int64}) ORDER BY at`,
+      query_params: { since: this.#since }, format: 'JSONCompactEachRow',
+    })
+    const ended: string[] = []
+    for (const [at, id, op, type, micro, community, street, district, lon, lat, version] of await rs.json<ChangeRow>()) {
+      if (op === 'decommission') {
+        this.#o.registry.remove(id)
+        this.#counts.decommissioned++
+        ended.push(id)
+      } else {
+        this.#o.registry.add({ id, type, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat, credentialVersion: Number(version) })
+        if (op === 'add') this.#counts.added++
+        else {
+          this.#counts.changed++
+          ended.push(id)
         }
-        this.#lastError = undefined
-        if (ended.length > 0) {
-          log.info({ devices: ended.length, first: ended[0] }, 'devices changed or decommissioned: ending their connections')
-          this.#o.onChanged(ended)
-        }
-      } catch (e) {
-        if (this.#lastError === undefined) log.warn({ err: messageOf(e) }, 'device changes not read; tried again at the next refresh')
-        this.#lastError = messageOf(e)
-      } finally {
-        this.#refreshing = undefined
       }
-    })()
-    return this.#refreshing
+      this.#counts.applied++
+      this.#since = Math.max(this.#since, Number(at))
+    }
+    if (ended.length > 0) {
+      log.info({ devices: ended.length, first: ended[0] }, 'devices changed or decommissioned: ending their connections')
+      this.#o.onChanged(ended)
+    }
   }
 
   async stop(): Promise<void> {
-    clearInterval(this.#timer)
-    await this.#refreshing
+    await this.#refresher.stop()
   }
 
   async health(): Promise<Health> {
-    return this.#lastError === undefined ? { ok: true } : { ok: true, detail: `device changes could not be read lately (${this.#lastError}); the registry as last read is in force` }
+    const error = this.#refresher.lastError
+    return error === undefined ? { ok: true } : { ok: true, detail: `device changes could not be read lately (${error}); the registry as last read is in force` }
   }
 
   stats(): ComponentStats {

@@ -250,3 +250,22 @@ export async function until(ok: () => boolean | Promise<boolean>, timeoutMs: num
     await sleep(50)
   }
 }
+
+/** The CONNACK return code a device gets with `token` (0: accepted, 4: bad user name or password, 5: not authorized). */
+export function connackOf(port: number, id: string, token: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = connect({ host: '127.0.0.1', port })
+    const reader = new PacketReader()
+    s.on('connect', () => s.write(connectPacket(id, id, token, 30)))
+    s.on('data', (d: Buffer) => {
+      for (const p of reader.push(d)) {
+        if (p.type === 'connack') {
+          resolve(p.returnCode)
+          s.destroy()
+        }
+      }
+    })
+    s.on('error', reject)
+    s.on('close', () => reject(new Error('closed before a CONNACK')))
+  })
+}

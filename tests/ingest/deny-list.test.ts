@@ -4,34 +4,17 @@
 // are not touched, the change is in the audit trail, and given back it
 // connects again.
 import { join } from 'node:path'
-import { connect } from 'node:net'
 import { describe, expect, it } from 'vitest'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
-import { connectPacket, PacketReader } from '../../simulators/devices/packets.ts'
 import { runCli, tempDir } from '../helpers.ts'
-import { FaultFleet, until } from '../faults/devices.ts'
+import { connackOf as connackWith, FaultFleet, until } from '../faults/devices.ts'
 import { devicesOf, freePort, SECRET, startSystem, stopSystem } from '../faults/system.ts'
 
 const ADMIN = 'deny-list-test-admin-token'
 
-/** The CONNACK return code a device gets (0: accepted). */
-function connackOf(port: number, id: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port })
-    const reader = new PacketReader()
-    s.on('connect', () => s.write(connectPacket(id, id, deviceToken(SECRET, id), 30)))
-    s.on('data', (d: Buffer) => {
-      for (const p of reader.push(d)) {
-        if (p.type === 'connack') {
-          resolve(p.returnCode)
-          s.destroy()
-        }
-      }
-    })
-    s.on('error', reject)
-    s.on('close', () => reject(new Error('closed before a CONNACK')))
-  })
-}
+
+/** The CONNACK code a device gets with its own token. */
+const connackOf = (port: number, id: string): Promise<number> => connackWith(port, id, deviceToken(SECRET, id))
 
 describe('device deny list', () => {
   it('ends a denied device\'s connection and refuses it in every worker, without a restart, until it is given back', async () => {

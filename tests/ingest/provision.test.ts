@@ -6,36 +6,16 @@
 // device's old token is refused, a decommissioned device is disconnected
 // and refused; each change is logged, and audited when made through the API.
 import { join } from 'node:path'
-import { connect } from 'node:net'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
-import { connectPacket, PacketReader } from '../../simulators/devices/packets.ts'
 import { runCli, tempDir } from '../helpers.ts'
-import { until } from '../faults/devices.ts'
+import { connackOf, until } from '../faults/devices.ts'
 import { freePort, SECRET, startSystem, stopSystem } from '../faults/system.ts'
 
 const ADMIN = 'provision-test-admin-token'
 const ID = 'X-NEW-GAS-1'
 
-/** The CONNACK return code a device gets with `token` (0: accepted, 4: bad user name or password). */
-function connackOf(port: number, id: string, token: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = connect({ host: '127.0.0.1', port })
-    const reader = new PacketReader()
-    s.on('connect', () => s.write(connectPacket(id, id, token, 30)))
-    s.on('data', (d: Buffer) => {
-      for (const p of reader.push(d)) {
-        if (p.type === 'connack') {
-          resolve(p.returnCode)
-          s.destroy()
-        }
-      }
-    })
-    s.on('error', reject)
-    s.on('close', () => reject(new Error('closed before a CONNACK')))
-  })
-}
 
 /**
  * Six CONNACK codes in a row (the kernel hands each CONNECT to either

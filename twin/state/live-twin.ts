@@ -18,6 +18,7 @@ import type { TwinConfig } from './config.ts'
 import { loadTwinState, openTickets } from './load.ts'
 import type { IngestHealth } from './ingest-health.ts'
 import type { StatusListener, Twin } from './twin.ts'
+import { deviceLogPosition } from '../../registry/provision.ts'
 
 const log = logger('twin')
 const elementsTotal = counter('citytwin_twin_elements_total', 'Elements applied to the live twin', [])
@@ -135,12 +136,6 @@ export class LiveTwin implements Component {
     this.#registryTimer.unref()
   }
 
-  /** The position of the device log (device_changes), in epoch ms; 0 when nothing was ever provisioned. */
-  async #registryPosition(): Promise<number> {
-    const rs = await this.#client.query({ query: 'SELECT toUnixTimestamp64Milli(max(at)) AS at FROM device_changes', format: 'JSONEachRow' })
-    return Number((await rs.json<{ at: number | string | null }>())[0]?.at ?? 0)
-  }
-
   /**
    * Devices provisioned since the twin loaded (added, moved, decommissioned):
    * it rebuilds from the store, which then holds them. A rare event, so a
@@ -150,7 +145,7 @@ export class LiveTwin implements Component {
   async #followRegistry(): Promise<void> {
     if (this.#loading) return
     try {
-      const at = await this.#registryPosition()
+      const at = await deviceLogPosition(this.#client)
       if (at <= this.#registryAt) return
       log.info({ since: this.#registryAt, now: at }, 'devices provisioned since the twin loaded: rebuilding it from the store')
       await this.rebuild()
@@ -281,7 +276,7 @@ export class LiveTwin implements Component {
     const previous = this.#twin?.ingestHealth
     const gaps = this.#gaps
     // The device log's position first: a device provisioned while the city loads is looked at again, never missed.
-    const registryAt = await this.#registryPosition()
+    const registryAt = await deviceLogPosition(this.#client)
     // The twin's configuration is its silence policy (and a little more).
     const { twin, state } = await loadTwinState(this.#client, this.#cfg, this.#maxPastMs)
     this.#registryAt = registryAt

@@ -14,6 +14,7 @@ import { healthScore } from './health.ts'
 import type { IngestSource } from '../../lib/bus/bus.ts'
 import { IngestHealthMonitor, type IngestHealth } from './ingest-health.ts'
 import { IngestLag } from './lag.ts'
+import { insideRing } from '../../registry/geometry.ts'
 
 export const CAMERA_STATUSES = ['unknown', 'ok', 'offline', 'degraded'] as const
 export type CameraState = (typeof CAMERA_STATUSES)[number]
@@ -118,15 +119,9 @@ interface OpenTicket {
   device: number
 }
 
-/** Ray casting; rings are closed (first point repeated). */
+/** Ray casting; rings are closed (first point repeated). The registry's test, in the twin's argument order. */
 export function pointInRing(lon: number, lat: number, ring: readonly (readonly [number, number])[]): boolean {
-  let inside = false
-  for (let i = 0, j = ring.length - 1; i < ring.length; j = i++) {
-    const [xi, yi] = ring[i] as readonly [number, number]
-    const [xj, yj] = ring[j] as readonly [number, number]
-    if (yi > lat !== yj > lat && lon < ((xj - xi) * (lat - yi)) / (yj - yi) + xi) inside = !inside
-  }
-  return inside
+  return insideRing([lon, lat], ring)
 }
 
 export class Twin {
