@@ -1,0 +1,293 @@
+// The city index: where everything stands, fixed once the city is loaded.
+//
+// Grids by id and level, each device and camera by id, the grids each one
+// counts in (its micro-grid, community, street, district, the special grids
+// it stands in, and the city), and who is in which grid. Nothing here
+// changes while elements flow: the live state (live-state.ts) and the grid
+// roll-ups (grid-rollups.ts) change, and look up here where a change goes.
+// A city changed by provisioning is a new index (the live twin rebuilds).
+import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../../registry/device-types.ts'
+import type { GridLevel } from '../../registry/city.ts'
+import { insideRing } from '../../registry/geometry.ts'
+
+export interface TwinGrid {
+  id: number
+  level: GridLevel
+  code: string
+  name: string
+  parentId: number
+  districtId: number
+  streetId: number
+  communityId: number
+  kind: string
+  centroid: readonly [number, number]
+  ring: readonly (readonly [number, number])[]
+}
+
+/** Where a device or camera stands: its grids at every level and its position. */
+export interface Placed {
+  microGridId: number
+  communityId: number
+  streetId: number
+  districtId: number
+  lon: number
+  lat: number
+}
+
+export interface TwinDevice extends Placed {
+  id: string
+  type: DeviceType
+  intervalS: number
+}
+
+export interface TwinCamera extends Placed {
+  id: string
+  kind: string
+}
+
+export interface TwinCity {
+  grids: readonly TwinGrid[]
+  devices: readonly TwinDevice[]
+  cameras: readonly TwinCamera[]
+}
+
+export type BBox = readonly [number, number, number, number]
+
+/** Whether a point lies in a [minLon, minLat, maxLon, maxLat] box. */
+export const inBox = (lon: number, lat: number, b: BBox): boolean => lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]
+
+/** Whether two boxes share any point. */
+export const boxesOverlap = (a: BBox, b: BBox): boolean => a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]
+
+/** The bounding box of a ring. */
+export function ringBounds(ring: readonly (readonly [number, number])[]): BBox {
+  let w = Infinity
+  let s = Infinity
+  let e = -Infinity
+  let n = -Infinity
+  for (const [lon, lat] of ring) {
+    if (lon < w) w = lon
+    if (lat < s) s = lat
+    if (lon > e) e = lon
+    if (lat > n) n = lat
+  }
+  return [w, s, e, n]
+}
+
+/** Ray casting; rings are closed (first point repeated). The registry's test, in the twin's argument order. */
+export function pointInRing(lon: number, lat: number, ring: readonly (readonly [number, number])[]): boolean {
+  return insideRing([lon, lat], ring)
+}
+
+/** The id of the whole city among grid ids (grid ids start at 1). */
+export const CITY_ID = 0
+
+/** Cell of the coarse index of special grids' boxes, in degrees (about 2 km). */
+const SPECIAL_CELL = 0.02
+
+export class CityIndex {
+  readonly grids: readonly TwinGrid[]
+  readonly devices: readonly TwinDevice[]
+  readonly cameras: readonly TwinCamera[]
+  /**
+   * Every grid has a row (its place in `grids`); the city is the row after
+   * the last grid. The roll-ups count per row.
+   */
+  readonly cityRow: number
+  readonly #gridRow = new Map<number, number>()
+  readonly #children = new Map<number, number[]>()
+  readonly #deviceIndex = new Map<string, number>()
+  readonly #cameraIndex = new Map<string, number>()
+  /** Per device and camera: the rows of the grids it counts in, the city's last. */
+  readonly #deviceRows: Int32Array[] = []
+  readonly #cameraRows: Int32Array[] = []
+  readonly #devicesByMicro = new Map<number, number[]>()
+  readonly #camerasByMicro = new Map<number, number[]>()
+  readonly #metrics: (readonly string[])[] = []
+  readonly #intervalMs: Float64Array
+  /** Where each device's metrics start among all devices' value slots; one more entry closes the last. */
+  readonly valueOffsets: Uint32Array
+
+  constructor(city: TwinCity) {
+    this.grids = city.grids
+    this.devices = city.devices
+    this.cameras = city.cameras
+    city.grids.forEach((g, i) => {
+      this.#gridRow.set(g.id, i)
+      if (g.level !== 'special' && g.parentId !== 0) {
+        const list = this.#children.get(g.parentId) ?? []
+        list.push(g.id)
+        this.#children.set(g.parentId, list)
+      }
+    })
+    this.cityRow = city.grids.length
+    this.#children.set(CITY_ID, city.grids.filter((g) => g.level === 'district').map((g) => g.id))
+
+    const rowsOf = this.#placer()
+    const n = city.devices.length
+    this.#intervalMs = new Float64Array(n)
+    this.valueOffsets = new Uint32Array(n + 1)
+    let offset = 0
+    city.devices.forEach((d, i) => {
+      this.#deviceIndex.set(d.id, i)
+      this.#intervalMs[i] = d.intervalS * 1000
+      const metrics = DEVICE_TYPE_BY_NAME.get(d.type)?.metrics.map((m) => m.name) ?? []
+      this.#metrics.push(metrics)
+      this.valueOffsets[i] = offset
+      offset += metrics.length
+      this.#deviceRows.push(rowsOf(d))
+      pushTo(this.#devicesByMicro, d.microGridId, i)
+    })
+    this.valueOffsets[n] = offset
+    city.cameras.forEach((cam, i) => {
+      this.#cameraIndex.set(cam.id, i)
+      this.#cameraRows.push(rowsOf(cam))
+      pushTo(this.#camerasByMicro, cam.microGridId, i)
+    })
+  }
+
+  /**
+   * The rows a point counts in. Special grids are found through a coarse
+   * cell index of their bounding boxes, then the ring test.
+   */
+  #placer(): (p: Placed) => Int32Array {
+    const cellKey = (lon: number, lat: number): number => Math.floor(lon / SPECIAL_CELL) * 100_000 + Math.floor(lat / SPECIAL_CELL)
+    const cells = new Map<number, TwinGrid[]>()
+    for (const g of this.grids) {
+      if (g.level !== 'special') continue
+      const [w, s, e, n] = ringBounds(g.ring)
+      for (let x = Math.floor(w / SPECIAL_CELL); x <= Math.floor(e / SPECIAL_CELL); x++) {
+        for (let y = Math.floor(s / SPECIAL_CELL); y <= Math.floor(n / SPECIAL_CELL); y++) pushTo(cells, x * 100_000 + y, g)
+      }
+    }
+    return (p) => {
+      const specials = (cells.get(cellKey(p.lon, p.lat)) ?? []).filter((g) => pointInRing(p.lon, p.lat, g.ring))
+      const rows = [p.microGridId, p.communityId, p.streetId, p.districtId, ...specials.map((g) => g.id)]
+        .map((id) => this.#gridRow.get(id))
+        .filter((r): r is number => r !== undefined)
+      rows.push(this.cityRow)
+      return Int32Array.from(new Set(rows))
+    }
+  }
+
+  /** How many rows the roll-ups need: every grid and the city. */
+  get rows(): number {
+    return this.cityRow + 1
+  }
+
+  deviceIndex(id: string): number | undefined {
+    return this.#deviceIndex.get(id)
+  }
+
+  cameraIndex(id: string): number | undefined {
+    return this.#cameraIndex.get(id)
+  }
+
+  hasGrid(id: number): boolean {
+    return id === CITY_ID || this.#gridRow.has(id)
+  }
+
+  grid(id: number): TwinGrid | undefined {
+    const r = this.#gridRow.get(id)
+    return r === undefined ? undefined : this.grids[r]
+  }
+
+  /** A grid's row (the city's for CITY_ID); undefined for an unknown id. */
+  gridRow(id: number): number | undefined {
+    return id === CITY_ID ? this.cityRow : this.#gridRow.get(id)
+  }
+
+  /** The grid id of a row (CITY_ID for the city's). */
+  gridIdOfRow(row: number): number {
+    return row === this.cityRow ? CITY_ID : (this.grids[row]?.id ?? -1)
+  }
+
+  /** The rows a device's state counts in. */
+  deviceRows(i: number): Int32Array | undefined {
+    return this.#deviceRows[i]
+  }
+
+  /** The rows a camera's state counts in. */
+  cameraRows(i: number): Int32Array | undefined {
+    return this.#cameraRows[i]
+  }
+
+  deviceMetrics(i: number): readonly string[] {
+    return this.#metrics[i] ?? []
+  }
+
+  /** A device's reporting interval, in ms. */
+  deviceIntervalMs(i: number): number {
+    return this.#intervalMs[i] ?? 0
+  }
+
+  /** The special grids a device stands in. */
+  deviceSpecials(i: number): number[] {
+    return this.#specials(this.#deviceRows[i])
+  }
+
+  /** The special grids a camera stands in. */
+  cameraSpecials(i: number): number[] {
+    return this.#specials(this.#cameraRows[i])
+  }
+
+  #specials(rows: Int32Array | undefined): number[] {
+    const out: number[] = []
+    for (const r of rows ?? []) {
+      const g = this.grids[r]
+      if (g?.level === 'special') out.push(g.id)
+    }
+    return out
+  }
+
+  /** Child grid ids (districts for the city; specials have none). */
+  children(id: number): readonly number[] {
+    return this.#children.get(id) ?? []
+  }
+
+  /** Device indexes in a grid at any level (specials by location), in a stable order. */
+  devicesIn(id: number): number[] {
+    return this.#membersIn(id, this.#devicesByMicro, (i) => this.#deviceRows[i])
+  }
+
+  camerasIn(id: number): number[] {
+    return this.#membersIn(id, this.#camerasByMicro, (i) => this.#cameraRows[i])
+  }
+
+  #membersIn(id: number, byMicro: Map<number, number[]>, rowsOf: (i: number) => Int32Array | undefined): number[] {
+    const g = this.grid(id)
+    if (id === CITY_ID) return [...byMicro.values()].flat()
+    if (!g) return []
+    if (g.level === 'micro') return byMicro.get(id) ?? []
+    if (g.level === 'special') {
+      const row = this.#gridRow.get(id) ?? -1
+      const inside: number[] = []
+      for (const [, members] of byMicro) for (const i of members) if (rowsOf(i)?.includes(row)) inside.push(i)
+      return inside
+    }
+    return this.children(id).flatMap((c) => this.#membersIn(c, byMicro, rowsOf))
+  }
+
+  /** A grid's row and those of the grids above it, up to the city. */
+  gridChain(id: number): Int32Array {
+    const rows: number[] = []
+    let g = this.grid(id)
+    while (g) {
+      const r = this.#gridRow.get(g.id)
+      if (r !== undefined) rows.push(r)
+      g = g.level === 'special' || g.parentId === 0 ? undefined : this.grid(g.parentId)
+    }
+    rows.push(this.cityRow)
+    return Int32Array.from(rows)
+  }
+
+  stats(): { grids: number; devices: number; cameras: number } {
+    return { grids: this.grids.length, devices: this.devices.length, cameras: this.cameras.length }
+  }
+}
+
+function pushTo<K, V>(m: Map<K, V[]>, k: K, v: V): void {
+  const list = m.get(k)
+  if (list) list.push(v)
+  else m.set(k, [v])
+}
