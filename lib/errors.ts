@@ -17,6 +17,7 @@ export const ERROR_CODES = {
   OWNER_AUTH_DENIED: { retryable: false, meaning: 'the store owner refused the request token' },
   AUTH_DENIED: { retryable: false, meaning: 'unknown device, wrong token or anonymous connection' },
   DEVICE_NOT_FOUND: { retryable: false, meaning: 'no device of that id in the city' },
+  CAMERA_NOT_FOUND: { retryable: false, meaning: 'no camera of that id in the city' },
   CITY_IMPORT_INVALID: { retryable: false, meaning: 'the city files given to citytwin city import have errors; nothing was imported' },
   CITY_IN_USE: { retryable: true, meaning: 'the city cannot be replaced while citytwin runs on this store' },
   CITY_IMPORTED: { retryable: false, meaning: 'the store holds an imported city, which citytwin start does not replace with a generated one' },

@@ -10,7 +10,8 @@ import { withStore } from '../store/index.ts'
 import { readCity, readCityFigures, writeCity } from './city-store.ts'
 import { cityToFiles } from './export.ts'
 import { importCity, type CityFile } from './import.ts'
-import { Provisioner, type DeviceChange, type Location } from './provision.ts'
+import { Provisioner, type CameraChange, type CameraProvisionResult, type DeviceChange, type Location, type ProvisionResult, type Refusal } from './provision.ts'
+import { CAMERA_KINDS, type StreamProfile } from './city.ts'
 
 const log = logger('city')
 
@@ -27,7 +28,7 @@ const PLACE_OPTIONS = {
   lat: { type: 'string', description: 'latitude (with --lon)', valueName: 'deg' },
   'micro-grid': { type: 'string', description: 'or the micro-grid it stands in (then at its centroid)', valueName: 'id' },
 } as const
-const REASON_OPTION = { reason: { type: 'string', description: 'why (kept with the change in the device log)', valueName: 'text' } } as const
+const REASON_OPTION = { reason: { type: 'string', description: 'why (kept with the change in the registry\'s log)', valueName: 'text' } } as const
 
 function placeOf(values: Record<string, string | boolean | undefined>): Location {
   const lon = numberOption(values, 'lon')
@@ -39,38 +40,98 @@ function placeOf(values: Record<string, string | boolean | undefined>): Location
   return { microGridId: micro }
 }
 
-/** A provisioning command: one device id, a change built from the options, applied and printed. */
-function provisionCommand(verb: DeviceChange['op'], summary: string, options: Command['options'], build: (id: string, values: Record<string, string | boolean | undefined>) => DeviceChange): Command {
+type Values = Record<string, string | boolean | undefined>
+
+/**
+ * A provisioning command: one id, a change built from the options, applied
+ * (`apply`, with who and why) and said in one line (`done`).
+ */
+function provisionCommand<C, R>(subject: 'devices' | 'cameras', verb: string, summary: string, options: Command['options'],
+  build: (id: string, values: Values) => C, apply: (p: Provisioner, change: C, actor: string, reason: string) => Promise<R | Refusal>, done: (r: R) => string): Command {
+  const one = subject === 'devices' ? 'device' : 'camera'
   return {
-    name: `devices ${verb}`, summary, args: '<deviceId>', options: { ...options, ...REASON_OPTION },
+    name: `${subject} ${verb}`, summary, args: `<${one}Id>`, options: { ...options, ...REASON_OPTION },
     async run({ positionals, values, configFile, stdout }) {
       const id = positionals[0]
-      if (!id || positionals.length > 1) throw new UsageError(`give one device id, e.g. citytwin devices ${verb} D0000001`)
+      if (!id || positionals.length > 1) throw new UsageError(`give one ${one} id, e.g. citytwin ${subject} ${verb} ${subject === 'devices' ? 'D0000001' : 'C000001'}`)
       const change = build(id, values)
       return withStore({ file: configFile }, async ({ store }) => {
-        const r = await new Provisioner({ client: store.client }).apply(change, cliActor(), typeof values.reason === 'string' ? values.reason : '')
-        if (!r.ok) throw new CitytwinError(r.code === 'BAD_REQUEST' ? 'CLI_USAGE' : r.code === 'DEVICE_EXISTS' ? 'CLI_USAGE' : 'DEVICE_NOT_FOUND', r.message)
-        const d = r.device
-        stdout.write(`${d.id} ${verb === 'decommission' ? 'decommissioned' : verb === 'rotate' ? `credentials rotated (version ${d.credentialVersion}; its token: citytwin device-token ${d.id})` : `${verb === 'add' ? 'added' : verb === 'move' ? 'moved' : 'updated'}: ${d.type}, micro-grid ${d.microGridId} (community ${d.communityId}), [${d.lon}, ${d.lat}], every ${d.intervalS} s`}; ` +
-          'every gateway follows within mqtt.denyListRefreshMs\n')
+        const r = await apply(new Provisioner({ client: store.client }), change, cliActor(), typeof values.reason === 'string' ? values.reason : '')
+        if (isRefusal(r)) throw new CitytwinError(r.code === 'DEVICE_NOT_FOUND' || r.code === 'CAMERA_NOT_FOUND' ? r.code : 'CLI_USAGE', r.message)
+        stdout.write(`${done(r)}\n`)
       })
     },
   }
 }
 
+const isRefusal = (r: unknown): r is Refusal => typeof r === 'object' && r !== null && (r as { ok?: unknown }).ok === false
+
+const deviceCommand = (verb: DeviceChange['op'], summary: string, options: Command['options'], build: (id: string, values: Values) => DeviceChange): Command =>
+  provisionCommand('devices', verb, summary, options, build, (p, c, actor, why) => p.apply(c, actor, why), (r: Extract<ProvisionResult, { ok: true }>) => {
+    const d = r.device
+    const what = verb === 'decommission' ? 'decommissioned'
+      : verb === 'rotate' ? `credentials rotated (version ${d.credentialVersion}; its token: citytwin device-token ${d.id})`
+        : `${verb === 'add' ? 'added' : verb === 'move' ? 'moved' : 'updated'}: ${d.type}, micro-grid ${d.microGridId} (community ${d.communityId}), [${d.lon}, ${d.lat}], every ${d.intervalS} s`
+    return `${d.id} ${what}; every gateway follows within mqtt.denyListRefreshMs`
+  })
+
+const cameraCommand = (verb: CameraChange['op'], summary: string, options: Command['options'], build: (id: string, values: Values) => CameraChange): Command =>
+  provisionCommand('cameras', verb, summary, options, build, (p, c, actor, why) => p.applyCamera(c, actor, why), (r: Extract<CameraProvisionResult, { ok: true }>) => {
+    const c = r.camera
+    const what = verb === 'decommission' ? 'decommissioned'
+      : `${verb === 'add' ? 'added' : verb === 'move' ? 'moved' : 'updated'}: ${c.kind}, micro-grid ${c.microGridId} (community ${c.communityId}), [${c.lon}, ${c.lat}], ${c.rtspUrl} (${c.profile.codec} ${c.profile.width}x${c.profile.height} ${c.profile.fps} fps)`
+    return `${c.id} ${what}; the twin follows within twin.registryRefreshMs`
+  })
+
+/** The stream profile given by the options; only what is given. */
+function profileOf(v: Values): Partial<StreamProfile> | undefined {
+  const p: { -readonly [K in keyof StreamProfile]?: StreamProfile[K] } = {}
+  if (typeof v.codec === 'string') {
+    if (v.codec !== 'h264' && v.codec !== 'h265') throw new UsageError('--codec is h264 or h265')
+    p.codec = v.codec
+  }
+  for (const [option, key] of [['width', 'width'], ['height', 'height'], ['fps', 'fps'], ['bitrate-kbps', 'bitrateKbps'], ['gop', 'gop']] as const) {
+    const n = numberOption(v, option)
+    if (n !== undefined) p[key] = n
+  }
+  return Object.keys(p).length > 0 ? p : undefined
+}
+
+const STREAM_OPTIONS = {
+  'rtsp-url': { type: 'string', description: 'where its stream is pulled from (rtsp:// or rtsps://)', valueName: 'url' },
+  codec: { type: 'string', description: 'h264 or h265 (default h264)', valueName: 'codec' },
+  width: { type: 'string', description: 'frame width (default 1920)', valueName: 'px' },
+  height: { type: 'string', description: 'frame height (default 1080)', valueName: 'px' },
+  fps: { type: 'string', description: 'frames a second (default 25)', valueName: 'n' },
+  'bitrate-kbps': { type: 'string', description: 'bit rate (default 4096)', valueName: 'kbps' },
+  gop: { type: 'string', description: 'frames between key frames (default 50)', valueName: 'n' },
+} as const
+
 export const registryCommands: Command[] = [
-  provisionCommand('add', 'Add a device to the registry while the system runs: every gateway lets it connect within mqtt.denyListRefreshMs',
+  deviceCommand('add', 'Add a device to the registry while the system runs: every gateway lets it connect within mqtt.denyListRefreshMs',
     { type: { type: 'string', description: 'its device type (e.g. smoke)', valueName: 'type' }, ...PLACE_OPTIONS, 'interval-s': { type: 'string', description: 'how often it reports (default: its type\'s interval)', valueName: 's' } },
     (id, v) => {
       if (typeof v.type !== 'string') throw new UsageError('--type is needed')
       return { op: 'add', id, type: v.type, at: placeOf(v), intervalS: numberOption(v, 'interval-s') }
     }),
-  provisionCommand('update', 'Change a device\'s type or reporting interval; its connection ends and it comes back as it is now',
+  deviceCommand('update', 'Change a device\'s type or reporting interval; its connection ends and it comes back as it is now',
     { type: { type: 'string', description: 'its new device type', valueName: 'type' }, 'interval-s': { type: 'string', description: 'how often it reports', valueName: 's' } },
     (id, v) => ({ op: 'update', id, type: typeof v.type === 'string' ? v.type : undefined, intervalS: numberOption(v, 'interval-s') })),
-  provisionCommand('move', 'Move a device: its readings from then on belong to the grids of its new place', PLACE_OPTIONS, (id, v) => ({ op: 'move', id, at: placeOf(v) })),
-  provisionCommand('decommission', 'Take a device out of the registry: its connections end and every gateway refuses it; its stored data stays', {}, (id) => ({ op: 'decommission', id })),
-  provisionCommand('rotate', 'Rotate a device\'s credentials: its old token stops working and its connections end (citytwin device-token gives the new one)', {}, (id) => ({ op: 'rotate', id })),
+  deviceCommand('move', 'Move a device: its readings from then on belong to the grids of its new place', PLACE_OPTIONS, (id, v) => ({ op: 'move', id, at: placeOf(v) })),
+  deviceCommand('decommission', 'Take a device out of the registry: its connections end and every gateway refuses it; its stored data stays', {}, (id) => ({ op: 'decommission', id })),
+  deviceCommand('rotate', 'Rotate a device\'s credentials: its old token stops working and its connections end (citytwin device-token gives the new one)', {}, (id) => ({ op: 'rotate', id })),
+  cameraCommand('add', 'Add a camera to the registry while the system runs: the twin shows it in its grids within twin.registryRefreshMs',
+    { kind: { type: 'string', description: `its kind (${CAMERA_KINDS.join(', ')})`, valueName: 'kind' }, ...PLACE_OPTIONS, ...STREAM_OPTIONS },
+    (id, v) => {
+      if (typeof v.kind !== 'string') throw new UsageError('--kind is needed')
+      if (typeof v['rtsp-url'] !== 'string') throw new UsageError('--rtsp-url is needed')
+      return { op: 'add', id, kind: v.kind, at: placeOf(v), rtspUrl: v['rtsp-url'], profile: profileOf(v) }
+    }),
+  cameraCommand('update', 'Change a camera\'s kind, stream URL or stream profile',
+    { kind: { type: 'string', description: 'its new kind', valueName: 'kind' }, ...STREAM_OPTIONS },
+    (id, v) => ({ op: 'update', id, kind: typeof v.kind === 'string' ? v.kind : undefined, rtspUrl: typeof v['rtsp-url'] === 'string' ? v['rtsp-url'] : undefined, profile: profileOf(v) })),
+  cameraCommand('move', 'Move a camera: from then on it counts in the grids of its new place', PLACE_OPTIONS, (id, v) => ({ op: 'move', id, at: placeOf(v) })),
+  cameraCommand('decommission', 'Take a camera out of the registry: it leaves the map; its stored events stay', {}, (id) => ({ op: 'decommission', id })),
   {
     name: 'city import',
     summary: 'Replace the city in the store with one of your own: grids from GeoJSON, devices and cameras from CSV, all checked before anything is written',

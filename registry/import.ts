@@ -38,7 +38,32 @@ export const ID_PATTERN = /^[A-Za-z0-9][A-Za-z0-9._:-]{0,63}$/
 /** A grid's parent level, for the levels that have one. */
 const PARENT_LEVEL: Partial<Record<GridLevel, GridLevel>> = { street: 'district', community: 'street', micro: 'community' }
 
-const DEFAULT_PROFILE: StreamProfile = { codec: 'h264', width: 1920, height: 1080, fps: 25, bitrateKbps: 4096, gop: 50 }
+/** A camera's stream profile where its data says nothing. */
+export const DEFAULT_PROFILE: StreamProfile = { codec: 'h264', width: 1920, height: 1080, fps: 25, bitrateKbps: 4096, gop: 50 }
+
+/** The largest value of each number of a stream profile (each is a whole number from 1). */
+export const PROFILE_LIMITS = { width: 16_384, height: 16_384, fps: 240, bitrateKbps: 1_000_000, gop: 10_000 } as const
+
+/** Why a camera's stream URL cannot be used, or undefined when it can: rtsp:// or rtsps:// with a host. */
+export function rtspUrlProblem(url: string): string | undefined {
+  let parsed: URL | undefined
+  try {
+    parsed = new URL(url)
+  } catch {
+    parsed = undefined
+  }
+  return parsed && ['rtsp:', 'rtsps:'].includes(parsed.protocol) && parsed.hostname !== '' ? undefined : `rtsp_url ${JSON.stringify(url)} is not an rtsp:// or rtsps:// URL with a host`
+}
+
+/** Why a stream profile cannot be, or undefined when it can. */
+export function profileProblem(p: StreamProfile): string | undefined {
+  if (p.codec !== 'h264' && p.codec !== 'h265') return `codec ${JSON.stringify(p.codec)}, not h264 or h265`
+  for (const [name, max] of Object.entries(PROFILE_LIMITS) as [keyof typeof PROFILE_LIMITS, number][]) {
+    const v = p[name]
+    if (!Number.isInteger(v) || v < 1 || v > max) return `${name} ${v}: a whole number from 1 to ${max}`
+  }
+  return undefined
+}
 
 class Issues {
   readonly list: ImportIssue[] = []
@@ -323,18 +348,14 @@ function readCameras(file: CityFile, place: Placer, issues: Issues): Camera[] {
     const kind = r.get('kind') ?? ''
     if (!(CAMERA_KINDS as readonly string[]).includes(kind)) { bad(`camera ${id}: kind ${JSON.stringify(kind)}, not one of ${CAMERA_KINDS.join(', ')}`); continue }
     const url = r.get('rtsp_url') ?? ''
-    let parsed: URL | undefined
-    try {
-      parsed = new URL(url)
-    } catch {
-      parsed = undefined
-    }
-    if (!parsed || !['rtsp:', 'rtsps:'].includes(parsed.protocol) || parsed.hostname === '') { bad(`camera ${id}: rtsp_url ${JSON.stringify(url)} is not an rtsp:// or rtsps:// URL with a host`); continue }
+    const urlProblem = rtspUrlProblem(url)
+    if (urlProblem) { bad(`camera ${id}: ${urlProblem}`); continue }
     const where = place(r.get('lon'), r.get('lat'), r.get('micro_grid_id'))
     if (typeof where === 'string') { bad(`camera ${id}: ${where}`); continue }
     const codec = r.get('codec') || DEFAULT_PROFILE.codec
     if (codec !== 'h264' && codec !== 'h265') { bad(`camera ${id}: codec ${JSON.stringify(codec)}, not h264 or h265`); continue }
-    const numbers = { width: positiveInt(r.get('width'), 'width', 16_384), height: positiveInt(r.get('height'), 'height', 16_384), fps: positiveInt(r.get('fps'), 'fps', 240), bitrateKbps: positiveInt(r.get('bitrate_kbps'), 'bitrate_kbps', 1_000_000), gop: positiveInt(r.get('gop'), 'gop', 10_000) }
+    const L = PROFILE_LIMITS
+    const numbers = { width: positiveInt(r.get('width'), 'width', L.width), height: positiveInt(r.get('height'), 'height', L.height), fps: positiveInt(r.get('fps'), 'fps', L.fps), bitrateKbps: positiveInt(r.get('bitrate_kbps'), 'bitrate_kbps', L.bitrateKbps), gop: positiveInt(r.get('gop'), 'gop', L.gop) }
     const wrong = Object.values(numbers).find((v) => typeof v === 'string')
     if (typeof wrong === 'string') { bad(`camera ${id}: ${wrong}`); continue }
     const n = numbers as Record<keyof typeof numbers, number | undefined>

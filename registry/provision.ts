@@ -1,15 +1,17 @@
-// Devices provisioned while the system runs: added, changed, moved,
-// decommissioned, their credentials rotated. Each change is written to the
-// `devices` table (the device's new row first, then its old rows deleted,
-// so it is never missing) and then to `device_changes`, the log every
-// gateway process follows within mqtt.denyListRefreshMs
-// (ingest/mqtt/registry-watch.ts). Both carry the store's clock.
+// Devices and cameras provisioned while the system runs: added, changed,
+// moved, decommissioned, a device's credentials rotated. Each change is
+// written to its table (`devices` or `cameras`: the new row first, then the
+// old rows deleted, so it is never missing) and then to its log
+// (`device_changes`, `camera_changes`), which the gateways and the twin
+// follow: every MQTT gateway process the device log, within
+// mqtt.denyListRefreshMs (ingest/mqtt/registry-watch.ts); the twin both,
+// within twin.registryRefreshMs. Each log carries the store's clock.
 import type { ClickHouseClient } from '@clickhouse/client'
 import { CitytwinError } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
-import type { Device, LonLat } from './city.ts'
+import { CAMERA_KINDS, type Camera, type CameraKind, type Device, type LonLat, type StreamProfile } from './city.ts'
 import { DEVICE_TYPE_BY_NAME, type DeviceType } from './device-types.ts'
-import { ID_PATTERN } from './import.ts'
+import { DEFAULT_PROFILE, ID_PATTERN, profileProblem, rtspUrlProblem } from './import.ts'
 import { MicroGrids, type MicroGrid, type Place } from './locate.ts'
 
 const log = logger('provision')
@@ -26,19 +28,53 @@ export type DeviceChange =
 /** A device as the registry holds it: the city model's record and its credential version (ingest/mqtt/tokens.ts). */
 export type DeviceRecord = Device & { credentialVersion: number }
 
+export type CameraChange =
+  | { op: 'add'; id: string; kind: string; at: Location; rtspUrl: string; profile?: Partial<StreamProfile> | undefined }
+  | { op: 'update'; id: string; kind?: string | undefined; rtspUrl?: string | undefined; profile?: Partial<StreamProfile> | undefined }
+  | { op: 'move'; id: string; at: Location }
+  | { op: 'decommission'; id: string }
+
 /** Where the device log stands (epoch ms of its last change; 0 when nothing was ever provisioned): followers read it before the registry, so nothing falls between. */
 export async function deviceLogPosition(client: ClickHouseClient): Promise<number> {
-  const rs = await client.query({ query: 'SELECT toUnixTimestamp64Milli(max(at)) AS at FROM device_changes', format: 'JSONEachRow' })
+  return logPosition(client, 'device_changes')
+}
+
+/** Where the registry as a whole stands: the later of the device and camera logs (the twin follows both). */
+export async function registryLogPosition(client: ClickHouseClient): Promise<number> {
+  const [devices, cameras] = await Promise.all([logPosition(client, 'device_changes'), logPosition(client, 'camera_changes')])
+  return Math.max(devices, cameras)
+}
+
+async function logPosition(client: ClickHouseClient, log: 'device_changes' | 'camera_changes'): Promise<number> {
+  const rs = await client.query({ query: `SELECT toUnixTimestamp64Milli(max(at)) AS at FROM ${log}`, format: 'JSONEachRow' })
   return Number((await rs.json<{ at: number | string | null }>())[0]?.at ?? 0)
 }
 
-export type ProvisionResult =
-  | { ok: true; op: DeviceChange['op']; device: DeviceRecord; at: number }
-  | { ok: false; status: 400 | 404 | 409; code: 'DEVICE_NOT_FOUND' | 'DEVICE_EXISTS' | 'BAD_REQUEST'; message: string }
+/** Why a change was refused; nothing was changed by it. */
+export interface Refusal {
+  ok: false
+  status: 400 | 404 | 409
+  code: 'DEVICE_NOT_FOUND' | 'DEVICE_EXISTS' | 'CAMERA_NOT_FOUND' | 'CAMERA_EXISTS' | 'BAD_REQUEST'
+  message: string
+}
+
+export type ProvisionResult = { ok: true; op: DeviceChange['op']; device: DeviceRecord; at: number } | Refusal
+export type CameraProvisionResult = { ok: true; op: CameraChange['op']; camera: Camera; at: number } | Refusal
 
 const COLUMNS = 'id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s, installed_at, credential_version, changed_at'
+const CAMERA_COLUMNS = 'id, kind, micro_grid_id, community_id, street_id, district_id, lon, lat, rtsp_url, codec, width, height, fps, bitrate_kbps, gop'
 
-const refuse = (status: 400 | 404 | 409, code: 'DEVICE_NOT_FOUND' | 'DEVICE_EXISTS' | 'BAD_REQUEST', message: string): ProvisionResult => ({ ok: false, status, code, message })
+const refuse = (status: Refusal['status'], code: Refusal['code'], message: string): Refusal => ({ ok: false, status, code, message })
+const ID_RULE = "1 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
+
+/** A registry table and the log of its changes. */
+interface Ledger {
+  table: 'devices' | 'cameras'
+  log: 'device_changes' | 'camera_changes'
+  logId: 'device_id' | 'camera_id'
+}
+const DEVICES: Ledger = { table: 'devices', log: 'device_changes', logId: 'device_id' }
+const CAMERAS: Ledger = { table: 'cameras', log: 'camera_changes', logId: 'camera_id' }
 
 export class Provisioner {
   readonly #client: ClickHouseClient
@@ -52,11 +88,9 @@ export class Provisioner {
     this.#toleranceKm = o.toleranceKm ?? 0.05
   }
 
-  /** Applies a change, stored before it resolves; a refusal says why, and changes nothing. */
+  /** Applies a change to a device, stored before it resolves; a refusal says why, and changes nothing. */
   apply(change: DeviceChange, actor: string, reason = ''): Promise<ProvisionResult> {
-    const run = this.#queue.then(() => this.#apply(change, actor, reason))
-    this.#queue = run.catch(() => undefined)
-    return run
+    return this.#serial(() => this.#apply(change, actor, reason))
   }
 
   /** The device as the registry holds it now; undefined when there is none (or it was decommissioned). */
@@ -73,7 +107,7 @@ export class Provisioner {
   }
 
   async #apply(change: DeviceChange, actor: string, reason: string): Promise<ProvisionResult> {
-    if (!ID_PATTERN.test(change.id)) return refuse(400, 'BAD_REQUEST', `device id ${JSON.stringify(change.id)}: 1 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit`)
+    if (!ID_PATTERN.test(change.id)) return refuse(400, 'BAD_REQUEST', `device id ${JSON.stringify(change.id)}: ${ID_RULE}`)
     const current = await this.get(change.id)
     if (change.op === 'add' && current) return refuse(409, 'DEVICE_EXISTS', `device ${change.id} exists already; change it with update or move`)
     if (change.op !== 'add' && !current) return refuse(404, 'DEVICE_NOT_FOUND', `no device ${change.id}`)
@@ -107,31 +141,99 @@ export class Provisioner {
         next = current as DeviceRecord
         break
     }
-    const at = await this.#storeNow()
-    if (change.op === 'decommission') {
-      await this.#client.command({ query: 'DELETE FROM devices WHERE id = {id:String}', query_params: { id: next.id } })
-    } else {
-      await this.#client.insert({
-        table: 'devices', format: 'JSONEachRow',
-        values: [{ id: next.id, type: next.type, micro_grid_id: next.microGridId, community_id: next.communityId, street_id: next.streetId, district_id: next.districtId,
-          lon: next.lon, lat: next.lat, interval_s: next.intervalS, installed_at: next.installedAt, credential_version: next.credentialVersion, changed_at: at }],
-      })
-      await this.#client.command({ query: 'DELETE FROM devices WHERE id = {id:String} AND changed_at < fromUnixTimestamp64Milli({at:Int64})', query_params: { id: next.id, at } })
-    }
-    // Then the log the gateways follow. Were the process to die between the two, the gateways would
-    // learn of the change at their next start, when they read the devices table again.
-    await this.#client.insert({
-      table: 'device_changes', format: 'JSONEachRow',
-      values: [{ at, device_id: next.id, op: change.op, type: next.type, micro_grid_id: next.microGridId, community_id: next.communityId, street_id: next.streetId, district_id: next.districtId,
-        lon: next.lon, lat: next.lat, interval_s: next.intervalS, credential_version: next.credentialVersion, actor, reason }],
+    const at = await this.#record(DEVICES, change.op, next.id, change.op === 'decommission' ? undefined : {
+      id: next.id, type: next.type, micro_grid_id: next.microGridId, community_id: next.communityId, street_id: next.streetId, district_id: next.districtId,
+      lon: next.lon, lat: next.lat, interval_s: next.intervalS, installed_at: next.installedAt, credential_version: next.credentialVersion,
+    }, {
+      type: next.type, micro_grid_id: next.microGridId, community_id: next.communityId, street_id: next.streetId, district_id: next.districtId,
+      lon: next.lon, lat: next.lat, interval_s: next.intervalS, credential_version: next.credentialVersion, actor, reason,
     })
     log.info({ op: change.op, device: next.id, actor, reason }, 'device provisioned')
     return { ok: true, op: change.op, device: next, at }
   }
 
-  /** The store's clock in epoch ms, one millisecond past the last change (so each change is later than the one before). */
-  async #storeNow(): Promise<number> {
-    const rs = await this.#client.query({ query: "SELECT toUnixTimestamp64Milli(greatest(now64(3), (SELECT max(at) FROM device_changes) + toIntervalMillisecond(1))) AS t", format: 'JSONEachRow' })
+  /** Applies a change to a camera, stored before it resolves; a refusal says why, and changes nothing. */
+  applyCamera(change: CameraChange, actor: string, reason = ''): Promise<CameraProvisionResult> {
+    return this.#serial(() => this.#applyCamera(change, actor, reason))
+  }
+
+  /** The camera as the registry holds it now; undefined when there is none (or it was decommissioned). */
+  async getCamera(id: string): Promise<Camera | undefined> {
+    const rs = await this.#client.query({ query: `SELECT ${CAMERA_COLUMNS} FROM cameras WHERE id = {id:String} ORDER BY changed_at DESC LIMIT 1`, query_params: { id }, format: 'JSONCompactEachRow' })
+    const [row] = await rs.json<[string, CameraKind, number, number, number, number, number, number, string, 'h264' | 'h265', number, number, number, number, number]>()
+    if (!row) return undefined
+    const [, kind, micro, community, street, district, lon, lat, rtspUrl, codec, width, height, fps, bitrate, gop] = row
+    return { id, kind, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat, rtspUrl,
+      profile: { codec, width: Number(width), height: Number(height), fps: Number(fps), bitrateKbps: Number(bitrate), gop: Number(gop) } }
+  }
+
+  async #applyCamera(change: CameraChange, actor: string, reason: string): Promise<CameraProvisionResult> {
+    if (!ID_PATTERN.test(change.id)) return refuse(400, 'BAD_REQUEST', `camera id ${JSON.stringify(change.id)}: ${ID_RULE}`)
+    const current = await this.getCamera(change.id)
+    if (change.op === 'add' && current) return refuse(409, 'CAMERA_EXISTS', `camera ${change.id} exists already; change it with update or move`)
+    if (change.op !== 'add' && !current) return refuse(404, 'CAMERA_NOT_FOUND', `no camera ${change.id}`)
+    let next: Camera
+    switch (change.op) {
+      case 'add': {
+        const where = await this.#locate(change.at)
+        if (typeof where === 'string') return refuse(400, 'BAD_REQUEST', where)
+        next = { id: change.id, kind: change.kind as CameraKind, ...where, rtspUrl: change.rtspUrl, profile: { ...DEFAULT_PROFILE, ...change.profile } }
+        break
+      }
+      case 'update': {
+        const was = current as Camera
+        next = { ...was, kind: (change.kind ?? was.kind) as CameraKind, rtspUrl: change.rtspUrl ?? was.rtspUrl, profile: { ...was.profile, ...change.profile } }
+        break
+      }
+      case 'move': {
+        const where = await this.#locate(change.at)
+        if (typeof where === 'string') return refuse(400, 'BAD_REQUEST', where)
+        next = { ...(current as Camera), ...where }
+        break
+      }
+      case 'decommission':
+        next = current as Camera
+        break
+    }
+    const problem = cameraProblem(next)
+    if (problem) return refuse(400, 'BAD_REQUEST', `camera ${next.id}: ${problem}`)
+    const placed = { kind: next.kind, micro_grid_id: next.microGridId, community_id: next.communityId, street_id: next.streetId, district_id: next.districtId, lon: next.lon, lat: next.lat, rtsp_url: next.rtspUrl }
+    const p = next.profile
+    const at = await this.#record(CAMERAS, change.op, next.id, change.op === 'decommission' ? undefined : {
+      id: next.id, ...placed, codec: p.codec, width: p.width, height: p.height, fps: p.fps, bitrate_kbps: p.bitrateKbps, gop: p.gop,
+    }, { ...placed, actor, reason })
+    log.info({ op: change.op, camera: next.id, actor, reason }, 'camera provisioned')
+    return { ok: true, op: change.op, camera: next, at }
+  }
+
+  /** One change at a time, of either kind: two at once on one subject would each delete the other's row. */
+  #serial<T>(fn: () => Promise<T>): Promise<T> {
+    const run = this.#queue.then(fn)
+    this.#queue = run.catch(() => undefined)
+    return run
+  }
+
+  /**
+   * Writes a change: the subject's new row (undefined: it is decommissioned)
+   * with the change's time, its older rows deleted, then the log entry.
+   * Were the process to die between the two, the followers would learn of
+   * the change at their next start, when they read the table again.
+   */
+  async #record(ledger: Ledger, op: string, id: string, row: Record<string, unknown> | undefined, logRow: Record<string, unknown>): Promise<number> {
+    const at = await this.#storeNow(ledger.log)
+    if (!row) {
+      await this.#client.command({ query: `DELETE FROM ${ledger.table} WHERE id = {id:String}`, query_params: { id } })
+    } else {
+      await this.#client.insert({ table: ledger.table, format: 'JSONEachRow', values: [{ ...row, changed_at: at }] })
+      await this.#client.command({ query: `DELETE FROM ${ledger.table} WHERE id = {id:String} AND changed_at < fromUnixTimestamp64Milli({at:Int64})`, query_params: { id, at } })
+    }
+    await this.#client.insert({ table: ledger.log, format: 'JSONEachRow', values: [{ at, [ledger.logId]: id, op, ...logRow }] })
+    return at
+  }
+
+  /** The store's clock in epoch ms, one millisecond past the last change of `log` (so each change is later than the one before). */
+  async #storeNow(log: Ledger['log']): Promise<number> {
+    const rs = await this.#client.query({ query: `SELECT toUnixTimestamp64Milli(greatest(now64(3), (SELECT max(at) FROM ${log}) + toIntervalMillisecond(1))) AS t`, format: 'JSONEachRow' })
     const [row] = await rs.json<{ t: number | string }>()
     return Number(row?.t ?? Date.now())
   }
@@ -152,4 +254,10 @@ export class Provisioner {
     this.#micros.catch(() => { this.#micros = undefined })
     return this.#micros
   }
+}
+
+/** Why a camera cannot be as it is, or undefined when it can. */
+function cameraProblem(c: Camera): string | undefined {
+  if (!(CAMERA_KINDS as readonly string[]).includes(c.kind)) return `kind ${JSON.stringify(c.kind)}, not one of ${CAMERA_KINDS.join(', ')}`
+  return rtspUrlProblem(c.rtspUrl) ?? profileProblem(c.profile)
 }

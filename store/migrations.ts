@@ -449,6 +449,31 @@ export const MIGRATIONS: readonly Migration[] = [
       ORDER BY (at, device_id)`,
     ],
   },
+  {
+    version: 15,
+    name: 'cameras provisioned while the system runs: when each row was written, and the log of changes the twin follows',
+    statements: [
+      // A change writes the camera's new row before it deletes the old one: the latest row is the camera.
+      "ALTER TABLE cameras ADD COLUMN IF NOT EXISTS changed_at DateTime64(3, 'UTC') DEFAULT 0",
+      // One row per change, with the camera as it is after it (registry/provision.ts).
+      `CREATE TABLE IF NOT EXISTS camera_changes (
+        at DateTime64(3, 'UTC'),
+        camera_id String,
+        op LowCardinality(String),
+        kind LowCardinality(String),
+        micro_grid_id UInt32,
+        community_id UInt32,
+        street_id UInt32,
+        district_id UInt32,
+        lon Float64,
+        lat Float64,
+        rtsp_url String,
+        actor String,
+        reason String
+      ) ENGINE = MergeTree
+      ORDER BY (at, camera_id)`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

@@ -46,6 +46,13 @@ export function runCli(args: string[], env: Record<string, string> = {}, timeout
   })
 }
 
+/** Runs one SQL statement through `citytwin store query` against a store (a running system's, through its owner), its rows as objects. */
+export async function storeQuery<T>(dataDir: string, sql: string): Promise<T[]> {
+  const r = await runCli(['store', 'query', sql, '--data-dir', dataDir])
+  if (r.code !== 0) throw new Error(`query failed: ${r.stderr}`)
+  return r.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T)
+}
+
 export interface RunningCli {
   child: ChildProcess
   /** The first match of the awaited line. */

@@ -9,7 +9,7 @@ import { join } from 'node:path'
 import mqtt from 'mqtt'
 import { describe, expect, it } from 'vitest'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
-import { runCli, tempDir } from '../helpers.ts'
+import { runCli, storeQuery, tempDir } from '../helpers.ts'
 import { connackOf, until } from '../faults/devices.ts'
 import { freePort, SECRET, startSystem, stopSystem } from '../faults/system.ts'
 
@@ -32,11 +32,7 @@ async function everyWorkerAnswers(port: number, id: string, token: string, code:
   return codes
 }
 
-async function query<T>(dataDir: string, sql: string): Promise<T[]> {
-  const r = await runCli(['store', 'query', sql, '--data-dir', dataDir])
-  if (r.code !== 0) throw new Error(`query failed: ${r.stderr}`)
-  return r.stdout.trim().split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as T)
-}
+const query = storeQuery
 
 describe('device provisioning', () => {
   it('adds, moves, rotates and decommissions a device in every worker without a restart', async () => {

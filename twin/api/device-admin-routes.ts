@@ -9,26 +9,31 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import { z } from 'zod'
 import { listDenials, setDenial } from '../../ingest/mqtt/deny-list.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
-import { Provisioner, type DeviceChange, type ProvisionResult } from '../../registry/provision.ts'
+import type { DeviceChange, Location, Provisioner, ProvisionResult } from '../../registry/provision.ts'
 import { DEVICE_TYPES_LIST } from '../../registry/device-types.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
 import { HttpError, route, type Reply, type Route } from '../../lib/http/router.ts'
 
-const reason = z.string().max(500).default('').describe('Why: kept with the change in the device log and the audit trail.')
-const location = {
+/** Why a change is made, in a provisioning request's body. */
+export const reason = z.string().max(500).default('').describe('Why: kept with the change in the registry\'s log and the audit trail.')
+/** Where a device or camera stands, in a provisioning request's body. */
+export const location = {
   lon: z.number().min(-180).max(180).optional().describe('Where it stands (degrees); located in the micro-grid that holds it.'),
   lat: z.number().min(-90).max(90).optional(),
   microGridId: z.number().int().min(1).optional().describe('Or the micro-grid it stands in (then at its centroid); with lon and lat, the point must lie in it.'),
 }
-const placed = (b: { lon?: number | undefined; lat?: number | undefined; microGridId?: number | undefined }): boolean => (b.lon === undefined) === (b.lat === undefined) && (b.lon !== undefined || b.microGridId !== undefined)
-const PLACED = 'give lon and lat, or microGridId, or all three'
+type Located = { lon?: number | undefined; lat?: number | undefined; microGridId?: number | undefined }
+/** Whether a body places its subject: lon and lat together, or a micro-grid, or both. */
+export const placed = (b: Located): boolean => (b.lon === undefined) === (b.lat === undefined) && (b.lon !== undefined || b.microGridId !== undefined)
+export const PLACED = 'give lon and lat, or microGridId, or all three'
+/** The place a checked body gives (placed() held). */
+export const locationOf = (b: Located): Location => (b.lon !== undefined && b.lat !== undefined ? { lon: b.lon, lat: b.lat, microGridId: b.microGridId } : { microGridId: b.microGridId ?? 0 })
 
-export function deviceAdminRoutes(live: LiveTwin, client: ClickHouseClient, deviceSecret?: string): Route[] {
+export function deviceAdminRoutes(live: LiveTwin, client: ClickHouseClient, provisioner: Provisioner, deviceSecret?: string): Route[] {
   const known = async (id: string): Promise<string> => {
     if (live.twin.deviceIndex(id) === undefined && !(await provisioner.get(id))) throw new HttpError(404, 'DEVICE_NOT_FOUND', `no device ${id}`)
     return id
   }
-  const provisioner = new Provisioner({ client })
   const answer = (r: ProvisionResult, created = false): Reply => {
     if (!r.ok) throw new HttpError(r.status, r.code, r.message)
     return { status: created ? 201 : 200, body: { op: r.op, device: r.device, at: r.at } }
@@ -44,7 +49,7 @@ export function deviceAdminRoutes(live: LiveTwin, client: ClickHouseClient, devi
         intervalS: z.number().int().min(1).max(86_400).optional().describe('How often it reports; default its type\'s interval.'),
         installedAt: z.number().int().min(0).optional().describe('Epoch milliseconds.'), reason,
       }).refine(placed, PLACED),
-      handler: async ({ body, caller }) => change({ op: 'add', id: body.id, type: body.type, at: body.lon !== undefined && body.lat !== undefined ? { lon: body.lon, lat: body.lat, microGridId: body.microGridId } : { microGridId: body.microGridId ?? 0 }, intervalS: body.intervalS, installedAt: body.installedAt }, caller?.name, body.reason, true),
+      handler: async ({ body, caller }) => change({ op: 'add', id: body.id, type: body.type, at: locationOf(body), intervalS: body.intervalS, installedAt: body.installedAt }, caller?.name, body.reason, true),
     }),
     route({
       method: 'POST', path: '/api/admin/devices/{id}/update', tag: 'admin', role: 'admin',
@@ -56,7 +61,7 @@ export function deviceAdminRoutes(live: LiveTwin, client: ClickHouseClient, devi
       method: 'POST', path: '/api/admin/devices/{id}/move', tag: 'admin', role: 'admin',
       summary: 'Moves a device: its readings from then on belong to the grids of its new place',
       body: z.strictObject({ ...location, reason }).refine(placed, PLACED),
-      handler: async ({ params, body, caller }) => change({ op: 'move', id: params.id ?? '', at: body.lon !== undefined && body.lat !== undefined ? { lon: body.lon, lat: body.lat, microGridId: body.microGridId } : { microGridId: body.microGridId ?? 0 } }, caller?.name, body.reason),
+      handler: async ({ params, body, caller }) => change({ op: 'move', id: params.id ?? '', at: locationOf(body) }, caller?.name, body.reason),
     }),
     route({
       method: 'POST', path: '/api/admin/devices/{id}/decommission', tag: 'admin', role: 'admin',

@@ -23,6 +23,8 @@ import { callerOf } from '../../lib/http/tokens.ts'
 import { twinRoutes } from './twin-routes.ts'
 import { mapRoutes } from './map-routes.ts'
 import { deviceAdminRoutes } from './device-admin-routes.ts'
+import { cameraAdminRoutes } from './camera-admin-routes.ts'
+import { Provisioner } from '../../registry/provision.ts'
 import { isApiPath, serveStatic } from './static.ts'
 
 const log = logger('api')
@@ -117,7 +119,9 @@ export class ApiServer implements Component {
         handler: async () => ({ status: 200, body: await readCityFigures(this.#client) }),
       }),
     ]
-    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin, opts.client), ...deviceAdminRoutes(opts.twin, opts.client, opts.deviceSecret)] : []), ...(opts.routes ?? [])])
+    // One for the devices' and the cameras' routes: it makes one change at a time.
+    const provisioner = new Provisioner({ client: opts.client })
+    this.router = new Router([...system, ...(opts.twin ? [...twinRoutes(opts.twin, opts.client), ...mapRoutes(opts.twin, opts.client), ...deviceAdminRoutes(opts.twin, opts.client, provisioner, opts.deviceSecret), ...cameraAdminRoutes(provisioner)] : []), ...(opts.routes ?? [])])
   }
 
   get url(): string {

@@ -12,7 +12,7 @@ export const twinConfig = defineConfig(
     degradedSilentWindowMs: z.number().int().min(1_000).default(600_000).describe('"Heard from lately": a silent device counts toward that share for this many milliseconds after its silence began; one silent for longer is a device to see to, and no longer holds ingest degraded.'),
     checkpointIntervalMs: z.number().int().min(1_000).default(60_000).describe('How often the twin writes the devices that changed (their latest values and connectivity) and the bus positions it has applied to the store, in milliseconds. A restart reads that checkpoint and then what was stored after it: a longer interval writes less and reads more at start.'),
     sweepIntervalMs: z.number().int().min(100).default(1_000).describe('How often the twin looks for devices that have turned silent, in milliseconds.'),
-    registryRefreshMs: z.number().int().min(100).default(15_000).describe('How often the twin looks for devices provisioned since it loaded (citytwin devices add, move, decommission...), in milliseconds; when there are, it rebuilds from the store (about 6 s for the full city, holding its elements on the bus meanwhile), at most once in this time.'),
+    registryRefreshMs: z.number().int().min(100).default(15_000).describe('How often the twin looks for devices and cameras provisioned since it loaded (citytwin devices add, cameras move, ...), in milliseconds; when there are, it rebuilds from the store (about 6 s for the full city, holding its elements on the bus meanwhile), at most once in this time.'),
   }),
 )
 

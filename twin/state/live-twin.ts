@@ -18,7 +18,7 @@ import type { TwinConfig } from './config.ts'
 import { loadTwinState, openTickets } from './load.ts'
 import type { IngestHealth } from './ingest-health.ts'
 import type { StatusListener, Twin } from './twin.ts'
-import { deviceLogPosition } from '../../registry/provision.ts'
+import { registryLogPosition } from '../../registry/provision.ts'
 
 const log = logger('twin')
 const elementsTotal = counter('citytwin_twin_elements_total', 'Elements applied to the live twin', [])
@@ -137,7 +137,7 @@ export class LiveTwin implements Component {
   }
 
   /**
-   * Devices provisioned since the twin loaded (added, moved, decommissioned):
+   * Devices and cameras provisioned since the twin loaded (added, moved, decommissioned):
    * it rebuilds from the store, which then holds them. A rare event, so a
    * rebuild, with its elements held on the bus meanwhile, rather than a
    * twin whose every column can grow and shrink.
@@ -145,13 +145,13 @@ export class LiveTwin implements Component {
   async #followRegistry(): Promise<void> {
     if (this.#loading) return
     try {
-      const at = await deviceLogPosition(this.#client)
+      const at = await registryLogPosition(this.#client)
       if (at <= this.#registryAt) return
-      log.info({ since: this.#registryAt, now: at }, 'devices provisioned since the twin loaded: rebuilding it from the store')
+      log.info({ since: this.#registryAt, now: at }, 'devices or cameras provisioned since the twin loaded: rebuilding it from the store')
       await this.rebuild()
       this.#registryRebuilds++
     } catch (e) {
-      log.warn({ err: messageOf(e) }, 'could not follow the devices provisioned; tried again at the next look')
+      log.warn({ err: messageOf(e) }, 'could not follow the devices and cameras provisioned; tried again at the next look')
     }
   }
 
@@ -275,8 +275,8 @@ export class LiveTwin implements Component {
     const t0 = performance.now()
     const previous = this.#twin?.ingestHealth
     const gaps = this.#gaps
-    // The device log's position first: a device provisioned while the city loads is looked at again, never missed.
-    const registryAt = await deviceLogPosition(this.#client)
+    // The registry logs' position first: a device or camera provisioned while the city loads is looked at again, never missed.
+    const registryAt = await registryLogPosition(this.#client)
     // The twin's configuration is its silence policy (and a little more).
     const { twin, state } = await loadTwinState(this.#client, this.#cfg, this.#maxPastMs)
     this.#registryAt = registryAt

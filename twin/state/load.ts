@@ -32,7 +32,7 @@ export async function loadTwinCity(client: ClickHouseClient): Promise<TwinCity> 
       id, type, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat, intervalS: Number(interval),
     }))
   type C = [string, string, number, number, number, number, number, number]
-  const cameras: TwinCamera[] = (await rows<C>(client, 'SELECT id, kind, micro_grid_id, community_id, street_id, district_id, lon, lat FROM cameras ORDER BY id'))
+  const cameras: TwinCamera[] = (await rows<C>(client, 'SELECT id, kind, micro_grid_id, community_id, street_id, district_id, lon, lat FROM cameras ORDER BY id, changed_at DESC LIMIT 1 BY id'))
     .map(([id, kind, micro, community, street, district, lon, lat]) => ({
       id, kind, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat,
     }))
