@@ -77,7 +77,7 @@ export const startCommand: Command = {
     // (the reverse): sources first, the store owner last.
     const components: Component[] = []
     try {
-      if (store.mode === 'embedded') await startAll([new StoreOwner(store)], components)
+      if (store.mode === 'embedded') await startAll([new StoreOwner(store, { cityHeldBy: 'citytwin start' })], components)
       const figures = await readCityFigures(store.client)
       // A city's own data (citytwin city import) is kept: start never replaces it with a generated one.
       const imported = figures.source !== ''

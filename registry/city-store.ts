@@ -11,6 +11,7 @@ import type { Camera, CameraKind, City, Device, Grid, GridLevel, LonLat } from '
 import type { DeviceType } from './device-types.ts'
 import type { WriterConfig } from '../store/config.ts'
 import { StoreWriter, type Row } from '../store/writer.ts'
+import { readOwnerInfo, type Store } from '../store/client.ts'
 import { CitytwinError, messageOf } from '../lib/errors.ts'
 
 const TABLES = {
@@ -33,6 +34,21 @@ function rowsOf(city: City, source: string): Record<keyof typeof TABLES, Row[]> 
  * from: '' for a generated city (its seed is the city's), 'import: <name>'
  * for an imported one, which `citytwin start` then keeps.
  */
+/**
+ * Refuses (CITY_IN_USE) to replace the city while a citytwin command that
+ * holds it in memory (its twin, its gateways' registries, its rules) runs
+ * on this store: they would go on with the old city. Seen through the
+ * store's owner (an embedded store served by that command); a ClickHouse
+ * server cannot tell who else uses it, so there it is the operator's to
+ * stop citytwin first.
+ */
+export function refuseWhileCityHeld(store: Store, doing: string): void {
+  if (store.mode !== 'owner') return
+  const owner = readOwnerInfo(store.dataDir)
+  if (!owner?.cityHeldBy) return
+  throw new CitytwinError('CITY_IN_USE', `citytwin is running on the store in ${store.dataDir} (${owner.cityHeldBy}, pid ${owner.pid}): stop it, ${doing}, then start it again`)
+}
+
 export async function writeCity(client: ClickHouseClient, city: City, writer: WriterConfig, source = ''): Promise<Record<keyof typeof TABLES, number>> {
   const rows = rowsOf(city, source)
   const tables = Object.keys(TABLES) as (keyof typeof TABLES)[]

@@ -7,7 +7,7 @@ import { cliActor, UsageError, numberOption } from '../lib/command.ts'
 import { CitytwinError, messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
 import { withStore } from '../store/index.ts'
-import { readCity, readCityFigures, writeCity } from './city-store.ts'
+import { readCity, readCityFigures, refuseWhileCityHeld, writeCity } from './city-store.ts'
 import { cityToFiles } from './export.ts'
 import { importCity, type CityFile } from './import.ts'
 import { Provisioner, type CameraChange, type CameraProvisionResult, type DeviceChange, type Location, type ProvisionResult, type Refusal } from './provision.ts'
@@ -164,10 +164,7 @@ export const registryCommands: Command[] = [
       }
       const name = typeof values.name === 'string' && values.name.trim() !== '' ? values.name.trim() : basename(values.grids).replace(/\.(geo)?json$/i, '')
       return withStore({ file: configFile }, async ({ store, writerCfg }) => {
-        if (store.mode === 'owner') {
-          // Its twin, gateways and rules hold the city in memory and would go on with the old one.
-          throw new CitytwinError('CITY_IN_USE', `citytwin is running on the store in ${store.dataDir}: stop it, import, then start it again`)
-        }
+        refuseWhileCityHeld(store, 'import')
         await writeCity(store.client, city, writerCfg, `import: ${name}`)
         log.info({ name, grids: city.grids.length, devices: city.devices.length, cameras: city.cameras.length, ms: Math.round(performance.now() - t0) }, 'city imported')
         stdout.write(`city "${name}" imported (${store.mode} store): ${summary}\n`)

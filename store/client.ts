@@ -34,6 +34,12 @@ export interface OwnerInfo {
   token: string
   database: string
   startedAt: string
+  /**
+   * The command whose processes hold the city in memory (the twin, the
+   * gateways' registries, the rules): while it runs, the city must not be
+   * replaced under it. Absent for an owner that only serves the store.
+   */
+  cityHeldBy?: string
 }
 
 const log = logger('store')

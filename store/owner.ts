@@ -38,13 +38,16 @@ export class StoreOwner implements Component {
   readonly #chdb: ChdbPool
   readonly #host: string
   readonly #port: number
+  readonly #cityHeldBy: string | undefined
 
-  constructor(store: Store, opts: { host?: string; port?: number } = {}) {
+  /** `cityHeldBy`: the command this process runs, when it holds the city in memory (OwnerInfo.cityHeldBy). */
+  constructor(store: Store, opts: { host?: string; port?: number; cityHeldBy?: string } = {}) {
     if (store.mode !== 'embedded' || !store.chdb) throw new CitytwinError('INTERNAL', 'only the process that opened the embedded store can serve it')
     this.#store = store
     this.#chdb = store.chdb
     this.#host = opts.host ?? '127.0.0.1'
     this.#port = opts.port ?? 0
+    this.#cityHeldBy = opts.cityHeldBy
   }
 
   get url(): string {
@@ -57,7 +60,7 @@ export class StoreOwner implements Component {
     server.keepAliveTimeout = 10_000
     await listen(server, this.#port, this.#host)
     this.#server = server
-    const info: OwnerInfo = { pid: process.pid, url: this.url, token: this.#token, database: this.#store.database, startedAt: new Date().toISOString() }
+    const info: OwnerInfo = { pid: process.pid, url: this.url, token: this.#token, database: this.#store.database, startedAt: new Date().toISOString(), ...(this.#cityHeldBy ? { cityHeldBy: this.#cityHeldBy } : {}) }
     writeFileSync(ownerFile(this.#store.dataDir), JSON.stringify(info, null, 2), { mode: 0o600 })
     log.info({ url: this.url, dataDir: this.#store.dataDir }, 'serving the embedded store to other processes')
   }

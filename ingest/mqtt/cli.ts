@@ -147,7 +147,7 @@ export const mqttCommands: Command[] = [
       const { store, writerCfg } = setup
       // A long-running process that opened the embedded store serves it, so
       // other commands (and the workers) can use it meanwhile.
-      const owner = store.mode === 'embedded' ? new StoreOwner(store) : undefined
+      const owner = store.mode === 'embedded' ? new StoreOwner(store, { cityHeldBy: 'citytwin gateway mqtt' }) : undefined
       const started: Component[] = []
       try {
         await owner?.start()

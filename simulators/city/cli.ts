@@ -5,7 +5,7 @@ import { numberOption, UsageError } from '../../lib/command.ts'
 import { logger } from '../../lib/log.ts'
 import { withStore } from '../../store/index.ts'
 import { countByLevel, generateCity } from './generate.ts'
-import { writeCity } from '../../registry/city-store.ts'
+import { refuseWhileCityHeld, writeCity } from '../../registry/city-store.ts'
 
 const log = logger('city')
 
@@ -26,6 +26,7 @@ export const cityCommands: Command[] = [
       const city = generateCity({ seed, scale })
       const genMs = performance.now() - t0
       return withStore({ file: configFile }, async ({ store, writerCfg }) => {
+        refuseWhileCityHeld(store, 'generate the city')
         await writeCity(store.client, city, writerCfg)
         const totalMs = performance.now() - t0
         const levels = countByLevel(city.grids)

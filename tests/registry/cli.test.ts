@@ -79,10 +79,13 @@ describe('citytwin city import and export', () => {
       expect(run.stdout()).not.toMatch(/demo\s+\d+ simulated devices/)
       // Not the demo: reads need a token.
       expect(run.stdout()).toMatch(/reads need a token/)
-      // While it runs, the city cannot be swapped under its twin and gateways.
+      // While it runs, the city cannot be swapped under its twin and gateways, imported or generated.
       const during = await runCli(['city', 'import', ...files, '--data-dir', dataDir])
       expect(during.code).toBe(1)
-      expect(during.stderr).toMatch(/CITY_IN_USE: citytwin is running on the store/)
+      expect(during.stderr).toMatch(/CITY_IN_USE: citytwin is running on the store in .* \(citytwin start, pid \d+\): stop it, import, then start it again/)
+      const generated = await runCli(['city', 'generate', '--seed', '2', '--scale', '0.01', '--data-dir', dataDir])
+      expect(generated.code).toBe(1)
+      expect(generated.stderr).toMatch(/CITY_IN_USE: citytwin is running on the store .*: stop it, generate the city, then start it again/)
     } finally {
       run.child.kill('SIGTERM')
       await run.exited
