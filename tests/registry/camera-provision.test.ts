@@ -39,6 +39,8 @@ describe('camera provisioning', () => {
       const here = micros[0] as { id: number; community_id: number }
       const there = micros.find((m) => m.community_id !== here.community_id) as { id: number; community_id: number }
       const before = await cameras()
+      const openApi = (await (await fetch(`${system.api}/openapi.json`)).json()) as { paths: Record<string, unknown> }
+      expect(Object.keys(openApi.paths)).toEqual(expect.arrayContaining(['/api/admin/cameras', '/api/admin/cameras/{id}/update', '/api/admin/cameras/{id}/move', '/api/admin/cameras/{id}/decommission']))
 
       expect((await twinView()).status).toBe(404)
       const added = await api('/api/admin/cameras', { id: ID, kind: 'road', rtspUrl: 'rtsp://10.20.0.7:554/live', microGridId: here.id, reason: 'new junction camera' })
