@@ -5,7 +5,7 @@
 // SLA clock running, within a minute of starting. `--no-demo` turns it off;
 // a deployment with its own city and devices never runs it.
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Component, ComponentStats } from '../../lib/component.ts'
+import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
 import type { DeviceType } from '../../registry/device-types.ts'
 import { createRng } from '../city/random.ts'
@@ -111,6 +111,15 @@ export class DemoFleet implements Component {
   async stop(deadline: number): Promise<void> {
     clearTimeout(this.#timer)
     await this.#fleet?.stop(Math.max(0, Math.min(5_000, deadline - Date.now())))
+  }
+
+  /**
+   * Always healthy; it says on /healthz that the demo fleet runs, so that a
+   * tool that would drive the same devices (citytwin sim scenario) can
+   * refuse to mix its devices and incidents with the demo's.
+   */
+  async health(): Promise<Health> {
+    return { ok: true, detail: `demo fleet: ${this.#devices.length} simulated devices, an incident every ${Math.round(this.incidentEveryMs / 1000)} s (citytwin start --no-demo runs without it)` }
   }
 
   stats(): ComponentStats {

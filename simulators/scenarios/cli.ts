@@ -14,6 +14,26 @@ import { evaluateScenario, quantile, type ScenarioReport, type SeenTicket } from
 import { loadScenario, planScenario, SHIPPED_SCENARIOS_DIR, type PlaceDevice } from './scenario.ts'
 
 /** Every ticket the API holds (open, and done in the last day), page by page. */
+/**
+ * The scenario drives the city's devices and scores every ticket the system
+ * raises: a system running its demo fleet (citytwin start without
+ * --no-demo) would have two clients per device id taking each other's
+ * session, and its own incidents' tickets scored as false. Refused, with
+ * what to do; an API that cannot be reached is said before the devices
+ * connect, not after the scenario.
+ */
+async function refuseDemoSystem(api: string): Promise<void> {
+  let body: { checks?: Record<string, unknown> }
+  try {
+    body = (await (await fetch(`${api}/healthz`)).json()) as { checks?: Record<string, unknown> }
+  } catch (e) {
+    throw new UsageError(`cannot reach the system's API at ${api} (${e instanceof Error ? e.message : String(e)}): start citytwin first, or give its address with --api`)
+  }
+  if (body.checks && 'demo' in body.checks) {
+    throw new UsageError(`the system at ${api} runs its demo fleet, whose devices and incidents would mix with the scenario's: start it with citytwin start --no-demo`)
+  }
+}
+
 export async function fetchTickets(api: string, token: string | undefined): Promise<SeenTicket[]> {
   const out: SeenTicket[] = []
   let cursor: string | null = null
@@ -54,6 +74,8 @@ export const scenarioCommand: Command = {
   },
   async run({ values, configFile, stdout }) {
     const scenario = loadScenario(typeof values.file === 'string' ? values.file : join(SHIPPED_SCENARIOS_DIR, 'city-incidents.yaml'))
+    const api = (typeof values.api === 'string' ? values.api : 'http://127.0.0.1:8080').replace(/\/$/, '')
+    await refuseDemoSystem(api)
     const limit = numberOption(values, 'limit')
     const { devices, dataDir } = await withStore({ file: configFile }, async ({ store, storeCfg }) => {
       const rs = await store.client.query({
@@ -68,7 +90,6 @@ export const scenarioCommand: Command = {
     const runStart = Date.now()
     const start = runStart + warmupS * 1000
     const plan = planScenario(scenario, devices satisfies PlaceDevice[], start, numberOption(values, 'seed') ?? 1)
-    const api = (typeof values.api === 'string' ? values.api : 'http://127.0.0.1:8080').replace(/\/$/, '')
     const token = typeof values.token === 'string' ? values.token : process.env.CITYTWIN_API_TOKEN
     const fleet: FleetOptions = { ...fleetOptions(values, configFile, dataDir), injections: plan.injections }
     const sims: SimDevice[] = devices.map((d) => ({ id: d.id, type: d.type, intervalS: d.intervalS }))

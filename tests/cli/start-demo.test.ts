@@ -4,7 +4,7 @@
 // set-up and no other process (issue 15).
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
-import { spawnCli, tempDir } from '../helpers.ts'
+import { runCli, spawnCli, tempDir } from '../helpers.ts'
 
 interface TicketView { type: string; status: string; origin: string; slaLeftMs: number | null; subject?: { deviceId?: string } }
 
@@ -40,6 +40,12 @@ describe('citytwin start with the demo city', () => {
       }, Math.max(5_000, 60_000 - (Date.now() - startedAt)))
       expect(ticket).toMatchObject({ type: 'gas_leak', origin: 'proactive' })
       expect(ticket.slaLeftMs).toBeGreaterThan(0)
+      // It says so on /healthz, and a scenario, which would drive the same devices and score the demo's tickets, is refused.
+      const health = await (await fetch(`${api}/healthz`)).json() as { checks: Record<string, { ok: boolean; detail?: string }> }
+      expect(health.checks.demo).toMatchObject({ ok: true, detail: expect.stringMatching(/demo fleet: 2193 simulated devices/) as unknown })
+      const scenario = await runCli(['sim', 'scenario', '--api', api, '--warmup-s', '1', '--data-dir', dataDir])
+      expect(scenario.code).toBe(2) // a usage error: the command was pointed at the wrong kind of system
+      expect(scenario.stderr).toMatch(/runs its demo fleet, whose devices and incidents would mix with the scenario's: start it with citytwin start --no-demo/)
     } finally {
       run.child.kill('SIGTERM')
       await run.exited
