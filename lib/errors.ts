@@ -18,6 +18,8 @@ export const ERROR_CODES = {
   AUTH_DENIED: { retryable: false, meaning: 'unknown device, wrong token or anonymous connection' },
   DEVICE_NOT_FOUND: { retryable: false, meaning: 'no device of that id in the city' },
   CAMERA_NOT_FOUND: { retryable: false, meaning: 'no camera of that id in the city' },
+  DEVICE_EXISTS: { retryable: false, meaning: 'a device of that id is in the registry already' },
+  CAMERA_EXISTS: { retryable: false, meaning: 'a camera of that id is in the registry already' },
   CITY_IMPORT_INVALID: { retryable: false, meaning: 'the city files given to citytwin city import have errors; nothing was imported' },
   CITY_IN_USE: { retryable: true, meaning: 'the city cannot be replaced while citytwin runs on this store' },
   CITY_IMPORTED: { retryable: false, meaning: 'the store holds an imported city, which citytwin start does not replace with a generated one' },

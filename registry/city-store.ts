@@ -30,10 +30,13 @@ function rowsOf(city: City, source: string): Record<keyof typeof TABLES, Row[]> 
 }
 
 /**
- * Replaces the city in the store with `city`. `source` says where it came
- * from: '' for a generated city (its seed is the city's), 'import: <name>'
- * for an imported one, which `citytwin start` then keeps.
+ * The registry as it is now, for any reader: a change writes a device's or
+ * camera's new row before it deletes the old one (registry/provision.ts),
+ * so for a moment an id may have two rows; the latest is the one.
  */
+export const CURRENT_DEVICES = '(SELECT * FROM devices ORDER BY id, changed_at DESC LIMIT 1 BY id)'
+export const CURRENT_CAMERAS = '(SELECT * FROM cameras ORDER BY id, changed_at DESC LIMIT 1 BY id)'
+
 /**
  * Refuses (CITY_IN_USE) to replace the city while a citytwin command that
  * holds it in memory (its twin, its gateways' registries, its rules) runs
@@ -49,6 +52,11 @@ export function refuseWhileCityHeld(store: Store, doing: string): void {
   throw new CitytwinError('CITY_IN_USE', `citytwin is running on the store in ${store.dataDir} (${owner.cityHeldBy}, pid ${owner.pid}): stop it, ${doing}, then start it again`)
 }
 
+/**
+ * Replaces the city in the store with `city`. `source` says where it came
+ * from: '' for a generated city (its seed is the city's), 'import: <name>'
+ * for an imported one, which `citytwin start` then keeps.
+ */
 export async function writeCity(client: ClickHouseClient, city: City, writer: WriterConfig, source = ''): Promise<Record<keyof typeof TABLES, number>> {
   const rows = rowsOf(city, source)
   const tables = Object.keys(TABLES) as (keyof typeof TABLES)[]
@@ -96,9 +104,9 @@ export async function readCity(client: ClickHouseClient): Promise<City & { sourc
   const grids = await q<{ id: number; level: GridLevel; code: string; name: string; parent_id: number; district_id: number; street_id: number; community_id: number; kind: string; ring: LonLat[]; centroid_lon: number; centroid_lat: number; area_km2: number; city_seed: number; city_source: string }>(
     'SELECT * FROM grids ORDER BY id')
   const devices = await q<{ id: string; type: DeviceType; micro_grid_id: number; community_id: number; street_id: number; district_id: number; lon: number; lat: number; interval_s: number; installed_at: number }>(
-    'SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s, toUnixTimestamp64Milli(installed_at) AS installed_at FROM devices ORDER BY id, changed_at DESC LIMIT 1 BY id')
+    `SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s, toUnixTimestamp64Milli(installed_at) AS installed_at FROM ${CURRENT_DEVICES} ORDER BY id`)
   const cameras = await q<{ id: string; kind: CameraKind; micro_grid_id: number; community_id: number; street_id: number; district_id: number; lon: number; lat: number; rtsp_url: string; codec: 'h264' | 'h265'; width: number; height: number; fps: number; bitrate_kbps: number; gop: number }>(
-    'SELECT * FROM cameras ORDER BY id, changed_at DESC LIMIT 1 BY id')
+    `SELECT * FROM ${CURRENT_CAMERAS} ORDER BY id`)
   return {
     seed: Number(grids[0]?.city_seed ?? 0),
     scale: 1,
@@ -124,8 +132,8 @@ export async function readCityFigures(client: ClickHouseClient): Promise<CityFig
   const q = async <T>(query: string): Promise<T[]> => (await client.query({ query, format: 'JSONEachRow' })).json<T>()
   const levels = await q<{ level: string; n: string }>('SELECT level, count() AS n FROM grids GROUP BY level ORDER BY level')
   const seed = await q<{ s: number | null; source: string }>('SELECT any(city_seed) AS s, any(city_source) AS source FROM grids')
-  const types = await q<{ type: string; n: string }>('SELECT type, uniqExact(id) AS n FROM devices GROUP BY type ORDER BY type')
-  const cams = await q<{ n: string }>('SELECT uniqExact(id) AS n FROM cameras')
+  const types = await q<{ type: string; n: string }>(`SELECT type, count() AS n FROM ${CURRENT_DEVICES} GROUP BY type ORDER BY type`)
+  const cams = await q<{ n: string }>(`SELECT count() AS n FROM ${CURRENT_CAMERAS}`)
   const devicesByType = Object.fromEntries(types.map((t) => [t.type, Number(t.n)]))
   return {
     seed: levels.length > 0 ? Number(seed[0]?.s ?? 0) : null,

@@ -46,12 +46,7 @@ export const PROFILE_LIMITS = { width: 16_384, height: 16_384, fps: 240, bitrate
 
 /** Why a camera's stream URL cannot be used, or undefined when it can: rtsp:// or rtsps:// with a host. */
 export function rtspUrlProblem(url: string): string | undefined {
-  let parsed: URL | undefined
-  try {
-    parsed = new URL(url)
-  } catch {
-    parsed = undefined
-  }
+  const parsed = URL.canParse(url) ? new URL(url) : undefined
   return parsed && ['rtsp:', 'rtsps:'].includes(parsed.protocol) && parsed.hostname !== '' ? undefined : `rtsp_url ${JSON.stringify(url)} is not an rtsp:// or rtsps:// URL with a host`
 }
 

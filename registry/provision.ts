@@ -195,7 +195,8 @@ export class Provisioner {
         next = current as Camera
         break
     }
-    const problem = cameraProblem(next)
+    // A camera is taken out as it is, whatever today's checks say of what was stored long ago.
+    const problem = change.op === 'decommission' ? undefined : cameraProblem(next)
     if (problem) return refuse(400, 'BAD_REQUEST', `camera ${next.id}: ${problem}`)
     const placed = { kind: next.kind, micro_grid_id: next.microGridId, community_id: next.communityId, street_id: next.streetId, district_id: next.districtId, lon: next.lon, lat: next.lat, rtsp_url: next.rtspUrl }
     const p = next.profile
@@ -206,7 +207,11 @@ export class Provisioner {
     return { ok: true, op: change.op, camera: next, at }
   }
 
-  /** One change at a time, of either kind: two at once on one subject would each delete the other's row. */
+  /**
+   * One change at a time, of either kind, in this process: two at once on
+   * one subject would each delete the other's row. Changes from two
+   * processes at once (the API and the command line) are not ordered.
+   */
   #serial<T>(fn: () => Promise<T>): Promise<T> {
     const run = this.#queue.then(fn)
     this.#queue = run.catch(() => undefined)
@@ -220,7 +225,7 @@ export class Provisioner {
    * the change at their next start, when they read the table again.
    */
   async #record(ledger: Ledger, op: string, id: string, row: Record<string, unknown> | undefined, logRow: Record<string, unknown>): Promise<number> {
-    const at = await this.#storeNow(ledger.log)
+    const at = await this.#storeNow()
     if (!row) {
       await this.#client.command({ query: `DELETE FROM ${ledger.table} WHERE id = {id:String}`, query_params: { id } })
     } else {
@@ -231,9 +236,16 @@ export class Provisioner {
     return at
   }
 
-  /** The store's clock in epoch ms, one millisecond past the last change of `log` (so each change is later than the one before). */
-  async #storeNow(log: Ledger['log']): Promise<number> {
-    const rs = await this.#client.query({ query: `SELECT toUnixTimestamp64Milli(greatest(now64(3), (SELECT max(at) FROM ${log}) + toIntervalMillisecond(1))) AS t`, format: 'JSONEachRow' })
+  /**
+   * The store's clock in epoch ms, one millisecond past the last change of
+   * either log: each change is later than every one before it, so the twin,
+   * which follows the later of the two logs' positions, sees every change.
+   */
+  async #storeNow(): Promise<number> {
+    const rs = await this.#client.query({
+      query: `SELECT toUnixTimestamp64Milli(greatest(now64(3), (SELECT max(at) FROM device_changes) + toIntervalMillisecond(1), (SELECT max(at) FROM camera_changes) + toIntervalMillisecond(1))) AS t`,
+      format: 'JSONEachRow',
+    })
     const [row] = await rs.json<{ t: number | string }>()
     return Number(row?.t ?? Date.now())
   }

@@ -18,6 +18,7 @@ import { RelayClient } from './relay.ts'
 import { guardUnhandledRejections } from '../../lib/process-guard.ts'
 import { deviceToken, resolveDeviceSecret } from './tokens.ts'
 import { Provisioner } from '../../registry/provision.ts'
+import { CURRENT_DEVICES } from '../../registry/city-store.ts'
 
 const log = logger('mqtt-cli')
 
@@ -72,7 +73,7 @@ export const mqttCommands: Command[] = [
         }
         const rs = await store.client.query({
           query: `SELECT d.id AS id, d.type AS type, g.code AS grid, d.lon AS lon, d.lat AS lat, d.interval_s AS interval_s
-                  FROM devices d LEFT JOIN (SELECT id, code, community_id FROM grids WHERE level = 'micro') g ON g.id = d.micro_grid_id
+                  FROM ${CURRENT_DEVICES} d LEFT JOIN (SELECT id, code, community_id FROM grids WHERE level = 'micro') g ON g.id = d.micro_grid_id
                   ${where.length ? `WHERE ${where.map((w) => `(${w})`).join(' AND ')}` : ''} ORDER BY d.id LIMIT {limit:UInt32}`,
           query_params: params, format: 'JSONEachRow',
         })

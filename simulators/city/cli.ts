@@ -22,11 +22,12 @@ export const cityCommands: Command[] = [
       const scale = numberOption(values, 'scale') ?? 1
       if (!Number.isInteger(seed) || seed < 0 || seed > 0xffffffff) throw new UsageError('--seed must be an integer from 0 to 4294967295')
       if (!(scale > 0 && scale <= 1)) throw new UsageError('--scale must be greater than 0 and at most 1')
-      const t0 = performance.now()
-      const city = generateCity({ seed, scale })
-      const genMs = performance.now() - t0
       return withStore({ file: configFile }, async ({ store, writerCfg }) => {
+        // Before the work: a full city takes a while to generate.
         refuseWhileCityHeld(store, 'generate the city')
+        const t0 = performance.now()
+        const city = generateCity({ seed, scale })
+        const genMs = performance.now() - t0
         await writeCity(store.client, city, writerCfg)
         const totalMs = performance.now() - t0
         const levels = countByLevel(city.grids)

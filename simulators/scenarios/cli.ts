@@ -8,6 +8,7 @@ import type { Command } from '../../lib/command.ts'
 import { numberOption, UsageError } from '../../lib/command.ts'
 import { withStore } from '../../store/index.ts'
 import type { DeviceType } from '../../registry/device-types.ts'
+import { CURRENT_DEVICES } from '../../registry/city-store.ts'
 import { fleetOptions, runSimulation, DEVICES_PER_PROCESS } from '../devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../devices/fleet.ts'
 import { evaluateScenario, quantile, type ScenarioReport, type SeenTicket } from './evaluate.ts'
@@ -79,7 +80,7 @@ export const scenarioCommand: Command = {
     const limit = numberOption(values, 'limit')
     const { devices, dataDir } = await withStore({ file: configFile }, async ({ store, storeCfg }) => {
       const rs = await store.client.query({
-        query: `SELECT id, type, interval_s, micro_grid_id, community_id FROM devices ORDER BY community_id, id ${limit ? 'LIMIT {limit:UInt32}' : ''}`,
+        query: `SELECT id, type, interval_s, micro_grid_id, community_id FROM ${CURRENT_DEVICES} ORDER BY community_id, id ${limit ? 'LIMIT {limit:UInt32}' : ''}`,
         query_params: limit ? { limit } : {}, format: 'JSONCompactEachRow',
       })
       const list = (await rs.json<[string, DeviceType, number, number, number]>()).map(([id, type, intervalS, micro, community]) => ({ id, type, intervalS: Number(intervalS), microGridId: Number(micro), communityId: Number(community) }))

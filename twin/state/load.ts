@@ -8,6 +8,7 @@ import { earliestTs, type Positions } from '../../lib/bus/position.ts'
 import { checkpointPositions } from './checkpoint.ts'
 import type { DeviceType } from '../../registry/device-types.ts'
 import type { GridLevel } from '../../registry/city.ts'
+import { CURRENT_CAMERAS, CURRENT_DEVICES } from '../../registry/city-store.ts'
 import type { SilencePolicy } from './device.ts'
 import { Twin, type TwinCamera, type TwinCity, type TwinDevice, type TwinGrid } from './twin.ts'
 import { pushAll } from '../../lib/arrays.ts'
@@ -27,12 +28,12 @@ export async function loadTwinCity(client: ClickHouseClient): Promise<TwinCity> 
       id: Number(id), level, code, name, parentId: Number(parentId), districtId: Number(districtId), streetId: Number(streetId), communityId: Number(communityId), kind, ring, centroid: [lon, lat] as const,
     }))
   type D = [string, DeviceType, number, number, number, number, number, number, number]
-  const devices: TwinDevice[] = (await rows<D>(client, 'SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s FROM devices ORDER BY id, changed_at DESC LIMIT 1 BY id'))
+  const devices: TwinDevice[] = (await rows<D>(client, `SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s FROM ${CURRENT_DEVICES} ORDER BY id`))
     .map(([id, type, micro, community, street, district, lon, lat, interval]) => ({
       id, type, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat, intervalS: Number(interval),
     }))
   type C = [string, string, number, number, number, number, number, number]
-  const cameras: TwinCamera[] = (await rows<C>(client, 'SELECT id, kind, micro_grid_id, community_id, street_id, district_id, lon, lat FROM cameras ORDER BY id, changed_at DESC LIMIT 1 BY id'))
+  const cameras: TwinCamera[] = (await rows<C>(client, `SELECT id, kind, micro_grid_id, community_id, street_id, district_id, lon, lat FROM ${CURRENT_CAMERAS} ORDER BY id`))
     .map(([id, kind, micro, community, street, district, lon, lat]) => ({
       id, kind, microGridId: Number(micro), communityId: Number(community), streetId: Number(street), districtId: Number(district), lon, lat,
     }))
