@@ -103,14 +103,14 @@ export const simCommands: Command[] = [
       type: { type: 'string', description: 'only devices of this type', valueName: 'type' },
       district: { type: 'string', description: 'only devices of this district (its grid id, as in /api/city): the whole district reporting, as the full city would in that view', valueName: 'id' },
       processes: { type: 'string', description: `simulator processes (default: one per ${DEVICES_PER_PROCESS} devices)`, valueName: 'n' },
-      'duration-s': { type: 'string', description: 'how long to run after starting, in seconds (default 60)', valueName: 's' },
+      'duration-s': { type: 'string', description: 'how long to run, in seconds, from when every simulator process has started (default 60)', valueName: 's' },
       host: { type: 'string', description: 'gateway host (default 127.0.0.1)', valueName: 'host' },
       'mqtt-port': { type: 'string', description: 'gateway port (default 1883)', valueName: 'port' },
       sources: { type: 'string', description: `comma-separated local addresses to connect from, ${LOCAL_PORT_COUNT} devices each (default 127.0.0.2 to 127.0.0.17)`, valueName: 'list' },
       qos: { type: 'string', description: '0 or 1 (default 1)', valueName: 'q' },
       window: { type: 'string', description: `most QoS 1 messages a device leaves unacknowledged; a reading due while the window is full is skipped, as a device with a bounded queue drops it (default ${DEFAULT_WINDOW})`, valueName: 'n' },
       'rate-scale': { type: 'string', description: 'send this many times as often as the devices\' intervals (default 1)', valueName: 'x' },
-      'drop-at-s': { type: 'string', description: 'reconnect storm: drop every connection at this second, then report how long until all are back', valueName: 's' },
+      'drop-at-s': { type: 'string', description: 'reconnect storm: drop every connection this many seconds into the run, then report how long until all are back', valueName: 's' },
       'reconnect-spread-s': { type: 'string', description: 'devices spread their first reconnect over this many seconds (default 1)', valueName: 's' },
       'no-reconnect': { type: 'boolean', description: 'devices do not reconnect after losing their connection' },
       nice: { type: 'string', description: `run the simulator processes this much lower in the CPU scheduler than this command (default ${SIM_NICE}): a load generator must not outrank the system it drives`, valueName: 'n' },
@@ -207,8 +207,13 @@ export interface SimulationRun {
   devices: readonly SimDevice[]
   processes: number
   fleet: FleetOptions
+  /**
+   * How long the fleet runs, from when every simulator process is running
+   * (has reported once; at the latest CHILD_START_MAX_MS after the fork):
+   * on a loaded machine their start-up must not eat the run.
+   */
   durationMs: number
-  /** Drop every connection at this time (a reconnect storm). */
+  /** Drop every connection this long into the run, counted as durationMs is (a reconnect storm). */
   dropAtMs?: number | undefined
   /** The `citytwin` CLI the children run (default: this process's script). */
   cli?: string
@@ -224,7 +229,10 @@ export interface SimulationRun {
   nice?: number
 }
 
-/** Forks the children, hands out slices, reports progress four times a second, stops them after `durationMs`. */
+/** The longest the simulator processes may take to start before the run's clock starts without them. */
+const CHILD_START_MAX_MS = 30_000
+
+/** Forks the children, hands out slices, reports progress four times a second, stops them `durationMs` after they run. */
 export async function runSimulation(run: SimulationRun, progress: (s: SimSummary) => void = () => undefined): Promise<SimSummary> {
   const { devices, processes, fleet: options, durationMs, dropAtMs } = run
   const cli = run.cli ?? process.argv[1] ?? ''
@@ -261,7 +269,15 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
   const ended = new Promise<void>((resolve) => {
     endRun = resolve
   })
+  let dropTimer: NodeJS.Timeout | undefined
+  let endTimer: NodeJS.Timeout | undefined
+  const armClock = (): void => {
+    if (endTimer) return
+    if (dropAtMs !== undefined) dropTimer = setTimeout(dropAll, dropAtMs)
+    endTimer = setTimeout(endRun, durationMs)
+  }
   const ticker = setInterval(() => {
+    if (!endTimer && (latest.size >= processes || performance.now() - started > CHILD_START_MAX_MS)) armClock()
     const s = summarise([...latest.values()], processes, seconds(), cpuMs())
     if (drop && drop.backAfterS === null && performance.now() - drop.at > 1_000 && s.connected >= drop.before) drop.backAfterS = (performance.now() - drop.at) / 1000
     progress(s)
@@ -269,8 +285,6 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
     if (action === 'drop') dropAll()
     else if (action === 'stop') endRun()
   }, 250)
-  const dropTimer = dropAtMs === undefined ? undefined : setTimeout(dropAll, dropAtMs)
-  const endTimer = setTimeout(endRun, durationMs)
   await ended
   clearInterval(ticker)
   clearTimeout(dropTimer)
