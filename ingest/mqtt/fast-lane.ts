@@ -204,9 +204,11 @@ export class FastLane {
    * Lanes with PUBACKs to write at the end of this tick. The store confirms
    * a whole batch at once, and a device with several messages in it gets
    * their PUBACKs in one write: each write to a loopback or LAN socket costs
-   * a system call and the kernel's TCP work for the receiver (profiled,
-   * 2026-11-30: 28% of a single gateway process's main thread at 18,000
-   * msg/s went to PUBACK writes). A device with one message in the batch
+   * a system call and the kernel's TCP work for the receiver (a V8
+   * profile, 2026-11-30, put 28% of a single gateway process's main thread
+   * at 18,000 msg/s in PUBACK writes; that profile counts wall time, and
+   * perf later put the kernel's sending at about 5% at the city's shape,
+   * docs/benchmarks.md). A device with one message in the batch
    * (the city's normal rate) gets one write, as before.
    */
   static #ackQueue: FastLane[] = []
