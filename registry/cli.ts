@@ -46,7 +46,7 @@ type Values = Record<string, string | boolean | undefined>
  * A provisioning command: one id, a change built from the options, applied
  * (`apply`, with who and why) and said in one line (`done`).
  */
-function provisionCommand<C, R>(subject: 'devices' | 'cameras', verb: string, summary: string, options: Command['options'],
+function provisionCommand<C, R extends { ok: true }>(subject: 'devices' | 'cameras', verb: string, summary: string, options: Command['options'],
   build: (id: string, values: Values) => C, apply: (p: Provisioner, change: C, actor: string, reason: string) => Promise<R | Refusal>, done: (r: R) => string): Command {
   const one = subject === 'devices' ? 'device' : 'camera'
   return {
@@ -57,14 +57,12 @@ function provisionCommand<C, R>(subject: 'devices' | 'cameras', verb: string, su
       const change = build(id, values)
       return withStore({ file: configFile }, async ({ store }) => {
         const r = await apply(new Provisioner({ client: store.client }), change, cliActor(), typeof values.reason === 'string' ? values.reason : '')
-        if (isRefusal(r)) throw new CitytwinError(r.code === 'DEVICE_NOT_FOUND' || r.code === 'CAMERA_NOT_FOUND' ? r.code : 'CLI_USAGE', r.message)
+        if (!r.ok) throw new CitytwinError(r.code === 'DEVICE_NOT_FOUND' || r.code === 'CAMERA_NOT_FOUND' ? r.code : 'CLI_USAGE', r.message)
         stdout.write(`${done(r)}\n`)
       })
     },
   }
 }
-
-const isRefusal = (r: unknown): r is Refusal => typeof r === 'object' && r !== null && (r as { ok?: unknown }).ok === false
 
 const deviceCommand = (verb: DeviceChange['op'], summary: string, options: Command['options'], build: (id: string, values: Values) => DeviceChange): Command =>
   provisionCommand('devices', verb, summary, options, build, (p, c, actor, why) => p.apply(c, actor, why), (r: Extract<ProvisionResult, { ok: true }>) => {

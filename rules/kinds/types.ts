@@ -4,6 +4,7 @@
 // the input's own time, so a test (or a replay) drives it at any speed.
 import type { Element, Severity } from '../../lib/bus/elements.ts'
 import type { DeviceType } from '../../registry/device-types.ts'
+import type { Place } from '../../registry/locate.ts'
 import type { DeviceStatus } from '../../twin/state/device.ts'
 
 export const MODES = ['normal', 'holiday', 'major_event', 'emergency'] as const
@@ -25,15 +26,8 @@ export type RuleInput =
   /** Another rule's signal turned on or off in a place (feeds composite rules). */
   | { kind: 'signal'; ruleId: string; ts: number; active: boolean; place: Place; key: string }
 
-/** Where a subject stands, at every grid level. */
-export interface Place {
-  microGridId: number
-  communityId: number
-  streetId: number
-  districtId: number
-  lon: number
-  lat: number
-}
+/** Where a subject stands, at every grid level: the registry's record of it. */
+export type { Place }
 
 export interface SubjectInfo extends Place {
   /** A device's type; '' for a camera. */

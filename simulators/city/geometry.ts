@@ -2,6 +2,8 @@
 // Every polygon the generator makes is convex: a Voronoi cell clipped to a
 // convex parent is convex, so Sutherland-Hodgman clipping is exact here.
 
+import { boxOf } from '../../registry/geometry.ts'
+
 export type Pt = [number, number]
 
 /** Signed area (positive when counter-clockwise). Ring given without the closing point. */
@@ -91,15 +93,10 @@ export function insideConvex(p: readonly [number, number], poly: readonly (reado
   return true
 }
 
+/** The bounding box [x0, y0, x1, y1] (the registry's boxOf, whose names are lon and lat). */
 export function bbox(poly: readonly Pt[]): [number, number, number, number] {
-  let x0 = Infinity, y0 = Infinity, x1 = -Infinity, y1 = -Infinity
-  for (const [x, y] of poly) {
-    if (x < x0) x0 = x
-    if (y < y0) y0 = y
-    if (x > x1) x1 = x
-    if (y > y1) y1 = y
-  }
-  return [x0, y0, x1, y1]
+  const b = boxOf(poly)
+  return [b.minLon, b.minLat, b.maxLon, b.maxLat]
 }
 
 /** A uniformly random point inside a convex polygon: pick a fan triangle by area, then a point in it. */

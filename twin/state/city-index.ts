@@ -8,7 +8,8 @@
 // A city changed by provisioning is a new index (the live twin rebuilds).
 import { DEVICE_TYPE_BY_NAME, type DeviceType } from '../../registry/device-types.ts'
 import type { GridLevel } from '../../registry/city.ts'
-import { insideRing } from '../../registry/geometry.ts'
+import { boxOf, insideRing } from '../../registry/geometry.ts'
+import type { Place } from '../../registry/locate.ts'
 
 export interface TwinGrid {
   id: number
@@ -24,15 +25,8 @@ export interface TwinGrid {
   ring: readonly (readonly [number, number])[]
 }
 
-/** Where a device or camera stands: its grids at every level and its position. */
-export interface Placed {
-  microGridId: number
-  communityId: number
-  streetId: number
-  districtId: number
-  lon: number
-  lat: number
-}
+/** Where a device or camera stands: its grids at every level and its position (the registry's record). */
+export type Placed = Place
 
 export interface TwinDevice extends Placed {
   id: string
@@ -59,19 +53,10 @@ export const inBox = (lon: number, lat: number, b: BBox): boolean => lon >= b[0]
 /** Whether two boxes share any point. */
 export const boxesOverlap = (a: BBox, b: BBox): boolean => a[0] <= b[2] && b[0] <= a[2] && a[1] <= b[3] && b[1] <= a[3]
 
-/** The bounding box of a ring. */
+/** The bounding box of a ring, as the map's API gives boxes (the registry's boxOf). */
 export function ringBounds(ring: readonly (readonly [number, number])[]): BBox {
-  let w = Infinity
-  let s = Infinity
-  let e = -Infinity
-  let n = -Infinity
-  for (const [lon, lat] of ring) {
-    if (lon < w) w = lon
-    if (lat < s) s = lat
-    if (lon > e) e = lon
-    if (lat > n) n = lat
-  }
-  return [w, s, e, n]
+  const b = boxOf(ring)
+  return [b.minLon, b.minLat, b.maxLon, b.maxLat]
 }
 
 /** Ray casting; rings are closed (first point repeated). The registry's test, in the twin's argument order. */
