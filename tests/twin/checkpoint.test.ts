@@ -75,6 +75,13 @@ describe("the twin's checkpoint", () => {
     expect(await count("SELECT count() FROM device_connectivity WHERE device_id = {id:String} AND connected = 1", { id: c.id })).toBe(1)
     expect(await count('SELECT count() FROM twin_checkpoints')).toBe(before + 1)
     expect(sys.live.stats()).toMatchObject({ checkpoints: 1, checkpointFailures: 0, checkpointPending: 0 })
+    // Each part of the twin is counted too (docs/twin.md, "Its parts").
+    const twin = sys.live.twin
+    expect(sys.live.stats()['parts']).toEqual({
+      index: { grids: twin.grids.length, devices: twin.devices.length, cameras: twin.cameras.length },
+      live: { devices: twin.devices.length, cameras: twin.cameras.length, openTickets: expect.any(Number) as number },
+      rollups: { rows: expect.any(Number) as number, changed: expect.any(Number) as number },
+    })
 
     // After the checkpoint: b reports, c disconnects, and a's reading is gone from the readings.
     await sys.report(b.id, t + 1_000, { level_cm: 34 })

@@ -317,7 +317,13 @@ export class LiveTwin implements Component {
       applied: this.#twin?.applied ?? 0, busPending: this.#subscription?.pending ?? 0, lagMs: this.#twin?.lagMs() ?? 0, loadMs: this.#loadMs, loadedAt: this.#loadedAt, ingestDegraded: this.ingest.degraded,
       checkpoints: c.written, checkpointFailures: c.failed, checkpointLastDevices: c.lastDevices, checkpointLastMs: c.lastMs, checkpointPending: this.#checkpoints.pending,
       rebuilds: Math.max(0, this.#loads - 1), registryRebuilds: this.#registryRebuilds, caughtUp: this.#caughtUp,
+      ...(this.#twin ? { parts: this.#parts(this.#twin) } : {}),
     }
+  }
+
+  #parts(twin: Twin): ComponentStats {
+    const s = twin.stats()
+    return { index: s.index, live: s.live, rollups: s.rollups }
   }
 
   #take(batch: readonly Element[]): Promise<void> | void {

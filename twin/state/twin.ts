@@ -262,7 +262,8 @@ export class Twin {
     this.live.refreshStatus(i, now)
   }
 
-  stats(): { applied: number; lagMs: number; degraded: boolean } & ReturnType<CityIndex['stats']> & ReturnType<LiveState['stats']> {
-    return { applied: this.#applied, lagMs: this.lagMs(), degraded: this.#health.state.degraded, ...this.index.stats(), ...this.live.stats() }
+  /** What each part holds, and what the twin has applied: `LiveTwin.stats()` carries it to `/api/health`. */
+  stats(): { applied: number; lagMs: number; degraded: boolean; index: ReturnType<CityIndex['stats']>; live: ReturnType<LiveState['stats']>; rollups: ReturnType<GridRollups['stats']> } {
+    return { applied: this.#applied, lagMs: this.lagMs(), degraded: this.#health.state.degraded, index: this.index.stats(), live: this.live.stats(), rollups: this.rollups.stats() }
   }
 }
