@@ -24,7 +24,7 @@ import { writeCity } from '../registry/city-store.ts'
 import { defaultSources, randomPortOffset, runSimulation, SIM_NICE, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { openMigratedStore } from '../store/index.ts'
-import { runCityScale } from './ingest-city.ts'
+import { DRAIN_MAX_S, runCityScale } from './ingest-city.ts'
 import { processTree, schedOfAll, waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -112,7 +112,8 @@ async function city(): Promise<void> {
       profileDir: values['profile-dir'] === undefined ? undefined : resolve(values['profile-dir']),
       pinSystem: values['pin-system'], pinSimulator: values['pin-simulator'] ?? (values['pin-system'] ? otherCpus(values['pin-system']) : undefined),
     })
-    console.log(`city scale: ${r.devices} devices; all connected after ${r.allConnectedAfterS === null ? 'never (timed out)' : `${r.allConnectedAfterS.toFixed(0)} s`}`)
+    console.log(`city scale: ${r.devices} devices; all connected after ${r.allConnectedAfterS === null ? 'never (timed out)' : `${r.allConnectedAfterS.toFixed(0)} s`}` +
+      `; what devices queued meanwhile ${r.connectBacklogDrainedAfterS === null ? `had not drained after ${DRAIN_MAX_S} s (the steady window starts anyway)` : `drained ${r.connectBacklogDrainedAfterS.toFixed(0)} s later`}`)
     if (r.steady) {
       console.log(`  steady ${r.steady.seconds.toFixed(0)} s: ${r.steady.connectedAtEnd} connected, offered ${r.steady.sentPerS} msg/s (${r.steady.skippedPerS} more skipped with a full QoS 1 window), acknowledged ${r.steady.ackedPerS} msg/s, publish-to-stored p50 ${r.steady.p50Ms} ms, p99 ${r.steady.p99Ms} ms`)
       const c = r.steady.cpu

@@ -346,7 +346,9 @@ export class StoreWriter implements Component, RowSink {
   async #insert(batch: Segment[], token: string): Promise<void> {
     const parts: string[] = []
     for (const seg of batch) parts.push(seg.lines.join('\n'))
-    const body = Buffer.from(parts.join('\n') + '\n')
+    // A string, not a Buffer: the embedded store takes the statement as a string and
+    // would decode a Buffer back (two copies of every batch); a server's HTTP request takes either.
+    const body = parts.join('\n') + '\n'
     const end = insertSeconds.startTimer({ table: this.#table })
     // One INSERT below ClickHouse's min_insert_block_size is one block, so it
     // is stored whole or not at all; that is what makes retrying it safe.
@@ -358,7 +360,7 @@ export class StoreWriter implements Component, RowSink {
     // (the twin's own events) duplicates of this batch, silently dropped.
     const result = await this.#client.exec({
       query: `${this.#insertInto} SETTINGS insert_deduplication_token = '${token.replace(/'/g, "''")}' FORMAT JSONCompactEachRow`,
-      values: Readable.from([body], { objectMode: false }),
+      values: Readable.from([body], { objectMode: false, encoding: 'utf8' }),
     })
     result.stream.resume() // an INSERT answers with nothing worth reading; drain it so the socket is freed
     end()
