@@ -14,7 +14,7 @@
 // Writes bench/results/twin-<date>.json.
 //
 //   npm run bench:twin -- [--part core|ingest|all] [--elements N] [--requests N] [--clients N] [--rate N] [--seconds S]
-//                         [--sim-devices N] [--sim-rate-scale X]
+//                         [--sim-devices N] [--sim-rate-scale X] [--profile-dir DIR]   (CPU profiles of the system's processes in part 5)
 import { spawn } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -33,7 +33,7 @@ import { DEVICE_TYPE_BY_NAME } from '../registry/device-types.ts'
 import { LiveTwin } from '../twin/state/live-twin.ts'
 import { Twin } from '../twin/state/twin.ts'
 import { openMigratedStore } from '../store/index.ts'
-import { waitForLine } from './proc.ts'
+import { CpuLedger, processTree, waitForLine } from './proc.ts'
 import { twinConfig } from '../twin/state/config.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -46,6 +46,7 @@ const { values } = parseArgs({
     seconds: { type: 'string', default: '30' },
     part: { type: 'string', default: 'all' },
     'sim-devices': { type: 'string', default: '20000' },
+    'profile-dir': { type: 'string' },
     'sim-rate-scale': { type: 'string', default: '11' },
   },
 })
@@ -205,7 +206,8 @@ async function ingest(): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-twin-ingest-'))
   const cli = join(REPO, 'bin', 'citytwin.js')
   const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: join(dir, 'db'), CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100', CITYTWIN_MQTT_BURST_PER_DEVICE: '200', CITYTWIN_API_OPEN_READS: 'true' }
-  const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', '2', '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
+  const profile = values['profile-dir'] ? ['--cpu-prof', `--cpu-prof-dir=${resolve(values['profile-dir'])}`] : []
+  const system = spawn(process.execPath, [...profile, cli, 'start', '--full', '--workers', '2', '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
   try {
     const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/)
     const mqttPort = ready[1] ?? ''
@@ -219,6 +221,10 @@ async function ingest(): Promise<void> {
     await new Promise((r) => setTimeout(r, 25_000)) // the devices connect and settle
     const community = ((await (await fetch(`${api}/api/grids?level=community&limit=1`)).json()) as { items: { id: number }[] }).items[0]?.id ?? 0
     const lat: Record<string, number[]> = { city: [], grid: [] }
+    // The CPU of each role over the window (the simulator runs below the system: nice, sim/cli.ts).
+    const ledger = new CpuLedger()
+    const cpuAtStart = ledger.sample(processTree(system.pid ?? 0))
+    const windowStart = performance.now()
     const until = performance.now() + seconds * 1000
     while (performance.now() < until) {
       for (const [k, path] of [['city', '/api/city'], ['grid', `/api/grids/${community}`]] as const) {
@@ -229,12 +235,14 @@ async function ingest(): Promise<void> {
       }
       await new Promise((r) => setTimeout(r, 20))
     }
+    const systemCores = (ledger.sample(processTree(system.pid ?? 0)) - cpuAtStart) / (performance.now() - windowStart)
     const applied = ((await (await fetch(`${api}/api/health`)).json()) as { twin: { applied: number } }).twin.applied
     await simDone
-    const s = JSON.parse(simOut.trim().split('\n').pop() ?? '{}') as { ackedPerS?: number; sentPerS?: number; p99Ms?: number; peakConnected?: number }
+    const s = JSON.parse(simOut.trim().split('\n').pop() ?? '{}') as { ackedPerS?: number; sentPerS?: number; p99Ms?: number; peakConnected?: number; cpuS?: number; seconds?: number }
     results.endToEnd = {
       command: `citytwin start --full --workers 2; citytwin sim devices --limit ${values['sim-devices']} --rate-scale ${values['sim-rate-scale']} --processes 2`,
       simulator: { devices: Number(values['sim-devices']), connected: s.peakConnected, offeredPerS: s.sentPerS, storedPerS: s.ackedPerS, publishToStoredP99Ms: s.p99Ms },
+      cpu: { systemCoresDuringRequests: Math.round(systemCores * 100) / 100, simulatorCoresOverItsRun: s.cpuS && s.seconds ? Math.round((s.cpuS / s.seconds) * 100) / 100 : null },
       twinElementsApplied: applied, requests: (lat.city?.length ?? 0) + (lat.grid?.length ?? 0),
       cityP50Ms: quantile(lat.city ?? [], 0.5), cityP99Ms: quantile(lat.city ?? [], 0.99), gridP50Ms: quantile(lat.grid ?? [], 0.5), gridP99Ms: quantile(lat.grid ?? [], 0.99),
     }

@@ -19,6 +19,7 @@ import { earliestTs } from '../lib/bus/position.ts'
 import type { Component, ComponentStats } from '../lib/component.ts'
 import { messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
+import { insertRows } from './insert-rows.ts'
 import type { Row, WriteOutcome } from './writer.ts'
 
 const log = logger('rollups')
@@ -231,7 +232,8 @@ export class Rollups implements Component {
       let written = 0
       try {
         for (const t of taken) {
-          if (t.rows.length > 0) await this.#o.client.insert({ table: t.table, columns: [t.column, ...SUM_COLUMNS], values: t.rows, format: 'JSONCompactEachRow' })
+          // Encoded a slice at a time: the sums of a flush are many rows, and this process also serves the API.
+          await insertRows(this.#o.client, t.table, [t.column, ...SUM_COLUMNS], t.rows)
           written++
         }
         await this.#record(position)

@@ -84,6 +84,13 @@ export interface MemoryBusOptions {
   capacity?: number
   /** The most elements handed to a subscriber in one call (batches are joined up to it, never split). */
   maxBatch?: number
+  /**
+   * About how long one delivery to a subscriber may take, ms: from what its
+   * handler has cost per element, a delivery joins only as many published
+   * batches as fit (at least one). Between deliveries the event loop takes
+   * I/O and timers, so an API request waits for one delivery, not a backlog.
+   */
+  turnMs?: number
 }
 
 interface Queued {
@@ -98,6 +105,9 @@ class MemorySubscription implements Subscription {
   readonly #onGap: SubscribeOptions['onGap']
   readonly #capacity: number
   readonly #maxBatch: number
+  readonly #turnMs: number
+  /** What the handler has cost per element (µs, a moving average of its synchronous deliveries); undefined before the first. */
+  #usPerElement: number | undefined
   readonly followers: MemorySubscription[] = []
   readonly leader: MemorySubscription | undefined
   readonly #queue = new Fifo<Queued>()
@@ -112,7 +122,7 @@ class MemorySubscription implements Subscription {
 
   readonly #detach: () => void
 
-  constructor(name: string, handler: ElementHandler, o: SubscribeOptions & { leader?: MemorySubscription; detach: () => void }, capacity: number, maxBatch: number) {
+  constructor(name: string, handler: ElementHandler, o: SubscribeOptions & { leader?: MemorySubscription; detach: () => void }, capacity: number, maxBatch: number, turnMs: number) {
     this.name = name
     this.leader = o.leader
     this.#detach = o.detach
@@ -120,6 +130,7 @@ class MemorySubscription implements Subscription {
     this.#onGap = o.onGap
     this.#capacity = capacity
     this.#maxBatch = maxBatch
+    this.#turnMs = turnMs
   }
 
   get pending(): number {
@@ -216,7 +227,7 @@ class MemorySubscription implements Subscription {
       const taken = this.#take()
       if (taken.length === 0) return
       this.#inHandAt = (taken[0] as Queued).at
-      await this.#guard(() => this.#handler(taken.length === 1 ? (taken[0] as Queued).batch : taken.flatMap((q) => q.batch)))
+      await this.#guard(() => this.#timed(taken.length === 1 ? (taken[0] as Queued).batch : taken.flatMap((q) => q.batch)))
       if (this.#closed) return
       for (const f of this.followers) for (const q of taken) f.offer(q)
     } finally {
@@ -228,11 +239,28 @@ class MemorySubscription implements Subscription {
     }
   }
 
-  /** Whole batches, oldest first, up to maxBatch elements (always at least one). */
+  /**
+   * Calls the handler and learns what it costs per element, from the
+   * deliveries it handles at once: one that returns a promise waits on
+   * something else (a load, the store) and says nothing of its cost.
+   */
+  #timed(elements: readonly Element[]): void | Promise<void> {
+    const t0 = performance.now()
+    const r = this.#handler(elements)
+    if (r === undefined && elements.length > 0) {
+      const us = ((performance.now() - t0) * 1000) / elements.length
+      this.#usPerElement = this.#usPerElement === undefined ? us : 0.8 * this.#usPerElement + 0.2 * us
+    }
+    return r
+  }
+
+  /** Whole batches, oldest first, up to maxBatch elements and what fits in turnMs at the handler's cost (always at least one). */
   #take(): Queued[] {
     const out: Queued[] = []
     let n = 0
-    for (let q = this.#queue.peek(); q && (out.length === 0 || n + q.batch.length <= this.#maxBatch); q = this.#queue.peek()) {
+    const fits = this.#usPerElement ? Math.floor((this.#turnMs * 1000) / this.#usPerElement) : this.#maxBatch
+    const limit = Math.max(1, Math.min(this.#maxBatch, fits))
+    for (let q = this.#queue.peek(); q && (out.length === 0 || n + q.batch.length <= limit); q = this.#queue.peek()) {
       out.push(this.#queue.shift() as Queued)
       n += q.batch.length
     }
@@ -262,13 +290,16 @@ export class MemoryBus implements Bus {
   readonly #all: MemorySubscription[] = []
   readonly #capacity: number
   readonly #maxBatch: number
+  readonly #turnMs: number
   #published = 0
   readonly #positions: Positions = { ...NO_POSITIONS }
 
   constructor(o: MemoryBusOptions = {}) {
     this.#capacity = o.capacity ?? 200_000
     this.#maxBatch = o.maxBatch ?? 5_000
+    this.#turnMs = o.turnMs ?? 20
     if (!(this.#capacity >= 1 && this.#maxBatch >= 1)) throw new RangeError('bus capacity and maxBatch must be at least 1')
+    if (!(this.#turnMs > 0)) throw new RangeError('bus turnMs must be above 0')
   }
 
   publish(batch: readonly Element[]): void {
@@ -290,7 +321,7 @@ export class MemoryBus implements Bus {
         if (i >= 0) list.splice(i, 1)
       }
     }
-    const sub: MemorySubscription = new MemorySubscription(name, handler, { ...o, ...(leader ? { leader } : {}), detach }, this.#capacity, this.#maxBatch)
+    const sub: MemorySubscription = new MemorySubscription(name, handler, { ...o, ...(leader ? { leader } : {}), detach }, this.#capacity, this.#maxBatch, this.#turnMs)
     if (leader) leader.followers.push(sub)
     else this.#roots.push(sub)
     this.#all.push(sub)

@@ -34,6 +34,32 @@ describe('memory bus', () => {
     expect(calls.flat()).toEqual(Array.from({ length: 125 }, (_, i) => i))
   })
 
+  it("cuts a slow subscriber's deliveries to what fits in turnMs (whole batches, at least one), and lets timers run between them", async () => {
+    const bus = new MemoryBus({ maxBatch: 10_000, turnMs: 5 })
+    const slow: number[] = []
+    const fast: number[] = []
+    // About 1 ms an element: a batch of ten is twice turnMs.
+    bus.subscribe('slow', (b) => {
+      const until = performance.now() + b.length
+      while (performance.now() < until) { /* busy, as a costly rule would be */ }
+      slow.push(b.length)
+    })
+    bus.subscribe('fast', (b) => void fast.push(b.length))
+    // The first delivery teaches the bus what each costs.
+    bus.publish(batch(0, 10))
+    await bus.idle()
+    for (let k = 1; k <= 20; k++) bus.publish(batch(k * 10, 10))
+    let deliveredBeforeTimer = -1
+    setTimeout(() => (deliveredBeforeTimer = slow.length), 0)
+    await bus.idle()
+    // Never split, never joined beyond what fits: one published batch a delivery.
+    expect(slow).toEqual(Array.from({ length: 21 }, () => 10))
+    // A cheap subscriber still takes what waits in one call.
+    expect(fast).toEqual([10, 200])
+    expect(deliveredBeforeTimer).toBeGreaterThan(0)
+    expect(deliveredBeforeTimer).toBeLessThan(21)
+  })
+
   it('lets a slow subscriber hold back only itself', async () => {
     const bus = new MemoryBus()
     const gate = deferred()

@@ -14,6 +14,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Element } from '../../lib/bus/elements.ts'
 import { cover, NO_POSITIONS, type Positions } from '../../lib/bus/position.ts'
+import { insertRows } from '../../store/insert-rows.ts'
 import type { Twin } from './twin.ts'
 
 /** What changed since the last checkpoint, and how far along the bus the twin is. */
@@ -107,8 +108,9 @@ export function checkpointRows(twin: Twin, delta: CheckpointDelta): CheckpointRo
  * true state, and the next load replays from the older positions anyway.
  */
 export async function writeCheckpoint(client: ClickHouseClient, rows: CheckpointRows, positions: Positions, now = Date.now()): Promise<void> {
-  if (rows.latest.length > 0) await client.insert({ table: 'device_latest', columns: ['device_id', 'metric', 'ts', 'value'], values: rows.latest, format: 'JSONCompactEachRow' })
-  if (rows.connectivity.length > 0) await client.insert({ table: 'device_connectivity', columns: ['device_id', 'ts', 'connected'], values: rows.connectivity, format: 'JSONCompactEachRow' })
+  // A row per device and metric that changed (550,000 a minute at full city): encoded without holding the event loop.
+  await insertRows(client, 'device_latest', ['device_id', 'metric', 'ts', 'value'], rows.latest)
+  await insertRows(client, 'device_connectivity', ['device_id', 'ts', 'connected'], rows.connectivity)
   await client.insert({
     table: 'twin_checkpoints', columns: ['at', 'readings_pos', 'events_pos', 'devices'], format: 'JSONCompactEachRow',
     values: [[now, String(positions.readings), String(positions.events), rows.latest.length + rows.connectivity.length]],

@@ -1,0 +1,44 @@
+// Large inserts encoded a slice at a time: the same rows, in one INSERT, with
+// the event loop free between slices (for the API in the same process).
+import { join } from 'node:path'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { openMigratedStore, type Store } from '../../store/index.ts'
+import { encodeInSlices, insertRows } from '../../store/insert-rows.ts'
+import { encodeRows } from '../../store/writer.ts'
+import { tempDir } from '../helpers.ts'
+
+const dir = tempDir()
+let store: Store
+
+beforeAll(async () => {
+  ;({ store } = await openMigratedStore({ env: {} }, { dataDir: join(dir, 'db') }))
+  await store.client.command({ query: "CREATE TABLE s (id UInt32, name String, at DateTime64(3, 'UTC')) ENGINE = MergeTree ORDER BY id" })
+})
+
+afterAll(async () => {
+  await store?.close()
+})
+
+const rows = Array.from({ length: 12_001 }, (_, i) => [i, `row "${i}"`, 1_790_000_000_000 + i] as const)
+
+describe('inserting rows a slice at a time', () => {
+  it('encodes what the writer encodes, and lets the event loop turn between slices', async () => {
+    let immediates = 0
+    const count = (): void => {
+      immediates++
+      if (immediates < 100) setImmediate(count)
+    }
+    setImmediate(count)
+    const body = await encodeInSlices(rows, 1_000)
+    expect(body).toBe(encodeRows(rows).join('\n') + '\n')
+    // Twelve slices, eleven turns between them: what waited for the loop ran meanwhile.
+    expect(immediates).toBeGreaterThanOrEqual(11)
+  })
+
+  it('stores every row in one insert, and nothing for no rows', async () => {
+    await insertRows(store.client, 's', ['id', 'name', 'at'], rows)
+    await insertRows(store.client, 's', ['id', 'name', 'at'], [])
+    const rs = await store.client.query({ query: "SELECT count(), uniqExact(id), max(name = 'row \"12000\"'), countDistinct(_part) FROM s", format: 'JSONCompactEachRow' })
+    expect((await rs.json<number[]>())[0]?.map(Number)).toEqual([12_001, 12_001, 1, 1])
+  })
+})
