@@ -137,16 +137,19 @@ export class CityIndex {
    */
   #placer(): (p: Placed) => Int32Array {
     const cellKey = (lon: number, lat: number): number => Math.floor(lon / SPECIAL_CELL) * 100_000 + Math.floor(lat / SPECIAL_CELL)
-    const cells = new Map<number, TwinGrid[]>()
+    const cells = new Map<number, { g: TwinGrid; box: BBox }[]>()
     for (const g of this.grids) {
       if (g.level !== 'special') continue
-      const [w, s, e, n] = ringBounds(g.ring)
+      const box = ringBounds(g.ring)
+      const [w, s, e, n] = box
       for (let x = Math.floor(w / SPECIAL_CELL); x <= Math.floor(e / SPECIAL_CELL); x++) {
-        for (let y = Math.floor(s / SPECIAL_CELL); y <= Math.floor(n / SPECIAL_CELL); y++) pushTo(cells, x * 100_000 + y, g)
+        for (let y = Math.floor(s / SPECIAL_CELL); y <= Math.floor(n / SPECIAL_CELL); y++) pushTo(cells, x * 100_000 + y, { g, box })
       }
     }
     return (p) => {
-      const specials = (cells.get(cellKey(p.lon, p.lat)) ?? []).filter((g) => pointInRing(p.lon, p.lat, g.ring))
+      // The box first: a cell holds tens of special grids, and the ring test of each was most of a
+      // full city's load (3.4 of 7.4 s for 349,300 devices and cameras).
+      const specials = (cells.get(cellKey(p.lon, p.lat)) ?? []).filter(({ g, box }) => inBox(p.lon, p.lat, box) && pointInRing(p.lon, p.lat, g.ring)).map(({ g }) => g)
       const rows = [p.microGridId, p.communityId, p.streetId, p.districtId, ...specials.map((g) => g.id)]
         .map((id) => this.#gridRow.get(id))
         .filter((r): r is number => r !== undefined)
