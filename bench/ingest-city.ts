@@ -160,10 +160,11 @@ export async function runCityScale(o: CityRunOptions) {
         if (s.connected >= devices.length) connectS = sinceS(startedAt)
         phase = 'drain'
         phaseAt = performance.now()
-      } else if (phase === 'drain' && (s.sent - s.acked <= offered || sinceS(phaseAt) > DRAIN_MAX_S)) {
+      } else if (phase === 'drain' && (s.inflight <= offered || sinceS(phaseAt) > DRAIN_MAX_S)) {
         // What devices queued while the city connected is not the steady state: the window starts
         // once less than a second of the offered rate waits for its PUBACK (or after DRAIN_MAX_S, saturated).
-        if (s.sent - s.acked <= offered) drainS = sinceS(phaseAt)
+        // In flight now (not sent minus acked: what a dropped connection had in flight is never acknowledged).
+        if (s.inflight <= offered) drainS = sinceS(phaseAt)
         marks.steadyStart = { at: performance.now(), s, systemCpuMs: systemCpuMs(), workersCpuMs: workersCpuMs(), memory: sampleMemory(gw.pid ?? 0) }
         phase = 'steady'
         phaseAt = performance.now()

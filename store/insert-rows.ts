@@ -9,7 +9,7 @@
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
-import { encodeRows, type Row } from './writer.ts'
+import { drained, encodeRows, type Row } from './writer.ts'
 
 /** Rows encoded between two turns of the event loop: a few milliseconds of JSON. */
 export const SLICE_ROWS = 5_000
@@ -33,5 +33,5 @@ export async function insertRows(client: ClickHouseClient, table: string, column
     // A string the embedded store takes as it is (writer.ts, #insert).
     values: Readable.from([body], { objectMode: false, encoding: 'utf8' }),
   })
-  result.stream.resume()
+  await drained(result.stream)
 }

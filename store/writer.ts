@@ -362,7 +362,8 @@ export class StoreWriter implements Component, RowSink {
       query: `${this.#insertInto} SETTINGS insert_deduplication_token = '${token.replace(/'/g, "''")}' FORMAT JSONCompactEachRow`,
       values: Readable.from([body], { objectMode: false, encoding: 'utf8' }),
     })
-    result.stream.resume() // an INSERT answers with nothing worth reading; drain it so the socket is freed
+    // An INSERT answers with nothing worth reading: drained so the socket is freed, its failure this insert's.
+    await drained(result.stream)
     end()
   }
 
@@ -453,6 +454,19 @@ export class StoreWriter implements Component, RowSink {
 
 function countRows(batch: Segment[]): number {
   return batch.reduce((n, s) => n + s.lines.length, 0)
+}
+
+/**
+ * Reads an INSERT's answer to its end. A stream that fails (a reset
+ * connection to a server) rejects here instead of raising an 'error' event
+ * that nothing listens to, which would end the process.
+ */
+export function drained(stream: NodeJS.ReadableStream): Promise<void> {
+  return new Promise((resolve, reject) => {
+    stream.once('end', resolve)
+    stream.once('error', reject)
+    stream.resume()
+  })
 }
 
 /** UInt64 and Int64 values may come as bigint; ClickHouse reads them from JSON strings. */

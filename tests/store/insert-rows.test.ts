@@ -1,10 +1,11 @@
 // Large inserts encoded a slice at a time: the same rows, in one INSERT, with
 // the event loop free between slices (for the API in the same process).
 import { join } from 'node:path'
+import { Readable } from 'node:stream'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { openMigratedStore, type Store } from '../../store/index.ts'
 import { encodeInSlices, insertRows } from '../../store/insert-rows.ts'
-import { encodeRows } from '../../store/writer.ts'
+import { drained, encodeRows } from '../../store/writer.ts'
 import { tempDir } from '../helpers.ts'
 
 const dir = tempDir()
@@ -40,5 +41,11 @@ describe('inserting rows a slice at a time', () => {
     await insertRows(store.client, 's', ['id', 'name', 'at'], [])
     const rs = await store.client.query({ query: "SELECT count(), uniqExact(id), max(name = 'row \"12000\"'), countDistinct(_part) FROM s", format: 'JSONCompactEachRow' })
     expect((await rs.json<number[]>())[0]?.map(Number)).toEqual([12_001, 12_001, 1, 1])
+  })
+
+  it("reads an insert's answer to its end, and a failed answer is that insert's error, not the process's", async () => {
+    await expect(drained(Readable.from(['Ok.\n']))).resolves.toBeUndefined()
+    const reset = new Readable({ read() { this.destroy(new Error('connection reset by the server')) } })
+    await expect(drained(reset)).rejects.toThrow(/connection reset/)
   })
 })
