@@ -19,6 +19,7 @@ import { earliestTs } from '../lib/bus/position.ts'
 import type { Component, ComponentStats } from '../lib/component.ts'
 import { messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
+import { setImmediate as nextTurn } from 'node:timers/promises'
 import { insertRows } from './insert-rows.ts'
 import type { Row, WriteOutcome } from './writer.ts'
 
@@ -49,6 +50,9 @@ interface Sum {
 /** Sums per bucket start (s), then per key (grid, metric and type). */
 type Buckets = Map<number, Map<number, Sum>>
 
+/** What a flush writes: the rows of each roll-up table, minutes first. */
+type Taken = { table: string; column: string; rows: unknown[][] }[]
+
 function sumInto(buckets: Buckets, at: number, key: number, from: Omit<Sum, 'at'>): void {
   let m = buckets.get(at)
   if (!m) {
@@ -65,11 +69,8 @@ function sumInto(buckets: Buckets, at: number, key: number, from: Omit<Sum, 'at'
   }
 }
 
-const rowsOf = (buckets: Buckets): unknown[][] => {
-  const rows: unknown[][] = []
-  for (const m of buckets.values()) for (const s of m.values()) rows.push([s.at, s.community, s.metric, s.type, s.street, s.district, s.n, s.total, s.lo, s.hi])
-  return rows
-}
+/** A sum as a row of its roll-up table: the bucket column, then SUM_COLUMNS. */
+const rowOf = (s: Sum): unknown[] => [s.at, s.community, s.metric, s.type, s.street, s.district, s.n, s.total, s.lo, s.hi]
 
 /**
  * Sums of readings rows per minute and key; the hours are folded from the
@@ -147,19 +148,53 @@ export class RollupSums {
   }
 
   /** The rows to insert per roll-up table (minutes, then hours); the sums start afresh (from the same position). */
-  take(): { table: string; column: string; rows: unknown[][] }[] {
-    const hours: Buckets = this.#hoursBack
-    for (const m of this.#minutes.values()) {
-      for (const [key, s] of m) sumInto(hours, Math.floor(s.at / 3_600) * 3_600, key, s)
+  take(): Taken {
+    const steps = this.#taking()
+    for (let r = steps.next(); ; r = steps.next()) if (r.done) return r.value
+  }
+
+  /**
+   * take(), with a turn of the event loop every `sliceKeys` sums: at full
+   * city a flush holds some 200,000 sums a minute, and folding them into
+   * hours and rows held the process (which also serves the API) for
+   * hundreds of ms. The sums are swapped out at once, before the first
+   * turn: what is added meanwhile goes into the next flush.
+   */
+  async takeInSlices(sliceKeys = 20_000): Promise<Taken> {
+    const steps = this.#taking(sliceKeys)
+    for (let r = steps.next(); ; r = steps.next()) {
+      if (r.done) return r.value
+      await nextTurn()
     }
-    const [minute, hour] = ROLLUPS
-    const taken = [
-      { table: minute.table, column: minute.column, rows: rowsOf(this.#minutes) },
-      { table: hour.table, column: hour.column, rows: rowsOf(hours) },
-    ]
+  }
+
+  /** Swaps the sums out, then folds the minutes into hours and makes the rows, pausing (yield) every `sliceKeys` sums. */
+  *#taking(sliceKeys = Number.POSITIVE_INFINITY): Generator<void, Taken> {
+    const minutes = this.#minutes
+    const hours: Buckets = this.#hoursBack
     this.#minutes = new Map()
     this.#hoursBack = new Map()
-    return taken
+    let n = 0
+    const minuteRows: unknown[][] = []
+    for (const m of minutes.values()) {
+      for (const [key, s] of m) {
+        sumInto(hours, Math.floor(s.at / 3_600) * 3_600, key, s)
+        minuteRows.push(rowOf(s))
+        if (++n % sliceKeys === 0) yield
+      }
+    }
+    const hourRows: unknown[][] = []
+    for (const m of hours.values()) {
+      for (const s of m.values()) {
+        hourRows.push(rowOf(s))
+        if (++n % sliceKeys === 0) yield
+      }
+    }
+    const [minute, hour] = ROLLUPS
+    return [
+      { table: minute.table, column: minute.column, rows: minuteRows },
+      { table: hour.table, column: hour.column, rows: hourRows },
+    ]
   }
 
   /** A flush that failed after writing the first `written` of the tables take() gave: the rest are added back. */
@@ -226,11 +261,12 @@ export class Rollups implements Component {
   async flush(): Promise<void> {
     if (this.#flushing) return this.#flushing
     const position = this.#sums.position
-    const taken = this.#sums.take()
-    if (taken.every((t) => t.rows.length === 0)) return
     this.#flushing = (async () => {
+      // The sums are swapped out in this turn, with the position just read; the rows are made a slice at a time.
+      const taken = await this.#sums.takeInSlices()
       let written = 0
       try {
+        if (taken.every((t) => t.rows.length === 0)) return
         for (const t of taken) {
           // Encoded a slice at a time: the sums of a flush are many rows, and this process also serves the API.
           await insertRows(this.#o.client, t.table, [t.column, ...SUM_COLUMNS], t.rows)

@@ -105,4 +105,28 @@ describe('roll-ups', () => {
     expect(third[1]?.rows).toEqual([[hourOf, 4, 'temperature_c', 'smoke', 3, 2, 4, 22, 1, 9]])
     expect(sums.position).toBe(12)
   })
+
+  it('take a large flush a slice at a time: the same rows as at once, a turn of the loop between, and what arrives meanwhile kept for the next', async () => {
+    // 300 communities over two minutes: 600 minute sums, 300 hour sums.
+    const rows = Array.from({ length: 300 }, (_, k) => [row(0, k, 100 + k), row(60, k + 1, 100 + k)]).flat()
+    const atOnce = new RollupSums(READINGS_COLUMNS)
+    const sliced = new RollupSums(READINGS_COLUMNS)
+    atOnce.add(rows, 1)
+    sliced.add(rows, 1)
+    let turns = 0
+    const count = (): void => {
+      turns++
+      if (turns < 1_000) setImmediate(count)
+    }
+    setImmediate(count)
+    const taking = sliced.takeInSlices(100)
+    // Swapped out before the first turn: this goes into the next flush.
+    sliced.add([row(120, 50)], 2)
+    const taken = await taking
+    expect(taken).toEqual(atOnce.take())
+    expect(taken.map((x) => x.rows.length)).toEqual([600, 300])
+    // 900 sums in slices of 100: the loop turned between them.
+    expect(turns).toBeGreaterThanOrEqual(8)
+    expect((await sliced.takeInSlices(100)).map((x) => x.rows.length)).toEqual([1, 1])
+  })
 })
