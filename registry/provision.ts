@@ -141,13 +141,12 @@ export class Provisioner {
         next = current as DeviceRecord
         break
     }
-    const at = await this.#record(DEVICES, change.op, next.id, change.op === 'decommission' ? undefined : {
-      id: next.id, type: next.type, micro_grid_id: next.microGridId, community_id: next.communityId, street_id: next.streetId, district_id: next.districtId,
-      lon: next.lon, lat: next.lat, interval_s: next.intervalS, installed_at: next.installedAt, credential_version: next.credentialVersion,
-    }, {
+    // What the device's row and its log entry both carry.
+    const placed = {
       type: next.type, micro_grid_id: next.microGridId, community_id: next.communityId, street_id: next.streetId, district_id: next.districtId,
-      lon: next.lon, lat: next.lat, interval_s: next.intervalS, credential_version: next.credentialVersion, actor, reason,
-    })
+      lon: next.lon, lat: next.lat, interval_s: next.intervalS, credential_version: next.credentialVersion,
+    }
+    const at = await this.#record(DEVICES, change.op, next.id, change.op === 'decommission' ? undefined : { id: next.id, ...placed, installed_at: next.installedAt }, { ...placed, actor, reason })
     log.info({ op: change.op, device: next.id, actor, reason }, 'device provisioned')
     return { ok: true, op: change.op, device: next, at }
   }

@@ -8,7 +8,6 @@
 // isolated, and each bad row goes to the dead letters with the server's
 // reason.
 import { randomUUID } from 'node:crypto'
-import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Counter } from 'prom-client'
 import { backoffDelayMs, sleep } from '../lib/backoff.ts'
@@ -21,6 +20,10 @@ import { classifyInsertError } from './errors.ts'
 import type { PositionClock } from '../lib/bus/position.ts'
 import { rowsStored } from '../lib/bus/stored.ts'
 import { Fifo } from '../lib/fifo.ts'
+import { encodeRows, sendEncoded } from './insert-rows.ts'
+
+// Where they were first written: the tests and other stages read them from the writer.
+export { drained, encodeRows } from './insert-rows.ts'
 
 /**
  * One row: the values of `columns`, in order, each JSON-encodable as
@@ -346,24 +349,15 @@ export class StoreWriter implements Component, RowSink {
   async #insert(batch: Segment[], token: string): Promise<void> {
     const parts: string[] = []
     for (const seg of batch) parts.push(seg.lines.join('\n'))
-    // A string, not a Buffer: the embedded store takes the statement as a string and
-    // would decode a Buffer back (two copies of every batch); a server's HTTP request takes either.
     const body = parts.join('\n') + '\n'
     const end = insertSeconds.startTimer({ table: this.#table })
     // One INSERT below ClickHouse's min_insert_block_size is one block, so it
     // is stored whole or not at all; that is what makes retrying it safe.
-    // exec, not insert: the client's insert re-encodes rows itself and takes
-    // JSON formats only as objects; exec sends the ready body as it is.
     // The token in the statement's own SETTINGS clause, not as a client
     // setting: the embedded store applies client settings with SET on a pooled
     // session, where the token would stay and make later inserts without one
     // (the twin's own events) duplicates of this batch, silently dropped.
-    const result = await this.#client.exec({
-      query: `${this.#insertInto} SETTINGS insert_deduplication_token = '${token.replace(/'/g, "''")}' FORMAT JSONCompactEachRow`,
-      values: Readable.from([body], { objectMode: false, encoding: 'utf8' }),
-    })
-    // An INSERT answers with nothing worth reading: drained so the socket is freed, its failure this insert's.
-    await drained(result.stream)
+    await sendEncoded(this.#client, `${this.#insertInto} SETTINGS insert_deduplication_token = '${token.replace(/'/g, "''")}' FORMAT JSONCompactEachRow`, body)
     end()
   }
 
@@ -454,41 +448,4 @@ export class StoreWriter implements Component, RowSink {
 
 function countRows(batch: Segment[]): number {
   return batch.reduce((n, s) => n + s.lines.length, 0)
-}
-
-/**
- * Reads an INSERT's answer to its end. A stream that fails (a reset
- * connection to a server) rejects here instead of raising an 'error' event
- * that nothing listens to, which would end the process.
- */
-export function drained(stream: NodeJS.ReadableStream): Promise<void> {
-  return new Promise((resolve, reject) => {
-    stream.once('end', resolve)
-    stream.once('error', reject)
-    stream.resume()
-  })
-}
-
-/** UInt64 and Int64 values may come as bigint; ClickHouse reads them from JSON strings. */
-function bigintAsString(_key: string, value: unknown): unknown {
-  return typeof value === 'bigint' ? value.toString() : value
-}
-
-/** One JSONCompactEachRow line per row. Throws STORE_REJECTED for a row JSON cannot hold. */
-export function encodeRows(rows: readonly Row[]): string[] {
-  const lines = new Array<string>(rows.length)
-  for (let i = 0; i < rows.length; i++) {
-    const row = rows[i]
-    try {
-      lines[i] = JSON.stringify(row)
-    } catch (first) {
-      // The common case stays on the fast path; only a failing row pays for the replacer.
-      try {
-        lines[i] = JSON.stringify(row, bigintAsString)
-      } catch {
-        throw new CitytwinError('STORE_REJECTED', `row ${i} cannot be encoded as JSON: ${messageOf(first)}`, { cause: first })
-      }
-    }
-  }
-  return lines
 }

@@ -9,7 +9,7 @@
 // the grids the city index says the device counts in.
 import { SEVERITIES, type CameraStatus, type TicketElement } from '../../lib/bus/elements.ts'
 import type { CityIndex } from './city-index.ts'
-import { DEVICE_STATUSES, deviceStatus, reduceDevice, type DeviceElement, type DeviceLive, type DeviceStatus, type SilencePolicy } from './device.ts'
+import { DEVICE_STATUSES, reduceDevice, type DeviceElement, type DeviceLive, type DeviceStatus, type SilencePolicy } from './device.ts'
 import { CAMERA_STATUSES, type CameraState, type GridRollups } from './grid-rollups.ts'
 
 /** A device's status moved from `from` to `to`; it was last heard from at `lastActivity` (ms). */
@@ -149,13 +149,6 @@ export class LiveState {
     this.#onStatus?.(i, DEVICE_STATUSES[prev] ?? 'unknown', DEVICE_STATUSES[status] ?? 'unknown', this.#lastActivity[i] ?? 0)
     this.#changedDevices.add(i)
     this.#rollups.moveDevice(this.#index.deviceRows(i) ?? EMPTY, prev, status)
-  }
-
-  /** Recomputes a device's status at `now` without an element (used after a rebuild). */
-  refreshStatus(i: number, now: number): void {
-    const status = deviceStatus({ connected: this.#connected[i] === 1, lastActivity: this.#lastActivity[i] ?? 0, status: this.deviceStatus(i) }, now, this.#index.deviceIntervalMs(i), this.#policy)
-    const s = DEVICE_STATUSES.indexOf(status)
-    if (s !== this.#status[i]) this.setDeviceStatus(i, s)
   }
 
   /** A camera's reachability at `ts`; an older report than the last is ignored. */

@@ -257,11 +257,6 @@ export class Twin {
     this.live.syncTickets(open)
   }
 
-  /** Recomputes a device's status at `now` without an element (used after a rebuild). */
-  refreshStatus(i: number, now: number): void {
-    this.live.refreshStatus(i, now)
-  }
-
   /** What each part holds, and what the twin has applied: `LiveTwin.stats()` carries it to `/api/health`. */
   stats(): { applied: number; lagMs: number; degraded: boolean; index: ReturnType<CityIndex['stats']>; live: ReturnType<LiveState['stats']>; rollups: ReturnType<GridRollups['stats']> } {
     return { applied: this.#applied, lagMs: this.lagMs(), degraded: this.#health.state.degraded, index: this.index.stats(), live: this.live.stats(), rollups: this.rollups.stats() }
