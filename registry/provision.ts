@@ -67,6 +67,19 @@ const CAMERA_COLUMNS = 'id, kind, micro_grid_id, community_id, street_id, distri
 const refuse = (status: Refusal['status'], code: Refusal['code'], message: string): Refusal => ({ ok: false, status, code, message })
 const ID_RULE = "1 to 64 letters, digits, '.', '_', ':' or '-', starting with a letter or digit"
 
+/**
+ * The device or camera a change is about, as the registry holds it now; or
+ * the refusal: an id the registry cannot hold, an add of one that exists,
+ * any other change of one that does not.
+ */
+async function subjectOf<T>(what: 'device' | 'camera', change: { op: string; id: string }, get: (id: string) => Promise<T | undefined>): Promise<{ current: T | undefined } | Refusal> {
+  if (!ID_PATTERN.test(change.id)) return refuse(400, 'BAD_REQUEST', `${what} id ${JSON.stringify(change.id)}: ${ID_RULE}`)
+  const current = await get(change.id)
+  if (change.op === 'add' && current) return refuse(409, what === 'device' ? 'DEVICE_EXISTS' : 'CAMERA_EXISTS', `${what} ${change.id} exists already; change it with update or move`)
+  if (change.op !== 'add' && !current) return refuse(404, what === 'device' ? 'DEVICE_NOT_FOUND' : 'CAMERA_NOT_FOUND', `no ${what} ${change.id}`)
+  return { current }
+}
+
 /** A registry table and the log of its changes. */
 interface Ledger {
   table: 'devices' | 'cameras'
@@ -107,10 +120,9 @@ export class Provisioner {
   }
 
   async #apply(change: DeviceChange, actor: string, reason: string): Promise<ProvisionResult> {
-    if (!ID_PATTERN.test(change.id)) return refuse(400, 'BAD_REQUEST', `device id ${JSON.stringify(change.id)}: ${ID_RULE}`)
-    const current = await this.get(change.id)
-    if (change.op === 'add' && current) return refuse(409, 'DEVICE_EXISTS', `device ${change.id} exists already; change it with update or move`)
-    if (change.op !== 'add' && !current) return refuse(404, 'DEVICE_NOT_FOUND', `no device ${change.id}`)
+    const found = await subjectOf('device', change, (id) => this.get(id))
+    if ('ok' in found) return found
+    const { current } = found
     let next: DeviceRecord
     switch (change.op) {
       case 'add': {
@@ -167,10 +179,9 @@ export class Provisioner {
   }
 
   async #applyCamera(change: CameraChange, actor: string, reason: string): Promise<CameraProvisionResult> {
-    if (!ID_PATTERN.test(change.id)) return refuse(400, 'BAD_REQUEST', `camera id ${JSON.stringify(change.id)}: ${ID_RULE}`)
-    const current = await this.getCamera(change.id)
-    if (change.op === 'add' && current) return refuse(409, 'CAMERA_EXISTS', `camera ${change.id} exists already; change it with update or move`)
-    if (change.op !== 'add' && !current) return refuse(404, 'CAMERA_NOT_FOUND', `no camera ${change.id}`)
+    const found = await subjectOf('camera', change, (id) => this.getCamera(id))
+    if ('ok' in found) return found
+    const { current } = found
     let next: Camera
     switch (change.op) {
       case 'add': {
