@@ -11,10 +11,11 @@ import { loadConfig } from '../../lib/config.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import type { DeviceRegistry } from '../../ingest/mqtt/devices.ts'
-import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import { MqttGateway, TURN_ROWS_MAX } from '../../ingest/mqtt/gateway.ts'
 import { LastSeqLookup } from '../../ingest/mqtt/last-seq.ts'
 import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
+import { connectPacket, PacketReader, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
 import type { DeadLetterWriter, Store, StoreWriter } from '../../store/index.ts'
 import { tempDir } from '../helpers.ts'
 import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
@@ -263,21 +264,24 @@ describe('MQTT gateway: publish', () => {
   })
 
   it('stores the retransmission of a message that failed while a later one was stored, instead of taking it for a duplicate', async () => {
-    // The store fails seq 11 once, and only after seq 12 (sent right behind it) is stored: the high-water mark is
-    // then 12, above the message that was never stored nor acknowledged.
+    // The store fails seq 11 once, and only after seq 12 (sent once 11 is in the store's hands, so in a write of
+    // its own) is stored: the high-water mark is then 12, above the message that was never stored nor acknowledged.
     let twelveStored: () => void = () => undefined
     const twelve = new Promise<void>((r) => (twelveStored = r))
+    let elevenWriting: () => void = () => undefined
+    const eleven = new Promise<void>((r) => (elevenWriting = r))
     let failed = false
     const flaky = {
       async write(rows: readonly (readonly unknown[])[]) {
-        const seq = rows[0]?.[5]
-        if (seq === 11 && !failed) {
+        const seqs = rows.map((r) => r[5])
+        if (seqs.includes(11) && !failed) {
           failed = true
+          elevenWriting()
           await twelve
           throw new CitytwinError('STORE_UNAVAILABLE', 'the store failed this insert (fault injected by the test)')
         }
         const outcome = await readings.write(rows)
-        if (seq === 12) twelveStored()
+        if (seqs.includes(12)) twelveStored()
         return outcome
       },
     }
@@ -295,6 +299,7 @@ describe('MQTT gateway: publish', () => {
       await first.publishAsync(topic, reading(10), { qos: 1 })
       const closed = new Promise<void>((r) => first.once('close', () => r()))
       first.publish(topic, reading(11), { qos: 1 })
+      await eleven
       first.publish(topic, reading(12), { qos: 1 })
       await closed
       first.end(true)
@@ -309,6 +314,53 @@ describe('MQTT gateway: publish', () => {
       expect(await seqs()).toEqual([10, 11, 12])
       expect(other.stats()).toMatchObject({ recovered: 1, duplicates: 1 })
     } finally {
+      await other.stop(Date.now() + 5_000)
+    }
+  })
+
+  it('writes the telemetry read in one turn as one write, cut at TURN_ROWS_MAX rows, and acknowledges every message once its write is stored', async () => {
+    const writes: number[][] = []
+    const counting = {
+      async write(rows: readonly (readonly unknown[])[]) {
+        writes.push(rows.map((r) => r[5] as number))
+        return readings.write(rows)
+      },
+    }
+    const other = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', maxInFlightPerConnection: 1_000, burstPerDevice: 10_000 } }),
+      devices, secret: SECRET, readings: counting, events, deadLetters: dead,
+    })
+    await other.start()
+    const socket = new Socket()
+    try {
+      const d = deviceOfType('air_quality', 5)
+      const got: ServerPacket[] = []
+      const reader = new PacketReader()
+      socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+      await new Promise<void>((resolve) => socket.connect(other.port, '127.0.0.1', resolve))
+      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 60))
+      await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
+      // 10 messages of 3 rows in one TCP write: one socket read, one turn, one write of 30 rows.
+      const now = Date.now()
+      const message = (seq: number, readingsOf = 1): Buffer =>
+        publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ readings: Array.from({ length: readingsOf }, (_, i) => ({ ts: now + seq * 1_000 + i, seq: seq * 1_000 + i, values: { pm25_ug_m3: 1, pm10_ug_m3: 2, no2_ug_m3: 3 } })) })), 1, seq)
+      socket.write(Buffer.concat(Array.from({ length: 10 }, (_, i) => message(i + 1))))
+      await expect.poll(() => got.filter((p) => p.type === 'puback').length).toBe(10)
+      expect(writes).toEqual([Array.from({ length: 10 }, (_, i) => new Array<number>(3).fill((i + 1) * 1_000)).flat()])
+      // Messages of 150 rows each (50 readings of 3 metrics): a turn's write holds as many as fit in TURN_ROWS_MAX.
+      writes.length = 0
+      const n = Math.ceil((2 * TURN_ROWS_MAX) / 150) + 1
+      socket.write(Buffer.concat(Array.from({ length: n }, (_, i) => message(100 + i, 50))))
+      await expect.poll(() => got.filter((p) => p.type === 'puback').length).toBe(10 + n)
+      expect(writes.flat()).toHaveLength(n * 150)
+      expect(writes.length).toBeGreaterThan(1)
+      for (const w of writes) expect(w.length).toBeLessThanOrEqual(TURN_ROWS_MAX)
+      // PUBACKs in the order of the PUBLISHes (MQTT-4.6.0-2).
+      expect(got.flatMap((p) => (p.type === 'puback' ? [p.packetId] : []))).toEqual([...Array.from({ length: 10 }, (_, i) => i + 1), ...Array.from({ length: n }, (_, i) => 100 + i)])
+      await readings.flush()
+      expect(await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}'`)).toEqual([{ n: 30 + n * 150 }])
+    } finally {
+      socket.destroy()
       await other.stop(Date.now() + 5_000)
     }
   })
