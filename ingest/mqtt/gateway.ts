@@ -79,6 +79,11 @@ interface InboundPublish {
  */
 export const TURN_ROWS_MAX = 1_000
 
+/** Calls `done` when `p` settles: null, or the error (made one if it was not). */
+function settled(p: Promise<void>, done: (e: Error | null) => void): void {
+  p.then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(messageOf(e))))
+}
+
 /** A telemetry message whose rows wait in this turn's write. */
 interface StagedMessage {
   deviceId: string
@@ -451,7 +456,6 @@ export class MqttGateway implements Component {
    * dead letters, a DUP that asks the store) keep their async functions.
    */
   #handlePublish(client: Client, packet: InboundPublish, done: (e: Error | null) => void): void {
-    const settle = (p: Promise<void>): void => void p.then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(messageOf(e))))
     const device = this.#deviceOf(client)
     if (!device) return done(new CitytwinError('AUTH_DENIED', 'publish from an unauthenticated client'))
     const payload = Buffer.isBuffer(packet.payload) ? packet.payload : Buffer.from(packet.payload)
@@ -459,22 +463,23 @@ export class MqttGateway implements Component {
     const maxTopicBytes = this.#o.config.maxTopicBytes
     if (topic.length * 3 > maxTopicBytes && Buffer.byteLength(topic) > maxTopicBytes) {
       const bytes = Buffer.byteLength(topic)
-      return settle(this.#deadLetter(device.id, topic.slice(0, maxTopicBytes), payload, 'INGEST_TOPIC_TOO_LONG', `topic is ${bytes} bytes; the limit is ${maxTopicBytes}`).then(() => {
+      const refused = this.#deadLetter(device.id, topic.slice(0, maxTopicBytes), payload, 'INGEST_TOPIC_TOO_LONG', `topic is ${bytes} bytes; the limit is ${maxTopicBytes}`).then(() => {
         throw this.#refusePublish(device.id, topic, 'INGEST_TOPIC_TOO_LONG')
-      }))
+      })
+      return settled(refused, done)
     }
     const kind = ownPublishKind(topic, device.id)
     // MQTT-3.3.5-2: 3.1.1 has no negative PUBACK; closing is the only honest signal.
     if (!kind) return done(this.#refusePublish(device.id, topic, 'ACL_DENIED'))
     const now = this.#now()
     if (!this.#rate.take(device.id, now, (client as SessionClient).citytwin?.lane?.heldMs)) {
-      return settle(this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`))
+      return settled(this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`), done)
     }
-    if (kind !== 'telemetry') return settle(this.#event(device, kind === 'status' ? 'status' : 'event', topic, payload, now))
-    if (packet.dup) return settle(this.#retransmitted(client, device, topic, payload, now))
+    if (kind !== 'telemetry') return settled(this.#event(device, kind === 'status' ? 'status' : 'event', topic, payload, now), done)
+    if (packet.dup) return settled(this.#retransmitted(client, device, topic, payload, now), done)
     const track = this.#track(device.id)
     const result = decodeTelemetry(device, payload, track.pending ?? track.stored, now, this.#limits, false)
-    if (!result.ok) return settle(this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason))
+    if (!result.ok) return settled(this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason), done)
     if ('duplicate' in result) {
       // The whole message was accepted before and this is no retransmission: acknowledged again, stored once.
       this.#counts.duplicates++
