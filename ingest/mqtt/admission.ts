@@ -95,6 +95,8 @@ export class Admission {
   /** Connections with a packet waiting and room in their window, oldest first (a ring kept as an array with a head). */
   #ready: Connection[] = []
   #head = 0
+  /** Inside #pump: a release meanwhile leaves the giving of room to the loop running. */
+  #pumping = false
   #inFlight = 0
   #peak = 0
   #waiting = 0
@@ -262,8 +264,23 @@ export class Admission {
     this.#pump()
   }
 
-  /** Gives free room to waiting connections in turn, one packet each. */
+  /**
+   * Gives free room to waiting connections in turn, one packet each. Not
+   * re-entered: a packet that finishes at once (a refusal, a duplicate)
+   * releases inside `#run`, and its room is given by the loop already
+   * running instead of a call one level deeper per waiting packet.
+   */
   #pump(): void {
+    if (this.#pumping) return
+    this.#pumping = true
+    try {
+      this.#pumpLoop()
+    } finally {
+      this.#pumping = false
+    }
+  }
+
+  #pumpLoop(): void {
     const cap = this.#cap()
     while (this.#inFlight < cap && this.#head < this.#ready.length) {
       const conn = this.#ready[this.#head] as Connection

@@ -199,6 +199,11 @@ export class FastLane {
   #draining = false
   /** Message ids acknowledged this tick, their PUBACKs not yet written (`#flushAcks`). */
   #acks: number[] | undefined
+  /** QoS 1 message ids taken and not yet acknowledged, in arrival order, and whether each is settled (`#await`); at most the connection's window. */
+  #unacked: number[] | undefined
+  #settled: boolean[] | undefined
+  /** The place (`#await`) of the first of `#unacked`. */
+  #firstUnacked = 0
 
   /**
    * Lanes with PUBACKs to write at the end of this tick. The store confirms
@@ -381,8 +386,8 @@ export class FastLane {
 
   #take(buf: Buffer, f: Extract<Frame, { kind: 'publish' }>): void {
     const p: LanePublish = { topic: buf.toString('utf8', f.topicStart, f.topicEnd), payload: buf.subarray(f.payloadStart, f.end), qos: f.qos, dup: f.dup, messageId: f.messageId }
-    // The callback keeps the message id, not the packet: a closure over `p` would hold its payload, and so the socket read it is a slice of, until the store answers.
-    const messageId = f.qos === 1 ? f.messageId : 0
+    // The callback keeps its place in the order, not the packet: a closure over `p` would hold its payload, and so the socket read it is a slice of, until the store answers.
+    const place = f.qos === 1 ? this.#await(f.messageId) : -1
     this.#o.publish(this.#c, p, (e) => {
       const c = this.#c
       if (e) {
@@ -390,9 +395,36 @@ export class FastLane {
         if (!c.closed) c.emit('error', e)
         return
       }
-      if (messageId !== 0) this.#ack(messageId)
+      if (place >= 0) this.#done(place)
       this.#resume()
     })
+  }
+
+  /**
+   * Takes a QoS 1 message's place in the order of its PUBACK: its number
+   * among those the lane has taken. The gateway settles a message when its
+   * store write answers, and two messages of one connection may be settled
+   * out of their order (a DUP that asked the store first, writes of
+   * different sizes under backpressure); the PUBACKs still go in the order
+   * the PUBLISHes came (MQTT-4.6.0-2).
+   */
+  #await(messageId: number): number {
+    const ids = (this.#unacked ??= [])
+    ids.push(messageId)
+    ;(this.#settled ??= []).push(false)
+    return this.#firstUnacked + ids.length - 1
+  }
+
+  /** The message at `place` may be acknowledged: so are all settled before and after it up to the first still waiting. */
+  #done(place: number): void {
+    const ids = this.#unacked as number[]
+    const settled = this.#settled as boolean[]
+    settled[place - this.#firstUnacked] = true
+    while (settled.length > 0 && settled[0] === true) {
+      settled.shift()
+      this.#firstUnacked++
+      this.#ack(ids.shift() as number)
+    }
   }
 
   /** Queues the PUBACK of `messageId`, written with the connection's others of this tick; their order is the order acknowledged. */

@@ -25,7 +25,7 @@ import { CitytwinError, messageOf, type ErrorCode } from '../../lib/errors.ts'
 import { listen } from '../../lib/http/listen.ts'
 import { logger } from '../../lib/log.ts'
 import { counter, gauge, histogram, tallyCounter } from '../../lib/metrics.ts'
-import type { DeadLetterSink, Row, RowSink } from '../../store/writer.ts'
+import type { DeadLetterSink, Row, RowSink, WriteOutcome } from '../../store/writer.ts'
 import type { MqttConfig } from './config.ts'
 import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
@@ -84,6 +84,17 @@ function settled(p: Promise<void>, done: (e: Error | null) => void): void {
   p.then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(messageOf(e))))
 }
 
+/** Tells every message of a turn its outcome; one whose callback throws does not keep the others from theirs. */
+function settleAll(messages: readonly StagedMessage[], e: Error | null): void {
+  for (const m of messages) {
+    try {
+      m.done(e)
+    } catch (err) {
+      log.error({ err, device: m.deviceId }, 'acknowledging a stored message failed')
+    }
+  }
+}
+
 /** A telemetry message whose rows wait in this turn's write. */
 interface StagedMessage {
   deviceId: string
@@ -122,8 +133,8 @@ interface Session {
   device: DeviceInfo
   /** The fast lane reading this device's connection, while it does. */
   lane?: FastLane | undefined
-  /** Whether this session has consulted the store's last seq (done once, on its first DUP telemetry). */
-  seqChecked: boolean
+  /** The session's one question to the store about its last seq (asked at its first DUP telemetry; every later DUP waits for the same answer). */
+  seqCheck?: Promise<void> | undefined
 }
 
 type SessionClient = Client & { citytwin?: Session }
@@ -356,7 +367,7 @@ export class MqttGateway implements Component {
       done(authError(refusal.reason, refusal.code), false)
       return
     }
-    ;(client as SessionClient).citytwin = { device, seqChecked: false }
+    ;(client as SessionClient).citytwin = { device }
     done(null, true)
   }
 
@@ -476,7 +487,13 @@ export class MqttGateway implements Component {
       return settled(this.#deadLetter(device.id, topic, payload, 'INGEST_RATE_LIMITED', `more than ${this.#o.config.ratePerDevicePerS} msg/s (burst ${this.#o.config.burstPerDevice})`), done)
     }
     if (kind !== 'telemetry') return settled(this.#event(device, kind === 'status' ? 'status' : 'event', topic, payload, now), done)
-    if (packet.dup) return settled(this.#retransmitted(client, device, topic, payload, now), done)
+    if (packet.dup) {
+      this.#retransmitted(client, device, topic, payload, now, done).then(
+        (staged) => staged || done(null),
+        (e: unknown) => done(e instanceof Error ? e : new Error(messageOf(e))),
+      )
+      return
+    }
     const track = this.#track(device.id)
     const result = decodeTelemetry(device, payload, track.pending ?? track.stored, now, this.#limits, false)
     if (!result.ok) return settled(this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason), done)
@@ -501,40 +518,51 @@ export class MqttGateway implements Component {
     return track
   }
 
-  /** A telemetry message with the DUP flag: a retransmission, which may need the store asked whether it holds it. */
-  async #retransmitted(client: SessionClient, device: DeviceInfo, topic: string, payload: Buffer, now: number): Promise<void> {
+  /**
+   * A telemetry message with the DUP flag: a retransmission, which may need
+   * the store asked whether it holds it. Its rows join the turn's write with
+   * `done` itself, so its PUBACK keeps its place among the turn's others.
+   * Resolves true once staged (`done` then comes with the write); false when
+   * nothing is to be stored (a duplicate, a dead letter), and the caller
+   * acknowledges.
+   */
+  async #retransmitted(client: SessionClient, device: DeviceInfo, topic: string, payload: Buffer, now: number, done: (e: Error | null) => void): Promise<boolean> {
     const track = this.#track(device.id)
     const session = client.citytwin
-    if (session && !session.seqChecked && this.#o.lastSeq) {
+    const lastSeq = this.#o.lastSeq
+    if (session && lastSeq) {
       // A retransmission at the start of a session may be of a message that
       // another worker (or this one before a restart) stored but could not
-      // acknowledge: ask the store once per session.
-      session.seqChecked = true
-      const stored = await this.#o.lastSeq.lastStoredSeq(device)
-      if (stored !== undefined && stored > (track.pending ?? track.stored ?? -1)) track.pending = track.stored = stored
+      // acknowledge: ask the store once per session, and let every DUP of the
+      // session wait for that answer (a second one judged before it could be
+      // stored twice).
+      session.seqCheck ??= lastSeq.lastStoredSeq(device).then((stored) => {
+        if (stored !== undefined && stored > (track.pending ?? track.stored ?? -1)) track.pending = track.stored = stored
+      })
+      await session.seqCheck
     }
     let result = decodeTelemetry(device, payload, track.pending ?? track.stored, now, this.#limits, true)
     let recovered = false
-    if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason)
+    if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason).then(() => false)
     if ('duplicate' in result) {
       // Below the high-water mark is not always stored: a message that failed while a later one was stored is
       // retransmitted with DUP and must be stored now (last-seq.ts). Asked of the store for DUP messages only.
-      if (!this.#o.lastSeq || (await this.#o.lastSeq.isStored(device, result.seq))) {
+      if (!lastSeq || (await lastSeq.isStored(device, result.seq))) {
         this.#counts.duplicates++
         duplicateTotal.inc()
-        return
+        return false
       }
       recovered = true
       result = decodeTelemetry(device, payload, result.seq - 1, now, this.#limits, true)
-      if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason)
-      if ('duplicate' in result) return // not with the cursor below its own seq
+      if (!result.ok) return this.#deadLetter(device.id, topic, payload, result.rejection.code, result.rejection.reason).then(() => false)
+      if ('duplicate' in result) return false // not with the cursor below its own seq
       this.#counts.recovered++
       log.warn({ device: device.id, seq: result.lastSeq }, 'a retransmission below the highest stored seq was not stored: storing it now')
     }
     // A message taken below the high-water mark leaves the mark where it is; otherwise the mark follows the message.
     track.pending = recovered ? Math.max(track.pending ?? track.stored ?? -1, result.lastSeq) : result.lastSeq
-    const { lastSeq, rows } = result
-    await new Promise<void>((resolve, reject) => this.#stage(device.id, track, lastSeq, rows, (e) => (e ? reject(e) : resolve())))
+    this.#stage(device.id, track, result.lastSeq, result.rows, done)
+    return true
   }
 
   /**
@@ -570,7 +598,14 @@ export class MqttGateway implements Component {
     this.#turn = undefined
     if (!turn) return
     const { rows, messages } = turn
-    this.#o.readings.write(rows).then(
+    let written: Promise<WriteOutcome>
+    try {
+      written = this.#o.readings.write(rows)
+    } catch (e) {
+      // A sink that throws instead of rejecting fails its rows the same way.
+      written = Promise.reject(e instanceof Error ? e : new Error(messageOf(e)))
+    }
+    written.then(
       (stored) => {
         for (const m of messages) m.track.stored = Math.max(m.track.stored ?? -1, m.lastSeq)
         this.#counts.stored += messages.length
@@ -581,7 +616,7 @@ export class MqttGateway implements Component {
           // The rows are stored whatever the bus does: they are acknowledged, and the consumers replay from the store.
           log.error({ err: e }, 'stored readings could not be put on the bus')
         }
-        for (const m of messages) m.done(null)
+        settleAll(messages, null)
       },
       (e: unknown) => {
         // Not stored: forget the seqs so the devices' retransmissions are taken as new.
@@ -589,8 +624,7 @@ export class MqttGateway implements Component {
         this.#counts.storeFailures += messages.length
         storeFailedTotal.inc(messages.length)
         log.warn({ devices: messages.length, device: messages[0]?.deviceId, err: e }, 'telemetry not stored; closing the connections so the devices retransmit')
-        const err = e instanceof Error ? e : new Error(messageOf(e))
-        for (const m of messages) m.done(err)
+        settleAll(messages, e instanceof Error ? e : new Error(messageOf(e)))
       },
     )
   }

@@ -339,19 +339,19 @@ describe('MQTT gateway: publish', () => {
       socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
       await new Promise<void>((resolve) => socket.connect(other.port, '127.0.0.1', resolve))
       socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 60))
-      await expect.poll(() => got.some((p) => p.type === 'connack')).toBe(true)
+      await expect.poll(() => got.some((p) => p.type === 'connack'), { timeout: 15_000 }).toBe(true)
       // 10 messages of 3 rows in one TCP write: one socket read, one turn, one write of 30 rows.
       const now = Date.now()
       const message = (seq: number, readingsOf = 1): Buffer =>
         publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ readings: Array.from({ length: readingsOf }, (_, i) => ({ ts: now + seq * 1_000 + i, seq: seq * 1_000 + i, values: { pm25_ug_m3: 1, pm10_ug_m3: 2, no2_ug_m3: 3 } })) })), 1, seq)
       socket.write(Buffer.concat(Array.from({ length: 10 }, (_, i) => message(i + 1))))
-      await expect.poll(() => got.filter((p) => p.type === 'puback').length).toBe(10)
+      await expect.poll(() => got.filter((p) => p.type === 'puback').length, { timeout: 15_000 }).toBe(10)
       expect(writes).toEqual([Array.from({ length: 10 }, (_, i) => new Array<number>(3).fill((i + 1) * 1_000)).flat()])
       // Messages of 150 rows each (50 readings of 3 metrics): a turn's write holds as many as fit in TURN_ROWS_MAX.
       writes.length = 0
       const n = Math.ceil((2 * TURN_ROWS_MAX) / 150) + 1
       socket.write(Buffer.concat(Array.from({ length: n }, (_, i) => message(100 + i, 50))))
-      await expect.poll(() => got.filter((p) => p.type === 'puback').length).toBe(10 + n)
+      await expect.poll(() => got.filter((p) => p.type === 'puback').length, { timeout: 15_000 }).toBe(10 + n)
       expect(writes.flat()).toHaveLength(n * 150)
       expect(writes.length).toBeGreaterThan(1)
       for (const w of writes) expect(w.length).toBeLessThanOrEqual(TURN_ROWS_MAX)
@@ -360,6 +360,51 @@ describe('MQTT gateway: publish', () => {
       await readings.flush()
       expect(await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}'`)).toEqual([{ n: 30 + n * 150 }])
     } finally {
+      socket.destroy()
+      await other.stop(Date.now() + 5_000)
+    }
+  })
+
+  it('sends a connection\'s PUBACKs in the order of its PUBLISHes when a DUP waits for the store and a later message is stored first', async () => {
+    let answer: () => void = () => undefined
+    const asked = new Promise<void>((r) => (answer = r))
+    // The store's answer about the session's last seq is held back until the test lets it go.
+    class SlowLastSeq extends LastSeqLookup {
+      override async lastStoredSeq(device: DeviceInfo): Promise<number | undefined> {
+        await asked
+        return super.lastStoredSeq(device)
+      }
+    }
+    const other = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1' } }),
+      devices, secret: SECRET, readings, events, deadLetters: dead, lastSeq: new SlowLastSeq({ client: store.client, lookbackMs: 3_600_000 }),
+    })
+    await other.start()
+    const socket = new Socket()
+    try {
+      const d = deviceOfType('air_quality', 6)
+      const got: ServerPacket[] = []
+      const reader = new PacketReader()
+      socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+      await new Promise<void>((resolve) => socket.connect(other.port, '127.0.0.1', resolve))
+      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 60))
+      await expect.poll(() => got.some((p) => p.type === 'connack'), { timeout: 15_000 }).toBe(true)
+      const message = (id: number, seq: number, dup: boolean): Buffer => {
+        const b = publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { pm25_ug_m3: 1 } })), 1, id)
+        if (dup) b[0] = (b[0] as number) | 0x08
+        return b
+      }
+      // A retransmission (DUP, packet 1) asks the store first; the new message behind it (packet 2) is stored meanwhile.
+      socket.write(Buffer.concat([message(1, 100, true), message(2, 101, false)]))
+      await expect.poll(async () => (await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}' AND seq = 101`))[0]?.n, { timeout: 15_000 }).toBe(1)
+      await new Promise((r) => setTimeout(r, 100))
+      const pubacks = (): number[] => got.flatMap((p) => (p.type === 'puback' ? [p.packetId] : []))
+      expect(pubacks()).toEqual([]) // stored, but its PUBACK waits for the one before it (MQTT-4.6.0-2)
+      answer()
+      await expect.poll(pubacks, { timeout: 15_000 }).toEqual([1, 2])
+      expect(await q<{ seq: number }>(`SELECT seq FROM readings WHERE device_id = '${d.id}' ORDER BY seq`)).toEqual([{ seq: 100 }, { seq: 101 }])
+    } finally {
+      answer()
       socket.destroy()
       await other.stop(Date.now() + 5_000)
     }
