@@ -29,6 +29,7 @@ let events: StoreWriter
 let dead: DeadLetterWriter
 let devices: DeviceRegistry
 const clients: MqttClient[] = []
+const sockets: Socket[] = []
 let caPem: Buffer
 
 function deviceOfType(type: string, nth = 0): DeviceInfo {
@@ -49,6 +50,19 @@ async function connect(username?: string, password?: string, extra: mqtt.IClient
 
 async function connectAs(d: DeviceInfo, port = gateway.port): Promise<MqttClient> {
   return connect(d.id, deviceToken(SECRET, d.id), { clientId: d.id }, port)
+}
+
+/** A device connected over a raw TCP socket, to send packets exactly as the test writes them; `got` collects what the gateway sends back. */
+async function rawDevice(d: DeviceInfo, port: number): Promise<{ socket: Socket; got: ServerPacket[] }> {
+  const socket = new Socket()
+  sockets.push(socket)
+  const got: ServerPacket[] = []
+  const reader = new PacketReader()
+  socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+  await new Promise<void>((resolve) => socket.connect(port, '127.0.0.1', resolve))
+  socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 60))
+  await expect.poll(() => got.some((p) => p.type === 'connack'), { timeout: 15_000 }).toBe(true)
+  return { socket, got }
 }
 
 async function q<T>(query: string): Promise<T[]> {
@@ -79,6 +93,7 @@ beforeAll(async () => {
 
 afterAll(async () => {
   for (const c of clients) c.end(true)
+  for (const c of sockets) c.destroy()
   await gateway?.stop(Date.now() + 5_000)
   await fixture?.close()
 })
@@ -331,15 +346,9 @@ describe('MQTT gateway: publish', () => {
       devices, secret: SECRET, readings: counting, events, deadLetters: dead,
     })
     await other.start()
-    const socket = new Socket()
+    const d = deviceOfType('air_quality', 5)
     try {
-      const d = deviceOfType('air_quality', 5)
-      const got: ServerPacket[] = []
-      const reader = new PacketReader()
-      socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
-      await new Promise<void>((resolve) => socket.connect(other.port, '127.0.0.1', resolve))
-      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 60))
-      await expect.poll(() => got.some((p) => p.type === 'connack'), { timeout: 15_000 }).toBe(true)
+      const { socket, got } = await rawDevice(d, other.port)
       // 10 messages of 3 rows in one TCP write: one socket read, one turn, one write of 30 rows.
       const now = Date.now()
       const message = (seq: number, readingsOf = 1): Buffer =>
@@ -360,7 +369,6 @@ describe('MQTT gateway: publish', () => {
       await readings.flush()
       expect(await q<{ n: number }>(`SELECT toUInt32(count()) AS n FROM readings WHERE device_id = '${d.id}'`)).toEqual([{ n: 30 + n * 150 }])
     } finally {
-      socket.destroy()
       await other.stop(Date.now() + 5_000)
     }
   })
@@ -380,15 +388,9 @@ describe('MQTT gateway: publish', () => {
       devices, secret: SECRET, readings, events, deadLetters: dead, lastSeq: new SlowLastSeq({ client: store.client, lookbackMs: 3_600_000 }),
     })
     await other.start()
-    const socket = new Socket()
+    const d = deviceOfType('air_quality', 6)
     try {
-      const d = deviceOfType('air_quality', 6)
-      const got: ServerPacket[] = []
-      const reader = new PacketReader()
-      socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
-      await new Promise<void>((resolve) => socket.connect(other.port, '127.0.0.1', resolve))
-      socket.write(connectPacket(d.id, d.id, deviceToken(SECRET, d.id), 60))
-      await expect.poll(() => got.some((p) => p.type === 'connack'), { timeout: 15_000 }).toBe(true)
+      const { socket, got } = await rawDevice(d, other.port)
       const message = (id: number, seq: number, dup: boolean): Buffer => {
         const b = publishPacket(`devices/${d.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { pm25_ug_m3: 1 } })), 1, id)
         if (dup) b[0] = (b[0] as number) | 0x08
@@ -405,7 +407,6 @@ describe('MQTT gateway: publish', () => {
       expect(await q<{ seq: number }>(`SELECT seq FROM readings WHERE device_id = '${d.id}' ORDER BY seq`)).toEqual([{ seq: 100 }, { seq: 101 }])
     } finally {
       answer()
-      socket.destroy()
       await other.stop(Date.now() + 5_000)
     }
   })
