@@ -14,7 +14,6 @@ import { mqttConfig } from './config.ts'
 import { listDenials, setDenial } from './deny-list.ts'
 import { deviceTopics } from './devices.ts'
 import { createMqttIngest } from './index.ts'
-import { RelayClient } from './relay.ts'
 import { guardUnhandledRejections } from '../../lib/process-guard.ts'
 import { deviceToken, resolveDeviceSecret } from './tokens.ts'
 import { Provisioner } from '../../registry/provision.ts'
@@ -184,7 +183,7 @@ async function requireDevice(client: ClickHouseClient, id: string): Promise<void
 /** One gateway process: writers and gateway on the given store (or one it opens), until a signal. */
 async function runGatewayProcess(configFile: Record<string, unknown>, port: number | undefined, ready: (port: number) => void, opened?: StoreSetup): Promise<void> {
   const { store, writerCfg } = opened ?? (await openMigratedStore({ file: configFile }))
-  const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port }, cluster.isWorker ? new RelayClient() : undefined)
+  const ingest = await createMqttIngest(store, writerCfg, { file: configFile }, { port }, cluster.isWorker)
   const started: Component[] = []
   try {
     await startAll(ingest.components, started)

@@ -14,7 +14,7 @@ import { DenyList } from './deny-list.ts'
 import { RegistryWatch } from './registry-watch.ts'
 import { deviceLogPosition } from '../../registry/provision.ts'
 import { LastSeqLookup } from './last-seq.ts'
-import type { RelayClient } from './relay.ts'
+import { RelayClient } from './relay.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
 import { resolveDeviceSecret } from './tokens.ts'
 
@@ -29,11 +29,13 @@ export interface MqttIngest extends IngestSource {
 }
 
 /**
- * The gateway and its writers. A gateway worker of a cluster passes `relay`:
- * its rows then go to the primary's writers (see relay.ts) instead.
+ * The gateway and its writers. A gateway worker of a cluster passes
+ * `relayed`: its rows then go to the primary's writers (see relay.ts)
+ * instead.
  */
-export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}, relay?: RelayClient, bus?: Bus, positions?: PositionClock): Promise<MqttIngest> {
+export async function createMqttIngest(store: Store, writerCfg: WriterConfig, sources: ConfigSources, overrides: Partial<MqttConfig> = {}, relayed = false, bus?: Bus, positions?: PositionClock): Promise<MqttIngest> {
   const config = loadConfig(mqttConfig, { ...sources, overrides: { ...sources.overrides, ...overrides } })
+  const relay = relayed ? new RelayClient({ lingerMs: config.relayLingerMs }) : undefined
   const secret = resolveDeviceSecret(config.deviceSecret, store.dataDir)
   // The log's position first, then the registry: a device provisioned in between is read twice, never missed.
   const since = await deviceLogPosition(store.client)
