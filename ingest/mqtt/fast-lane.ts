@@ -199,9 +199,8 @@ export class FastLane {
   #draining = false
   /** Message ids acknowledged this tick, their PUBACKs not yet written (`#flushAcks`). */
   #acks: number[] | undefined
-  /** QoS 1 message ids taken and not yet acknowledged, in arrival order, and whether each is settled (`#await`); at most the connection's window. */
+  /** QoS 1 message ids taken and not yet acknowledged, in arrival order, a settled one negated (`#await`, `#done`); at most the connection's window; none while nothing waits. */
   #unacked: number[] | undefined
-  #settled: boolean[] | undefined
   /** The place (`#await`) of the first of `#unacked`. */
   #firstUnacked = 0
 
@@ -411,20 +410,21 @@ export class FastLane {
   #await(messageId: number): number {
     const ids = (this.#unacked ??= [])
     ids.push(messageId)
-    ;(this.#settled ??= []).push(false)
     return this.#firstUnacked + ids.length - 1
   }
 
   /** The message at `place` may be acknowledged: so are all settled before and after it up to the first still waiting. */
   #done(place: number): void {
     const ids = this.#unacked as number[]
-    const settled = this.#settled as boolean[]
-    settled[place - this.#firstUnacked] = true
-    while (settled.length > 0 && settled[0] === true) {
-      settled.shift()
+    const at = place - this.#firstUnacked
+    // Settled and waiting for those before it: kept negated (a message id is never 0).
+    ids[at] = -(ids[at] as number)
+    while (ids.length > 0 && (ids[0] as number) < 0) {
       this.#firstUnacked++
-      this.#ack(ids.shift() as number)
+      this.#ack(-(ids.shift() as number))
     }
+    // Nothing waits: the array goes, so an idle connection keeps none (at the city's rate one message is in flight at a time).
+    if (ids.length === 0) this.#unacked = undefined
   }
 
   /** Queues the PUBACK of `messageId`, written with the connection's others of this tick; their order is the order acknowledged. */
