@@ -79,9 +79,14 @@ interface InboundPublish {
  */
 export const TURN_ROWS_MAX = 1_000
 
-/** Calls `done` when `p` settles: null, or the error (made one if it was not). */
+/** What was thrown, as an Error (made one if it was not). */
+function asError(e: unknown): Error {
+  return e instanceof Error ? e : new Error(messageOf(e))
+}
+
+/** Calls `done` when `p` settles: null, or the error. */
 function settled(p: Promise<void>, done: (e: Error | null) => void): void {
-  p.then(() => done(null), (e: unknown) => done(e instanceof Error ? e : new Error(messageOf(e))))
+  p.then(() => done(null), (e: unknown) => done(asError(e)))
 }
 
 /** Tells every message of a turn its outcome; one whose callback throws does not keep the others from theirs. */
@@ -490,7 +495,7 @@ export class MqttGateway implements Component {
     if (packet.dup) {
       this.#retransmitted(client, device, topic, payload, now, done).then(
         (staged) => staged || done(null),
-        (e: unknown) => done(e instanceof Error ? e : new Error(messageOf(e))),
+        (e: unknown) => done(asError(e)),
       )
       return
     }
@@ -603,7 +608,7 @@ export class MqttGateway implements Component {
       written = this.#o.readings.write(rows)
     } catch (e) {
       // A sink that throws instead of rejecting fails its rows the same way.
-      written = Promise.reject(e instanceof Error ? e : new Error(messageOf(e)))
+      written = Promise.reject(asError(e))
     }
     written.then(
       (stored) => {
@@ -624,7 +629,7 @@ export class MqttGateway implements Component {
         this.#counts.storeFailures += messages.length
         storeFailedTotal.inc(messages.length)
         log.warn({ devices: messages.length, device: messages[0]?.deviceId, err: e }, 'telemetry not stored; closing the connections so the devices retransmit')
-        settleAll(messages, e instanceof Error ? e : new Error(messageOf(e)))
+        settleAll(messages, asError(e))
       },
     )
   }
