@@ -72,6 +72,28 @@ describe('client trim after CONNECT', () => {
     }
   })
 
+  it('ends a client whose socket closes without an end or an error, which stream.finished() saw before', async () => {
+    const socket = tcpConnect(port, '127.0.0.1')
+    const reader = new PacketReader()
+    const got: ServerPacket[] = []
+    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+    try {
+      socket.write(connectPacket('trim-2', 'user', 'pw', 30))
+      for (let i = 0; i < 200 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 10))
+      const client = ready.find((c) => c.id === 'trim-2') as Client & { closed: boolean; conn: { destroy(): void; listenerCount(e: string): number } }
+      expect(client.closed).toBe(false)
+      // stream.finished()'s listeners are gone: 'finish' had only its own.
+      expect(client.conn.listenerCount('finish')).toBe(0)
+      const gone = new Promise<void>((resolve) => broker.on('clientDisconnect', (c) => c === client && resolve()))
+      // The gateway's own end of a socket (a destroy without error) emits 'close' only.
+      client.conn.destroy()
+      await gone
+      expect(client.closed).toBe(true)
+    } finally {
+      socket.destroy()
+    }
+  })
+
   it('leaves a client alone that is not in the shape it knows', () => {
     const odd = { _parser: { settings: { protocolVersion: 5 }, _list: { length: 3, append: () => undefined, pipe: () => undefined } } }
     trimAfterConnect(odd)
