@@ -7,24 +7,41 @@ import type { Element, Severity } from './elements.ts'
 /** A row of the readings or events table, its columns in the order of READINGS_COLUMNS or EVENTS_COLUMNS. */
 type Row = readonly unknown[]
 
-/** readings rows (READINGS_COLUMNS) as one element per device and timestamp, with every metric reported then; `pos`: where the store holds them. */
+type Reading = Extract<Element, { kind: 'reading' }>
+
+/**
+ * readings rows (READINGS_COLUMNS) as one element per device and timestamp,
+ * with every metric reported then; `pos`: where the store holds them.
+ *
+ * A message's rows come one after another (one per metric), so the element
+ * is looked up only where device or timestamp changes, not per row: at the
+ * city's rate this runs for every stored row in the primary, and a keyed
+ * lookup per row (a key string and a Map entry) cost about as much as the
+ * rest. Rows of one device and timestamp that are not adjacent still join
+ * one element.
+ */
 export function readingElements(rows: readonly Row[], pos?: number): Element[] {
-  const byKey = new Map<string, { deviceId: string; ts: number; values: Record<string, number>; receivedAt?: number }>()
+  const out: Reading[] = []
+  const byKey = new Map<string, Reading>()
+  let e: Reading | undefined
   for (const r of rows) {
     const ts = r[0] as number
     const deviceId = r[1] as string
-    const key = `${deviceId}\u0000${ts}`
-    let e = byKey.get(key)
-    if (!e) {
-      e = { deviceId, ts, values: {} }
-      byKey.set(key, e)
+    if (e === undefined || e.deviceId !== deviceId || e.ts !== ts) {
+      const key = `${deviceId}\u0000${ts}`
+      e = byKey.get(key)
+      if (e === undefined) {
+        e = pos === undefined ? { kind: 'reading', deviceId, ts, values: {} } : { kind: 'reading', deviceId, ts, values: {}, pos }
+        byKey.set(key, e)
+        out.push(e)
+      }
     }
     e.values[r[3] as string] = r[4] as number
     // received_at, the gateway's clock (READINGS_COLUMNS' last).
     const at = r[10]
     if (typeof at === 'number' && !(at <= (e.receivedAt ?? 0))) e.receivedAt = at
   }
-  return [...byKey.values()].map((e) => ({ kind: 'reading', ...e, ...(pos === undefined ? {} : { pos }) }))
+  return out
 }
 
 /** Device rows of the events table (EVENTS_COLUMNS): connectivity, or an event the device reported. */
