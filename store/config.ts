@@ -21,7 +21,7 @@ export const writerConfig = defineConfig(
   'writer',
   z.strictObject({
     maxBatchRows: z.number().int().min(1).max(1_000_000).default(500_000).describe('Rows per INSERT at most. Large batches cost ClickHouse far less per row (each insert writes a part per table and roll-up); under ClickHouse\'s min_insert_block_size (1,048,449 rows) one insert is one block, stored whole or not at all.'),
-    flushIntervalMs: z.number().int().min(1).default(200).describe('Longest time a row waits in the queue before it is flushed, in milliseconds: the floor of a QoS 1 acknowledgement\'s latency under light load.'),
+    flushIntervalMs: z.number().int().min(1).default(400).describe('Longest time a row waits in the queue before it is flushed, in milliseconds: the floor of a QoS 1 acknowledgement\'s latency under light load. Each insert writes a part, about fifteen files, whatever its size, and the embedded store spent some 16 ms of CPU on one (file creation on an ext4 without journal above all); at 400 ms the city\'s readings are two or three inserts a second instead of five, for a p99 publish-to-stored of about 0.6 s at 50,000 devices (docs/benchmarks.md, 2026-12-01).'),
     queueRows: z.number().int().min(1).default(1_000_000).describe('Rows the writer holds, encoded, before writers are made to wait (backpressure). About 100 bytes each.'),
     concurrency: z.number().int().min(1).max(16).default(2).describe('INSERTs in flight at once.'),
     maxRetries: z.number().int().min(0).default(8).describe('Retries of a batch after a transient failure before its writers are told it failed.'),
