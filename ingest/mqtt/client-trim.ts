@@ -23,7 +23,7 @@ interface TrimmableClient {
   close?: () => void
   /** Removes stream.finished()'s listeners (aedes calls it on close). */
   _eos?: () => void
-  conn?: { destroyed?: boolean; client?: unknown; once?(event: 'close', listener: () => void): unknown }
+  conn?: { destroyed?: boolean; client?: unknown; on?(event: 'close', listener: () => void): unknown }
   _parser?: {
     settings?: { protocolVersion?: number; bridgeMode?: boolean | undefined } | null
     _list?: { length: number; append(buf: Buffer): unknown; pipe?: unknown }
@@ -66,8 +66,9 @@ function closeItsClient(this: { client?: unknown }): void {
 
 function watchClose(c: TrimmableClient): void {
   const conn = c.conn
-  if (c.closed || typeof c._eos !== 'function' || typeof c.close !== 'function' || !conn || conn.destroyed || conn.client !== c || typeof conn.once !== 'function') return
+  if (c.closed || typeof c._eos !== 'function' || typeof c.close !== 'function' || !conn || conn.destroyed || conn.client !== c || typeof conn.on !== 'function') return
   c._eos()
   c._eos = noop
-  conn.once('close', closeItsClient)
+  // 'on', not 'once': a close comes once, and once's wrapper is a bound function and its state for each connection.
+  conn.on('close', closeItsClient)
 }
