@@ -21,6 +21,8 @@ import type { Store, WriterConfig } from '../../store/index.ts'
 import type { Row } from '../../store/writer.ts'
 import { createIngestWriters, type IngestWriters } from './index.ts'
 import { WorkerBacklogs } from './backlog.ts'
+import { deviceLogPosition } from '../../registry/provision.ts'
+import { RegistrySync } from './registry-sync.ts'
 import { serveRelay } from './relay.ts'
 import { bundleGatewayWorker, CLI_PATH, type WorkerBundle } from './worker-bundle.ts'
 
@@ -198,6 +200,8 @@ export interface MqttClusterOptions {
   nice: number
   /** The gateway's cap on unacknowledged messages; each worker gets its share. */
   maxInFlight: number
+  /** How often the device log is read (mqtt.denyListRefreshMs): the primary takes each change to every worker (registry-sync.ts). */
+  registryRefreshMs: number
   /** Where stored elements are published (the twin, in `citytwin start`). */
   bus?: Bus
   /** The bus positions the writers stamp on what they store for the bus (lib/bus/position.ts). */
@@ -216,6 +220,7 @@ export class MqttCluster implements Component, IngestSource {
   #ingestWriters: IngestWriters | undefined
   readonly #backlogs = new WorkerBacklogs()
   #pool: WorkerPool | undefined
+  #sync: RegistrySync | undefined
 
   constructor(opts: MqttClusterOptions) {
     this.#o = opts
@@ -229,6 +234,12 @@ export class MqttCluster implements Component, IngestSource {
     const w = createIngestWriters(this.#o.store, this.#o.writerCfg, this.#o.positions)
     this.#ingestWriters = w
     await startAll([w.deadLetters, w.rollups, w.readings, w.events], this.#writers)
+    // The log's position before the workers load their registries: a change in between is handed to them, and skipped by those that have it.
+    const sync = new RegistrySync({
+      client: this.#o.store.client, since: await deviceLogPosition(this.#o.store.client), refreshMs: this.#o.registryRefreshMs,
+      workers: () => this.#pool?.workers ?? [], applyTimeoutMs: Math.max(1_000, 2 * this.#o.registryRefreshMs),
+    })
+    this.#sync = sync
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }
     this.#pool = await forkGatewayWorkers(this.#o.workers, this.#o.args, {
       heapMb: this.#o.heapMb,
@@ -239,8 +250,10 @@ export class MqttCluster implements Component, IngestSource {
       onFork: (worker) => {
         serveRelay(worker, sinks, this.#o.bus)
         this.#backlogs.watch(worker)
+        sync.watch(worker)
       },
     })
+    await sync.start()
   }
 
   /** The largest backlog of any worker, or of the writers here, at `now`, in ms (see backlog.ts). */
@@ -254,6 +267,7 @@ export class MqttCluster implements Component, IngestSource {
   }
 
   async stop(deadline: number): Promise<void> {
+    await this.#sync?.stop()
     // Workers first (they drain into the writers), then the writers flush.
     await this.#pool?.stop(Math.max(Date.now(), deadline - 5_000))
     await stopAll(this.#writers, deadline)
@@ -265,6 +279,6 @@ export class MqttCluster implements Component, IngestSource {
 }
 
 /** The per-process limits a cluster takes from the gateway's configuration. */
-export function workerLimits(c: { workerHeapMb: number; workerSemiSpaceMb: number; maxInFlight: number; workerNice: number }): { heapMb: number; semiSpaceMb: number; maxInFlight: number; nice: number } {
-  return { heapMb: c.workerHeapMb, semiSpaceMb: c.workerSemiSpaceMb, maxInFlight: c.maxInFlight, nice: c.workerNice }
+export function workerLimits(c: { workerHeapMb: number; workerSemiSpaceMb: number; maxInFlight: number; workerNice: number; denyListRefreshMs: number }): { heapMb: number; semiSpaceMb: number; maxInFlight: number; nice: number; registryRefreshMs: number } {
+  return { heapMb: c.workerHeapMb, semiSpaceMb: c.workerSemiSpaceMb, maxInFlight: c.maxInFlight, nice: c.workerNice, registryRefreshMs: c.denyListRefreshMs }
 }

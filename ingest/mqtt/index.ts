@@ -12,6 +12,7 @@ import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
 import { DenyList } from './deny-list.ts'
 import { RegistryWatch } from './registry-watch.ts'
+import { followPrimaryRegistry } from './registry-sync.ts'
 import { deviceLogPosition } from '../../registry/provision.ts'
 import { LastSeqLookup } from './last-seq.ts'
 import { RelayClient } from './relay.ts'
@@ -46,7 +47,10 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const denyList = new DenyList({ client: store.client, refreshMs: config.denyListRefreshMs, onDenied: (ids) => gatewayRef?.disconnectDevices(ids) })
   const denied = (id: string): boolean => denyList.has(id)
   // Devices provisioned while it runs (registry/provision.ts), followed as often as the deny list.
-  const registryWatch = new RegistryWatch({ client: store.client, registry: devices, since, refreshMs: config.denyListRefreshMs, onChanged: (ids) => gatewayRef?.disconnectDevices(ids, 'changed') })
+  // In a cluster's worker the primary says when connections end, once every worker has the change (registry-sync.ts).
+  const endChanged = (ids: readonly string[]): void => void gatewayRef?.disconnectDevices(ids, 'changed')
+  const registryWatch = new RegistryWatch({ client: store.client, registry: devices, since, refreshMs: config.denyListRefreshMs, ...(relayed ? {} : { onChanged: endChanged }) })
+  if (relayed) followPrimaryRegistry(registryWatch, endChanged)
   if (relay) {
     const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied })
     gatewayRef = gateway

@@ -4,6 +4,11 @@
 // registry. An added device connects at once; a changed, moved or rotated
 // one loses its connection and comes back as it is now (its grids, its new
 // token); a decommissioned one is unknown from then on.
+//
+// In a cluster the workers' connections end only once every worker has the
+// change (registry-sync.ts): a worker's own reads then only apply, and the
+// primary, which reads the log too, hands each change to every worker and
+// then has them end the connections.
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { Refresher } from '../../lib/refresher.ts'
@@ -19,11 +24,31 @@ export interface RegistryWatchOptions {
   /** The log's position when the registry was loaded (registry/provision.ts deviceLogPosition). */
   since: number
   refreshMs: number
-  /** Devices whose connections are to end: changed (they come back as they are now) or decommissioned. */
-  onChanged: (deviceIds: readonly string[]) => void
+  /**
+   * Devices whose connections are to end: changed (they come back as they
+   * are now) or decommissioned. Unset in a cluster's worker, where the
+   * primary says when (registry-sync.ts).
+   */
+  onChanged?: (deviceIds: readonly string[]) => void
 }
 
-type ChangeRow = [number | string, string, string, DeviceType, number, number, number, number, number, number, number]
+/** A row of the device log: at (ms), device id, op, type, micro-grid, community, street, district, lon, lat, credential version. */
+export type ChangeRow = [number | string, string, string, DeviceType, number, number, number, number, number, number, number]
+
+/** The device log's rows after `since` (ms), oldest first. */
+export async function readDeviceChanges(client: ClickHouseClient, since: number): Promise<ChangeRow[]> {
+  const rs = await client.query({
+    query: `SELECT toUnixTimestamp64Milli(at), device_id, op, type, micro_grid_id, community_id, street_id, district_id, lon, lat, credential_version
+            FROM device_changes WHERE at > fromUnixTimestamp64Milli({since:Int64}) ORDER BY at`,
+    query_params: { since }, format: 'JSONCompactEachRow',
+  })
+  return rs.json<ChangeRow>()
+}
+
+/** The devices of `rows` whose connections a change ends: all but the added. */
+export function endedBy(rows: readonly ChangeRow[]): string[] {
+  return rows.filter((r) => r[2] !== 'add').map((r) => r[1])
+}
 
 export class RegistryWatch implements Component {
   readonly name = 'mqtt-registry-watch'
@@ -48,13 +73,24 @@ export class RegistryWatch implements Component {
   }
 
   async #read(): Promise<void> {
-    const rs = await this.#o.client.query({
-      query: `SELECT toUnixTimestamp64Milli(at), device_id, op, type, micro_grid_id, community_id, street_id, district_id, lon, lat, credential_version
-              FROM device_changes WHERE at > fromUnixTimestamp64Milli({since:Int64}) ORDER BY at`,
-      query_params: { since: this.#since }, format: 'JSONCompactEachRow',
-    })
+    const ended = this.apply(await readDeviceChanges(this.#o.client, this.#since))
+    if (ended.length > 0 && this.#o.onChanged) {
+      log.info({ devices: ended.length, first: ended[0] }, 'devices changed or decommissioned: ending their connections')
+      this.#o.onChanged(ended)
+    }
+  }
+
+  /**
+   * Applies the log's rows (oldest first) that are newer than what this
+   * copy has, and returns the devices whose connections they end. A row
+   * already applied (read here and handed over by the primary as well) is
+   * skipped, so an older change never undoes a newer one.
+   */
+  apply(rows: readonly ChangeRow[]): string[] {
+    const from = this.#since
     const ended: string[] = []
-    for (const [at, id, op, type, micro, community, street, district, lon, lat, version] of await rs.json<ChangeRow>()) {
+    for (const [at, id, op, type, micro, community, street, district, lon, lat, version] of rows) {
+      if (Number(at) <= from) continue
       if (op === 'decommission') {
         this.#o.registry.remove(id)
         this.#counts.decommissioned++
@@ -70,10 +106,7 @@ export class RegistryWatch implements Component {
       this.#counts.applied++
       this.#since = Math.max(this.#since, Number(at))
     }
-    if (ended.length > 0) {
-      log.info({ devices: ended.length, first: ended[0] }, 'devices changed or decommissioned: ending their connections')
-      this.#o.onChanged(ended)
-    }
+    return ended
   }
 
   async stop(): Promise<void> {

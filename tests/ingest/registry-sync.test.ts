@@ -1,0 +1,142 @@
+// Devices provisioned while a cluster runs (ingest/mqtt/registry-sync.ts):
+// the primary hands a change to every worker, and only once each has it in
+// its registry are connections ended. A real store (chDB in a temp dir), the
+// real provisioner and registries; the workers' IPC channels are in-process
+// pairs that deliver a message a turn later, as a pipe would (the real
+// cluster's channels are in tests/ingest/provision.test.ts).
+import { EventEmitter } from 'node:events'
+import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import { loadDevices, type DeviceRegistry } from '../../ingest/mqtt/devices.ts'
+import { RegistrySync, followPrimaryRegistry, type PrimaryChannel, type SyncWorker } from '../../ingest/mqtt/registry-sync.ts'
+import { RegistryWatch, readDeviceChanges } from '../../ingest/mqtt/registry-watch.ts'
+import { deviceLogPosition, Provisioner } from '../../registry/provision.ts'
+import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
+
+interface Linked {
+  worker: SyncWorker & { exit(): void }
+  channel: PrimaryChannel
+}
+
+/**
+ * A worker as the primary sees it and its channel as the worker sees it;
+ * `answers: false` drops what the worker sends back; `delayMs` holds what
+ * the primary sends to it (a busy worker), in order.
+ */
+function link(pid: number, answers = true, delayMs = 0): Linked {
+  const toWorker = new EventEmitter()
+  const toPrimary = new EventEmitter()
+  const later = (to: EventEmitter, event: string, m: object): void => void setImmediate(() => to.emit(event, structuredClone(m)))
+  let last = Promise.resolve()
+  const slowly = (m: object): void => {
+    last = last.then(() => new Promise<void>((r) => setTimeout(r, delayMs))).then(() => void toWorker.emit('message', structuredClone(m)))
+  }
+  return {
+    worker: {
+      process: { pid },
+      isConnected: () => true,
+      send: (m) => (delayMs > 0 ? slowly(m) : later(toWorker, 'message', m)),
+      on: (event, listener) => toPrimary.on(event, listener),
+      once: (event, listener) => toPrimary.once(event, listener),
+      exit: () => toPrimary.emit('exit'),
+    },
+    channel: {
+      connected: true,
+      send: (m) => answers && later(toPrimary, 'message', m),
+      on: (event, listener) => toWorker.on(event, listener),
+      off: (event, listener) => toWorker.off(event, listener),
+    },
+  }
+}
+
+describe('registry sync between a gateway primary and its workers', () => {
+  let fx: GatewayStore
+  let provisioner: Provisioner
+  let micros: { id: number; community_id: number }[] = []
+
+  beforeAll(async () => {
+    fx = await openGatewayStore(71, 20)
+    provisioner = new Provisioner({ client: fx.store.client })
+    const rs = await fx.store.client.query({ query: "SELECT id, community_id FROM grids WHERE level = 'micro' ORDER BY id", format: 'JSONEachRow' })
+    micros = await rs.json<{ id: number; community_id: number }>()
+  })
+
+  afterAll(async () => {
+    await fx.close()
+  })
+
+  /** Two workers, each with its own registry read from the store, following `sync`. */
+  async function workers(answers: [boolean, boolean] = [true, true]) {
+    const since = await deviceLogPosition(fx.store.client)
+    const out: { linked: Linked; registry: DeviceRegistry; ends: { ids: readonly string[]; micros: (number | undefined)[] }[] }[] = []
+    for (const [i, a] of answers.entries()) {
+      const registry = await loadDevices(fx.store.client)
+      const watch = new RegistryWatch({ client: fx.store.client, registry, since, refreshMs: 60_000 })
+      // The second worker is slow to read: were the end sent without waiting for it, the first would end its connections before the second had the change.
+      const linked = link(1000 + i, a, i === 1 ? 100 : 0)
+      const ends: { ids: readonly string[]; micros: (number | undefined)[] }[] = []
+      // What every worker's registry says of each device at the moment this one is told to end its connections.
+      followPrimaryRegistry(watch, (ids) => ends.push({ ids, micros: out.map((w) => w.registry.get(ids[0] ?? '')?.microGridId) }), linked.channel)
+      out.push({ linked, registry, ends })
+    }
+    return out
+  }
+
+  it('ends a moved device\'s connections only once every worker has the move', async () => {
+    const id = 'X-SYNC-1'
+    const [here, there] = [micros[0], micros.find((m) => m.community_id !== micros[0]?.community_id)] as [{ id: number }, { id: number }]
+    expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: here.id } }, 'test')).ok).toBe(true)
+    const ws = await workers()
+    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 30_000 })
+    for (const w of ws) sync.watch(w.linked.worker)
+    // The add is older than both registries: nothing to hand over, nothing to end.
+    await sync.refresh()
+    expect(ws.map((w) => w.registry.get(id)?.microGridId)).toEqual([here.id, here.id])
+
+    expect((await provisioner.apply({ op: 'move', id, at: { microGridId: there.id } }, 'test')).ok).toBe(true)
+    await sync.refresh()
+    await new Promise((r) => setTimeout(r, 300))
+    for (const w of ws) expect(w.ends).toEqual([{ ids: [id], micros: [there.id, there.id] }])
+    expect(sync.stats()).toMatchObject({ changes: 1, rounds: 1, timedOut: 0 })
+  })
+
+  it('ends them after applyTimeoutMs when a worker does not answer, and at once when it has exited', async () => {
+    const id = 'X-SYNC-2'
+    const [here, there] = [micros[1], micros.find((m) => m.community_id !== micros[1]?.community_id)] as [{ id: number }, { id: number }]
+    expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: here.id } }, 'test')).ok).toBe(true)
+    const ws = await workers([true, false])
+    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 300 })
+    for (const w of ws) sync.watch(w.linked.worker)
+    expect((await provisioner.apply({ op: 'move', id, at: { microGridId: there.id } }, 'test')).ok).toBe(true)
+    await sync.refresh()
+    await new Promise((r) => setTimeout(r, 300))
+    // The silent worker applied the move too (it only failed to say so); the timeout let the end go.
+    for (const w of ws) expect(w.ends).toEqual([{ ids: [id], micros: [there.id, there.id] }])
+    expect(sync.stats()).toMatchObject({ timedOut: 1 })
+
+    // A worker that exits while the primary waits for it does not hold the others for the timeout.
+    const slow = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 60_000 })
+    for (const w of ws) slow.watch(w.linked.worker)
+    expect((await provisioner.apply({ op: 'move', id, at: { microGridId: here.id } }, 'test')).ok).toBe(true)
+    const done = slow.refresh()
+    setTimeout(() => ws[1]?.linked.worker.exit(), 100)
+    await done
+    expect(slow.stats()).toMatchObject({ rounds: 1, timedOut: 0 })
+  })
+
+  it('never lets an older change handed over undo a newer one a worker read itself', async () => {
+    const id = 'X-SYNC-3'
+    const [a, b] = [micros[2], micros[3]] as [{ id: number }, { id: number }]
+    const since = await deviceLogPosition(fx.store.client)
+    expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: a.id } }, 'test')).ok).toBe(true)
+    expect((await provisioner.apply({ op: 'move', id, at: { microGridId: b.id } }, 'test')).ok).toBe(true)
+    const rows = await readDeviceChanges(fx.store.client, since)
+    expect(rows.map((r) => r[2])).toEqual(['add', 'move'])
+    const registry = await loadDevices(fx.store.client)
+    const watch = new RegistryWatch({ client: fx.store.client, registry, since, refreshMs: 60_000 })
+    expect(watch.apply(rows)).toEqual([id])
+    expect(registry.get(id)?.microGridId).toBe(b.id)
+    // The add alone, handed over late: already applied, skipped.
+    expect(watch.apply(rows.slice(0, 1))).toEqual([])
+    expect(registry.get(id)?.microGridId).toBe(b.id)
+  })
+})
