@@ -19,10 +19,9 @@
 // catches up within its refresh. A change applied twice is applied once
 // (RegistryWatch.apply skips what it has).
 import type { ClickHouseClient } from '@clickhouse/client'
-import type { Component, ComponentStats, Health } from '../../lib/component.ts'
+import type { ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
-import { Refresher } from '../../lib/refresher.ts'
-import { endedBy, readDeviceChanges, type ChangeRow, type RegistryWatch } from './registry-watch.ts'
+import { DeviceLogFollower, endedBy, type ChangeRow, type RegistryWatch } from './registry-watch.ts'
 
 const log = logger('mqtt-registry-sync')
 
@@ -76,29 +75,17 @@ export interface RegistrySyncOptions {
 }
 
 /** The primary's side: reads the device log and takes each change to every worker in the two steps above. */
-export class RegistrySync implements Component {
+export class RegistrySync extends DeviceLogFollower {
   readonly name = 'mqtt-registry-sync'
   readonly #o: RegistrySyncOptions
-  readonly #refresher: Refresher
-  #since: number
   #nextId = 1
   /** Step 1 under way: the workers (by pid) that have not said they applied it. */
   #waiting: { id: number; pids: Set<number>; done: () => void } | undefined
   #counts = { changes: 0, rounds: 0, timedOut: 0 }
 
   constructor(o: RegistrySyncOptions) {
+    super(o.client, o.since, o.refreshMs)
     this.#o = o
-    this.#since = o.since
-    this.#refresher = new Refresher(() => this.#read(), (err) => log.warn({ err }, 'device changes not read; tried again at the next refresh'))
-  }
-
-  async start(): Promise<void> {
-    this.#refresher.every(this.#o.refreshMs)
-  }
-
-  /** Reads the log now and takes what is new to the workers. */
-  refresh(): Promise<void> {
-    return this.#refresher.run()
   }
 
   /** Give it each worker's messages (from its fork on): it listens for the answers of step 1. */
@@ -118,11 +105,10 @@ export class RegistrySync implements Component {
     })
   }
 
-  async #read(): Promise<void> {
-    const rows = await readDeviceChanges(this.#o.client, this.#since)
+  protected async take(rows: ChangeRow[]): Promise<void> {
     if (rows.length === 0) return
     await this.#applyEverywhere(rows)
-    for (const r of rows) this.#since = Math.max(this.#since, Number(r[0]))
+    for (const r of rows) this.since = Math.max(this.since, Number(r[0]))
     this.#counts.changes += rows.length
     const ended = endedBy(rows)
     if (ended.length === 0) return
@@ -161,18 +147,14 @@ export class RegistrySync implements Component {
     return pids
   }
 
-  async stop(): Promise<void> {
-    await this.#refresher.stop()
+  override async stop(): Promise<void> {
+    // A round waiting on its workers stops waiting (they are stopping too), so the read under way ends now.
     this.#waiting?.done()
-  }
-
-  async health(): Promise<Health> {
-    const error = this.#refresher.lastError
-    return error === undefined ? { ok: true } : { ok: true, detail: `device changes could not be read lately (${error}); the workers still read them themselves` }
+    await super.stop()
   }
 
   stats(): ComponentStats {
-    return { ...this.#counts, since: this.#since }
+    return { ...this.#counts, since: this.since }
   }
 }
 

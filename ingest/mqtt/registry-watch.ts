@@ -50,30 +50,63 @@ export function endedBy(rows: readonly ChangeRow[]): string[] {
   return rows.filter((r) => r[2] !== 'add').map((r) => r[1])
 }
 
-export class RegistryWatch implements Component {
-  readonly name = 'mqtt-registry-watch'
-  readonly #o: RegistryWatchOptions
-  #since: number
+/**
+ * Reads the device log from a position every `refreshMs`, one read at a
+ * time; a failed read leaves what was read in force and is tried again at
+ * the next. What the new rows do is the subclass's (`take`), and so is
+ * moving `since` past them.
+ */
+export abstract class DeviceLogFollower implements Component {
+  abstract readonly name: string
+  readonly #client: ClickHouseClient
+  readonly #refreshMs: number
   readonly #refresher: Refresher
-  #counts = { applied: 0, added: 0, changed: 0, decommissioned: 0 }
+  /** The newest change taken (ms). */
+  protected since: number
 
-  constructor(o: RegistryWatchOptions) {
-    this.#o = o
-    this.#since = o.since
-    this.#refresher = new Refresher(() => this.#read(), (err) => log.warn({ err }, 'device changes not read; tried again at the next refresh'))
+  constructor(client: ClickHouseClient, since: number, refreshMs: number) {
+    this.#client = client
+    this.since = since
+    this.#refreshMs = refreshMs
+    this.#refresher = new Refresher(async () => this.take(await readDeviceChanges(this.#client, this.since)), (err) => log.warn({ err }, 'device changes not read; tried again at the next refresh'))
   }
+
+  /** What the changes after `since` do, oldest first. */
+  protected abstract take(rows: ChangeRow[]): Promise<void> | void
 
   async start(): Promise<void> {
-    this.#refresher.every(this.#o.refreshMs)
+    this.#refresher.every(this.#refreshMs)
   }
 
-  /** Reads and applies the changes since the last read. A failed read is tried again at the next. */
+  /** Reads the changes since the last read now, or joins the read under way. */
   refresh(): Promise<void> {
     return this.#refresher.run()
   }
 
-  async #read(): Promise<void> {
-    const ended = this.apply(await readDeviceChanges(this.#o.client, this.#since))
+  async stop(): Promise<void> {
+    await this.#refresher.stop()
+  }
+
+  async health(): Promise<Health> {
+    const error = this.#refresher.lastError
+    return error === undefined ? { ok: true } : { ok: true, detail: `device changes could not be read lately (${error}); the registry as last read is in force` }
+  }
+
+  abstract stats(): ComponentStats
+}
+
+export class RegistryWatch extends DeviceLogFollower {
+  readonly name = 'mqtt-registry-watch'
+  readonly #o: RegistryWatchOptions
+  #counts = { applied: 0, added: 0, changed: 0, decommissioned: 0 }
+
+  constructor(o: RegistryWatchOptions) {
+    super(o.client, o.since, o.refreshMs)
+    this.#o = o
+  }
+
+  protected take(rows: ChangeRow[]): void {
+    const ended = this.apply(rows)
     if (ended.length > 0 && this.#o.onChanged) {
       log.info({ devices: ended.length, first: ended[0] }, 'devices changed or decommissioned: ending their connections')
       this.#o.onChanged(ended)
@@ -87,7 +120,7 @@ export class RegistryWatch implements Component {
    * skipped, so an older change never undoes a newer one.
    */
   apply(rows: readonly ChangeRow[]): string[] {
-    const from = this.#since
+    const from = this.since
     const ended: string[] = []
     for (const [at, id, op, type, micro, community, street, district, lon, lat, version] of rows) {
       if (Number(at) <= from) continue
@@ -104,21 +137,12 @@ export class RegistryWatch implements Component {
         }
       }
       this.#counts.applied++
-      this.#since = Math.max(this.#since, Number(at))
+      this.since = Math.max(this.since, Number(at))
     }
     return ended
   }
 
-  async stop(): Promise<void> {
-    await this.#refresher.stop()
-  }
-
-  async health(): Promise<Health> {
-    const error = this.#refresher.lastError
-    return error === undefined ? { ok: true } : { ok: true, detail: `device changes could not be read lately (${error}); the registry as last read is in force` }
-  }
-
   stats(): ComponentStats {
-    return { ...this.#counts, since: this.#since }
+    return { ...this.#counts, since: this.since }
   }
 }
