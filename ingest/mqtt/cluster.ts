@@ -13,7 +13,7 @@
 import cluster, { type Worker } from 'node:cluster'
 import type { Bus, IngestSource } from '../../lib/bus/bus.ts'
 import type { PositionClock } from '../../lib/bus/position.ts'
-import { startAll, stopAll, type Component, type ComponentStats } from '../../lib/component.ts'
+import { startAll, stopAll, type Component, type ComponentStats, type Health } from '../../lib/component.ts'
 import { backoffDelayMs } from '../../lib/backoff.ts'
 import { logger } from '../../lib/log.ts'
 import { lowerOwnThreads, lowerProcess, lowerThanMe } from '../../lib/priority.ts'
@@ -267,14 +267,18 @@ export class MqttCluster implements Component, IngestSource {
   }
 
   async stop(deadline: number): Promise<void> {
-    await this.#sync?.stop()
-    // Workers first (they drain into the writers), then the writers flush.
-    await this.#pool?.stop(Math.max(Date.now(), deadline - 5_000))
+    // Workers first (they drain into the writers), then the writers flush. The sync stops beside them: a read
+    // of the device log under way (against a stalled store, up to its request timeout) must not eat their deadline.
+    await Promise.all([this.#sync?.stop(), this.#pool?.stop(Math.max(Date.now(), deadline - 5_000))])
     await stopAll(this.#writers, deadline)
   }
 
+  async health(): Promise<Health> {
+    return (await this.#sync?.health()) ?? { ok: true }
+  }
+
   stats(): ComponentStats {
-    return { port: this.port, workers: this.#pool?.workers.length ?? 0, backlogMs: this.backlogMs(Date.now()) }
+    return { port: this.port, workers: this.#pool?.workers.length ?? 0, backlogMs: this.backlogMs(Date.now()), registrySync: this.#sync?.stats() ?? {} }
   }
 }
 

@@ -45,6 +45,8 @@ const isA = <T extends { type: string }>(type: T['type']) => (m: unknown): m is 
 const isChanges = isA<ChangesMessage>('citytwin-device-changes')
 const isApplied = isA<AppliedMessage>('citytwin-device-changes-applied')
 const isEnd = isA<EndMessage>('citytwin-device-changes-end')
+/** A worker listening on the port (cluster.ts WorkerReady): it has loaded its registry and follows the primary. */
+const isReady = isA<{ type: 'mqtt-ready' }>('mqtt-ready')
 
 /** What the sync asks of a worker; node:cluster's Worker is one. */
 export interface SyncWorker {
@@ -79,6 +81,9 @@ export class RegistrySync extends DeviceLogFollower {
   readonly name = 'mqtt-registry-sync'
   readonly #o: RegistrySyncOptions
   #nextId = 1
+  /** Workers that said they listen: a worker still loading has no listener for the changes yet, and would not answer. */
+  readonly #ready = new WeakSet<SyncWorker>()
+  #stopping = false
   /** Step 1 under way: the workers (by pid) that have not said they applied it. */
   #waiting: { id: number; pids: Set<number>; done: () => void } | undefined
   #counts = { changes: 0, rounds: 0, timedOut: 0 }
@@ -91,6 +96,7 @@ export class RegistrySync extends DeviceLogFollower {
   /** Give it each worker's messages (from its fork on): it listens for the answers of step 1. */
   watch(worker: SyncWorker): void {
     worker.on('message', (m: unknown) => {
+      if (isReady(m)) this.#ready.add(worker)
       const w = this.#waiting
       if (!isApplied(m) || !w || m.id !== w.id) return
       w.pids.delete(worker.process.pid ?? -1)
@@ -106,12 +112,12 @@ export class RegistrySync extends DeviceLogFollower {
   }
 
   protected async take(rows: ChangeRow[]): Promise<void> {
-    if (rows.length === 0) return
+    if (rows.length === 0 || this.#stopping) return
     await this.#applyEverywhere(rows)
     for (const r of rows) this.since = Math.max(this.since, Number(r[0]))
     this.#counts.changes += rows.length
     const ended = endedBy(rows)
-    if (ended.length === 0) return
+    if (ended.length === 0 || this.#stopping) return
     log.info({ devices: ended.length, first: ended[0] }, 'devices changed or decommissioned, and every gateway worker has the change: ending their connections')
     this.#sendAll({ type: 'citytwin-device-changes-end', ids: ended } satisfies EndMessage)
   }
@@ -135,20 +141,27 @@ export class RegistrySync extends DeviceLogFollower {
     this.#waiting = undefined
   }
 
-  /** Sends `m` to every live worker; the pids it went to. */
+  /**
+   * Sends `m` to every live worker; the pids of the ready ones, which step 1
+   * waits for. A worker still starting gets it too (it may have its
+   * listener already) but is not waited for: it loaded its registry from
+   * the store at its start and reads the log once more before it listens
+   * (RegistryWatch.start).
+   */
   #sendAll(m: ChangesMessage | EndMessage): Set<number> {
     const pids = new Set<number>()
     for (const w of this.#o.workers()) {
       if (!w.isConnected()) continue
       // A worker that has just died fails the send (EPIPE, reported on the worker's 'error'): it answers nothing.
       w.send(m)
-      pids.add(w.process.pid ?? -1)
+      if (this.#ready.has(w)) pids.add(w.process.pid ?? -1)
     }
     return pids
   }
 
   override async stop(): Promise<void> {
-    // A round waiting on its workers stops waiting (they are stopping too), so the read under way ends now.
+    // No new round, and one waiting on its workers stops waiting (they are stopping too).
+    this.#stopping = true
     this.#waiting?.done()
     await super.stop()
   }
@@ -165,7 +178,13 @@ export class RegistrySync extends DeviceLogFollower {
 export function followPrimaryRegistry(watch: RegistryWatch, end: (deviceIds: readonly string[]) => void, channel: PrimaryChannel = process): () => void {
   const onMessage = (m: unknown): void => {
     if (isChanges(m)) {
-      watch.apply(m.rows)
+      try {
+        watch.apply(m.rows)
+      } catch (e) {
+        // A row this registry cannot hold (a device type this version does not know): logged, and answered,
+        // so the others need not wait; the same row read from the log fails there alike and is logged again.
+        log.error({ err: e }, 'device changes from the primary not applied')
+      }
       if (channel.connected) channel.send?.({ type: 'citytwin-device-changes-applied', id: m.id } satisfies AppliedMessage)
     } else if (isEnd(m)) {
       end(m.ids)

@@ -74,7 +74,9 @@ export abstract class DeviceLogFollower implements Component {
   /** What the changes after `since` do, oldest first. */
   protected abstract take(rows: ChangeRow[]): Promise<void> | void
 
+  /** Reads once (what changed since the position it was given), then every refreshMs. */
   async start(): Promise<void> {
+    await this.#refresher.run()
     this.#refresher.every(this.#refreshMs)
   }
 

@@ -5,8 +5,14 @@
 // pairs that deliver a message a turn later, as a pipe would (the real
 // cluster's channels are in tests/ingest/provision.test.ts).
 import { EventEmitter } from 'node:events'
+import mqtt from 'mqtt'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadDevices, type DeviceRegistry } from '../../ingest/mqtt/devices.ts'
+import { createMqttIngest } from '../../ingest/mqtt/index.ts'
+import { deviceToken } from '../../ingest/mqtt/tokens.ts'
+import { loadConfig } from '../../lib/config.ts'
+import { startAll, stopAll, type Component } from '../../lib/component.ts'
+import { writerConfig } from '../../store/config.ts'
 import { RegistrySync, followPrimaryRegistry, type PrimaryChannel, type SyncWorker } from '../../ingest/mqtt/registry-sync.ts'
 import { RegistryWatch, readDeviceChanges } from '../../ingest/mqtt/registry-watch.ts'
 import { deviceLogPosition, Provisioner } from '../../registry/provision.ts'
@@ -19,7 +25,7 @@ interface Linked {
 
 /**
  * A worker as the primary sees it and its channel as the worker sees it;
- * `answers: false` drops what the worker sends back; `delayMs` holds what
+ * `answers: false` drops the worker's answers to changes; `delayMs` holds what
  * the primary sends to it (a busy worker), in order.
  */
 function link(pid: number, answers = true, delayMs = 0): Linked {
@@ -41,7 +47,7 @@ function link(pid: number, answers = true, delayMs = 0): Linked {
     },
     channel: {
       connected: true,
-      send: (m) => answers && later(toPrimary, 'message', m),
+      send: (m) => (answers || (m as { type?: string }).type !== 'citytwin-device-changes-applied') && later(toPrimary, 'message', m),
       on: (event, listener) => toWorker.on(event, listener),
       off: (event, listener) => toWorker.off(event, listener),
     },
@@ -64,7 +70,12 @@ describe('registry sync between a gateway primary and its workers', () => {
     await fx.close()
   })
 
-  /** Two workers, each with its own registry read from the store, following `sync`. */
+  /** Polls until `ok` (the IPC pairs deliver a turn or `delayMs` later). */
+  async function until(ok: () => boolean): Promise<void> {
+    for (let i = 0; i < 300 && !ok(); i++) await new Promise((r) => setTimeout(r, 20))
+  }
+
+  /** Two workers, each with its own registry read from the store, following the primary. */
   async function workers(answers: [boolean, boolean] = [true, true]) {
     const since = await deviceLogPosition(fx.store.client)
     const out: { linked: Linked; registry: DeviceRegistry; ends: { ids: readonly string[]; micros: (number | undefined)[] }[] }[] = []
@@ -81,6 +92,12 @@ describe('registry sync between a gateway primary and its workers', () => {
     return out
   }
 
+  /** The workers that say they listen, as cli.ts has a worker say once its gateway does; resolves once the primary has heard. */
+  async function ready(ws: { linked: Linked }[], which: boolean[] = [true, true]): Promise<void> {
+    for (const [i, w] of ws.entries()) if (which[i]) w.linked.channel.send?.({ type: 'mqtt-ready', port: 0, pid: 1000 + i })
+    await new Promise((r) => setTimeout(r, 20))
+  }
+
   it('ends a moved device\'s connections only once every worker has the move', async () => {
     const id = 'X-SYNC-1'
     const [here, there] = [micros[0], micros.find((m) => m.community_id !== micros[0]?.community_id)] as [{ id: number }, { id: number }]
@@ -88,13 +105,14 @@ describe('registry sync between a gateway primary and its workers', () => {
     const ws = await workers()
     const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 30_000 })
     for (const w of ws) sync.watch(w.linked.worker)
+    await ready(ws)
     // The add is older than both registries: nothing to hand over, nothing to end.
     await sync.refresh()
     expect(ws.map((w) => w.registry.get(id)?.microGridId)).toEqual([here.id, here.id])
 
     expect((await provisioner.apply({ op: 'move', id, at: { microGridId: there.id } }, 'test')).ok).toBe(true)
     await sync.refresh()
-    await new Promise((r) => setTimeout(r, 300))
+    await until(() => ws.every((w) => w.ends.length > 0))
     for (const w of ws) expect(w.ends).toEqual([{ ids: [id], micros: [there.id, there.id] }])
     expect(sync.stats()).toMatchObject({ changes: 1, rounds: 1, timedOut: 0 })
   })
@@ -106,9 +124,10 @@ describe('registry sync between a gateway primary and its workers', () => {
     const ws = await workers([true, false])
     const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 300 })
     for (const w of ws) sync.watch(w.linked.worker)
+    await ready(ws)
     expect((await provisioner.apply({ op: 'move', id, at: { microGridId: there.id } }, 'test')).ok).toBe(true)
     await sync.refresh()
-    await new Promise((r) => setTimeout(r, 300))
+    await until(() => ws.every((w) => w.ends.length > 0))
     // The silent worker applied the move too (it only failed to say so); the timeout let the end go.
     for (const w of ws) expect(w.ends).toEqual([{ ids: [id], micros: [there.id, there.id] }])
     expect(sync.stats()).toMatchObject({ timedOut: 1 })
@@ -116,11 +135,28 @@ describe('registry sync between a gateway primary and its workers', () => {
     // A worker that exits while the primary waits for it does not hold the others for the timeout.
     const slow = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 60_000 })
     for (const w of ws) slow.watch(w.linked.worker)
+    await ready(ws)
     expect((await provisioner.apply({ op: 'move', id, at: { microGridId: here.id } }, 'test')).ok).toBe(true)
     const done = slow.refresh()
     setTimeout(() => ws[1]?.linked.worker.exit(), 100)
     await done
     expect(slow.stats()).toMatchObject({ rounds: 1, timedOut: 0 })
+  })
+
+  it('hands a change to a worker still starting but does not wait for it', async () => {
+    const id = 'X-SYNC-4'
+    const [here, there] = [micros[4], micros.find((m) => m.community_id !== micros[4]?.community_id)] as [{ id: number }, { id: number }]
+    expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: here.id } }, 'test')).ok).toBe(true)
+    // The second has not said it listens (it would be loading its registry): it does not answer, and is not waited for.
+    const ws = await workers([true, false])
+    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 60_000 })
+    for (const w of ws) sync.watch(w.linked.worker)
+    await ready(ws, [true, false])
+    expect((await provisioner.apply({ op: 'move', id, at: { microGridId: there.id } }, 'test')).ok).toBe(true)
+    await sync.refresh()
+    await until(() => ws.every((w) => w.ends.length > 0))
+    expect(ws.map((w) => w.registry.get(id)?.microGridId)).toEqual([there.id, there.id])
+    expect(sync.stats()).toMatchObject({ rounds: 1, timedOut: 0 })
   })
 
   it('never lets an older change handed over undo a newer one a worker read itself', async () => {
@@ -138,5 +174,27 @@ describe('registry sync between a gateway primary and its workers', () => {
     // The add alone, handed over late: already applied, skipped.
     expect(watch.apply(rows.slice(0, 1))).toEqual([])
     expect(registry.get(id)?.microGridId).toBe(b.id)
+  })
+
+  it('in a gateway of one process, ends a moved device\'s connection on reading the move itself', async () => {
+    const id = 'X-SYNC-5'
+    const [here, there] = [micros[5], micros.find((m) => m.community_id !== micros[5]?.community_id)] as [{ id: number }, { id: number }]
+    expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: here.id } }, 'test')).ok).toBe(true)
+    const secret = 'registry-sync-test-secret-0123456789'
+    const writer = { ...loadConfig(writerConfig, { env: {} }), flushIntervalMs: 20 }
+    const ingest = await createMqttIngest(fx.store, writer, { env: {} }, { port: 0, host: '127.0.0.1', deviceSecret: secret, denyListRefreshMs: 100 })
+    const started: Component[] = []
+    await startAll(ingest.components, started)
+    try {
+      const device = await mqtt.connectAsync(`mqtt://127.0.0.1:${ingest.gateway.port}`, { clientId: id, username: id, password: deviceToken(secret, id), reconnectPeriod: 0 })
+      const closed = new Promise<void>((resolve) => device.once('close', () => resolve()))
+      expect((await provisioner.apply({ op: 'move', id, at: { microGridId: there.id } }, 'test')).ok).toBe(true)
+      let timer: NodeJS.Timeout | undefined
+      await Promise.race([closed, new Promise((_, reject) => (timer = setTimeout(() => reject(new Error('the moved device\'s connection was not ended within 30 s')), 30_000)))])
+      clearTimeout(timer)
+      await device.endAsync()
+    } finally {
+      await stopAll(started, Date.now() + 5_000)
+    }
   })
 })
