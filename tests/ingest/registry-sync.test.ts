@@ -92,6 +92,14 @@ describe('registry sync between a gateway primary and its workers', () => {
     return out
   }
 
+  /** A primary's sync over `ws` from the log's position now, having heard `which` of them say they listen. */
+  async function syncFor(ws: { linked: Linked }[], applyTimeoutMs: number, which: boolean[] = [true, true]): Promise<RegistrySync> {
+    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs })
+    for (const w of ws) sync.watch(w.linked.worker)
+    await ready(ws, which)
+    return sync
+  }
+
   /** The workers that say they listen, as cli.ts has a worker say once its gateway does; resolves once the primary has heard. */
   async function ready(ws: { linked: Linked }[], which: boolean[] = [true, true]): Promise<void> {
     for (const [i, w] of ws.entries()) if (which[i]) w.linked.channel.send?.({ type: 'mqtt-ready', port: 0, pid: 1000 + i })
@@ -103,9 +111,7 @@ describe('registry sync between a gateway primary and its workers', () => {
     const [here, there] = [micros[0], micros.find((m) => m.community_id !== micros[0]?.community_id)] as [{ id: number }, { id: number }]
     expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: here.id } }, 'test')).ok).toBe(true)
     const ws = await workers()
-    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 30_000 })
-    for (const w of ws) sync.watch(w.linked.worker)
-    await ready(ws)
+    const sync = await syncFor(ws, 30_000)
     // The add is older than both registries: nothing to hand over, nothing to end.
     await sync.refresh()
     expect(ws.map((w) => w.registry.get(id)?.microGridId)).toEqual([here.id, here.id])
@@ -122,9 +128,7 @@ describe('registry sync between a gateway primary and its workers', () => {
     const [here, there] = [micros[1], micros.find((m) => m.community_id !== micros[1]?.community_id)] as [{ id: number }, { id: number }]
     expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: here.id } }, 'test')).ok).toBe(true)
     const ws = await workers([true, false])
-    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 300 })
-    for (const w of ws) sync.watch(w.linked.worker)
-    await ready(ws)
+    const sync = await syncFor(ws, 300)
     expect((await provisioner.apply({ op: 'move', id, at: { microGridId: there.id } }, 'test')).ok).toBe(true)
     await sync.refresh()
     await until(() => ws.every((w) => w.ends.length > 0))
@@ -133,9 +137,7 @@ describe('registry sync between a gateway primary and its workers', () => {
     expect(sync.stats()).toMatchObject({ timedOut: 1 })
 
     // A worker that exits while the primary waits for it does not hold the others for the timeout.
-    const slow = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 60_000 })
-    for (const w of ws) slow.watch(w.linked.worker)
-    await ready(ws)
+    const slow = await syncFor(ws, 60_000)
     expect((await provisioner.apply({ op: 'move', id, at: { microGridId: here.id } }, 'test')).ok).toBe(true)
     const done = slow.refresh()
     setTimeout(() => ws[1]?.linked.worker.exit(), 100)
@@ -149,9 +151,7 @@ describe('registry sync between a gateway primary and its workers', () => {
     expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: here.id } }, 'test')).ok).toBe(true)
     // The second has not said it listens (it would be loading its registry): it does not answer, and is not waited for.
     const ws = await workers([true, false])
-    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs: 60_000 })
-    for (const w of ws) sync.watch(w.linked.worker)
-    await ready(ws, [true, false])
+    const sync = await syncFor(ws, 60_000, [true, false])
     expect((await provisioner.apply({ op: 'move', id, at: { microGridId: there.id } }, 'test')).ok).toBe(true)
     await sync.refresh()
     await until(() => ws.every((w) => w.ends.length > 0))
