@@ -39,10 +39,21 @@ export async function deviceLogPosition(client: ClickHouseClient): Promise<numbe
   return logPosition(client, 'device_changes')
 }
 
-/** Where the registry as a whole stands: the later of the device and camera logs (the twin follows both). */
-export async function registryLogPosition(client: ClickHouseClient): Promise<number> {
-  const [devices, cameras] = await Promise.all([logPosition(client, 'device_changes'), logPosition(client, 'camera_changes')])
-  return Math.max(devices, cameras)
+/**
+ * Where the registry as a whole stands: each log's latest change and how
+ * many changes it holds (the twin follows both logs, and rebuilds when
+ * this changes). The count too: a change is stamped before it is written,
+ * so one made at the same moment through another process can land after a
+ * later-stamped one, and leave the latest stamp where it was.
+ */
+export async function registryLogMark(client: ClickHouseClient): Promise<string> {
+  const rs = await client.query({
+    query: `SELECT (SELECT toUnixTimestamp64Milli(max(at)) FROM device_changes) AS d, (SELECT count() FROM device_changes) AS dn,
+              (SELECT toUnixTimestamp64Milli(max(at)) FROM camera_changes) AS c, (SELECT count() FROM camera_changes) AS cn`,
+    format: 'JSONEachRow',
+  })
+  const [r] = await rs.json<{ d: number | string | null; dn: number | string; c: number | string | null; cn: number | string }>()
+  return `${r?.d ?? 0}/${r?.dn ?? 0} ${r?.c ?? 0}/${r?.cn ?? 0}`
 }
 
 async function logPosition(client: ClickHouseClient, log: 'device_changes' | 'camera_changes'): Promise<number> {

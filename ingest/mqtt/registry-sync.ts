@@ -91,6 +91,8 @@ export class RegistrySync extends DeviceLogFollower {
   constructor(o: RegistrySyncOptions) {
     super(o.client, o.since, o.refreshMs)
     this.#o = o
+    // The workers load their registries after this position: what came before it is in force there, nothing to end.
+    this.prime()
   }
 
   /** Give it each worker's messages (from its fork on): it listens for the answers of step 1. */
@@ -114,7 +116,6 @@ export class RegistrySync extends DeviceLogFollower {
   protected async take(rows: ChangeRow[]): Promise<void> {
     if (rows.length === 0 || this.#stopping) return
     await this.#applyEverywhere(rows)
-    for (const r of rows) this.since = Math.max(this.since, Number(r[0]))
     this.#counts.changes += rows.length
     const ended = endedBy(rows)
     if (ended.length === 0 || this.#stopping) return

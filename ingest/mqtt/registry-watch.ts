@@ -51,30 +51,68 @@ export function endedBy(rows: readonly ChangeRow[]): string[] {
 }
 
 /**
+ * How far back of its position each read of the device log looks again. A
+ * change is stamped with the store's clock before it is written, so one
+ * made at the same moment through another process (the API and a CLI
+ * command) can land after a later-stamped one that was read already; the
+ * overlap reads it still, and the rows taken in it are remembered so that
+ * none is taken twice.
+ */
+export const LOG_OVERLAP_MS = 10_000
+
+const rowKey = (r: ChangeRow): string => `${r[0]}\u0000${r[1]}\u0000${r[2]}`
+
+/**
  * Reads the device log from a position every `refreshMs`, one read at a
  * time; a failed read leaves what was read in force and is tried again at
- * the next. What the new rows do is the subclass's (`take`), and so is
- * moving `since` past them.
+ * the next. Each row is handed to `take` once, oldest first, also one that
+ * landed late (LOG_OVERLAP_MS).
  */
 export abstract class DeviceLogFollower implements Component {
   abstract readonly name: string
   readonly #client: ClickHouseClient
   readonly #refreshMs: number
   readonly #refresher: Refresher
-  /** The newest change taken (ms). */
+  /** The newest change read (ms). */
   protected since: number
+  /** Rows taken within LOG_OVERLAP_MS of `since`, by key, with their time. */
+  readonly #taken = new Map<string, number>()
+  /** Set by `prime`: the first read only remembers the rows up to the position it was given, without taking them. */
+  #priming: number | undefined
 
   constructor(client: ClickHouseClient, since: number, refreshMs: number) {
     this.#client = client
     this.since = since
     this.#refreshMs = refreshMs
-    this.#refresher = new Refresher(async () => this.take(await readDeviceChanges(this.#client, this.since)), (err) => log.warn({ err }, 'device changes not read; tried again at the next refresh'))
+    this.#refresher = new Refresher(() => this.#read(), (err) => log.warn({ err }, 'device changes not read; tried again at the next refresh'))
   }
 
-  /** What the changes after `since` do, oldest first. */
+  /** What the changes read do, oldest first; each comes once. */
   protected abstract take(rows: ChangeRow[]): Promise<void> | void
 
-  /** Reads once (what changed since the position it was given), then every refreshMs. */
+  /**
+   * The rows up to the position given are already in force wherever this
+   * follower acts (the registries were loaded after it): not taken again.
+   */
+  protected prime(): void {
+    this.#priming = this.since
+  }
+
+  async #read(): Promise<void> {
+    const rows = await readDeviceChanges(this.#client, this.since - LOG_OVERLAP_MS)
+    const fresh: ChangeRow[] = []
+    for (const r of rows) {
+      const key = rowKey(r)
+      if (this.#taken.has(key)) continue
+      this.#taken.set(key, Number(r[0]))
+      if (this.#priming === undefined || Number(r[0]) > this.#priming) fresh.push(r)
+    }
+    this.#priming = undefined
+    for (const r of fresh) this.since = Math.max(this.since, Number(r[0]))
+    for (const [key, at] of this.#taken) if (at <= this.since - LOG_OVERLAP_MS) this.#taken.delete(key)
+    if (fresh.length > 0) await this.take(fresh)
+  }
+
   async start(): Promise<void> {
     await this.#refresher.run()
     this.#refresher.every(this.#refreshMs)
@@ -101,6 +139,8 @@ export class RegistryWatch extends DeviceLogFollower {
   readonly name = 'mqtt-registry-watch'
   readonly #o: RegistryWatchOptions
   #counts = { applied: 0, added: 0, changed: 0, decommissioned: 0 }
+  /** The time of the latest change applied to each device changed while this process runs. */
+  readonly #appliedAt = new Map<string, number>()
 
   constructor(o: RegistryWatchOptions) {
     super(o.client, o.since, o.refreshMs)
@@ -117,15 +157,18 @@ export class RegistryWatch extends DeviceLogFollower {
 
   /**
    * Applies the log's rows (oldest first) that are newer than what this
-   * copy has, and returns the devices whose connections they end. A row
-   * already applied (read here and handed over by the primary as well) is
-   * skipped, so an older change never undoes a newer one.
+   * copy has of their device, and returns the devices whose connections
+   * they end. A row already applied (read here and handed over by the
+   * primary as well) is skipped, so an older change never undoes a newer
+   * one. Rows from before this process loaded its registry (the read's
+   * overlap) are applied again, to the same result.
    */
   apply(rows: readonly ChangeRow[]): string[] {
-    const from = this.since
     const ended: string[] = []
     for (const [at, id, op, type, micro, community, street, district, lon, lat, version] of rows) {
-      if (Number(at) <= from) continue
+      // Per device: a change that landed late for another device is applied; an older one of this device is not.
+      if (Number(at) <= (this.#appliedAt.get(id) ?? -Infinity)) continue
+      this.#appliedAt.set(id, Number(at))
       if (op === 'decommission') {
         this.#o.registry.remove(id)
         this.#counts.decommissioned++
@@ -139,7 +182,6 @@ export class RegistryWatch extends DeviceLogFollower {
         }
       }
       this.#counts.applied++
-      this.since = Math.max(this.since, Number(at))
     }
     return ended
   }

@@ -15,7 +15,7 @@ import { startAll, stopAll, type Component } from '../../lib/component.ts'
 import { writerConfig } from '../../store/config.ts'
 import { RegistrySync, followPrimaryRegistry, type PrimaryChannel, type SyncWorker } from '../../ingest/mqtt/registry-sync.ts'
 import { RegistryWatch, readDeviceChanges } from '../../ingest/mqtt/registry-watch.ts'
-import { deviceLogPosition, Provisioner } from '../../registry/provision.ts'
+import { deviceLogPosition, Provisioner, registryLogMark } from '../../registry/provision.ts'
 import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
 
 interface Linked {
@@ -174,6 +174,34 @@ describe('registry sync between a gateway primary and its workers', () => {
     // The add alone, handed over late: already applied, skipped.
     expect(watch.apply(rows.slice(0, 1))).toEqual([])
     expect(registry.get(id)?.microGridId).toBe(b.id)
+  })
+
+  it('reads a change that landed after a later-stamped one was read, once, and the twin\'s mark moves for it', async () => {
+    const [a, b] = ['X-SYNC-6', 'X-SYNC-7']
+    const [here, there] = [micros[6], micros[7]] as [{ id: number; community_id: number }, { id: number; community_id: number }]
+    for (const id of [a, b]) expect((await provisioner.apply({ op: 'add', id, type: 'gas', at: { microGridId: here.id } }, 'test')).ok).toBe(true)
+    const registry = await loadDevices(fx.store.client)
+    const ended: string[][] = []
+    const watch = new RegistryWatch({ client: fx.store.client, registry, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, onChanged: (ids) => ended.push([...ids]) })
+    await watch.refresh()
+    ended.length = 0 // the read's overlap applies the two adds again, to the same result
+    const moved = await provisioner.apply({ op: 'move', id: a, at: { microGridId: there.id } }, 'test')
+    expect(moved.ok).toBe(true)
+    await watch.refresh()
+    expect(ended).toEqual([[a]])
+    const mark = await registryLogMark(fx.store.client)
+    // Another process stamped its change of b just before a's and wrote it only now.
+    const stamp = new Date((moved as { at: number }).at - 5).toISOString().replace('T', ' ').replace('Z', '')
+    await fx.store.client.insert({
+      table: 'device_changes', format: 'JSONEachRow',
+      values: [{ at: stamp, device_id: b, op: 'move', type: 'gas', micro_grid_id: there.id, community_id: there.community_id, street_id: 0, district_id: 0, lon: 0, lat: 0, interval_s: 5, credential_version: 0, actor: 'test', reason: 'late' }],
+    })
+    expect(await registryLogMark(fx.store.client)).not.toBe(mark)
+    await watch.refresh()
+    expect(ended).toEqual([[a], [b]])
+    expect(registry.get(b)?.microGridId).toBe(there.id)
+    await watch.refresh()
+    expect(ended).toEqual([[a], [b]])
   })
 
   it('in a gateway of one process, ends a moved device\'s connection on reading the move itself', async () => {

@@ -18,7 +18,7 @@ import type { TwinConfig } from './config.ts'
 import { loadTwinState, openTickets } from './load.ts'
 import type { IngestHealth } from './ingest-health.ts'
 import type { StatusListener, Twin } from './twin.ts'
-import { registryLogPosition } from '../../registry/provision.ts'
+import { registryLogMark } from '../../registry/provision.ts'
 
 const log = logger('twin')
 const elementsTotal = counter('citytwin_twin_elements_total', 'Elements applied to the live twin', [])
@@ -59,7 +59,7 @@ export class LiveTwin implements Component {
   #rebuildRetryMs = 1_000
   #rebuildTimer: NodeJS.Timeout | undefined
   /** The device log's position (registry/provision.ts) the loaded twin includes, and the timer that looks for more. */
-  #registryAt = 0
+  #registryAt = ''
   #registryTimer: NodeJS.Timeout | undefined
   #registryRebuilds = 0
   #timer: NodeJS.Timeout | undefined
@@ -145,8 +145,8 @@ export class LiveTwin implements Component {
   async #followRegistry(): Promise<void> {
     if (this.#loading) return
     try {
-      const at = await registryLogPosition(this.#client)
-      if (at <= this.#registryAt) return
+      const at = await registryLogMark(this.#client)
+      if (at === this.#registryAt) return
       log.info({ since: this.#registryAt, now: at }, 'devices or cameras provisioned since the twin loaded: rebuilding it from the store')
       await this.rebuild()
       this.#registryRebuilds++
@@ -276,7 +276,7 @@ export class LiveTwin implements Component {
     const previous = this.#twin?.ingestHealth
     const gaps = this.#gaps
     // The registry logs' position first: a device or camera provisioned while the city loads is looked at again, never missed.
-    const registryAt = await registryLogPosition(this.#client)
+    const registryAt = await registryLogMark(this.#client)
     // The twin's configuration is its silence policy (and a little more).
     const { twin, state } = await loadTwinState(this.#client, this.#cfg, this.#maxPastMs)
     this.#registryAt = registryAt
