@@ -62,7 +62,6 @@ export interface PrimaryChannel {
   readonly connected?: boolean
   send?(m: object): unknown
   on(event: 'message', listener: (m: unknown) => void): unknown
-  off(event: 'message', listener: (m: unknown) => void): unknown
 }
 
 export interface RegistrySyncOptions {
@@ -99,22 +98,22 @@ export class RegistrySync extends DeviceLogFollower {
   watch(worker: SyncWorker): void {
     worker.on('message', (m: unknown) => {
       if (isReady(m)) this.#ready.add(worker)
-      const w = this.#waiting
-      if (!isApplied(m) || !w || m.id !== w.id) return
-      w.pids.delete(worker.process.pid ?? -1)
-      if (w.pids.size === 0) w.done()
+      else if (isApplied(m) && m.id === this.#waiting?.id) this.#answered(worker)
     })
     // A worker that dies while step 1 waits for it will not answer.
-    worker.once('exit', () => {
-      const w = this.#waiting
-      if (!w) return
-      w.pids.delete(worker.process.pid ?? -1)
-      if (w.pids.size === 0) w.done()
-    })
+    worker.once('exit', () => this.#answered(worker))
+  }
+
+  /** `worker` is waited for no more in the round under way. */
+  #answered(worker: SyncWorker): void {
+    const w = this.#waiting
+    if (!w) return
+    w.pids.delete(worker.process.pid ?? -1)
+    if (w.pids.size === 0) w.done()
   }
 
   protected async take(rows: ChangeRow[]): Promise<void> {
-    if (rows.length === 0 || this.#stopping) return
+    if (this.#stopping) return
     await this.#applyEverywhere(rows)
     this.#counts.changes += rows.length
     const ended = endedBy(rows)
@@ -176,8 +175,8 @@ export class RegistrySync extends DeviceLogFollower {
  * A worker's side: applies the changes the primary hands over to `watch`'s
  * registry and says so; ends the connections the primary names.
  */
-export function followPrimaryRegistry(watch: RegistryWatch, end: (deviceIds: readonly string[]) => void, channel: PrimaryChannel = process): () => void {
-  const onMessage = (m: unknown): void => {
+export function followPrimaryRegistry(watch: RegistryWatch, end: (deviceIds: readonly string[]) => void, channel: PrimaryChannel = process): void {
+  channel.on('message', (m: unknown): void => {
     if (isChanges(m)) {
       try {
         watch.apply(m.rows)
@@ -190,7 +189,5 @@ export function followPrimaryRegistry(watch: RegistryWatch, end: (deviceIds: rea
     } else if (isEnd(m)) {
       end(m.ids)
     }
-  }
-  channel.on('message', onMessage)
-  return () => channel.off('message', onMessage)
+  })
 }

@@ -49,7 +49,6 @@ function link(pid: number, answers = true, delayMs = 0): Linked {
       connected: true,
       send: (m) => (answers || (m as { type?: string }).type !== 'citytwin-device-changes-applied') && later(toPrimary, 'message', m),
       on: (event, listener) => toWorker.on(event, listener),
-      off: (event, listener) => toWorker.off(event, listener),
     },
   }
 }

@@ -58,8 +58,8 @@ export class LiveTwin implements Component {
   /** Wait before the next try at a rebuild after a gap on the bus, ms (doubling to a minute). */
   #rebuildRetryMs = 1_000
   #rebuildTimer: NodeJS.Timeout | undefined
-  /** The device log's position (registry/provision.ts) the loaded twin includes, and the timer that looks for more. */
-  #registryAt = ''
+  /** Where the registry logs stood when the loaded twin read them (registry/provision.ts registryLogMark), and the timer that looks for more. */
+  #registryMark = ''
   #registryTimer: NodeJS.Timeout | undefined
   #registryRebuilds = 0
   #timer: NodeJS.Timeout | undefined
@@ -145,9 +145,9 @@ export class LiveTwin implements Component {
   async #followRegistry(): Promise<void> {
     if (this.#loading) return
     try {
-      const at = await registryLogMark(this.#client)
-      if (at === this.#registryAt) return
-      log.info({ since: this.#registryAt, now: at }, 'devices or cameras provisioned since the twin loaded: rebuilding it from the store')
+      const mark = await registryLogMark(this.#client)
+      if (mark === this.#registryMark) return
+      log.info({ since: this.#registryMark, now: mark }, 'devices or cameras provisioned since the twin loaded: rebuilding it from the store')
       await this.rebuild()
       this.#registryRebuilds++
     } catch (e) {
@@ -276,10 +276,10 @@ export class LiveTwin implements Component {
     const previous = this.#twin?.ingestHealth
     const gaps = this.#gaps
     // The registry logs' position first: a device or camera provisioned while the city loads is looked at again, never missed.
-    const registryAt = await registryLogMark(this.#client)
+    const registryMark = await registryLogMark(this.#client)
     // The twin's configuration is its silence policy (and a little more).
     const { twin, state } = await loadTwinState(this.#client, this.#cfg, this.#maxPastMs)
-    this.#registryAt = registryAt
+    this.#registryMark = registryMark
     // What was read from above the checkpoint goes into the next one.
     this.#checkpoints.note(state.sinceCheckpoint)
     this.#checkpoints.advance(state.positions)
