@@ -22,6 +22,7 @@ import type { Row } from '../../store/writer.ts'
 import { createIngestWriters, type IngestWriters } from './index.ts'
 import { WorkerBacklogs } from './backlog.ts'
 import { deviceLogPosition } from '../../registry/provision.ts'
+import { DenialSync } from './denial-sync.ts'
 import { RegistrySync } from './registry-sync.ts'
 import { serveRelay } from './relay.ts'
 import { bundleGatewayWorker, CLI_PATH, type WorkerBundle } from './worker-bundle.ts'
@@ -200,7 +201,7 @@ export interface MqttClusterOptions {
   nice: number
   /** The gateway's cap on unacknowledged messages; each worker gets its share. */
   maxInFlight: number
-  /** How often the device log is read (mqtt.denyListRefreshMs): the primary takes each change to every worker (registry-sync.ts). */
+  /** How often the device log and the deny list are read (mqtt.denyListRefreshMs): the primary takes each change to every worker (registry-sync.ts, denial-sync.ts). */
   registryRefreshMs: number
   /** Where stored elements are published (the twin, in `citytwin start`). */
   bus?: Bus
@@ -221,6 +222,7 @@ export class MqttCluster implements Component, IngestSource {
   readonly #backlogs = new WorkerBacklogs()
   #pool: WorkerPool | undefined
   #sync: RegistrySync | undefined
+  #denials: DenialSync | undefined
 
   constructor(opts: MqttClusterOptions) {
     this.#o = opts
@@ -231,6 +233,12 @@ export class MqttCluster implements Component, IngestSource {
   }
 
   async start(): Promise<void> {
+    // Read first (nothing else is started if it cannot be), before the workers are forked: each asks for the list at its start, and refuses a denied device from its first CONNECT.
+    const denials = new DenialSync({
+      client: this.#o.store.client, refreshMs: this.#o.registryRefreshMs, workers: () => this.#pool?.workers ?? [], applyTimeoutMs: Math.max(1_000, 2 * this.#o.registryRefreshMs),
+    })
+    await denials.start()
+    this.#denials = denials
     const w = createIngestWriters(this.#o.store, this.#o.writerCfg, this.#o.positions)
     this.#ingestWriters = w
     await startAll([w.deadLetters, w.rollups, w.readings, w.events], this.#writers)
@@ -251,6 +259,7 @@ export class MqttCluster implements Component, IngestSource {
         serveRelay(worker, sinks, this.#o.bus)
         this.#backlogs.watch(worker)
         sync.watch(worker)
+        denials.watch(worker)
       },
     })
     await sync.start()
@@ -269,16 +278,18 @@ export class MqttCluster implements Component, IngestSource {
   async stop(deadline: number): Promise<void> {
     // Workers first (they drain into the writers), then the writers flush. The sync stops beside them: a read
     // of the device log under way (against a stalled store, up to its request timeout) must not eat their deadline.
-    await Promise.all([this.#sync?.stop(), this.#pool?.stop(Math.max(Date.now(), deadline - 5_000))])
+    await Promise.all([this.#sync?.stop(), this.#denials?.stop(), this.#pool?.stop(Math.max(Date.now(), deadline - 5_000))])
     await stopAll(this.#writers, deadline)
   }
 
   async health(): Promise<Health> {
-    return (await this.#sync?.health()) ?? { ok: true }
+    const all = await Promise.all([this.#sync?.health(), this.#denials?.health()])
+    const detail = all.map((h) => h?.detail).filter((d) => d !== undefined).join('; ')
+    return { ok: all.every((h) => h?.ok ?? true), ...(detail ? { detail } : {}) }
   }
 
   stats(): ComponentStats {
-    return { port: this.port, workers: this.#pool?.workers.length ?? 0, backlogMs: this.backlogMs(Date.now()), registrySync: this.#sync?.stats() ?? {} }
+    return { port: this.port, workers: this.#pool?.workers.length ?? 0, backlogMs: this.backlogMs(Date.now()), registrySync: this.#sync?.stats() ?? {}, denialSync: this.#denials?.stats() ?? {} }
   }
 }
 

@@ -33,7 +33,7 @@ export const mqttConfig = defineConfig(
     ratePerDevicePerS: z.number().positive().default(2).describe('Average messages per second a device may publish (token bucket).'),
     burstPerDevice: z.number().int().min(1).default(20).describe('Messages a device may publish in a burst above its rate.'),
     relayLingerMs: z.number().int().min(0).max(1_000).default(10).describe('With --workers above 1: how long a worker gathers the rows it takes before it sends them to the primary, which stores them, in milliseconds. Every message a worker sends costs both processes a serialisation, a pipe write and an answer, whatever it carries; longer gathers fewer, larger messages and adds up to this to a PUBACK\'s latency (the store\'s own writer waits up to store.flushIntervalMs after it).'),
-    denyListRefreshMs: z.number().int().min(100).default(5_000).describe('How often each gateway process reads the device deny list (citytwin devices deny, POST /api/admin/devices/{id}/deny) and the devices provisioned since (citytwin devices add, move, ...), in milliseconds: a device denied or decommissioned is refused and its connections end within this time, a device added may connect.'),
+    denyListRefreshMs: z.number().int().min(100).default(5_000).describe('How often each gateway (with --workers, its primary, which hands every change to the workers) reads the device deny list (citytwin devices deny, POST /api/admin/devices/{id}/deny) and the devices provisioned since (citytwin devices add, move, ...), in milliseconds: a device denied or decommissioned is refused and its connections end within this time, a device added may connect.'),
   }),
   { deviceSecret: ['CITYTWIN_DEVICE_SECRET'] },
 )

@@ -2,10 +2,11 @@
 // device that floods, one taken out of service. Its token is derived from
 // the deployment secret, so it cannot be changed alone; instead the store
 // keeps a list of denied devices (device_denials, the latest row per device
-// in force), every gateway process reads it every mqtt.denyListRefreshMs,
+// in force), a gateway process reads it every mqtt.denyListRefreshMs,
 // refuses a denied device's CONNECT (CONNACK 5, not authorized) and ends the
 // connections it already has. Given back, the device connects again at its
-// next try. No restart, and with --workers every worker follows.
+// next try. No restart. With --workers the primary reads it instead and
+// hands it to every worker before any connection ends (denial-sync.ts).
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { Refresher } from '../../lib/refresher.ts'

@@ -11,6 +11,7 @@ import { BacklogReporter } from './backlog.ts'
 import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
 import { DenyList } from './deny-list.ts'
+import { PrimaryDenials } from './denial-sync.ts'
 import { RegistryWatch } from './registry-watch.ts'
 import { followPrimaryRegistry } from './registry-sync.ts'
 import { deviceLogPosition } from '../../registry/provision.ts'
@@ -43,8 +44,10 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const devices = await loadDevices(store.client)
   const lastSeq = new LastSeqLookup({ client: store.client, lookbackMs: config.dupLookbackMs })
   // Read before the gateway starts, and every denyListRefreshMs after; the devices it denies lose their connections.
+  // In a cluster's worker the primary reads it and hands it over, and says when connections end, once every worker has it (denial-sync.ts).
   let gatewayRef: MqttGateway | undefined
-  const denyList = new DenyList({ client: store.client, refreshMs: config.denyListRefreshMs, onDenied: (ids) => gatewayRef?.disconnectDevices(ids) })
+  const onDenied = (ids: readonly string[]): void => void gatewayRef?.disconnectDevices(ids)
+  const denyList = relayed ? new PrimaryDenials({ onDenied }) : new DenyList({ client: store.client, refreshMs: config.denyListRefreshMs, onDenied })
   const denied = (id: string): boolean => denyList.has(id)
   // Devices provisioned while it runs (registry/provision.ts), followed as often as the deny list.
   // In a cluster's worker the primary says when connections end, once every worker has the change (registry-sync.ts).

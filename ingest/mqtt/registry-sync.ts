@@ -14,6 +14,7 @@
 //      answer: one being replaced, say), every worker ends the connections
 //      of the devices changed.
 // A device that comes back after step 2 finds the change in every worker.
+// The deny list goes the same way (denial-sync.ts; the rounds: worker-rounds.ts).
 // A worker also still reads the log itself (registry-watch.ts, applying
 // only): a worker forked after a change, or one that missed a message,
 // catches up within its refresh. A change applied twice is applied once
@@ -22,6 +23,9 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import type { ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
 import { DeviceLogFollower, endedBy, type ChangeRow, type RegistryWatch } from './registry-watch.ts'
+import { isA, WorkerRounds, type PrimaryChannel, type SyncWorker } from './worker-rounds.ts'
+
+export type { PrimaryChannel, SyncWorker } from './worker-rounds.ts'
 
 const log = logger('mqtt-registry-sync')
 
@@ -41,28 +45,8 @@ interface EndMessage {
   ids: string[]
 }
 
-const isA = <T extends { type: string }>(type: T['type']) => (m: unknown): m is T => typeof m === 'object' && m !== null && (m as { type?: unknown }).type === type
 const isChanges = isA<ChangesMessage>('citytwin-device-changes')
-const isApplied = isA<AppliedMessage>('citytwin-device-changes-applied')
 const isEnd = isA<EndMessage>('citytwin-device-changes-end')
-/** A worker listening on the port (cluster.ts WorkerReady): it has loaded its registry and follows the primary. */
-const isReady = isA<{ type: 'mqtt-ready' }>('mqtt-ready')
-
-/** What the sync asks of a worker; node:cluster's Worker is one. */
-export interface SyncWorker {
-  readonly process: { readonly pid?: number | undefined }
-  isConnected(): boolean
-  send(m: object): unknown
-  on(event: 'message', listener: (m: unknown) => void): unknown
-  once(event: 'exit', listener: () => void): unknown
-}
-
-/** What a worker's side asks of its channel to the primary; a forked process is one. */
-export interface PrimaryChannel {
-  readonly connected?: boolean
-  send?(m: object): unknown
-  on(event: 'message', listener: (m: unknown) => void): unknown
-}
 
 export interface RegistrySyncOptions {
   client: ClickHouseClient
@@ -78,96 +62,41 @@ export interface RegistrySyncOptions {
 /** The primary's side: reads the device log and takes each change to every worker in the two steps above. */
 export class RegistrySync extends DeviceLogFollower {
   readonly name = 'mqtt-registry-sync'
-  readonly #o: RegistrySyncOptions
-  #nextId = 1
-  /** Workers that said they listen: a worker still loading has no listener for the changes yet, and would not answer. */
-  readonly #ready = new WeakSet<SyncWorker>()
-  #stopping = false
-  /** Step 1 under way: the workers (by pid) that have not said they applied it. */
-  #waiting: { id: number; pids: Set<number>; done: () => void } | undefined
-  #counts = { changes: 0, rounds: 0, timedOut: 0 }
+  readonly #rounds: WorkerRounds
+  #changes = 0
 
   constructor(o: RegistrySyncOptions) {
     super(o.client, o.since, o.refreshMs)
-    this.#o = o
+    // A worker still starting is not waited for: it loaded its registry from the store at its start and
+    // reads the log once more before it listens (RegistryWatch.start).
+    this.#rounds = new WorkerRounds({ workers: o.workers, applyTimeoutMs: o.applyTimeoutMs, appliedType: 'citytwin-device-changes-applied', what: 'device changes' })
     // The workers load their registries after this position: what came before it is in force there, nothing to end.
     this.prime()
   }
 
   /** Give it each worker's messages (from its fork on): it listens for the answers of step 1. */
   watch(worker: SyncWorker): void {
-    worker.on('message', (m: unknown) => {
-      if (isReady(m)) this.#ready.add(worker)
-      else if (isApplied(m) && m.id === this.#waiting?.id) this.#answered(worker)
-    })
-    // A worker that dies while step 1 waits for it will not answer.
-    worker.once('exit', () => this.#answered(worker))
-  }
-
-  /** `worker` is waited for no more in the round under way. */
-  #answered(worker: SyncWorker): void {
-    const w = this.#waiting
-    if (!w) return
-    w.pids.delete(worker.process.pid ?? -1)
-    if (w.pids.size === 0) w.done()
+    this.#rounds.watch(worker)
   }
 
   protected async take(rows: ChangeRow[]): Promise<void> {
-    if (this.#stopping) return
-    await this.#applyEverywhere(rows)
-    this.#counts.changes += rows.length
+    if (this.#rounds.stopping) return
+    // Step 1: every worker applies the rows (or applyTimeoutMs passes; such a worker reads the log itself within its refresh).
+    await this.#rounds.round({ type: 'citytwin-device-changes', rows } satisfies Omit<ChangesMessage, 'id'>)
+    this.#changes += rows.length
     const ended = endedBy(rows)
-    if (ended.length === 0 || this.#stopping) return
+    if (ended.length === 0 || this.#rounds.stopping) return
     log.info({ devices: ended.length, first: ended[0] }, 'devices changed or decommissioned, and every gateway worker has the change: ending their connections')
-    this.#sendAll({ type: 'citytwin-device-changes-end', ids: ended } satisfies EndMessage)
-  }
-
-  /** Step 1: resolves once every worker has applied `rows`, or after applyTimeoutMs. */
-  async #applyEverywhere(rows: ChangeRow[]): Promise<void> {
-    const id = this.#nextId++
-    this.#counts.rounds++
-    const sent = this.#sendAll({ type: 'citytwin-device-changes', id, rows } satisfies ChangesMessage)
-    if (sent.size === 0) return
-    let timer: NodeJS.Timeout | undefined
-    await new Promise<void>((resolve) => {
-      this.#waiting = { id, pids: sent, done: resolve }
-      timer = setTimeout(() => {
-        this.#counts.timedOut++
-        log.warn({ workers: [...sent], timeoutMs: this.#o.applyTimeoutMs }, 'gateway workers did not say they applied device changes in time; their connections end anyway (such a worker reads the log itself within its refresh)')
-        resolve()
-      }, this.#o.applyTimeoutMs)
-    })
-    clearTimeout(timer)
-    this.#waiting = undefined
-  }
-
-  /**
-   * Sends `m` to every live worker; the pids of the ready ones, which step 1
-   * waits for. A worker still starting gets it too (it may have its
-   * listener already) but is not waited for: it loaded its registry from
-   * the store at its start and reads the log once more before it listens
-   * (RegistryWatch.start).
-   */
-  #sendAll(m: ChangesMessage | EndMessage): Set<number> {
-    const pids = new Set<number>()
-    for (const w of this.#o.workers()) {
-      if (!w.isConnected()) continue
-      // A worker that has just died fails the send (EPIPE, reported on the worker's 'error'): it answers nothing.
-      w.send(m)
-      if (this.#ready.has(w)) pids.add(w.process.pid ?? -1)
-    }
-    return pids
+    this.#rounds.sendAll({ type: 'citytwin-device-changes-end', ids: ended } satisfies EndMessage)
   }
 
   override async stop(): Promise<void> {
-    // No new round, and one waiting on its workers stops waiting (they are stopping too).
-    this.#stopping = true
-    this.#waiting?.done()
+    this.#rounds.stop()
     await super.stop()
   }
 
   stats(): ComponentStats {
-    return { ...this.#counts, since: this.since }
+    return { changes: this.#changes, ...this.#rounds.counts, since: this.since }
   }
 }
 
