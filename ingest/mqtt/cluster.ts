@@ -233,9 +233,19 @@ export class MqttCluster implements Component, IngestSource {
   }
 
   async start(): Promise<void> {
+    try {
+      await this.#start()
+    } catch (e) {
+      // What did start stops here: a component whose start failed is never stopped by its caller (lib/component.ts).
+      await this.stop(Date.now() + 10_000).catch((err: unknown) => log.warn({ err }, 'the MQTT gateway did not start, and stopping what it had started failed too'))
+      throw e
+    }
+  }
+
+  async #start(): Promise<void> {
     // Read first (nothing else is started if it cannot be), before the workers are forked: each asks for the list at its start, and refuses a denied device from its first CONNECT.
     const denials = new DenialSync({
-      client: this.#o.store.client, refreshMs: this.#o.registryRefreshMs, workers: () => this.#pool?.workers ?? [], applyTimeoutMs: Math.max(1_000, 2 * this.#o.registryRefreshMs),
+      client: this.#o.store.client, refreshMs: this.#o.registryRefreshMs, applyTimeoutMs: Math.max(1_000, 2 * this.#o.registryRefreshMs),
     })
     await denials.start()
     this.#denials = denials

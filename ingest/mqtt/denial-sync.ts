@@ -14,8 +14,11 @@
 //      answer), every worker ends the connections of the devices denied.
 // A worker does not read the list itself: at its start it asks the primary
 // for the list the primary holds, and from then on takes the primary's.
-// One channel carries both, in the order the primary sent them, so a
-// worker never puts an older list in force after a newer one.
+// Each list has a version, and a worker never puts an older one in force
+// after a newer one. Every read that finds no change still tells the
+// workers the version in force; one that is behind (a message lost with a
+// worker's channel, say) asks for the list again, so a miss repairs itself
+// within a refresh.
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError } from '../../lib/errors.ts'
@@ -32,7 +35,14 @@ const deniedGauge = gauge('citytwin_mqtt_denied_devices', 'Devices whose access 
 interface DenialsMessage {
   type: 'citytwin-denials'
   id: number
+  version: number
   denied: string[]
+}
+
+/** The version in force at the primary, after a read that changed nothing. */
+interface VersionMessage {
+  type: 'citytwin-denials-version'
+  version: number
 }
 
 interface RequestMessage {
@@ -51,13 +61,12 @@ interface EndMessage {
 
 const isDenials = isA<DenialsMessage>('citytwin-denials')
 const isRequest = isA<RequestMessage>('citytwin-denials-request')
+const isVersion = isA<VersionMessage>('citytwin-denials-version')
 const isEnd = isA<EndMessage>('citytwin-denials-end')
 
 export interface DenialSyncOptions {
   client: ClickHouseClient
   refreshMs: number
-  /** The workers now (replacements included). */
-  workers: () => readonly SyncWorker[]
   /** How long step 1 waits for a worker that does not answer. */
   applyTimeoutMs: number
   /** How long the first read may keep failing before the start fails (default 30 s). */
@@ -72,18 +81,28 @@ export class DenialSync implements Component {
   readonly #refresher: Refresher
   /** The list in force; undefined until the first read. */
   #denied: ReadonlySet<string> | undefined
+  /** Its version: one more at each change. */
+  #version = 0
+  /**
+   * The workers given to `watch`, from their fork to their exit. Its own, not
+   * the pool's: the pool is known only once every worker is ready, and a
+   * change read while they start must reach them.
+   */
+  readonly #workers = new Set<SyncWorker>()
   /** Workers that asked for the list before the first read: answered by it. */
   #asked: SyncWorker[] = []
   #counts = { reads: 0, denied: 0, allowed: 0 }
 
   constructor(o: DenialSyncOptions) {
     this.#o = { startTimeoutMs: 30_000, ...o }
-    this.#rounds = new WorkerRounds({ workers: o.workers, applyTimeoutMs: o.applyTimeoutMs, appliedType: 'citytwin-denials-applied', what: 'device denials' })
+    this.#rounds = new WorkerRounds({ workers: () => [...this.#workers], applyTimeoutMs: o.applyTimeoutMs, appliedType: 'citytwin-denials-applied', what: 'device denials' })
     this.#refresher = new Refresher(() => this.#read(), (err) => log.warn({ err }, 'device deny list not read; the last one stays in force'))
   }
 
   /** Give it each worker's messages (from its fork on): it answers requests and listens for the answers of step 1. */
   watch(worker: SyncWorker): void {
+    this.#workers.add(worker)
+    worker.once('exit', () => this.#workers.delete(worker))
     this.#rounds.watch(worker)
     worker.on('message', (m: unknown) => {
       if (!isRequest(m)) return
@@ -93,7 +112,7 @@ export class DenialSync implements Component {
   }
 
   #answer(worker: SyncWorker, denied: ReadonlySet<string>): void {
-    if (worker.isConnected()) worker.send({ type: 'citytwin-denials', id: 0, denied: [...denied] } satisfies DenialsMessage)
+    if (worker.isConnected()) worker.send({ type: 'citytwin-denials', id: 0, version: this.#version, denied: [...denied] } satisfies DenialsMessage)
   }
 
   /** Reads the list before the workers are forked (so a request finds it), then every refreshMs. */
@@ -117,22 +136,26 @@ export class DenialSync implements Component {
   async #read(): Promise<void> {
     const next: ReadonlySet<string> = new Set((await listDenials(this.#o.client)).map((d) => d.deviceId))
     this.#counts.reads++
-    deniedGauge.set(next.size)
     const before = this.#denied
     // In force here first: a worker that asks from now on gets this list, and the rounds come after it on its channel.
     this.#denied = next
     if (!before) {
+      this.#version = 1
       for (const w of this.#asked) this.#answer(w, next)
       this.#asked = []
       return
     }
     const added = [...next].filter((id) => !before.has(id))
     const removed = [...before].filter((id) => !next.has(id))
-    if (added.length === 0 && removed.length === 0) return
+    if (added.length === 0 && removed.length === 0) {
+      this.#rounds.sendAll({ type: 'citytwin-denials-version', version: this.#version } satisfies VersionMessage)
+      return
+    }
+    this.#version++
     this.#counts.denied += added.length
     this.#counts.allowed += removed.length
     // Step 1: every worker puts the list in force.
-    await this.#rounds.round({ type: 'citytwin-denials', denied: [...next] } satisfies Omit<DenialsMessage, 'id'>)
+    await this.#rounds.round({ type: 'citytwin-denials', version: this.#version, denied: [...next] } satisfies Omit<DenialsMessage, 'id'>)
     if (added.length === 0 || this.#rounds.stopping) return
     // Step 2: only now the denied devices' connections end; wherever they come back, they are refused.
     log.info({ devices: added.length, first: added[0] }, 'devices denied, and every gateway worker has the list: ending their connections')
@@ -150,7 +173,7 @@ export class DenialSync implements Component {
   }
 
   stats(): ComponentStats {
-    return { ...this.#counts, ...this.#rounds.counts, inForce: this.#denied?.size ?? 0 }
+    return { ...this.#counts, ...this.#rounds.counts, inForce: this.#denied?.size ?? 0, version: this.#version }
   }
 }
 
@@ -171,6 +194,10 @@ export class PrimaryDenials implements Component {
   readonly #o: Required<PrimaryDenialsOptions>
   readonly #channel: PrimaryChannel
   #denied: ReadonlySet<string> = new Set()
+  /** The version of the list in force; 0 before the first. */
+  #version = 0
+  /** A request sent and not yet answered. */
+  #asking = false
   #received: (() => void) | undefined
   #lists = 0
 
@@ -179,17 +206,35 @@ export class PrimaryDenials implements Component {
     this.#o = { startTimeoutMs: 30_000, ...o }
     this.#channel = channel
     channel.on('message', (m: unknown) => {
-      if (isDenials(m)) {
-        this.#denied = new Set(m.denied)
-        this.#lists++
-        deniedGauge.set(this.#denied.size)
-        this.#received?.()
-        if (m.id > 0 && channel.connected) channel.send?.({ type: 'citytwin-denials-applied', id: m.id } satisfies AppliedMessage)
-      } else if (isEnd(m)) {
+      if (isDenials(m)) this.#take(m)
+      else if (isVersion(m) && m.version > this.#version && !this.#asking) void this.#ask()
+      else if (isEnd(m)) {
         log.info({ devices: m.ids.length, first: m.ids[0] }, 'devices denied: ending their connections')
         this.#o.onDenied(m.ids)
       }
     })
+  }
+
+  #take(m: DenialsMessage): void {
+    if (m.id === 0) this.#asking = false
+    // An older list than the one in force (an answer overtaken by a round) is not put in force; the newer one stays.
+    if (m.version >= this.#version) {
+      this.#denied = new Set(m.denied)
+      this.#version = m.version
+      this.#lists++
+      deniedGauge.set(this.#denied.size)
+      this.#received?.()
+    }
+    const channel = this.#channel
+    if (m.id > 0 && channel.connected) channel.send?.({ type: 'citytwin-denials-applied', id: m.id } satisfies AppliedMessage)
+  }
+
+  /** Asks the primary for the list; false when there is no channel to ask on. */
+  #ask(): boolean {
+    if (!this.#channel.connected || !this.#channel.send) return false
+    this.#asking = true
+    this.#channel.send({ type: 'citytwin-denials-request' } satisfies RequestMessage)
+    return true
   }
 
   has(deviceId: string): boolean {
@@ -199,7 +244,7 @@ export class PrimaryDenials implements Component {
   async start(): Promise<void> {
     if (this.#lists > 0) return
     const received = new Promise<void>((resolve) => (this.#received = resolve))
-    this.#channel.send?.({ type: 'citytwin-denials-request' } satisfies RequestMessage)
+    if (!this.#ask()) throw new CitytwinError('STORE_UNAVAILABLE', 'this gateway worker has no channel to its primary, which hands over the device deny list')
     let timer: NodeJS.Timeout | undefined
     const timedOut = new Promise<'timeout'>((resolve) => (timer = setTimeout(() => resolve('timeout'), this.#o.startTimeoutMs)))
     const outcome = await Promise.race([received, timedOut])
@@ -212,6 +257,6 @@ export class PrimaryDenials implements Component {
   async stop(): Promise<void> {}
 
   stats(): ComponentStats {
-    return { denied: this.#denied.size, lists: this.#lists }
+    return { denied: this.#denied.size, lists: this.#lists, version: this.#version }
   }
 }

@@ -20,9 +20,10 @@ interface Linked {
 /**
  * A worker as the primary sees it and its channel as the worker sees it;
  * `answers: false` drops the worker's answers that it applied a list;
- * `delayMs` holds what the primary sends to it (a busy worker), in order.
+ * `delayMs` holds what the primary sends to it (a busy worker), in order;
+ * `lose` drops what the primary sends that it matches (a lost message).
  */
-function link(pid: number, answers = true, delayMs = 0): Linked {
+function link(pid: number, answers = true, delayMs = 0, lose: (m: object) => boolean = () => false): Linked {
   const toWorker = new EventEmitter()
   const toPrimary = new EventEmitter()
   let last = Promise.resolve()
@@ -33,7 +34,7 @@ function link(pid: number, answers = true, delayMs = 0): Linked {
     worker: {
       process: { pid },
       isConnected: () => true,
-      send: (m) => deliver(toWorker, m, delayMs),
+      send: (m) => void (lose(m) || deliver(toWorker, m, delayMs)),
       on: (event, listener) => toPrimary.on(event, listener),
       once: (event, listener) => toPrimary.once(event, listener),
       exit: () => toPrimary.emit('exit'),
@@ -84,9 +85,7 @@ describe('deny list sync between a gateway primary and its workers', () => {
     return out
   }
 
-  const syncFor = (applyTimeoutMs: number): DenialSync =>
-    new DenialSync({ client: fx.store.client, refreshMs: 60_000, workers: () => current.map((w) => w.linked.worker), applyTimeoutMs })
-  let current: { linked: Linked }[] = []
+  const syncFor = (applyTimeoutMs: number): DenialSync => new DenialSync({ client: fx.store.client, refreshMs: 60_000, applyTimeoutMs })
 
   it('ends a denied device\'s connections only once every worker refuses it, and a worker starts with the list in force', async () => {
     await setDenial(fx.store.client, { deviceId: 'X-DENY-0', denied: true, reason: 'before the start', actor: 'test' })
@@ -94,14 +93,13 @@ describe('deny list sync between a gateway primary and its workers', () => {
     await sync.start()
     // The second worker is slow to take what the primary sends: were the end sent without waiting for it, the first would end the connection while the second still let the device in.
     const ws = await workers(sync, { delays: [0, 150] })
-    current = ws
     expect(ws.map((w) => w.list.has('X-DENY-0'))).toEqual([true, true])
 
     await setDenial(fx.store.client, { deviceId: 'X-DENY-1', denied: true, reason: 'cloned token', actor: 'test' })
     await sync.refresh()
     await until(() => ws.every((w) => w.ends.length > 0), 'every worker told to end the connection')
     for (const w of ws) expect(w.ends).toEqual([{ ids: ['X-DENY-1'], deniedEverywhere: true }])
-    expect(sync.stats()).toMatchObject({ denied: 1, rounds: 1, timedOut: 0, inForce: 2 })
+    expect(sync.stats()).toMatchObject({ denied: 1, rounds: 1, timedOut: 0, inForce: 2, version: 2 })
 
     // Given back: every worker lets it in again, and nothing ends.
     await setDenial(fx.store.client, { deviceId: 'X-DENY-1', denied: false, reason: '', actor: 'test' })
@@ -119,7 +117,6 @@ describe('deny list sync between a gateway primary and its workers', () => {
     const sync = syncFor(300)
     await sync.start()
     const ws = await workers(sync, { answers: [true, false] })
-    current = ws
     await setDenial(fx.store.client, { deviceId: 'X-DENY-2', denied: true, reason: 'floods', actor: 'test' })
     await sync.refresh()
     await until(() => ws.every((w) => w.ends.length > 0), 'the end after the timeout')
@@ -132,7 +129,6 @@ describe('deny list sync between a gateway primary and its workers', () => {
     const slow = syncFor(60_000)
     await slow.start()
     const again = await workers(slow, { answers: [true, false] })
-    current = again
     await setDenial(fx.store.client, { deviceId: 'X-DENY-3', denied: true, reason: 'stolen', actor: 'test' })
     const done = slow.refresh()
     setTimeout(() => again[1]?.linked.worker.exit(), 100)
@@ -146,7 +142,6 @@ describe('deny list sync between a gateway primary and its workers', () => {
     const linked = link(3000)
     const list = new PrimaryDenials({ onDenied: () => undefined }, linked.channel)
     sync.watch(linked.worker)
-    current = [{ linked }]
     const started = list.start()
     await new Promise((r) => setTimeout(r, 50))
     await sync.start()
@@ -160,5 +155,43 @@ describe('deny list sync between a gateway primary and its workers', () => {
     const failed = await orphan.start().then(() => undefined, (e: unknown) => e)
     expect(failed).toMatchObject({ code: 'STORE_UNAVAILABLE' })
     expect((failed as Error).message).toMatch(/did not hand over the device deny list/)
+  })
+
+  it('hands a change read while the workers start to them, though none has said it listens yet', async () => {
+    const sync = syncFor(30_000)
+    await sync.start()
+    const linked = link(4000)
+    const ends: (readonly string[])[] = []
+    const list = new PrimaryDenials({ onDenied: (ids) => ends.push(ids) }, linked.channel)
+    sync.watch(linked.worker)
+    await list.start()
+    // No 'mqtt-ready' yet: a worker loading its registry, the pool not yet known to the primary.
+    await setDenial(fx.store.client, { deviceId: 'X-DENY-4', denied: true, reason: 'cloned token', actor: 'test' })
+    await sync.refresh()
+    await until(() => list.has('X-DENY-4'), 'the starting worker has the list')
+    await until(() => ends.length > 0, 'the starting worker told to end the connection')
+    expect(ends).toEqual([['X-DENY-4']])
+    await sync.stop()
+  })
+
+  it('repairs a lost list at the next read: a worker behind the version in force asks for the list again', async () => {
+    const sync = syncFor(300)
+    await sync.start()
+    let lost = 0
+    // The first round's list never arrives.
+    const linked = link(5000, true, 0, (m) => (m as { type?: string; id?: number }).type === 'citytwin-denials' && ((m as { id?: number }).id ?? 0) > 0 && lost++ === 0)
+    const list = new PrimaryDenials({ onDenied: () => undefined }, linked.channel)
+    sync.watch(linked.worker)
+    await list.start()
+    linked.channel.send?.({ type: 'mqtt-ready', port: 0, pid: 5000 })
+    await setDenial(fx.store.client, { deviceId: 'X-DENY-5', denied: true, reason: 'stolen', actor: 'test' })
+    await sync.refresh()
+    expect(lost).toBe(1)
+    expect(list.has('X-DENY-5')).toBe(false)
+    // A read that finds nothing new tells the version in force; the worker, behind it, asks, and has the list.
+    await sync.refresh()
+    await until(() => list.has('X-DENY-5'), 'the worker repaired')
+    expect(list.stats()).toMatchObject({ version: sync.stats().version })
+    await sync.stop()
   })
 })
