@@ -196,8 +196,6 @@ export class PrimaryDenials implements Component {
   #denied: ReadonlySet<string> = new Set()
   /** The version of the list in force; 0 before the first. */
   #version = 0
-  /** A request sent and not yet answered. */
-  #asking = false
   #received: (() => void) | undefined
   #lists = 0
 
@@ -207,7 +205,8 @@ export class PrimaryDenials implements Component {
     this.#channel = channel
     channel.on('message', (m: unknown) => {
       if (isDenials(m)) this.#take(m)
-      else if (isVersion(m) && m.version > this.#version && !this.#asking) void this.#ask()
+      // Asked at each such read until the list comes (a request or its answer may be lost too); an answer is the whole list, so two do no harm.
+      else if (isVersion(m) && m.version > this.#version) void this.#ask()
       else if (isEnd(m)) {
         log.info({ devices: m.ids.length, first: m.ids[0] }, 'devices denied: ending their connections')
         this.#o.onDenied(m.ids)
@@ -216,7 +215,6 @@ export class PrimaryDenials implements Component {
   }
 
   #take(m: DenialsMessage): void {
-    if (m.id === 0) this.#asking = false
     // An older list than the one in force (an answer overtaken by a round) is not put in force; the newer one stays.
     if (m.version >= this.#version) {
       this.#denied = new Set(m.denied)
@@ -232,7 +230,6 @@ export class PrimaryDenials implements Component {
   /** Asks the primary for the list; false when there is no channel to ask on. */
   #ask(): boolean {
     if (!this.#channel.connected || !this.#channel.send) return false
-    this.#asking = true
     this.#channel.send({ type: 'citytwin-denials-request' } satisfies RequestMessage)
     return true
   }
