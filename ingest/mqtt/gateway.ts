@@ -286,10 +286,15 @@ export class MqttGateway implements Component {
         stream.destroy()
         return
       }
+      // One listener for what a close ends here (the address's slot, admission's state): each listener more on a
+      // socket is a closure and its context, and a third grows the socket's listener array to 19 slots.
       // 'on', not 'once': a close comes once, and once's wrapper (a bound function and its state) costs about 100 bytes a connection.
-      stream.on('close', () => perAddress.release(from))
+      stream.on('close', () => {
+        perAddress.release(from)
+        admission.detach(stream)
+      })
       // Connecting from here until the CONNACK (clientReady) or the close.
-      admission.attach(stream)
+      admission.attach(stream, false)
       const client = broker.handle(stream, req)
       if (!limitPacketSize(client, maxAedesPacket) && !unlimited) {
         unlimited = true

@@ -113,6 +113,24 @@ describe('Admission', () => {
     expect(a.closed(live)).toBe(false)
   })
 
+  it('leaves the close to its caller when asked: detach drops what waits, and the stream has no listener of admission\'s own', async () => {
+    const a = new Admission({ maxInFlight: 1, window: 8 })
+    const [holder, gone] = [new PassThrough(), new PassThrough()]
+    for (const s of [holder, gone]) a.attach(s, false)
+    expect(gone.listenerCount('close')).toBe(0)
+    a.admit(holder, () => undefined)
+    a.admit(gone, () => undefined)
+    expect(a.waiting).toBe(1)
+    gone.destroy()
+    await new Promise((r) => setImmediate(r))
+    // Nothing listened: still waiting until the caller says the stream closed.
+    expect(a.closed(gone)).toBe(false)
+    a.detach(gone)
+    expect(a.closed(gone)).toBe(true)
+    expect(a.waiting).toBe(0)
+    expect(a.admit(gone, () => undefined)).toBe(false)
+  })
+
   it('counts a release once, however often it is called', () => {
     const a = new Admission({ maxInFlight: 2, window: 2 })
     let release = (): void => undefined

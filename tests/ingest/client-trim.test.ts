@@ -1,12 +1,12 @@
 // What the gateway drops of a client after its CONNECT (ingest/mqtt/client-trim.ts),
 // on a real aedes broker over TCP: the CONNECT (and the socket read its
 // password sliced) is gone, and the parser still reads every packet after it.
-import { once } from 'node:events'
+import { EventEmitter, once } from 'node:events'
 import { connect as tcpConnect, createServer, type AddressInfo } from 'node:net'
 import { Aedes, type Client } from 'aedes'
 import { generate } from 'mqtt-packet'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { trimAfterConnect } from '../../ingest/mqtt/client-trim.ts'
+import { compactListeners, trimAfterConnect } from '../../ingest/mqtt/client-trim.ts'
 import { connectPacket, PacketReader, PINGREQ, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
 
 interface ParserView {
@@ -92,6 +92,42 @@ describe('client trim after CONNECT', () => {
     } finally {
       socket.destroy()
     }
+  })
+
+  it('ends a client whose device half-closes, through the end listeners rebuilt after the trim', async () => {
+    const socket = tcpConnect(port, '127.0.0.1')
+    const reader = new PacketReader()
+    const got: ServerPacket[] = []
+    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+    try {
+      socket.write(connectPacket('trim-3', 'user', 'pw', 30))
+      for (let i = 0; i < 200 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 10))
+      const client = ready.find((c) => c.id === 'trim-3') as Client & { closed: boolean; conn: EventEmitter }
+      // The stream's own (it ends its side too) and aedes', in that order; stream.finished()'s is gone.
+      const names = client.conn.rawListeners('end').map((l) => (l as { name: string }).name)
+      expect(names).toHaveLength(2)
+      expect(names[0]).toBe('onReadableStreamEnd')
+      const gone = new Promise<void>((resolve) => broker.on('clientDisconnect', (c) => c === client && resolve()))
+      socket.end()
+      await gone
+      expect(client.closed).toBe(true)
+    } finally {
+      socket.destroy()
+    }
+  })
+
+  it('gives two listeners an array of their own size, in their order, a once among them still called once', () => {
+    const e = new EventEmitter()
+    const calls: string[] = []
+    e.on('end', () => calls.push('first'))
+    e.once('end', () => calls.push('second, once'))
+    e.on('end', () => calls.push('third, gone before the rebuild'))
+    e.removeListener('end', e.rawListeners('end')[2] as () => void)
+    compactListeners(e, 'end')
+    expect(e.listenerCount('end')).toBe(2)
+    e.emit('end')
+    e.emit('end')
+    expect(calls).toEqual(['first', 'second, once', 'first'])
   })
 
   it('leaves a client alone that is not in the shape it knows', () => {
