@@ -46,7 +46,7 @@
 //
 // Budget: O(1) per packet (a counter, at most one queue push and shift);
 // about 400 bytes per connection (this record, the hold and its bound read,
-// the close listener).
+// the close listener unless the caller listens for the close itself).
 import type { Readable } from 'node:stream'
 import { sampledGauge, tallyCounter } from '../../lib/metrics.ts'
 

@@ -123,7 +123,12 @@ describe('client trim after CONNECT', () => {
     e.once('end', () => calls.push('second, once'))
     e.on('end', () => calls.push('third, gone before the rebuild'))
     e.removeListener('end', e.rawListeners('end')[2] as () => void)
+    const events = (e as unknown as { _events: Record<string, unknown[]> })._events
+    const grown = events.end
     compactListeners(e, 'end')
+    // A new array of two, not the one that grew to three.
+    expect(events.end).not.toBe(grown)
+    expect(events.end).toHaveLength(2)
     expect(e.listenerCount('end')).toBe(2)
     e.emit('end')
     e.emit('end')
