@@ -33,6 +33,22 @@ export class Refresher {
     return this.#running
   }
 
+  /**
+   * Reads until one read succeeds, waiting 100 ms and then twice as long
+   * after each failure (at most 2 s), for at most `giveUpAfterMs`: a store
+   * briefly out of reach at a start is tried again for a while. Undefined
+   * once read; the last error when it gave up.
+   */
+  async runUntilRead(giveUpAfterMs: number): Promise<string | undefined> {
+    const giveUpAt = Date.now() + giveUpAfterMs
+    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
+      await this.run()
+      if (this.lastError === undefined) return undefined
+      if (Date.now() + wait > giveUpAt) return this.lastError
+      await new Promise((r) => setTimeout(r, wait))
+    }
+  }
+
   /** Reads every `ms` from now on (the timer does not keep the process alive). */
   every(ms: number): void {
     this.#timer = setInterval(() => void this.run(), ms)

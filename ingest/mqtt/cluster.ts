@@ -255,7 +255,7 @@ export class MqttCluster implements Component, IngestSource {
     // The log's position before the workers load their registries: a change in between is handed to them, and skipped by those that have it.
     const sync = new RegistrySync({
       client: this.#o.store.client, since: await deviceLogPosition(this.#o.store.client), refreshMs: this.#o.registryRefreshMs,
-      workers: () => this.#pool?.workers ?? [], applyTimeoutMs: Math.max(1_000, 2 * this.#o.registryRefreshMs),
+      applyTimeoutMs: Math.max(1_000, 2 * this.#o.registryRefreshMs),
     })
     this.#sync = sync
     const sinks = { readings: w.readings, events: w.events, dead_letters: { write: (rows: readonly Row[]) => w.deadLetters.writeRows(rows) } }

@@ -19,14 +19,13 @@
 // workers the version in force; one that is behind (a message lost with a
 // worker's channel, say) asks for the list again, so a miss repairs itself
 // within a refresh.
-import type { ClickHouseClient } from '@clickhouse/client'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { CitytwinError } from '../../lib/errors.ts'
 import { logger } from '../../lib/log.ts'
 import { gauge } from '../../lib/metrics.ts'
 import { Refresher } from '../../lib/refresher.ts'
 import { listDenials } from './deny-list.ts'
-import { isA, WorkerRounds, type PrimaryChannel, type SyncWorker } from './worker-rounds.ts'
+import { isA, WorkerRounds, type PrimaryChannel, type SyncWorker, type WorkerSyncOptions } from './worker-rounds.ts'
 
 const log = logger('mqtt-denial-sync')
 const deniedGauge = gauge('citytwin_mqtt_denied_devices', 'Devices whose access is revoked (device_denials), as this gateway process last read them')
@@ -64,11 +63,7 @@ const isRequest = isA<RequestMessage>('citytwin-denials-request')
 const isVersion = isA<VersionMessage>('citytwin-denials-version')
 const isEnd = isA<EndMessage>('citytwin-denials-end')
 
-export interface DenialSyncOptions {
-  client: ClickHouseClient
-  refreshMs: number
-  /** How long step 1 waits for a worker that does not answer. */
-  applyTimeoutMs: number
+export interface DenialSyncOptions extends WorkerSyncOptions {
   /** How long the first read may keep failing before the start fails (default 30 s). */
   startTimeoutMs?: number
 }
@@ -83,26 +78,18 @@ export class DenialSync implements Component {
   #denied: ReadonlySet<string> | undefined
   /** Its version: one more at each change. */
   #version = 0
-  /**
-   * The workers given to `watch`, from their fork to their exit. Its own, not
-   * the pool's: the pool is known only once every worker is ready, and a
-   * change read while they start must reach them.
-   */
-  readonly #workers = new Set<SyncWorker>()
   /** Workers that asked for the list before the first read: answered by it. */
   #asked: SyncWorker[] = []
   #counts = { reads: 0, denied: 0, allowed: 0 }
 
   constructor(o: DenialSyncOptions) {
     this.#o = { startTimeoutMs: 30_000, ...o }
-    this.#rounds = new WorkerRounds({ workers: () => [...this.#workers], applyTimeoutMs: o.applyTimeoutMs, appliedType: 'citytwin-denials-applied', what: 'device denials' })
+    this.#rounds = new WorkerRounds({ applyTimeoutMs: o.applyTimeoutMs, appliedType: 'citytwin-denials-applied', what: 'device denials' })
     this.#refresher = new Refresher(() => this.#read(), (err) => log.warn({ err }, 'device deny list not read; the last one stays in force'))
   }
 
   /** Give it each worker's messages (from its fork on): it answers requests and listens for the answers of step 1. */
   watch(worker: SyncWorker): void {
-    this.#workers.add(worker)
-    worker.once('exit', () => this.#workers.delete(worker))
     this.#rounds.watch(worker)
     worker.on('message', (m: unknown) => {
       if (!isRequest(m)) return
@@ -118,13 +105,8 @@ export class DenialSync implements Component {
   /** Reads the list before the workers are forked (so a request finds it), then every refreshMs. */
   async start(): Promise<void> {
     // A store briefly out of reach is tried again for a while before giving up.
-    const giveUpAt = Date.now() + this.#o.startTimeoutMs
-    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
-      await this.#refresher.run()
-      if (this.#refresher.lastError === undefined) break
-      if (Date.now() + wait > giveUpAt) throw new CitytwinError('STORE_UNAVAILABLE', `cannot read the device deny list: ${this.#refresher.lastError}`)
-      await new Promise((r) => setTimeout(r, wait))
-    }
+    const failed = await this.#refresher.runUntilRead(this.#o.startTimeoutMs)
+    if (failed !== undefined) throw new CitytwinError('STORE_UNAVAILABLE', `cannot read the device deny list: ${failed}`)
     this.#refresher.every(this.#o.refreshMs)
   }
 

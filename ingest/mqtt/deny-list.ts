@@ -76,13 +76,8 @@ export class DenyList implements Component {
   async start(): Promise<void> {
     // Read before the gateway listens: a denied device is refused from the first CONNECT. A store briefly out
     // of reach (a worker starting while its primary is busy) is tried again for a while before giving up.
-    const giveUpAt = Date.now() + this.#o.startTimeoutMs
-    for (let wait = 100; ; wait = Math.min(wait * 2, 2_000)) {
-      await this.refresh()
-      if (this.#refresher.lastError === undefined) break
-      if (Date.now() + wait > giveUpAt) throw new Error(`cannot read the device deny list: ${this.#refresher.lastError}`)
-      await new Promise((r) => setTimeout(r, wait))
-    }
+    const failed = await this.#refresher.runUntilRead(this.#o.startTimeoutMs)
+    if (failed !== undefined) throw new Error(`cannot read the device deny list: ${failed}`)
     this.#refresher.every(this.#o.refreshMs)
   }
 

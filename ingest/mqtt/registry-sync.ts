@@ -19,11 +19,10 @@
 // only): a worker forked after a change, or one that missed a message,
 // catches up within its refresh. A change applied twice is applied once
 // (RegistryWatch.apply skips what it has).
-import type { ClickHouseClient } from '@clickhouse/client'
 import type { ComponentStats } from '../../lib/component.ts'
 import { logger } from '../../lib/log.ts'
 import { DeviceLogFollower, endedBy, type ChangeRow, type RegistryWatch } from './registry-watch.ts'
-import { isA, WorkerRounds, type PrimaryChannel, type SyncWorker } from './worker-rounds.ts'
+import { isA, WorkerRounds, type PrimaryChannel, type SyncWorker, type WorkerSyncOptions } from './worker-rounds.ts'
 
 export type { PrimaryChannel, SyncWorker } from './worker-rounds.ts'
 
@@ -48,15 +47,9 @@ interface EndMessage {
 const isChanges = isA<ChangesMessage>('citytwin-device-changes')
 const isEnd = isA<EndMessage>('citytwin-device-changes-end')
 
-export interface RegistrySyncOptions {
-  client: ClickHouseClient
+export interface RegistrySyncOptions extends WorkerSyncOptions {
   /** The log's position when the workers were started (registry/provision.ts deviceLogPosition). */
   since: number
-  refreshMs: number
-  /** The workers now (replacements included). */
-  workers: () => readonly SyncWorker[]
-  /** How long step 1 waits for a worker that does not answer. */
-  applyTimeoutMs: number
 }
 
 /** The primary's side: reads the device log and takes each change to every worker in the two steps above. */
@@ -69,7 +62,7 @@ export class RegistrySync extends DeviceLogFollower {
     super(o.client, o.since, o.refreshMs)
     // A worker still starting is not waited for: it loaded its registry from the store at its start and
     // reads the log once more before it listens (RegistryWatch.start).
-    this.#rounds = new WorkerRounds({ workers: o.workers, applyTimeoutMs: o.applyTimeoutMs, appliedType: 'citytwin-device-changes-applied', what: 'device changes' })
+    this.#rounds = new WorkerRounds({ applyTimeoutMs: o.applyTimeoutMs, appliedType: 'citytwin-device-changes-applied', what: 'device changes' })
     // The workers load their registries after this position: what came before it is in force there, nothing to end.
     this.prime()
   }

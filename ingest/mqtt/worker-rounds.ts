@@ -5,6 +5,7 @@
 // a connection ended by one worker comes back through the shared port to
 // whichever worker the kernel chooses, and that worker must already have
 // the change, or it takes the device as it was.
+import type { ClickHouseClient } from '@clickhouse/client'
 import { logger } from '../../lib/log.ts'
 
 const log = logger('mqtt-worker-rounds')
@@ -32,9 +33,16 @@ export const isA = <T extends { type: string }>(type: T['type']) => (m: unknown)
 /** A worker listening on the port (cluster.ts WorkerReady): it has loaded its state and follows the primary. */
 const isReady = isA<{ type: 'mqtt-ready' }>('mqtt-ready')
 
+/** What the primary's syncs (registry-sync.ts, denial-sync.ts) take alike. */
+export interface WorkerSyncOptions {
+  client: ClickHouseClient
+  /** How often the primary reads what it hands over. */
+  refreshMs: number
+  /** How long step 1 waits for a worker that does not answer. */
+  applyTimeoutMs: number
+}
+
 export interface WorkerRoundsOptions {
-  /** The workers now (replacements included). */
-  workers: () => readonly SyncWorker[]
   /** How long a round waits for a worker that does not answer. */
   applyTimeoutMs: number
   /** The type of a worker's answer that it has applied a round's message (which carries `id`). */
@@ -48,6 +56,12 @@ export class WorkerRounds {
   readonly #o: WorkerRoundsOptions
   readonly #isApplied: (m: unknown) => m is { type: string; id: number }
   #nextId = 1
+  /**
+   * The workers given to `watch`, from their fork to their exit: the
+   * rounds' own, not the pool's, which is known only once every worker is
+   * ready, and a change read while they start must reach them.
+   */
+  readonly #workers = new Set<SyncWorker>()
   /** Workers that said they listen: a worker still loading has no listener for the changes yet, and would not answer. */
   readonly #ready = new WeakSet<SyncWorker>()
   #stopping = false
@@ -62,12 +76,16 @@ export class WorkerRounds {
 
   /** Give it each worker's messages (from its fork on): it listens for their answers. */
   watch(worker: SyncWorker): void {
+    this.#workers.add(worker)
     worker.on('message', (m: unknown) => {
       if (isReady(m)) this.#ready.add(worker)
       else if (this.#isApplied(m) && m.id === this.#waiting?.id) this.#answered(worker)
     })
     // A worker that dies while a round waits for it will not answer.
-    worker.once('exit', () => this.#answered(worker))
+    worker.once('exit', () => {
+      this.#workers.delete(worker)
+      this.#answered(worker)
+    })
   }
 
   /** `worker` is waited for no more in the round under way. */
@@ -111,7 +129,7 @@ export class WorkerRounds {
   sendAll(m: object): Set<number> {
     const pids = new Set<number>()
     if (this.#stopping) return pids
-    for (const w of this.#o.workers()) {
+    for (const w of this.#workers) {
       if (!w.isConnected()) continue
       // A worker that has just died fails the send (EPIPE, reported on the worker's 'error'): it answers nothing.
       w.send(m)

@@ -37,6 +37,17 @@ describe('client trim after CONNECT', () => {
     await new Promise<void>((r) => broker.close(() => r()))
   })
 
+  /** A device connected over TCP (its CONNACK awaited): its socket and the packets it got. */
+  async function connectDevice(id: string): Promise<{ socket: ReturnType<typeof tcpConnect>; got: ServerPacket[] }> {
+    const socket = tcpConnect(port, '127.0.0.1')
+    const reader = new PacketReader()
+    const got: ServerPacket[] = []
+    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+    socket.write(connectPacket(id, 'user', 'pw', 30))
+    for (let i = 0; i < 200 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 10))
+    return { socket, got }
+  }
+
   it('keeps neither the CONNECT nor a stream buffer, and aedes still parses SUBSCRIBE, PINGREQ and QoS 2 after it', async () => {
     const socket = tcpConnect(port, '127.0.0.1')
     const reader = new PacketReader()
@@ -73,13 +84,8 @@ describe('client trim after CONNECT', () => {
   })
 
   it('ends a client whose socket closes without an end or an error, which stream.finished() saw before', async () => {
-    const socket = tcpConnect(port, '127.0.0.1')
-    const reader = new PacketReader()
-    const got: ServerPacket[] = []
-    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+    const { socket } = await connectDevice('trim-2')
     try {
-      socket.write(connectPacket('trim-2', 'user', 'pw', 30))
-      for (let i = 0; i < 200 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 10))
       const client = ready.find((c) => c.id === 'trim-2') as Client & { closed: boolean; conn: { destroy(): void; listenerCount(e: string): number } }
       expect(client.closed).toBe(false)
       // stream.finished()'s listeners are gone: 'finish' had only its own.
@@ -95,13 +101,8 @@ describe('client trim after CONNECT', () => {
   })
 
   it('ends a client whose device half-closes, through the end listeners rebuilt after the trim', async () => {
-    const socket = tcpConnect(port, '127.0.0.1')
-    const reader = new PacketReader()
-    const got: ServerPacket[] = []
-    socket.on('data', (b: Buffer) => got.push(...reader.push(b)))
+    const { socket } = await connectDevice('trim-3')
     try {
-      socket.write(connectPacket('trim-3', 'user', 'pw', 30))
-      for (let i = 0; i < 200 && got.length < 1; i++) await new Promise((r) => setTimeout(r, 10))
       const client = ready.find((c) => c.id === 'trim-3') as Client & { closed: boolean; conn: EventEmitter }
       // The stream's own (it ends its side too) and aedes', in that order; stream.finished()'s is gone.
       const names = client.conn.rawListeners('end').map((l) => (l as { name: string }).name)

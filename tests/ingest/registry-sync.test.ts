@@ -93,7 +93,7 @@ describe('registry sync between a gateway primary and its workers', () => {
 
   /** A primary's sync over `ws` from the log's position now, having heard `which` of them say they listen. */
   async function syncFor(ws: { linked: Linked }[], applyTimeoutMs: number, which: boolean[] = [true, true]): Promise<RegistrySync> {
-    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, workers: () => ws.map((w) => w.linked.worker), applyTimeoutMs })
+    const sync = new RegistrySync({ client: fx.store.client, since: await deviceLogPosition(fx.store.client), refreshMs: 60_000, applyTimeoutMs })
     for (const w of ws) sync.watch(w.linked.worker)
     await ready(ws, which)
     return sync
