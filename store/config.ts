@@ -27,7 +27,7 @@ export const writerConfig = defineConfig(
     maxRetries: z.number().int().min(0).default(8).describe('Retries of a batch after a transient failure before its writers are told it failed.'),
     retryInitialMs: z.number().int().min(1).default(200).describe('First retry delay, in milliseconds; doubles each retry, with jitter.'),
     retryMaxMs: z.number().int().min(1).default(10_000).describe('Longest retry delay, in milliseconds.'),
-    rollupIntervalMs: z.number().int().min(100).default(15_000).describe('How often the readings stored are summed into the roll-ups (readings_1m, readings_1h: per community grid, metric and device type), in milliseconds. The roll-ups lag the readings by up to this much; a shorter interval writes more, smaller inserts.'),
+    rollupIntervalMs: z.number().int().min(100).default(15_000).describe('How often the roll-ups (readings_1m, readings_1h: the readings stored, summed per community grid, metric and device type) are written, in milliseconds: each flush writes the minutes that ended at least 10 s before, each minute once. The roll-ups lag the readings by up to a minute and this much more, and 10 s.'),
   }),
 )
 

@@ -520,6 +520,19 @@ export const MIGRATIONS: readonly Migration[] = [
         MODIFY COLUMN bus_pos CODEC(LZ4)`,
     ],
   },
+  {
+    version: 18,
+    name: 'the roll-ups write a minute once it has ended, not at every flush while it lasts: each flush records the minutes it held back',
+    statements: [
+      // store/rollups.ts: readings of the minutes from open_from on, stored
+      // after base_pos, were held in memory at that flush; a row written
+      // before this migration held nothing back (every reading up to its
+      // readings_pos was written).
+      `ALTER TABLE rollup_positions
+        ADD COLUMN IF NOT EXISTS open_from UInt32 DEFAULT 0,
+        ADD COLUMN IF NOT EXISTS base_pos UInt64 DEFAULT readings_pos`,
+    ],
+  },
 ]
 
 export function checksum(m: Migration): string {

@@ -7,12 +7,13 @@
 // again into the table's largest part (readings_1h's had been rewritten 355
 // times in a 7-minute run of 52,632 devices). Now the process that writes
 // the readings adds up what its writer has stored (in the order the writes
-// are stored) and writes the sums every writer.rollupIntervalMs, then the
-// position they reach (rollup_positions). At start it sums from the store
-// what was stored above that position, so a crash costs no reading its
-// place in the roll-ups. (A crash between writing a flush's sums and its
-// position would count that flush twice: the views were no safer, as a
-// view's part is written after its table's.)
+// are stored) and, every writer.rollupIntervalMs, writes the minutes that
+// have ended (with their hours), then what the tables hold
+// (rollup_positions: the position reached, and the minutes held back). At
+// start it takes back from the store what the tables do not hold, so a
+// crash costs no reading its place in the roll-ups. (A crash between
+// writing a flush's sums and its record would count that flush twice: the
+// views were no safer, as a view's part is written after its table's.)
 import type { ClickHouseClient } from '@clickhouse/client'
 import { atDeadline } from '../lib/backoff.ts'
 import { earliestTs } from '../lib/bus/position.ts'
@@ -33,50 +34,127 @@ const ROLLUPS = [
 
 const SUM_COLUMNS = ['community_id', 'metric', 'device_type', 'street_id', 'district_id', 'n', 'total', 'lo', 'hi'] as const
 
-interface Sum {
-  /** Bucket start, in seconds (a DateTime). */
-  at: number
-  community: number
-  metric: string
-  type: string
-  street: number
-  district: number
-  n: number
-  total: number
-  lo: number
-  hi: number
-}
+/**
+ * How long after its end a minute is written: readings reach the writer a
+ * little after their own time (the device's clock, the store's batch). What
+ * comes later still is written with the next flush as a sum of its own,
+ * which the table adds to the minute's (AggregatingMergeTree).
+ */
+export const CLOSE_AFTER_MS = 10_000
 
-/** Sums per bucket start (s), then per key (grid, metric and type). */
-type Buckets = Map<number, Map<number, Sum>>
+/** A sum as the store adds it up from readings: minute start (s), community, metric, device type, street, district, n, total, lo, hi. */
+export type StoreSum = readonly [number, number, string, string, number, number, number, number, number, number]
 
 /** What a flush writes: the rows of each roll-up table, minutes first. */
 type Taken = { table: string; column: string; rows: unknown[][] }[]
 
-function sumInto(buckets: Buckets, at: number, key: number, from: Omit<Sum, 'at'>): void {
-  let m = buckets.get(at)
-  if (!m) {
-    m = new Map()
-    buckets.set(at, m)
+/** One sum's fields in a bucket's array, in this order. */
+const KEY = 0
+const STREET = 1
+const DISTRICT = 2
+const N = 3
+const TOTAL = 4
+const LO = 5
+const HI = 6
+const STRIDE = 7
+
+/**
+ * The sums of one bucket (a minute or an hour), one slot per key, in one
+ * Float64Array instead of an object each: a minute is held until it has
+ * ended (up to a minute and a flush), and at full city that is some 500,000
+ * sums twice over; as objects they would be promoted and marked by every
+ * major collection of the process that also serves the API, as numbers in
+ * one array they are not traced at all.
+ */
+class Bucket {
+  readonly at: number
+  readonly #slots = new Map<number, number>()
+  #data = new Float64Array(STRIDE * 64)
+
+  constructor(at: number) {
+    this.at = at
   }
-  const s = m.get(key)
-  if (!s) m.set(key, { ...from, at })
-  else {
-    s.n += from.n
-    s.total += from.total
-    if (from.lo < s.lo) s.lo = from.lo
-    if (from.hi > s.hi) s.hi = from.hi
+
+  get size(): number {
+    return this.#slots.size
+  }
+
+  /** Adds one reading to its key's sum. */
+  addOne(key: number, street: number, district: number, value: number): void {
+    const slot = this.#slots.get(key)
+    if (slot === undefined) {
+      this.#put(key, street, district, 1, value, value, value)
+      return
+    }
+    const d = this.#data
+    const o = slot * STRIDE
+    d[o + N] = (d[o + N] as number) + 1
+    d[o + TOTAL] = (d[o + TOTAL] as number) + value
+    if (value < (d[o + LO] as number)) d[o + LO] = value
+    if (value > (d[o + HI] as number)) d[o + HI] = value
+  }
+
+  /** Adds a sum (of a minute folded into its hour, of a flush given back, of readings summed by the store). */
+  addSum(key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
+    const slot = this.#slots.get(key)
+    if (slot === undefined) {
+      this.#put(key, street, district, n, total, lo, hi)
+      return
+    }
+    const d = this.#data
+    const o = slot * STRIDE
+    d[o + N] = (d[o + N] as number) + n
+    d[o + TOTAL] = (d[o + TOTAL] as number) + total
+    if (lo < (d[o + LO] as number)) d[o + LO] = lo
+    if (hi > (d[o + HI] as number)) d[o + HI] = hi
+  }
+
+  #put(key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
+    const slot = this.#slots.size
+    if ((slot + 1) * STRIDE > this.#data.length) {
+      const grown = new Float64Array(this.#data.length * 2)
+      grown.set(this.#data)
+      this.#data = grown
+    }
+    this.#slots.set(key, slot)
+    const o = slot * STRIDE
+    const d = this.#data
+    d[o + KEY] = key
+    d[o + STREET] = street
+    d[o + DISTRICT] = district
+    d[o + N] = n
+    d[o + TOTAL] = total
+    d[o + LO] = lo
+    d[o + HI] = hi
+  }
+
+  /** The sums in the order their keys came, each as the fields above. */
+  *sums(): Generator<Float64Array> {
+    for (let o = 0; o < this.#slots.size * STRIDE; o += STRIDE) yield this.#data.subarray(o, o + STRIDE)
   }
 }
 
-/** A sum as a row of its roll-up table: the bucket column, then SUM_COLUMNS. */
-const rowOf = (s: Sum): unknown[] => [s.at, s.community, s.metric, s.type, s.street, s.district, s.n, s.total, s.lo, s.hi]
+/** Buckets by their start, in seconds (a DateTime). */
+type Buckets = Map<number, Bucket>
+
+function bucketOf(buckets: Buckets, at: number): Bucket {
+  let b = buckets.get(at)
+  if (!b) {
+    b = new Bucket(at)
+    buckets.set(at, b)
+  }
+  return b
+}
 
 /**
- * Sums of readings rows per minute and key; the hours are folded from the
- * minutes when they are taken, so a row costs one sum, not two. Pure: rows
- * in, rows out. `columns` are the readings writer's, to find the fields in
- * its rows.
+ * Sums of readings rows per minute and key (community grid, device type and
+ * metric), held until the minute has ended: a minute is written once, not at
+ * every flush while it lasts (at the city's shape, where every device
+ * reports within a few flushes, that wrote each key's minute about four
+ * times and its hour at every flush: the roll-ups were half the rows the
+ * store took). The hours are folded from the minutes when they are taken.
+ * Pure: rows in, rows out. `columns` are the readings writer's, to find the
+ * fields in its rows.
  */
 export class RollupSums {
   readonly #at: { ts: number; community: number; metric: number; type: number; value: number; street: number; district: number }
@@ -85,7 +163,8 @@ export class RollupSums {
   #hoursBack: Buckets = new Map()
   /** A number per device type and metric, for keys that are numbers (cheaper to hash than strings built per row). */
   readonly #kinds = new Map<string, Map<string, number>>()
-  #nextKind = 0
+  /** The device type and metric of each of those numbers. */
+  readonly #kindNames: [type: string, metric: string][] = []
   /** Highest position of what has been added (0: none). */
   position = 0
 
@@ -113,7 +192,8 @@ export class RollupSums {
     }
     let kind = metrics.get(metric)
     if (kind === undefined) {
-      kind = this.#nextKind++
+      kind = this.#kindNames.length
+      this.#kindNames.push([type, metric])
       metrics.set(metric, kind)
     }
     // Exact below 2^53: grid ids are UInt32, and there are far fewer than 2^20 kinds.
@@ -122,71 +202,78 @@ export class RollupSums {
 
   add(rows: readonly Row[], position: number | undefined): void {
     const c = this.#at
+    let bucket: Bucket | undefined
     for (const r of rows) {
-      const value = r[c.value] as number
-      const community = r[c.community] as number
-      const metric = r[c.metric] as string
-      const type = r[c.type] as string
       const at = Math.floor((r[c.ts] as number) / 60_000) * 60
-      let m = this.#minutes.get(at)
-      if (!m) {
-        m = new Map()
-        this.#minutes.set(at, m)
-      }
-      const key = this.#key(community, type, metric)
-      const s = m.get(key)
-      if (s) {
-        s.n++
-        s.total += value
-        if (value < s.lo) s.lo = value
-        if (value > s.hi) s.hi = value
-      } else {
-        m.set(key, { at, community, metric, type, street: r[c.street] as number, district: r[c.district] as number, n: 1, total: value, lo: value, hi: value })
-      }
+      // A write's rows are mostly of one minute.
+      if (bucket?.at !== at) bucket = bucketOf(this.#minutes, at)
+      bucket.addOne(this.#key(r[c.community] as number, r[c.type] as string, r[c.metric] as string), r[c.street] as number, r[c.district] as number, r[c.value] as number)
     }
     if (position !== undefined && position > this.position) this.position = position
   }
 
-  /** The rows to insert per roll-up table (minutes, then hours); the sums start afresh (from the same position). */
-  take(): Taken {
-    const steps = this.#taking()
+  /**
+   * Adds what the store summed per minute (catch-up after a crash): rows of
+   * [minute (s), community, metric, type, street, district, n, total, lo, hi].
+   */
+  addSums(rows: readonly StoreSum[], position: number): void {
+    for (const [at, community, metric, type, street, district, n, total, lo, hi] of rows) {
+      bucketOf(this.#minutes, at).addSum(this.#key(community, type, metric), street, district, n, total, lo, hi)
+    }
+    if (position > this.position) this.position = position
+  }
+
+  /**
+   * The rows to insert per roll-up table (minutes, then hours) for the
+   * minutes that start before `before` (seconds; every minute held by
+   * default); the others stay.
+   */
+  take(o: { before?: number } = {}): Taken {
+    const steps = this.#taking(o.before ?? Number.POSITIVE_INFINITY)
     for (let r = steps.next(); ; r = steps.next()) if (r.done) return r.value
   }
 
   /**
    * take(), with a turn of the event loop every `sliceKeys` sums: at full
-   * city a flush holds some 200,000 sums a minute, and folding them into
-   * hours and rows held the process (which also serves the API) for
-   * hundreds of ms. The sums are swapped out at once, before the first
-   * turn: what is added meanwhile goes into the next flush.
+   * city a minute holds some 500,000 sums, and folding them into hours and
+   * rows held the process (which also serves the API) for hundreds of ms.
+   * The minutes taken are swapped out at once, before the first turn: what
+   * is added meanwhile goes into a later flush.
    */
-  async takeInSlices(sliceKeys = 20_000): Promise<Taken> {
-    const steps = this.#taking(sliceKeys)
+  async takeInSlices(o: { before?: number; sliceKeys?: number } = {}): Promise<Taken> {
+    const steps = this.#taking(o.before ?? Number.POSITIVE_INFINITY, o.sliceKeys ?? 20_000)
     for (let r = steps.next(); ; r = steps.next()) {
       if (r.done) return r.value
       await nextTurn()
     }
   }
 
-  /** Swaps the sums out, then folds the minutes into hours and makes the rows, pausing (yield) every `sliceKeys` sums. */
-  *#taking(sliceKeys = Number.POSITIVE_INFINITY): Generator<void, Taken> {
-    const minutes = this.#minutes
+  /** Swaps the minutes taken out, then folds them into hours and makes the rows, pausing (yield) every `sliceKeys` sums. */
+  *#taking(before: number, sliceKeys = Number.POSITIVE_INFINITY): Generator<void, Taken> {
+    const minutes: Bucket[] = []
+    for (const [at, m] of this.#minutes) {
+      if (at >= before) continue
+      minutes.push(m)
+      this.#minutes.delete(at)
+    }
     const hours: Buckets = this.#hoursBack
-    this.#minutes = new Map()
     this.#hoursBack = new Map()
     let n = 0
     const minuteRows: unknown[][] = []
-    for (const m of minutes.values()) {
-      for (const [key, s] of m) {
-        sumInto(hours, Math.floor(s.at / 3_600) * 3_600, key, s)
-        minuteRows.push(rowOf(s))
+    for (const m of minutes) {
+      let hour: Bucket | undefined
+      for (const s of m.sums()) {
+        const h = Math.floor(m.at / 3_600) * 3_600
+        if (hour?.at !== h) hour = bucketOf(hours, h)
+        hour.addSum(s[KEY] as number, s[STREET] as number, s[DISTRICT] as number, s[N] as number, s[TOTAL] as number, s[LO] as number, s[HI] as number)
+        minuteRows.push(this.#rowOf(m.at, s))
         if (++n % sliceKeys === 0) yield
       }
     }
     const hourRows: unknown[][] = []
-    for (const m of hours.values()) {
-      for (const s of m.values()) {
-        hourRows.push(rowOf(s))
+    for (const h of hours.values()) {
+      for (const s of h.sums()) {
+        hourRows.push(this.#rowOf(h.at, s))
         if (++n % sliceKeys === 0) yield
       }
     }
@@ -197,6 +284,13 @@ export class RollupSums {
     ]
   }
 
+  /** A sum as a row of its roll-up table: the bucket column, then SUM_COLUMNS. */
+  #rowOf(at: number, s: Float64Array): unknown[] {
+    const key = s[KEY] as number
+    const [type, metric] = this.#kindNames[key % 1_048_576] as [string, string]
+    return [at, Math.floor(key / 1_048_576), metric, type, s[STREET], s[DISTRICT], s[N], s[TOTAL], s[LO], s[HI]]
+  }
+
   /** A flush that failed after writing the first `written` of the tables take() gave: the rest are added back. */
   giveBack(taken: { rows: unknown[][] }[], written: number): void {
     // Minutes not written: they go back, and the next take() folds them into hours again.
@@ -204,7 +298,7 @@ export class RollupSums {
     const [minutes, hours] = taken
     const back = written === 0 ? { rows: minutes?.rows ?? [], into: this.#minutes } : { rows: written === 1 ? hours?.rows ?? [] : [], into: this.#hoursBack }
     for (const [at, community, metric, type, street, district, n, total, lo, hi] of back.rows as [number, number, string, string, number, number, number, number, number, number][]) {
-      sumInto(back.into, at, this.#key(community, type, metric), { community, metric, type, street, district, n, total, lo, hi })
+      bucketOf(back.into, at).addSum(this.#key(community, type, metric), street, district, n, total, lo, hi)
     }
   }
 }
@@ -216,6 +310,23 @@ export interface RollupOptions {
   intervalMs: number
   /** mqtt.maxPastMs: how far behind its arrival a stored reading's time may be (bounds the catch-up query by time). */
   maxPastMs?: number
+  /** How long after its end a minute is written (CLOSE_AFTER_MS); the clock (ms) it is judged by. For tests. */
+  closeAfterMs?: number
+  now?: () => number
+}
+
+/**
+ * What the roll-up tables hold, as the last flush recorded it
+ * (rollup_positions): every reading stored up to `position` is summed in
+ * them, except those of the minutes from `openFrom` on stored after `base`,
+ * which were held in memory, not yet ended. A flush that writes everything
+ * (at stop) makes `base` its position.
+ */
+interface Written {
+  position: number
+  /** Seconds: a minute start. */
+  openFrom: number
+  base: number
 }
 
 /**
@@ -227,6 +338,10 @@ export class Rollups implements Component {
   readonly name = 'rollups'
   readonly #o: RollupOptions
   readonly #sums: RollupSums
+  readonly #closeAfterMs: number
+  readonly #now: () => number
+  /** What the tables hold (Written); minutes before openFrom are never held back again. */
+  #written: Written = { position: 0, openFrom: 0, base: 0 }
   #timer: NodeJS.Timeout | undefined
   #flushing: Promise<void> | undefined
   #counts = { flushes: 0, failures: 0, rows: 0, caughtUp: 0 }
@@ -234,6 +349,8 @@ export class Rollups implements Component {
   constructor(o: RollupOptions) {
     this.#o = o
     this.#sums = new RollupSums(o.columns)
+    this.#closeAfterMs = o.closeAfterMs ?? CLOSE_AFTER_MS
+    this.#now = o.now ?? Date.now
   }
 
   /** For the writer: rows it has stored, in the order of their writes. */
@@ -249,21 +366,27 @@ export class Rollups implements Component {
 
   async stop(deadline: number): Promise<void> {
     clearInterval(this.#timer)
+    // Everything held, the minutes not yet ended too: the next start need not sum them from the store.
     // The second flush writes what came in while a flush already under way was writing.
-    await Promise.race([this.flush().then(() => this.flush()), atDeadline(deadline)])
+    await Promise.race([this.flush({ all: true }).then(() => this.flush({ all: true })), atDeadline(deadline)])
   }
 
   stats(): ComponentStats {
     return { ...this.#counts, held: this.#sums.size, position: this.#sums.position }
   }
 
-  /** Writes the sums held, then their position. A failure keeps them for the next flush. */
-  async flush(): Promise<void> {
+  /**
+   * Writes the sums of the minutes that have ended (`all`: of every minute
+   * held), then what the tables now hold (Written). A failure keeps them for
+   * the next flush.
+   */
+  async flush(o: { all?: boolean } = {}): Promise<void> {
     if (this.#flushing) return this.#flushing
     const position = this.#sums.position
+    const before = o.all ? Number.POSITIVE_INFINITY : Math.max(this.#written.openFrom, Math.floor((this.#now() - this.#closeAfterMs) / 60_000) * 60)
     this.#flushing = (async () => {
       // The sums are swapped out in this turn, with the position just read; the rows are made a slice at a time.
-      const taken = await this.#sums.takeInSlices()
+      const taken = await this.#sums.takeInSlices({ before })
       let written = 0
       try {
         if (taken.every((t) => t.rows.length === 0)) return
@@ -272,7 +395,9 @@ export class Rollups implements Component {
           await insertRows(this.#o.client, t.table, [t.column, ...SUM_COLUMNS], t.rows)
           written++
         }
-        await this.#record(position)
+        const now: Written = o.all ? { position, openFrom: 0, base: position } : { position, openFrom: before, base: this.#written.base }
+        await this.#record(now)
+        this.#written = now
         this.#counts.flushes++
         this.#counts.rows += taken.reduce((n, t) => n + t.rows.length, 0)
       } catch (e) {
@@ -287,32 +412,56 @@ export class Rollups implements Component {
     return this.#flushing
   }
 
-  /** Sums in the store what was stored above the last flush's position: what a crash kept from being flushed. */
+  /**
+   * Takes back into memory, summed by the store, what the tables do not
+   * hold (Written): the minutes held when the last process ended, and what
+   * was stored after its last flush. Then writes what of it has ended.
+   */
   async #catchUp(): Promise<void> {
     const client = this.#o.client
-    const rs = await client.query({ query: 'SELECT toString(max(readings_pos)) FROM rollup_positions', format: 'JSONCompactEachRow' })
-    const [[from = '0'] = []] = await rs.json<[string]>()
-    const params = { from: Number(from), since: earliestTs(Number(from), this.#o.maxPastMs ?? 86_400_000) }
-    const where = `bus_pos > {from:UInt64} AND ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')`
-    const top = await client.query({ query: `SELECT toString(max(bus_pos)), count() FROM readings WHERE ${where}`, query_params: params, format: 'JSONCompactEachRow' })
-    const [[upto = '0', n = 0] = []] = await top.json<[string, number | string]>()
-    this.#sums.position = Math.max(this.#sums.position, Number(from))
-    if (Number(n) === 0) return
-    for (const r of ROLLUPS) {
-      await client.command({
-        query: `INSERT INTO ${r.table} (${r.column}, ${SUM_COLUMNS.join(', ')})
-                SELECT ${r.bucket}(ts) AS b, community_id, metric, device_type, any(street_id), any(district_id), count(), sum(value), min(value), max(value)
-                FROM readings WHERE ${where} AND bus_pos <= {upto:UInt64} GROUP BY b, community_id, metric, device_type`,
-        query_params: { ...params, upto },
-      })
+    // The last flush's record; of two with one position, the one that wrote everything (its base is higher).
+    const rs = await client.query({
+      query: 'SELECT toString(readings_pos), open_from, toString(base_pos) FROM rollup_positions ORDER BY readings_pos DESC, base_pos DESC, at DESC LIMIT 1',
+      format: 'JSONCompactEachRow',
+    })
+    const [[pos = '0', openFrom = 0, base = '0'] = []] = await rs.json<[string, number, string]>()
+    const w: Written = { position: Number(pos), openFrom: Number(openFrom), base: Number(base) }
+    this.#written = w
+    this.#sums.position = Math.max(this.#sums.position, w.position)
+    // Bounded by time, so the store reads only the partitions that can hold them: stored after the position, or in the minutes held.
+    const maxPastMs = this.#o.maxPastMs ?? 86_400_000
+    const since = Math.min(earliestTs(w.position, maxPastMs), Math.max(w.openFrom * 1000, earliestTs(w.base, maxPastMs)))
+    const held = await client.query({
+      query: `SELECT toUnixTimestamp(toStartOfMinute(ts)) AS b, community_id, metric, device_type, any(street_id), any(district_id),
+                toUInt64(count()), sum(value), min(value), max(value), toString(max(bus_pos))
+              FROM readings
+              WHERE ts >= fromUnixTimestamp64Milli({since:Int64}, 'UTC')
+                AND (bus_pos > {position:UInt64} OR (ts >= toDateTime({openFrom:UInt32}, 'UTC') AND bus_pos > {base:UInt64}))
+              GROUP BY b, community_id, metric, device_type`,
+      query_params: { since, position: w.position, openFrom: w.openFrom, base: w.base },
+      format: 'JSONCompactEachRow',
+    })
+    const sums: StoreSum[] = []
+    let top = w.position
+    let n = 0
+    for (const [b, c, m, t, s, d, count, total, lo, hi, pos] of await held.json<[number, number, string, string, number, number, number | string, number, number, number, string]>()) {
+      sums.push([b, c, m, t, s, d, Number(count), total, lo, hi])
+      n += Number(count)
+      if (Number(pos) > top) top = Number(pos)
     }
-    await this.#record(Number(upto))
-    this.#sums.position = Math.max(this.#sums.position, Number(upto))
-    this.#counts.caughtUp = Number(n)
-    log.info({ rows: Number(n) }, 'roll-ups caught up with readings stored after their last flush')
+    if (sums.length === 0) return
+    this.#sums.addSums(sums, top)
+    this.#counts.caughtUp = n
+    log.info({ rows: n, sums: sums.length }, 'roll-ups took back what was stored and not yet written to them')
+    await this.flush()
   }
 
-  async #record(position: number): Promise<void> {
-    await this.#o.client.insert({ table: 'rollup_positions', columns: ['at', 'readings_pos'], values: [[Date.now(), String(position)]], format: 'JSONCompactEachRow' })
+  async #record(w: Written): Promise<void> {
+    await this.#o.client.insert({
+      table: 'rollup_positions',
+      columns: ['at', 'readings_pos', 'open_from', 'base_pos'],
+      values: [[Date.now(), String(w.position), w.openFrom, String(w.base)]],
+      format: 'JSONCompactEachRow',
+    })
   }
 }

@@ -78,7 +78,8 @@ describe('device provisioning', () => {
       let seq = 0
       const publish = async (): Promise<void> => {
         seq++
-        await device?.publishAsync(`devices/${ID}/telemetry`, JSON.stringify({ ts: Date.now(), seq, values: { ch4_pct_lel: 0.5 } }), { qos: 1 })
+        // Two minutes old: the roll-ups write a minute once it has ended (store/rollups.ts), and this test waits for its row.
+        await device?.publishAsync(`devices/${ID}/telemetry`, JSON.stringify({ ts: Date.now() - 120_000, seq, values: { ch4_pct_lel: 0.5 } }), { qos: 1 })
       }
       device = await mqtt.connectAsync(`mqtt://127.0.0.1:${port}`, { clientId: ID, username: ID, password: deviceToken(SECRET, ID), reconnectPeriod: 200 })
       device.on('close', () => closes++)

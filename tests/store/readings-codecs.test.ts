@@ -23,7 +23,7 @@ describe('the readings table\'s compression (migration 17)', () => {
       (await s.client.query({ query: "SELECT name FROM system.columns WHERE database = currentDatabase() AND table = 'readings' AND compression_codec NOT IN ('', 'CODEC(LZ4)') ORDER BY name", format: 'JSONEachRow' })).json()
     expect(await codecs()).not.toEqual([])
     await s.client.insert({ table: 'readings', columns, values: [row(1)], format: 'JSONCompactEachRow' })
-    expect((await migrate(s.client)).applied).toEqual([17])
+    expect((await migrate(s.client, MIGRATIONS.filter((m) => m.version <= 17))).applied).toEqual([17])
     expect(await codecs()).toEqual([])
     // Its statements bear running again (two processes migrating at once, a crash before it was recorded).
     for (const sql of MIGRATIONS.find((m) => m.version === 17)?.statements ?? []) await s.client.command({ query: sql })

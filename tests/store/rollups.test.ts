@@ -17,16 +17,16 @@ const positions = new PositionClock()
 // Recent data: the roll-ups' TTLs would drop old rows. Half past the last full hour.
 const t = Math.floor(Date.now() / 3_600_000) * 3_600_000 - 3_600_000 + 30 * 60_000
 const minute = (ms: number) => new Date(ms).toISOString().slice(0, 19).replace('T', ' ')
-const row = (s: number, v: number, community = 4) => [t + s * 1000, 'D1', 'smoke', 'temperature_c', v, s, 5, community, 3, 2, t + s * 1000]
+const row = (s: number, v: number, community = 4) => [t + s * 1000, 'D1', 'smoke', 'temperature_c', v, s + 1_000, 5, community, 3, 2, t + s * 1000]
 
 beforeAll(async () => {
   store = (await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })).store
 })
 afterAll(async () => store?.close())
 
-/** A readings writer with its roll-ups, started in their order. */
-async function writerWithRollups(): Promise<{ rollups: Rollups; readings: StoreWriter }> {
-  const rollups = new Rollups({ client: store.client, columns: READINGS_COLUMNS, intervalMs: 3_600_000 })
+/** A readings writer with its roll-ups, started in their order; `now` is the roll-ups' clock (ms). */
+async function writerWithRollups(now?: () => number): Promise<{ rollups: Rollups; readings: StoreWriter }> {
+  const rollups = new Rollups({ client: store.client, columns: READINGS_COLUMNS, intervalMs: 3_600_000, ...(now ? { now } : {}) })
   const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: cfg, positions, onStored: rollups.onStored })
   await rollups.start()
   await readings.start()
@@ -84,6 +84,62 @@ describe('roll-ups', () => {
     expect(await perHour(7)).toEqual([{ count: 4, high: 10, d: 2 }])
   })
 
+  it('write a minute once it has ended, and take back after a crash the minutes held, each reading counted once', async () => {
+    // The clock 30 s into the minute of t (community 21): that minute is held, the one before has ended.
+    let clock = t + 30_000
+    const first = await writerWithRollups(() => clock)
+    await first.readings.write([row(-30, 1, 21), row(0, 2, 21), row(20, 3, 21)])
+    await first.rollups.flush()
+    expect(await perMinute(21)).toEqual([{ m: minute(t - 60_000), count: 1, avg: 1, low: 1, high: 1 }])
+    expect(first.rollups.stats()).toMatchObject({ held: 1 })
+    // More for the held minute, and a late one for the minute written; then the process dies.
+    await first.readings.write([row(25, 4, 21), row(-10, 5, 21)])
+    await first.readings.stop(Date.now() + 2_000)
+
+    // The next start takes back the held minute (three readings) and the late one, and writes the late one.
+    const second = await writerWithRollups(() => clock)
+    expect(second.rollups.stats()).toMatchObject({ caughtUp: 4, held: 1 })
+    expect(await perMinute(21)).toEqual([{ m: minute(t - 60_000), count: 2, avg: 3, low: 1, high: 5 }])
+    await second.readings.write([row(40, 6, 21)])
+    // Dies again before the minute has ended: still nothing of it written, nothing lost.
+    await second.readings.stop(Date.now() + 2_000)
+    const third = await writerWithRollups(() => clock)
+    expect(third.rollups.stats()).toMatchObject({ caughtUp: 4, held: 1 })
+    // The minute ends (and CLOSE_AFTER_MS more): the next flush writes it, once.
+    clock = t + 71_000
+    await third.rollups.flush()
+    expect(await perMinute(21)).toEqual([
+      { m: minute(t - 60_000), count: 2, avg: 3, low: 1, high: 5 },
+      { m: minute(t), count: 4, avg: 3.75, low: 2, high: 6 },
+    ])
+    expect(await perHour(21)).toEqual([{ count: 6, high: 6, d: 2 }])
+    await third.readings.stop(Date.now() + 2_000)
+    await third.rollups.stop(Date.now() + 2_000)
+  })
+
+  it('write every minute held when they stop, and after a restart hold back only what came after', async () => {
+    const clock = t + 30_000
+    const first = await writerWithRollups(() => clock)
+    await first.readings.write([row(0, 2, 22), row(10, 4, 22)])
+    await first.readings.stop(Date.now() + 2_000)
+    await first.rollups.stop(Date.now() + 2_000)
+    // The minute had not ended; it is written all the same, as it stood.
+    expect(await perMinute(22)).toEqual([{ m: minute(t), count: 2, avg: 3, low: 2, high: 4 }])
+
+    const second = await writerWithRollups(() => clock)
+    expect(second.rollups.stats()).toMatchObject({ caughtUp: 0, held: 0 })
+    await second.readings.write([row(20, 6, 22)])
+    await second.rollups.flush()
+    // Held (the minute has not ended), and the process dies.
+    await second.readings.stop(Date.now() + 2_000)
+    const third = await writerWithRollups(() => clock)
+    // Only the reading stored after the stop is taken back: the two written at the stop are not counted again.
+    expect(third.rollups.stats()).toMatchObject({ caughtUp: 1, held: 1 })
+    await third.readings.stop(Date.now() + 2_000)
+    await third.rollups.stop(Date.now() + 2_000)
+    expect(await perMinute(22)).toEqual([{ m: minute(t), count: 3, avg: 4, low: 2, high: 6 }])
+  })
+
   it('keep the sums of a flush that failed for the next one, and count none twice', () => {
     const sums = new RollupSums(READINGS_COLUMNS)
     const minuteOf = Math.floor(t / 60_000) * 60
@@ -119,7 +175,7 @@ describe('roll-ups', () => {
       if (turns < 1_000) setImmediate(count)
     }
     setImmediate(count)
-    const taking = sliced.takeInSlices(100)
+    const taking = sliced.takeInSlices({ sliceKeys: 100 })
     // Swapped out before the first turn: this goes into the next flush.
     sliced.add([row(120, 50)], 2)
     const taken = await taking
@@ -127,6 +183,6 @@ describe('roll-ups', () => {
     expect(taken.map((x) => x.rows.length)).toEqual([600, 300])
     // 900 sums in slices of 100: the loop turned between them.
     expect(turns).toBeGreaterThanOrEqual(8)
-    expect((await sliced.takeInSlices(100)).map((x) => x.rows.length)).toEqual([1, 1])
+    expect((await sliced.takeInSlices({ sliceKeys: 100 })).map((x) => x.rows.length)).toEqual([1, 1])
   })
 })
