@@ -322,11 +322,38 @@ export interface RollupOptions {
  * which were held in memory, not yet ended. A flush that writes everything
  * (at stop) makes `base` its position.
  */
-interface Written {
+export interface Written {
   position: number
   /** Seconds: a minute start. */
   openFrom: number
   base: number
+}
+
+/**
+ * What the roll-up tables hold, as the last flush recorded it (Written),
+ * and when it did (ms); nothing yet: position 0. Of two records with one
+ * position, the one that wrote everything (its base is higher), else the
+ * later (open_from only grows between two such).
+ */
+export async function lastRollupRecord(client: ClickHouseClient): Promise<Written & { at: number }> {
+  const rs = await client.query({
+    query: 'SELECT toString(readings_pos), open_from, toString(base_pos), toUnixTimestamp64Milli(at) FROM rollup_positions ORDER BY readings_pos DESC, base_pos DESC, open_from DESC, at DESC LIMIT 1',
+    format: 'JSONCompactEachRow',
+  })
+  const [[pos = '0', openFrom = 0, base = '0', at = 0] = []] = await rs.json<[string, number, string, number | string]>()
+  return { position: Number(pos), openFrom: Number(openFrom), base: Number(base), at: Number(at) }
+}
+
+/**
+ * Up to when (ms) the roll-up tables hold what was stored, as far as the
+ * last flush's record tells: up to the first minute it held back, or up to
+ * the flush itself when it held none. Readings after it are in the
+ * readings table only (a reading stored late for an earlier minute
+ * excepted).
+ */
+export async function rollupsHoldUpTo(client: ClickHouseClient): Promise<number> {
+  const r = await lastRollupRecord(client)
+  return r.openFrom > 0 ? r.openFrom * 1000 : r.at
 }
 
 /**
@@ -342,6 +369,10 @@ export class Rollups implements Component {
   readonly #now: () => number
   /** What the tables hold (Written); minutes before openFrom are never held back again. */
   #written: Written = { position: 0, openFrom: 0, base: 0 }
+  /** `#written` was not recorded (its record failed): the next flush records it. */
+  #unrecorded = false
+  /** The start of the first minute not written by a flush whose hours failed (minutes before it are in readings_1m). */
+  #minutesWritten = 0
   #timer: NodeJS.Timeout | undefined
   #flushing: Promise<void> | undefined
   #counts = { flushes: 0, failures: 0, rows: 0, caughtUp: 0 }
@@ -378,28 +409,36 @@ export class Rollups implements Component {
   /**
    * Writes the sums of the minutes that have ended (`all`: of every minute
    * held), then what the tables now hold (Written). A failure keeps them for
-   * the next flush.
+   * the next flush; a record that failed after its sums were written is
+   * written by the next flush, also one with nothing to write.
    */
   async flush(o: { all?: boolean } = {}): Promise<void> {
     if (this.#flushing) return this.#flushing
     const position = this.#sums.position
-    const before = o.all ? Number.POSITIVE_INFINITY : Math.max(this.#written.openFrom, Math.floor((this.#now() - this.#closeAfterMs) / 60_000) * 60)
+    // Never before a minute already written: a clock that went back would otherwise record as held minutes the tables have.
+    const before = o.all ? Number.POSITIVE_INFINITY : Math.max(this.#written.openFrom, this.#minutesWritten, Math.floor((this.#now() - this.#closeAfterMs) / 60_000) * 60)
     this.#flushing = (async () => {
-      // The sums are swapped out in this turn, with the position just read; the rows are made a slice at a time.
-      const taken = await this.#sums.takeInSlices({ before })
+      let taken: Awaited<ReturnType<RollupSums['takeInSlices']>> = []
       let written = 0
       try {
-        if (taken.every((t) => t.rows.length === 0)) return
+        // The sums are swapped out in this turn, with the position just read; the rows are made a slice at a time.
+        taken = await this.#sums.takeInSlices({ before })
+        if (taken.every((t) => t.rows.length === 0)) {
+          if (this.#unrecorded) await this.#record(this.#written)
+          return
+        }
         for (const t of taken) {
           // Encoded a slice at a time: the sums of a flush are many rows, and this process also serves the API.
           await insertRows(this.#o.client, t.table, [t.column, ...SUM_COLUMNS], t.rows)
           written++
+          if (written === 1 && !o.all) this.#minutesWritten = before
         }
-        const now: Written = o.all ? { position, openFrom: 0, base: position } : { position, openFrom: before, base: this.#written.base }
-        await this.#record(now)
-        this.#written = now
+        // The tables hold this now, recorded or not.
+        this.#written = o.all ? { position, openFrom: 0, base: position } : { position, openFrom: before, base: this.#written.base }
+        this.#minutesWritten = this.#written.openFrom
         this.#counts.flushes++
         this.#counts.rows += taken.reduce((n, t) => n + t.rows.length, 0)
+        await this.#record(this.#written)
       } catch (e) {
         this.#counts.failures++
         // What was written stays written; only what was not is kept for the next flush.
@@ -419,13 +458,7 @@ export class Rollups implements Component {
    */
   async #catchUp(): Promise<void> {
     const client = this.#o.client
-    // The last flush's record; of two with one position, the one that wrote everything (its base is higher).
-    const rs = await client.query({
-      query: 'SELECT toString(readings_pos), open_from, toString(base_pos) FROM rollup_positions ORDER BY readings_pos DESC, base_pos DESC, at DESC LIMIT 1',
-      format: 'JSONCompactEachRow',
-    })
-    const [[pos = '0', openFrom = 0, base = '0'] = []] = await rs.json<[string, number, string]>()
-    const w: Written = { position: Number(pos), openFrom: Number(openFrom), base: Number(base) }
+    const { at: _at, ...w } = await lastRollupRecord(client)
     this.#written = w
     this.#sums.position = Math.max(this.#sums.position, w.position)
     // Bounded by time, so the store reads only the partitions that can hold them: stored after the position, or in the minutes held.
@@ -457,11 +490,13 @@ export class Rollups implements Component {
   }
 
   async #record(w: Written): Promise<void> {
+    this.#unrecorded = true
     await this.#o.client.insert({
       table: 'rollup_positions',
       columns: ['at', 'readings_pos', 'open_from', 'base_pos'],
       values: [[Date.now(), String(w.position), w.openFrom, String(w.base)]],
       format: 'JSONCompactEachRow',
     })
+    this.#unrecorded = false
   }
 }

@@ -203,6 +203,8 @@ export interface MqttClusterOptions {
   maxInFlight: number
   /** How often the device log and the deny list are read (mqtt.denyListRefreshMs): the primary takes each change to every worker (registry-sync.ts, denial-sync.ts). */
   registryRefreshMs: number
+  /** mqtt.maxPastMs: how old a reading the workers take; the roll-ups' catch-up reads that far back. */
+  maxPastMs?: number
   /** Where stored elements are published (the twin, in `citytwin start`). */
   bus?: Bus
   /** The bus positions the writers stamp on what they store for the bus (lib/bus/position.ts). */
@@ -249,7 +251,7 @@ export class MqttCluster implements Component, IngestSource {
     })
     await denials.start()
     this.#denials = denials
-    const w = createIngestWriters(this.#o.store, this.#o.writerCfg, this.#o.positions)
+    const w = createIngestWriters(this.#o.store, this.#o.writerCfg, this.#o.positions, this.#o.maxPastMs)
     this.#ingestWriters = w
     await startAll([w.deadLetters, w.rollups, w.readings, w.events], this.#writers)
     // The log's position before the workers load their registries: a change in between is handed to them, and skipped by those that have it.
@@ -303,7 +305,7 @@ export class MqttCluster implements Component, IngestSource {
   }
 }
 
-/** The per-process limits a cluster takes from the gateway's configuration. */
-export function workerLimits(c: { workerHeapMb: number; workerSemiSpaceMb: number; maxInFlight: number; workerNice: number; denyListRefreshMs: number }): { heapMb: number; semiSpaceMb: number; maxInFlight: number; nice: number; registryRefreshMs: number } {
-  return { heapMb: c.workerHeapMb, semiSpaceMb: c.workerSemiSpaceMb, maxInFlight: c.maxInFlight, nice: c.workerNice, registryRefreshMs: c.denyListRefreshMs }
+/** What a cluster takes from the gateway's configuration: the per-process limits, and how old a reading may be. */
+export function workerLimits(c: { workerHeapMb: number; workerSemiSpaceMb: number; maxInFlight: number; workerNice: number; denyListRefreshMs: number; maxPastMs: number }): { heapMb: number; semiSpaceMb: number; maxInFlight: number; nice: number; registryRefreshMs: number; maxPastMs: number } {
+  return { heapMb: c.workerHeapMb, semiSpaceMb: c.workerSemiSpaceMb, maxInFlight: c.maxInFlight, nice: c.workerNice, registryRefreshMs: c.denyListRefreshMs, maxPastMs: c.maxPastMs }
 }

@@ -105,7 +105,11 @@ describe('roll-ups', () => {
     await second.readings.stop(Date.now() + 2_000)
     const third = await writerWithRollups(() => clock)
     expect(third.rollups.stats()).toMatchObject({ caughtUp: 4, held: 1 })
-    // The minute ends (and CLOSE_AFTER_MS more): the next flush writes it, once.
+    // The minute has ended, but less than CLOSE_AFTER_MS (10 s) ago: still held.
+    clock = t + 65_000
+    await third.rollups.flush()
+    expect(await perMinute(21)).toHaveLength(1)
+    // And 10 s after its end the next flush writes it, once.
     clock = t + 71_000
     await third.rollups.flush()
     expect(await perMinute(21)).toEqual([
@@ -138,6 +142,27 @@ describe('roll-ups', () => {
     await third.readings.stop(Date.now() + 2_000)
     await third.rollups.stop(Date.now() + 2_000)
     expect(await perMinute(22)).toEqual([{ m: minute(t), count: 3, avg: 4, low: 2, high: 6 }])
+  })
+
+  it('record what a flush wrote when its record failed, with the next flush, also one with nothing to write', async () => {
+    const first = await writerWithRollups()
+    await first.readings.write([row(0, 1, 23), row(5, 3, 23)])
+    // The record cannot be written: the sums are, and the flush fails after them.
+    await store.client.command({ query: 'RENAME TABLE rollup_positions TO rollup_positions_away' })
+    try {
+      await first.rollups.flush()
+    } finally {
+      await store.client.command({ query: 'RENAME TABLE rollup_positions_away TO rollup_positions' })
+    }
+    expect(first.rollups.stats()).toMatchObject({ failures: 1, held: 0 })
+    // Nothing more to write, but the record is still owed: a restart would otherwise take the two readings back.
+    await first.rollups.flush()
+    await first.readings.stop(Date.now() + 2_000)
+    const second = await writerWithRollups()
+    expect(second.rollups.stats()).toMatchObject({ caughtUp: 0 })
+    await second.readings.stop(Date.now() + 2_000)
+    await second.rollups.stop(Date.now() + 2_000)
+    expect(await perMinute(23)).toEqual([{ m: minute(t), count: 2, avg: 2, low: 1, high: 3 }])
   })
 
   it('keep the sums of a flush that failed for the next one, and count none twice', () => {

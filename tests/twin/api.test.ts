@@ -159,6 +159,11 @@ describe('twin API: history and as-of', () => {
     const grid = await get<{ devices: { reporting: number; total: number } }>(`/api/grids/${d.communityId}/asof?t=${t0 + 95_000}`)
     expect(grid.status).toBe(200)
     expect(grid.body.devices.reporting).toBeGreaterThanOrEqual(1)
+    // This minute: the roll-ups hold it until it has ended, and the answer sums it from the readings.
+    const now = Date.now()
+    await report(d.id, now, { level_cm: 77 })
+    const current = await get<{ metrics: Record<string, { n: number; max: number }> }>(`/api/grids/${d.communityId}/asof?t=${now}`)
+    expect(current.body.metrics.level_cm).toMatchObject({ max: 77 })
   })
 })
 
@@ -201,8 +206,8 @@ describe('twin API: replay for the time slider', () => {
       }
     }
     await readings.write(rows)
-    // Summed into the hourly roll-up, as the gateway's writer process does every few seconds.
-    await rollups.flush()
+    // Summed into the hourly roll-up, as the gateway's writer process does every few seconds (all of it: the last minute may not have ended 10 s ago).
+    await rollups.flush({ all: true })
     // A warning ticket opened in the later hour, still open.
     await store.client.insert({ table: 'tickets', format: 'JSONEachRow', values: [{ id: 'T-replay-1', version: 1, created_at: h0 - HOUR + 60_000, updated_at: h0 - HOUR + 60_000, origin: 'proactive', status: 'dispatched', severity: 'warning', micro_grid_id: 0, community_id: community.id, street_id: community.streetId, district_id: community.districtId }] })
     const [lon, lat] = community.centroid

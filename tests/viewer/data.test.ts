@@ -146,6 +146,18 @@ describe('replay frames from the store\'s figures', () => {
     // The info ticket was done just before hour 0 ended; the critical one opened in hour 1 and stays.
     expect(r.worst).toEqual([0, 3, 3])
   })
+
+  it('expects of the hour under way only what the roll-ups have written of it', () => {
+    const HOUR = 3_600_000
+    // Half an hour into hour 1; the roll-ups hold its first 20 minutes (say, a store that fell behind: the minutes since are held).
+    const at = { level: 'street' as const, from: 0, to: HOUR + 30 * 60_000, ids: [100], levelOf: new Map([[10, 100]]),
+      devices: new Map([[10, new Map([['gas', 4]])]]), intervalS: new Map([['gas', 60]]),
+      // All four devices, every minute of the 20.
+      received: [[HOUR, 10, 'gas', 4 * 20]] as const, tickets: [] }
+    expect(replayFrames({ ...at, heldUpTo: HOUR + 20 * 60_000 }).health).toEqual([-1, 100])
+    // Counted against the whole half hour, the ten minutes held would look like a device missing.
+    expect(replayFrames(at).health).toEqual([-1, 75])
+  })
 })
 
 describe('software GL', () => {

@@ -3,6 +3,7 @@
 // connectivity events and the tickets), not from the live twin.
 import { DONE_TICKET_STATUSES } from '../../lib/bus/elements.ts'
 import type { ClickHouseClient } from '@clickhouse/client'
+import { rollupsHoldUpTo } from '../../store/rollups.ts'
 import { deviceStatus, type DeviceStatus, type SilencePolicy } from './device.ts'
 
 export interface HistoryPoint {
@@ -104,10 +105,16 @@ export async function gridAsOf(client: ClickHouseClient, grid: { communities: re
     else if (disconnected.has(d.id)) offline++
   }
   const metrics: GridAsOf['metrics'] = {}
-  for (const [metric, n, total, lo, hi] of await rows<[string, number | string, number, number, number]>(client,
-    `SELECT metric, sum(n), sum(total), min(lo), max(hi) FROM readings_1m
-     WHERE community_id IN {communities:Array(UInt32)} AND minute = toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC'))
-     GROUP BY metric ORDER BY metric`, params)) {
+  // A minute the roll-ups may not have written yet (they write a minute once it has ended) is summed from the readings themselves.
+  const held = Math.floor(at / 60_000) * 60_000 + 60_000 > await rollupsHoldUpTo(client)
+  for (const [metric, n, total, lo, hi] of await rows<[string, number | string, number, number, number]>(client, held
+    ? `SELECT metric, count(), sum(value), min(value), max(value) FROM readings
+       WHERE community_id IN {communities:Array(UInt32)} AND ts >= toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC'))
+         AND ts < toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC')) + INTERVAL 1 MINUTE
+       GROUP BY metric ORDER BY metric`
+    : `SELECT metric, sum(n), sum(total), min(lo), max(hi) FROM readings_1m
+       WHERE community_id IN {communities:Array(UInt32)} AND minute = toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC'))
+       GROUP BY metric ORDER BY metric`, params)) {
     metrics[metric] = { n: Number(n), avg: Number(n) > 0 ? total / Number(n) : 0, min: lo, max: hi }
   }
   const [[open] = [0]] = await rows<[number | string]>(client,

@@ -12,6 +12,7 @@
 import type { ClickHouseClient } from '@clickhouse/client'
 import { DONE_TICKET_STATUSES, SEVERITIES, type Severity } from '../../lib/bus/elements.ts'
 import { DEVICE_TYPES } from '../../registry/device-types.ts'
+import { rollupsHoldUpTo } from '../../store/rollups.ts'
 import { healthScore } from './health.ts'
 import { boxesOverlap, ringBounds, type BBox, type Twin } from './twin.ts'
 
@@ -49,6 +50,13 @@ export interface ReplayInputs {
   received: readonly (readonly [number, number, string, number])[]
   /** Tickets: [created ms, done ms or null, severity, community]. */
   tickets: readonly (readonly [number, number | null, Severity, number])[]
+  /**
+   * Up to when (ms) the roll-ups hold what was stored (store/rollups.ts
+   * rollupsHoldUpTo: they write a minute once it has ended); `to` when unset.
+   * The hour under way is expected only up to there: its last minute or two
+   * counted as missing would show a grid reporting less than it does.
+   */
+  heldUpTo?: number
 }
 
 /** The frames, from what the store said (pure). */
@@ -72,8 +80,8 @@ export function replayFrames(x: ReplayInputs): ReplayFrames {
     const devices = x.devices.get(community)?.get(type) ?? 0
     if (f === undefined || i === undefined || devices === 0) continue
     hasData[f] = 1
-    // The hour still running is expected only as far as it has gone.
-    const seconds = Math.max(1, (Math.min(hour + REPLAY_STEP_MS, x.to) - hour) / 1000)
+    // The hour still running is expected only as far as it has gone, and as the roll-ups have written it.
+    const seconds = Math.max(1, (Math.min(hour + REPLAY_STEP_MS, x.to, x.heldUpTo ?? x.to) - hour) / 1000)
     const perDevice = seconds / (x.intervalS.get(type) ?? 60)
     const k = f * n + i
     reported[k] = (reported[k] ?? 0) + Math.min(devices, messages / perDevice)
@@ -147,5 +155,6 @@ export async function gridReplay(client: ClickHouseClient, twin: Twin, level: Re
               AND NOT (status IN {done:Array(String)} AND updated_at < fromUnixTimestamp64Milli({from:Int64}, 'UTC')) ${where}`,
     query_params: { ...params, done: [...DONE_TICKET_STATUSES] }, format: 'JSONCompactEachRow',
   })).json<[number | string, number | string | null, Severity, number]>()).map(([c, d, s, g]) => [Number(c), d === null ? null : Number(d), s, g] as const)
-  return replayFrames({ level, from, to, ids: grids.map((g) => g.id), levelOf, devices, intervalS, received, tickets })
+  return replayFrames({ level, from, to, ids: grids.map((g) => g.id), levelOf, devices, intervalS, received, tickets, heldUpTo: Math.min(to, await rollupsHoldUpTo(client)) })
 }
+
