@@ -336,8 +336,11 @@ export interface Written {
  * later (open_from only grows between two such).
  */
 export async function lastRollupRecord(client: ClickHouseClient): Promise<Written & { at: number }> {
+  // One record every flush (5,760 a day at 15 s): only the last day's are read (the table is sorted by `at`), not the table's years.
   const rs = await client.query({
-    query: 'SELECT toString(readings_pos), open_from, toString(base_pos), toUnixTimestamp64Milli(at) FROM rollup_positions ORDER BY readings_pos DESC, base_pos DESC, open_from DESC, at DESC LIMIT 1',
+    query: `SELECT toString(readings_pos), open_from, toString(base_pos), toUnixTimestamp64Milli(at) FROM rollup_positions
+            WHERE at >= (SELECT max(at) FROM rollup_positions) - INTERVAL 1 DAY
+            ORDER BY readings_pos DESC, base_pos DESC, open_from DESC, at DESC LIMIT 1`,
     format: 'JSONCompactEachRow',
   })
   const [[pos = '0', openFrom = 0, base = '0', at = 0] = []] = await rs.json<[string, number, string, number | string]>()
@@ -418,12 +421,15 @@ export class Rollups implements Component {
     // Never before a minute already written: a clock that went back would otherwise record as held minutes the tables have.
     const before = o.all ? Number.POSITIVE_INFINITY : Math.max(this.#written.openFrom, this.#minutesWritten, Math.floor((this.#now() - this.#closeAfterMs) / 60_000) * 60)
     this.#flushing = (async () => {
-      let taken: Awaited<ReturnType<RollupSums['takeInSlices']>> = []
+      let taken: Taken = []
       let written = 0
+      /** The sums are written (or there were none): what failed is the record. */
+      let recording = false
       try {
         // The sums are swapped out in this turn, with the position just read; the rows are made a slice at a time.
         taken = await this.#sums.takeInSlices({ before })
         if (taken.every((t) => t.rows.length === 0)) {
+          recording = true
           if (this.#unrecorded) await this.#record(this.#written)
           return
         }
@@ -436,14 +442,17 @@ export class Rollups implements Component {
         // The tables hold this now, recorded or not.
         this.#written = o.all ? { position, openFrom: 0, base: position } : { position, openFrom: before, base: this.#written.base }
         this.#minutesWritten = this.#written.openFrom
-        this.#counts.flushes++
         this.#counts.rows += taken.reduce((n, t) => n + t.rows.length, 0)
+        recording = true
         await this.#record(this.#written)
+        this.#counts.flushes++
       } catch (e) {
         this.#counts.failures++
         // What was written stays written; only what was not is kept for the next flush.
         this.#sums.giveBack(taken, written)
-        log.warn({ err: messageOf(e) }, 'could not write the roll-ups; they are kept for the next flush')
+        log.warn({ err: messageOf(e) }, recording
+          ? 'could not record what the roll-ups hold; the next flush records it'
+          : 'could not write the roll-ups; they are kept for the next flush')
       } finally {
         this.#flushing = undefined
       }

@@ -157,6 +157,8 @@ describe('replay frames from the store\'s figures', () => {
     expect(replayFrames({ ...at, heldUpTo: HOUR + 20 * 60_000 }).health).toEqual([-1, 100])
     // Counted against the whole half hour, the ten minutes held would look like a device missing.
     expect(replayFrames(at).health).toEqual([-1, 75])
+    // Sums of an hour the roll-ups' record has not reached (written ahead of it): no figure, not a full score.
+    expect(replayFrames({ ...at, heldUpTo: HOUR - 60_000 }).health).toEqual([-1, -1])
   })
 })
 

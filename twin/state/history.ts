@@ -71,6 +71,23 @@ export async function deviceAsOf(client: ClickHouseClient, device: { id: string;
   return { at, status, connected, lastActivity: lastActivity || null, values }
 }
 
+/**
+ * Per metric, over some community grids, in the minute that holds {at}:
+ * from readings_1m, or from the readings themselves for a minute the
+ * roll-ups may not have written yet (`held`: they write a minute once it
+ * has ended, store/rollups.ts).
+ */
+function minuteMetricsQuery(held: boolean): string {
+  return held
+    ? `SELECT metric, count(), sum(value), min(value), max(value) FROM readings
+       WHERE community_id IN {communities:Array(UInt32)} AND ts >= toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC'))
+         AND ts < toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC')) + INTERVAL 1 MINUTE
+       GROUP BY metric ORDER BY metric`
+    : `SELECT metric, sum(n), sum(total), min(lo), max(hi) FROM readings_1m
+       WHERE community_id IN {communities:Array(UInt32)} AND minute = toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC'))
+       GROUP BY metric ORDER BY metric`
+}
+
 export interface GridAsOf {
   at: number
   devices: { total: number; reporting: number; offline: number; notReporting: number }
@@ -105,16 +122,8 @@ export async function gridAsOf(client: ClickHouseClient, grid: { communities: re
     else if (disconnected.has(d.id)) offline++
   }
   const metrics: GridAsOf['metrics'] = {}
-  // A minute the roll-ups may not have written yet (they write a minute once it has ended) is summed from the readings themselves.
   const held = Math.floor(at / 60_000) * 60_000 + 60_000 > await rollupsHoldUpTo(client)
-  for (const [metric, n, total, lo, hi] of await rows<[string, number | string, number, number, number]>(client, held
-    ? `SELECT metric, count(), sum(value), min(value), max(value) FROM readings
-       WHERE community_id IN {communities:Array(UInt32)} AND ts >= toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC'))
-         AND ts < toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC')) + INTERVAL 1 MINUTE
-       GROUP BY metric ORDER BY metric`
-    : `SELECT metric, sum(n), sum(total), min(lo), max(hi) FROM readings_1m
-       WHERE community_id IN {communities:Array(UInt32)} AND minute = toStartOfMinute(fromUnixTimestamp64Milli({at:Int64}, 'UTC'))
-       GROUP BY metric ORDER BY metric`, params)) {
+  for (const [metric, n, total, lo, hi] of await rows<[string, number | string, number, number, number]>(client, minuteMetricsQuery(held), params)) {
     metrics[metric] = { n: Number(n), avg: Number(n) > 0 ? total / Number(n) : 0, min: lo, max: hi }
   }
   const [[open] = [0]] = await rows<[number | string]>(client,

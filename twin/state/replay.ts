@@ -78,10 +78,13 @@ export function replayFrames(x: ReplayInputs): ReplayFrames {
     const f = frameOf.get(hour)
     const i = col.get(x.levelOf.get(community) ?? -1)
     const devices = x.devices.get(community)?.get(type) ?? 0
-    if (f === undefined || i === undefined || devices === 0) continue
+    // An hour the roll-ups have not reached by their record (sums written ahead of it: a reading from the
+    // future, a record still owed) has no figure to be judged against: no data rather than a full score.
+    const upTo = Math.min(hour + REPLAY_STEP_MS, x.to, x.heldUpTo ?? x.to)
+    if (f === undefined || i === undefined || devices === 0 || upTo <= hour) continue
     hasData[f] = 1
     // The hour still running is expected only as far as it has gone, and as the roll-ups have written it.
-    const seconds = Math.max(1, (Math.min(hour + REPLAY_STEP_MS, x.to, x.heldUpTo ?? x.to) - hour) / 1000)
+    const seconds = Math.max(1, (upTo - hour) / 1000)
     const perDevice = seconds / (x.intervalS.get(type) ?? 60)
     const k = f * n + i
     reported[k] = (reported[k] ?? 0) + Math.min(devices, messages / perDevice)
@@ -157,4 +160,3 @@ export async function gridReplay(client: ClickHouseClient, twin: Twin, level: Re
   })).json<[number | string, number | string | null, Severity, number]>()).map(([c, d, s, g]) => [Number(c), d === null ? null : Number(d), s, g] as const)
   return replayFrames({ level, from, to, ids: grids.map((g) => g.id), levelOf, devices, intervalS, received, tickets, heldUpTo: Math.min(to, await rollupsHoldUpTo(client)) })
 }
-
