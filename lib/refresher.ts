@@ -3,6 +3,7 @@
 // succeeds again) and leaves what was last read in force; the caller's
 // `read` decides what a read changes.
 import { messageOf } from './errors.ts'
+import { sleep } from './backoff.ts'
 
 export class Refresher {
   readonly #read: () => Promise<void>
@@ -45,7 +46,7 @@ export class Refresher {
       await this.run()
       if (this.lastError === undefined) return undefined
       if (Date.now() + wait > giveUpAt) return this.lastError
-      await new Promise((r) => setTimeout(r, wait))
+      await sleep(wait)
     }
   }
 

@@ -26,10 +26,10 @@ import type { Row, WriteOutcome } from './writer.ts'
 
 const log = logger('rollups')
 
-/** The two roll-ups: their table, time column and the store's function for its bucket. */
+/** The two roll-ups: their table and time column. */
 const ROLLUPS = [
-  { table: 'readings_1m', column: 'minute', bucket: 'toStartOfMinute' },
-  { table: 'readings_1h', column: 'hour', bucket: 'toStartOfHour' },
+  { table: 'readings_1m', column: 'minute' },
+  { table: 'readings_1h', column: 'hour' },
 ] as const
 
 const SUM_COLUMNS = ['community_id', 'metric', 'device_type', 'street_id', 'district_id', 'n', 'total', 'lo', 'hi'] as const
@@ -79,22 +79,7 @@ class Bucket {
     return this.#slots.size
   }
 
-  /** Adds one reading to its key's sum. */
-  addOne(key: number, street: number, district: number, value: number): void {
-    const slot = this.#slots.get(key)
-    if (slot === undefined) {
-      this.#put(key, street, district, 1, value, value, value)
-      return
-    }
-    const d = this.#data
-    const o = slot * STRIDE
-    d[o + N] = (d[o + N] as number) + 1
-    d[o + TOTAL] = (d[o + TOTAL] as number) + value
-    if (value < (d[o + LO] as number)) d[o + LO] = value
-    if (value > (d[o + HI] as number)) d[o + HI] = value
-  }
-
-  /** Adds a sum (of a minute folded into its hour, of a flush given back, of readings summed by the store). */
+  /** Adds a sum to its key's: one reading's (n 1, its value thrice), a minute's folded into its hour, a flush's given back, the store's. */
   addSum(key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
     const slot = this.#slots.get(key)
     if (slot === undefined) {
@@ -128,9 +113,9 @@ class Bucket {
     d[o + HI] = hi
   }
 
-  /** The sums in the order their keys came, each as the fields above. */
-  *sums(): Generator<Float64Array> {
-    for (let o = 0; o < this.#slots.size * STRIDE; o += STRIDE) yield this.#data.subarray(o, o + STRIDE)
+  /** The sums in the order their keys came, STRIDE numbers each (the fields above), up to `size * STRIDE`: read in place, no view a sum. */
+  get data(): Float64Array {
+    return this.#data
   }
 }
 
@@ -207,7 +192,8 @@ export class RollupSums {
       const at = Math.floor((r[c.ts] as number) / 60_000) * 60
       // A write's rows are mostly of one minute.
       if (bucket?.at !== at) bucket = bucketOf(this.#minutes, at)
-      bucket.addOne(this.#key(r[c.community] as number, r[c.type] as string, r[c.metric] as string), r[c.street] as number, r[c.district] as number, r[c.value] as number)
+      const value = r[c.value] as number
+      bucket.addSum(this.#key(r[c.community] as number, r[c.type] as string, r[c.metric] as string), r[c.street] as number, r[c.district] as number, 1, value, value, value)
     }
     if (position !== undefined && position > this.position) this.position = position
   }
@@ -261,19 +247,18 @@ export class RollupSums {
     let n = 0
     const minuteRows: unknown[][] = []
     for (const m of minutes) {
-      let hour: Bucket | undefined
-      for (const s of m.sums()) {
-        const h = Math.floor(m.at / 3_600) * 3_600
-        if (hour?.at !== h) hour = bucketOf(hours, h)
-        hour.addSum(s[KEY] as number, s[STREET] as number, s[DISTRICT] as number, s[N] as number, s[TOTAL] as number, s[LO] as number, s[HI] as number)
-        minuteRows.push(this.#rowOf(m.at, s))
+      const hour = bucketOf(hours, Math.floor(m.at / 3_600) * 3_600)
+      const d = m.data
+      for (let o = 0; o < m.size * STRIDE; o += STRIDE) {
+        hour.addSum(d[o + KEY] as number, d[o + STREET] as number, d[o + DISTRICT] as number, d[o + N] as number, d[o + TOTAL] as number, d[o + LO] as number, d[o + HI] as number)
+        minuteRows.push(this.#rowOf(m.at, d, o))
         if (++n % sliceKeys === 0) yield
       }
     }
     const hourRows: unknown[][] = []
     for (const h of hours.values()) {
-      for (const s of h.sums()) {
-        hourRows.push(this.#rowOf(h.at, s))
+      for (let o = 0; o < h.size * STRIDE; o += STRIDE) {
+        hourRows.push(this.#rowOf(h.at, h.data, o))
         if (++n % sliceKeys === 0) yield
       }
     }
@@ -284,11 +269,11 @@ export class RollupSums {
     ]
   }
 
-  /** A sum as a row of its roll-up table: the bucket column, then SUM_COLUMNS. */
-  #rowOf(at: number, s: Float64Array): unknown[] {
-    const key = s[KEY] as number
+  /** The sum at `o` of a bucket's data as a row of its roll-up table: the bucket column, then SUM_COLUMNS. */
+  #rowOf(at: number, d: Float64Array, o: number): unknown[] {
+    const key = d[o + KEY] as number
     const [type, metric] = this.#kindNames[key % 1_048_576] as [string, string]
-    return [at, Math.floor(key / 1_048_576), metric, type, s[STREET], s[DISTRICT], s[N], s[TOTAL], s[LO], s[HI]]
+    return [at, Math.floor(key / 1_048_576), metric, type, d[o + STREET], d[o + DISTRICT], d[o + N], d[o + TOTAL], d[o + LO], d[o + HI]]
   }
 
   /** A flush that failed after writing the first `written` of the tables take() gave: the rest are added back. */
@@ -370,11 +355,15 @@ export class Rollups implements Component {
   readonly #sums: RollupSums
   readonly #closeAfterMs: number
   readonly #now: () => number
-  /** What the tables hold (Written); minutes before openFrom are never held back again. */
+  /** What the tables hold (Written). */
   #written: Written = { position: 0, openFrom: 0, base: 0 }
   /** `#written` was not recorded (its record failed): the next flush records it. */
   #unrecorded = false
-  /** The start of the first minute not written by a flush whose hours failed (minutes before it are in readings_1m). */
+  /**
+   * Minutes before this are in readings_1m: a flush takes none from here
+   * back (the record's openFrom, or further when a flush wrote its minutes
+   * and then failed on its hours).
+   */
   #minutesWritten = 0
   #timer: NodeJS.Timeout | undefined
   #flushing: Promise<void> | undefined
@@ -419,7 +408,7 @@ export class Rollups implements Component {
     if (this.#flushing) return this.#flushing
     const position = this.#sums.position
     // Never before a minute already written: a clock that went back would otherwise record as held minutes the tables have.
-    const before = o.all ? Number.POSITIVE_INFINITY : Math.max(this.#written.openFrom, this.#minutesWritten, Math.floor((this.#now() - this.#closeAfterMs) / 60_000) * 60)
+    const before = o.all ? Number.POSITIVE_INFINITY : Math.max(this.#minutesWritten, Math.floor((this.#now() - this.#closeAfterMs) / 60_000) * 60)
     this.#flushing = (async () => {
       let taken: Taken = []
       let written = 0
@@ -467,8 +456,10 @@ export class Rollups implements Component {
    */
   async #catchUp(): Promise<void> {
     const client = this.#o.client
-    const { at: _at, ...w } = await lastRollupRecord(client)
+    const { position, openFrom, base } = await lastRollupRecord(client)
+    const w: Written = { position, openFrom, base }
     this.#written = w
+    this.#minutesWritten = openFrom
     this.#sums.position = Math.max(this.#sums.position, w.position)
     // Bounded by time, so the store reads only the partitions that can hold them: stored after the position, or in the minutes held.
     const maxPastMs = this.#o.maxPastMs ?? 86_400_000
