@@ -88,6 +88,38 @@ function gridPixels(png: Buffer): number {
   return n
 }
 
+/**
+ * Clicks the map where `lonLat` is drawn and waits for `shows` in the page. deck.gl takes a
+ * click only when the button is up again within 250 ms (its tap recognizer); under a loaded
+ * CI machine the browser can see Playwright's two mouse events further apart than that, so a
+ * click that is not taken is made again, a few times. Each miss says what deck.gl picks at
+ * that point and what the panel shows, so a real failure is plain.
+ */
+async function clickOnMap(lonLat: readonly [number, number], shows: string): Promise<void> {
+  type PickDeck = { getViewports: () => { project: (p: number[]) => number[] }[]; pickObject: (o: { x: number; y: number }) => { layer?: { id: string } | null } | null }
+  const misses: string[] = []
+  for (let attempt = 0; attempt < 4; attempt++) {
+    const at = await page.evaluate(([lon, lat]) => {
+      const deck = (globalThis as unknown as { citytwin: { map: { deck: PickDeck } } }).citytwin.map.deck
+      const [x = 0, y = 0] = deck.getViewports()[0]?.project([lon, lat]) ?? []
+      return { x, y, picked: deck.pickObject({ x, y })?.layer?.id ?? 'nothing' }
+    }, [lonLat[0], lonLat[1]] as [number, number])
+    const box = await page.locator('#map canvas').boundingBox()
+    const before = await page.textContent('#panel')
+    await page.mouse.click((box?.x ?? 0) + at.x, (box?.y ?? 0) + at.y)
+    try {
+      await page.waitForSelector(shows, { timeout: 10_000 })
+      return
+    } catch {
+      const now = await page.textContent('#panel')
+      misses.push(`click ${attempt + 1} at (${Math.round(at.x)}, ${Math.round(at.y)}) over ${at.picked}: the panel shows ${JSON.stringify(now?.slice(0, 200) ?? '')}`)
+      // A click that was taken and showed something else is the failure itself: no second try.
+      if (now !== before) break
+    }
+  }
+  throw new Error(`${shows} never showed:\n${misses.join('\n')}`)
+}
+
 describe('the viewer in Chromium', () => {
   it('renders the city map with grid colours', async () => {
     await page.locator('#legend .title').first().waitFor()
@@ -115,14 +147,7 @@ describe('the viewer in Chromium', () => {
   it('a clicked district shows the same counts as the API', async () => {
     const district = city.grids.find((g) => g.level === 'district')
     if (!district) throw new Error('no district')
-    const [x, y] = await page.evaluate(([lon, lat]) => {
-      const w = globalThis as unknown as { citytwin: { map: { deck: { getViewports: () => { project: (p: number[]) => number[] }[] } } } }
-      const vp = w.citytwin.map.deck.getViewports()[0]
-      return vp ? vp.project([lon, lat]) : [0, 0]
-    }, district.centroid)
-    const box = await page.locator('#map canvas').boundingBox()
-    await page.mouse.click((box?.x ?? 0) + (x ?? 0), (box?.y ?? 0) + (y ?? 0))
-    await page.waitForSelector('#grid-counts')
+    await clickOnMap(district.centroid, '#grid-counts')
     const id = Number(await page.getAttribute('#grid-counts', 'data-grid'))
     const fromApi = (await (await fetch(`${api.url}/api/grids/${id}?limit=1`)).json()) as { grid: { devices: Record<string, number>; tickets: Record<string, number> } }
     for (const k of ['online', 'silent', 'offline', 'unknown', 'total'] as const) {
@@ -247,13 +272,7 @@ describe('the viewer in Chromium', () => {
       return deck.props.layers.some((l) => l.id === 'cameras')
     }, undefined, { timeout: 30_000 })
     await page.waitForTimeout(500)
-    const [x, y] = await page.evaluate(([lon, lat]) => {
-      const w = globalThis as unknown as { citytwin: { map: { deck: { getViewports: () => { project: (p: number[]) => number[] }[] } } } }
-      return w.citytwin.map.deck.getViewports()[0]?.project([lon ?? 0, lat ?? 0]) ?? [0, 0]
-    }, [cam.lon, cam.lat])
-    const box = await page.locator('#map canvas').boundingBox()
-    await page.mouse.click((box?.x ?? 0) + (x ?? 0), (box?.y ?? 0) + (y ?? 0))
-    await page.waitForSelector('#camera-state')
+    await clickOnMap([cam.lon, cam.lat], '#camera-state')
     // Close up, the micro-grid the camera stands in fills the view although its centroid may be off screen: it is drawn.
     expect(await page.evaluate((id) => (globalThis as unknown as { citytwin: { map: PageMap } }).citytwin.map.drawnState(id) !== undefined, cam.microGridId)).toBe(true)
     expect(await page.textContent('#panel h2')).toContain(cam.id)
