@@ -164,6 +164,18 @@ describe('twin roll-ups', () => {
     if (!district) throw new Error('no district')
     expect(twin.devicesIn(district.id).length).toBe(twin.counts(district.id)?.devices.total)
     expect(twin.devicesIn(CITY_ID).length).toBe(city.devices.length)
+    // A special grid lists exactly the devices that stand in it.
+    for (const g of specials.slice(0, 20)) for (const i of twin.devicesIn(g.id)) expect(twin.deviceSpecials(i)).toContain(g.id)
+    // A page is the same slice of the same list, with its total, at every level, for devices and cameras.
+    const levels = [CITY_ID, ...(['district', 'street', 'community', 'micro', 'special'] as const).map((l) => city.grids.find((g) => g.level === l && twin.devicesIn(g.id).length > 3)?.id ?? -1)]
+    expect(levels).not.toContain(-1)
+    for (const id of levels) {
+      for (const [all, pageOf] of [[twin.devicesIn(id), twin.devicesPage.bind(twin)], [twin.camerasIn(id), twin.camerasPage.bind(twin)]] as const) {
+        for (const [from, limit] of [[0, 1], [2, 3], [0, all.length + 5], [all.length, 2]] as const) {
+          expect(pageOf(id, from, limit)).toEqual({ items: all.slice(from, from + limit), total: all.length })
+        }
+      }
+    }
   })
 
   it('reports what changed since it was last asked, once', () => {

@@ -30,6 +30,11 @@ const paging = {
 const time = z.coerce.number().int().min(0).describe('Epoch milliseconds.')
 
 
+/** A grid's first page of members as `page` gives it (the next page through /api/devices?grid= or /api/cameras?grid=). */
+function firstPage(p: { items: number[]; total: number }, limit: number): { items: number[]; total: number; next: string | null } {
+  return { ...p, next: limit < p.total ? String(limit) : null }
+}
+
 export function gridView(twin: Twin, id: number) {
   const counts = twin.counts(id)
   if (!counts) return undefined
@@ -123,8 +128,8 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
         const t = live.twin
         const id = gridId(params.id ?? '')
         const g = t.grid(id)
-        const devices = page(t.devicesIn(id), query.limit, undefined)
-        const cameras = page(t.camerasIn(id), query.limit, undefined)
+        const devices = firstPage(t.devicesPage(id, 0, query.limit), query.limit)
+        const cameras = firstPage(t.camerasPage(id, 0, query.limit), query.limit)
         return {
           status: 200,
           body: {

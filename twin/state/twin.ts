@@ -205,6 +205,15 @@ export class Twin {
     return this.index.camerasIn(id)
   }
 
+  /** A page of devicesIn and its total, without listing them all. */
+  devicesPage(id: number, from: number, limit: number): { items: number[]; total: number } {
+    return this.index.devicesPage(id, from, limit)
+  }
+
+  camerasPage(id: number, from: number, limit: number): { items: number[]; total: number } {
+    return this.index.camerasPage(id, from, limit)
+  }
+
   deviceMetrics(i: number): readonly string[] {
     return this.index.deviceMetrics(i)
   }
