@@ -26,6 +26,7 @@ import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { openMigratedStore } from '../store/index.ts'
+import { checkAcknowledged } from './loss.ts'
 import { CpuLedger, gatewayWorkerPids, memoryOf, processTree, waitForLine } from './proc.ts'
 
 export interface CityRunOptions {
@@ -226,39 +227,12 @@ export async function runCityScale(o: CityRunOptions) {
   const stormEnd = marks.stormEnd
   const storm = { dropped: stormBefore, allBackS: stormBackS, errorsDuring: stormEnd ? stormEnd.s.refused + stormEnd.s.connectErrors - stormErrorsBefore : null, reconnectAttempts: summary.reconnectAttempts }
 
-  // Every acknowledged message, device by device, against the store.
-  const { store } = await openMigratedStore({ env: {} }, { dataDir: o.dataDir })
-  // An acknowledged message is either stored or dead-lettered (with its reason); anything else is lost.
-  let lost = 0
-  let devicesWithLoss = 0
-  let storedMessages = 0
-  let deadLettered = 0
-  let deadLetterCodes: Record<string, number>
-  try {
-    const rs = await store.client.query({ query: 'SELECT device_id, uniqExact(seq) AS n FROM readings GROUP BY device_id', format: 'JSONCompactEachRow' })
-    const stored = new Map((await rs.json<[string, number | string]>()).map(([id, n]) => [id, Number(n)]))
-    const dl = await store.client.query({ query: "SELECT device_id, count() AS n FROM dead_letters WHERE source = 'mqtt' GROUP BY device_id", format: 'JSONCompactEachRow' })
-    const dead = new Map((await dl.json<[string, number | string]>()).map(([id, n]) => [id, Number(n)]))
-    const codes = await store.client.query({ query: "SELECT code, count() AS n FROM dead_letters WHERE source = 'mqtt' GROUP BY code", format: 'JSONCompactEachRow' })
-    deadLetterCodes = Object.fromEntries((await codes.json<[string, number | string]>()).map(([c, n]) => [c, Number(n)]))
-    for (const [id, acked] of Object.entries(summary.ackedByDevice ?? {})) {
-      const have = stored.get(id) ?? 0
-      const refused = dead.get(id) ?? 0
-      storedMessages += have
-      deadLettered += refused
-      if (acked > have + refused) {
-        lost += acked - have - refused
-        devicesWithLoss++
-      }
-    }
-  } finally {
-    await store.close()
-  }
+  const loss = await checkAcknowledged(o.dataDir, summary.ackedByDevice ?? {})
   const { ackedByDevice: _perDevice, latency: _histogram, ...overall } = summary
   return {
     devices: devices.length, offeredPerS: Math.round(offered), workers: o.workers, processes: o.processes, pinSystem: o.pinSystem ?? null, pinSimulator: o.pinSimulator ?? null,
     allConnectedAfterS: connectS, connectBacklogDrainedAfterS: drainS, steady, storm,
-    acknowledged: summary.acked, storedMessages, deadLettered, deadLetterCodes, lostAcknowledged: lost, devicesWithLoss,
+    acknowledged: summary.acked, ...loss,
     memoryPeak: { workersRssGiB: Number(gib(peak.workersRss)), workersPssGiB: Number(gib(peak.workersPss)), primaryWithStoreRssGiB: Number(gib(peak.primaryRss)), workers: peak.workers },
     overall,
   }

@@ -17,7 +17,7 @@ import { LatencyHistogram } from './latency.ts'
 /** Connections one simulator process takes on (the limit is 20,000 open files). */
 export const DEVICES_PER_PROCESS = 15_000
 
-type ToChild = { type: 'run'; devices: SimDevice[]; options: FleetOptions } | { type: 'stop' } | { type: 'drop' }
+type ToChild = { type: 'run'; devices: SimDevice[]; options: FleetOptions } | { type: 'stop' } | { type: 'drop' } | { type: 'rate'; rateScale: number }
 type FromChild = { type: 'stats'; stats: FleetStats; final: boolean; cpuMs: number }
 
 /** How much lower than the command that starts it a load generator runs by default (nice): below the system it measures, gateway workers (mqtt.workerNice, 10) included. */
@@ -83,6 +83,8 @@ function runChild(): void {
       void fleet.start()
     } else if (m.type === 'drop') {
       fleet?.dropAll()
+    } else if (m.type === 'rate') {
+      fleet?.setRateScale(m.rateScale)
     } else if (m.type === 'stop') {
       clearInterval(timer)
       void (async () => {
@@ -221,10 +223,11 @@ export interface SimulationRun {
   ackedByDevice?: boolean
   /**
    * Called with each progress summary; may answer 'drop' (drop every
-   * connection now, as dropAtMs does) or 'stop' (end the run before
-   * durationMs, which is then the longest it runs).
+   * connection now, as dropAtMs does), 'stop' (end the run before
+   * durationMs, which is then the longest it runs) or a new rate scale
+   * for every device from now on.
    */
-  control?: (s: SimSummary) => 'drop' | 'stop' | undefined
+  control?: (s: SimSummary) => 'drop' | 'stop' | { rateScale: number } | undefined
   /** How much lower than this process the simulator processes run (nice; default SIM_NICE): the load generator must not outrank the system. */
   nice?: number
 }
@@ -284,6 +287,7 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
     const action = run.control?.(s)
     if (action === 'drop') dropAll()
     else if (action === 'stop') endRun()
+    else if (action) for (const c of children) c.send({ type: 'rate', rateScale: action.rateScale } satisfies ToChild)
   }, 250)
   await ended
   clearInterval(ticker)

@@ -146,7 +146,7 @@ export class DeviceFleet {
   readonly #o: FleetOptions
   readonly #devices: DeviceState[]
   readonly #byId = new Map<string, DeviceState>()
-  readonly #wheel: DeviceState[][]
+  #wheel: DeviceState[][] = []
   readonly #latency = new LatencyHistogram()
   #tick = 0
   #startedAt = 0
@@ -159,18 +159,36 @@ export class DeviceFleet {
 
   constructor(devices: readonly SimDevice[], opts: FleetOptions) {
     this.#o = opts
-    const maxTicks = Math.max(1, ...devices.map((d) => Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS)))
-    this.#wheel = Array.from({ length: maxTicks }, () => [])
     const injected = new Map<string, Injection[]>()
     for (const j of opts.injections ?? []) for (const id of j.deviceIds) injected.set(id, [...(injected.get(id) ?? []), j])
     this.#devices = devices.map((d, i) => {
-      const intervalTicks = Math.max(1, Math.round((d.intervalS * 1000) / opts.rateScale / TICK_MS))
-      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, topic: Buffer.from(`devices/${d.id}/telemetry`), lastSentAt: 0, nextId: 1, inflight: new Map(), acked: 0, intervalTicks, attempts: 0, slot: d.slot ?? i, injections: injected.get(d.id) ?? [] }
-      // Spread first reports over the interval, as real devices are.
-      this.#wheel[(i * 7919) % intervalTicks]?.push(s)
+      const s: DeviceState = { d, metrics: DEVICE_TYPE_BY_NAME.get(d.type)?.metrics ?? [], socket: undefined, connected: false, seq: 0, topic: Buffer.from(`devices/${d.id}/telemetry`), lastSentAt: 0, nextId: 1, inflight: new Map(), acked: 0, intervalTicks: 1, attempts: 0, slot: d.slot ?? i, injections: injected.get(d.id) ?? [] }
       this.#byId.set(d.id, s)
       return s
     })
+    this.#lay(opts.rateScale)
+  }
+
+  /**
+   * Sends this many times as often as the devices' intervals from now on
+   * (an overload benchmark raises the rate, then lowers it), each device's
+   * next report spread over its new interval.
+   */
+  setRateScale(rateScale: number): void {
+    if (!(rateScale > 0)) throw new RangeError(`a rate scale must be positive, not ${rateScale}`)
+    this.#lay(rateScale)
+  }
+
+  /** Lays every device on a new wheel for `rateScale`: reports spread over each device's interval from the current tick, as real devices' are. */
+  #lay(rateScale: number): void {
+    let slots = 1
+    for (const s of this.#devices) {
+      s.intervalTicks = Math.max(1, Math.round((s.d.intervalS * 1000) / rateScale / TICK_MS))
+      slots = Math.max(slots, s.intervalTicks)
+    }
+    const wheel: DeviceState[][] = Array.from({ length: slots }, () => [])
+    this.#devices.forEach((s, i) => wheel[(this.#tick + ((i * 7919) % s.intervalTicks)) % slots]?.push(s))
+    this.#wheel = wheel
   }
 
   /**

@@ -1,0 +1,286 @@
+// npm run bench:overload: overload is a state, not a collapse (issue 13).
+//
+//   1. `citytwin start --full` on a fresh full-scale city: the gateway, the
+//      store, the twin and the rules, as a city runs them.
+//   2. The simulator connects --devices of it at their normal intervals; once
+//      all are connected (or --connect-timeout-s) and what they queued
+//      meanwhile has drained (at most DRAIN_MAX_S),
+//   3. a base window (--base-s) at the normal rate,
+//   4. --scale times the normal rate for --overload-s (default 2× for 5 min),
+//   5. then --after-scale times it (default 1) for --after-s.
+// Every 10 s a line: offered and stored msg/s, p99 publish-to-stored over
+// those 10 s, memory per role, gateway workers alive and replaced, the
+// ingest alarm and open tickets. At the end, per phase: stored msg/s, CPU per
+// role, memory, API latency (GET /api/city and /api/grids/{id}, once a
+// second), and over the run: degraded spells, tickets by type (every device
+// keeps reporting, so each silence or area-outage ticket is a false one),
+// seconds from the load dropping until a 10 s window's p99 is under 1 s, and
+// every acknowledged message checked against the store. Figures go to
+// bench/results/overload-<date>.json, the system's log beside them.
+//
+//   npm run bench:overload -- [--devices N] [--workers W] [--scale X] [--overload-s S] [--after-scale X] [--after-s S]
+//                             [--base-s S] [--connect-timeout-s S] [--processes P]
+import { spawn } from 'node:child_process'
+import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
+import { cpus, tmpdir, totalmem } from 'node:os'
+import { dirname, join, resolve } from 'node:path'
+import { fileURLToPath } from 'node:url'
+import { parseArgs } from 'node:util'
+import { generateCity } from '../simulators/city/generate.ts'
+import { DEVICES_PER_PROCESS, defaultSources, randomPortOffset, runSimulation, SIM_NICE, type SimSummary } from '../simulators/devices/cli.ts'
+import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
+import { LatencyHistogram } from '../simulators/devices/latency.ts'
+import { fetchTickets } from '../simulators/scenarios/cli.ts'
+import { DRAIN_MAX_S } from './ingest-city.ts'
+import { checkAcknowledged } from './loss.ts'
+import { metricSum } from './metrics.ts'
+import { CpuLedger, gatewayWorkerPids, memoryOf, processTree, waitForLine } from './proc.ts'
+
+const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
+const SECRET = 'bench-overload-secret'
+/** Ticket types a device that keeps reporting must never raise: silence and area outage. */
+const SILENCE_TYPES = new Set(['device_offline', 'power_outage'])
+/** A 10 s window's p99 under this is recovered (the issue's aim). */
+const RECOVERED_P99_MS = 1_000
+
+const { values } = parseArgs({
+  options: {
+    devices: { type: 'string', default: '219300' },
+    workers: { type: 'string', default: '13' },
+    processes: { type: 'string' },
+    scale: { type: 'string', default: '2' },
+    'overload-s': { type: 'string', default: '300' },
+    'after-scale': { type: 'string', default: '1' },
+    'after-s': { type: 'string', default: '120' },
+    'base-s': { type: 'string', default: '60' },
+    'connect-timeout-s': { type: 'string', default: '600' },
+  },
+})
+const num = (name: keyof typeof values, min: number): number => {
+  const v = Number(values[name])
+  if (!(v >= min)) throw new Error(`--${name} must be a number, at least ${min}`)
+  return v
+}
+const o = {
+  devices: num('devices', 1), workers: num('workers', 1), scale: num('scale', 0.01), overloadS: num('overload-s', 10), afterScale: num('after-scale', 0.01),
+  afterS: num('after-s', 10), baseS: num('base-s', 10), connectTimeoutS: num('connect-timeout-s', 10),
+}
+
+const city = generateCity({ seed: 1, scale: 1 })
+const devices: SimDevice[] = city.devices.slice(0, o.devices).map((d) => ({ id: d.id, type: d.type, intervalS: d.intervalS }))
+const offered = devices.reduce((s, d) => s + 1 / d.intervalS, 0)
+const processes = values.processes === undefined ? Math.ceil(devices.length / DEVICES_PER_PROCESS) : num('processes', 1)
+const district = city.grids.find((g) => g.level === 'district')?.id ?? 1
+
+const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-overload-'))
+const dataDir = join(dir, 'db')
+const cli = join(REPO, 'bin', 'citytwin.js')
+const at = new Date().toISOString()
+const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: dataDir, CITYTWIN_API_OPEN_READS: 'true', CITYTWIN_DEVICE_SECRET: SECRET }
+console.log(`bench:overload: citytwin start --full --workers ${o.workers}; ${devices.length} devices (${Math.round(offered)} msg/s at the normal rate) from ${processes} simulator processes at nice ${SIM_NICE}; ` +
+  `${o.baseS} s at 1×, ${o.overloadS} s at ${o.scale}× (${Math.round(offered * o.scale)} msg/s), then ${o.afterS} s at ${o.afterScale}×`)
+const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', String(o.workers), '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
+let systemExit: number | null | undefined
+system.once('exit', (code) => {
+  systemExit = code
+})
+const systemLog = join(REPO, 'bench', 'results', `overload-${at.replace(/[:.]/g, '-')}.log`)
+mkdirSync(dirname(systemLog), { recursive: true })
+
+type Phase = 'connect' | 'drain' | 'base' | 'overload' | 'after'
+interface Mark { at: number; s: SimSummary; systemMs: number; rss: { primary: number; workers: number } }
+interface Window {
+  phase: Phase; atS: number; sentPerS: number; ackedPerS: number; p99Ms: number
+  rssGiB: { primary: number; workers: number }; workers: number; workersReplaced: number; degraded: boolean; spells: number; openTickets: number
+}
+
+const gib = (n: number): number => Math.round((n / 2 ** 30) * 100) / 100
+const quantile = (xs: number[], q: number): number => {
+  const s = [...xs].sort((a, b) => a - b)
+  return s.length === 0 ? 0 : Math.round((s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0) * 10) / 10
+}
+
+try {
+  const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/, createWriteStream(systemLog))
+  const port = Number(ready[1])
+  const api = ready[2] ?? ''
+  console.log(`the system's log: ${systemLog}`)
+  const primary = system.pid ?? 0
+  const ledger = new CpuLedger()
+  const systemMs = (): number => ledger.sample(processTree(primary))
+  const rss = (): { primary: number; workers: number } => ({ primary: memoryOf(primary).rss, workers: gatewayWorkerPids(primary).reduce((t, p) => t + memoryOf(p).rss, 0) })
+
+  // Gateway workers seen, and those gone while the system ran: a worker that died and was re-forked.
+  const seenWorkers = new Set<number>()
+  let replaced = 0
+  const trackWorkers = (): number => {
+    const now = new Set(gatewayWorkerPids(primary))
+    for (const p of seenWorkers) if (!now.has(p)) replaced++
+    seenWorkers.clear()
+    for (const p of now) seenWorkers.add(p)
+    return now.size
+  }
+  trackWorkers()
+
+  // What the system says of itself, read every 5 s off the simulator's path: the ingest alarm and open tickets.
+  let ingest = { degraded: false, spells: 0 }
+  let openTickets = 0
+  const readState = async (): Promise<void> => {
+    try {
+      ingest = (await (await fetch(`${api}/api/ingest`)).json()) as { degraded: boolean; spells: number }
+      openTickets = metricSum(await (await fetch(`${api}/metrics`)).text(), 'citytwin_tickets_open') ?? 0
+    } catch (e) {
+      console.log(`  (could not read the system's state: ${String(e)})`)
+    }
+  }
+  await readState()
+  const stateTimer = setInterval(() => void readState(), 5_000)
+
+  // The API as an operator sees it meanwhile: once a second, the city and a district, timed per phase.
+  let phase: Phase = 'connect'
+  const apiMs: Record<string, number[]> = {}
+  let probing = true
+  const probe = (async () => {
+    while (probing && systemExit === undefined) {
+      for (const path of ['/api/city', `/api/grids/${district}?limit=1`]) {
+        const t0 = performance.now()
+        const ok = await fetch(`${api}${path}`).then(async (r) => { await r.arrayBuffer(); return r.ok }, () => false)
+        const key = `${phase} ${path.startsWith('/api/city') ? 'city' : 'grid'}${ok ? '' : ' failed'}`
+        ;(apiMs[key] ??= []).push(performance.now() - t0)
+      }
+      await new Promise((r) => setTimeout(r, 1_000))
+    }
+  })()
+
+  const fleet: FleetOptions = {
+    host: '127.0.0.1', port, sources: defaultSources(), portOffset: randomPortOffset(), secret: SECRET, qos: 1, rateScale: 1,
+    connectConcurrency: 500, keepaliveS: 120, reconnect: true, reconnectSpreadMs: 60_000,
+  }
+  const marks: Partial<Record<Phase | 'end', Mark>> = {}
+  const spellsAt: Partial<Record<Phase | 'end', { degraded: boolean; spells: number }>> = {}
+  const windows: Window[] = []
+  let phaseAt = performance.now()
+  const startedAt = performance.now()
+  let connectedAfterS = null as number | null // set inside the control callback, which the compiler cannot follow
+  let recoveredAfterS = null as number | null
+  let lastWindow: { at: number; s: SimSummary } | undefined
+  const sinceS = (t: number): number => (performance.now() - t) / 1000
+  const enter = (next: Phase | 'end', s: SimSummary): void => {
+    marks[next] = { at: performance.now(), s, systemMs: systemMs(), rss: rss() }
+    spellsAt[next] = { ...ingest }
+    if (next !== 'end') {
+      phase = next
+      phaseAt = performance.now()
+    }
+  }
+
+  const summary = await runSimulation({
+    devices, processes, fleet, cli, ackedByDevice: true,
+    durationMs: (o.connectTimeoutS + DRAIN_MAX_S + o.baseS + o.overloadS + o.afterS + 60) * 1000,
+    control: (s) => {
+      if (systemExit !== undefined) {
+        console.log(`the system exited (${String(systemExit)}) during ${phase}: the run stops`)
+        return 'stop'
+      }
+      // A line every 10 s, and the window's p99 from the histogram's difference.
+      if (!lastWindow) lastWindow = { at: performance.now(), s }
+      else if (performance.now() - lastWindow.at >= 10_000) {
+        const w = (performance.now() - lastWindow.at) / 1000
+        const h = new LatencyHistogram()
+        h.counts = s.latency.map((n, i) => n - (lastWindow?.s.latency[i] ?? 0))
+        const m = rss()
+        const win: Window = {
+          phase, atS: Math.round(sinceS(startedAt)), sentPerS: Math.round((s.sent - lastWindow.s.sent) / w), ackedPerS: Math.round((s.acked - lastWindow.s.acked) / w),
+          p99Ms: Math.round(h.quantile(0.99)), rssGiB: { primary: gib(m.primary), workers: gib(m.workers) }, workers: trackWorkers(), workersReplaced: replaced,
+          degraded: ingest.degraded, spells: ingest.spells, openTickets,
+        }
+        windows.push(win)
+        console.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices}; offered ${win.sentPerS}/s (skipped with a full window ${s.skipped}), stored ${win.ackedPerS}/s, p99 ${win.p99Ms} ms; ` +
+          `RSS primary ${win.rssGiB.primary} GiB, ${win.workers} workers ${win.rssGiB.workers} GiB (${replaced} replaced); ingest ${win.degraded ? 'DEGRADED' : 'healthy'} (${win.spells} spells); open tickets ${openTickets}`)
+        if (phase === 'after' && recoveredAfterS === null && win.p99Ms < RECOVERED_P99_MS) recoveredAfterS = Math.round(sinceS(phaseAt))
+        lastWindow = { at: performance.now(), s }
+      }
+      if (phase === 'connect' && (s.connected >= devices.length || sinceS(phaseAt) > o.connectTimeoutS)) {
+        if (s.connected >= devices.length) connectedAfterS = Math.round(sinceS(startedAt))
+        enter('drain', s)
+      } else if (phase === 'drain' && (s.inflight <= offered || sinceS(phaseAt) > DRAIN_MAX_S)) {
+        enter('base', s)
+      } else if (phase === 'base' && sinceS(phaseAt) >= o.baseS) {
+        enter('overload', s)
+        return { rateScale: o.scale }
+      } else if (phase === 'overload' && sinceS(phaseAt) >= o.overloadS) {
+        enter('after', s)
+        return { rateScale: o.afterScale }
+      } else if (phase === 'after' && sinceS(phaseAt) >= o.afterS) {
+        enter('end', s)
+        return 'stop'
+      }
+      return undefined
+    },
+  })
+  probing = false
+  await probe
+  clearInterval(stateTimer)
+  trackWorkers()
+  const workersReplaced = replaced
+  const tickets = await fetchTickets(api, undefined).catch((e: unknown) => {
+    console.log(`could not read the tickets: ${String(e)}`)
+    return []
+  })
+  const byType: Record<string, number> = {}
+  for (const t of tickets) byType[t.type] = (byType[t.type] ?? 0) + 1
+  const falseSilence = tickets.filter((t) => SILENCE_TYPES.has(t.type)).length
+  const systemAlive = systemExit === undefined
+  await new Promise<void>((r) => {
+    if (systemExit !== undefined) return r()
+    system.once('exit', () => r())
+    system.kill('SIGTERM')
+    setTimeout(() => system.kill('SIGKILL'), 60_000).unref()
+  })
+  const loss = await checkAcknowledged(dataDir, summary.ackedByDevice ?? {})
+
+  // Per phase: stored rate, CPU per role, memory at its start and end, API latency.
+  const order: (Phase | 'end')[] = ['base', 'overload', 'after', 'end']
+  const phases: Record<string, unknown> = {}
+  for (let i = 0; i + 1 < order.length; i++) {
+    const a = marks[order[i] as Phase]
+    const b = marks[order[i + 1] as Phase | 'end']
+    if (!a || !b) continue
+    const seconds = (b.at - a.at) / 1000
+    const acked = Math.max(1, b.s.acked - a.s.acked)
+    const sys = b.systemMs - a.systemMs
+    const sim = (b.s.cpuS - a.s.cpuS) * 1000
+    const name = order[i] as Phase
+    const ws = windows.filter((w) => w.phase === name)
+    phases[name] = {
+      seconds: Math.round(seconds), offeredPerS: Math.round((b.s.sent - a.s.sent) / seconds), skippedPerS: Math.round((b.s.skipped - a.s.skipped) / seconds), storedPerS: Math.round((b.s.acked - a.s.acked) / seconds),
+      worstWindowP99Ms: Math.max(0, ...ws.map((w) => w.p99Ms)),
+      cpu: { systemCores: Math.round(sys / seconds) / 1000, systemUsPerMsg: Math.round((sys * 1000) / acked), simulatorCores: Math.round(sim / seconds) / 1000, simulatorUsPerMsg: Math.round((sim * 1000) / acked) },
+      rssGiB: { start: { primary: gib(a.rss.primary), workers: gib(a.rss.workers) }, end: { primary: gib(b.rss.primary), workers: gib(b.rss.workers) },
+        max: { primary: Math.max(0, ...ws.map((w) => w.rssGiB.primary)), workers: Math.max(0, ...ws.map((w) => w.rssGiB.workers)) } },
+      apiMs: Object.fromEntries(Object.entries(apiMs).filter(([k]) => k.startsWith(`${name} `)).map(([k, xs]) => [k.slice(name.length + 1), { n: xs.length, p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) }])),
+    }
+  }
+  const over = spellsAt.overload
+  const result = {
+    bench: 'overload', at,
+    command: `npm run bench:overload -- --devices ${o.devices} --workers ${o.workers} --scale ${o.scale} --overload-s ${o.overloadS} --after-scale ${o.afterScale} --after-s ${o.afterS} --base-s ${o.baseS}`,
+    machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
+    devices: devices.length, normalPerS: Math.round(offered), processes, connectedAfterS, phases,
+    systemAlive, workersReplaced,
+    // Alarms raised from the overload on: one already up when it began counts as the one.
+    degradedAlarms: over && spellsAt.end ? spellsAt.end.spells - over.spells + (over.degraded ? 1 : 0) : null,
+    spellsAt, ticketsByType: byType, falseSilenceTickets: falseSilence, recoveredAfterS,
+    acknowledged: summary.acked, ...loss, windows,
+  }
+  const file = join(REPO, 'bench', 'results', `overload-${at.replace(/[:.]/g, '-')}.json`)
+  writeFileSync(file, JSON.stringify(result, null, 2))
+  for (const [name, p] of Object.entries(phases)) console.log(`${name.padEnd(9)} ${JSON.stringify(p)}`)
+  console.log(`system ${systemAlive ? 'alive throughout' : `exited (${String(systemExit)})`}; gateway workers replaced: ${workersReplaced}; degraded alarms from the overload on: ${String(result.degradedAlarms)}; ` +
+    `tickets ${JSON.stringify(byType)} (false silence or outage: ${falseSilence}); p99 under ${RECOVERED_P99_MS} ms ${recoveredAfterS === null ? 'never after the drop' : `${recoveredAfterS} s after the drop`}`)
+  console.log(`acknowledged ${summary.acked}; stored ${loss.storedMessages}, dead-lettered ${loss.deadLettered} ${JSON.stringify(loss.deadLetterCodes)}; acknowledged but neither: ${loss.lostAcknowledged} (${loss.devicesWithLoss} devices)`)
+  console.log(`results: ${file}`)
+} finally {
+  if (systemExit === undefined) system.kill('SIGKILL')
+  rmSync(dir, { recursive: true, force: true })
+}
