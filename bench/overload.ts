@@ -19,7 +19,7 @@
 // bench/results/overload-<date>.json, the system's log beside them.
 //
 //   npm run bench:overload -- [--devices N] [--workers W] [--scale X] [--overload-s S] [--after-scale X] [--after-s S]
-//                             [--base-s S] [--connect-timeout-s S] [--processes P]
+//                             [--base-s S] [--connect-timeout-s S] [--processes P] [--profile-dir DIR]   (CPU profiles of the system's processes)
 import { spawn } from 'node:child_process'
 import { createWriteStream, mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -54,6 +54,7 @@ const { values } = parseArgs({
     'after-s': { type: 'string', default: '120' },
     'base-s': { type: 'string', default: '60' },
     'connect-timeout-s': { type: 'string', default: '600' },
+    'profile-dir': { type: 'string' },
   },
 })
 const num = (name: keyof typeof values, min: number): number => {
@@ -79,7 +80,9 @@ const at = new Date().toISOString()
 const env = { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DATA_DIR: dataDir, CITYTWIN_API_OPEN_READS: 'true', CITYTWIN_DEVICE_SECRET: SECRET }
 console.log(`bench:overload: citytwin start --full --workers ${o.workers}; ${devices.length} devices (${Math.round(offered)} msg/s at the normal rate) from ${processes} simulator processes at nice ${SIM_NICE}; ` +
   `${o.baseS} s at 1×, ${o.overloadS} s at ${o.scale}× (${Math.round(offered * o.scale)} msg/s), then ${o.afterS} s at ${o.afterScale}×`)
-const system = spawn(process.execPath, [cli, 'start', '--full', '--workers', String(o.workers), '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
+// Profiled, the system's processes (the primary and the gateway workers it forks with its flags) write CPU profiles there.
+const profile = values['profile-dir'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(values['profile-dir'])}`]
+const system = spawn(process.execPath, [...profile, cli, 'start', '--full', '--workers', String(o.workers), '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
 let systemExit: number | null | undefined
 system.once('exit', (code) => {
   systemExit = code
@@ -92,6 +95,8 @@ interface Mark { at: number; s: SimSummary; systemMs: number; rss: { primary: nu
 interface Window {
   phase: Phase; atS: number; sentPerS: number; ackedPerS: number; p99Ms: number
   rssGiB: { primary: number; workers: number }; workers: number; workersReplaced: number; degraded: boolean; spells: number; openTickets: number
+  /** Percent of one core: the primary (its main process; the store's threads are in it), the gateway workers, the simulator. */
+  cpuPct: { primary: number; workers: number; simulator: number }
 }
 
 const gib = (n: number): number => Math.round((n / 2 ** 30) * 100) / 100
@@ -163,7 +168,12 @@ try {
   const startedAt = performance.now()
   let connectedAfterS = null as number | null // set inside the control callback, which the compiler cannot follow
   let recoveredAfterS = null as number | null
-  let lastWindow: { at: number; s: SimSummary } | undefined
+  let lastWindow: { at: number; s: SimSummary; primaryMs: number; workersMs: number } | undefined
+  // The CPU of each role per window: the primary with the store, twin and rules; the gateway workers; the simulator.
+  const primaryLedger = new CpuLedger()
+  const workersLedger = new CpuLedger()
+  const primaryMs = (): number => primaryLedger.sample([primary])
+  const workersMs = (): number => workersLedger.sample(gatewayWorkerPids(primary).flatMap(processTree))
   const sinceS = (t: number): number => (performance.now() - t) / 1000
   const enter = (next: Phase | 'end', s: SimSummary): void => {
     marks[next] = { at: performance.now(), s, systemMs: systemMs(), rss: rss() }
@@ -183,22 +193,25 @@ try {
         return 'stop'
       }
       // A line every 10 s, and the window's p99 from the histogram's difference.
-      if (!lastWindow) lastWindow = { at: performance.now(), s }
+      if (!lastWindow) lastWindow = { at: performance.now(), s, primaryMs: primaryMs(), workersMs: workersMs() }
       else if (performance.now() - lastWindow.at >= 10_000) {
         const w = (performance.now() - lastWindow.at) / 1000
         const h = new LatencyHistogram()
         h.counts = s.latency.map((n, i) => n - (lastWindow?.s.latency[i] ?? 0))
         const m = rss()
+        const cpu = { primaryMs: primaryMs(), workersMs: workersMs() }
+        const share = (ms: number): number => Math.round(ms / w / 10)
         const win: Window = {
           phase, atS: Math.round(sinceS(startedAt)), sentPerS: Math.round((s.sent - lastWindow.s.sent) / w), ackedPerS: Math.round((s.acked - lastWindow.s.acked) / w),
           p99Ms: Math.round(h.quantile(0.99)), rssGiB: { primary: gib(m.primary), workers: gib(m.workers) }, workers: trackWorkers(), workersReplaced: replaced,
           degraded: ingest.degraded, spells: ingest.spells, openTickets,
+          cpuPct: { primary: share(cpu.primaryMs - lastWindow.primaryMs), workers: share(cpu.workersMs - lastWindow.workersMs), simulator: share((s.cpuS - lastWindow.s.cpuS) * 1000) },
         }
         windows.push(win)
         console.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices}; offered ${win.sentPerS}/s (skipped with a full window ${s.skipped}), stored ${win.ackedPerS}/s, p99 ${win.p99Ms} ms; ` +
-          `RSS primary ${win.rssGiB.primary} GiB, ${win.workers} workers ${win.rssGiB.workers} GiB (${replaced} replaced); ingest ${win.degraded ? 'DEGRADED' : 'healthy'} (${win.spells} spells); open tickets ${openTickets}`)
+          `CPU primary ${win.cpuPct.primary}%, workers ${win.cpuPct.workers}%, simulator ${win.cpuPct.simulator}%; RSS primary ${win.rssGiB.primary} GiB, ${win.workers} workers ${win.rssGiB.workers} GiB (${replaced} replaced); ingest ${win.degraded ? 'DEGRADED' : 'healthy'} (${win.spells} spells); open tickets ${openTickets}`)
         if (phase === 'after' && recoveredAfterS === null && win.p99Ms < RECOVERED_P99_MS) recoveredAfterS = Math.round(sinceS(phaseAt))
-        lastWindow = { at: performance.now(), s }
+        lastWindow = { at: performance.now(), s, ...cpu }
       }
       if (phase === 'connect' && (s.connected >= devices.length || sinceS(phaseAt) > o.connectTimeoutS)) {
         if (s.connected >= devices.length) connectedAfterS = Math.round(sinceS(startedAt))

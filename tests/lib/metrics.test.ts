@@ -27,3 +27,15 @@ describe('tallyCounter', () => {
     expect(await valueOf('citytwin_test_tally_total', 'outcome="ok"')).toBe(1_003)
   })
 })
+
+describe('process metrics', () => {
+  it('count open descriptors, and walk no socket a scrape (no active handles or resources)', async () => {
+    const body = (await metricsText()).body
+    const fds = body.split('\n').find((l) => l.startsWith('citytwin_process_process_open_fds{'))
+    expect(Number(fds?.slice(fds.lastIndexOf(' ') + 1))).toBeGreaterThan(2)
+    expect(body).not.toMatch(/citytwin_process_nodejs_active_(handles|resources)/)
+    // The usual process series are still there.
+    expect(body).toMatch(/citytwin_process_process_cpu_seconds_total\{/)
+    expect(body).toMatch(/citytwin_process_nodejs_heap_size_used_bytes\{/)
+  })
+})
