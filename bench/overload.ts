@@ -208,7 +208,7 @@ try {
           cpuPct: { primary: share(cpu.primaryMs - lastWindow.primaryMs), workers: share(cpu.workersMs - lastWindow.workersMs), simulator: share((s.cpuS - lastWindow.s.cpuS) * 1000) },
         }
         windows.push(win)
-        console.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices}; offered ${win.sentPerS}/s (skipped with a full window ${s.skipped}), stored ${win.ackedPerS}/s, p99 ${win.p99Ms} ms; ` +
+        console.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices} (refused ${s.refused}, connect errors ${s.connectErrors}); offered ${win.sentPerS}/s (skipped with a full window ${s.skipped}), stored ${win.ackedPerS}/s, p99 ${win.p99Ms} ms; ` +
           `CPU primary ${win.cpuPct.primary}%, workers ${win.cpuPct.workers}%, simulator ${win.cpuPct.simulator}%; RSS primary ${win.rssGiB.primary} GiB, ${win.workers} workers ${win.rssGiB.workers} GiB (${replaced} replaced); ingest ${win.degraded ? 'DEGRADED' : 'healthy'} (${win.spells} spells); open tickets ${openTickets}`)
         if (phase === 'after' && recoveredAfterS === null && win.p99Ms < RECOVERED_P99_MS) recoveredAfterS = Math.round(sinceS(phaseAt))
         lastWindow = { at: performance.now(), s, ...cpu }

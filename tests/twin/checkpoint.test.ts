@@ -8,6 +8,7 @@ import { eventElements } from '../../lib/bus/stored.ts'
 import { PositionClock } from '../../lib/bus/position.ts'
 import { loadConfig } from '../../lib/config.ts'
 import { generateCity } from '../../simulators/city/generate.ts'
+import { checkpointRows } from '../../twin/state/checkpoint.ts'
 import { loadTwin } from '../../twin/state/load.ts'
 import { writerConfig } from '../../store/config.ts'
 import { StoreWriter } from '../../store/writer.ts'
@@ -121,6 +122,32 @@ describe("the twin's checkpoint", () => {
     await sys.live.checkpoint()
     for (const d of some) expect(await latestOf(d.id)).toBe(1)
     expectSameDevices(await loadTwin(sys.store.client, sys.live.twin.policy), some.map((d) => d.id))
+  })
+
+  it('reads the twin a slice of devices at a time, with turns of the event loop between, and takes what was applied meanwhile', async () => {
+    const some = water.slice(13, 23)
+    const t = Date.now() - 3_000
+    for (const [k, d] of some.entries()) await sys.report(d.id, t + k, { level_cm: 200 + k })
+    const twin = sys.live.twin
+    const last = some[some.length - 1]
+    if (!last) throw new Error('no device')
+    // Turns of the event loop while the rows are read; at the first, a newer reading of the last device.
+    let turns = 0
+    let reading = true
+    const spin = (): void => {
+      if (!reading) return
+      if (turns++ === 0) twin.apply([{ kind: 'reading', deviceId: last.id, ts: t + 100, values: { level_cm: 999 } }], Date.now())
+      setImmediate(spin)
+    }
+    setImmediate(spin)
+    const rows = await checkpointRows(twin, { readings: new Set(some.map((d) => d.id)), connectivity: new Map(), positions: { readings: 0, events: 0 } }, 3)
+    reading = false
+    // Ten devices in slices of three: three turns at least.
+    expect(turns).toBeGreaterThanOrEqual(3)
+    const lines = rows.latest.body.trim().split('\n').map((l) => JSON.parse(l) as unknown)
+    expect(rows.latest.rows).toBe(lines.length)
+    // One row a metric reported (no battery reading, no battery row); the last device as the twin had it when read.
+    expect(lines).toEqual(some.map((d, k) => (d === last ? [d.id, 'level_cm', t + 100, 999] : [d.id, 'level_cm', t + k, 200 + k])))
   })
 
   it('is written once more when the twin stops', async () => {

@@ -168,9 +168,8 @@ export class LiveTwin implements Component {
     if (!twin || this.#loading || this.#gapsCovered < this.#gaps) return
     const t0 = performance.now()
     const delta = this.#checkpoints.take()
-    // Read from the twin now, in one turn: the state and the positions agree.
-    const rows = checkpointRows(twin, delta)
-    this.#checkpointing = writeCheckpoint(this.#client, rows, delta.positions).then(
+    // The positions are taken now; the state is read over a few turns, and may be newer (checkpointRows says why that is safe).
+    this.#checkpointing = checkpointRows(twin, delta).then((rows) => writeCheckpoint(this.#client, rows, delta.positions)).then(
       () => {
         this.#checkpointCounts.written++
         this.#checkpointCounts.lastDevices = delta.readings.size + delta.connectivity.size
