@@ -34,7 +34,7 @@ import { fetchTickets } from '../simulators/scenarios/cli.ts'
 import { DRAIN_MAX_S } from './ingest-city.ts'
 import { checkAcknowledged } from './loss.ts'
 import { metricSum } from './metrics.ts'
-import { CpuLedger, gatewayWorkerPids, memoryOf, processTree, waitForLine } from './proc.ts'
+import { CpuLedger, gatewayWorkerPids, listenOverflows, memoryOf, processTree, somaxconn, waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 const SECRET = 'bench-overload-secret'
@@ -83,9 +83,14 @@ console.log(`bench:overload: citytwin start --full --workers ${o.workers}; ${dev
 // Profiled, the system's processes (the primary and the gateway workers it forks with its flags) write CPU profiles there.
 const profile = values['profile-dir'] === undefined ? [] : ['--cpu-prof', `--cpu-prof-dir=${resolve(values['profile-dir'])}`]
 const system = spawn(process.execPath, [...profile, cli, 'start', '--full', '--workers', String(o.workers), '--port', '0', '--mqtt-port', '0'], { cwd: REPO, env, stdio: ['ignore', 'pipe', 'inherit'] })
-let systemExit: number | null | undefined
-system.once('exit', (code) => {
-  systemExit = code
+/** How the system ended, once it has: its exit code or the signal that ended it. */
+let systemExit: string | undefined
+system.once('exit', (code, signal) => {
+  systemExit = signal ?? String(code)
+})
+// This process ending any way (an uncaught error included) takes the system with it.
+process.once('exit', () => {
+  if (systemExit === undefined) system.kill('SIGKILL')
 })
 const systemLog = join(REPO, 'bench', 'results', `overload-${at.replace(/[:.]/g, '-')}.log`)
 mkdirSync(dirname(systemLog), { recursive: true })
@@ -111,6 +116,7 @@ try {
   const api = ready[2] ?? ''
   console.log(`the system's log: ${systemLog}`)
   const primary = system.pid ?? 0
+  const overflowsBefore = listenOverflows()
   const ledger = new CpuLedger()
   const systemMs = (): number => ledger.sample(processTree(primary))
   const rss = (): { primary: number; workers: number } => ({ primary: memoryOf(primary).rss, workers: gatewayWorkerPids(primary).reduce((t, p) => t + memoryOf(p).rss, 0) })
@@ -119,6 +125,8 @@ try {
   const seenWorkers = new Set<number>()
   let replaced = 0
   const trackWorkers = (): number => {
+    // Once the system has ended its workers are gone with it: not replaced.
+    if (systemExit !== undefined) return 0
     const now = new Set(gatewayWorkerPids(primary))
     for (const p of seenWorkers) if (!now.has(p)) replaced++
     seenWorkers.clear()
@@ -132,8 +140,13 @@ try {
   let openTickets = 0
   const readState = async (): Promise<void> => {
     try {
-      ingest = (await (await fetch(`${api}/api/ingest`)).json()) as { degraded: boolean; spells: number }
-      openTickets = metricSum(await (await fetch(`${api}/metrics`)).text(), 'citytwin_tickets_open') ?? 0
+      const answer = async (path: string): Promise<Response> => {
+        const r = await fetch(`${api}${path}`, { signal: AbortSignal.timeout(5_000) })
+        if (!r.ok) throw new Error(`GET ${path} answered ${r.status}`)
+        return r
+      }
+      ingest = (await (await answer('/api/ingest')).json()) as { degraded: boolean; spells: number }
+      openTickets = metricSum(await (await answer('/metrics')).text(), 'citytwin_tickets_open') ?? 0
     } catch (e) {
       console.log(`  (could not read the system's state: ${String(e)})`)
     }
@@ -149,7 +162,7 @@ try {
     while (probing && systemExit === undefined) {
       for (const path of ['/api/city', `/api/grids/${district}?limit=1`]) {
         const t0 = performance.now()
-        const ok = await fetch(`${api}${path}`).then(async (r) => { await r.arrayBuffer(); return r.ok }, () => false)
+        const ok = await fetch(`${api}${path}`, { signal: AbortSignal.timeout(10_000) }).then(async (r) => { await r.arrayBuffer(); return r.ok }, () => false)
         const key = `${phase} ${path.startsWith('/api/city') ? 'city' : 'grid'}${ok ? '' : ' failed'}`
         ;(apiMs[key] ??= []).push(performance.now() - t0)
       }
@@ -175,7 +188,31 @@ try {
   const primaryMs = (): number => primaryLedger.sample([primary])
   const workersMs = (): number => workersLedger.sample(gatewayWorkerPids(primary).flatMap(processTree))
   const sinceS = (t: number): number => (performance.now() - t) / 1000
+  // A line every 10 s, and at each phase change (so a window holds one phase's load), with the window's p99 from the histogram's difference.
+  const closeWindow = (s: SimSummary): void => {
+    if (!lastWindow) return
+    const w = (performance.now() - lastWindow.at) / 1000
+    if (w < 1) return
+    const h = new LatencyHistogram()
+    h.counts = s.latency.map((n, i) => n - (lastWindow?.s.latency[i] ?? 0))
+    const m = rss()
+    const cpu = { primaryMs: primaryMs(), workersMs: workersMs() }
+    const share = (ms: number): number => Math.round(ms / w / 10)
+    const win: Window = {
+      phase, atS: Math.round(sinceS(startedAt)), sentPerS: Math.round((s.sent - lastWindow.s.sent) / w), ackedPerS: Math.round((s.acked - lastWindow.s.acked) / w),
+      p99Ms: Math.round(h.quantile(0.99)), rssGiB: { primary: gib(m.primary), workers: gib(m.workers) }, workers: trackWorkers(), workersReplaced: replaced,
+      degraded: ingest.degraded, spells: ingest.spells, openTickets,
+      cpuPct: { primary: share(cpu.primaryMs - lastWindow.primaryMs), workers: share(cpu.workersMs - lastWindow.workersMs), simulator: share((s.cpuS - lastWindow.s.cpuS) * 1000) },
+    }
+    windows.push(win)
+    console.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices} (refused ${s.refused}, connect errors ${s.connectErrors}); offered ${win.sentPerS}/s (skipped with a full window ${s.skipped}), stored ${win.ackedPerS}/s, p99 ${win.p99Ms} ms; ` +
+      `CPU primary ${win.cpuPct.primary}%, workers ${win.cpuPct.workers}%, simulator ${win.cpuPct.simulator}%; RSS primary ${win.rssGiB.primary} GiB, ${win.workers} workers ${win.rssGiB.workers} GiB (${replaced} replaced); ingest ${win.degraded ? 'DEGRADED' : 'healthy'} (${win.spells} spells); open tickets ${openTickets}`)
+    // Recovered: a window after the drop whose acknowledgements kept up with what was offered, at p99 under the aim (an empty one is a stall, not a recovery).
+    if (phase === 'after' && recoveredAfterS === null && h.count > 0 && win.ackedPerS >= 0.9 * win.sentPerS && win.p99Ms < RECOVERED_P99_MS) recoveredAfterS = Math.round(sinceS(phaseAt))
+    lastWindow = { at: performance.now(), s, ...cpu }
+  }
   const enter = (next: Phase | 'end', s: SimSummary): void => {
+    closeWindow(s)
     marks[next] = { at: performance.now(), s, systemMs: systemMs(), rss: rss() }
     spellsAt[next] = { ...ingest }
     if (next !== 'end') {
@@ -189,30 +226,12 @@ try {
     durationMs: (o.connectTimeoutS + DRAIN_MAX_S + o.baseS + o.overloadS + o.afterS + 60) * 1000,
     control: (s) => {
       if (systemExit !== undefined) {
-        console.log(`the system exited (${String(systemExit)}) during ${phase}: the run stops`)
+        console.log(`the system exited (${systemExit}) during ${phase}: the run stops`)
+        enter('end', s)
         return 'stop'
       }
-      // A line every 10 s, and the window's p99 from the histogram's difference.
       if (!lastWindow) lastWindow = { at: performance.now(), s, primaryMs: primaryMs(), workersMs: workersMs() }
-      else if (performance.now() - lastWindow.at >= 10_000) {
-        const w = (performance.now() - lastWindow.at) / 1000
-        const h = new LatencyHistogram()
-        h.counts = s.latency.map((n, i) => n - (lastWindow?.s.latency[i] ?? 0))
-        const m = rss()
-        const cpu = { primaryMs: primaryMs(), workersMs: workersMs() }
-        const share = (ms: number): number => Math.round(ms / w / 10)
-        const win: Window = {
-          phase, atS: Math.round(sinceS(startedAt)), sentPerS: Math.round((s.sent - lastWindow.s.sent) / w), ackedPerS: Math.round((s.acked - lastWindow.s.acked) / w),
-          p99Ms: Math.round(h.quantile(0.99)), rssGiB: { primary: gib(m.primary), workers: gib(m.workers) }, workers: trackWorkers(), workersReplaced: replaced,
-          degraded: ingest.degraded, spells: ingest.spells, openTickets,
-          cpuPct: { primary: share(cpu.primaryMs - lastWindow.primaryMs), workers: share(cpu.workersMs - lastWindow.workersMs), simulator: share((s.cpuS - lastWindow.s.cpuS) * 1000) },
-        }
-        windows.push(win)
-        console.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices} (refused ${s.refused}, connect errors ${s.connectErrors}); offered ${win.sentPerS}/s (skipped with a full window ${s.skipped}), stored ${win.ackedPerS}/s, p99 ${win.p99Ms} ms; ` +
-          `CPU primary ${win.cpuPct.primary}%, workers ${win.cpuPct.workers}%, simulator ${win.cpuPct.simulator}%; RSS primary ${win.rssGiB.primary} GiB, ${win.workers} workers ${win.rssGiB.workers} GiB (${replaced} replaced); ingest ${win.degraded ? 'DEGRADED' : 'healthy'} (${win.spells} spells); open tickets ${openTickets}`)
-        if (phase === 'after' && recoveredAfterS === null && win.p99Ms < RECOVERED_P99_MS) recoveredAfterS = Math.round(sinceS(phaseAt))
-        lastWindow = { at: performance.now(), s, ...cpu }
-      }
+      else if (performance.now() - lastWindow.at >= 10_000) closeWindow(s)
       if (phase === 'connect' && (s.connected >= devices.length || sinceS(phaseAt) > o.connectTimeoutS)) {
         if (s.connected >= devices.length) connectedAfterS = Math.round(sinceS(startedAt))
         enter('drain', s)
@@ -236,6 +255,8 @@ try {
   clearInterval(stateTimer)
   trackWorkers()
   const workersReplaced = replaced
+  // Connects the kernel dropped with the accept queue full (each a SYN retried after 1, 2, 4... s), and its cap.
+  const listen = { overflows: listenOverflows() - overflowsBefore, somaxconn: somaxconn() ?? null }
   const tickets = await fetchTickets(api, undefined).catch((e: unknown) => {
     console.log(`could not read the tickets: ${String(e)}`)
     return []
@@ -277,10 +298,10 @@ try {
   const over = spellsAt.overload
   const result = {
     bench: 'overload', at,
-    command: `npm run bench:overload -- --devices ${o.devices} --workers ${o.workers} --scale ${o.scale} --overload-s ${o.overloadS} --after-scale ${o.afterScale} --after-s ${o.afterS} --base-s ${o.baseS}`,
+    command: `npm run bench:overload -- ${process.argv.slice(2).join(' ')}`,
     machine: { cpu: cpus()[0]?.model ?? '', cpus: cpus().length, memGiB: Math.round(totalmem() / 2 ** 30), node: process.version },
     devices: devices.length, normalPerS: Math.round(offered), processes, connectedAfterS, phases,
-    systemAlive, workersReplaced,
+    systemAlive, workersReplaced, listen,
     // Alarms raised from the overload on: one already up when it began counts as the one.
     degradedAlarms: over && spellsAt.end ? spellsAt.end.spells - over.spells + (over.degraded ? 1 : 0) : null,
     spellsAt, ticketsByType: byType, falseSilenceTickets: falseSilence, recoveredAfterS,
@@ -289,8 +310,9 @@ try {
   const file = join(REPO, 'bench', 'results', `overload-${at.replace(/[:.]/g, '-')}.json`)
   writeFileSync(file, JSON.stringify(result, null, 2))
   for (const [name, p] of Object.entries(phases)) console.log(`${name.padEnd(9)} ${JSON.stringify(p)}`)
-  console.log(`system ${systemAlive ? 'alive throughout' : `exited (${String(systemExit)})`}; gateway workers replaced: ${workersReplaced}; degraded alarms from the overload on: ${String(result.degradedAlarms)}; ` +
+  console.log(`system ${systemAlive ? 'alive throughout' : `exited (${systemExit ?? ''})`}; gateway workers replaced: ${workersReplaced}; degraded alarms from the overload on: ${String(result.degradedAlarms)}; ` +
     `tickets ${JSON.stringify(byType)} (false silence or outage: ${falseSilence}); p99 under ${RECOVERED_P99_MS} ms ${recoveredAfterS === null ? 'never after the drop' : `${recoveredAfterS} s after the drop`}`)
+  console.log(`connects dropped with the listen queue full: ${listen.overflows} (net.core.somaxconn ${String(listen.somaxconn)})`)
   console.log(`acknowledged ${summary.acked}; stored ${loss.storedMessages}, dead-lettered ${loss.deadLettered} ${JSON.stringify(loss.deadLetterCodes)}; acknowledged but neither: ${loss.lostAcknowledged} (${loss.devicesWithLoss} devices)`)
   console.log(`results: ${file}`)
 } finally {

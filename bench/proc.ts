@@ -153,3 +153,31 @@ export function waitForLine(child: ChildProcess, re: RegExp, rest?: NodeJS.Writa
     child.once('exit', onExit)
   })
 }
+
+/**
+ * Connections the kernel dropped, since boot, because a listener's accept
+ * queue was full (TcpExt ListenOverflows in /proc/net/netstat; 0 where it
+ * cannot be read). Each costs the device a SYN retransmitted after 1, 2,
+ * 4... s: a connect phase or a reconnect storm slowed by it is the queue's
+ * doing, not the CPU's.
+ */
+export function listenOverflows(): number {
+  try {
+    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n')
+    const names = lines.find((l) => l.startsWith('TcpExt:'))?.split(/\s+/) ?? []
+    const values = lines.filter((l) => l.startsWith('TcpExt:'))[1]?.split(/\s+/) ?? []
+    const i = names.indexOf('ListenOverflows')
+    return i > 0 ? Number(values[i] ?? 0) : 0
+  } catch {
+    return 0
+  }
+}
+
+/** The kernel's cap on a listener's accept queue (net.core.somaxconn); undefined where it cannot be read. */
+export function somaxconn(): number | undefined {
+  try {
+    return Number(readFileSync('/proc/sys/net/core/somaxconn', 'utf8').trim())
+  } catch {
+    return undefined
+  }
+}

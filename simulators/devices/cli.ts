@@ -266,7 +266,8 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
   const connectedNow = (): number => [...latest.values()].reduce((n, s) => n + s.connected, 0)
   const dropAll = (): void => {
     drop = { at: performance.now(), before: connectedNow(), backAfterS: null }
-    for (const c of children) c.send({ type: 'drop' } satisfies ToChild)
+    // A child that has died is no longer connected: a send would throw from a timer.
+    for (const c of children) if (c.connected) c.send({ type: 'drop' } satisfies ToChild)
   }
   let endRun: () => void = () => undefined
   const ended = new Promise<void>((resolve) => {
@@ -287,7 +288,7 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
     const action = run.control?.(s)
     if (action === 'drop') dropAll()
     else if (action === 'stop') endRun()
-    else if (action) for (const c of children) c.send({ type: 'rate', rateScale: action.rateScale } satisfies ToChild)
+    else if (action) for (const c of children) if (c.connected) c.send({ type: 'rate', rateScale: action.rateScale } satisfies ToChild)
   }, 250)
   await ended
   clearInterval(ticker)
@@ -295,8 +296,10 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
   clearTimeout(endTimer)
   const elapsed = seconds()
   await Promise.all(children.map((c) => new Promise<void>((resolve) => {
+    // One that has already ended would never say so again.
+    if (c.exitCode !== null || c.signalCode !== null) return resolve()
     c.once('exit', () => resolve())
-    c.send({ type: 'stop' } satisfies ToChild)
+    if (c.connected) c.send({ type: 'stop' } satisfies ToChild)
     setTimeout(() => c.kill('SIGKILL'), 15_000).unref()
   })))
   const summary: SimSummary = summarise(children.map((c) => finals.get(c) ?? latest.get(c)).filter((s): s is FleetStats => s !== undefined), processes, elapsed, cpuMs())

@@ -111,6 +111,8 @@ async function clickOnMap(lonLat: readonly [number, number], shows: string): Pro
       await page.waitForSelector(shows, { timeout: 10_000 })
       return
     } catch {
+      // A click that was taken may still be loading its panel: it gets the rest of Playwright's usual 30 s.
+      if ((await page.textContent('#panel')) !== before && (await page.waitForSelector(shows, { timeout: 20_000 }).then(() => true, () => false))) return
       const now = await page.textContent('#panel')
       misses.push(`click ${attempt + 1} at (${Math.round(at.x)}, ${Math.round(at.y)}) over ${at.picked}: the panel shows ${JSON.stringify(now?.slice(0, 200) ?? '')}`)
       // A click that was taken and showed something else is the failure itself: no second try.

@@ -98,16 +98,21 @@ export const CHECKPOINT_SLICE_DEVICES = 5_000
  * for about a second (a CPU profile of the whole system, 2026-12-01).
  * A device read in a later turn may hold values newer than
  * `delta.positions`: harmless, as the twin keeps a value only over an
- * older one and connectivity only over an earlier event, so what a load
- * replays above those positions changes nothing it already has.
+ * older one, so what a load replays above those positions changes nothing
+ * it already has. (Connectivity rows come from the delta itself, as noted
+ * when each event was applied, not from the twin's state.)
  */
 export async function checkpointRows(twin: Twin, delta: CheckpointDelta, sliceDevices = CHECKPOINT_SLICE_DEVICES): Promise<CheckpointRows> {
-  const parts: string[] = []
+  // Each slice's lines joined as it ends: one join of 550,000 lines would be a turn of its own.
+  const slices: string[] = []
+  let lines: string[] = []
   let rows = 0
   let inSlice = 0
   for (const id of delta.readings) {
     if (inSlice++ === sliceDevices) {
       inSlice = 1
+      if (lines.length > 0) slices.push(lines.join('\n'))
+      lines = []
       await nextTurn()
     }
     const i = twin.deviceIndex(id)
@@ -117,12 +122,13 @@ export async function checkpointRows(twin: Twin, delta: CheckpointDelta, sliceDe
     for (let k = 0; k < metrics.length; k++) {
       const ts = live.times[k] ?? Number.NaN
       if (Number.isNaN(ts)) continue
-      parts.push(JSON.stringify([id, metrics[k], ts, live.values[k]]))
+      lines.push(JSON.stringify([id, metrics[k], ts, live.values[k]]))
       rows++
     }
   }
   const connectivity: CheckpointRows['connectivity'] = [...delta.connectivity].map(([id, c]) => [id, c.ts, c.connected ? 1 : 0])
-  return { latest: { body: rows === 0 ? '' : parts.join('\n') + '\n', rows }, connectivity }
+  if (lines.length > 0) slices.push(lines.join('\n'))
+  return { latest: { body: rows === 0 ? '' : slices.join('\n') + '\n', rows }, connectivity }
 }
 
 /**
