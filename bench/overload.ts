@@ -31,6 +31,7 @@ import { DEVICES_PER_PROCESS, defaultSources, randomPortOffset, runSimulation, S
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { fetchTickets } from '../simulators/scenarios/cli.ts'
+import { quantile } from '../simulators/scenarios/evaluate.ts'
 import { DRAIN_MAX_S } from './ingest-city.ts'
 import { checkAcknowledged } from './loss.ts'
 import { metricSum } from './metrics.ts'
@@ -105,10 +106,8 @@ interface Window {
 }
 
 const gib = (n: number): number => Math.round((n / 2 ** 30) * 100) / 100
-const quantile = (xs: number[], q: number): number => {
-  const s = [...xs].sort((a, b) => a - b)
-  return s.length === 0 ? 0 : Math.round((s[Math.min(s.length - 1, Math.floor(q * s.length))] ?? 0) * 10) / 10
-}
+/** A sample's q-quantile in ms to a tenth; 0 when empty. */
+const msAt = (xs: readonly number[], q: number): number => Math.round((quantile(xs, q) ?? 0) * 10) / 10
 
 try {
   const ready = await waitForLine(system, /MQTT\s+port (\d+)[\s\S]*API\s+(http:\/\/\S+)\/api\/city/, createWriteStream(systemLog))
@@ -292,7 +291,7 @@ try {
       cpu: { systemCores: Math.round(sys / seconds) / 1000, systemUsPerMsg: Math.round((sys * 1000) / acked), simulatorCores: Math.round(sim / seconds) / 1000, simulatorUsPerMsg: Math.round((sim * 1000) / acked) },
       rssGiB: { start: { primary: gib(a.rss.primary), workers: gib(a.rss.workers) }, end: { primary: gib(b.rss.primary), workers: gib(b.rss.workers) },
         max: { primary: Math.max(0, ...ws.map((w) => w.rssGiB.primary)), workers: Math.max(0, ...ws.map((w) => w.rssGiB.workers)) } },
-      apiMs: Object.fromEntries(Object.entries(apiMs).filter(([k]) => k.startsWith(`${name} `)).map(([k, xs]) => [k.slice(name.length + 1), { n: xs.length, p50: quantile(xs, 0.5), p99: quantile(xs, 0.99) }])),
+      apiMs: Object.fromEntries(Object.entries(apiMs).filter(([k]) => k.startsWith(`${name} `)).map(([k, xs]) => [k.slice(name.length + 1), { n: xs.length, p50: msAt(xs, 0.5), p99: msAt(xs, 0.99) }])),
     }
   }
   const over = spellsAt.overload

@@ -163,9 +163,8 @@ export function waitForLine(child: ChildProcess, re: RegExp, rest?: NodeJS.Writa
  */
 export function listenOverflows(): number {
   try {
-    const lines = readFileSync('/proc/net/netstat', 'utf8').split('\n')
-    const names = lines.find((l) => l.startsWith('TcpExt:'))?.split(/\s+/) ?? []
-    const values = lines.filter((l) => l.startsWith('TcpExt:'))[1]?.split(/\s+/) ?? []
+    // Two TcpExt lines: the counters' names, then their values.
+    const [names = [], values = []] = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:')).map((l) => l.split(/\s+/))
     const i = names.indexOf('ListenOverflows')
     return i > 0 ? Number(values[i] ?? 0) : 0
   } catch {

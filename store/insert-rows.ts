@@ -1,13 +1,14 @@
 // Rows as JSONCompactEachRow bodies, and a body sent as one INSERT: for the
 // batching writer (writer.ts), and for large inserts that leave the event
 // loop free. The client's insert turns an array of rows into JSON in one
-// go; the twin's checkpoint (a row per device and metric that changed in a
-// minute: 550,000 at full city) and the roll-ups' flush (a row per grid,
-// metric and type) are large enough that this held the process that also
-// serves the API for 100 to 450 ms at 20,000 devices (a CPU profile of
+// go; the roll-ups' flush (a row per grid, metric and type) and the twin's
+// connectivity checkpoint are large enough that this held the process that
+// also serves the API for 100 to 450 ms at 20,000 devices (a CPU profile of
 // `citytwin start --full`, 2026-11-30). insertRows encodes them a slice at
 // a time, with a turn of the event loop between, and sends one INSERT: one
-// part, as before.
+// part, as before. (The checkpoint's latest values, 550,000 rows a minute
+// at full city, are encoded as they are read from the twin, also a slice
+// at a time: twin/state/checkpoint.ts, sent with sendEncoded.)
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'

@@ -3,6 +3,10 @@
 // Shared by the twin's and the rules' routes.
 export function page<T>(items: readonly T[], limit: number, cursor: string | undefined): { items: T[]; total: number; next: string | null } {
   const from = cursor === undefined ? 0 : Number(cursor)
-  const slice = items.slice(from, from + limit)
-  return { items: slice, total: items.length, next: from + limit < items.length ? String(from + limit) : null }
+  return paged({ items: items.slice(from, from + limit), total: items.length }, from, limit)
+}
+
+/** A page already taken from `from` (by one that need not list the whole list, e.g. a grid's members), with its next cursor. */
+export function paged<T>(taken: { items: T[]; total: number }, from: number, limit: number): { items: T[]; total: number; next: string | null } {
+  return { ...taken, next: from + limit < taken.total ? String(from + limit) : null }
 }

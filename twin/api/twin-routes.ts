@@ -10,7 +10,7 @@ import { deviceAsOf, deviceHistory, gridAsOf } from '../state/history.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
 import { CAMERA_STATUSES, CITY_ID, inBox, type Twin } from '../state/twin.ts'
 import { HttpError, route, type Route } from '../../lib/http/router.ts'
-import { page } from '../../lib/http/page.ts'
+import { page, paged } from '../../lib/http/page.ts'
 
 export const bboxSchema = z.string().transform((s, ctx) => {
   const n = s.split(',').map(Number)
@@ -29,11 +29,6 @@ const paging = {
 
 const time = z.coerce.number().int().min(0).describe('Epoch milliseconds.')
 
-
-/** A grid's first page of members as `page` gives it (the next page through /api/devices?grid= or /api/cameras?grid=). */
-function firstPage(p: { items: number[]; total: number }, limit: number): { items: number[]; total: number; next: string | null } {
-  return { ...p, next: limit < p.total ? String(limit) : null }
-}
 
 export function gridView(twin: Twin, id: number) {
   const counts = twin.counts(id)
@@ -128,8 +123,9 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
         const t = live.twin
         const id = gridId(params.id ?? '')
         const g = t.grid(id)
-        const devices = firstPage(t.devicesPage(id, 0, query.limit), query.limit)
-        const cameras = firstPage(t.camerasPage(id, 0, query.limit), query.limit)
+        // The first page (the next through /api/devices?grid= or /api/cameras?grid=).
+        const devices = paged(t.devicesPage(id, 0, query.limit), 0, query.limit)
+        const cameras = paged(t.camerasPage(id, 0, query.limit), 0, query.limit)
         return {
           status: 200,
           body: {
