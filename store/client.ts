@@ -12,6 +12,7 @@ import { join, resolve } from 'node:path'
 import { ClickHouseLogLevel, createClient, type ClickHouseClient } from '@clickhouse/client'
 import type { ChdbConnection } from 'chdb/connection'
 import { ChdbPool } from './pool.ts'
+import { sendRawInserts } from './insert-rows.ts'
 import { CitytwinError, messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
 import type { StoreConfig } from './config.ts'
@@ -139,6 +140,7 @@ async function openEmbedded(cfg: StoreConfig, dataDir: string): Promise<Store> {
   const chdb = new ChdbPool(connections)
   const connection = chdb as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection']
   const client = createClient({ connection, ...clientDefaults(cfg) })
+  sendRawInserts(client, chdb)
   return { client, mode: 'embedded', chdb, database: cfg.database, dataDir, close: () => client.close() }
 }
 

@@ -9,6 +9,15 @@
 // part, as before. (The checkpoint's latest values, 550,000 rows a minute
 // at full city, are encoded as they are read from the twin, also a slice
 // at a time: twin/state/checkpoint.ts, sent with sendEncoded.)
+//
+// A body is bytes, made a slice at a time, and the embedded store takes them
+// as they are (chDB's raw insert: the statement is put together and parsed
+// on a thread of the engine's). Sent as a string through the client's exec,
+// the process that serves the API had to join the statement and the body,
+// trim it, and hand it to the engine as UTF-8 in two passes, in one turn: a
+// checkpoint of 550,000 rows (22 MB) held the event loop 40 to 100 ms on an
+// idle machine, against 10 to 35 ms as bytes (2026-12-01), and CPU profiles
+// of the whole city under load found such turns of one to two seconds.
 import { setImmediate as nextTurn } from 'node:timers/promises'
 import { Readable } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
@@ -18,34 +27,94 @@ import type { Row } from './writer.ts'
 /** Rows encoded between two turns of the event loop: a few milliseconds of JSON. */
 export const SLICE_ROWS = 5_000
 
-/** `rows` as JSONCompactEachRow lines, encoded `sliceRows` at a time with a turn of the event loop between. */
-export async function encodeInSlices(rows: readonly Row[], sliceRows = SLICE_ROWS): Promise<string> {
-  const parts: string[] = []
+/** An INSERT whose rows are encoded already. */
+export interface EncodedInsert {
+  table: string
+  columns: readonly string[]
+  /** Settings of this statement alone (the writer's deduplication token): string values. */
+  settings?: Readonly<Record<string, string>>
+  /** JSONCompactEachRow lines, each ending in a newline. */
+  body: Buffer
+}
+
+/** Takes an encoded INSERT straight to an embedded engine (store/pool.ts). */
+export interface RawInserter {
+  insertRaw(insert: EncodedInsert): Promise<void>
+}
+
+/**
+ * The clients of embedded stores, with what takes their inserts as bytes.
+ * Kept beside the client rather than passed to every writer: the writers,
+ * the roll-ups and the twin's checkpoint are given a client, and work the
+ * same on a ClickHouse server, whose inserts go through exec.
+ */
+const rawInserters = new WeakMap<ClickHouseClient, RawInserter>()
+
+/** `client`'s inserts of encoded rows go to `inserter` (store/client.ts, for the embedded store). */
+export function sendRawInserts(client: ClickHouseClient, inserter: RawInserter): void {
+  rawInserters.set(client, inserter)
+}
+
+/** The JSONCompactEachRow body of `rows`, encoded `sliceRows` at a time with a turn of the event loop between. */
+export async function encodeInSlices(rows: readonly Row[], sliceRows = SLICE_ROWS): Promise<Buffer> {
+  const slices = new BodySlices()
   for (let at = 0; at < rows.length; at += sliceRows) {
     if (at > 0) await nextTurn()
-    parts.push(encodeRows(rows.slice(at, at + sliceRows)).join('\n'))
+    slices.add(encodeRows(rows.slice(at, at + sliceRows)))
   }
-  return parts.join('\n') + '\n'
+  return slices.body()
+}
+
+/**
+ * A body built a slice of lines at a time: each slice becomes bytes as it
+ * ends, in its own turn, so that the body is one copy of bytes at the end,
+ * not a string to convert in one go.
+ */
+export class BodySlices {
+  readonly #slices: Buffer[] = []
+  #bytes = 0
+
+  /** Lines (without their newlines) as the next slice; nothing for none. */
+  add(lines: readonly string[]): void {
+    if (lines.length === 0) return
+    const b = Buffer.from(lines.join('\n') + '\n', 'utf8')
+    this.#slices.push(b)
+    this.#bytes += b.length
+  }
+
+  get bytes(): number {
+    return this.#bytes
+  }
+
+  body(): Buffer {
+    return this.#slices.length === 1 ? (this.#slices[0] as Buffer) : Buffer.concat(this.#slices, this.#bytes)
+  }
 }
 
 /** Inserts `rows` (values of `columns`, in order) as one INSERT, encoded without holding the event loop. Nothing for no rows. */
 export async function insertRows(client: ClickHouseClient, table: string, columns: readonly string[], rows: readonly Row[]): Promise<void> {
   if (rows.length === 0) return
-  await sendEncoded(client, `INSERT INTO ${table} (${columns.join(', ')}) FORMAT JSONCompactEachRow`, await encodeInSlices(rows))
+  await sendEncoded(client, { table, columns, body: await encodeInSlices(rows) })
 }
 
 /**
- * Sends `statement` (an INSERT ... FORMAT JSONCompactEachRow) with its
- * encoded `body`, and reads the answer to its end. exec, not insert: the
- * client's insert encodes rows itself and takes JSON formats only as
- * objects. A string, not a Buffer: the embedded store takes the statement
- * as a string and would decode a Buffer back (two copies of every batch);
- * a server's HTTP request takes either.
+ * Sends one INSERT of encoded rows. To an embedded store as bytes (see the
+ * header); to a server as the body of the client's exec, not its insert,
+ * which encodes rows itself and takes JSON formats only as objects.
  */
-export async function sendEncoded(client: ClickHouseClient, statement: string, body: string): Promise<void> {
-  const result = await client.exec({ query: statement, values: Readable.from([body], { objectMode: false, encoding: 'utf8' }) })
+export async function sendEncoded(client: ClickHouseClient, insert: EncodedInsert): Promise<void> {
+  if (insert.body.length === 0) return
+  const raw = rawInserters.get(client)
+  if (raw) return raw.insertRaw(insert)
+  const result = await client.exec({ query: insertStatement(insert), values: Readable.from([insert.body], { objectMode: false }) })
   // An INSERT answers with nothing worth reading: drained so the socket is freed, its failure this insert's.
   await drained(result.stream)
+}
+
+/** `INSERT INTO table (columns) [SETTINGS ...] FORMAT JSONCompactEachRow`, for a server. */
+export function insertStatement(insert: Omit<EncodedInsert, 'body'>): string {
+  const settings = Object.entries(insert.settings ?? {}).map(([k, v]) => `${k} = '${v.replace(/\\/g, '\\\\').replace(/'/g, "\\'")}'`)
+  return `INSERT INTO ${insert.table} (${insert.columns.join(', ')})${settings.length > 0 ? ` SETTINGS ${settings.join(', ')}` : ''} FORMAT JSONCompactEachRow`
 }
 
 /**

@@ -11,13 +11,15 @@
 // few hundred rows a second. Connections to the same directory see the
 // same tables, so each call goes to the connection with the fewest calls
 // in flight.
+import { parseError } from '@clickhouse/client'
 import type { ChdbConnection } from 'chdb/connection'
+import type { EncodedInsert, RawInserter } from './insert-rows.ts'
 
 type Call = 'query' | 'exec' | 'command' | 'insert' | 'ping'
 type Params<K extends Call> = Parameters<ChdbConnection[K]>[0]
 type Result<K extends Call> = Awaited<ReturnType<ChdbConnection[K]>>
 
-export class ChdbPool {
+export class ChdbPool implements RawInserter {
   readonly #connections: ChdbConnection[]
   readonly #inFlight: number[]
   /** What @clickhouse/client reads of a connection besides its calls. */
@@ -53,6 +55,24 @@ export class ChdbPool {
 
   insert(params: Params<'insert'>): Promise<Result<'insert'>> {
     return this.#run((c) => c.insert(params))
+  }
+
+  /**
+   * One INSERT of encoded rows, handed to the engine as bytes (chDB's raw
+   * insert: store/insert-rows.ts says why). Its failure reads as the
+   * client's would (a ClickHouseError with the engine's type), so the
+   * writer tells a bad row from a full disk the same way on both paths.
+   */
+  async insertRaw(insert: EncodedInsert): Promise<void> {
+    await this.#run(async (c) => {
+      try {
+        await c.chdb.rawInsert({ table: insert.table, columns: insert.columns, format: 'JSONCompactEachRow', values: insert.body, ...(insert.settings ? { settings: { ...insert.settings } } : {}) })
+      } catch (e) {
+        const mapped = parseError(e instanceof Error ? e.message : String(e))
+        if (mapped !== e) mapped.cause = e
+        throw mapped
+      }
+    })
   }
 
   ping(params: Params<'ping'>): Promise<Result<'ping'>> {

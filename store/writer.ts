@@ -20,7 +20,7 @@ import { classifyInsertError } from './errors.ts'
 import type { PositionClock } from '../lib/bus/position.ts'
 import { rowsStored } from '../lib/bus/stored.ts'
 import { Fifo } from '../lib/fifo.ts'
-import { encodeRows, sendEncoded } from './insert-rows.ts'
+import { BodySlices, encodeRows, sendEncoded } from './insert-rows.ts'
 
 // Where they were first written: the tests and other stages read them from the writer.
 export { drained, encodeRows } from './insert-rows.ts'
@@ -118,7 +118,8 @@ export class StoreWriter implements Component, RowSink {
   readonly #client: ClickHouseClient
   readonly #table: string
   /** The INSERT up to its SETTINGS clause; each batch adds its token (#insert). */
-  readonly #insertInto: string
+  /** The columns each line holds, in order (bus_pos last where the writer places rows on the bus). */
+  readonly #columns: readonly string[]
   readonly #cfg: WriterConfig
   readonly #deadLetters: DeadLetterSink | undefined
   readonly #positions: PositionClock | undefined
@@ -152,8 +153,7 @@ export class StoreWriter implements Component, RowSink {
     this.#positions = opts.positions
     this.#onStored = opts.onStored
     this.name = `writer:${opts.table}`
-    const columns = opts.positions ? [...opts.columns, 'bus_pos'] : opts.columns
-    this.#insertInto = `INSERT INTO ${opts.table} (${columns.join(', ')})`
+    this.#columns = opts.positions ? [...opts.columns, 'bus_pos'] : opts.columns
     this.#log = logger('store-writer', { table: opts.table })
     this.#insertedRows = rowsTotal.labels({ table: opts.table, outcome: 'inserted' })
   }
@@ -347,9 +347,8 @@ export class StoreWriter implements Component, RowSink {
   }
 
   async #insert(batch: Segment[], token: string): Promise<void> {
-    const parts: string[] = []
-    for (const seg of batch) parts.push(seg.lines.join('\n'))
-    const body = parts.join('\n') + '\n'
+    const body = new BodySlices()
+    for (const seg of batch) body.add(seg.lines)
     const end = insertSeconds.startTimer({ table: this.#table })
     // One INSERT below ClickHouse's min_insert_block_size is one block, so it
     // is stored whole or not at all; that is what makes retrying it safe.
@@ -357,7 +356,7 @@ export class StoreWriter implements Component, RowSink {
     // setting: the embedded store applies client settings with SET on a pooled
     // session, where the token would stay and make later inserts without one
     // (the twin's own events) duplicates of this batch, silently dropped.
-    await sendEncoded(this.#client, `${this.#insertInto} SETTINGS insert_deduplication_token = '${token.replace(/'/g, "''")}' FORMAT JSONCompactEachRow`, body)
+    await sendEncoded(this.#client, { table: this.#table, columns: this.#columns, settings: { insert_deduplication_token: token }, body: body.body() })
     end()
   }
 

@@ -144,7 +144,7 @@ describe("the twin's checkpoint", () => {
     reading = false
     // Ten devices in slices of three: three turns at least.
     expect(turns).toBeGreaterThanOrEqual(3)
-    const lines = rows.latest.body.trim().split('\n').map((l) => JSON.parse(l) as unknown)
+    const lines = rows.latest.body.toString().trim().split('\n').map((l) => JSON.parse(l) as unknown)
     expect(rows.latest.rows).toBe(lines.length)
     // One row a metric reported (no battery reading, no battery row); the last device as the twin had it when read.
     expect(lines).toEqual(some.map((d, k) => (d === last ? [d.id, 'level_cm', t + 100, 999] : [d.id, 'level_cm', t + k, 200 + k])))

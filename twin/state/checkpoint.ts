@@ -15,7 +15,7 @@ import { setImmediate as nextTurn } from 'node:timers/promises'
 import type { ClickHouseClient } from '@clickhouse/client'
 import type { Element } from '../../lib/bus/elements.ts'
 import { cover, NO_POSITIONS, type Positions } from '../../lib/bus/position.ts'
-import { insertRows, sendEncoded } from '../../store/insert-rows.ts'
+import { BodySlices, insertRows, sendEncoded } from '../../store/insert-rows.ts'
 import type { Twin } from './twin.ts'
 
 /** What changed since the last checkpoint, and how far along the bus the twin is. */
@@ -81,8 +81,8 @@ export class CheckpointTracker {
 }
 
 export interface CheckpointRows {
-  /** device_latest (device_id, metric, ts, value) as a JSONCompactEachRow body, and how many rows it holds. */
-  latest: { body: string; rows: number }
+  /** device_latest (device_id, metric, ts, value) as a JSONCompactEachRow body (empty for no rows), and how many rows it holds. */
+  latest: { body: Buffer; rows: number }
   /** device_connectivity: device_id, ts, connected. */
   connectivity: [string, number, number][]
 }
@@ -103,15 +103,15 @@ export const CHECKPOINT_SLICE_DEVICES = 5_000
  * when each event was applied, not from the twin's state.)
  */
 export async function checkpointRows(twin: Twin, delta: CheckpointDelta, sliceDevices = CHECKPOINT_SLICE_DEVICES): Promise<CheckpointRows> {
-  // Each slice's lines joined as it ends: one join of 550,000 lines would be a turn of its own.
-  const slices: string[] = []
+  // Each slice's lines made bytes as it ends: one join of 550,000 lines would be a turn of its own.
+  const slices = new BodySlices()
   let lines: string[] = []
   let rows = 0
   let inSlice = 0
   for (const id of delta.readings) {
     if (inSlice++ === sliceDevices) {
       inSlice = 1
-      if (lines.length > 0) slices.push(lines.join('\n'))
+      slices.add(lines)
       lines = []
       await nextTurn()
     }
@@ -127,8 +127,8 @@ export async function checkpointRows(twin: Twin, delta: CheckpointDelta, sliceDe
     }
   }
   const connectivity: CheckpointRows['connectivity'] = [...delta.connectivity].map(([id, c]) => [id, c.ts, c.connected ? 1 : 0])
-  if (lines.length > 0) slices.push(lines.join('\n'))
-  return { latest: { body: rows === 0 ? '' : slices.join('\n') + '\n', rows }, connectivity }
+  slices.add(lines)
+  return { latest: { body: slices.body(), rows }, connectivity }
 }
 
 /**
@@ -137,7 +137,7 @@ export async function checkpointRows(twin: Twin, delta: CheckpointDelta, sliceDe
  * true state, and the next load replays from the older positions anyway.
  */
 export async function writeCheckpoint(client: ClickHouseClient, rows: CheckpointRows, positions: Positions, now = Date.now()): Promise<void> {
-  if (rows.latest.rows > 0) await sendEncoded(client, 'INSERT INTO device_latest (device_id, metric, ts, value) FORMAT JSONCompactEachRow', rows.latest.body)
+  await sendEncoded(client, { table: 'device_latest', columns: ['device_id', 'metric', 'ts', 'value'], body: rows.latest.body })
   await insertRows(client, 'device_connectivity', ['device_id', 'ts', 'connected'], rows.connectivity)
   await client.insert({
     table: 'twin_checkpoints', columns: ['at', 'readings_pos', 'events_pos', 'devices'], format: 'JSONCompactEachRow',
