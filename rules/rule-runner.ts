@@ -17,6 +17,7 @@ import { messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
 import { counter } from '../lib/metrics.ts'
 import { countStored, storedAfter } from '../lib/bus/stored-after.ts'
+import { inTurns } from '../lib/bus/turns.ts'
 import type { LiveTwin } from '../twin/state/live-twin.ts'
 import type { Catalogue } from './catalogue/catalogue.ts'
 import type { RulesConfig } from './config.ts'
@@ -70,6 +71,8 @@ export class RuleRunner implements Component {
   #stats = { elements: 0, judged: 0, replayed: 0, skippedJudged: 0 }
   /** Per stream, the bus position judged up to: stored with the rule state, replayed from after a restart. */
   #positions: Positions = { ...NO_POSITIONS }
+  /** The batch from the bus being judged in turns, until it is all judged. */
+  #judging: Promise<void> | undefined
   /** The positions last stored (JSON), so an idle flush stores nothing. */
   #savedPositions = ''
   /** A replay from the store in progress: the bus holds the rules' elements until it is done. */
@@ -118,7 +121,7 @@ export class RuleRunner implements Component {
       if (d) this.input({ kind: 'status', deviceId: d.id, ts: this.#o.clock(), status: to, previous: from, since: lastActivity })
     })
     // After the twin: a batch reaches the rules once the twin has applied it.
-    this.#subscription = this.#o.bus.subscribe('rules', (batch) => this.#whenReady(() => this.#judge(batch)), {
+    this.#subscription = this.#o.bus.subscribe('rules', (batch) => this.#whenReady(() => this.#judgeInTurns(batch)), {
       after: twin.subscription,
       // The bus dropped elements for the rules: read what they had not judged back from the store.
       onGap: () => this.#replay(this.#o.bus.positions()),
@@ -165,6 +168,8 @@ export class RuleRunner implements Component {
   /** What the desk stores after the tickets of each flush: the rule states changed since, and the positions judged. */
   #judgedState(): JudgedState<Judged> {
     return {
+      // A batch that failed is the bus's to log; the state is whole again either way.
+      settled: () => this.#judging?.then(() => undefined, () => undefined) ?? Promise.resolve(),
       take: () => {
         // A key changed again since a failed write is written once, as it is now.
         const byKey = new Map(this.#pendingState.map((r) => [r.key, r]))
@@ -194,7 +199,7 @@ export class RuleRunner implements Component {
    * meanwhile waits, and what it drops is judged from the store once the
    * store is back (onGap), so an outage of any length costs no memory here.
    */
-  #whenReady(judge: () => void): void | Promise<void> {
+  #whenReady(judge: () => void | Promise<void>): void | Promise<void> {
     if (this.#replaying) return this.#replaying.then(() => this.#whenReady(judge))
     if (this.tooManyPending() && !this.#stopping) {
       this.#storing ??= this.#untilStored().finally(() => {
@@ -202,7 +207,7 @@ export class RuleRunner implements Component {
       })
       return this.#storing.then(() => this.#whenReady(judge))
     }
-    judge()
+    return judge()
   }
 
   /** As many ticket changes wait for the store as the rules may keep (rules.maxPendingChanges). */
@@ -228,7 +233,30 @@ export class RuleRunner implements Component {
    * its position and always come in one batch.
    */
   #judge(batch: readonly Element[]): void {
+    this.#judgeSlice(batch, { ...this.#positions })
+  }
+
+  /**
+   * A batch from the bus, a slice at a time (lib/bus/turns.ts): a stored
+   * write at full city is thousands of elements, and judged in one turn it
+   * held the API's process for 100 ms and more. Every slice skips against
+   * the positions judged before the batch (the write's elements share one
+   * position). The desk stores the rules' state only between batches
+   * (settled), never with half a write judged.
+   */
+  #judgeInTurns(batch: readonly Element[]): void | Promise<void> {
     const before = { ...this.#positions }
+    const rest = inTurns(batch, this.#o.bus.turnMs, (slice) => this.#judgeSlice(slice, before))
+    if (!rest) return
+    const judging = rest.finally(() => {
+      if (this.#judging === judging) this.#judging = undefined
+    })
+    this.#judging = judging
+    return judging
+  }
+
+  /** Judges `batch`, skipping what lies at or below `before` (judged already). */
+  #judgeSlice(batch: readonly Element[], before: Positions): void {
     for (const e of batch) {
       if (e.kind === 'ticket') continue
       const at = placeOf(e)

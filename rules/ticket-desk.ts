@@ -44,6 +44,8 @@ export type PlaceNames = (place: Place) => { districtId: number; streetId: numbe
  * given back with `putBack`, for the next flush.
  */
 export interface JudgedState<S> {
+  /** Resolves once what is being judged is judged: taken between two slices of a batch, the state would hold half of it. */
+  settled(): Promise<void>
   take(): S
   /** Stores what `take` gave; throws when it could not. */
   store(s: S): Promise<void>
@@ -180,9 +182,11 @@ export class TicketDesk implements Component {
   }
 
   async #flush(): Promise<void> {
+    const judged = this.#judged
+    // What a batch being judged raises is stored with the state it leaves, in one flush.
+    await judged?.settled()
     const changes = this.#pending
     this.#pending = []
-    const judged = this.#judged
     const state = judged?.take()
     try {
       await storeTicketChanges(this.#o.client, changes)

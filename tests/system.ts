@@ -2,7 +2,7 @@
 // in-process bus, rules, API), built in a test's own process on a small
 // city in a temp store, for the tests that drive it through its edges.
 import { join } from 'node:path'
-import { MemoryBus } from '../lib/bus/bus.ts'
+import { MemoryBus, type MemoryBusOptions } from '../lib/bus/bus.ts'
 import { PositionClock } from '../lib/bus/position.ts'
 import { loadConfig } from '../lib/config.ts'
 import { READINGS_COLUMNS } from '../ingest/mqtt/telemetry.ts'
@@ -32,14 +32,15 @@ export interface TestSystem {
 }
 
 /** The city in a fresh store, a writer for readings, and the live twin on a bus. */
-export async function openSystem(city: City, twin: { sweepIntervalMs: number; degradedAfterMs?: number; checkpointIntervalMs?: number }, busCapacity?: number): Promise<TestSystem> {
+export async function openSystem(city: City, twin: { sweepIntervalMs: number; degradedAfterMs?: number; checkpointIntervalMs?: number }, busOptions?: number | MemoryBusOptions): Promise<TestSystem> {
   const opened = await openMigratedStore({ env: {} }, { dataDir: join(tempDir(), 'db') })
   const store = opened.store
   await writeCity(store.client, city, opened.writerCfg)
   // Positions as the gateway's writers keep them, so the rules can replay from the store.
   const readings = new StoreWriter({ client: store.client, table: 'readings', columns: READINGS_COLUMNS, config: { ...opened.writerCfg, flushIntervalMs: 20 }, positions: new PositionClock() })
   await readings.start()
-  const bus = new MemoryBus(busCapacity === undefined ? {} : { capacity: busCapacity })
+  // A number is the bus's capacity.
+  const bus = new MemoryBus(typeof busOptions === 'number' ? { capacity: busOptions } : busOptions ?? {})
   // maxLagMs 0: tests report readings at times of their choosing, some long past, which would read as lag.
   const live = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), silentAfterIntervals: 3, maxLagMs: 0, degradedAfterMs: twin.degradedAfterMs ?? 0, sweepIntervalMs: twin.sweepIntervalMs, checkpointIntervalMs: twin.checkpointIntervalMs ?? 3_600_000 } })
   await live.start()

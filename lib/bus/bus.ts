@@ -77,6 +77,8 @@ export interface Bus {
   positions(): Positions
   /** The longest any stored element has waited for a subscriber, in ms at `now`: counts as ingest's delay (twin/state/ingest-health.ts). */
   backlogMs(now: number): number
+  /** About how long a subscriber may hold the event loop at a time, ms: one that takes a large batch in parts yields this often (turns.ts). */
+  readonly turnMs: number
 }
 
 export interface MemoryBusOptions {
@@ -313,6 +315,10 @@ export class MemoryBus implements Bus {
     const { capacity, maxBatch, turnMs } = this.#limits
     if (!(capacity >= 1 && maxBatch >= 1)) throw new RangeError('bus capacity and maxBatch must be at least 1')
     if (!(turnMs > 0)) throw new RangeError('bus turnMs must be above 0')
+  }
+
+  get turnMs(): number {
+    return this.#limits.turnMs
   }
 
   publish(batch: readonly Element[]): void {

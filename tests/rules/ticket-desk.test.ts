@@ -31,6 +31,10 @@ afterAll(async () => {
 class StateLog implements JudgedState<number> {
   next = 1
   readonly calls: string[] = []
+  async settled(): Promise<void> {
+    this.calls.push('settled')
+  }
+
   take(): number {
     const s = this.next++
     this.calls.push(`take ${s}`)
@@ -82,14 +86,14 @@ describe('the ticket desk', () => {
       expect(desk.pending).toBeGreaterThan(0)
       await desk.flush()
       // Nothing stored: the tickets wait, nothing went on the bus, and the state taken with them came back unstored.
-      expect(state.calls).toEqual(['take 1', 'putBack 1'])
+      expect(state.calls).toEqual(['settled', 'take 1', 'putBack 1'])
       expect(desk.pending).toBeGreaterThan(0)
       expect(onBus).toEqual([])
       expect(Number(desk.stats().storeFailures)).toBe(1)
 
       storeDown = false
       await desk.flush()
-      expect(state.calls).toEqual(['take 1', 'putBack 1', 'take 2', 'store 2'])
+      expect(state.calls).toEqual(['settled', 'take 1', 'putBack 1', 'settled', 'take 2', 'store 2'])
       expect(desk.pending).toBe(0)
       expect(await storedTickets('test-desk')).toBe(2)
       await sub.idle(Date.now() + 5_000)

@@ -8,6 +8,7 @@ import { ingestSources, type Bus, type IngestSource, type Subscription } from '.
 import { atDeadline } from '../../lib/backoff.ts'
 import { isCovered, placeOf, STREAMS, type Positions } from '../../lib/bus/position.ts'
 import { storedAfter } from '../../lib/bus/stored-after.ts'
+import { inTurns } from '../../lib/bus/turns.ts'
 import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
@@ -327,13 +328,33 @@ export class LiveTwin implements Component {
 
   #take(batch: readonly Element[]): Promise<void> | void {
     // Whether the load succeeds or not, the batch is applied (to the new twin, or to the old one that stays).
-    if (this.#loading) return this.#loading.then(() => this.#apply(batch), () => this.#apply(batch))
-    this.#apply(batch)
+    if (this.#loading) return this.#loading.then(() => this.#applyInTurns(batch), () => this.#applyInTurns(batch))
+    return this.#applyInTurns(batch)
   }
 
+  /**
+   * A batch from the bus, a slice at a time (lib/bus/turns.ts): a stored
+   * write at full city is thousands of elements. Its positions are noted
+   * once all of it is applied, so a checkpoint taken between two slices
+   * holds the positions from before it (and state that may be newer, which
+   * is harmless: see checkpoint.ts).
+   */
+  #applyInTurns(batch: readonly Element[]): Promise<void> | void {
+    if (this.#skipApplied) batch = this.#notApplied(batch)
+    const done = (): void => this.#noteApplied(batch)
+    const rest = inTurns(batch, this.#bus.turnMs, (slice) => this.#twin?.apply(slice))
+    if (!rest) return done()
+    return rest.then(done)
+  }
+
+  /** A batch read back from the store, in one go (a catch-up holds the bus meanwhile). */
   #apply(batch: readonly Element[]): void {
     if (this.#skipApplied) batch = this.#notApplied(batch)
     this.#twin?.apply(batch)
+    this.#noteApplied(batch)
+  }
+
+  #noteApplied(batch: readonly Element[]): void {
     this.#checkpoints.note(batch)
     elementsTotal.inc(batch.length)
   }
