@@ -169,7 +169,7 @@ export class RuleRunner implements Component {
   #judgedState(): JudgedState<Judged> {
     return {
       // A batch that failed is the bus's to log; the state is whole again either way.
-      settled: () => this.#judging?.then(() => undefined, () => undefined) ?? Promise.resolve(),
+      settled: () => this.#judging?.then(() => undefined, () => undefined),
       take: () => {
         // A key changed again since a failed write is written once, as it is now.
         const byKey = new Map(this.#pendingState.map((r) => [r.key, r]))
@@ -227,10 +227,10 @@ export class RuleRunner implements Component {
   }
 
   /**
-   * A batch from the bus or the store. An element at or below the position
-   * judged before the batch was judged already (by a replay that read it
-   * from the store before the bus brought it); elements of one write share
-   * its position and always come in one batch.
+   * A batch read back from the store (a replay), in one go. An element at
+   * or below the position judged before the batch was judged already (by a
+   * replay that read it from the store before the bus brought it); elements
+   * of one write share its position and always come in one batch.
    */
   #judge(batch: readonly Element[]): void {
     this.#judgeSlice(batch, { ...this.#positions })

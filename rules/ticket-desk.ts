@@ -44,8 +44,8 @@ export type PlaceNames = (place: Place) => { districtId: number; streetId: numbe
  * given back with `putBack`, for the next flush.
  */
 export interface JudgedState<S> {
-  /** Resolves once what is being judged is judged: taken between two slices of a batch, the state would hold half of it. */
-  settled(): Promise<void>
+  /** While a batch is being judged, when it is (taken between two slices of it, the state would hold half of it); undefined when none is. */
+  settled(): Promise<void> | undefined
   take(): S
   /** Stores what `take` gave; throws when it could not. */
   store(s: S): Promise<void>
@@ -183,8 +183,9 @@ export class TicketDesk implements Component {
 
   async #flush(): Promise<void> {
     const judged = this.#judged
-    // What a batch being judged raises is stored with the state it leaves, in one flush.
-    await judged?.settled()
+    // What a batch being judged raises is stored with the state it leaves, in one flush. Asked again after
+    // each wait, and taken with no wait between (another batch may begin as one ends).
+    for (let judging = judged?.settled(); judging; judging = judged?.settled()) await judging
     const changes = this.#pending
     this.#pending = []
     const state = judged?.take()

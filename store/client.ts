@@ -140,6 +140,8 @@ async function openEmbedded(cfg: StoreConfig, dataDir: string): Promise<Store> {
   const chdb = new ChdbPool(connections)
   const connection = chdb as unknown as NonNullable<Parameters<typeof createClient>[0]>['connection']
   const client = createClient({ connection, ...clientDefaults(cfg) })
+  // Encoded inserts go to the engine as bytes (store/insert-rows.ts). They skip the client's settings, which
+  // chDB would apply with SET: clientDefaults sets none; one that an insert needs belongs in EncodedInsert.settings.
   sendRawInserts(client, chdb)
   return { client, mode: 'embedded', chdb, database: cfg.database, dataDir, close: () => client.close() }
 }

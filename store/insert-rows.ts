@@ -11,8 +11,8 @@
 // at a time: twin/state/checkpoint.ts, sent with sendEncoded.)
 //
 // A body is bytes, made a slice at a time, and the embedded store takes them
-// as they are (chDB's raw insert: the statement is put together and parsed
-// on a thread of the engine's). Sent as a string through the client's exec,
+// as they are (chDB's raw insert: the statement is put together on a libuv
+// thread and the engine parses the rows in its own pipeline). Sent as a string through the client's exec,
 // the process that serves the API had to join the statement and the body,
 // trim it, and hand it to the engine as UTF-8 in two passes, in one turn: a
 // checkpoint of 550,000 rows (22 MB) held the event loop 40 to 100 ms on an

@@ -117,7 +117,6 @@ export class StoreWriter implements Component, RowSink {
   readonly name: string
   readonly #client: ClickHouseClient
   readonly #table: string
-  /** The INSERT up to its SETTINGS clause; each batch adds its token (#insert). */
   /** The columns each line holds, in order (bus_pos last where the writer places rows on the bus). */
   readonly #columns: readonly string[]
   readonly #cfg: WriterConfig

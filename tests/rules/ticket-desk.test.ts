@@ -31,8 +31,9 @@ afterAll(async () => {
 class StateLog implements JudgedState<number> {
   next = 1
   readonly calls: string[] = []
-  async settled(): Promise<void> {
+  settled(): undefined {
     this.calls.push('settled')
+    return undefined
   }
 
   take(): number {

@@ -54,6 +54,8 @@ export class LiveTwin implements Component {
   #subscription: Subscription | undefined
   /** A load from the store, or a catch-up after a gap, in progress: the bus holds the twin's elements until it is done. */
   #loading: Promise<void> | undefined
+  /** A batch from the bus being applied in turns, until all of it is. */
+  #applying: Promise<void> | undefined
   /** After a catch-up, until the bus is past it: the bus's elements at or below the positions applied (read back from the store) are skipped. */
   #skipApplied = false
   /** Wait before the next try at a rebuild after a gap on the bus, ms (doubling to a minute). */
@@ -198,8 +200,8 @@ export class LiveTwin implements Component {
 
   /** Runs `fn` once no other load or catch-up is under way, holding the twin's elements on the bus until it is done. */
   async #holdingTheBus(fn: () => Promise<void>): Promise<void> {
-    // Another load first; its failure is its caller's to hear, not this one's.
-    while (this.#loading) await this.#loading.catch(() => undefined)
+    // Another load first, and a batch being applied in turns; their failures are their callers' to hear, not this one's.
+    for (let busy = this.#loading ?? this.#applying; busy; busy = this.#loading ?? this.#applying) await busy.catch(() => undefined)
     this.#loading = fn().finally(() => {
       this.#loading = undefined
     })
@@ -344,7 +346,14 @@ export class LiveTwin implements Component {
     const done = (): void => this.#noteApplied(batch)
     const rest = inTurns(batch, this.#bus.turnMs, (slice) => this.#twin?.apply(slice))
     if (!rest) return done()
-    return rest.then(done)
+    const applying = rest.then(done)
+    // A load or catch-up waits for it (#holdingTheBus): a batch goes whole to one twin.
+    this.#applying = applying
+    const clear = (): void => {
+      if (this.#applying === applying) this.#applying = undefined
+    }
+    applying.then(clear, clear)
+    return applying
   }
 
   /** A batch read back from the store, in one go (a catch-up holds the bus meanwhile). */
