@@ -17,7 +17,7 @@ import { messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
 import { counter } from '../lib/metrics.ts'
 import { countStored, storedAfter } from '../lib/bus/stored-after.ts'
-import { inTurns } from '../lib/bus/turns.ts'
+import { BatchInTurns } from '../lib/bus/turns.ts'
 import type { LiveTwin } from '../twin/state/live-twin.ts'
 import type { Catalogue } from './catalogue/catalogue.ts'
 import type { RulesConfig } from './config.ts'
@@ -71,8 +71,8 @@ export class RuleRunner implements Component {
   #stats = { elements: 0, judged: 0, replayed: 0, skippedJudged: 0 }
   /** Per stream, the bus position judged up to: stored with the rule state, replayed from after a restart. */
   #positions: Positions = { ...NO_POSITIONS }
-  /** The batch from the bus being judged in turns, until it is all judged. */
-  #judging: Promise<void> | undefined
+  /** Batches from the bus, judged in turns: the desk stores the state only when none is in progress. */
+  readonly #judging = new BatchInTurns()
   /** The positions last stored (JSON), so an idle flush stores nothing. */
   #savedPositions = ''
   /** A replay from the store in progress: the bus holds the rules' elements until it is done. */
@@ -168,8 +168,7 @@ export class RuleRunner implements Component {
   /** What the desk stores after the tickets of each flush: the rule states changed since, and the positions judged. */
   #judgedState(): JudgedState<Judged> {
     return {
-      // A batch that failed is the bus's to log; the state is whole again either way.
-      settled: () => this.#judging?.then(() => undefined, () => undefined),
+      settled: () => this.#judging.inProgress(),
       take: () => {
         // A key changed again since a failed write is written once, as it is now.
         const byKey = new Map(this.#pendingState.map((r) => [r.key, r]))
@@ -246,13 +245,7 @@ export class RuleRunner implements Component {
    */
   #judgeInTurns(batch: readonly Element[]): void | Promise<void> {
     const before = { ...this.#positions }
-    const rest = inTurns(batch, this.#o.bus.turnMs, (slice) => this.#judgeSlice(slice, before))
-    if (!rest) return
-    const judging = rest.finally(() => {
-      if (this.#judging === judging) this.#judging = undefined
-    })
-    this.#judging = judging
-    return judging
+    return this.#judging.run(batch, this.#o.bus.turnMs, (slice) => this.#judgeSlice(slice, before))
   }
 
   /** Judges `batch`, skipping what lies at or below `before` (judged already). */

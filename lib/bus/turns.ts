@@ -44,3 +44,33 @@ function runFor<T>(items: readonly T[], from: number, turnMs: number, take: (sli
   } while (from < items.length && clock() < until)
   return from
 }
+
+/**
+ * Batches taken in turns (inTurns), one at a time, with the one in
+ * progress known: what must not see half a batch (the twin's load that
+ * replaces it, the rules' state stored with their positions) waits for it.
+ */
+export class BatchInTurns {
+  #inProgress: Promise<void> | undefined
+
+  /** `take` over `items` in turns, then `done`; undefined when all of it ran in this turn. */
+  run<T>(items: readonly T[], turnMs: number, take: (slice: readonly T[]) => void, done?: () => void): Promise<void> | undefined {
+    const rest = inTurns(items, turnMs, take)
+    if (!rest) {
+      done?.()
+      return undefined
+    }
+    const p = done ? rest.then(done) : rest
+    this.#inProgress = p
+    const clear = (): void => {
+      if (this.#inProgress === p) this.#inProgress = undefined
+    }
+    p.then(clear, clear)
+    return p
+  }
+
+  /** While a batch is being taken, its end (never a rejection: a failure is the caller's of run); undefined when none is. */
+  inProgress(): Promise<void> | undefined {
+    return this.#inProgress?.then(() => undefined, () => undefined)
+  }
+}

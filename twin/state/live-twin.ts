@@ -8,7 +8,7 @@ import { ingestSources, type Bus, type IngestSource, type Subscription } from '.
 import { atDeadline } from '../../lib/backoff.ts'
 import { isCovered, placeOf, STREAMS, type Positions } from '../../lib/bus/position.ts'
 import { storedAfter } from '../../lib/bus/stored-after.ts'
-import { inTurns } from '../../lib/bus/turns.ts'
+import { BatchInTurns } from '../../lib/bus/turns.ts'
 import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
@@ -54,8 +54,8 @@ export class LiveTwin implements Component {
   #subscription: Subscription | undefined
   /** A load from the store, or a catch-up after a gap, in progress: the bus holds the twin's elements until it is done. */
   #loading: Promise<void> | undefined
-  /** A batch from the bus being applied in turns, until all of it is. */
-  #applying: Promise<void> | undefined
+  /** Batches from the bus, applied in turns: a load waits for the one in progress. */
+  readonly #applying = new BatchInTurns()
   /** After a catch-up, until the bus is past it: the bus's elements at or below the positions applied (read back from the store) are skipped. */
   #skipApplied = false
   /** Wait before the next try at a rebuild after a gap on the bus, ms (doubling to a minute). */
@@ -201,7 +201,7 @@ export class LiveTwin implements Component {
   /** Runs `fn` once no other load or catch-up is under way, holding the twin's elements on the bus until it is done. */
   async #holdingTheBus(fn: () => Promise<void>): Promise<void> {
     // Another load first, and a batch being applied in turns; their failures are their callers' to hear, not this one's.
-    for (let busy = this.#loading ?? this.#applying; busy; busy = this.#loading ?? this.#applying) await busy.catch(() => undefined)
+    for (let busy = this.#loading ?? this.#applying.inProgress(); busy; busy = this.#loading ?? this.#applying.inProgress()) await busy.catch(() => undefined)
     this.#loading = fn().finally(() => {
       this.#loading = undefined
     })
@@ -343,17 +343,8 @@ export class LiveTwin implements Component {
    */
   #applyInTurns(batch: readonly Element[]): Promise<void> | void {
     if (this.#skipApplied) batch = this.#notApplied(batch)
-    const done = (): void => this.#noteApplied(batch)
-    const rest = inTurns(batch, this.#bus.turnMs, (slice) => this.#twin?.apply(slice))
-    if (!rest) return done()
-    const applying = rest.then(done)
     // A load or catch-up waits for it (#holdingTheBus): a batch goes whole to one twin.
-    this.#applying = applying
-    const clear = (): void => {
-      if (this.#applying === applying) this.#applying = undefined
-    }
-    applying.then(clear, clear)
-    return applying
+    return this.#applying.run(batch, this.#bus.turnMs, (slice) => this.#twin?.apply(slice), () => this.#noteApplied(batch))
   }
 
   /** A batch read back from the store, in one go (a catch-up holds the bus meanwhile). */
