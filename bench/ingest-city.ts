@@ -20,6 +20,7 @@
 // apart: it also runs the embedded ClickHouse, which a deployment would put
 // on its own server).
 import { spawn, spawnSync } from 'node:child_process'
+import { readdirSync } from 'node:fs'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../registry/city-store.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
@@ -36,6 +37,8 @@ export interface CityRunOptions {
   secret: string
   /** Devices to simulate (default: the whole city). */
   devices?: number
+  /** Times their normal rate the devices report at (default 1): the whole city at a fraction of its rate separates what grows with connections from what grows with the rate. */
+  rateScale?: number
   workers: number
   processes: number
   steadyS: number
@@ -77,6 +80,19 @@ function sampleMemory(primary: number): Memory {
   return { workersRss, workersPss, primaryRss: memoryOf(primary).rss, workers: children.length }
 }
 
+/** Open files of each gateway worker (its connections and a few dozen of its own): how evenly the kernel spreads accepts. */
+function workerFds(primary: number): number[] {
+  const out: number[] = []
+  for (const pid of gatewayWorkerPids(primary)) {
+    try {
+      out.push(readdirSync(`/proc/${pid}/fd`).length)
+    } catch {
+      // ended meanwhile
+    }
+  }
+  return out
+}
+
 const gib = (n: number): string => (n / 2 ** 30).toFixed(2)
 
 /** Longest wait, after all are connected, for what the devices queued meanwhile to drain before the steady window (s). */
@@ -90,8 +106,9 @@ export async function runCityScale(o: CityRunOptions) {
     await store.close()
   }
   const devices: SimDevice[] = city.devices.slice(0, o.devices ?? city.devices.length).map((d) => ({ id: d.id, type: d.type, intervalS: d.intervalS }))
-  const offered = devices.reduce((s, d) => s + 1 / d.intervalS, 0)
-  o.log(`city scale: ${devices.length} devices at their normal intervals (${Math.round(offered)} msg/s offered), QoS 1; gateway workers ${o.workers}, simulator processes ${o.processes}`)
+  const rateScale = o.rateScale ?? 1
+  const offered = devices.reduce((s, d) => s + 1 / d.intervalS, 0) * rateScale
+  o.log(`city scale: ${devices.length} devices at ${rateScale === 1 ? 'their normal intervals' : `${rateScale}x their normal rate`} (${Math.round(offered)} msg/s offered), QoS 1; gateway workers ${o.workers}, simulator processes ${o.processes}`)
 
   // Pinned, the system runs on its CPUs (its workers inherit them) and this
   // process, whose children are the simulator, on the others: the system's
@@ -123,7 +140,7 @@ export async function runCityScale(o: CityRunOptions) {
   }, 2_000)
 
   const fleet: FleetOptions = {
-    host: '127.0.0.1', port, sources: defaultSources(), portOffset: randomPortOffset(), secret: o.secret, qos: 1, rateScale: 1,
+    host: '127.0.0.1', port, sources: defaultSources(), portOffset: randomPortOffset(), secret: o.secret, qos: 1, rateScale,
     connectConcurrency: 500, keepaliveS: 120, reconnect: true, reconnectSpreadMs: o.reconnectSpreadS * 1000,
   }
   // The run's phases, driven from the simulator's progress: connect, drain
@@ -153,7 +170,9 @@ export async function runCityScale(o: CityRunOptions) {
         const wall = now.at - lastCpu.at
         const acked = now.acked - lastCpu.acked
         const us = (ms: number): string => (acked > 0 ? `${Math.round((ms * 1000) / acked)} µs/msg` : '-')
-        o.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices}, acked ${s.acked} (${Math.round(acked / (wall / 1000))}/s now), refused ${s.refused}, errors ${s.connectErrors}; workers RSS ${gib(m.workersRss)} GiB` +
+        const fds = workerFds(gw.pid ?? 0)
+        o.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices}, acked ${s.acked} (${Math.round(acked / (wall / 1000))}/s now), refused ${s.refused}, errors ${s.connectErrors}` +
+          `; open files a worker ${fds.length > 0 ? `${Math.min(...fds)} to ${Math.max(...fds)}` : '-'}; workers RSS ${gib(m.workersRss)} GiB` +
           ` (${s.connected > 0 ? Math.round(m.workersRss / s.connected / 1024) : 0} KiB/connection); CPU system ${((now.system - lastCpu.system) / wall).toFixed(2)} cores (${us(now.system - lastCpu.system)}), simulator ${((now.sim - lastCpu.sim) / wall).toFixed(2)} cores (${us(now.sim - lastCpu.sim)})`)
         lastCpu = now
       }

@@ -9,7 +9,7 @@
 //   a steady window, then a reconnect storm (see ingest-city.ts).
 //
 //   npm run bench:ingest -- [--part throughput|city|all] [--devices N] [--rate-scale X] [--duration-s S] [--workers W] [--processes P]
-//                           [--city-devices N] [--city-workers W] [--city-processes P] [--steady-s S] [--reconnect-spread-s S]
+//                           [--city-devices N] [--city-workers W] [--city-processes P] [--city-rate-scale X] [--steady-s S] [--reconnect-spread-s S]
 //                           [--pin-system 0,1 [--pin-simulator 2-15]]   (on a bigger machine: the system on two CPUs, the simulator on the rest)
 //                           [--profile-dir DIR]   (CPU profiles of the gateway's primary and workers, node --cpu-prof)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
@@ -42,6 +42,7 @@ const { values } = parseArgs({
     'city-devices': { type: 'string' },
     'city-workers': { type: 'string', default: '13' },
     'city-processes': { type: 'string', default: '15' },
+    'city-rate-scale': { type: 'string', default: '1' },
     'steady-s': { type: 'string', default: '300' },
     'connect-timeout-s': { type: 'string', default: '600' },
     'reconnect-spread-s': { type: 'string', default: '60' },
@@ -107,6 +108,7 @@ async function city(): Promise<void> {
     const r = await runCityScale({
       cli: CLI, repo: REPO, dataDir: join(dir, 'db'), secret: SECRET, log: (line) => console.log(line),
       devices: values['city-devices'] === undefined ? undefined : Number(values['city-devices']),
+      rateScale: Number(values['city-rate-scale']),
       workers: Number(values['city-workers']), processes: Number(values['city-processes']), steadyS: Number(values['steady-s']),
       connectTimeoutS: Number(values['connect-timeout-s']), reconnectSpreadS: Number(values['reconnect-spread-s']),
       profileDir: values['profile-dir'] === undefined ? undefined : resolve(values['profile-dir']),
@@ -121,7 +123,8 @@ async function city(): Promise<void> {
         (r.pinSystem ? `; system pinned to CPUs ${r.pinSystem}, simulator to ${r.pinSimulator}` : ''))
     }
     console.log(`  gateway memory at peak: workers RSS ${r.memoryPeak.workersRssGiB} GiB (PSS ${r.memoryPeak.workersPssGiB} GiB) over ${r.memoryPeak.workers} workers; primary with the embedded store ${r.memoryPeak.primaryWithStoreRssGiB} GiB`)
-    console.log(`  reconnect storm: ${r.storm.dropped} dropped, ${r.storm.allBackS === null ? 'not all back' : `all back after ${r.storm.allBackS.toFixed(1)} s`}, ${r.storm.reconnectAttempts} reconnect attempts, errors ${r.storm.errorsDuring}`)
+    console.log(`  reconnect storm: ${r.storm.dropped} dropped, ${r.storm.allBackS === null ? 'not all back' : `all back after ${r.storm.allBackS.toFixed(1)} s`}, ${r.storm.reconnectAttempts} reconnect attempts, errors ${r.storm.errorsDuring}` +
+      ` (connect errors over the whole run by code: ${Object.entries(r.overall.connectErrorCodes).map(([c, n]) => `${c} ${n}`).join(', ') || 'none'})`)
     console.log(`  acknowledged ${r.acknowledged}; stored ${r.storedMessages} messages, dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterCodes)}; acknowledged but neither stored nor dead-lettered: ${r.lostAcknowledged} (${r.devicesWithLoss} devices)`)
     save({ bench: 'ingest-city', at: new Date().toISOString(), machine, ...r } as { bench: string; at: string })
   } finally {

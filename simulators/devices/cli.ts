@@ -43,13 +43,15 @@ export type SimSummary = Omit<FleetStats, 'latency' | 'ackedByDevice'> & {
 }
 
 function summarise(all: FleetStats[], processes: number, seconds: number, cpuMs = 0): SimSummary {
-  const sum = (k: keyof Omit<FleetStats, 'latency' | 'ackedByDevice'>) => all.reduce((s, x) => s + x[k], 0)
+  const sum = (k: keyof Omit<FleetStats, 'latency' | 'ackedByDevice' | 'connectErrorCodes'>) => all.reduce((s, x) => s + x[k], 0)
+  const connectErrorCodes: Record<string, number> = {}
+  for (const s of all) for (const [code, n] of Object.entries(s.connectErrorCodes ?? {})) connectErrorCodes[code] = (connectErrorCodes[code] ?? 0) + n
   const h = new LatencyHistogram()
   for (const s of all) h.add(s.latency)
   const sent = sum('sent')
   const acked = sum('acked')
   return {
-    devices: sum('devices'), processes, connected: sum('connected'), peakConnected: sum('peakConnected'), refused: sum('refused'), connectErrors: sum('connectErrors'),
+    devices: sum('devices'), processes, connected: sum('connected'), peakConnected: sum('peakConnected'), refused: sum('refused'), connectErrors: sum('connectErrors'), connectErrorCodes,
     disconnects: sum('disconnects'), reconnectAttempts: sum('reconnectAttempts'), sent, skipped: sum('skipped'), acked, inflight: sum('inflight'), seconds,
     sentPerS: Math.round(sent / Math.max(seconds, 0.001)), ackedPerS: Math.round(acked / Math.max(seconds, 0.001)),
     p50Ms: Math.round(h.quantile(0.5) * 10) / 10, p99Ms: Math.round(h.quantile(0.99) * 10) / 10, latency: h.counts, cpuS: Math.round(cpuMs) / 1000,
@@ -198,7 +200,7 @@ export const randomPortOffset = (): number => Math.floor(Math.random() * LOCAL_P
 
 export function formatSummary(s: SimSummary): string {
   return `simulated ${s.devices} devices from ${s.processes} processes for ${s.seconds.toFixed(1)} s\n` +
-    `  connected at most ${s.peakConnected}, refused ${s.refused}, connect errors ${s.connectErrors}, disconnects ${s.disconnects}\n` +
+    `  connected at most ${s.peakConnected}, refused ${s.refused}, connect errors ${s.connectErrors}${s.connectErrors > 0 ? ` (${Object.entries(s.connectErrorCodes).map(([c, n]) => `${c} ${n}`).join(', ')})` : ''}, disconnects ${s.disconnects}\n` +
     `  sent ${s.sent} (${s.sentPerS} msg/s), skipped with a full window ${s.skipped}, acknowledged ${s.acked} (${s.ackedPerS} msg/s), unacknowledged at the end ${s.inflight}\n` +
     `  publish-to-PUBACK latency p50 ${s.p50Ms} ms, p99 ${s.p99Ms} ms\n` +
     `  simulator CPU ${s.cpuS.toFixed(1)} s (${s.sent > 0 ? Math.round(s.cpuS * 1e6 / s.sent) : 0} µs per message sent)\n` +

@@ -90,6 +90,8 @@ export interface FleetStats {
   peakConnected: number
   refused: number
   connectErrors: number
+  /** Connect errors by their code (ECONNREFUSED, ETIMEDOUT, ECONNRESET, ...; "closed" for a connection ended before its CONNACK with no error). */
+  connectErrorCodes: Record<string, number>
   disconnects: number
   reconnectAttempts: number
   sent: number
@@ -156,6 +158,9 @@ export class DeviceFleet {
   #unackedAtStop: number | undefined
   #peak = 0
   #counts = { connected: 0, refused: 0, connectErrors: 0, disconnects: 0, reconnectAttempts: 0, sent: 0, skipped: 0, acked: 0 }
+  readonly #errorCodes: Record<string, number> = {}
+  /** Set while dropAll() closes every socket (their 'close' events come in this same turn). */
+  #dropping = false
 
   constructor(devices: readonly SimDevice[], opts: FleetOptions) {
     this.#o = opts
@@ -264,7 +269,12 @@ export class DeviceFleet {
    * it reconnects from it.
    */
   dropAll(): void {
-    for (const s of this.#devices) s.socket?.resetAndDestroy()
+    this.#dropping = true
+    try {
+      for (const s of this.#devices) s.socket?.resetAndDestroy()
+    } finally {
+      this.#dropping = false
+    }
   }
 
   /** Acknowledged messages per device, in the order the fleet was given its devices. */
@@ -281,7 +291,7 @@ export class DeviceFleet {
     }
     this.#peak = Math.max(this.#peak, connected)
     return {
-      devices: this.#devices.length, ...this.#counts, connected, peakConnected: this.#peak,
+      devices: this.#devices.length, ...this.#counts, connectErrorCodes: { ...this.#errorCodes }, connected, peakConnected: this.#peak,
       inflight: this.#unackedAtStop ?? inflight, latency: [...this.#latency.counts],
     }
   }
@@ -324,11 +334,14 @@ export class DeviceFleet {
           }
         }
       })
-      socket.on('error', () => {
-        if (!settled) this.#counts.connectErrors++
+      socket.on('error', (e: NodeJS.ErrnoException) => {
+        if (!settled) this.#connectError(e.code ?? 'error')
         settle()
       })
       socket.on('close', () => {
+        // Closed by the gateway before its CONNACK, with no error (aedes' connect timeout, a refusal before CONNECT);
+        // not one this fleet closed itself (stopping, or dropping every connection).
+        if (!settled && !this.#stopping && !this.#dropping) this.#connectError('closed')
         const wasConnected = s.connected
         if (wasConnected) this.#counts.disconnects++
         s.connected = false
@@ -348,6 +361,11 @@ export class DeviceFleet {
         }
       })
     })
+  }
+
+  #connectError(code: string): void {
+    this.#counts.connectErrors++
+    this.#errorCodes[code] = (this.#errorCodes[code] ?? 0) + 1
   }
 
   #onTick(): void {
