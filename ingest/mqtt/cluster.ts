@@ -6,8 +6,8 @@
 // reconnect storm, with busy workers, the primary ran out of descriptors.
 // Accepting in the workers leaves the queue to the kernel's listen backlog,
 // which pushes back on devices, and keeps the primary's core for the store;
-// each worker caps its connections (mqtt.maxConnections) so the fuller ones
-// refuse and a retrying device lands on another. Each worker reaches the store through its owner: the primary when
+// each worker caps its connections (mqtt.maxConnections), and a full one
+// passes what it accepts to the emptiest through this process (hand-over.ts). Each worker reaches the store through its owner: the primary when
 // it opened the embedded store itself, or a running `citytwin start`, or a
 // ClickHouse server. Workers send the primary their port and stats.
 import cluster, { type Worker } from 'node:cluster'
@@ -25,6 +25,7 @@ import { deviceLogPosition } from '../../registry/provision.ts'
 import { DenialSync } from './denial-sync.ts'
 import { RegistrySync } from './registry-sync.ts'
 import { serveRelay } from './relay.ts'
+import { HandOverRouter } from './hand-over.ts'
 import { bundleGatewayWorker, CLI_PATH, type WorkerBundle } from './worker-bundle.ts'
 
 const log = logger('mqtt-cluster')
@@ -222,6 +223,7 @@ export class MqttCluster implements Component, IngestSource {
   readonly #writers: Component[] = []
   #ingestWriters: IngestWriters | undefined
   readonly #backlogs = new WorkerBacklogs()
+  readonly #handOver = new HandOverRouter()
   #pool: WorkerPool | undefined
   #sync: RegistrySync | undefined
   #denials: DenialSync | undefined
@@ -270,6 +272,7 @@ export class MqttCluster implements Component, IngestSource {
       onFork: (worker) => {
         serveRelay(worker, sinks, this.#o.bus)
         this.#backlogs.watch(worker)
+        this.#handOver.watch(worker)
         sync.watch(worker)
         denials.watch(worker)
       },
@@ -301,7 +304,7 @@ export class MqttCluster implements Component, IngestSource {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, workers: this.#pool?.workers.length ?? 0, backlogMs: this.backlogMs(Date.now()), registrySync: this.#sync?.stats() ?? {}, denialSync: this.#denials?.stats() ?? {} }
+    return { port: this.port, workers: this.#pool?.workers.length ?? 0, backlogMs: this.backlogMs(Date.now()), registrySync: this.#sync?.stats() ?? {}, handOver: this.#handOver.stats(), denialSync: this.#denials?.stats() ?? {} }
   }
 }
 

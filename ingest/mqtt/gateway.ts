@@ -11,7 +11,7 @@
 // store slows the sockets, not the heap.
 import { readFileSync } from 'node:fs'
 import { createServer as createHttpServer, type IncomingMessage, type Server as HttpServer } from 'node:http'
-import { createServer, type AddressInfo, type Server } from 'node:net'
+import { createServer, type AddressInfo, type Server, type Socket } from 'node:net'
 import type { Duplex } from 'node:stream'
 import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } from 'node:tls'
 import { createWebSocketStream, WebSocketServer } from 'ws'
@@ -39,6 +39,7 @@ import { HeapGuard, type HeapSample } from './heap-guard.ts'
 import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, timeOf, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
+import type { HandOverClient } from './hand-over.ts'
 
 const log = logger('mqtt-gateway')
 // mqtt-packet builds 65,536 two-byte buffers of message ids at its first
@@ -131,6 +132,8 @@ export interface GatewayOptions {
   heap?: () => HeapSample
   /** Whether a device's access is revoked (deny-list.ts); default none is. */
   denied?: (deviceId: string) => boolean
+  /** In a cluster worker: where a TCP connection goes that this process has no room for (hand-over.ts); without it, one over mqtt.maxConnections is closed. */
+  handOver?: HandOverClient
 }
 
 /** What the gateway attaches to an aedes client once it is authenticated. */
@@ -276,7 +279,9 @@ export class MqttGateway implements Component {
     const maxAedesPacket = 4 * (c.maxPayloadBytes + c.maxTopicBytes) + 1_024
     let unlimited = false
     const perAddress = new AddressLimit(c.maxConnectionsPerAddress)
-    const handle = <S extends Duplex>(stream: S, req?: IncomingMessage): void => {
+    // TCP connections this process holds, those passed to it included (the cap with a hand-over; see below).
+    let tcpHeld = 0
+    const handle = <S extends Duplex>(stream: S, req?: IncomingMessage, tcp = false): void => {
       // A TCP or TLS socket is its own remote end; a WebSocket stream's is its upgrade request's.
       const from = req?.socket.remoteAddress ?? (stream as { remoteAddress?: string }).remoteAddress ?? ''
       if (!perAddress.take(from)) {
@@ -289,7 +294,9 @@ export class MqttGateway implements Component {
       // One listener for what a close ends here (the address's slot, admission's state): each listener more on a
       // socket is a closure and its context, and a third grows the socket's listener array to 19 slots.
       // 'on', not 'once': a close comes once, and once's wrapper (a bound function and its state) costs about 100 bytes a connection.
+      if (tcp) tcpHeld++
       stream.on('close', () => {
+        if (tcp) tcpHeld--
         perAddress.release(from)
         admission.detach(stream)
       })
@@ -301,8 +308,22 @@ export class MqttGateway implements Component {
         log.warn('aedes\' parser is not the one expected: packet sizes are not limited')
       }
     }
-    const server = createServer((socket) => handle(socket))
-    server.maxConnections = c.maxConnections
+    // With a hand-over (a cluster worker), a full process passes what it accepts to one with room instead of
+    // closing it (hand-over.ts). Accepted sockets then start paused, so that one passed on was never read here:
+    // a kept one starts reading when aedes listens for 'readable'.
+    const handOver = this.#o.handOver
+    const accept = (socket: Socket, hops: number): void => {
+      if (tcpHeld >= c.maxConnections) {
+        if (handOver?.pass(socket, hops)) return
+        this.#counts.refusedConnects++
+        refusedTotal.inc({ what: 'connect', code: 'GATEWAY_FULL' })
+        socket.destroy()
+        return
+      }
+      handle(socket, undefined, true)
+    }
+    const server = createServer({ pauseOnConnect: handOver !== undefined }, (socket) => accept(socket, 0))
+    handOver?.attach({ held: () => tcpHeld, cap: c.maxConnections, take: accept })
     await listen(server, c.port, c.host, c.listenBacklog)
     this.#broker = broker
     this.#server = server
@@ -331,6 +352,7 @@ export class MqttGateway implements Component {
     const servers = [this.#server, this.#tls, this.#ws].filter((x): x is Server | TlsServer | HttpServer => x !== undefined)
     this.#backlog?.close()
     this.#backlog = undefined
+    this.#o.handOver?.detach()
     const broker = this.#broker
     this.#server = this.#tls = this.#ws = undefined
     this.#broker = undefined

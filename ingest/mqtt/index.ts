@@ -8,6 +8,7 @@ import { loadConfig, type ConfigSources } from '../../lib/config.ts'
 import { DeadLetterWriter, Rollups, StoreWriter, type Store, type WriterConfig } from '../../store/index.ts'
 import { mqttConfig, type MqttConfig } from './config.ts'
 import { BacklogReporter } from './backlog.ts'
+import { HandOverClient } from './hand-over.ts'
 import { loadDevices } from './devices.ts'
 import { EVENTS_COLUMNS, MqttGateway } from './gateway.ts'
 import { DenyList } from './deny-list.ts'
@@ -55,7 +56,7 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const registryWatch = new RegistryWatch({ client: store.client, registry: devices, since, refreshMs: config.denyListRefreshMs, ...(relayed ? {} : { onChanged: endChanged }) })
   if (relayed) followPrimaryRegistry(registryWatch, endChanged)
   if (relay) {
-    const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied })
+    const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied, handOver: new HandOverClient() })
     gatewayRef = gateway
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
     return { gateway, config, components: [relay, denyList, registryWatch, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }

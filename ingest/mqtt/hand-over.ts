@@ -1,0 +1,222 @@
+// Connections a full gateway worker passes to one with room. Workers share
+// one listening socket and the kernel gives each new connection to
+// whichever worker calls accept first, so the idler ones take more: with
+// the whole city on 13 workers they held 14,000 to 19,000 connections each.
+// A worker at its cap (mqtt.maxConnections, 19,000: a process may hold
+// 20,000 open files) used to close what it had just accepted, before
+// reading its CONNECT; the device saw a reset or a bare close, backed off
+// for up to a minute and tried again, maybe at a full worker again. In a
+// full-city run 24,437 connects ended so, and the last few thousand devices
+// took minutes to connect and to come back after a reconnect storm.
+//
+// Now a full worker passes the accepted socket, unread, to the primary,
+// which passes it on to the worker holding the fewest connections; that
+// worker serves it as if it had accepted it. The primary knows each
+// worker's count from its report every second and counts what it passes
+// on meanwhile. A connection is passed on at most MAX_HOPS times; then,
+// or when every worker is full, it is closed as before.
+import type { Worker } from 'node:cluster'
+import type { Socket } from 'node:net'
+import { logger } from '../../lib/log.ts'
+import { counter } from '../../lib/metrics.ts'
+
+const log = logger('mqtt-hand-over')
+const handedTotal = counter('citytwin_mqtt_connections_handed_total', 'Connections a full gateway worker passed on (out), and those it was passed (in)', ['direction'])
+const handedOut = handedTotal.labels({ direction: 'out' })
+const handedIn = handedTotal.labels({ direction: 'in' })
+
+/** Most times one connection is passed on before it is closed: estimates a second old may send it to a worker that has just filled up. */
+export const MAX_HOPS = 2
+/**
+ * Most sockets one worker has passed and not yet seen sent. Each holds a
+ * descriptor here until then, on top of mqtt.maxConnections, and a full
+ * worker keeps accepting: with a primary slow to read its channel, passes
+ * without a bound would run the worker out of descriptors (20,000 here).
+ * Beyond it a new connection is closed, as with no hand-over.
+ */
+export const MAX_IN_TRANSIT = 256
+/** How often a worker tells the primary how many connections it holds. */
+export const REPORT_MS = 1_000
+
+/** Worker to primary: this socket, which I have no room for (sent with the message). */
+interface PassMessage { type: 'citytwin-mqtt-pass'; hops: number }
+/** Primary to worker: a socket for you (sent with the message). */
+interface PassedMessage { type: 'citytwin-mqtt-passed'; hops: number }
+/** Worker to primary, every REPORT_MS: connections held, and the most it holds. */
+interface HeldMessage { type: 'citytwin-mqtt-held'; held: number; cap: number }
+
+const typeOf = (m: unknown): unknown => (typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined)
+const hopsOf = (m: unknown): number => {
+  const h = (m as { hops?: unknown }).hops
+  return typeof h === 'number' && Number.isInteger(h) && h >= 0 ? h : MAX_HOPS
+}
+
+/**
+ * Stops a socket's reading at its handle. A socket that arrives over IPC
+ * starts reading at once (net.Socket's constructor calls read(0)); one
+ * that is passed on again in a later turn (a send queued behind another
+ * handle's acknowledgement) could have read its CONNECT into this
+ * process, where it would be lost. The handle's onread is replaced when
+ * it is sent, so nothing read after that counts; this stops the reads
+ * before. Net.Socket keeps its handle as `_handle`, which its types do not
+ * declare.
+ */
+function holdReading(socket: Socket): void {
+  const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?: () => number } | null })._handle
+  if (handle && typeof handle.readStop === 'function') {
+    handle.readStop()
+    handle.reading = false
+  }
+}
+
+/** What a gateway worker gives the hand-over: its count, its cap, and where sockets passed to it go. */
+export interface HandOverHooks {
+  held: () => number
+  cap: number
+  take: (socket: Socket, hops: number) => void
+}
+
+/**
+ * A gateway worker's side. `pass` sends an accepted socket, not yet read,
+ * to the primary; sockets the primary passes here go to the gateway's
+ * `take`. Outside a cluster worker (no IPC channel) nothing is passed.
+ */
+export class HandOverClient {
+  /** Sends to the primary; false when there is none to send to. */
+  readonly #send: (m: PassMessage | HeldMessage, socket?: Socket) => boolean
+  #hooks: HandOverHooks | undefined
+  #timer: NodeJS.Timeout | undefined
+  #inTransit = 0
+  readonly #counts = { passedOut: 0, passedIn: 0, failed: 0 }
+  readonly #onMessage = (m: unknown, socket: unknown): void => {
+    if (typeOf(m) !== 'citytwin-mqtt-passed' || !socket) return
+    const s = socket as Socket
+    if (!this.#hooks) return void s.destroy()
+    this.#counts.passedIn++
+    handedIn.inc()
+    this.#hooks.take(s, hopsOf(m))
+  }
+
+  /** `send` sends to the primary, calling `sent` once the message (and socket) went or failed; default: the cluster's IPC channel. */
+  constructor(send?: (m: PassMessage | HeldMessage, socket: Socket | undefined, sent: (e: Error | null) => void) => boolean) {
+    const raw = send ?? ((m, socket, sent) => {
+      if (!process.connected || !process.send) return false
+      // keepOpen false: once the primary has it, this process closes its descriptor. process.send's false
+      // means queued behind others, not refused: the callback says how it ended.
+      process.send(m, socket, { keepOpen: false }, sent)
+      return true
+    })
+    this.#send = (m, socket) => {
+      if (!socket) return raw(m, undefined, () => undefined)
+      this.#inTransit++
+      let went = false
+      try {
+        went = raw(m, socket, (e) => {
+          this.#inTransit--
+          if (!e) return
+          this.#counts.failed++
+          log.debug({ err: e }, 'a connection could not be passed on; closed')
+          socket.destroy()
+        })
+      } finally {
+        if (!went) this.#inTransit--
+      }
+      return went
+    }
+  }
+
+  /** Starts serving a gateway: takes what is passed to it, and reports its count every REPORT_MS. */
+  attach(hooks: HandOverHooks): void {
+    this.#hooks = hooks
+    process.on('message', this.#onMessage)
+    const report = (): void => void this.#trySend({ type: 'citytwin-mqtt-held', held: hooks.held(), cap: hooks.cap })
+    report()
+    this.#timer = setInterval(report, REPORT_MS)
+    this.#timer.unref()
+  }
+
+  detach(): void {
+    clearInterval(this.#timer)
+    process.off('message', this.#onMessage)
+    this.#hooks = undefined
+  }
+
+  /**
+   * Passes `socket` on; false when it cannot be (no primary, or passed on
+   * MAX_HOPS times already): the caller then closes it.
+   */
+  pass(socket: Socket, hops: number): boolean {
+    if (hops >= MAX_HOPS || !this.#hooks || this.#inTransit >= MAX_IN_TRANSIT) return false
+    if (!this.#trySend({ type: 'citytwin-mqtt-pass', hops }, socket)) return false
+    this.#counts.passedOut++
+    handedOut.inc()
+    return true
+  }
+
+  #trySend(m: PassMessage | HeldMessage, socket?: Socket): boolean {
+    try {
+      return this.#send(m, socket)
+    } catch (e) {
+      // The channel closed between the check and the send (the primary is stopping).
+      log.debug({ err: e }, 'could not reach the gateway primary')
+      return false
+    }
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.#counts, inTransit: this.#inTransit }
+  }
+}
+
+/**
+ * The primary's side: takes a socket a full worker passes and passes it to
+ * the worker holding the fewest connections, by their last reports and
+ * what was passed to each since.
+ */
+export class HandOverRouter {
+  readonly #workers = new Map<number, { worker: Worker; held: number; cap: number }>()
+  readonly #counts = { routed: 0, closed: 0 }
+
+  /** Follows a worker's reports and what it passes, until it exits. */
+  watch(worker: Worker): void {
+    const entry = { worker, held: 0, cap: Number.POSITIVE_INFINITY }
+    this.#workers.set(worker.id, entry)
+    worker.on('message', (m: unknown, socket: unknown) => {
+      const type = typeOf(m)
+      if (type === 'citytwin-mqtt-held') {
+        const r = m as Partial<HeldMessage>
+        if (typeof r.held === 'number') entry.held = r.held
+        if (typeof r.cap === 'number') entry.cap = r.cap
+      } else if (type === 'citytwin-mqtt-pass' && socket) this.#route(worker, hopsOf(m), socket as Socket)
+    })
+    worker.once('exit', () => this.#workers.delete(worker.id))
+  }
+
+  #route(from: Worker, hops: number, socket: Socket): void {
+    holdReading(socket)
+    let to: { worker: Worker; held: number; cap: number } | undefined
+    for (const e of this.#workers.values()) {
+      if (e.worker === from || e.held >= e.cap || !e.worker.isConnected()) continue
+      if (!to || e.held < to.held) to = e
+    }
+    if (!to || hops >= MAX_HOPS) {
+      this.#counts.closed++
+      log.debug({ hops }, 'no gateway worker has room for a connection; closed')
+      socket.destroy()
+      return
+    }
+    to.held++
+    this.#counts.routed++
+    try {
+      to.worker.send({ type: 'citytwin-mqtt-passed', hops: hops + 1 } satisfies PassedMessage, socket, (e: Error | null) => {
+        if (e) socket.destroy()
+      })
+    } catch {
+      socket.destroy()
+    }
+  }
+
+  stats(): Record<string, number> {
+    return { ...this.#counts }
+  }
+}
