@@ -34,7 +34,14 @@ export const MAX_HOPS = 2
  * without a bound would run the worker out of descriptors (20,000 here).
  * Beyond it a new connection is closed, as with no hand-over.
  */
-export const MAX_IN_TRANSIT = 256
+export const MAX_IN_TRANSIT = 64
+/**
+ * Most sockets the primary holds on their way to workers. It holds each
+ * until the worker has it; beyond this, a passed socket is closed, so a
+ * storm of passes cannot run the primary, which holds the store, out of
+ * descriptors.
+ */
+export const PRIMARY_MAX_IN_TRANSIT = 1_024
 /** How often a worker tells the primary how many connections it holds. */
 export const REPORT_MS = 1_000
 
@@ -53,15 +60,14 @@ const hopsOf = (m: unknown): number => {
 
 /**
  * Stops a socket's reading at its handle. A socket that arrives over IPC
- * starts reading at once (net.Socket's constructor calls read(0)); one
- * that is passed on again in a later turn (a send queued behind another
- * handle's acknowledgement) could have read its CONNECT into this
- * process, where it would be lost. The handle's onread is replaced when
- * it is sent, so nothing read after that counts; this stops the reads
- * before. Net.Socket keeps its handle as `_handle`, which its types do not
+ * starts reading at once (net.Socket's constructor calls read(0)), and
+ * keeps reading until the receiver acknowledges it: passed on again (by
+ * the primary, or by a worker that is full too), it could read its
+ * CONNECT into this process, where it would be lost. Called in the turn
+ * the socket arrived, before any read. Net.Socket keeps its handle as `_handle`, which its types do not
  * declare.
  */
-function holdReading(socket: Socket): void {
+export function holdReading(socket: Socket): void {
   const handle = (socket as unknown as { _handle?: { reading?: boolean; readStop?: () => number } | null })._handle
   if (handle && typeof handle.readStop === 'function') {
     handle.readStop()
@@ -87,6 +93,7 @@ export class HandOverClient {
   #hooks: HandOverHooks | undefined
   #timer: NodeJS.Timeout | undefined
   #inTransit = 0
+  #listening = false
   readonly #counts = { passedOut: 0, passedIn: 0, failed: 0 }
   readonly #onMessage = (m: unknown, socket: unknown): void => {
     if (typeOf(m) !== 'citytwin-mqtt-passed' || !socket) return
@@ -110,8 +117,12 @@ export class HandOverClient {
       if (!socket) return raw(m, undefined, () => undefined)
       this.#inTransit++
       let went = false
+      let done = false
       try {
         went = raw(m, socket, (e) => {
+          // Node calls back again when it resends a handle the receiver could not take (NODE_HANDLE_NACK).
+          if (done) return
+          done = true
           this.#inTransit--
           if (!e) return
           this.#counts.failed++
@@ -127,18 +138,26 @@ export class HandOverClient {
 
   /** Starts serving a gateway: takes what is passed to it, and reports its count every REPORT_MS. */
   attach(hooks: HandOverHooks): void {
+    clearInterval(this.#timer)
     this.#hooks = hooks
-    process.on('message', this.#onMessage)
+    if (!this.#listening) process.on('message', this.#onMessage)
+    this.#listening = true
     const report = (): void => void this.#trySend({ type: 'citytwin-mqtt-held', held: hooks.held(), cap: hooks.cap })
     report()
     this.#timer = setInterval(report, REPORT_MS)
     this.#timer.unref()
   }
 
+  /**
+   * Stops serving: tells the primary this process has no room, and closes
+   * what is passed here from now on (the listener stays until the process
+   * ends, so such a socket is not left open and unowned).
+   */
   detach(): void {
     clearInterval(this.#timer)
-    process.off('message', this.#onMessage)
+    const hooks = this.#hooks
     this.#hooks = undefined
+    if (hooks) this.#trySend({ type: 'citytwin-mqtt-held', held: hooks.cap, cap: hooks.cap })
   }
 
   /**
@@ -147,6 +166,9 @@ export class HandOverClient {
    */
   pass(socket: Socket, hops: number): boolean {
     if (hops >= MAX_HOPS || !this.#hooks || this.#inTransit >= MAX_IN_TRANSIT) return false
+    // One passed here already reads (see holdReading); one that read something is served here or closed, never passed without it.
+    holdReading(socket)
+    if (socket.readableLength > 0) return false
     if (!this.#trySend({ type: 'citytwin-mqtt-pass', hops }, socket)) return false
     this.#counts.passedOut++
     handedOut.inc()
@@ -174,12 +196,13 @@ export class HandOverClient {
  * what was passed to each since.
  */
 export class HandOverRouter {
-  readonly #workers = new Map<number, { worker: Worker; held: number; cap: number }>()
+  readonly #workers = new Map<number, Target>()
   readonly #counts = { routed: 0, closed: 0 }
+  #inTransit = 0
 
   /** Follows a worker's reports and what it passes, until it exits. */
   watch(worker: Worker): void {
-    const entry = { worker, held: 0, cap: Number.POSITIVE_INFINITY }
+    const entry: Target = { worker, held: 0, cap: Number.POSITIVE_INFINITY, sending: new Set() }
     this.#workers.set(worker.id, entry)
     worker.on('message', (m: unknown, socket: unknown) => {
       const type = typeOf(m)
@@ -189,34 +212,65 @@ export class HandOverRouter {
         if (typeof r.cap === 'number') entry.cap = r.cap
       } else if (type === 'citytwin-mqtt-pass' && socket) this.#route(worker, hopsOf(m), socket as Socket)
     })
-    worker.once('exit', () => this.#workers.delete(worker.id))
+    // A worker gone: what was on its way there never arrives, and a send queued on its channel never calls back.
+    const gone = (): void => {
+      this.#workers.delete(worker.id)
+      for (const s of entry.sending) this.#settle(entry, s)
+    }
+    worker.once('exit', gone)
+    worker.once('disconnect', gone)
   }
 
   #route(from: Worker, hops: number, socket: Socket): void {
     holdReading(socket)
-    let to: { worker: Worker; held: number; cap: number } | undefined
+    // Nothing can come of it but a close; without a listener an error would end this process.
+    socket.on('error', () => undefined)
+    let to: Target | undefined
+    // A worker's count is its last report and what is on its way to it: reports are up to a second old.
+    const load = (e: Target): number => e.held + e.sending.size
     for (const e of this.#workers.values()) {
-      if (e.worker === from || e.held >= e.cap || !e.worker.isConnected()) continue
-      if (!to || e.held < to.held) to = e
+      if (e.worker === from || load(e) >= e.cap || !e.worker.isConnected()) continue
+      if (!to || load(e) < load(to)) to = e
     }
-    if (!to || hops >= MAX_HOPS) {
+    if (!to || hops >= MAX_HOPS || this.#inTransit >= PRIMARY_MAX_IN_TRANSIT) {
       this.#counts.closed++
-      log.debug({ hops }, 'no gateway worker has room for a connection; closed')
+      log.debug({ hops, inTransit: this.#inTransit }, 'no gateway worker has room for a connection; closed')
       socket.destroy()
       return
     }
-    to.held++
+    const target = to
+    target.sending.add(socket)
+    this.#inTransit++
     this.#counts.routed++
     try {
-      to.worker.send({ type: 'citytwin-mqtt-passed', hops: hops + 1 } satisfies PassedMessage, socket, (e: Error | null) => {
-        if (e) socket.destroy()
+      target.worker.send({ type: 'citytwin-mqtt-passed', hops: hops + 1 } satisfies PassedMessage, socket, () => {
+        // Sent or failed, this process is done with it. Sent, it has no handle left, and its close tells node's
+        // cluster the worker that passed it no longer waits for it (else that worker's server.close() never ends).
+        this.#settle(target, socket)
       })
     } catch {
-      socket.destroy()
+      this.#settle(target, socket)
     }
   }
 
-  stats(): Record<string, number> {
-    return { ...this.#counts }
+  #settle(target: Target, socket: Socket): void {
+    if (!target.sending.delete(socket)) return
+    this.#inTransit--
+    // Counted as the worker's until its next report says how many it holds.
+    target.held++
+    socket.destroy()
   }
+
+  stats(): Record<string, number> {
+    return { ...this.#counts, inTransit: this.#inTransit }
+  }
+}
+
+interface Target {
+  worker: Worker
+  /** Its last report, and what was sent to it since. */
+  held: number
+  cap: number
+  /** Sockets on their way to it: sent, not yet called back. */
+  sending: Set<Socket>
 }

@@ -15,13 +15,16 @@ afterEach(async () => {
 })
 
 /** `n` accepted sockets on loopback (the server's ends, as a gateway's accept gives them). */
-async function accepted(n: number): Promise<Socket[]> {
+async function accepted(n: number, pauseOnConnect = true, write = true): Promise<Socket[]> {
   const got: Socket[] = []
-  const server = createServer({ pauseOnConnect: true }, (s) => got.push(s))
+  // Closed with unread data, a socket is reset: its peer's error is expected here.
+  const server = createServer({ pauseOnConnect }, (s) => got.push(s.on('error', () => undefined)))
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', () => r()))
   const port = (server.address() as { port: number }).port
-  const clients = Array.from({ length: n }, () => connect(port, '127.0.0.1'))
-  open.push({ server, sockets: [...clients, ...got] })
+  const clients = Array.from({ length: n }, () => connect(port, '127.0.0.1', function (this: Socket) {
+    if (write) this.write('CONNECT')
+  }).on('error', () => undefined))
+  open.push({ server, sockets: [...clients] })
   while (got.length < n) await new Promise((r) => setTimeout(r, 5))
   open[open.length - 1]?.sockets.push(...got)
   return got
@@ -70,6 +73,45 @@ describe('hand-over, a worker\'s side', () => {
       expect(failing.stats()).toMatchObject({ failed: 1, inTransit: 0 })
     } finally {
       failing.detach()
+    }
+  })
+
+  it('never passes on a socket that has read data here (it would be lost), and stops the reading of one it passes', async () => {
+    // As a socket passed to this worker arrives: reading from the start.
+    const [reading] = await accepted(1, false)
+    const [fresh] = await accepted(1, false, false)
+    while ((reading as Socket).readableLength === 0) await new Promise((r) => setTimeout(r, 5))
+    const c = new HandOverClient((_m, socket, done) => {
+      if (socket) done(null)
+      return true
+    })
+    c.attach(hooks)
+    try {
+      expect(c.pass(reading as Socket, 1)).toBe(false)
+      expect(c.pass(fresh as Socket, 1)).toBe(true)
+      // Its handle no longer reads: what the device sent stays in the kernel for whoever takes the socket.
+      expect((fresh as unknown as { _handle: { reading: boolean } })._handle.reading).toBe(false)
+    } finally {
+      c.detach()
+    }
+  })
+
+  it('counts a socket on its way once, even when node calls back twice (a handle resent after a NACK)', async () => {
+    const [s] = await accepted(1)
+    const c = new HandOverClient((_m, socket, done) => {
+      if (socket) {
+        done(null)
+        done(null)
+      }
+      return true
+    })
+    c.attach(hooks)
+    try {
+      expect(c.pass(s as Socket, 0)).toBe(true)
+      expect(c.pass(s as Socket, 0)).toBe(true)
+      expect(c.stats()).toMatchObject({ inTransit: 0, passedOut: 2 })
+    } finally {
+      c.detach()
     }
   })
 
