@@ -92,8 +92,8 @@ export interface HandOverHooks {
  * `take`. Outside a cluster worker (no IPC channel) nothing is passed.
  */
 export class HandOverClient {
-  /** Sends to the primary; false when there is none to send to. */
-  readonly #send: (m: PassMessage | HeldMessage, socket?: Socket) => boolean
+  /** Sends to the primary, calling `sent` once the message (and socket) went or failed; false when there is no primary. */
+  readonly #send: Send
   #hooks: HandOverHooks | undefined
   #timer: NodeJS.Timeout | undefined
   #inTransit = 0
@@ -108,36 +108,9 @@ export class HandOverClient {
     this.#hooks.take(s, hopsOf(m))
   }
 
-  /** `send` sends to the primary, calling `sent` once the message (and socket) went or failed; default: the cluster's IPC channel. */
-  constructor(send?: (m: PassMessage | HeldMessage, socket: Socket | undefined, sent: (e: Error | null) => void) => boolean) {
-    const raw = send ?? ((m, socket, sent) => {
-      if (!process.connected || !process.send) return false
-      // keepOpen false: once the primary has it, this process closes its descriptor. process.send's false
-      // means queued behind others, not refused: the callback says how it ended.
-      process.send(m, socket, { keepOpen: false }, sent)
-      return true
-    })
-    this.#send = (m, socket) => {
-      if (!socket) return raw(m, undefined, () => undefined)
-      this.#inTransit++
-      let went = false
-      let done = false
-      try {
-        went = raw(m, socket, (e) => {
-          // Node calls back again when it resends a handle the receiver could not take (NODE_HANDLE_NACK).
-          if (done) return
-          done = true
-          this.#inTransit--
-          if (!e) return
-          this.#counts.failed++
-          log.debug({ err: e }, 'a connection could not be passed on; closed')
-          socket.destroy()
-        })
-      } finally {
-        if (!went) this.#inTransit--
-      }
-      return went
-    }
+  /** `send`: default, the cluster's IPC channel. */
+  constructor(send: Send = sendToPrimary) {
+    this.#send = send
   }
 
   /** Starts serving a gateway: takes what is passed to it, and reports its count every REPORT_MS. */
@@ -146,7 +119,7 @@ export class HandOverClient {
     this.#hooks = hooks
     if (!this.#listening) process.on('message', this.#onMessage)
     this.#listening = true
-    const report = (): void => void this.#trySend({ type: 'citytwin-mqtt-held', held: hooks.held(), cap: hooks.cap })
+    const report = (): void => this.#report(hooks.held(), hooks.cap)
     report()
     this.#timer = setInterval(report, REPORT_MS)
     this.#timer.unref()
@@ -161,27 +134,47 @@ export class HandOverClient {
     clearInterval(this.#timer)
     const hooks = this.#hooks
     this.#hooks = undefined
-    if (hooks) this.#trySend({ type: 'citytwin-mqtt-held', held: hooks.cap, cap: hooks.cap })
+    if (hooks) this.#report(hooks.cap, hooks.cap)
   }
 
   /**
-   * Passes `socket` on; false when it cannot be (no primary, or passed on
-   * MAX_HOPS times already): the caller then closes it.
+   * Passes `socket` on; false when it cannot be (no primary, passed on
+   * MAX_HOPS times already, or MAX_IN_TRANSIT on their way): the caller
+   * then closes it.
    */
   pass(socket: Socket, hops: number): boolean {
     if (hops >= MAX_HOPS || !this.#hooks || this.#inTransit >= MAX_IN_TRANSIT) return false
     // One passed here already reads (see holdReading); one that read something is served here or closed, never passed without it.
     holdReading(socket)
     if (socket.readableLength > 0) return false
-    if (!this.#trySend({ type: 'citytwin-mqtt-pass', hops }, socket)) return false
+    let done = false
+    const sent = (e: Error | null): void => {
+      // Node calls back again when it resends a handle the receiver could not take (NODE_HANDLE_NACK).
+      if (done) return
+      done = true
+      this.#inTransit--
+      if (!e) return
+      this.#counts.failed++
+      log.debug({ err: e }, 'a connection could not be passed on; closed')
+      socket.destroy()
+    }
+    this.#inTransit++
+    if (!this.#trySend({ type: 'citytwin-mqtt-pass', hops }, socket, sent)) {
+      this.#inTransit--
+      return false
+    }
     this.#counts.passedOut++
     handedOut.inc()
     return true
   }
 
-  #trySend(m: PassMessage | HeldMessage, socket?: Socket): boolean {
+  #report(held: number, cap: number): void {
+    this.#trySend({ type: 'citytwin-mqtt-held', held, cap }, undefined, () => undefined)
+  }
+
+  #trySend(m: PassMessage | HeldMessage, socket: Socket | undefined, sent: (e: Error | null) => void): boolean {
     try {
-      return this.#send(m, socket)
+      return this.#send(m, socket, sent)
     } catch (e) {
       // The channel closed between the check and the send (the primary is stopping).
       log.debug({ err: e }, 'could not reach the gateway primary')
@@ -192,6 +185,16 @@ export class HandOverClient {
   stats(): Record<string, number> {
     return { ...this.#counts, inTransit: this.#inTransit }
   }
+}
+
+type Send = (m: PassMessage | HeldMessage, socket: Socket | undefined, sent: (e: Error | null) => void) => boolean
+
+function sendToPrimary(m: PassMessage | HeldMessage, socket: Socket | undefined, sent: (e: Error | null) => void): boolean {
+  if (!process.connected || !process.send) return false
+  // keepOpen false: once the primary has it, this process closes its descriptor. process.send's false
+  // means queued behind others, not refused: the callback says how it ended.
+  process.send(m, socket, { keepOpen: false }, sent)
+  return true
 }
 
 /**

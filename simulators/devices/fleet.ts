@@ -157,10 +157,11 @@ export class DeviceFleet {
   #stopping = false
   #unackedAtStop: number | undefined
   #peak = 0
-  #counts = { connected: 0, refused: 0, connectErrors: 0, disconnects: 0, reconnectAttempts: 0, sent: 0, skipped: 0, acked: 0 }
+  #counts = { connected: 0, refused: 0, disconnects: 0, reconnectAttempts: 0, sent: 0, skipped: 0, acked: 0 }
+  /** Connect errors by code (their sum is FleetStats.connectErrors). */
   readonly #errorCodes: Record<string, number> = {}
-  /** Set while dropAll() closes every socket (their 'close' events come in this same turn). */
-  #dropping = false
+  /** Sockets dropAll() closed: their close, which comes later, is not the gateway's doing. */
+  readonly #dropped = new WeakSet<Socket>()
 
   constructor(devices: readonly SimDevice[], opts: FleetOptions) {
     this.#o = opts
@@ -269,11 +270,10 @@ export class DeviceFleet {
    * it reconnects from it.
    */
   dropAll(): void {
-    this.#dropping = true
-    try {
-      for (const s of this.#devices) s.socket?.resetAndDestroy()
-    } finally {
-      this.#dropping = false
+    for (const s of this.#devices) {
+      if (!s.socket) continue
+      this.#dropped.add(s.socket)
+      s.socket.resetAndDestroy()
     }
   }
 
@@ -291,7 +291,8 @@ export class DeviceFleet {
     }
     this.#peak = Math.max(this.#peak, connected)
     return {
-      devices: this.#devices.length, ...this.#counts, connectErrorCodes: { ...this.#errorCodes }, connected, peakConnected: this.#peak,
+      devices: this.#devices.length, ...this.#counts, connectErrors: Object.values(this.#errorCodes).reduce((a, b) => a + b, 0),
+      connectErrorCodes: { ...this.#errorCodes }, connected, peakConnected: this.#peak,
       inflight: this.#unackedAtStop ?? inflight, latency: [...this.#latency.counts],
     }
   }
@@ -341,7 +342,7 @@ export class DeviceFleet {
       socket.on('close', () => {
         // Closed by the gateway before its CONNACK, with no error (aedes' connect timeout, a refusal before CONNECT);
         // not one this fleet closed itself (stopping, or dropping every connection).
-        if (!settled && !this.#stopping && !this.#dropping) this.#connectError('closed')
+        if (!settled && !this.#stopping && !this.#dropped.has(socket)) this.#connectError('closed')
         const wasConnected = s.connected
         if (wasConnected) this.#counts.disconnects++
         s.connected = false
@@ -364,7 +365,6 @@ export class DeviceFleet {
   }
 
   #connectError(code: string): void {
-    this.#counts.connectErrors++
     this.#errorCodes[code] = (this.#errorCodes[code] ?? 0) + 1
   }
 
