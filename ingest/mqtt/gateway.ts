@@ -40,6 +40,8 @@ import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, timeOf, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
 import type { HandOverClient } from './hand-over.ts'
+import { PausableListener } from './pausable-listener.ts'
+import { REFUSAL_DIGEST_MS, RefusalDigest, type RefusalCode } from './refusal-digest.ts'
 
 const log = logger('mqtt-gateway')
 // mqtt-packet builds 65,536 two-byte buffers of message ids at its first
@@ -57,6 +59,9 @@ const storeFailedTotal = messagesTotal.labels({ outcome: 'store_failed' })
 const deadLetteredTotal = messagesTotal.labels({ outcome: 'dead_lettered' })
 const laneLeft = counter('citytwin_mqtt_fast_lane_left_total', 'Connections handed from the fast lane to aedes after an unusual packet (QoS 2, malformed, too large)')
 const ackSeconds = histogram('citytwin_ingest_publish_to_ack_seconds', 'From a PUBLISH arriving to its acknowledgement (stored or dead-lettered)', [], [0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5])
+
+/** What aedes 1.2 says when it closes a connection whose CONNECT did not come within its connect timeout (lib/client.js). */
+const CONNECT_TIMEOUT_MESSAGE = 'connect did not arrive in time'
 
 // MQTT 3.1.1 CONNACK return codes (MQTT-3.2.2.3).
 const CONNACK_SERVER_UNAVAILABLE = 3
@@ -171,9 +176,12 @@ export class MqttGateway implements Component {
   #backlog: ProcessBacklog | undefined
   #broker: Aedes | undefined
   #server: Server | undefined
+  #listener: PausableListener | undefined
   #tls: TlsServer | undefined
   #ws: HttpServer | undefined
-  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0, recovered: 0, leftFastLane: 0, laneAckWrites: 0 }
+  readonly #refusals = new RefusalDigest()
+  #digestTimer: NodeJS.Timeout | undefined
+  #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, connectTimeouts: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0, recovered: 0, leftFastLane: 0, laneAckWrites: 0 }
 
   constructor(opts: GatewayOptions) {
     this.#o = opts
@@ -194,8 +202,9 @@ export class MqttGateway implements Component {
     })
   }
 
+  /** The MQTT port, once listening (kept while a cluster worker's listener is closed for a while; 0 before start and after stop). */
   get port(): number {
-    return (this.#server?.address() as AddressInfo | null)?.port ?? 0
+    return this.#listener?.port ?? 0
   }
 
   /** Port of the TLS listener; 0 when there is none. */
@@ -223,6 +232,7 @@ export class MqttGateway implements Component {
     const broker = new Aedes({
       // Only PUBLISH with QoS 2 waits in aedes' inbound window; devices use 0 and 1.
       maxClientsIdLength: 64,
+      connectTimeout: this.#o.config.connectTimeoutS * 1000,
       persistence: leanPersistence(),
       authenticate: (client, username, password, done) => this.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
@@ -271,7 +281,19 @@ export class MqttGateway implements Component {
       this.#connectivity(client, 'disconnected')
     })
     broker.on('clientError', (client, err) => log.debug({ device: client.id, err }, 'client error; connection closed'))
-    broker.on('connectionError', (client, err) => log.debug({ err, client: client.id }, 'connection error before CONNECT completed'))
+    broker.on('connectionError', (client, err) => {
+      // aedes closes a connection whose CONNECT it has not handled within its connect timeout (30 s): a slow
+      // device, or a process too busy to read it in time (a reconnect storm), which the digest tells apart from a full one.
+      if (err.message === CONNECT_TIMEOUT_MESSAGE) {
+        this.#counts.connectTimeouts++
+        this.#endedBeforeConnack('CONNECT_TIMEOUT')
+      }
+      log.debug({ err, client: client.id }, 'connection error before CONNECT completed')
+    })
+    this.#digestTimer = setInterval(() => {
+      const refused = this.#refusals.take()
+      if (refused) log.warn({ refused, windowS: REFUSAL_DIGEST_MS / 1000 }, 'connections ended before their CONNACK, by reason')
+    }, REFUSAL_DIGEST_MS).unref()
     const admission = this.#admission
     // Admission holds reading of a connection that must wait; aedes reads the stream itself.
     // The largest packet aedes reads: a CONNECT with a will, or a PUBLISH over the payload limit (dead-lettered
@@ -286,7 +308,7 @@ export class MqttGateway implements Component {
       const from = req?.socket.remoteAddress ?? (stream as { remoteAddress?: string }).remoteAddress ?? ''
       if (!perAddress.take(from)) {
         this.#counts.refusedConnects++
-        refusedTotal.inc({ what: 'connect', code: 'ADDRESS_LIMIT' })
+        this.#endedBeforeConnack('ADDRESS_LIMIT')
         log.debug({ address: from, limit: c.maxConnectionsPerAddress }, 'connection refused: too many from its address')
         stream.destroy()
         return
@@ -316,15 +338,19 @@ export class MqttGateway implements Component {
       if (tcpHeld >= c.maxConnections) {
         if (handOver?.pass(socket, hops)) return
         this.#counts.refusedConnects++
-        refusedTotal.inc({ what: 'connect', code: 'GATEWAY_FULL' })
+        this.#endedBeforeConnack('GATEWAY_FULL')
         socket.destroy()
         return
       }
       handle(socket, undefined, true)
     }
     const server = createServer({ pauseOnConnect: handOver !== undefined }, (socket) => accept(socket, 0))
-    handOver?.attach({ held: () => tcpHeld, cap: c.maxConnections, take: accept })
-    await listen(server, c.port, c.host, c.listenBacklog)
+    // A worker well ahead of the others closes its listener while the primary says so (hand-over.ts), and the
+    // kernel gives new connections to the others; the connections it holds stay.
+    const listener = new PausableListener(server, { port: c.port, host: c.host, backlog: c.listenBacklog })
+    handOver?.attach({ held: () => tcpHeld, cap: c.maxConnections, take: accept, accepting: (on) => listener.set(on) })
+    await listener.start()
+    this.#listener = listener
     this.#broker = broker
     this.#server = server
     if (c.tlsCertFile && c.tlsKeyFile) {
@@ -352,7 +378,10 @@ export class MqttGateway implements Component {
     const servers = [this.#server, this.#tls, this.#ws].filter((x): x is Server | TlsServer | HttpServer => x !== undefined)
     this.#backlog?.close()
     this.#backlog = undefined
+    clearInterval(this.#digestTimer)
     this.#o.handOver?.detach()
+    this.#listener?.stop()
+    this.#listener = undefined
     const broker = this.#broker
     this.#server = this.#tls = this.#ws = undefined
     this.#broker = undefined
@@ -364,18 +393,26 @@ export class MqttGateway implements Component {
   }
 
   stats(): ComponentStats {
-    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, inFlight: this.#admission.inFlight, inFlightPeak: this.#admission.peak, connecting: this.#admission.connecting, waitingPackets: this.#admission.waiting, waitingConnections: this.#admission.waitingConnections, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
+    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, acceptPauses: this.#listener?.pauses ?? 0, inFlight: this.#admission.inFlight, inFlightPeak: this.#admission.peak, connecting: this.#admission.connecting, waitingPackets: this.#admission.waiting, waitingConnections: this.#admission.waitingConnections, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
   }
 
   async health(): Promise<Health> {
-    return this.#server?.listening ? { ok: true } : { ok: false, detail: 'not listening' }
+    if (!this.#server) return { ok: false, detail: 'not listening' }
+    // A cluster worker well ahead of the others closes its listener for a while (hand-over.ts): it still serves its devices.
+    return this.#server.listening ? { ok: true } : { ok: true, detail: 'not accepting new connections for now: it holds more than the other workers' }
+  }
+
+  /** A connection ended before its CONNACK: counted by reason, and summed in the next digest line. */
+  #endedBeforeConnack(code: RefusalCode): void {
+    refusedTotal.inc({ what: 'connect', code })
+    this.#refusals.count(code)
   }
 
   #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (e: AuthenticateError | null, ok: boolean | null) => void): void {
     if (this.#guard.check()) {
       // Refused before the token is checked: under overload that work is what we cannot afford.
       this.#counts.shedConnects++
-      refusedTotal.inc({ what: 'connect', code: 'OVERLOADED' })
+      this.#endedBeforeConnack('OVERLOADED')
       log.debug({ device: username }, 'connection refused: heap nearly full')
       done(authError('the gateway is overloaded; retry later', CONNACK_SERVER_UNAVAILABLE), false)
       return
@@ -395,7 +432,7 @@ export class MqttGateway implements Component {
     if (refusal || !device) {
       refusal ??= { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
       this.#counts.refusedConnects++
-      refusedTotal.inc({ what: 'connect', code: refusal.metric ?? 'AUTH_DENIED' })
+      this.#endedBeforeConnack(refusal.metric ?? 'AUTH_DENIED')
       log.warn({ device: username, clientId: client.id, reason: refusal.reason }, 'connection refused')
       done(authError(refusal.reason, refusal.code), false)
       return

@@ -15,10 +15,22 @@
 // worker's count from its report every second and counts what it passes
 // on meanwhile. A connection is passed on at most MAX_HOPS times; then,
 // or when every worker is full, it is closed as before.
+//
+// Passing costs the primary a message and a descriptor per connection, and
+// in a storm it could not keep up (at most PRIMARY_MAX_IN_TRANSIT on their
+// way; 900 closed in one full-city storm on 2026-12-01). So a worker well
+// ahead of the others stops accepting before it is full: with each report
+// the primary tells a worker whether to accept, and one holding more than
+// the mean of all by SHARE_MARGIN of its cap (once past SHARE_FLOOR) closes
+// its listener until it is told again; the kernel then gives new
+// connections to the others. The emptiest worker is always told to accept,
+// and so are MIN_ACCEPTING others at least, so the port is never left
+// without a listener.
 import type { Worker } from 'node:cluster'
 import type { Socket } from 'node:net'
 import { logger } from '../../lib/log.ts'
 import { counter } from '../../lib/metrics.ts'
+import { REFUSAL_DIGEST_MS, RefusalDigest } from './refusal-digest.ts'
 
 const log = logger('mqtt-hand-over')
 const handedTotal = counter('citytwin_mqtt_connections_handed_total', 'Connections a full gateway worker passed on (out), and those it was passed (in)', ['direction'])
@@ -48,6 +60,20 @@ export const MAX_IN_TRANSIT = 256
 export const PRIMARY_MAX_IN_TRANSIT = 1_024
 /** How often a worker tells the primary how many connections it holds. */
 export const REPORT_MS = 1_000
+/**
+ * Connections a worker may hold above the mean of all before it stops
+ * accepting, as a share of its cap (475 of 19,000). The verdict is up to a
+ * second old, and a worker can take a thousand connections in a second of
+ * a storm: the full city's mean (16,900 on 13 workers) plus this plus that
+ * stays under the cap.
+ */
+export const SHARE_MARGIN = 0.025
+/** Below this share of its cap a worker always accepts: the kernel gives connections to the idlest worker, which balances the CPU, and only near the cap does the count matter. */
+export const SHARE_FLOOR = 0.75
+/** Fewest other workers that must be accepting (by what the primary told them) for one to be told to stop: with fewer workers than this plus one, none stops. */
+export const MIN_ACCEPTING = 2
+/** A worker told to stop accepting starts again by itself after this long without a verdict (the primary may be busy or gone). */
+export const PAUSE_MAX_MS = 3 * REPORT_MS
 
 /** Worker to primary: this socket, which I have no room for (sent with the message). */
 interface PassMessage { type: 'citytwin-mqtt-pass'; hops: number }
@@ -55,6 +81,20 @@ interface PassMessage { type: 'citytwin-mqtt-pass'; hops: number }
 interface PassedMessage { type: 'citytwin-mqtt-passed'; hops: number }
 /** Worker to primary, every REPORT_MS: connections held, and the most it holds. */
 interface HeldMessage { type: 'citytwin-mqtt-held'; held: number; cap: number }
+/** Primary to worker, in answer to each report: whether to accept new connections. */
+interface AcceptMessage { type: 'citytwin-mqtt-accept'; accept: boolean }
+
+/**
+ * Whether a worker holding `held` of `cap` should accept new connections,
+ * given the loads of all live workers (its own among them): yes below
+ * SHARE_FLOOR of its cap or below the mean plus SHARE_MARGIN of it, and always
+ * for the least loaded.
+ */
+export function shouldAccept(held: number, cap: number, loads: readonly number[]): boolean {
+  if (loads.length === 0 || held < cap * SHARE_FLOOR) return true
+  const mean = loads.reduce((a, b) => a + b, 0) / loads.length
+  return held < mean + Math.max(1, Math.ceil(cap * SHARE_MARGIN)) || held <= Math.min(...loads)
+}
 
 const typeOf = (m: unknown): unknown => (typeof m === 'object' && m !== null ? (m as { type?: unknown }).type : undefined)
 const hopsOf = (m: unknown): number => {
@@ -79,11 +119,13 @@ export function holdReading(socket: Socket): void {
   }
 }
 
-/** What a gateway worker gives the hand-over: its count, its cap, and where sockets passed to it go. */
+/** What a gateway worker gives the hand-over: its count, its cap, where sockets passed to it go, and how to stop and start accepting. */
 export interface HandOverHooks {
   held: () => number
   cap: number
   take: (socket: Socket, hops: number) => void
+  /** Closes (false) or opens again (true) the worker's listener, as the primary tells it to. */
+  accepting?: (on: boolean) => void
 }
 
 /**
@@ -99,7 +141,10 @@ export class HandOverClient {
   #inTransit = 0
   #listening = false
   readonly #counts = { passedOut: 0, passedIn: 0, failed: 0 }
+  /** Set while told not to accept: accepts again by itself after PAUSE_MAX_MS without a verdict. */
+  #pause: NodeJS.Timeout | undefined
   readonly #onMessage = (m: unknown, socket: unknown): void => {
+    if (typeOf(m) === 'citytwin-mqtt-accept') return this.verdict((m as Partial<AcceptMessage>).accept !== false)
     if (typeOf(m) !== 'citytwin-mqtt-passed' || !socket) return
     const s = socket as Socket
     if (!this.#hooks) return void s.destroy()
@@ -132,6 +177,8 @@ export class HandOverClient {
    */
   detach(): void {
     clearInterval(this.#timer)
+    clearTimeout(this.#pause)
+    this.#pause = undefined
     const hooks = this.#hooks
     this.#hooks = undefined
     if (hooks) this.#report(hooks.cap, hooks.cap)
@@ -166,6 +213,22 @@ export class HandOverClient {
     this.#counts.passedOut++
     handedOut.inc()
     return true
+  }
+
+  /** The primary's answer to a report (its message calls this): accept new connections or not, until told again or for PAUSE_MAX_MS at most. */
+  verdict(accept: boolean): void {
+    const hooks = this.#hooks
+    if (!hooks?.accepting) return
+    clearTimeout(this.#pause)
+    this.#pause = undefined
+    if (!accept) {
+      this.#pause = setTimeout(() => {
+        this.#pause = undefined
+        this.#hooks?.accepting?.(true)
+      }, PAUSE_MAX_MS)
+      this.#pause.unref()
+    }
+    hooks.accepting(accept)
   }
 
   #report(held: number, cap: number): void {
@@ -206,10 +269,19 @@ export class HandOverRouter {
   readonly #workers = new Map<number, Target>()
   readonly #counts = { routed: 0, closed: 0 }
   #inTransit = 0
+  /** Why the primary closed what it was passed, logged once a window (refusal-digest.ts). */
+  readonly #refusals = new RefusalDigest()
+
+  constructor() {
+    setInterval(() => {
+      const closed = this.#refusals.take()
+      if (closed) log.warn({ closed, windowS: REFUSAL_DIGEST_MS / 1000 }, 'connections passed on by full gateway workers and closed, by reason')
+    }, REFUSAL_DIGEST_MS).unref()
+  }
 
   /** Follows a worker's reports and what it passes, until it exits. */
   watch(worker: Worker): void {
-    const entry: Target = { worker, held: 0, cap: Number.POSITIVE_INFINITY, sending: new Set() }
+    const entry: Target = { worker, held: 0, cap: Number.POSITIVE_INFINITY, sending: new Set(), accepting: true }
     this.#workers.set(worker.id, entry)
     worker.on('message', (m: unknown, socket: unknown) => {
       const type = typeOf(m)
@@ -217,6 +289,7 @@ export class HandOverRouter {
         const r = m as Partial<HeldMessage>
         if (typeof r.held === 'number') entry.held = r.held
         if (typeof r.cap === 'number') entry.cap = r.cap
+        this.#tell(entry)
       } else if (type === 'citytwin-mqtt-pass' && socket) this.#route(worker, hopsOf(m), socket as Socket)
     })
     // A worker gone: what was on its way there never arrives, and a send queued on its channel never calls back.
@@ -226,6 +299,28 @@ export class HandOverRouter {
     }
     worker.once('exit', gone)
     worker.once('disconnect', gone)
+  }
+
+  /** Tells a worker whether to accept new connections (shouldAccept), by what each worker holds and has on its way. */
+  #tell(entry: Target): void {
+    if (!entry.worker.isConnected()) return
+    const loads: number[] = []
+    for (const e of this.#workers.values()) if (e.worker.isConnected()) loads.push(e.held + e.sending.size)
+    let accept = shouldAccept(entry.held + entry.sending.size, entry.cap, loads)
+    // Workers that closed their listener no longer hold the shared socket, and when the last one lets go node's
+    // cluster closes it (the port refuses connections, and one picked at random may come back as another):
+    // at least MIN_ACCEPTING others, by what they were told, keep listening, so one dying leaves one.
+    if (!accept) {
+      let others = 0
+      for (const e of this.#workers.values()) if (e !== entry && e.accepting && e.worker.isConnected()) others++
+      accept = others < MIN_ACCEPTING
+    }
+    entry.accepting = accept
+    try {
+      entry.worker.send({ type: 'citytwin-mqtt-accept', accept } satisfies AcceptMessage)
+    } catch (e) {
+      log.debug({ err: e }, 'could not reach a gateway worker')
+    }
   }
 
   #route(from: Worker, hops: number, socket: Socket): void {
@@ -241,6 +336,7 @@ export class HandOverRouter {
     }
     if (!to || hops >= MAX_HOPS || this.#inTransit >= PRIMARY_MAX_IN_TRANSIT) {
       this.#counts.closed++
+      this.#refusals.count(!to ? 'NO_WORKER_WITH_ROOM' : hops >= MAX_HOPS ? 'PASSED_TOO_OFTEN' : 'PRIMARY_IN_TRANSIT_FULL')
       log.debug({ hops, inTransit: this.#inTransit }, 'no gateway worker has room for a connection; closed')
       socket.destroy()
       return
@@ -280,4 +376,6 @@ interface Target {
   cap: number
   /** Sockets on their way to it: sent, not yet called back. */
   sending: Set<Socket>
+  /** What it was last told: to accept new connections, or not. */
+  accepting: boolean
 }

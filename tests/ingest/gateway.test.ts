@@ -114,6 +114,27 @@ describe('MQTT gateway: connect', () => {
   })
 })
 
+describe('MQTT gateway: connect timeout', () => {
+  it('closes a connection that sends no CONNECT within mqtt.connectTimeoutS, counts it apart from refusals, and serves the next device', async () => {
+    const gw = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', connectTimeoutS: 1 } }),
+      devices, secret: SECRET, readings, events, deadLetters: dead,
+    })
+    await gw.start()
+    try {
+      const silent = new Socket()
+      const closed = new Promise<void>((resolve) => silent.once('close', () => resolve()))
+      silent.on('error', () => undefined)
+      silent.connect(gw.port, '127.0.0.1')
+      await closed
+      expect(gw.stats()).toMatchObject({ connectTimeouts: 1, refusedConnects: 0 })
+      expect((await connectAs(deviceOfType('smoke', 5), gw.port)).connected).toBe(true)
+    } finally {
+      await gw.stop(Date.now() + 5_000)
+    }
+  })
+})
+
 describe('MQTT gateway: load shedding', () => {
   it('refuses new devices with "server unavailable" while its heap is nearly full, keeps serving those connected, and takes devices again once it is lower', async () => {
     let used = 50

@@ -2,9 +2,11 @@
 // what it passes on, and when it refuses to (the caller then closes the
 // connection). The path through a real primary and two workers is in
 // cluster.test.ts.
+import type { Worker } from 'node:cluster'
+import { EventEmitter } from 'node:events'
 import { connect, createServer, type Server, type Socket } from 'node:net'
-import { afterEach, describe, expect, it } from 'vitest'
-import { HandOverClient, MAX_HOPS, MAX_IN_TRANSIT } from '../../ingest/mqtt/hand-over.ts'
+import { afterEach, describe, expect, it, vi } from 'vitest'
+import { HandOverClient, HandOverRouter, MAX_HOPS, MAX_IN_TRANSIT, MIN_ACCEPTING, PAUSE_MAX_MS, SHARE_FLOOR, SHARE_MARGIN, shouldAccept } from '../../ingest/mqtt/hand-over.ts'
 
 const open: { server: Server; sockets: Socket[] }[] = []
 afterEach(async () => {
@@ -134,3 +136,91 @@ describe('hand-over, a worker\'s side', () => {
     }
   })
 })
+
+describe('hand-over: who accepts', () => {
+  it('stops a worker that holds more than the mean by SHARE_MARGIN of its cap, past SHARE_FLOOR of it, but never the least loaded', () => {
+    const cap = 1_000
+    const margin = cap * SHARE_MARGIN
+    // Below the floor a worker accepts however far ahead it is: the kernel's choice (the idlest) balances the CPU.
+    expect(shouldAccept(cap * SHARE_FLOOR - 1, cap, [cap * SHARE_FLOOR - 1, 0, 0])).toBe(true)
+    const loads = [900, 800, 800]
+    const mean = (900 + 800 + 800) / 3
+    expect(900 >= mean + margin).toBe(true)
+    expect(shouldAccept(900, cap, loads)).toBe(false)
+    expect(shouldAccept(800, cap, loads)).toBe(true)
+    // Within the margin of the mean: still accepting.
+    expect(shouldAccept(820, cap, [820, 800, 800])).toBe(true)
+    // All far past the floor and one alone: it is the least loaded, so it accepts.
+    expect(shouldAccept(990, cap, [990])).toBe(true)
+  })
+
+  it('tells each worker with its report whether to accept, keeping at least MIN_ACCEPTING others accepting', () => {
+    const router = new HandOverRouter()
+    const workers = [1, 2, 3, 4].map((id) => new FakeWorker(id))
+    for (const w of workers) router.watch(w as unknown as Worker)
+    const [a, b, c, d] = workers as [FakeWorker, FakeWorker, FakeWorker, FakeWorker]
+    a.report(500, 1_000)
+    b.report(500, 1_000)
+    c.report(500, 1_000)
+    d.report(990, 1_000)
+    expect(d.told.at(-1)).toBe(false)
+    expect([a, b, c].map((w) => w.told.at(-1))).toEqual([true, true, true])
+    // c far ahead too: a and b still accept, so c may stop.
+    c.report(990, 1_000)
+    expect(c.told.at(-1)).toBe(false)
+    // b as well: only a would be left, fewer than MIN_ACCEPTING, so b goes on accepting.
+    b.report(990, 1_000)
+    expect(MIN_ACCEPTING).toBe(2)
+    expect(b.told.at(-1)).toBe(true)
+    // d falls back under the mean: told to accept again.
+    d.report(100, 1_000)
+    expect(d.told.at(-1)).toBe(true)
+  })
+
+  it('has a worker told to stop close its listener, and open it again when told or, without a word, after PAUSE_MAX_MS', () => {
+    vi.useFakeTimers()
+    const calls: boolean[] = []
+    const c = new HandOverClient(() => true)
+    c.attach({ ...hooks, accepting: (on) => calls.push(on) })
+    try {
+      c.verdict(false)
+      c.verdict(true)
+      expect(calls).toEqual([false, true])
+      c.verdict(false)
+      vi.advanceTimersByTime(PAUSE_MAX_MS - 1)
+      expect(calls).toEqual([false, true, false])
+      vi.advanceTimersByTime(1)
+      expect(calls).toEqual([false, true, false, true])
+      // Detached (stopping), a verdict changes nothing.
+      c.detach()
+      c.verdict(false)
+      expect(calls).toHaveLength(4)
+    } finally {
+      c.detach()
+      vi.useRealTimers()
+    }
+  })
+})
+
+/** What the router uses of a cluster worker: its messages, its channel, and its end. */
+class FakeWorker extends EventEmitter {
+  readonly id: number
+  readonly told: boolean[] = []
+  constructor(id: number) {
+    super()
+    this.id = id
+  }
+
+  isConnected(): boolean {
+    return true
+  }
+
+  send(m: unknown): boolean {
+    if ((m as { type?: string }).type === 'citytwin-mqtt-accept') this.told.push((m as { accept: boolean }).accept)
+    return true
+  }
+
+  report(held: number, cap: number): void {
+    this.emit('message', { type: 'citytwin-mqtt-held', held, cap }, undefined)
+  }
+}
