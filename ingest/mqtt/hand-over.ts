@@ -317,7 +317,8 @@ export class HandOverRouter {
     }
     entry.accepting = accept
     try {
-      entry.worker.send({ type: 'citytwin-mqtt-accept', accept } satisfies AcceptMessage)
+      // A worker stopping may be gone before its exit is seen: with a callback the failed send (EPIPE) is not an error event.
+      entry.worker.send({ type: 'citytwin-mqtt-accept', accept } satisfies AcceptMessage, undefined, undefined, () => undefined)
     } catch (e) {
       log.debug({ err: e }, 'could not reach a gateway worker')
     }
