@@ -282,7 +282,7 @@ export class MqttGateway implements Component {
     })
     broker.on('clientError', (client, err) => log.debug({ device: client.id, err }, 'client error; connection closed'))
     broker.on('connectionError', (client, err) => {
-      // aedes closes a connection whose CONNECT it has not handled within its connect timeout (30 s): a slow
+      // aedes closes a connection whose CONNECT it has not handled within its connect timeout (mqtt.connectTimeoutS): a slow
       // device, or a process too busy to read it in time (a reconnect storm), which the digest tells apart from a full one.
       if (err.message === CONNECT_TIMEOUT_MESSAGE) {
         this.#counts.connectTimeouts++
@@ -348,7 +348,7 @@ export class MqttGateway implements Component {
     // A worker well ahead of the others closes its listener while the primary says so (hand-over.ts), and the
     // kernel gives new connections to the others; the connections it holds stay.
     const listener = new PausableListener(server, { port: c.port, host: c.host, backlog: c.listenBacklog })
-    handOver?.attach({ held: () => tcpHeld, cap: c.maxConnections, take: accept, accepting: (on) => listener.set(on) })
+    handOver?.attach({ held: () => tcpHeld, cap: c.maxConnections, take: accept, accepting: (on) => listener.set(on), listening: () => listener.accepting })
     await listener.start()
     this.#listener = listener
     this.#broker = broker
@@ -398,6 +398,7 @@ export class MqttGateway implements Component {
 
   async health(): Promise<Health> {
     if (!this.#server) return { ok: false, detail: 'not listening' }
+    if (this.#listener?.lost) return { ok: false, detail: 'the MQTT port was closed while this worker did not accept: it takes no new devices' }
     // A cluster worker well ahead of the others closes its listener for a while (hand-over.ts): it still serves its devices.
     return this.#server.listening ? { ok: true } : { ok: true, detail: 'not accepting new connections for now: it holds more than the other workers' }
   }

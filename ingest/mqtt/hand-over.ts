@@ -24,8 +24,10 @@
 // the mean of all by SHARE_MARGIN of its cap (once past SHARE_FLOOR) closes
 // its listener until it is told again; the kernel then gives new
 // connections to the others. The emptiest worker is always told to accept,
-// and so are MIN_ACCEPTING others at least, so the port is never left
-// without a listener.
+// and none is told to stop unless MIN_ACCEPTING others listen (told to
+// accept, and open at their last report), so the port is never left
+// without a listener: node's cluster closes the shared socket when no
+// worker holds it. A worker just forked counts for nothing until it reports.
 import type { Worker } from 'node:cluster'
 import type { Socket } from 'node:net'
 import { logger } from '../../lib/log.ts'
@@ -70,7 +72,7 @@ export const REPORT_MS = 1_000
 export const SHARE_MARGIN = 0.025
 /** Below this share of its cap a worker always accepts: the kernel gives connections to the idlest worker, which balances the CPU, and only near the cap does the count matter. */
 export const SHARE_FLOOR = 0.75
-/** Fewest other workers that must be accepting (by what the primary told them) for one to be told to stop: with fewer workers than this plus one, none stops. */
+/** Fewest other workers that must be listening (told to accept, and open at their last report) for one to be told to stop: with fewer workers than this plus one, none stops. */
 export const MIN_ACCEPTING = 2
 /** A worker told to stop accepting starts again by itself after this long without a verdict (the primary may be busy or gone). */
 export const PAUSE_MAX_MS = 3 * REPORT_MS
@@ -79,8 +81,8 @@ export const PAUSE_MAX_MS = 3 * REPORT_MS
 interface PassMessage { type: 'citytwin-mqtt-pass'; hops: number }
 /** Primary to worker: a socket for you (sent with the message). */
 interface PassedMessage { type: 'citytwin-mqtt-passed'; hops: number }
-/** Worker to primary, every REPORT_MS: connections held, and the most it holds. */
-interface HeldMessage { type: 'citytwin-mqtt-held'; held: number; cap: number }
+/** Worker to primary, every REPORT_MS: connections held, the most it holds, and whether its listener is open. */
+interface HeldMessage { type: 'citytwin-mqtt-held'; held: number; cap: number; listening: boolean }
 /** Primary to worker, in answer to each report: whether to accept new connections. */
 interface AcceptMessage { type: 'citytwin-mqtt-accept'; accept: boolean }
 
@@ -126,6 +128,8 @@ export interface HandOverHooks {
   take: (socket: Socket, hops: number) => void
   /** Closes (false) or opens again (true) the worker's listener, as the primary tells it to. */
   accepting?: (on: boolean) => void
+  /** Whether the listener is open now (default: always). */
+  listening?: () => boolean
 }
 
 /**
@@ -164,7 +168,7 @@ export class HandOverClient {
     this.#hooks = hooks
     if (!this.#listening) process.on('message', this.#onMessage)
     this.#listening = true
-    const report = (): void => this.#report(hooks.held(), hooks.cap)
+    const report = (): void => this.#report(hooks.held(), hooks.cap, hooks.listening?.() ?? true)
     report()
     this.#timer = setInterval(report, REPORT_MS)
     this.#timer.unref()
@@ -181,7 +185,7 @@ export class HandOverClient {
     this.#pause = undefined
     const hooks = this.#hooks
     this.#hooks = undefined
-    if (hooks) this.#report(hooks.cap, hooks.cap)
+    if (hooks) this.#report(hooks.cap, hooks.cap, false)
   }
 
   /**
@@ -231,8 +235,8 @@ export class HandOverClient {
     hooks.accepting(accept)
   }
 
-  #report(held: number, cap: number): void {
-    this.#trySend({ type: 'citytwin-mqtt-held', held, cap }, undefined, () => undefined)
+  #report(held: number, cap: number, listening: boolean): void {
+    this.#trySend({ type: 'citytwin-mqtt-held', held, cap, listening }, undefined, () => undefined)
   }
 
   #trySend(m: PassMessage | HeldMessage, socket: Socket | undefined, sent: (e: Error | null) => void): boolean {
@@ -281,7 +285,7 @@ export class HandOverRouter {
 
   /** Follows a worker's reports and what it passes, until it exits. */
   watch(worker: Worker): void {
-    const entry: Target = { worker, held: 0, cap: Number.POSITIVE_INFINITY, sending: new Set(), accepting: true }
+    const entry: Target = { worker, held: 0, cap: Number.POSITIVE_INFINITY, sending: new Set(), reported: false, listening: false, told: true }
     this.#workers.set(worker.id, entry)
     worker.on('message', (m: unknown, socket: unknown) => {
       const type = typeOf(m)
@@ -289,13 +293,17 @@ export class HandOverRouter {
         const r = m as Partial<HeldMessage>
         if (typeof r.held === 'number') entry.held = r.held
         if (typeof r.cap === 'number') entry.cap = r.cap
+        entry.listening = r.listening !== false
+        entry.reported = true
         this.#tell(entry)
       } else if (type === 'citytwin-mqtt-pass' && socket) this.#route(worker, hopsOf(m), socket as Socket)
     })
     // A worker gone: what was on its way there never arrives, and a send queued on its channel never calls back.
     const gone = (): void => {
-      this.#workers.delete(worker.id)
+      if (!this.#workers.delete(worker.id)) return
       for (const s of entry.sending) this.#settle(entry, s)
+      // It may have been one of the few listening: the others hear at once whether to accept, not at their next report.
+      for (const e of this.#workers.values()) if (e.reported) this.#tell(e)
     }
     worker.once('exit', gone)
     worker.once('disconnect', gone)
@@ -304,18 +312,15 @@ export class HandOverRouter {
   /** Tells a worker whether to accept new connections (shouldAccept), by what each worker holds and has on its way. */
   #tell(entry: Target): void {
     if (!entry.worker.isConnected()) return
-    const loads: number[] = []
-    for (const e of this.#workers.values()) if (e.worker.isConnected()) loads.push(e.held + e.sending.size)
-    let accept = shouldAccept(entry.held + entry.sending.size, entry.cap, loads)
+    // A worker that has not reported yet (just forked: it may load for seconds before it listens) neither pulls the mean down nor counts as listening.
+    const live = [...this.#workers.values()].filter((e) => e.reported && e.worker.isConnected())
+    let accept = shouldAccept(entry.held + entry.sending.size, entry.cap, live.map((e) => e.held + e.sending.size))
     // Workers that closed their listener no longer hold the shared socket, and when the last one lets go node's
     // cluster closes it (the port refuses connections, and one picked at random may come back as another):
-    // at least MIN_ACCEPTING others, by what they were told, keep listening, so one dying leaves one.
-    if (!accept) {
-      let others = 0
-      for (const e of this.#workers.values()) if (e !== entry && e.accepting && e.worker.isConnected()) others++
-      accept = others < MIN_ACCEPTING
-    }
-    entry.accepting = accept
+    // one is told to stop only while MIN_ACCEPTING others listen (told to accept, and open at their last report),
+    // so one of them dying leaves one, and a listen on its way is not counted before it is done.
+    if (!accept) accept = live.filter((e) => e !== entry && e.told && e.listening).length < MIN_ACCEPTING
+    entry.told = accept
     try {
       // A worker stopping may be gone before its exit is seen: with a callback the failed send (EPIPE) is not an error event.
       entry.worker.send({ type: 'citytwin-mqtt-accept', accept } satisfies AcceptMessage, undefined, undefined, () => undefined)
@@ -332,7 +337,8 @@ export class HandOverRouter {
     // A worker's count is its last report and what is on its way to it: reports are up to a second old.
     const load = (e: Target): number => e.held + e.sending.size
     for (const e of this.#workers.values()) {
-      if (e.worker === from || load(e) >= e.cap || !e.worker.isConnected()) continue
+      // Not one that has not reported: it may not be taking passed sockets yet.
+      if (e.worker === from || !e.reported || load(e) >= e.cap || !e.worker.isConnected()) continue
       if (!to || load(e) < load(to)) to = e
     }
     if (!to || hops >= MAX_HOPS || this.#inTransit >= PRIMARY_MAX_IN_TRANSIT) {
@@ -377,6 +383,10 @@ interface Target {
   cap: number
   /** Sockets on their way to it: sent, not yet called back. */
   sending: Set<Socket>
+  /** Whether it has reported: a worker just forked holds nothing and may not listen for seconds. */
+  reported: boolean
+  /** Whether its listener was open at its last report. */
+  listening: boolean
   /** What it was last told: to accept new connections, or not. */
-  accepting: boolean
+  told: boolean
 }

@@ -50,6 +50,11 @@ export class PausableListener {
     return this.#listening
   }
 
+  /** Whether it gave up listening (another port came back: see #sync); the worker then takes no new devices. */
+  get lost(): boolean {
+    return this.#lost
+  }
+
   /** The first listen; rejects with the bind error. */
   async start(): Promise<void> {
     this.#busy = true
@@ -87,7 +92,9 @@ export class PausableListener {
     listen(this.#server, this.#args.port, this.#args.host, this.#args.backlog).then(
       () => {
         this.#listening = true
-        // Stopped while the listen was on its way: the gateway found no listener to close.
+        // Stopped meanwhile: the gateway's close ends a listen on its way in a cluster worker (node drops the
+        // handle when it comes, and this promise never settles, which is harmless at stop); one that completed
+        // before it is closed here.
         if (this.#stopped) return void this.#close()
         const now = (this.#server.address() as AddressInfo | null)?.port ?? 0
         if (now !== this.#port) {

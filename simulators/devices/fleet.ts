@@ -165,7 +165,7 @@ export class DeviceFleet {
   /**
    * Devices waiting to reconnect, by the tick (TICK_MS since start) they are
    * due in, all served by the publishing timer. A timer each cost the
-   * simulator about a twentieth of its CPU in a storm: node keeps a list per
+   * simulator about 8% of its CPU in a storm: node keeps a list per
    * distinct delay, and random delays up to a minute make nearly one a device.
    */
   readonly #reconnects = new Map<number, DeviceState[]>()

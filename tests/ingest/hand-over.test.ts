@@ -50,7 +50,7 @@ describe('hand-over, a worker\'s side', () => {
       // Passed on as often as allowed: the caller closes it.
       expect(c.pass(s as Socket, MAX_HOPS)).toBe(false)
       // Its count goes to the primary at once.
-      expect(sent[0]?.m).toEqual({ type: 'citytwin-mqtt-held', held: 0, cap: 10 })
+      expect(sent[0]?.m).toEqual({ type: 'citytwin-mqtt-held', held: 0, cap: 10, listening: true })
       expect(c.stats()).toMatchObject({ passedOut: 1, inTransit: 0 })
     } finally {
       c.detach()
@@ -177,11 +177,36 @@ describe('hand-over: who accepts', () => {
     expect(d.told.at(-1)).toBe(true)
   })
 
+  it('counts neither a worker that has not reported (just forked) nor one whose listener is not open yet, and tells the others at once when one exits', () => {
+    const router = new HandOverRouter()
+    const workers = [1, 2, 3, 4].map((id) => new FakeWorker(id))
+    for (const w of workers) router.watch(w as unknown as Worker)
+    const [a, b, c, d] = workers as [FakeWorker, FakeWorker, FakeWorker, FakeWorker]
+    // d was just forked and says nothing: its 0 does not pull the mean down, and it is not one of those listening.
+    c.report(500, 1_000)
+    b.report(990, 1_000)
+    a.report(990, 1_000)
+    // a: b and c listen, so a may stop. b: only c listens besides it (a was told to stop), so b goes on.
+    expect(a.told.at(-1)).toBe(false)
+    b.report(990, 1_000)
+    expect(b.told.at(-1)).toBe(true)
+    // c told to accept but its listener not open yet (a listen on its way): it does not count, so b goes on.
+    c.report(500, 1_000, false)
+    b.report(990, 1_000)
+    expect(b.told.at(-1)).toBe(true)
+    expect(d.told).toEqual([])
+    // c exits: a, stopped, hears at once that it must accept (only b listens now).
+    const before = a.told.length
+    c.emit('exit')
+    expect(a.told.length).toBe(before + 1)
+    expect(a.told.at(-1)).toBe(true)
+  })
+
   it('has a worker told to stop close its listener, and open it again when told or, without a word, after PAUSE_MAX_MS', () => {
     vi.useFakeTimers()
     const calls: boolean[] = []
     const c = new HandOverClient(() => true)
-    c.attach({ ...hooks, accepting: (on) => calls.push(on) })
+    c.attach({ ...hooks, accepting: (on) => calls.push(on), listening: () => true })
     try {
       c.verdict(false)
       c.verdict(true)
@@ -220,7 +245,7 @@ class FakeWorker extends EventEmitter {
     return true
   }
 
-  report(held: number, cap: number): void {
-    this.emit('message', { type: 'citytwin-mqtt-held', held, cap }, undefined)
+  report(held: number, cap: number, listening = true): void {
+    this.emit('message', { type: 'citytwin-mqtt-held', held, cap, listening }, undefined)
   }
 }
