@@ -28,7 +28,7 @@ import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { openMigratedStore } from '../store/index.ts'
 import { checkAcknowledged } from './loss.ts'
-import { CpuLedger, gatewayWorkerPids, memoryOf, processTree, waitForLine } from './proc.ts'
+import { CpuLedger, gatewayWorkerPids, listenOverflows, memoryOf, processTree, somaxconn, tcpExtCounter, waitForLine } from './proc.ts'
 
 export interface CityRunOptions {
   cli: string
@@ -154,6 +154,9 @@ export async function runCityScale(o: CityRunOptions) {
   let drainS = null as number | null
   let stormBefore = 0
   let stormErrorsBefore = 0
+  // The kernel's side of the storm: connections its listen queue dropped, and SYN cookies it could no longer take.
+  let kernelBefore = { overflows: 0, cookiesFailed: 0 }
+  let kernelDuring = { overflows: 0, cookiesFailed: 0 }
   // The children report once a second: the drop shows only once their counts fall.
   let dropSeen = false
   let printed = 0
@@ -192,6 +195,7 @@ export async function runCityScale(o: CityRunOptions) {
         marks.steadyEnd = { at: performance.now(), s, systemCpuMs: systemCpuMs(), workersCpuMs: workersCpuMs(), memory: sampleMemory(gw.pid ?? 0) }
         stormBefore = s.connected
         stormErrorsBefore = s.refused + s.connectErrors
+        kernelBefore = { overflows: listenOverflows(), cookiesFailed: tcpExtCounter('SyncookiesFailed') }
         phase = 'storm'
         phaseAt = performance.now()
         return 'drop'
@@ -200,6 +204,7 @@ export async function runCityScale(o: CityRunOptions) {
       } else if (phase === 'storm' && (s.connected >= stormBefore || sinceS(phaseAt) > o.connectTimeoutS)) {
         if (s.connected >= stormBefore) stormBackS = sinceS(phaseAt)
         marks.stormEnd = { at: performance.now(), s }
+        kernelDuring = { overflows: listenOverflows() - kernelBefore.overflows, cookiesFailed: tcpExtCounter('SyncookiesFailed') - kernelBefore.cookiesFailed }
         phase = 'settle'
         phaseAt = performance.now()
       } else if (phase === 'settle' && sinceS(phaseAt) >= 10) {
@@ -244,7 +249,7 @@ export async function runCityScale(o: CityRunOptions) {
     }
   }
   const stormEnd = marks.stormEnd
-  const storm = { dropped: stormBefore, allBackS: stormBackS, errorsDuring: stormEnd ? stormEnd.s.refused + stormEnd.s.connectErrors - stormErrorsBefore : null, reconnectAttempts: summary.reconnectAttempts }
+  const storm = { dropped: stormBefore, allBackS: stormBackS, errorsDuring: stormEnd ? stormEnd.s.refused + stormEnd.s.connectErrors - stormErrorsBefore : null, reconnectAttempts: summary.reconnectAttempts, listenOverflows: kernelDuring.overflows, syncookiesFailed: kernelDuring.cookiesFailed, somaxconn: somaxconn() ?? null }
 
   const loss = await checkAcknowledged(o.dataDir, summary.ackedByDevice ?? {})
   const { ackedByDevice: _perDevice, latency: _histogram, ...overall } = summary

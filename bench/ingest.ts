@@ -124,7 +124,7 @@ async function city(): Promise<void> {
     }
     console.log(`  gateway memory at peak: workers RSS ${r.memoryPeak.workersRssGiB} GiB (PSS ${r.memoryPeak.workersPssGiB} GiB) over ${r.memoryPeak.workers} workers; primary with the embedded store ${r.memoryPeak.primaryWithStoreRssGiB} GiB`)
     console.log(`  reconnect storm: ${r.storm.dropped} dropped, ${r.storm.allBackS === null ? 'not all back' : `all back after ${r.storm.allBackS.toFixed(1)} s`}, ${r.storm.reconnectAttempts} reconnect attempts, errors ${r.storm.errorsDuring}` +
-      ` (connect errors over the whole run by code: ${Object.entries(r.overall.connectErrorCodes).map(([c, n]) => `${c} ${n}`).join(', ') || 'none'})`)
+      ` (connect errors over the whole run by code: ${Object.entries(r.overall.connectErrorCodes).map(([c, n]) => `${c} ${n}`).join(', ') || 'none'}); in the storm the kernel's listen queue (somaxconn ${r.storm.somaxconn ?? '?'}) dropped ${r.storm.listenOverflows} connections and failed ${r.storm.syncookiesFailed} SYN cookies (a reset to the device)`)
     console.log(`  acknowledged ${r.acknowledged}; stored ${r.storedMessages} messages, dead-lettered ${r.deadLettered} ${JSON.stringify(r.deadLetterCodes)}; acknowledged but neither stored nor dead-lettered: ${r.lostAcknowledged} (${r.devicesWithLoss} devices)`)
     save({ bench: 'ingest-city', at: new Date().toISOString(), machine, ...r } as { bench: string; at: string })
   } finally {

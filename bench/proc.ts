@@ -162,10 +162,21 @@ export function waitForLine(child: ChildProcess, re: RegExp, rest?: NodeJS.Writa
  * doing, not the CPU's.
  */
 export function listenOverflows(): number {
+  return tcpExtCounter('ListenOverflows')
+}
+
+/**
+ * A TcpExt counter of /proc/net/netstat since boot (0 where it cannot be
+ * read). SyncookiesFailed: ACKs that answered a SYN cookie the kernel could
+ * no longer take (sent when the listener's SYN queue was full); the kernel
+ * answers the device's next segment with a reset, which it sees as
+ * ECONNRESET before its CONNACK, with no refusal on the gateway's side.
+ */
+export function tcpExtCounter(name: string): number {
   try {
     // Two TcpExt lines: the counters' names, then their values.
     const [names = [], values = []] = readFileSync('/proc/net/netstat', 'utf8').split('\n').filter((l) => l.startsWith('TcpExt:')).map((l) => l.split(/\s+/))
-    const i = names.indexOf('ListenOverflows')
+    const i = names.indexOf(name)
     return i > 0 ? Number(values[i] ?? 0) : 0
   } catch {
     return 0
