@@ -40,6 +40,7 @@ import type { LastSeqLookup } from './last-seq.ts'
 import { decodeTelemetry, RateLimiter, timeOf, type DeviceInfo, type TelemetryLimits } from './telemetry.ts'
 import { tokenMatches } from './tokens.ts'
 import type { HandOverClient } from './hand-over.ts'
+import { kernelListenCap, listenQueueAdvice } from './listen-queue.ts'
 import { PausableListener } from './pausable-listener.ts'
 import { REFUSAL_DIGEST_MS, RefusalDigest, type RefusalCode } from './refusal-digest.ts'
 
@@ -139,6 +140,8 @@ export interface GatewayOptions {
   denied?: (deviceId: string) => boolean
   /** In a cluster worker: where a TCP connection goes that this process has no room for (hand-over.ts); without it, one over mqtt.maxConnections is closed. */
   handOver?: HandOverClient
+  /** Whether this process tells the operator about a listen queue the kernel keeps short (listen-queue.ts); in a cluster only one worker does (default true). */
+  adviseListenQueue?: boolean
 }
 
 /** What the gateway attaches to an aedes client once it is authenticated. */
@@ -372,6 +375,8 @@ export class MqttGateway implements Component {
       this.#ws = http
     }
     log.info({ port: this.port, tlsPort: this.tlsPort, wsPort: this.wsPort, devices: this.#o.devices.size }, 'MQTT gateway listening')
+    const advice = this.#o.adviseListenQueue === false ? undefined : listenQueueAdvice(this.#o.devices.size, c.listenBacklog, kernelListenCap())
+    if (advice) log.warn(advice)
   }
 
   async stop(deadline: number): Promise<void> {

@@ -56,7 +56,9 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const registryWatch = new RegistryWatch({ client: store.client, registry: devices, since, refreshMs: config.denyListRefreshMs, ...(relayed ? {} : { onChanged: endChanged }) })
   if (relayed) followPrimaryRegistry(registryWatch, endChanged)
   if (relay) {
-    const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied, handOver: new HandOverClient() })
+    const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied, handOver: new HandOverClient(),
+      // One worker (the first slot, replacements included) speaks for all about the kernel's listen queue, which they share.
+      adviseListenQueue: process.env.CITYTWIN_MQTT_WORKER_SLOT === '0' })
     gatewayRef = gateway
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
     return { gateway, config, components: [relay, denyList, registryWatch, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }
