@@ -155,10 +155,7 @@ describe('hand-over: who accepts', () => {
   })
 
   it('tells each worker with its report whether to accept, keeping at least MIN_ACCEPTING others accepting', () => {
-    const router = new HandOverRouter()
-    const workers = [1, 2, 3, 4].map((id) => new FakeWorker(id))
-    for (const w of workers) router.watch(w as unknown as Worker)
-    const [a, b, c, d] = workers as [FakeWorker, FakeWorker, FakeWorker, FakeWorker]
+    const [a, b, c, d] = routedWorkers()
     a.report(500, 1_000)
     b.report(500, 1_000)
     c.report(500, 1_000)
@@ -178,10 +175,7 @@ describe('hand-over: who accepts', () => {
   })
 
   it('counts neither a worker that has not reported (just forked) nor one whose listener is not open yet, and tells the others at once when one exits', () => {
-    const router = new HandOverRouter()
-    const workers = [1, 2, 3, 4].map((id) => new FakeWorker(id))
-    for (const w of workers) router.watch(w as unknown as Worker)
-    const [a, b, c, d] = workers as [FakeWorker, FakeWorker, FakeWorker, FakeWorker]
+    const [a, b, c, d] = routedWorkers()
     // d was just forked and says nothing: its 0 does not pull the mean down, and it is not one of those listening.
     c.report(500, 1_000)
     b.report(990, 1_000)
@@ -226,6 +220,14 @@ describe('hand-over: who accepts', () => {
     }
   })
 })
+
+/** Four fake workers a router watches. */
+function routedWorkers(): [FakeWorker, FakeWorker, FakeWorker, FakeWorker] {
+  const router = new HandOverRouter()
+  const workers = [1, 2, 3, 4].map((id) => new FakeWorker(id))
+  for (const w of workers) router.watch(w as unknown as Worker)
+  return workers as [FakeWorker, FakeWorker, FakeWorker, FakeWorker]
+}
 
 /** What the router uses of a cluster worker: its messages, its channel, and its end. */
 class FakeWorker extends EventEmitter {
