@@ -42,7 +42,7 @@ import { tokenMatches } from './tokens.ts'
 import type { HandOverClient } from './hand-over.ts'
 import { kernelListenCap, listenQueueAdvice } from './listen-queue.ts'
 import { PausableListener } from './pausable-listener.ts'
-import { REFUSAL_DIGEST_MS, RefusalDigest, type RefusalCode } from './refusal-digest.ts'
+import { RefusalDigest, type RefusalCode } from './refusal-digest.ts'
 
 const log = logger('mqtt-gateway')
 // mqtt-packet builds 65,536 two-byte buffers of message ids at its first
@@ -183,7 +183,6 @@ export class MqttGateway implements Component {
   #tls: TlsServer | undefined
   #ws: HttpServer | undefined
   readonly #refusals = new RefusalDigest()
-  #digestTimer: NodeJS.Timeout | undefined
   #counts = { connected: 0, received: 0, stored: 0, duplicates: 0, deadLettered: 0, refusedConnects: 0, shedConnects: 0, connectTimeouts: 0, refusedPublishes: 0, refusedSubscribes: 0, storeFailures: 0, recovered: 0, leftFastLane: 0, laneAckWrites: 0 }
 
   constructor(opts: GatewayOptions) {
@@ -287,16 +286,10 @@ export class MqttGateway implements Component {
     broker.on('connectionError', (client, err) => {
       // aedes closes a connection whose CONNECT it has not handled within its connect timeout (mqtt.connectTimeoutS): a slow
       // device, or a process too busy to read it in time (a reconnect storm), which the digest tells apart from a full one.
-      if (err.message === CONNECT_TIMEOUT_MESSAGE) {
-        this.#counts.connectTimeouts++
-        this.#endedBeforeConnack('CONNECT_TIMEOUT')
-      }
+      if (err.message === CONNECT_TIMEOUT_MESSAGE) this.#endedBeforeConnack('CONNECT_TIMEOUT')
       log.debug({ err, client: client.id }, 'connection error before CONNECT completed')
     })
-    this.#digestTimer = setInterval(() => {
-      const refused = this.#refusals.take()
-      if (refused) log.warn({ refused, windowS: REFUSAL_DIGEST_MS / 1000 }, 'connections ended before their CONNACK, by reason')
-    }, REFUSAL_DIGEST_MS).unref()
+    this.#refusals.start((refused, windowS) => log.warn({ refused, windowS }, 'connections ended before their CONNACK, by reason'))
     const admission = this.#admission
     // Admission holds reading of a connection that must wait; aedes reads the stream itself.
     // The largest packet aedes reads: a CONNECT with a will, or a PUBLISH over the payload limit (dead-lettered
@@ -310,7 +303,6 @@ export class MqttGateway implements Component {
       // A TCP or TLS socket is its own remote end; a WebSocket stream's is its upgrade request's.
       const from = req?.socket.remoteAddress ?? (stream as { remoteAddress?: string }).remoteAddress ?? ''
       if (!perAddress.take(from)) {
-        this.#counts.refusedConnects++
         this.#endedBeforeConnack('ADDRESS_LIMIT')
         log.debug({ address: from, limit: c.maxConnectionsPerAddress }, 'connection refused: too many from its address')
         stream.destroy()
@@ -340,7 +332,6 @@ export class MqttGateway implements Component {
     const accept = (socket: Socket, hops: number): void => {
       if (tcpHeld >= c.maxConnections) {
         if (handOver?.pass(socket, hops)) return
-        this.#counts.refusedConnects++
         this.#endedBeforeConnack('GATEWAY_FULL')
         socket.destroy()
         return
@@ -383,7 +374,7 @@ export class MqttGateway implements Component {
     const servers = [this.#server, this.#tls, this.#ws].filter((x): x is Server | TlsServer | HttpServer => x !== undefined)
     this.#backlog?.close()
     this.#backlog = undefined
-    clearInterval(this.#digestTimer)
+    this.#refusals.stop()
     this.#o.handOver?.detach()
     this.#listener?.stop()
     this.#listener = undefined
@@ -408,8 +399,11 @@ export class MqttGateway implements Component {
     return this.#server.listening ? { ok: true } : { ok: true, detail: 'not accepting new connections for now: it holds more than the other workers' }
   }
 
-  /** A connection ended before its CONNACK: counted by reason, and summed in the next digest line. */
+  /** A connection ended before its CONNACK: counted by reason (in stats: shed, timed out, or refused), and summed in the next digest line. */
   #endedBeforeConnack(code: RefusalCode): void {
+    if (code === 'OVERLOADED') this.#counts.shedConnects++
+    else if (code === 'CONNECT_TIMEOUT') this.#counts.connectTimeouts++
+    else this.#counts.refusedConnects++
     refusedTotal.inc({ what: 'connect', code })
     this.#refusals.count(code)
   }
@@ -417,7 +411,6 @@ export class MqttGateway implements Component {
   #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (e: AuthenticateError | null, ok: boolean | null) => void): void {
     if (this.#guard.check()) {
       // Refused before the token is checked: under overload that work is what we cannot afford.
-      this.#counts.shedConnects++
       this.#endedBeforeConnack('OVERLOADED')
       log.debug({ device: username }, 'connection refused: heap nearly full')
       done(authError('the gateway is overloaded; retry later', CONNACK_SERVER_UNAVAILABLE), false)
@@ -437,7 +430,6 @@ export class MqttGateway implements Component {
     else if (this.#o.denied?.(device.id)) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'device denied', metric: 'DEVICE_DENIED' }
     if (refusal || !device) {
       refusal ??= { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
-      this.#counts.refusedConnects++
       this.#endedBeforeConnack(refusal.metric ?? 'AUTH_DENIED')
       log.warn({ device: username, clientId: client.id, reason: refusal.reason }, 'connection refused')
       done(authError(refusal.reason, refusal.code), false)

@@ -32,7 +32,7 @@ import type { Worker } from 'node:cluster'
 import type { Socket } from 'node:net'
 import { logger } from '../../lib/log.ts'
 import { counter } from '../../lib/metrics.ts'
-import { REFUSAL_DIGEST_MS, RefusalDigest } from './refusal-digest.ts'
+import { RefusalDigest } from './refusal-digest.ts'
 
 const log = logger('mqtt-hand-over')
 const handedTotal = counter('citytwin_mqtt_connections_handed_total', 'Connections a full gateway worker passed on (out), and those it was passed (in)', ['direction'])
@@ -143,7 +143,8 @@ export class HandOverClient {
   #hooks: HandOverHooks | undefined
   #timer: NodeJS.Timeout | undefined
   #inTransit = 0
-  #listening = false
+  /** Whether this process listens for the primary's messages (once, for good). */
+  #subscribed = false
   readonly #counts = { passedOut: 0, passedIn: 0, failed: 0 }
   /** Set while told not to accept: accepts again by itself after PAUSE_MAX_MS without a verdict. */
   #pause: NodeJS.Timeout | undefined
@@ -166,8 +167,8 @@ export class HandOverClient {
   attach(hooks: HandOverHooks): void {
     clearInterval(this.#timer)
     this.#hooks = hooks
-    if (!this.#listening) process.on('message', this.#onMessage)
-    this.#listening = true
+    if (!this.#subscribed) process.on('message', this.#onMessage)
+    this.#subscribed = true
     const report = (): void => this.#report(hooks.held(), hooks.cap, hooks.listening?.() ?? true)
     report()
     this.#timer = setInterval(report, REPORT_MS)
@@ -277,10 +278,7 @@ export class HandOverRouter {
   readonly #refusals = new RefusalDigest()
 
   constructor() {
-    setInterval(() => {
-      const closed = this.#refusals.take()
-      if (closed) log.warn({ closed, windowS: REFUSAL_DIGEST_MS / 1000 }, 'connections passed on by full gateway workers and closed, by reason')
-    }, REFUSAL_DIGEST_MS).unref()
+    this.#refusals.start((closed, windowS) => log.warn({ closed, windowS }, 'connections passed on by full gateway workers and closed, by reason'))
   }
 
   /** Follows a worker's reports and what it passes, until it exits. */

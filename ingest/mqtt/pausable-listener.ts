@@ -82,8 +82,7 @@ export class PausableListener {
   #sync(): void {
     if (this.#busy || this.#stopped || this.#lost || this.#want === this.#listening) return
     if (!this.#want) {
-      this.#server.close()
-      this.#listening = false
+      this.#close()
       this.#pauses++
       log.debug('well ahead of the other workers: not accepting for now')
       return

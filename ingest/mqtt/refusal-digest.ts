@@ -10,9 +10,28 @@
 /** Why a connection ended before its CONNACK, as refusedTotal counts it (`what: 'connect'`). */
 export type RefusalCode = string
 
-/** Counts by reason since the last `take`; pure, the caller owns the timer. */
+/**
+ * Counts by reason since the last `take`. `start` hands the counts of each
+ * REFUSAL_DIGEST_MS window, when there were any, to `report` (the caller's
+ * log line); the counting itself is pure.
+ */
 export class RefusalDigest {
   #counts = new Map<RefusalCode, number>()
+  #timer: NodeJS.Timeout | undefined
+
+  start(report: (counts: Record<RefusalCode, number>, windowS: number) => void): void {
+    clearInterval(this.#timer)
+    this.#timer = setInterval(() => {
+      const counts = this.take()
+      if (counts) report(counts, REFUSAL_DIGEST_MS / 1000)
+    }, REFUSAL_DIGEST_MS)
+    this.#timer.unref()
+  }
+
+  stop(): void {
+    clearInterval(this.#timer)
+    this.#timer = undefined
+  }
 
   count(code: RefusalCode): void {
     this.#counts.set(code, (this.#counts.get(code) ?? 0) + 1)
