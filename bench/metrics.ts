@@ -22,3 +22,18 @@ export function requireMetric(text: string, name: string, ...labels: string[]): 
   if (v === undefined) throw new Error(`/metrics has no ${name}${labels.length > 0 ? `{${labels.join(',')}}` : ''}`)
   return v
 }
+
+/**
+ * The value of the primary's own series of `name` (the one without a
+ * `worker` label: each gateway worker's series carries its slot); undefined
+ * when there is none.
+ */
+export function primaryMetric(text: string, name: string): number | undefined {
+  for (const line of text.split('\n')) {
+    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
+    const brace = line.indexOf('}')
+    if (brace > 0 && line.slice(name.length + 1, brace).includes('worker=')) continue
+    return Number(line.slice(line.lastIndexOf(' ') + 1))
+  }
+  return undefined
+}

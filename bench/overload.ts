@@ -10,9 +10,10 @@
 //   5. then --after-scale times it (default 1) for --after-s.
 // Every 10 s a line: offered and stored msg/s, p99 publish-to-stored over
 // those 10 s, memory per role, gateway workers alive and replaced, the
-// ingest alarm and open tickets. At the end, per phase: stored msg/s, CPU per
-// role, memory, API latency (GET /api/city and /api/grids/{id}, once a
-// second), and over the run: degraded spells, tickets by type (every device
+// ingest alarm, open tickets and the primary's event-loop delay (its p99 and
+// longest wait, read from /metrics every 5 s). At the end, per phase: stored
+// msg/s, CPU per role, memory, the worst loop delay, API latency (GET
+// /api/city and /api/grids/{id}, once a second), and over the run: degraded spells, tickets by type (every device
 // keeps reporting, so each silence or area-outage ticket is a false one),
 // seconds from the load dropping until a 10 s window's p99 is under 1 s, and
 // every acknowledged message checked against the store. Figures go to
@@ -34,7 +35,7 @@ import { fetchTickets } from '../simulators/scenarios/cli.ts'
 import { quantile } from '../simulators/scenarios/evaluate.ts'
 import { DRAIN_MAX_S } from './ingest-city.ts'
 import { checkAcknowledged } from './loss.ts'
-import { metricSum } from './metrics.ts'
+import { metricSum, primaryMetric } from './metrics.ts'
 import { CpuLedger, gatewayWorkerPids, listenOverflows, memoryOf, processTree, somaxconn, waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -101,6 +102,8 @@ interface Mark { at: number; s: SimSummary; systemMs: number; rss: { primary: nu
 interface Window {
   phase: Phase; atS: number; sentPerS: number; ackedPerS: number; p99Ms: number
   rssGiB: { primary: number; workers: number }; workers: number; workersReplaced: number; degraded: boolean; spells: number; openTickets: number
+  /** The primary's event loop over the window: its longest delay and the worst p99 of a 5-s read, ms. */
+  loopLagMs: { max: number; p99: number }
   /** Percent of one core: the primary (its main process; the store's threads are in it), the gateway workers, the simulator. */
   cpuPct: { primary: number; workers: number; simulator: number }
 }
@@ -137,6 +140,8 @@ try {
   // What the system says of itself, read every 5 s off the simulator's path: the ingest alarm and open tickets.
   let ingest = { degraded: false, spells: 0 }
   let openTickets = 0
+  // The primary's event loop (prom-client's delay histogram, reset at each scrape): the longest wait and the p99 since the last read, the worst per window.
+  const loopLag = { maxMs: 0, p99Ms: 0 }
   const readState = async (): Promise<void> => {
     try {
       const answer = async (path: string): Promise<Response> => {
@@ -145,7 +150,10 @@ try {
         return r
       }
       ingest = (await (await answer('/api/ingest')).json()) as { degraded: boolean; spells: number }
-      openTickets = metricSum(await (await answer('/metrics')).text(), 'citytwin_tickets_open') ?? 0
+      const metrics = await (await answer('/metrics')).text()
+      openTickets = metricSum(metrics, 'citytwin_tickets_open') ?? 0
+      loopLag.maxMs = Math.max(loopLag.maxMs, 1000 * (primaryMetric(metrics, 'citytwin_process_nodejs_eventloop_lag_max_seconds') ?? 0))
+      loopLag.p99Ms = Math.max(loopLag.p99Ms, 1000 * (primaryMetric(metrics, 'citytwin_process_nodejs_eventloop_lag_p99_seconds') ?? 0))
     } catch (e) {
       console.log(`  (could not read the system's state: ${String(e)})`)
     }
@@ -200,12 +208,14 @@ try {
     const win: Window = {
       phase, atS: Math.round(sinceS(startedAt)), sentPerS: Math.round((s.sent - lastWindow.s.sent) / w), ackedPerS: Math.round((s.acked - lastWindow.s.acked) / w),
       p99Ms: Math.round(h.quantile(0.99)), rssGiB: { primary: gib(m.primary), workers: gib(m.workers) }, workers: trackWorkers(), workersReplaced: replaced,
-      degraded: ingest.degraded, spells: ingest.spells, openTickets,
+      degraded: ingest.degraded, spells: ingest.spells, openTickets, loopLagMs: { max: Math.round(loopLag.maxMs), p99: Math.round(loopLag.p99Ms) },
       cpuPct: { primary: share(cpu.primaryMs - lastWindow.primaryMs), workers: share(cpu.workersMs - lastWindow.workersMs), simulator: share((s.cpuS - lastWindow.s.cpuS) * 1000) },
     }
     windows.push(win)
+    loopLag.maxMs = 0
+    loopLag.p99Ms = 0
     console.log(`  [${phase} ${Math.round(sinceS(phaseAt))} s] connected ${s.connected}/${s.devices} (refused ${s.refused}, connect errors ${s.connectErrors}); offered ${win.sentPerS}/s (skipped with a full window ${s.skipped}), stored ${win.ackedPerS}/s, p99 ${win.p99Ms} ms; ` +
-      `CPU primary ${win.cpuPct.primary}%, workers ${win.cpuPct.workers}%, simulator ${win.cpuPct.simulator}%; RSS primary ${win.rssGiB.primary} GiB, ${win.workers} workers ${win.rssGiB.workers} GiB (${replaced} replaced); ingest ${win.degraded ? 'DEGRADED' : 'healthy'} (${win.spells} spells); open tickets ${openTickets}`)
+      `CPU primary ${win.cpuPct.primary}%, workers ${win.cpuPct.workers}%, simulator ${win.cpuPct.simulator}%; RSS primary ${win.rssGiB.primary} GiB, ${win.workers} workers ${win.rssGiB.workers} GiB (${replaced} replaced); ingest ${win.degraded ? 'DEGRADED' : 'healthy'} (${win.spells} spells); open tickets ${openTickets}; primary's loop delay p99 ${win.loopLagMs.p99} ms, max ${win.loopLagMs.max} ms`)
     // Recovered: a window after the drop whose acknowledgements kept up with what was offered, at p99 under the aim (an empty one is a stall, not a recovery).
     if (phase === 'after' && recoveredAfterS === null && h.count > 0 && win.ackedPerS >= 0.9 * win.sentPerS && win.p99Ms < RECOVERED_P99_MS) recoveredAfterS = Math.round(sinceS(phaseAt))
     lastWindow = { at: performance.now(), s, ...cpu }
@@ -288,6 +298,7 @@ try {
     phases[name] = {
       seconds: Math.round(seconds), offeredPerS: Math.round((b.s.sent - a.s.sent) / seconds), skippedPerS: Math.round((b.s.skipped - a.s.skipped) / seconds), storedPerS: Math.round((b.s.acked - a.s.acked) / seconds),
       worstWindowP99Ms: Math.max(0, ...ws.map((w) => w.p99Ms)),
+      primaryLoopDelayMs: { worstP99: Math.max(0, ...ws.map((w) => w.loopLagMs.p99)), max: Math.max(0, ...ws.map((w) => w.loopLagMs.max)) },
       cpu: { systemCores: Math.round(sys / seconds) / 1000, systemUsPerMsg: Math.round((sys * 1000) / acked), simulatorCores: Math.round(sim / seconds) / 1000, simulatorUsPerMsg: Math.round((sim * 1000) / acked) },
       rssGiB: { start: { primary: gib(a.rss.primary), workers: gib(a.rss.workers) }, end: { primary: gib(b.rss.primary), workers: gib(b.rss.workers) },
         max: { primary: Math.max(0, ...ws.map((w) => w.rssGiB.primary)), workers: Math.max(0, ...ws.map((w) => w.rssGiB.workers)) } },
