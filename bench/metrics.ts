@@ -6,14 +6,19 @@
  */
 export function metricSum(text: string, name: string, ...labels: string[]): number | undefined {
   let sum: number | undefined
+  for (const s of seriesOf(text, name)) {
+    if (labels.every((l) => s.labels.includes(l))) sum = (sum ?? 0) + s.value
+  }
+  return sum
+}
+
+/** Each series of `name` in the text: its labels as written (without braces; '' for none) and its value. */
+function* seriesOf(text: string, name: string): Generator<{ labels: string; value: number }> {
   for (const line of text.split('\n')) {
     if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
     const brace = line.indexOf('}')
-    const labelText = brace > 0 ? line.slice(name.length + 1, brace) : ''
-    if (!labels.every((l) => labelText.includes(l))) continue
-    sum = (sum ?? 0) + Number(line.slice(line.lastIndexOf(' ') + 1))
+    yield { labels: brace > 0 ? line.slice(name.length + 1, brace) : '', value: Number(line.slice(line.lastIndexOf(' ') + 1)) }
   }
-  return sum
 }
 
 /** Like metricSum, for a series the system must have: its absence is an error, not a zero. */
@@ -29,11 +34,6 @@ export function requireMetric(text: string, name: string, ...labels: string[]): 
  * when there is none.
  */
 export function primaryMetric(text: string, name: string): number | undefined {
-  for (const line of text.split('\n')) {
-    if (!line.startsWith(`${name}{`) && !line.startsWith(`${name} `)) continue
-    const brace = line.indexOf('}')
-    if (brace > 0 && line.slice(name.length + 1, brace).includes('worker=')) continue
-    return Number(line.slice(line.lastIndexOf(' ') + 1))
-  }
+  for (const s of seriesOf(text, name)) if (!s.labels.includes('worker=')) return s.value
   return undefined
 }

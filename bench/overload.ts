@@ -13,8 +13,9 @@
 // ingest alarm, open tickets and the primary's event-loop delay (its p99 and
 // longest wait, read from /metrics every 5 s). At the end, per phase: stored
 // msg/s, CPU per role, memory, the worst loop delay, API latency (GET
-// /api/city and /api/grids/{id}, once a second), and over the run: degraded spells, tickets by type (every device
-// keeps reporting, so each silence or area-outage ticket is a false one),
+// /api/city and /api/grids/{id}, once a second), and over the run: degraded
+// spells, tickets by type (every device keeps reporting, so each silence or
+// area-outage ticket is a false one),
 // seconds from the load dropping until a 10 s window's p99 is under 1 s, and
 // every acknowledged message checked against the store. Figures go to
 // bench/results/overload-<date>.json, the system's log beside them.

@@ -312,7 +312,7 @@ export class HandOverRouter {
     if (!entry.worker.isConnected()) return
     // A worker that has not reported yet (just forked: it may load for seconds before it listens) neither pulls the mean down nor counts as listening.
     const live = [...this.#workers.values()].filter((e) => e.reported && e.worker.isConnected())
-    let accept = shouldAccept(entry.held + entry.sending.size, entry.cap, live.map((e) => e.held + e.sending.size))
+    let accept = shouldAccept(loadOf(entry), entry.cap, live.map(loadOf))
     // Workers that closed their listener no longer hold the shared socket, and when the last one lets go node's
     // cluster closes it (the port refuses connections, and one picked at random may come back as another):
     // one is told to stop only while MIN_ACCEPTING others listen (told to accept, and open at their last report),
@@ -332,12 +332,10 @@ export class HandOverRouter {
     // Nothing can come of it but a close; without a listener an error would end this process.
     socket.on('error', () => undefined)
     let to: Target | undefined
-    // A worker's count is its last report and what is on its way to it: reports are up to a second old.
-    const load = (e: Target): number => e.held + e.sending.size
     for (const e of this.#workers.values()) {
       // Not one that has not reported: it may not be taking passed sockets yet.
-      if (e.worker === from || !e.reported || load(e) >= e.cap || !e.worker.isConnected()) continue
-      if (!to || load(e) < load(to)) to = e
+      if (e.worker === from || !e.reported || loadOf(e) >= e.cap || !e.worker.isConnected()) continue
+      if (!to || loadOf(e) < loadOf(to)) to = e
     }
     if (!to || hops >= MAX_HOPS || this.#inTransit >= PRIMARY_MAX_IN_TRANSIT) {
       this.#counts.closed++
@@ -373,6 +371,9 @@ export class HandOverRouter {
     return { ...this.#counts, inTransit: this.#inTransit }
   }
 }
+
+/** A worker's count: its last report and what is on its way to it (reports are up to a second old). */
+const loadOf = (e: Target): number => e.held + e.sending.size
 
 interface Target {
   worker: Worker

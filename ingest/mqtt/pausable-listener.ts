@@ -59,7 +59,7 @@ export class PausableListener {
   async start(): Promise<void> {
     this.#busy = true
     try {
-      await listen(this.#server, this.#args.port, this.#args.host, this.#args.backlog)
+      await this.#listen()
       this.#listening = true
       this.#port = (this.#server.address() as AddressInfo | null)?.port ?? 0
     } finally {
@@ -88,7 +88,7 @@ export class PausableListener {
       return
     }
     this.#busy = true
-    listen(this.#server, this.#args.port, this.#args.host, this.#args.backlog).then(
+    this.#listen().then(
       () => {
         this.#listening = true
         // Stopped meanwhile: the gateway's close ends a listen on its way in a cluster worker (node drops the
@@ -111,6 +111,10 @@ export class PausableListener {
       this.#busy = false
       this.#sync()
     })
+  }
+
+  #listen(): Promise<void> {
+    return listen(this.#server, this.#args.port, this.#args.host, this.#args.backlog)
   }
 
   #close(): void {
