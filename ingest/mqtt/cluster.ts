@@ -27,6 +27,7 @@ import { RegistrySync } from './registry-sync.ts'
 import { serveRelay } from './relay.ts'
 import { HandOverRouter } from './hand-over.ts'
 import { bundleGatewayWorker, CLI_PATH, type WorkerBundle } from './worker-bundle.ts'
+import { workerExecArgv } from '../../lib/bundle.ts'
 
 const log = logger('mqtt-cluster')
 
@@ -58,18 +59,6 @@ export interface WorkerSettings {
   nice?: number
   /** Called for each worker as it is forked (e.g. to serve its relayed rows). */
   onFork?: (w: Worker) => void
-}
-
-/** This process's Node flags less those that load tsx: a worker runs plain JavaScript (worker-main.ts). */
-export function workerExecArgv(execArgv: readonly string[]): string[] {
-  const loader = /^(--(import|loader|experimental-loader|require)|-r)$/
-  const out: string[] = []
-  for (let i = 0; i < execArgv.length; i++) {
-    const a = execArgv[i] as string
-    if (loader.test(a) && /tsx/.test(execArgv[i + 1] ?? '')) i++ // the flag and its value
-    else if (!/^--(import|loader|experimental-loader|require)=.*tsx/.test(a)) out.push(a)
-  }
-  return out
 }
 
 /**

@@ -1,7 +1,8 @@
 // When a dead gateway worker is replaced: soon after one that ran a while,
 // later and later while replacements keep dying young.
 import { describe, expect, it } from 'vitest'
-import { QUICK_DEATH_MS, respawn, workerExecArgv } from '../../ingest/mqtt/cluster.ts'
+import { QUICK_DEATH_MS, respawn } from '../../ingest/mqtt/cluster.ts'
+import { workerExecArgv } from '../../lib/bundle.ts'
 
 describe('replacing a dead gateway worker', () => {
   it('backs off while replacements die young, up to 30 s, and starts over after one that lived', () => {

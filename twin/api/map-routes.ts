@@ -14,7 +14,7 @@ import type { LiveTwin } from '../state/live-twin.ts'
 import { gridReplay, REPLAY_LEVELS } from '../state/replay.ts'
 import { boxesOverlap, CAMERA_STATUSES, inBox, ringBounds, type BBox, type Twin } from '../state/twin.ts'
 import { HttpError, route, type Route } from '../../lib/http/router.ts'
-import { bboxSchema } from './twin-routes.ts'
+import { bboxSchema, type TwinReads } from './twin-routes.ts'
 
 export const GEOMETRY_MAGIC = 'CTG1'
 
@@ -48,7 +48,8 @@ export const MAX_POINTS = 20_000
 /** The longest replay one request may ask for. */
 export const MAX_REPLAY_MS = 7 * 86_400_000
 
-export function mapRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
+/** The map's routes answered from the live state alone (the API's own thread serves these: see twinReadRoutes). */
+export function mapReadRoutes(live: TwinReads): Route[] {
   const cache = new Map<string, Buffer>()
   let cachedFor: Twin | undefined
   // Each grid's bounding box, made once per twin: a box query takes every
@@ -104,6 +105,13 @@ export function mapRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
         return { status: 200, body: { kind: query.kind, statuses: query.kind === 'devices' ? DEVICE_STATUSES : CAMERA_STATUSES, truncated: more, ...out } }
       },
     }),
+  ]
+}
+
+/** Every map route: the reads above, and the replay from the store's roll-ups. */
+export function mapRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
+  return [
+    ...mapReadRoutes(live),
     route({
       method: 'GET', path: '/api/map/replay', tag: 'map',
       summary: 'The grids of a level hour by hour (default: the last 24 hours), from the store\'s hourly roll-ups: per frame and grid, the health score (-1: no readings stored for that hour) and the worst ticket open at its end (0 none, 1 info, 2 warning, 3 critical)',

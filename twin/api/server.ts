@@ -2,7 +2,10 @@
 // figures, and (when a live twin runs) the twin's routes and its live
 // WebSocket feed. Routes are declared in a table (router.ts) that also
 // validates requests, checks bearer tokens and generates the document.
-import { createServer, STATUS_CODES, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { mkdtempSync, rmSync } from 'node:fs'
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
 import type { AddressInfo } from 'node:net'
 import type { Duplex } from 'node:stream'
 import type { ClickHouseClient } from '@clickhouse/client'
@@ -11,15 +14,18 @@ import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
 import { closeServer, listen } from '../../lib/http/listen.ts'
 import { logger } from '../../lib/log.ts'
-import { counter, metricsText } from '../../lib/metrics.ts'
+import { metricsText } from '../../lib/metrics.ts'
 import { readCityFigures } from '../../registry/city-store.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
 import type { ApiConfig } from './config.ts'
 import { LiveFeed } from './live.ts'
-import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, route, Router, type Caller, type Reply, type Route } from '../../lib/http/router.ts'
+import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, ROLES, route, Router, type Caller, type Reply, type Route } from '../../lib/http/router.ts'
+import { cors, refuseUpgrade, send, setSecurityHeaders } from '../../lib/http/respond.ts'
 import { AuditTrail } from './audit.ts'
-import { AuthThrottle } from './auth-throttle.ts'
-import { callerOf } from '../../lib/http/tokens.ts'
+import { CallerCheck } from './caller.ts'
+import { ApiFront, flushFrontCounts } from './front/front.ts'
+import { CALLER_HEADER, PEER_HEADER } from './front/protocol.ts'
+import { authFailures, httpRequests } from './metrics.ts'
 import { twinRoutes } from './twin-routes.ts'
 import { mapRoutes } from './map-routes.ts'
 import { deviceAdminRoutes } from './device-admin-routes.ts'
@@ -28,22 +34,6 @@ import { Provisioner } from '../../registry/provision.ts'
 import { isApiPath, serveStatic } from './static.ts'
 
 const log = logger('api')
-const httpRequests = counter('citytwin_api_requests_total', 'HTTP API requests, by route and status', ['route', 'status'])
-const authFailures = counter('citytwin_api_auth_failures_total', 'Requests and live connections with an unknown bearer token, and those refused because their address sent too many', ['outcome'])
-
-/**
- * Sent with every answer, the viewer's files included: no sniffing of
- * content types, no framing by other sites (clickjacking of the operators'
- * buttons), no referrer with tokens in it, a window of its own.
- */
-const SECURITY_HEADERS: Readonly<Record<string, string>> = {
-  'x-content-type-options': 'nosniff',
-  'x-frame-options': 'DENY',
-  'content-security-policy': "frame-ancestors 'none'",
-  'referrer-policy': 'no-referrer',
-  'cross-origin-opener-policy': 'same-origin',
-}
-
 export interface ApiServerOptions {
   config: ApiConfig
   client: ClickHouseClient
@@ -61,6 +51,9 @@ export interface ApiServerOptions {
 export class ApiServer implements Component {
   readonly name = 'api'
   #server: Server | undefined
+  /** The API's own thread, which holds the port when api.readThread is on (front/thread.ts); this server then listens on a Unix socket only it reaches. */
+  #front: ApiFront | undefined
+  #socketDir: string | undefined
   #live: LiveFeed | undefined
   #served = 0
   #errors = 0
@@ -69,7 +62,7 @@ export class ApiServer implements Component {
   readonly #components: () => readonly Component[]
   readonly #twin: LiveTwin | undefined
   readonly #staticDir: string | undefined
-  readonly #throttle: AuthThrottle
+  readonly #check: CallerCheck
   readonly #audit: AuditTrail
   readonly router: Router
 
@@ -79,7 +72,7 @@ export class ApiServer implements Component {
     this.#components = opts.components ?? (() => [])
     this.#twin = opts.twin
     this.#staticDir = opts.staticDir
-    this.#throttle = new AuthThrottle(this.#cfg.authFailuresPerMinute, 60_000)
+    this.#check = new CallerCheck({ tokens: this.#cfg.tokens, authFailuresPerMinute: this.#cfg.authFailuresPerMinute, onFailure: (outcome) => authFailures.inc({ outcome }) })
     this.#audit = new AuditTrail(opts.client)
     const system: Route[] = [
       route({
@@ -99,6 +92,8 @@ export class ApiServer implements Component {
       route({
         method: 'GET', path: '/metrics', tag: 'system', summary: 'Prometheus metrics (text exposition format)',
         handler: async () => {
+          // What the API thread answered counts too.
+          await flushFrontCounts()
           const m = await metricsText()
           return { status: 200, body: m.body, contentType: m.contentType }
         },
@@ -125,8 +120,9 @@ export class ApiServer implements Component {
   }
 
   get url(): string {
+    if (this.#front) return `http://${this.#cfg.host}:${this.#front.port}`
     const addr = this.#server?.address() as AddressInfo | null | undefined
-    return addr ? `http://${this.#cfg.host}:${addr.port}` : ''
+    return addr && typeof addr === 'object' ? `http://${this.#cfg.host}:${addr.port}` : ''
   }
 
   openApi(): Record<string, unknown> {
@@ -141,71 +137,75 @@ export class ApiServer implements Component {
 
   async start(): Promise<void> {
     const server = createServer((req, res) => void this.#handle(req, res))
-    if (this.#twin) {
-      this.#live = new LiveFeed({ live: this.#twin, tickMs: this.#cfg.liveTickMs, maxClients: this.#cfg.maxLiveClients, maxBoxes: this.#cfg.liveMaxBoxes, maxRowsPerMessage: this.#cfg.liveMaxRowsPerMessage })
+    const twin = this.#twin
+    if (twin) {
+      this.#live = new LiveFeed({ live: twin, tickMs: this.#cfg.liveTickMs, maxClients: this.#cfg.maxLiveClients, maxBoxes: this.#cfg.liveMaxBoxes, maxRowsPerMessage: this.#cfg.liveMaxRowsPerMessage })
       server.on('upgrade', (req, socket, head) => this.#upgrade(req, socket, head))
     }
-    await listen(server, this.#cfg.port, this.#cfg.host)
-    this.#server = server
-    log.info({ url: this.url, routes: this.router.routes.length }, 'API listening')
+    if (twin && this.#cfg.readThread) {
+      // A directory only this user may enter: whoever reaches the socket is believed about the caller.
+      const dir = mkdtempSync(join(tmpdir(), 'citytwin-api-'))
+      const backend = join(dir, 'main.sock')
+      try {
+        await new Promise<void>((resolve, reject) => {
+          server.once('error', reject)
+          server.listen(backend, () => {
+            server.off('error', reject)
+            resolve()
+          })
+        })
+        this.#server = server
+        this.#front = await ApiFront.start({ config: this.#cfg, backend, staticDir: this.#staticDir, backendRoutes: this.router.routes.map((r) => [r.method, r.path]), twin })
+      } catch (e) {
+        this.#server = undefined
+        await new Promise<void>((resolve) => server.close(() => resolve()))
+        rmSync(dir, { recursive: true, force: true })
+        throw e
+      }
+      this.#socketDir = dir
+    } else {
+      await listen(server, this.#cfg.port, this.#cfg.host)
+      this.#server = server
+    }
+    log.info({ url: this.url, routes: this.router.routes.length, readThread: this.#front !== undefined }, 'API listening')
   }
 
   async stop(deadline: number): Promise<void> {
     const server = this.#server
+    const front = this.#front
     this.#server = undefined
+    this.#front = undefined
+    // The live clients first (their sockets through the thread end with them), then the port: nothing new comes in,
+    // and what the thread passed on is answered below.
     this.#live?.close()
+    if (front) await front.stop(deadline)
     if (server) await closeServer(server, deadline)
+    if (this.#socketDir) rmSync(this.#socketDir, { recursive: true, force: true })
+    this.#socketDir = undefined
     await this.#audit.flush()
   }
 
   stats(): ComponentStats {
-    return { url: this.url, served: this.#served, errors: this.#errors, liveClients: this.#live?.clients ?? 0 }
+    return { url: this.url, served: this.#served, errors: this.#errors, liveClients: this.#live?.clients ?? 0, ...(this.#front ? { threadStarts: this.#front.starts } : {}) }
   }
 
   /**
-   * The caller a request's bearer token names; undefined without one; 401
-   * for an unknown one, and 429 (before any token is compared) for an
-   * address that sent too many unknown ones this minute.
+   * The caller a request's bearer token names (CallerCheck); behind the
+   * API thread, the one the thread found, which checked the token.
    */
   #caller(req: IncomingMessage, url: URL): Caller | undefined {
-    const header = req.headers.authorization
-    const token = header?.startsWith('Bearer ') ? header.slice(7).trim() : (url.searchParams.get('access_token') ?? undefined)
-    if (token === undefined) return undefined
-    const address = req.socket.remoteAddress ?? ''
-    const now = Date.now()
-    const wait = this.#throttle.blockedFor(address, now)
-    if (wait > 0) {
-      authFailures.inc({ outcome: 'throttled' })
-      throw new HttpError(429, 'TOO_MANY_AUTH_FAILURES', `too many unknown tokens from ${address}; try again in ${Math.ceil(wait / 1000)} s`, { retryAfterS: Math.ceil(wait / 1000) })
-    }
-    const caller = callerOf(this.#cfg.tokens, token)
-    if (caller) return caller
-    this.#throttle.failed(address, now)
-    authFailures.inc({ outcome: 'unknown_token' })
-    log.warn({ address, route: url.pathname }, 'unknown bearer token')
-    throw new HttpError(401, 'UNAUTHORIZED', 'unknown bearer token')
+    if (!this.#socketDir) return this.#check.callerOf(req, url, this.#address(req))
+    const given = req.headers[CALLER_HEADER]
+    if (typeof given !== 'string') return undefined
+    const at = given.indexOf(' ')
+    const role = ROLES.find((r) => r === given.slice(0, at))
+    return role ? { role, name: decodeURIComponent(given.slice(at + 1)) } : undefined
   }
 
-  /**
-   * CORS for the configured origins: their pages may read and call this API
-   * from a browser; a preflight is answered here. Other origins get no CORS
-   * headers (the browser then refuses the answer to the page).
-   */
-  #cors(req: IncomingMessage, res: ServerResponse): boolean {
-    const origin = req.headers.origin
-    const allowed = this.#cfg.corsOrigins
-    if (origin === undefined || allowed.length === 0) return false
-    const any = allowed.includes('*')
-    if (!any && !allowed.includes(origin)) return false
-    res.setHeader('access-control-allow-origin', any ? '*' : origin)
-    res.setHeader('vary', 'origin')
-    if (req.method !== 'OPTIONS') return false
-    res.writeHead(204, {
-      'access-control-allow-methods': 'GET, HEAD, POST',
-      'access-control-allow-headers': 'authorization, content-type',
-      'access-control-max-age': '600',
-    }).end()
-    return true
+  /** The client's address: its socket's, or behind the API thread, the one the thread saw. */
+  #address(req: IncomingMessage): string {
+    const given = this.#socketDir ? req.headers[PEER_HEADER] : undefined
+    return typeof given === 'string' ? given : (req.socket.remoteAddress ?? '')
   }
 
   /** Stores the audit rows that wait (they go in batches of a second); for tests and a graceful stop. */
@@ -238,10 +238,7 @@ export class ApiServer implements Component {
       const caller = this.#caller(req, url)
       if (!this.#cfg.openReads && !caller) throw new HttpError(401, 'UNAUTHORIZED', 'the live feed needs a bearer token (Authorization header or access_token)')
     } catch (e) {
-      // The same answer a route would give, written on the raw socket (no HTTP response object before an upgrade).
-      const out = errorBody(e)
-      const retry = out.retryAfterS === undefined ? '' : `retry-after: ${out.retryAfterS}\r\n`
-      socket.end(`HTTP/1.1 ${out.status} ${STATUS_CODES[out.status] ?? ''}\r\ncontent-type: text/plain\r\n${retry}\r\n${messageOf(e)}\n`)
+      refuseUpgrade(socket, e)
       return
     }
     this.#live.upgrade(req, socket, head)
@@ -250,8 +247,8 @@ export class ApiServer implements Component {
   /** One request; whatever it holds, it is answered and this process carries on. */
   async #handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     try {
-      for (const [k, v] of Object.entries(SECURITY_HEADERS)) res.setHeader(k, v)
-      if (this.#cors(req, res)) return
+      setSecurityHeaders(res)
+      if (cors(req, res, this.#cfg.corsOrigins)) return
       await this.#route(req, res)
     } catch (e) {
       // Only a fault outside a route's own handling lands here (the answer
@@ -266,7 +263,7 @@ export class ApiServer implements Component {
 
   async #route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     // Read now: once the answer is sent the client may be gone, and with it the address.
-    const address = req.socket.remoteAddress ?? ''
+    const address = this.#address(req)
     let url: URL
     let match: ReturnType<Router['match']>
     try {
@@ -323,10 +320,3 @@ export class ApiServer implements Component {
   }
 }
 
-function send(res: ServerResponse, out: Reply): void {
-  const text = typeof out.body === 'string' || Buffer.isBuffer(out.body) ? out.body : JSON.stringify(out.body)
-  res.writeHead(out.status, {
-    'content-type': out.contentType ?? 'application/json; charset=utf-8', 'cache-control': 'no-store',
-    ...(out.retryAfterS === undefined ? {} : { 'retry-after': String(out.retryAfterS) }),
-  }).end(text)
-}

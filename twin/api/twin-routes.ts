@@ -7,6 +7,7 @@ import { GRID_LEVELS } from '../../registry/city.ts'
 import { DEVICE_TYPES } from '../../registry/device-types.ts'
 import { DEVICE_STATUSES } from '../state/device.ts'
 import { deviceAsOf, deviceHistory, gridAsOf } from '../state/history.ts'
+import type { IngestHealth } from '../state/ingest-health.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
 import { CAMERA_STATUSES, CITY_ID, inBox, type Twin } from '../state/twin.ts'
 import { HttpError, route, type Route } from '../../lib/http/router.ts'
@@ -62,37 +63,46 @@ export function cameraView(twin: Twin, i: number) {
   return { id: c.id, kind: c.kind, status: twin.cameraStatus(i), lastSeen: twin.cameraLastSeen(i) || null, grids: { micro: c.microGridId, community: c.communityId, street: c.streetId, district: c.districtId }, lon: c.lon, lat: c.lat }
 }
 
-export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
-  const grid404 = (id: number): never => {
-    throw new HttpError(404, 'NOT_FOUND', `no grid ${id} (0 is the city)`)
-  }
-  const deviceIndex = (id: string): number => {
-    const i = live.twin.deviceIndex(id)
-    if (i === undefined) throw new HttpError(404, 'NOT_FOUND', `no device ${id}`)
-    return i
-  }
-  const gridId = (raw: string): number => {
-    const id = Number(raw)
-    if (!Number.isInteger(id) || id < 0) throw new HttpError(400, 'BAD_REQUEST', `params.id: a grid id is a non-negative integer, not ${raw}`)
-    if (!live.twin.hasGrid(id)) grid404(id)
-    return id
-  }
-  const policy = () => live.twin.policy
-  const countsSchema = { type: 'object', description: 'devices, cameras and open tickets by state, and the health score (0-100; see docs/twin.md)' }
-  const ingestSchema = {
-    type: 'object', description: 'Whether ingest is degraded (see docs/twin.md): then no device is judged silent, and this is the one alarm raised instead',
-    properties: {
-      degraded: { type: 'boolean' }, since: { type: ['integer', 'null'], description: 'epoch ms the degraded spell began' },
-      reason: { type: ['string', 'null'] }, lagMs: { type: 'integer', description: 'how long data has waited inside the system (the gateways and the store writers), in ms' },
-      shedding: { type: 'boolean', description: 'a gateway refuses connections to keep its memory' }, spells: { type: 'integer', description: 'degraded spells since start' },
-    },
-  }
+/** What the read routes need of a twin: the twin itself and ingest's state. The live twin, or the API thread's reader of it (front/reader.ts). */
+export interface TwinReads {
+  readonly twin: Twin
+  readonly ingest: IngestHealth
+}
 
+const grid404 = (id: number): never => {
+  throw new HttpError(404, 'NOT_FOUND', `no grid ${id} (0 is the city)`)
+}
+
+const deviceIndexOf = (t: Twin, id: string): number => {
+  const i = t.deviceIndex(id)
+  if (i === undefined) throw new HttpError(404, 'NOT_FOUND', `no device ${id}`)
+  return i
+}
+
+const gridIdOf = (t: Twin, raw: string): number => {
+  const id = Number(raw)
+  if (!Number.isInteger(id) || id < 0) throw new HttpError(400, 'BAD_REQUEST', `params.id: a grid id is a non-negative integer, not ${raw}`)
+  if (!t.hasGrid(id)) grid404(id)
+  return id
+}
+
+const countsSchema = { type: 'object', description: 'devices, cameras and open tickets by state, and the health score (0-100; see docs/twin.md)' }
+const ingestSchema = {
+  type: 'object', description: 'Whether ingest is degraded (see docs/twin.md): then no device is judged silent, and this is the one alarm raised instead',
+  properties: {
+    degraded: { type: 'boolean' }, since: { type: ['integer', 'null'], description: 'epoch ms the degraded spell began' },
+    reason: { type: ['string', 'null'] }, lagMs: { type: 'integer', description: 'how long data has waited inside the system (the gateways and the store writers), in ms' },
+    shedding: { type: 'boolean', description: 'a gateway refuses connections to keep its memory' }, spells: { type: 'integer', description: 'degraded spells since start' },
+  },
+}
+
+/**
+ * The routes answered from the live state alone, with no store: the ones
+ * the viewer and wall screens poll. The API's own thread serves these
+ * (twin/api/front), so they are answered while the main thread is busy.
+ */
+export function twinReadRoutes(live: TwinReads): Route[] {
   return [
-    route({
-      method: 'GET', path: '/api/health', tag: 'system', summary: 'Whether the twin is loaded and how many elements it has applied',
-      handler: () => ({ status: 200, body: { ok: true, twin: live.stats() } }),
-    }),
     route({
       method: 'GET', path: '/api/city', tag: 'twin', summary: 'The whole city: counts by state, health, each district, and whether ingest is degraded',
       response: { type: 'object', properties: { city: countsSchema, districts: { type: 'array' }, ingest: ingestSchema } },
@@ -121,7 +131,7 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
       query: z.strictObject({ limit: paging.limit }),
       handler: ({ params, query }) => {
         const t = live.twin
-        const id = gridId(params.id ?? '')
+        const id = gridIdOf(t, params.id ?? '')
         const g = t.grid(id)
         // The first page (the next through /api/devices?grid= or /api/cameras?grid=).
         const devices = paged(t.devicesPage(id, 0, query.limit), 0, query.limit)
@@ -161,42 +171,7 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
     }),
     route({
       method: 'GET', path: '/api/devices/{id}', tag: 'twin', summary: 'A device: latest values, status, battery, open tickets, grids',
-      handler: ({ params }) => ({ status: 200, body: deviceView(live.twin, deviceIndex(params.id ?? '')) }),
-    }),
-    route({
-      method: 'GET', path: '/api/devices/{id}/history', tag: 'history', summary: 'A metric of a device between two times, downsampled to at most N points (avg, min, max, count per bucket)',
-      query: z.strictObject({ metric: z.string().min(1), from: time, to: time, points: z.coerce.number().int().min(1).max(1000).default(200) })
-        .refine((q) => q.from < q.to, { message: 'from must be before to', path: ['from'] }),
-      handler: async ({ params, query }) => {
-        const t = live.twin
-        const i = deviceIndex(params.id ?? '')
-        const d = t.devices[i]
-        if (!d) throw new HttpError(404, 'NOT_FOUND', `no device ${params.id}`)
-        if (!t.deviceMetrics(i).includes(query.metric)) throw new HttpError(400, 'BAD_REQUEST', `query.metric: a ${d.type} device reports ${t.deviceMetrics(i).join(', ')}, not ${query.metric}`)
-        const h = await deviceHistory(client, d, query.metric, query.from, query.to, query.points)
-        return { status: 200, body: { device: d.id, metric: query.metric, from: query.from, to: query.to, ...h } }
-      },
-    }),
-    route({
-      method: 'GET', path: '/api/devices/{id}/asof', tag: 'history', summary: 'A device as it was at time t: its latest values then and its status',
-      query: z.strictObject({ t: time }),
-      handler: async ({ params, query }) => {
-        const t = live.twin
-        const d = t.devices[deviceIndex(params.id ?? '')]
-        if (!d) throw new HttpError(404, 'NOT_FOUND', `no device ${params.id}`)
-        return { status: 200, body: { device: d.id, ...(await deviceAsOf(client, d, query.t, policy())) } }
-      },
-    }),
-    route({
-      method: 'GET', path: '/api/grids/{id}/asof', tag: 'history', summary: 'A grid as it was at time t: devices reporting, offline, silent or unknown; its metrics that minute; open tickets',
-      query: z.strictObject({ t: time }),
-      handler: async ({ params, query }) => {
-        const t = live.twin
-        const id = gridId(params.id ?? '')
-        const devices = t.devicesIn(id).map((i) => t.devices[i]).filter((d) => d !== undefined)
-        const communities = [...new Set(devices.map((d) => d.communityId))]
-        return { status: 200, body: { grid: id, ...(await gridAsOf(client, { communities, devices }, query.t, policy())) } }
-      },
+      handler: ({ params }) => ({ status: 200, body: deviceView(live.twin, deviceIndexOf(live.twin, params.id ?? '')) }),
     }),
     route({
       method: 'GET', path: '/api/cameras', tag: 'twin', summary: 'Cameras with their live state, filtered by state, grid or bounding box',
@@ -219,6 +194,53 @@ export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
         const i = live.twin.cameraIndex(params.id ?? '')
         if (i === undefined) throw new HttpError(404, 'NOT_FOUND', `no camera ${params.id}`)
         return { status: 200, body: cameraView(live.twin, i) }
+      },
+    }),
+  ]
+}
+
+/** Every twin route: the reads above, and those that need the store (history, as-of) or change the twin. */
+export function twinRoutes(live: LiveTwin, client: ClickHouseClient): Route[] {
+  const policy = () => live.twin.policy
+  return [
+    route({
+      method: 'GET', path: '/api/health', tag: 'system', summary: 'Whether the twin is loaded and how many elements it has applied',
+      handler: () => ({ status: 200, body: { ok: true, twin: live.stats() } }),
+    }),
+    ...twinReadRoutes(live),
+    route({
+      method: 'GET', path: '/api/devices/{id}/history', tag: 'history', summary: 'A metric of a device between two times, downsampled to at most N points (avg, min, max, count per bucket)',
+      query: z.strictObject({ metric: z.string().min(1), from: time, to: time, points: z.coerce.number().int().min(1).max(1000).default(200) })
+        .refine((q) => q.from < q.to, { message: 'from must be before to', path: ['from'] }),
+      handler: async ({ params, query }) => {
+        const t = live.twin
+        const i = deviceIndexOf(t, params.id ?? '')
+        const d = t.devices[i]
+        if (!d) throw new HttpError(404, 'NOT_FOUND', `no device ${params.id}`)
+        if (!t.deviceMetrics(i).includes(query.metric)) throw new HttpError(400, 'BAD_REQUEST', `query.metric: a ${d.type} device reports ${t.deviceMetrics(i).join(', ')}, not ${query.metric}`)
+        const h = await deviceHistory(client, d, query.metric, query.from, query.to, query.points)
+        return { status: 200, body: { device: d.id, metric: query.metric, from: query.from, to: query.to, ...h } }
+      },
+    }),
+    route({
+      method: 'GET', path: '/api/devices/{id}/asof', tag: 'history', summary: 'A device as it was at time t: its latest values then and its status',
+      query: z.strictObject({ t: time }),
+      handler: async ({ params, query }) => {
+        const t = live.twin
+        const d = t.devices[deviceIndexOf(t, params.id ?? '')]
+        if (!d) throw new HttpError(404, 'NOT_FOUND', `no device ${params.id}`)
+        return { status: 200, body: { device: d.id, ...(await deviceAsOf(client, d, query.t, policy())) } }
+      },
+    }),
+    route({
+      method: 'GET', path: '/api/grids/{id}/asof', tag: 'history', summary: 'A grid as it was at time t: devices reporting, offline, silent or unknown; its metrics that minute; open tickets',
+      query: z.strictObject({ t: time }),
+      handler: async ({ params, query }) => {
+        const t = live.twin
+        const id = gridIdOf(t, params.id ?? '')
+        const devices = t.devicesIn(id).map((i) => t.devices[i]).filter((d) => d !== undefined)
+        const communities = [...new Set(devices.map((d) => d.communityId))]
+        return { status: 200, body: { grid: id, ...(await gridAsOf(client, { communities, devices }, query.t, policy())) } }
       },
     }),
     route({

@@ -27,9 +27,19 @@ export class GridRollups {
   readonly #counts: Int32Array
   #dirty = new Set<number>()
 
-  /** `rows`: every grid's and the city's (CityIndex.rows). */
-  constructor(rows: number) {
-    this.#counts = new Int32Array(rows * FIELDS)
+  /**
+   * `rows`: every grid's and the city's (CityIndex.rows). The counts lie on
+   * shared memory, for the API's own thread to read (LiveColumns says why);
+   * with `counts` (another's `counts`), these are read over them.
+   */
+  constructor(rows: number, counts?: Int32Array) {
+    if (counts && counts.length !== rows * FIELDS) throw new RangeError(`shared grid counts of ${counts.length} do not fit ${rows} rows`)
+    this.#counts = counts ?? new Int32Array(new SharedArrayBuffer(4 * rows * FIELDS))
+  }
+
+  /** The counts of every row, for a reader in another thread. */
+  get shared(): Int32Array {
+    return this.#counts
   }
 
   /** A device counted in `rows` moves from status index `from` to `to` (-1: not counted before, or no more). */

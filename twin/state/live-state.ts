@@ -26,6 +26,30 @@ const SILENT = DEVICE_STATUSES.indexOf('silent')
 const OFFLINE = DEVICE_STATUSES.indexOf('offline')
 const UNKNOWN = DEVICE_STATUSES.indexOf('unknown')
 
+/**
+ * The columns of the live state, on shared memory: the API's own thread
+ * (twin/api/front) reads them where this thread writes them, with no copy
+ * and no message per change. A reader may see a device's record between
+ * two of its fields being written, which a live view tolerates.
+ */
+export interface LiveColumns {
+  status: Uint8Array
+  connected: Uint8Array
+  lastActivity: Float64Array
+  values: Float64Array
+  times: Float64Array
+  openTickets: Uint16Array
+  cameraStatus: Uint8Array
+  cameraSeen: Float64Array
+}
+
+/** Typed arrays of `n` elements each on a SharedArrayBuffer of their own. */
+const shared = {
+  u8: (n: number) => new Uint8Array(new SharedArrayBuffer(n)),
+  u16: (n: number) => new Uint16Array(new SharedArrayBuffer(2 * n)),
+  f64: (n: number) => new Float64Array(new SharedArrayBuffer(8 * n)),
+}
+
 /** What one pass over the devices found (LiveState.scanSilence). */
 export interface SilenceScan {
   /** Online devices overdue now: to be marked silent, unless ingest is degraded. */
@@ -54,24 +78,43 @@ export class LiveState {
   #changedDevices = new Set<number>()
   #changedCameras = new Set<number>()
 
-  /** Every device and camera starts unknown, and is counted so in `rollups`. */
-  constructor(index: CityIndex, rollups: GridRollups, policy: SilencePolicy) {
+  /**
+   * Every device and camera starts unknown, and is counted so in `rollups`.
+   * With `columns` (another thread's, through `columns`), the state is read
+   * over them as they stand: a reader, whose roll-ups are that thread's too.
+   */
+  constructor(index: CityIndex, rollups: GridRollups, policy: SilencePolicy, columns?: LiveColumns) {
     this.#index = index
     this.#rollups = rollups
     this.#policy = policy
     const n = index.devices.length
-    this.#status = new Uint8Array(n).fill(UNKNOWN)
-    this.#connected = new Uint8Array(n)
-    this.#lastActivity = new Float64Array(n)
-    this.#openTickets = new Uint16Array(n)
-    const slots = index.valueOffsets[n] ?? 0
-    this.#values = new Float64Array(slots).fill(Number.NaN)
-    this.#times = new Float64Array(slots).fill(Number.NaN)
-    for (let i = 0; i < n; i++) rollups.moveDevice(index.deviceRows(i) ?? EMPTY, -1, UNKNOWN)
     const c = index.cameras.length
-    this.#cameraStatus = new Uint8Array(c)
-    this.#cameraSeen = new Float64Array(c)
+    const slots = index.valueOffsets[n] ?? 0
+    if (columns) {
+      if (columns.status.length !== n || columns.values.length !== slots || columns.cameraStatus.length !== c) {
+        throw new RangeError(`shared live columns of ${columns.status.length} devices, ${columns.values.length} value slots and ${columns.cameraStatus.length} cameras do not fit a city of ${n}, ${slots} and ${c}`)
+      }
+      ;({ status: this.#status, connected: this.#connected, lastActivity: this.#lastActivity, values: this.#values, times: this.#times, openTickets: this.#openTickets, cameraStatus: this.#cameraStatus, cameraSeen: this.#cameraSeen } = columns)
+      return
+    }
+    this.#status = shared.u8(n).fill(UNKNOWN)
+    this.#connected = shared.u8(n)
+    this.#lastActivity = shared.f64(n)
+    this.#openTickets = shared.u16(n)
+    this.#values = shared.f64(slots).fill(Number.NaN)
+    this.#times = shared.f64(slots).fill(Number.NaN)
+    for (let i = 0; i < n; i++) rollups.moveDevice(index.deviceRows(i) ?? EMPTY, -1, UNKNOWN)
+    this.#cameraStatus = shared.u8(c)
+    this.#cameraSeen = shared.f64(c)
     for (let i = 0; i < c; i++) rollups.moveCamera(index.cameraRows(i) ?? EMPTY, -1, CAMERA_STATUSES.indexOf('unknown'))
+  }
+
+  /** The columns, for a reader in another thread (see LiveColumns). */
+  get columns(): LiveColumns {
+    return {
+      status: this.#status, connected: this.#connected, lastActivity: this.#lastActivity, values: this.#values, times: this.#times,
+      openTickets: this.#openTickets, cameraStatus: this.#cameraStatus, cameraSeen: this.#cameraSeen,
+    }
   }
 
   // --- reading ------------------------------------------------------------

@@ -36,6 +36,12 @@ const caughtUpTotal = counter('citytwin_twin_caught_up_total', 'Elements the twi
  */
 const CATCH_UP_MAX_MS = 15 * 60_000
 
+/** Hears of each twin loaded and of each sweep (LiveTwin.follow). Both are called on the twin's own turn and must not throw. */
+export interface TwinFollower {
+  loaded(twin: Twin, ingest: IngestHealth): void
+  swept(ingest: IngestHealth): void
+}
+
 export class LiveTwin implements Component {
   readonly name = 'twin'
   readonly #client: ClickHouseClient
@@ -67,6 +73,8 @@ export class LiveTwin implements Component {
   #registryRebuilds = 0
   #timer: NodeJS.Timeout | undefined
   #onStatus: StatusListener | undefined
+  /** Who hears of each twin loaded and each sweep's judgment of ingest (the API's own thread, through front/). */
+  readonly #followers = new Set<TwinFollower>()
   /** What waits on the bus, for any subscriber: counted with the gateway's backlog, or alone when there is no gateway. */
   readonly #onBus: IngestSource = { backlogMs: (now) => this.#bus.backlogMs(now), shedding: () => false }
   #ingest: IngestSource = this.#onBus
@@ -107,6 +115,18 @@ export class LiveTwin implements Component {
     // rules behind it (at full city load they fell minutes behind and raised tickets from old news).
     this.#ingest = source ? ingestSources(source, this.#onBus) : this.#onBus
     this.#twin?.watchIngest(this.#ingest)
+  }
+
+  /**
+   * Tells `f` of the twin now (if loaded) and of each one loaded after it,
+   * as it takes over, and of ingest's state after every sweep: what a
+   * reader in another thread needs to stay as current as this one. Returns
+   * the call that stops it.
+   */
+  follow(f: TwinFollower): () => void {
+    this.#followers.add(f)
+    if (this.#twin) f.loaded(this.#twin, this.ingest)
+    return () => this.#followers.delete(f)
   }
 
   /** Ingest's state as the twin last judged it. */
@@ -293,6 +313,7 @@ export class LiveTwin implements Component {
     // A rebuild goes on listening since the first load: absent devices were not heard by this twin either.
     if (this.#twin) twin.listeningSince = this.#twin.listeningSince
     this.#twin = twin
+    for (const f of this.#followers) f.loaded(twin, this.ingest)
     this.#loadMs = Math.round(performance.now() - t0)
     this.#loads++
     this.#loadedAt = Date.now()
@@ -381,6 +402,7 @@ export class LiveTwin implements Component {
       }
       void this.#recordIngest(h)
     })
+    if (this.#twin) for (const f of this.#followers) f.swept(this.ingest)
     this.#gauges()
   }
 

@@ -16,7 +16,7 @@ import type { DeviceLive, DeviceStatus, SilencePolicy } from './device.ts'
 import { GridRollups, type CameraState, type GridCounts } from './grid-rollups.ts'
 import { IngestHealthMonitor, type IngestHealth } from './ingest-health.ts'
 import { IngestLag } from './lag.ts'
-import { LiveState, type StatusListener } from './live-state.ts'
+import { LiveState, type LiveColumns, type StatusListener } from './live-state.ts'
 
 export { boxesOverlap, CITY_ID, inBox, pointInRing, ringBounds, type BBox, type Placed, type TwinCamera, type TwinCity, type TwinDevice, type TwinGrid } from './city-index.ts'
 export { CAMERA_STATUSES, type CameraState, type GridCounts } from './grid-rollups.ts'
@@ -25,6 +25,18 @@ export type { StatusListener } from './live-state.ts'
 export interface GridChange {
   id: number
   counts: GridCounts
+}
+
+/**
+ * What another thread needs to read a twin as it changes (twin/api/front):
+ * the city (copied once, when the message carries it) and the live columns
+ * and grid counts (shared memory, never copied).
+ */
+export interface TwinShare {
+  city: TwinCity
+  policy: SilencePolicy
+  columns: LiveColumns
+  counts: Int32Array
 }
 
 export interface Changes {
@@ -55,7 +67,13 @@ export class Twin {
    */
   listeningSince = Date.now()
 
-  constructor(city: TwinCity, policy: SilencePolicy) {
+  /**
+   * A twin of `city`, every device and camera unknown; or, with `shared`
+   * (another twin's `share()`), a reader of that twin's state as it changes,
+   * which must then only be read: its writes would not reach the writer's
+   * change lists, lag or ingest state.
+   */
+  constructor(city: TwinCity, policy: SilencePolicy, shared?: Pick<TwinShare, 'columns' | 'counts'>) {
     this.#lag = new IngestLag({ maxMs: policy.maxLagMs ?? 0 })
     const degradedAfterMs = policy.degradedAfterMs ?? 0
     this.#health = new IngestHealthMonitor({
@@ -64,10 +82,15 @@ export class Twin {
     this.policy = policy
     this.index = new CityIndex(city)
     this.grids = this.index.grids
-    this.rollups = new GridRollups(this.index.rows)
-    this.live = new LiveState(this.index, this.rollups, policy)
+    this.rollups = new GridRollups(this.index.rows, shared?.counts)
+    this.live = new LiveState(this.index, this.rollups, policy, shared?.columns)
     // A new twin's counts are its start, not a change.
     this.rollups.drainChanged()
+  }
+
+  /** What a reader in another thread is made from (TwinShare). */
+  share(): TwinShare {
+    return { city: { grids: this.index.grids, devices: this.index.devices, cameras: this.index.cameras }, policy: this.policy, columns: this.live.columns, counts: this.rollups.shared }
   }
 
   get devices(): CityIndex['devices'] {
