@@ -37,6 +37,7 @@ import { quantile } from '../simulators/scenarios/evaluate.ts'
 import { DRAIN_MAX_S } from './ingest-city.ts'
 import { checkAcknowledged } from './loss.ts'
 import { metricSum, primaryMetric } from './metrics.ts'
+import { startApiProbe } from './api-probe.ts'
 import { CpuLedger, gatewayWorkerPids, listenOverflows, memoryOf, processTree, somaxconn, waitForLine } from './proc.ts'
 
 const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
@@ -162,21 +163,13 @@ try {
   await readState()
   const stateTimer = setInterval(() => void readState(), 5_000)
 
-  // The API as an operator sees it meanwhile: once a second, the city and a district, timed per phase.
+  // The API as an operator sees it meanwhile: once a second, the city and a district, timed per phase, from a process of its own.
   let phase: Phase = 'connect'
   const apiMs: Record<string, number[]> = {}
-  let probing = true
-  const probe = (async () => {
-    while (probing && systemExit === undefined) {
-      for (const path of ['/api/city', `/api/grids/${district}?limit=1`]) {
-        const t0 = performance.now()
-        const ok = await fetch(`${api}${path}`, { signal: AbortSignal.timeout(10_000) }).then(async (r) => { await r.arrayBuffer(); return r.ok }, () => false)
-        const key = `${phase} ${path.startsWith('/api/city') ? 'city' : 'grid'}${ok ? '' : ' failed'}`
-        ;(apiMs[key] ??= []).push(performance.now() - t0)
-      }
-      await new Promise((r) => setTimeout(r, 1_000))
-    }
-  })()
+  const probe = startApiProbe(api, ['/api/city', `/api/grids/${district}?limit=1`], (path, ms, ok) => {
+    const key = `${phase} ${path.startsWith('/api/city') ? 'city' : 'grid'}${ok ? '' : ' failed'}`
+    ;(apiMs[key] ??= []).push(ms)
+  })
 
   const fleet: FleetOptions = {
     host: '127.0.0.1', port, sources: defaultSources(), portOffset: randomPortOffset(), secret: SECRET, qos: 1, rateScale: 1,
@@ -260,8 +253,7 @@ try {
       return undefined
     },
   })
-  probing = false
-  await probe
+  await probe.stop()
   clearInterval(stateTimer)
   trackWorkers()
   const workersReplaced = replaced

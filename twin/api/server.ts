@@ -154,6 +154,9 @@ export class ApiServer implements Component {
             resolve()
           })
         })
+        // Only the thread connects, and keeps its connections for the next request: one the server timed out
+        // while the thread sent a request on it would fail that request.
+        server.keepAliveTimeout = 0
         this.#server = server
         this.#front = await ApiFront.start({ config: this.#cfg, backend, staticDir: this.#staticDir, backendRoutes: this.router.routes.map((r) => [r.method, r.path]), twin })
       } catch (e) {

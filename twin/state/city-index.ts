@@ -91,6 +91,13 @@ export class CityIndex {
   /** Members of each special grid (by location), listed once: finding them means a scan of every device. */
   readonly #devicesBySpecial = new Map<number, number[]>()
   readonly #camerasBySpecial = new Map<number, number[]>()
+  /**
+   * Each grid's member lists once found (#memberLists): a district's are
+   * 3,400 micro-grids' lists, walked twice (devices, cameras) on every GET
+   * /api/grids/{id} until kept. At most one entry per grid, the lists shared.
+   */
+  readonly #deviceListsOf = new Map<number, readonly (readonly number[])[]>()
+  readonly #cameraListsOf = new Map<number, readonly (readonly number[])[]>()
   readonly #metrics: (readonly string[])[] = []
   readonly #intervalMs: Float64Array
   /** Where each device's metrics start among all devices' value slots; one more entry closes the last. */
@@ -252,11 +259,11 @@ export class CityIndex {
 
   /** Device indexes in a grid at any level (specials by location), in a stable order. */
   devicesIn(id: number): number[] {
-    return this.#memberLists(id, this.#devicesByMicro, this.#devicesBySpecial).flat()
+    return this.#memberLists(id, this.#devicesByMicro, this.#devicesBySpecial, this.#deviceListsOf).flat()
   }
 
   camerasIn(id: number): number[] {
-    return this.#memberLists(id, this.#camerasByMicro, this.#camerasBySpecial).flat()
+    return this.#memberLists(id, this.#camerasByMicro, this.#camerasBySpecial, this.#cameraListsOf).flat()
   }
 
   /**
@@ -265,16 +272,17 @@ export class CityIndex {
    * 16,000 made and dropped (16 ms) on every GET /api/grids/{id}.
    */
   devicesPage(id: number, from: number, limit: number): { items: number[]; total: number } {
-    return slicePage(this.#memberLists(id, this.#devicesByMicro, this.#devicesBySpecial), from, limit)
+    return slicePage(this.#memberLists(id, this.#devicesByMicro, this.#devicesBySpecial, this.#deviceListsOf), from, limit)
   }
 
   camerasPage(id: number, from: number, limit: number): { items: number[]; total: number } {
-    return slicePage(this.#memberLists(id, this.#camerasByMicro, this.#camerasBySpecial), from, limit)
+    return slicePage(this.#memberLists(id, this.#camerasByMicro, this.#camerasBySpecial, this.#cameraListsOf), from, limit)
   }
 
-  /** The member lists that make up a grid: its micro-grids' (a special grid: its own), in a stable order. */
-  #memberLists(id: number, byMicro: Map<number, number[]>, bySpecial: Map<number, number[]>): number[][] {
-    if (id === CITY_ID) return [...byMicro.values()]
+  /** The member lists that make up a grid: its micro-grids' (a special grid: its own), in a stable order; found once per grid. */
+  #memberLists(id: number, byMicro: Map<number, number[]>, bySpecial: Map<number, number[]>, known: Map<number, readonly (readonly number[])[]>): readonly (readonly number[])[] {
+    const had = known.get(id)
+    if (had) return had
     const out: number[][] = []
     const walk = (gid: number): void => {
       const g = this.grid(gid)
@@ -283,7 +291,10 @@ export class CityIndex {
       if (own) out.push(own)
       else if (g.level !== 'micro' && g.level !== 'special') for (const c of this.children(gid)) walk(c)
     }
-    walk(id)
+    if (id === CITY_ID) out.push(...byMicro.values())
+    else walk(id)
+    // An unknown id is not kept: the map holds at most one entry per grid of the city.
+    if (this.hasGrid(id)) known.set(id, out)
     return out
   }
 

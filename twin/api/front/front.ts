@@ -7,7 +7,7 @@
 // keeps dying.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads'
 import type { Bundle } from '../../../lib/bundle.ts'
-import { bundleEntry, workerExecArgv } from '../../../lib/bundle.ts'
+import { bundleEntry } from '../../../lib/bundle.ts'
 import { backoffDelayMs } from '../../../lib/backoff.ts'
 import { CitytwinError, messageOf } from '../../../lib/errors.ts'
 import { logger } from '../../../lib/log.ts'
@@ -91,7 +91,8 @@ export class ApiFront {
   #spawn(port: number): Promise<number> {
     const { port1, port2 } = new MessageChannel()
     const data: FrontData = { config: { ...this.#opts.config, port }, backend: this.#opts.backend, staticDir: this.#opts.staticDir, backendRoutes: this.#opts.backendRoutes, twinPort: port2 }
-    const worker = new Worker(this.#bundle.file, { workerData: data, transferList: [port2], execArgv: workerExecArgv(process.execArgv) })
+    // No flags: it needs none, and a worker thread refuses the process-wide ones the process may run with (--max-old-space-size).
+    const worker = new Worker(this.#bundle.file, { workerData: data, transferList: [port2], execArgv: [] })
     this.#worker = worker
     this.#starts++
     const startedAt = Date.now()

@@ -1,0 +1,51 @@
+// The API as an operator sees it during a benchmark: a small process of its
+// own asks for each path once a second and reports how long each answer
+// took. In the benchmark's own process the figure also held that process's
+// waits (its simulator bookkeeping, its scrapes), which are not the API's.
+import { spawn } from 'node:child_process'
+import { createInterface } from 'node:readline'
+
+/** Plain JavaScript, so the prober starts without a loader and costs next to nothing. */
+const SCRIPT = `
+const [api, ...paths] = process.argv.slice(1)
+let going = true
+process.stdin.on('end', () => { going = false })
+process.stdin.resume()
+;(async () => {
+  while (going) {
+    for (const path of paths) {
+      const t0 = performance.now()
+      const ok = await fetch(api + path, { signal: AbortSignal.timeout(10000) }).then(async (r) => { await r.arrayBuffer(); return r.ok }, () => false)
+      process.stdout.write(JSON.stringify({ path, ms: performance.now() - t0, ok }) + '\\n')
+    }
+    await new Promise((r) => setTimeout(r, 1000))
+  }
+})()
+`
+
+export interface ApiProbe {
+  /** Stops asking and resolves once the prober has exited. */
+  stop(): Promise<void>
+}
+
+/** Asks `api` + each of `paths` once a second from a process of its own; `onSample` hears each answer. */
+export function startApiProbe(api: string, paths: readonly string[], onSample: (path: string, ms: number, ok: boolean) => void): ApiProbe {
+  const child = spawn(process.execPath, ['-e', SCRIPT, api, ...paths], { stdio: ['pipe', 'pipe', 'inherit'] })
+  createInterface({ input: child.stdout }).on('line', (line) => {
+    try {
+      const s = JSON.parse(line) as { path: string; ms: number; ok: boolean }
+      onSample(s.path, s.ms, s.ok)
+    } catch {
+      // Not a sample: nothing to count.
+    }
+  })
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()))
+  return {
+    stop: async () => {
+      child.stdin.end()
+      const cut = setTimeout(() => child.kill(), 15_000)
+      await exited
+      clearTimeout(cut)
+    },
+  }
+}
