@@ -5,9 +5,10 @@
 // The bundle is written with esbuild when it is needed (a few hundred ms),
 // into node_modules/.cache/citytwin so it finds the same packages, under a
 // name of its own so processes starting at once never share one, and is
-// removed when its user stops.
+// removed when its user stops; those of processes that were killed before
+// they could remove theirs are removed by the next bundling.
 import { randomBytes } from 'node:crypto'
-import { mkdirSync, rmSync } from 'node:fs'
+import { mkdirSync, readdirSync, rmSync } from 'node:fs'
 import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
@@ -27,6 +28,7 @@ export async function bundleEntry(entry: string, name: string, repo = REPO): Pro
   const file = join(dir, `${name}-${process.pid}-${randomBytes(4).toString('hex')}.mjs`)
   try {
     mkdirSync(dir, { recursive: true })
+    removeOrphans(dir)
     // The asynchronous API shares esbuild's service process with tsx, which runs beside anyway.
     await build({
       entryPoints: [join(repo, entry)], outfile: file,
@@ -37,6 +39,24 @@ export async function bundleEntry(entry: string, name: string, repo = REPO): Pro
     throw new CitytwinError('INTERNAL', `could not bundle ${entry} into ${dir}: ${messageOf(e)}`, { cause: e })
   }
   return { file, remove: () => rmSync(file, { force: true }) }
+}
+
+/** Whether a process of that id runs (a pid taken again by another process counts: its file is only kept longer). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (e) {
+    return (e as NodeJS.ErrnoException).code === 'EPERM'
+  }
+}
+
+/** Removes the bundles (`<name>-<pid>-<hex>.mjs`) of processes that no longer run. */
+function removeOrphans(dir: string): void {
+  for (const f of readdirSync(dir)) {
+    const pid = /-(\d+)-[0-9a-f]{8}\.mjs$/.exec(f)?.[1]
+    if (pid !== undefined && !alive(Number(pid))) rmSync(join(dir, f), { force: true })
+  }
 }
 
 /** This process's Node flags less those that load tsx: a bundle runs plain JavaScript. */
