@@ -13,7 +13,7 @@
 // ingest alarm, open tickets and the primary's event-loop delay (its p99 and
 // longest wait, read from /metrics every 5 s). At the end, per phase: stored
 // msg/s, CPU per role, memory, the worst loop delay, API latency (GET
-// /api/city and /api/grids/{id}, once a second), and over the run: degraded
+// /api/city and /api/grids/{id}, four times a second), and over the run: degraded
 // spells, tickets by type (every device keeps reporting, so each silence or
 // area-outage ticket is a false one),
 // seconds from the load dropping until a 10 s window's p99 is under 1 s, and
@@ -163,7 +163,7 @@ try {
   await readState()
   const stateTimer = setInterval(() => void readState(), 5_000)
 
-  // The API as an operator sees it meanwhile: once a second, the city and a district, timed per phase, from a process of its own.
+  // The API as an operator sees it meanwhile: four times a second, the city and a district, timed per phase, from a process of its own.
   let phase: Phase = 'connect'
   const apiMs: Record<string, number[]> = {}
   const probe = startApiProbe(api, ['/api/city', `/api/grids/${district}?limit=1`], (path, ms, ok) => {
