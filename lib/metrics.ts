@@ -215,9 +215,8 @@ function askWorker(w: Worker): Promise<client.MetricObjectWithValues<client.Metr
   })
 }
 
-/** In a cluster worker: answers the primary's scrapes with this process's metrics (see metricsText), each series labelled with its worker slot. */
-export function answerMetricsAsks(): void {
-  const worker = process.env.CITYTWIN_MQTT_WORKER_SLOT ?? String(cluster.worker?.id ?? 0)
+/** In a cluster worker: answers the primary's scrapes with this process's metrics (see metricsText), each series labelled `worker` (its slot). */
+export function answerMetricsAsks(worker: string): void {
   process.on('message', (m: unknown) => {
     if (typeof m !== 'object' || m === null || (m as { type?: unknown }).type !== METRICS_ASK) return
     const id = (m as { id?: unknown }).id

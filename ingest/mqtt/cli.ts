@@ -14,6 +14,7 @@ import { mqttConfig } from './config.ts'
 import { listDenials, setDenial } from './deny-list.ts'
 import { deviceTopics } from './devices.ts'
 import { createMqttIngest } from './index.ts'
+import { workerSlot } from './worker-slot.ts'
 import { guardUnhandledRejections } from '../../lib/process-guard.ts'
 import { deviceToken, resolveDeviceSecret } from './tokens.ts'
 import { Provisioner } from '../../registry/provision.ts'
@@ -140,7 +141,7 @@ export const mqttCommands: Command[] = [
       guardUnhandledRejections()
       if (cluster.isWorker) {
         lowerWorkerThreads()
-        answerMetricsAsks()
+        answerMetricsAsks(String(workerSlot() ?? cluster.worker?.id ?? 0))
         return runGatewayProcess(configFile, port, () => undefined)
       }
       const setup = await openMigratedStore({ file: configFile })

@@ -28,6 +28,7 @@ import { serveRelay } from './relay.ts'
 import { HandOverRouter } from './hand-over.ts'
 import { bundleGatewayWorker, CLI_PATH, type WorkerBundle } from './worker-bundle.ts'
 import { workerExecArgv } from '../../lib/bundle.ts'
+import { WORKER_SLOT_ENV } from './worker-slot.ts'
 
 const log = logger('mqtt-cluster')
 
@@ -91,7 +92,7 @@ export async function forkGatewayWorkers(n: number, args: string[], settings: Wo
   // A worker's slot (0 to n-1) stays with its replacements: its metrics are one series per slot (lib/metrics.ts).
   const spawnOne = (slot: number): Promise<WorkerReady> =>
     new Promise((resolve, reject) => {
-      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(priority), CITYTWIN_MQTT_WORKER_SLOT: String(slot) })
+      const w = cluster.fork({ ...settings.env, CITYTWIN_MQTT_WORKER: '1', CITYTWIN_MQTT_WORKER_PRIORITY: String(priority), [WORKER_SLOT_ENV]: String(slot) })
       workers.add(w)
       // A message sent to a worker that has just died fails (EPIPE) before its exit is seen: an error nothing
       // handled would end this process, which holds the store. Its exit is handled below.

@@ -20,6 +20,7 @@ import { LastSeqLookup } from './last-seq.ts'
 import { RelayClient } from './relay.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
 import { resolveDeviceSecret } from './tokens.ts'
+import { workerSlot } from './worker-slot.ts'
 
 /** The ingest stage in one process; as an IngestSource, what the twin asks of it. */
 export interface MqttIngest extends IngestSource {
@@ -58,7 +59,7 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   if (relay) {
     const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied, handOver: new HandOverClient(),
       // One worker (the first slot, replacements included) speaks for all about the kernel's listen queue, which they share.
-      adviseListenQueue: process.env.CITYTWIN_MQTT_WORKER_SLOT === '0' })
+      adviseListenQueue: workerSlot() === 0 })
     gatewayRef = gateway
     // The primary counts this worker's backlog in its twin's lag (backlog.ts).
     return { gateway, config, components: [relay, denyList, registryWatch, gateway, new BacklogReporter(gateway)], backlogMs: (now) => gateway.backlogMs(now), shedding: () => gateway.shedding() }

@@ -3,6 +3,7 @@
 import { describe, expect, it } from 'vitest'
 import { QUICK_DEATH_MS, respawn } from '../../ingest/mqtt/cluster.ts'
 import { workerExecArgv } from '../../lib/bundle.ts'
+import { WORKER_SLOT_ENV, workerSlot } from '../../ingest/mqtt/worker-slot.ts'
 
 describe('replacing a dead gateway worker', () => {
   it('backs off while replacements die young, up to 30 s, and starts over after one that lived', () => {
@@ -31,5 +32,11 @@ describe('a gateway worker\'s Node flags', () => {
   it('keeps the primary\'s flags but not those that load tsx (the worker runs plain JavaScript)', () => {
     expect(workerExecArgv(['--import', 'tsx', '--cpu-prof', '--import=tsx/esm', '-r', 'tsx/cjs', '--max-semi-space-size=32', '--import', './other.mjs']))
       .toEqual(['--cpu-prof', '--max-semi-space-size=32', '--import', './other.mjs'])
+  })
+
+  it('reads a worker\'s slot from its environment, and nothing that is not one', () => {
+    expect(workerSlot({ [WORKER_SLOT_ENV]: '3' })).toBe(3)
+    expect(workerSlot({ [WORKER_SLOT_ENV]: '0' })).toBe(0)
+    for (const raw of [undefined, '', 'x', '-1', '1.5']) expect(workerSlot({ [WORKER_SLOT_ENV]: raw })).toBeUndefined()
   })
 })
