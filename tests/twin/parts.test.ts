@@ -8,6 +8,7 @@ import { CityIndex, CITY_ID, pointInRing, type TwinCity } from '../../twin/state
 import { DEVICE_STATUSES } from '../../twin/state/device.ts'
 import { GridRollups } from '../../twin/state/grid-rollups.ts'
 import { LiveState } from '../../twin/state/live-state.ts'
+import { Twin } from '../../twin/state/twin.ts'
 
 const T0 = 1_790_000_000_000
 const policy = { silentAfterIntervals: 3 }
@@ -98,5 +99,25 @@ describe('the live state', () => {
     live.silence(scan.due)
     expect(live.deviceStatus(i)).toBe(DEVICE_STATUSES[2])
     expect(rollups.counts(index.gridRow(d.microGridId) ?? -1).devices).toMatchObject({ silent: 1, online: 0 })
+  })
+})
+
+describe('a reader of a twin in another thread', () => {
+  it('places every device and camera as the twin did, sees each change as it is made, and refuses a share of another city', () => {
+    const c = city()
+    const writer = new Twin(c, policy)
+    // What postMessage does: the city copied, the shared memory not.
+    const share = structuredClone(writer.share())
+    const reader = new Twin(share.city, share.policy, share)
+    for (let i = 0; i < c.devices.length; i++) expect([...(reader.index.deviceRows(i) ?? [])]).toEqual([...(writer.index.deviceRows(i) ?? [])])
+    for (let i = 0; i < c.cameras.length; i++) expect(reader.index.cameraSpecials(i)).toEqual(writer.index.cameraSpecials(i))
+    const d = c.devices[5]
+    if (!d) throw new Error('no device')
+    writer.apply([{ kind: 'connectivity', deviceId: d.id, ts: T0, state: 'connected' }], T0)
+    expect(reader.deviceStatus(5)).toBe('online')
+    expect(reader.counts(CITY_ID)?.devices.online).toBe(1)
+    expect(reader.counts(d.microGridId)).toEqual(writer.counts(d.microGridId))
+    const smaller = { ...c, devices: c.devices.slice(1) }
+    expect(() => new Twin(smaller, policy, share)).toThrow(RangeError)
   })
 })

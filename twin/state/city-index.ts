@@ -47,6 +47,35 @@ export interface TwinCity {
 
 export type BBox = readonly [number, number, number, number]
 
+/**
+ * The rows of the grids each device and camera counts in, packed: device
+ * i's are `deviceRows[deviceStart[i]]` to `deviceRows[deviceStart[i + 1] - 1]`,
+ * the city's row last. Found once (the special grids by a ring test, the
+ * costliest part of loading a city) on shared memory, so another thread's
+ * index of the same city (the API's: twin/api/front) takes them as they are.
+ * One array per device was 349,300 small objects at full city.
+ */
+export interface Placement {
+  deviceRows: Int32Array
+  deviceStart: Uint32Array
+  cameraRows: Int32Array
+  cameraStart: Uint32Array
+}
+
+/** Packs lists of rows into one shared array and their starts (Placement). */
+function pack(lists: readonly (readonly number[])[]): { rows: Int32Array; start: Uint32Array } {
+  const start = new Uint32Array(new SharedArrayBuffer(4 * (lists.length + 1)))
+  let n = 0
+  lists.forEach((l, i) => {
+    start[i] = n
+    n += l.length
+  })
+  start[lists.length] = n
+  const rows = new Int32Array(new SharedArrayBuffer(4 * n))
+  lists.forEach((l, i) => rows.set(l, start[i]))
+  return { rows, start }
+}
+
 /** Whether a point lies in a [minLon, minLat, maxLon, maxLat] box. */
 export const inBox = (lon: number, lat: number, b: BBox): boolean => lon >= b[0] && lon <= b[2] && lat >= b[1] && lat <= b[3]
 
@@ -83,9 +112,8 @@ export class CityIndex {
   readonly #children = new Map<number, number[]>()
   readonly #deviceIndex = new Map<string, number>()
   readonly #cameraIndex = new Map<string, number>()
-  /** Per device and camera: the rows of the grids it counts in, the city's last. */
-  readonly #deviceRows: Int32Array[] = []
-  readonly #cameraRows: Int32Array[] = []
+  /** Per device and camera: the rows of the grids it counts in, the city's last (Placement). */
+  readonly #placement: Placement
   readonly #devicesByMicro = new Map<number, number[]>()
   readonly #camerasByMicro = new Map<number, number[]>()
   /** Members of each special grid (by location), listed once: finding them means a scan of every device. */
@@ -103,7 +131,8 @@ export class CityIndex {
   /** Where each device's metrics start among all devices' value slots; one more entry closes the last. */
   readonly valueOffsets: Uint32Array
 
-  constructor(city: TwinCity) {
+  /** With `placement` (another index's of the same city), the devices and cameras are not placed again. */
+  constructor(city: TwinCity, placement?: Placement) {
     this.grids = city.grids
     this.devices = city.devices
     this.cameras = city.cameras
@@ -118,7 +147,9 @@ export class CityIndex {
     this.cityRow = city.grids.length
     this.#children.set(CITY_ID, city.grids.filter((g) => g.level === 'district').map((g) => g.id))
 
-    const rowsOf = this.#placer()
+    const rowsOf = placement ? undefined : this.#placer()
+    const deviceLists: number[][] = []
+    const cameraLists: number[][] = []
     const n = city.devices.length
     this.#intervalMs = new Float64Array(n)
     this.valueOffsets = new Uint32Array(n + 1)
@@ -130,24 +161,39 @@ export class CityIndex {
       this.#metrics.push(metrics)
       this.valueOffsets[i] = offset
       offset += metrics.length
-      this.#deviceRows.push(rowsOf(d))
+      if (rowsOf) deviceLists.push(rowsOf(d))
       pushTo(this.#devicesByMicro, d.microGridId, i)
     })
     this.valueOffsets[n] = offset
     city.cameras.forEach((cam, i) => {
       this.#cameraIndex.set(cam.id, i)
-      this.#cameraRows.push(rowsOf(cam))
+      if (rowsOf) cameraLists.push(rowsOf(cam))
       pushTo(this.#camerasByMicro, cam.microGridId, i)
     })
-    this.#listSpecials(this.#devicesByMicro, this.#deviceRows, this.#devicesBySpecial)
-    this.#listSpecials(this.#camerasByMicro, this.#cameraRows, this.#camerasBySpecial)
+    if (placement) {
+      if (placement.deviceStart.length !== n + 1 || placement.cameraStart.length !== city.cameras.length + 1) {
+        throw new RangeError(`a placement of ${placement.deviceStart.length - 1} devices and ${placement.cameraStart.length - 1} cameras does not fit a city of ${n} and ${city.cameras.length}`)
+      }
+      this.#placement = placement
+    } else {
+      const d = pack(deviceLists)
+      const c = pack(cameraLists)
+      this.#placement = { deviceRows: d.rows, deviceStart: d.start, cameraRows: c.rows, cameraStart: c.start }
+    }
+    this.#listSpecials(this.#devicesByMicro, (i) => this.deviceRows(i), this.#devicesBySpecial)
+    this.#listSpecials(this.#camerasByMicro, (i) => this.cameraRows(i), this.#camerasBySpecial)
+  }
+
+  /** Where each device and camera counts (Placement), for another thread's index of this city. */
+  get placement(): Placement {
+    return this.#placement
   }
 
   /** Each special grid's members, in the order of the micro-grids' lists (the order devicesIn gives). */
-  #listSpecials(byMicro: Map<number, number[]>, rows: readonly Int32Array[], bySpecial: Map<number, number[]>): void {
+  #listSpecials(byMicro: Map<number, number[]>, rows: (i: number) => Int32Array | undefined, bySpecial: Map<number, number[]>): void {
     for (const members of byMicro.values()) {
       for (const i of members) {
-        for (const r of rows[i] ?? []) {
+        for (const r of rows(i) ?? []) {
           const g = this.grids[r]
           if (g?.level === 'special') pushTo(bySpecial, g.id, i)
         }
@@ -159,7 +205,7 @@ export class CityIndex {
    * The rows a point counts in. Special grids are found through a coarse
    * cell index of their bounding boxes, then the ring test.
    */
-  #placer(): (p: Placed) => Int32Array {
+  #placer(): (p: Placed) => number[] {
     const cellKey = (lon: number, lat: number): number => Math.floor(lon / SPECIAL_CELL) * 100_000 + Math.floor(lat / SPECIAL_CELL)
     const cells = new Map<number, { g: TwinGrid; box: BBox }[]>()
     for (const g of this.grids) {
@@ -178,7 +224,7 @@ export class CityIndex {
         .map((id) => this.#gridRow.get(id))
         .filter((r): r is number => r !== undefined)
       rows.push(this.cityRow)
-      return Int32Array.from(new Set(rows))
+      return [...new Set(rows)]
     }
   }
 
@@ -214,14 +260,16 @@ export class CityIndex {
     return row === this.cityRow ? CITY_ID : (this.grids[row]?.id ?? -1)
   }
 
-  /** The rows a device's state counts in. */
+  /** The rows a device's state counts in (a view over the packed rows, not a copy). */
   deviceRows(i: number): Int32Array | undefined {
-    return this.#deviceRows[i]
+    const p = this.#placement
+    return i >= 0 && i < this.devices.length ? p.deviceRows.subarray(p.deviceStart[i], p.deviceStart[i + 1]) : undefined
   }
 
-  /** The rows a camera's state counts in. */
+  /** The rows a camera's state counts in (a view, not a copy). */
   cameraRows(i: number): Int32Array | undefined {
-    return this.#cameraRows[i]
+    const p = this.#placement
+    return i >= 0 && i < this.cameras.length ? p.cameraRows.subarray(p.cameraStart[i], p.cameraStart[i + 1]) : undefined
   }
 
   deviceMetrics(i: number): readonly string[] {
@@ -235,12 +283,12 @@ export class CityIndex {
 
   /** The special grids a device stands in. */
   deviceSpecials(i: number): number[] {
-    return this.#specials(this.#deviceRows[i])
+    return this.#specials(this.deviceRows(i))
   }
 
   /** The special grids a camera stands in. */
   cameraSpecials(i: number): number[] {
-    return this.#specials(this.#cameraRows[i])
+    return this.#specials(this.cameraRows(i))
   }
 
   #specials(rows: Int32Array | undefined): number[] {

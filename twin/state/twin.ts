@@ -11,7 +11,7 @@
 // feed collects it.
 import type { Element, TicketElement } from '../../lib/bus/elements.ts'
 import type { IngestSource } from '../../lib/bus/bus.ts'
-import { CityIndex, type TwinCity, type TwinGrid } from './city-index.ts'
+import { CityIndex, type Placement, type TwinCity, type TwinGrid } from './city-index.ts'
 import type { DeviceLive, DeviceStatus, SilencePolicy } from './device.ts'
 import { GridRollups, type CameraState, type GridCounts } from './grid-rollups.ts'
 import { IngestHealthMonitor, type IngestHealth } from './ingest-health.ts'
@@ -29,12 +29,14 @@ export interface GridChange {
 
 /**
  * What another thread needs to read a twin as it changes (twin/api/front):
- * the city (copied once, when the message carries it) and the live columns
- * and grid counts (shared memory, never copied).
+ * the city (copied once, when the message carries it), and where each
+ * device and camera counts, the live columns and grid counts (shared
+ * memory, never copied).
  */
 export interface TwinShare {
   city: TwinCity
   policy: SilencePolicy
+  placement: Placement
   columns: LiveColumns
   counts: Int32Array
 }
@@ -73,14 +75,14 @@ export class Twin {
    * which must then only be read: its writes would not reach the writer's
    * change lists, lag or ingest state.
    */
-  constructor(city: TwinCity, policy: SilencePolicy, shared?: Pick<TwinShare, 'columns' | 'counts'>) {
+  constructor(city: TwinCity, policy: SilencePolicy, shared?: Pick<TwinShare, 'placement' | 'columns' | 'counts'>) {
     this.#lag = new IngestLag({ maxMs: policy.maxLagMs ?? 0 })
     const degradedAfterMs = policy.degradedAfterMs ?? 0
     this.#health = new IngestHealthMonitor({
       degradedAfterMs, silentPercent: policy.degradedSilentPercent ?? 0, silentMin: policy.degradedSilentMin ?? 1, recoverAfterMs: degradedAfterMs / 2,
     })
     this.policy = policy
-    this.index = new CityIndex(city)
+    this.index = new CityIndex(city, shared?.placement)
     this.grids = this.index.grids
     this.rollups = new GridRollups(this.index.rows, shared?.counts)
     this.live = new LiveState(this.index, this.rollups, policy, shared?.columns)
@@ -90,7 +92,7 @@ export class Twin {
 
   /** What a reader in another thread is made from (TwinShare). */
   share(): TwinShare {
-    return { city: { grids: this.index.grids, devices: this.index.devices, cameras: this.index.cameras }, policy: this.policy, columns: this.live.columns, counts: this.rollups.shared }
+    return { city: { grids: this.index.grids, devices: this.index.devices, cameras: this.index.cameras }, policy: this.policy, placement: this.index.placement, columns: this.live.columns, counts: this.rollups.shared }
   }
 
   get devices(): CityIndex['devices'] {
