@@ -13,6 +13,7 @@ import { dirname, join, resolve } from 'node:path'
 import { fileURLToPath } from 'node:url'
 import { build } from 'esbuild'
 import { CitytwinError, messageOf } from './errors.ts'
+import { processAlive } from './pid.ts'
 
 export const REPO = resolve(dirname(fileURLToPath(import.meta.url)), '..')
 
@@ -41,21 +42,11 @@ export async function bundleEntry(entry: string, name: string, repo = REPO): Pro
   return { file, remove: () => rmSync(file, { force: true }) }
 }
 
-/** Whether a process of that id runs (a pid taken again by another process counts: its file is only kept longer). */
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
-
 /** Removes the bundles (`<name>-<pid>-<hex>.mjs`) of processes that no longer run. */
 function removeOrphans(dir: string): void {
   for (const f of readdirSync(dir)) {
     const pid = /-(\d+)-[0-9a-f]{8}\.mjs$/.exec(f)?.[1]
-    if (pid !== undefined && !alive(Number(pid))) rmSync(join(dir, f), { force: true })
+    if (pid !== undefined && !processAlive(Number(pid))) rmSync(join(dir, f), { force: true })
   }
 }
 

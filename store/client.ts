@@ -16,6 +16,7 @@ import { sendRawInserts } from './insert-rows.ts'
 import { CitytwinError, messageOf } from '../lib/errors.ts'
 import { logger } from '../lib/log.ts'
 import type { StoreConfig } from './config.ts'
+import { processAlive } from '../lib/pid.ts'
 
 export type StoreMode = 'server' | 'embedded' | 'owner'
 
@@ -65,14 +66,6 @@ export function readOwnerInfo(dataDir: string): OwnerInfo | undefined {
   }
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0)
-    return true
-  } catch (e) {
-    return (e as NodeJS.ErrnoException).code === 'EPERM'
-  }
-}
 
 const clientDefaults = (cfg: StoreConfig) => ({
   request_timeout: cfg.requestTimeoutMs,

@@ -2,7 +2,7 @@
 // the store owner) the same way: listen and fail loudly on a taken port;
 // stop by letting requests in flight finish until the deadline, then cut.
 import type { Server } from 'node:http'
-import type { Server as NetServer } from 'node:net'
+import type { ListenOptions, Server as NetServer } from 'node:net'
 
 /**
  * Listens on any TCP server (HTTP, TLS, raw); rejects with the bind error
@@ -11,9 +11,18 @@ import type { Server as NetServer } from 'node:net'
  * net.core.somaxconn).
  */
 export async function listen(server: NetServer, port: number, host: string, backlog?: number): Promise<void> {
-  await new Promise<void>((resolve, reject) => {
+  await bind(server, { port, host, ...(backlog === undefined ? {} : { backlog }) })
+}
+
+/** Listens on a Unix socket at `path`; rejects with the bind error. */
+export async function listenOnPath(server: NetServer, path: string): Promise<void> {
+  await bind(server, { path })
+}
+
+function bind(server: NetServer, options: ListenOptions): Promise<void> {
+  return new Promise<void>((resolve, reject) => {
     server.once('error', reject)
-    server.listen({ port, host, ...(backlog === undefined ? {} : { backlog }) }, () => {
+    server.listen(options, () => {
       server.off('error', reject)
       resolve()
     })

@@ -12,19 +12,19 @@ import type { ClickHouseClient } from '@clickhouse/client'
 import { z } from 'zod'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
-import { closeServer, listen } from '../../lib/http/listen.ts'
+import { closeServer, listen, listenOnPath } from '../../lib/http/listen.ts'
 import { logger } from '../../lib/log.ts'
 import { metricsText } from '../../lib/metrics.ts'
 import { readCityFigures } from '../../registry/city-store.ts'
 import type { LiveTwin } from '../state/live-twin.ts'
 import type { ApiConfig } from './config.ts'
 import { LiveFeed } from './live.ts'
-import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, ROLES, route, Router, type Caller, type Reply, type Route } from '../../lib/http/router.ts'
+import { authorize, errorBody, HttpError, openApiFor, parseOr400, queryObject, readJsonBody, route, Router, type Caller, type Reply, type Route } from '../../lib/http/router.ts'
 import { cors, refuseUpgrade, send, setSecurityHeaders } from '../../lib/http/respond.ts'
 import { AuditTrail } from './audit.ts'
 import { CallerCheck } from './caller.ts'
 import { ApiFront, flushFrontCounts } from './front/front.ts'
-import { CALLER_HEADER, PEER_HEADER } from './front/protocol.ts'
+import { CALLER_HEADER, decodeCaller, PEER_HEADER } from './front/protocol.ts'
 import { authFailures, httpRequests } from './metrics.ts'
 import { twinRoutes } from './twin-routes.ts'
 import { mapRoutes } from './map-routes.ts'
@@ -147,13 +147,7 @@ export class ApiServer implements Component {
       const dir = mkdtempSync(join(tmpdir(), 'citytwin-api-'))
       const backend = join(dir, 'main.sock')
       try {
-        await new Promise<void>((resolve, reject) => {
-          server.once('error', reject)
-          server.listen(backend, () => {
-            server.off('error', reject)
-            resolve()
-          })
-        })
+        await listenOnPath(server, backend)
         // Only the thread connects, and keeps its connections for the next request: one the server timed out
         // while the thread sent a request on it would fail that request.
         server.keepAliveTimeout = 0
@@ -198,11 +192,7 @@ export class ApiServer implements Component {
    */
   #caller(req: IncomingMessage, url: URL): Caller | undefined {
     if (!this.#socketDir) return this.#check.callerOf(req, url, this.#address(req))
-    const given = req.headers[CALLER_HEADER]
-    if (typeof given !== 'string') return undefined
-    const at = given.indexOf(' ')
-    const role = ROLES.find((r) => r === given.slice(0, at))
-    return role ? { role, name: decodeURIComponent(given.slice(at + 1)) } : undefined
+    return decodeCaller(req.headers[CALLER_HEADER])
   }
 
   /** The client's address: its socket's, or behind the API thread, the one the thread saw. */

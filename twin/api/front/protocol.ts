@@ -6,6 +6,7 @@
 // sweep. Main -> thread on the worker itself: flush the counts, stop.
 // Thread -> main: listening (or why not), counts of what it answered,
 // stopped.
+import { ROLES, type Caller } from '../../../lib/http/router.ts'
 import type { ApiConfig } from '../config.ts'
 import type { IngestHealth } from '../../state/ingest-health.ts'
 import type { TwinShare } from '../../state/twin.ts'
@@ -45,4 +46,17 @@ export type FromFront =
 
 /** Headers only the thread may set on what it passes on: the caller its token named, and the client's address. Stripped from every client's request. */
 export const CALLER_HEADER = 'x-citytwin-caller'
+
+/** The caller as CALLER_HEADER carries it: its role, a space, its name percent-encoded. */
+export function encodeCaller(c: Caller): string {
+  return `${c.role} ${encodeURIComponent(c.name)}`
+}
+
+/** The caller CALLER_HEADER names; undefined for none or a role this API does not have. */
+export function decodeCaller(given: string | string[] | undefined): Caller | undefined {
+  if (typeof given !== 'string') return undefined
+  const at = given.indexOf(' ')
+  const role = ROLES.find((r) => r === given.slice(0, at))
+  return role ? { role, name: decodeURIComponent(given.slice(at + 1)) } : undefined
+}
 export const PEER_HEADER = 'x-citytwin-peer'

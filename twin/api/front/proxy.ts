@@ -10,7 +10,7 @@ import type { Duplex } from 'node:stream'
 import { send } from '../../../lib/http/respond.ts'
 import type { Caller } from '../../../lib/http/router.ts'
 import { logger } from '../../../lib/log.ts'
-import { CALLER_HEADER, PEER_HEADER } from './protocol.ts'
+import { CALLER_HEADER, encodeCaller, PEER_HEADER } from './protocol.ts'
 
 const log = logger('api-front')
 
@@ -28,10 +28,6 @@ export function passedHeaders(headers: IncomingHttpHeaders, caller: Caller | und
   out[PEER_HEADER] = address
   if (caller) out[CALLER_HEADER] = encodeCaller(caller)
   return out
-}
-
-export function encodeCaller(c: Caller): string {
-  return `${c.role} ${encodeURIComponent(c.name)}`
 }
 
 export class Backend {
