@@ -167,6 +167,13 @@ export class Admission {
     return first ? Math.max(0, now - first.at) : 0
   }
 
+  /** Whether `admit` would run a packet of `stream` at once rather than keep it waiting. */
+  runsNow(stream: object): boolean {
+    const c = this.#conns.get(stream)
+    const inFlight = c?.inFlight ?? 0
+    return !(c?.closed ?? false) && (c?.waiting.length ?? 0) === 0 && inFlight < this.window && this.#inFlight < this.#cap()
+  }
+
   /** Whether the connection of `stream` may be read now: nothing of it waits and its window has room. */
   mayRead(stream: object): boolean {
     const c = this.#conns.get(stream)

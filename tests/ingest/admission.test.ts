@@ -131,6 +131,25 @@ describe('Admission', () => {
     expect(a.admit(gone, () => undefined)).toBe(false)
   })
 
+  it('says whether a packet would run at once: not past its window, the cap, or another of its connection waiting', () => {
+    const a = new Admission({ maxInFlight: 2, window: 1 })
+    const x = {}
+    const y = {}
+    const z = {}
+    expect(a.runsNow(x)).toBe(true)
+    let releaseX = (): void => undefined
+    a.admit(x, (r) => (releaseX = r))
+    expect(a.runsNow(x)).toBe(false) // its window of one is taken
+    expect(a.runsNow(y)).toBe(true)
+    a.admit(y, () => undefined)
+    expect(a.runsNow(z)).toBe(false) // the process's cap of two is taken
+    a.admit(z, () => undefined) // waits
+    releaseX()
+    expect(a.runsNow(x)).toBe(false) // the room went to z, which waited first
+    a.detach(y)
+    expect(a.runsNow(y)).toBe(false) // closed
+  })
+
   it('counts a release once, however often it is called', () => {
     const a = new Admission({ maxInFlight: 2, window: 2 })
     let release = (): void => undefined

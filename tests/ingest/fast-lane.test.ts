@@ -5,7 +5,7 @@ import { connect as tcpConnect, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { loadConfig } from '../../lib/config.ts'
 import { mqttConfig } from '../../ingest/mqtt/config.ts'
-import { nextFrame, puback } from '../../ingest/mqtt/fast-lane.ts'
+import { nextFrame, ownCopy, puback } from '../../ingest/mqtt/fast-lane.ts'
 import type { DeviceRegistry } from '../../ingest/mqtt/devices.ts'
 import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
@@ -63,6 +63,19 @@ describe('fast lane: framing', () => {
     expect(nextFrame(Buffer.from([0x32, 0x05, 0xff, 0xff, 0x00, 0x01, 0x02]), 0, MAX).kind).toBe('unusual')
     expect(nextFrame(Buffer.from([0x32, 0x01, 0x00]), 0, MAX).kind).toBe('unusual')
     expect(nextFrame(publishPacket(topic, Buffer.alloc(MAX), 1, 1), 0, MAX).kind).toBe('unusual')
+  })
+
+  it('keeps held bytes in memory of their own, not in a slice of a pooled slab or of the socket read', () => {
+    // Buffer.concat of a few hundred bytes is a slice of Node's shared 8 KB pool: kept, it keeps the whole slab.
+    const pooled = Buffer.concat([Buffer.from('ab'), Buffer.from('cd')])
+    expect(pooled.buffer.byteLength).toBeGreaterThan(pooled.length)
+    const read = Buffer.alloc(65_536, 7)
+    const kept = ownCopy([read.subarray(10, 310), Buffer.from([1, 2, 3])], 303)
+    expect(kept.buffer.byteLength).toBe(303)
+    expect(kept.byteOffset).toBe(0)
+    expect([...kept.subarray(298)]).toEqual([7, 7, 1, 2, 3])
+    read.fill(0)
+    expect(kept[0]).toBe(7)
   })
 
   it('writes a PUBACK as the four bytes of MQTT-3.4', () => {
