@@ -119,6 +119,7 @@ export function ownCopy(parts: readonly Buffer[], bytes: number): Buffer {
 /** A PUBLISH the lane took, for the gateway. */
 export interface LanePublish {
   topic: string
+  /** A view of the read it came in, which the next read overwrites: valid during the `publish` call only; copy what is kept (`ownCopy`). */
   payload: Buffer
   qos: 0 | 1
   dup: boolean
@@ -139,6 +140,46 @@ export function pubacks(messageIds: readonly number[]): Buffer {
     b.writeUInt16BE(messageIds[i] as number, 4 * i + 2)
   }
   return b
+}
+
+/**
+ * Where every lane of a process has the kernel put its sockets' reads: one
+ * buffer, used again for each read. A socket read otherwise allocates its
+ * own memory (64 KB asked of malloc, then shrunk to what came), wrapped in an
+ * ArrayBuffer and a Buffer, and goes through the stream's push and 'data'
+ * event; at the city's shape that is one allocation and one pass through
+ * the stream machinery per message. A bare Node server answering 17,000
+ * connections at their rate spent 22 to 40 µs a message so, against 32 to
+ * 48 with 'data' events (alternated, 2026-12-02, docs/benchmarks.md). It is
+ * Node's own `onread` option of `net.Socket`, which a server's accepted
+ * sockets are not offered: set here on the socket as that option sets it.
+ * The lane reads each read at once and copies whatever it keeps; nothing it
+ * hands on may keep a view of this buffer past the call (`LanePublish`).
+ */
+const READ_BUFFER = Buffer.allocUnsafeSlow(65_536)
+
+/** A socket's `onread` slots (Node 20's net.Socket: `kBuffer`, `kBufferCb`) and its TCP handle. */
+interface UserReadSlots {
+  buffer: symbol
+  callback: symbol
+  handle: { useUserBuffer(buf: Uint8Array): void }
+}
+
+/**
+ * The `onread` slots of a plain TCP socket, where they are in the shape
+ * Node 20 gives them (null, not yet used); undefined elsewhere (TLS, a
+ * WebSocket stream, another Node), and the lane reads 'data' events there.
+ */
+function userReadSlots(stream: object): UserReadSlots | undefined {
+  const handle = (stream as { _handle?: { useUserBuffer?: unknown } | null })._handle
+  const proto = handle ? (Object.getPrototypeOf(handle) as { constructor?: { name?: string } } | null) : null
+  if (!handle || typeof handle.useUserBuffer !== 'function' || proto?.constructor?.name !== 'TCP') return undefined
+  const symbols = Object.getOwnPropertySymbols(stream)
+  const buffer = symbols.find((k) => k.description === 'kBuffer')
+  const callback = symbols.find((k) => k.description === 'kBufferCb')
+  const slots = stream as Record<symbol, unknown>
+  if (!buffer || !callback || slots[buffer] !== null || slots[callback] !== null) return undefined
+  return { buffer, callback, handle: handle as UserReadSlots['handle'] }
 }
 
 /** The parts of an aedes 1.2 client the lane uses. */
@@ -190,6 +231,8 @@ export class FastLane {
   readonly #c: AedesClient
   readonly #o: LaneOptions
   readonly #onData = (chunk: Buffer): void => this.#feed(chunk)
+  /** The socket's reads into `READ_BUFFER` (`onread`); undefined where it reads 'data' events. */
+  #userRead: UserReadSlots | undefined
   #fast = true
   /** The reads holding a packet whose end has not arrived, kept apart until it has (no copy per read). */
   #rest: Buffer[] | undefined
@@ -257,7 +300,25 @@ export class FastLane {
     // aedes and (as a 'data' event) to the lane. Paused, it reads nothing.
     c._paused = true
     stream.removeListener('readable', c._nextBatch as () => void)
-    stream.on('data', this.#onData)
+    this.#userRead = userReadSlots(stream)
+    if (this.#userRead) {
+      const { buffer, callback, handle } = this.#userRead
+      const slots = stream as unknown as Record<symbol, unknown>
+      slots[buffer] = READ_BUFFER
+      slots[callback] = (n: number, buf: Buffer): boolean => {
+        this.#feed(buf.subarray(0, n))
+        return true
+      }
+      handle.useUserBuffer(READ_BUFFER)
+      // What the stream read before (bytes after the CONNECT, not yet parsed) comes first.
+      while (stream.readableLength > 0) {
+        const chunk = stream.read() as Buffer | null
+        if (chunk === null) break
+        this.#feed(chunk)
+      }
+    } else {
+      stream.on('data', this.#onData)
+    }
     this.#resume()
   }
 
@@ -304,7 +365,7 @@ export class FastLane {
       if (f.kind === 'partial' || f.kind === 'unusual') break
       if (f.kind === 'other' && buf[i] === 0xc0 && f.end - i === 2) {
         // A PINGREQ is never held behind data: the device would take the silence for a dead link.
-        this.#c._parser?.parse(buf.subarray(i, f.end))
+        this.#c._parser?.parse(ownCopy([buf.subarray(i, f.end)], 2))
       } else {
         keep.push(buf.subarray(i, f.end))
         bytes += f.end - i
@@ -347,7 +408,8 @@ export class FastLane {
         return
       }
       if (chunk.length > 0) {
-        this.#rest.push(chunk)
+        // Copied: the read may be a view of READ_BUFFER, and this piece may wait for the next.
+        this.#rest.push(ownCopy([chunk], chunk.length))
         this.#restBytes += chunk.length
       }
       if (!this.#held && this.#restNeed > 0 && this.#restBytes < this.#restNeed) return
@@ -367,11 +429,12 @@ export class FastLane {
         break
       }
       if (f.kind === 'unusual') {
-        this.#leave(buf.subarray(at), f.reason)
+        this.#leave(ownCopy([buf.subarray(at)], buf.length - at), f.reason)
         return
       }
       if (f.kind === 'other') {
-        this.#c._parser?.parse(buf.subarray(at, f.end))
+        // Copied: aedes' parser may keep slices of what it parses (a CONNECT's password), and the read is used again.
+        this.#c._parser?.parse(ownCopy([buf.subarray(at, f.end)], f.end - at))
       } else if (!this.#o.mayRead(this.#c)) {
         this.#hold(buf, at)
         break
@@ -487,7 +550,13 @@ export class FastLane {
     if (this.#acks) this.#writeAcks()
     this.#o.onLeave?.(this.#c, reason)
     const c = this.#c
-    c.conn.removeListener('data', this.#onData)
+    if (this.#userRead) {
+      // The socket keeps reading into READ_BUFFER (Node has no way back): each read is copied into the stream for aedes, as a read of its own would be.
+      const stream = c.conn
+      ;(stream as unknown as Record<symbol, unknown>)[this.#userRead.callback] = (n: number, buf: Buffer): boolean => stream.push(ownCopy([buf.subarray(0, n)], n))
+    } else {
+      c.conn.removeListener('data', this.#onData)
+    }
     c.conn.pause()
     if (c.closed) return
     // aedes' reader back as it was: its count of packets in hand starts

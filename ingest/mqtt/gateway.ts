@@ -572,7 +572,8 @@ export class MqttGateway implements Component {
     }
     if (kind !== 'telemetry') return settled(this.#event(device, kind === 'status' ? 'status' : 'event', topic, payload, now), done)
     if (packet.dup) {
-      this.#retransmitted(client, device, topic, payload, now, done).then(
+      // It may wait for the store; a lane's payload is a view of a read that the next one overwrites.
+      this.#retransmitted(client, device, topic, ownCopy([payload], payload.length), now, done).then(
         (staged) => staged || done(null),
         (e: unknown) => done(asError(e)),
       )
@@ -765,6 +766,7 @@ export class MqttGateway implements Component {
   }
 
   async #deadLetter(deviceId: string, topic: string, raw: Buffer, code: ErrorCode, reason: string): Promise<void> {
+    // The sink makes the record's row (its text) in this call: a lane's payload, a view of a read, is not kept.
     await this.#o.deadLetters.deadLetter([{ ts: this.#now(), source: 'mqtt', code, reason, deviceId, topic, raw }])
     this.#counts.deadLettered++
     deadLetteredTotal.inc()

@@ -8,6 +8,7 @@ import { mqttConfig } from '../../ingest/mqtt/config.ts'
 import { nextFrame, ownCopy, puback } from '../../ingest/mqtt/fast-lane.ts'
 import type { DeviceRegistry } from '../../ingest/mqtt/devices.ts'
 import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
+import { LastSeqLookup } from '../../ingest/mqtt/last-seq.ts'
 import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { connectPacket, PacketReader, PINGREQ, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
@@ -315,5 +316,74 @@ describe('PUBACKs of one store batch', () => {
     expect(dev.pubacks()).toEqual([101, 102, 103, 104, 105])
     expect(writes() - writesBefore).toBe(1)
     await expect.poll(() => storedSeqs(dev.device.id)).toEqual([1, 2, 3, 4, 5])
+  })
+})
+
+describe('one read buffer for every connection of a process', () => {
+  let g: MqttGateway | undefined
+  beforeAll(async () => {
+    const { readings, events, dead } = fixture as GatewayStore
+    // Room for two packets in the whole process: most wait in admission or are held as bytes while other sockets are read.
+    g = new MqttGateway({
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', fastLane: true, burstPerDevice: 100, maxInFlight: 2, maxInFlightPerConnection: 8 } }),
+      // A retransmission waits for the store's answer on what it holds, while other sockets are read.
+      devices, secret: SECRET, readings, events, deadLetters: dead, lastSeq: new LastSeqLookup({ client: store.client, lookbackMs: 3_600_000 }),
+    })
+    await g.start()
+  })
+  afterAll(async () => {
+    await g?.stop(Date.now() + 5_000)
+  })
+
+  it('stores what each device sent, byte for byte, while waiting packets, held bytes, a retransmission and a dead letter outlive the reads they came in', async () => {
+    const devs = await Promise.all([40, 41, 42, 43, 44, 45].map((n) => RawDevice.open(g?.port ?? 0, waterLevel(n))))
+    // Each device's values are its own (level_cm is 0 to 500): a byte read from another socket's read would show.
+    const reading = (dev: RawDevice, d: number, seq: number, dup = false): Buffer => {
+      const payload = Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { level_cm: d * 50 + seq } }))
+      const p = publishPacket(`devices/${dev.device.id}/telemetry`, payload, 1, seq)
+      if (dup) p[0] = (p[0] as number) | 0x08
+      return p
+    }
+    const garbage = (d: number): string => `not json from device ${d}: ${'x'.repeat(40 + d)}`
+    devs.forEach((dev, d) => {
+      const packets = [1, 2, 3, 4, 5].map((seq) => reading(dev, d, seq))
+      packets.push(publishPacket(`devices/${dev.device.id}/telemetry`, Buffer.from(garbage(d)), 1, 6))
+      packets.push(reading(dev, d, 7, true))
+      dev.socket.write(Buffer.concat(packets))
+    })
+    await Promise.all(devs.map((dev) => dev.until(() => dev.pubacks().length === 7)))
+    for (const dev of devs) expect(dev.pubacks()).toEqual([1, 2, 3, 4, 5, 6, 7])
+    for (const [d, dev] of devs.entries()) {
+      await expect.poll(async () => {
+        const rs = await store.client.query({ query: 'SELECT toUInt32(seq) AS seq, value FROM readings WHERE device_id = {id:String} ORDER BY seq', query_params: { id: dev.device.id }, format: 'JSONEachRow' })
+        return rs.json<{ seq: number; value: number }>()
+      }).toEqual([1, 2, 3, 4, 5, 7].map((seq) => ({ seq, value: d * 50 + seq })))
+      await expect.poll(async () => {
+        const rs = await store.client.query({ query: "SELECT raw FROM dead_letters WHERE device_id = {id:String} AND code = 'INGEST_BAD_JSON'", query_params: { id: dev.device.id }, format: 'JSONEachRow' })
+        return rs.json<{ raw: string }>()
+      }).toEqual([{ raw: garbage(d) }])
+    }
+    expect((g?.stats() as { leftFastLane: number }).leftFastLane).toBe(0)
+  })
+
+  it('keeps a retransmission whole while it waits for the store, though other sockets are read meanwhile', async () => {
+    const [a, b] = await Promise.all([46, 47].map((n) => RawDevice.open(g?.port ?? 0, waterLevel(n))))
+    const packet = (dev: RawDevice, seq: number, level: number, dup: boolean): Buffer => {
+      const p = publishPacket(`devices/${dev.device.id}/telemetry`, Buffer.from(JSON.stringify({ ts: Date.now(), seq, values: { level_cm: level } })), 1, seq)
+      if (dup) p[0] = (p[0] as number) | 0x08
+      return p
+    }
+    const [devA, devB] = [a as RawDevice, b as RawDevice]
+    // A's first message of the session is a retransmission: the gateway asks the store what it holds of A before it
+    // decodes it, and B's message, read meanwhile, lands where A's was read.
+    devA.socket.write(packet(devA, 3, 111, true))
+    devB.socket.write(packet(devB, 3, 222, false))
+    await Promise.all([devA.until(() => devA.pubacks().length === 1), devB.until(() => devB.pubacks().length === 1)])
+    const stored = async (dev: RawDevice): Promise<{ seq: number; value: number }[]> => {
+      const rs = await store.client.query({ query: 'SELECT toUInt32(seq) AS seq, value FROM readings WHERE device_id = {id:String}', query_params: { id: dev.device.id }, format: 'JSONEachRow' })
+      return rs.json<{ seq: number; value: number }>()
+    }
+    await expect.poll(() => stored(devA)).toEqual([{ seq: 3, value: 111 }])
+    await expect.poll(() => stored(devB)).toEqual([{ seq: 3, value: 222 }])
   })
 })
