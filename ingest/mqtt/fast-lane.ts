@@ -292,9 +292,9 @@ export class FastLane {
     this.#c = c
     this.#o = o
     const stream = c.conn
-    // The lane reads in flowing mode ('data'): a socket read is handed over
-    // as it arrives, without the 'readable' event's extra tick and read()
-    // call. aedes' reader steps aside until the connection leaves the lane:
+    // The lane takes each socket read as it arrives (into READ_BUFFER on
+    // plain TCP, as 'data' events elsewhere), without the 'readable'
+    // event's extra tick and read() call. aedes' reader steps aside until the connection leaves the lane:
     // not only its 'readable' listener; every packet aedes handles calls
     // its reader when done, and a read() then would hand the same bytes to
     // aedes and (as a 'data' event) to the lane. Paused, it reads nothing.
