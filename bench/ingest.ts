@@ -11,7 +11,7 @@
 //   npm run bench:ingest -- [--part throughput|city|all] [--devices N] [--rate-scale X] [--duration-s S] [--workers W] [--processes P]
 //                           [--city-devices N] [--city-workers W] [--city-processes P] [--city-rate-scale X] [--steady-s S] [--reconnect-spread-s S]
 //                           [--pin-system 0,1 [--pin-simulator 2-15]]   (on a bigger machine: the system on two CPUs, the simulator on the rest)
-//                           [--profile-dir DIR]   (CPU profiles of the gateway's primary and workers, node --cpu-prof)
+//                           [--profile-dir DIR]   (CPU profiles of the gateway's primary and workers, node --cpu-prof; with --part throughput, of its one process)
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process'
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs'
 import { cpus, tmpdir, totalmem } from 'node:os'
@@ -152,7 +152,9 @@ async function throughput(): Promise<void> {
     const fleet = (port: number): FleetOptions => ({ host: '127.0.0.1', port, sources: defaultSources(), portOffset: randomPortOffset(), secret: SECRET, qos: 1, rateScale, connectConcurrency: 500, keepaliveS: 120, reconnect: false, reconnectSpreadMs: 1_000 })
 
     // (a) citytwin: gateway process(es) on the embedded store.
-    const gw = spawn(process.execPath, [CLI, 'gateway', 'mqtt', '--workers', String(workers), '--port', '0', '--data-dir', dataDir], {
+    const profileDir = values['profile-dir'] === undefined ? undefined : resolve(values['profile-dir'])
+    const profile = profileDir ? ['--cpu-prof', `--cpu-prof-dir=${profileDir}`] : []
+    const gw = spawn(process.execPath, [...profile, CLI, 'gateway', 'mqtt', '--workers', String(workers), '--port', '0', '--data-dir', dataDir], {
       cwd: REPO, stdio: ['ignore', 'pipe', 'inherit'],
       env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn', CITYTWIN_DEVICE_SECRET: SECRET, CITYTWIN_MQTT_RATE_PER_DEVICE_PER_S: '100000', CITYTWIN_MQTT_BURST_PER_DEVICE: '100000' },
     })
