@@ -4,7 +4,7 @@
 // message is a wake-up, a read and a 4-byte answer). Two ways of reading
 // are alternated: 'data' events (a fresh buffer for every read) and Node's
 // `onread` with one buffer used again, as the fast lane reads
-// (ingest/mqtt/fast-lane.ts). The client runs in a process of its own at
+// (ingest/mqtt/fast-lane.ts, whose way of finding the slots it uses). The client runs in a process of its own at
 // nice 15, below the server.
 //
 // Usage: npm run bench:floor -- [--connections N] [--interval-ms MS] [--rounds R] [--window-s S]
@@ -14,6 +14,7 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { createServer, connect, type Socket } from 'node:net'
 import { parseArgs } from 'node:util'
+import { userReadSlots } from '../ingest/mqtt/fast-lane.ts'
 
 type Mode = 'data' | 'onread'
 
@@ -32,20 +33,17 @@ const { values } = parseArgs({
 
 const ANSWER = Buffer.from([0x40, 2, 0, 1])
 
-/** Node 20's `onread` slots of an accepted socket, found by their names (not offered for server sockets). */
+/** Reads `s` into `buffer`, as the gateway's fast lane does (its `userReadSlots`). */
 function useOneBuffer(s: Socket, buffer: Buffer, onRead: (n: number) => void): void {
-  const symbols = Object.getOwnPropertySymbols(s)
-  const kBuffer = symbols.find((k) => k.description === 'kBuffer')
-  const kBufferCb = symbols.find((k) => k.description === 'kBufferCb')
-  const handle = (s as unknown as { _handle?: { useUserBuffer?: (b: Uint8Array) => void } })._handle
-  if (!kBuffer || !kBufferCb || typeof handle?.useUserBuffer !== 'function') throw new Error('this Node has no onread slots on its sockets')
+  const slots = userReadSlots(s)
+  if (!slots) throw new Error('this Node has no onread slots on its sockets')
   const own = s as unknown as Record<symbol, unknown>
-  own[kBuffer] = buffer
-  own[kBufferCb] = (n: number): boolean => {
+  own[slots.buffer] = buffer
+  own[slots.callback] = (n: number): boolean => {
     onRead(n)
     return true
   }
-  handle.useUserBuffer(buffer)
+  slots.handle.useUserBuffer(buffer)
 }
 
 /** The server: answers each read with 4 bytes and prints its CPU a message for each window. */

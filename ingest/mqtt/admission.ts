@@ -169,15 +169,18 @@ export class Admission {
 
   /** Whether `admit` would run a packet of `stream` at once rather than keep it waiting. */
   runsNow(stream: object): boolean {
-    const c = this.#conns.get(stream)
-    const inFlight = c?.inFlight ?? 0
-    return !(c?.closed ?? false) && (c?.waiting.length ?? 0) === 0 && inFlight < this.window && this.#inFlight < this.#cap()
+    return this.mayRead(stream) && this.#inFlight < this.#cap()
   }
 
   /** Whether the connection of `stream` may be read now: nothing of it waits and its window has room. */
   mayRead(stream: object): boolean {
     const c = this.#conns.get(stream)
-    return c === undefined || (!c.closed && c.waiting.length === 0 && c.inFlight < this.window)
+    return c === undefined || (!c.closed && this.#mayGoOn(c))
+  }
+
+  /** Nothing of the connection waits and its window has room. */
+  #mayGoOn(c: Connection): boolean {
+    return c.waiting.length === 0 && c.inFlight < this.window
   }
 
   /**
@@ -241,7 +244,7 @@ export class Admission {
   admit(stream: object, start: Start): boolean {
     const conn = this.#conn(stream)
     if (conn.closed) return false
-    if (conn.waiting.length === 0 && conn.inFlight < this.window && this.#inFlight < this.#cap()) {
+    if (this.#mayGoOn(conn) && this.#inFlight < this.#cap()) {
       this.#run(conn, start)
       return true
     }

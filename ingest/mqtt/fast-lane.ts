@@ -101,6 +101,8 @@ export function nextFrame(buf: Buffer, at: number, maxPacketBytes: number): Fram
 }
 
 const EMPTY = Buffer.alloc(0)
+/** A PINGREQ's two bytes, handed to aedes' parser for one met among held bytes (it keeps nothing of them). */
+const PINGREQ = Buffer.from([0xc0, 0])
 
 /**
  * `parts` (of `bytes` in all) copied into memory of their own. Node's
@@ -159,7 +161,7 @@ export function pubacks(messageIds: readonly number[]): Buffer {
 const READ_BUFFER = Buffer.allocUnsafeSlow(65_536)
 
 /** A socket's `onread` slots (Node 20's net.Socket: `kBuffer`, `kBufferCb`) and its TCP handle. */
-interface UserReadSlots {
+export interface UserReadSlots {
   buffer: symbol
   callback: symbol
   handle: { useUserBuffer(buf: Uint8Array): void }
@@ -170,7 +172,7 @@ interface UserReadSlots {
  * Node 20 gives them (null, not yet used); undefined elsewhere (TLS, a
  * WebSocket stream, another Node), and the lane reads 'data' events there.
  */
-function userReadSlots(stream: object): UserReadSlots | undefined {
+export function userReadSlots(stream: object): UserReadSlots | undefined {
   const handle = (stream as { _handle?: { useUserBuffer?: unknown } | null })._handle
   const proto = handle ? (Object.getPrototypeOf(handle) as { constructor?: { name?: string } } | null) : null
   if (!handle || typeof handle.useUserBuffer !== 'function' || proto?.constructor?.name !== 'TCP') return undefined
@@ -365,7 +367,7 @@ export class FastLane {
       if (f.kind === 'partial' || f.kind === 'unusual') break
       if (f.kind === 'other' && buf[i] === 0xc0 && f.end - i === 2) {
         // A PINGREQ is never held behind data: the device would take the silence for a dead link.
-        this.#c._parser?.parse(ownCopy([buf.subarray(i, f.end)], 2))
+        this.#c._parser?.parse(PINGREQ)
       } else {
         keep.push(buf.subarray(i, f.end))
         bytes += f.end - i
