@@ -12,6 +12,11 @@
 // writes the PUBACK as one 4-byte buffer, or a connection's PUBACKs of one
 // store batch as one buffer.
 //
+// A lane reads either an aedes client's connection or a lean session's
+// (lean-session.ts: a plain CONNECT the gateway answered itself, with no
+// aedes client; the session answers PINGREQ and DISCONNECT, and the first
+// other packet hands the connection to aedes).
+//
 // What stays with aedes: CONNECT (the lane starts only once a client is
 // connected, at a packet boundary), every other packet type (PINGREQ,
 // SUBSCRIBE, PUBACK of device commands, DISCONNECT, ...), handed to aedes'
@@ -199,7 +204,17 @@ interface AedesClient {
   /** aedes' wait for the socket to drain, given up after its drainTimeout (the callback then gets an error). */
   waitForDrain(done: (e: Error | null) => void): void
   emit(event: 'error', e: Error): boolean
+  /**
+   * A session the gateway carries without aedes (lean-session.ts): which
+   * packets other than PUBLISH it answers itself (by first byte), and where
+   * the connection goes for the first one it does not.
+   */
+  carries?(first: number): boolean
+  leaveLane?(rest: Buffer): void
 }
+
+/** MQTT control packet names by type (MQTT-2.2.1), for the reason a connection leaves the lane. */
+const PACKET_NAMES = ['reserved 0', 'CONNECT', 'CONNACK', 'PUBLISH', 'PUBACK', 'PUBREC', 'PUBREL', 'PUBCOMP', 'SUBSCRIBE', 'SUBACK', 'UNSUBSCRIBE', 'UNSUBACK', 'PINGREQ', 'PINGRESP', 'DISCONNECT', 'reserved 15']
 
 /**
  * What the lane asks of the gateway. One object serves every connection of
@@ -225,7 +240,7 @@ export interface LaneOptions {
 /** Whether this aedes client can be read by the lane now: MQTT 3.1/3.1.1, connected, and aedes' parser at a packet boundary. */
 function ready(c: AedesClient): boolean {
   const p = c._parser
-  return (c.version === 3 || c.version === 4) && c.connected && !c.closed && typeof c._nextBatch === 'function' &&
+  return (c.version === 3 || c.version === 4) && c.connected && !c.closed && (typeof c._nextBatch === 'function' || typeof c.leaveLane === 'function') &&
     p !== undefined && p._stateCounter === 0 && p._list.length === 0 && typeof c.conn.read === 'function'
 }
 
@@ -300,8 +315,10 @@ export class FastLane {
     // not only its 'readable' listener; every packet aedes handles calls
     // its reader when done, and a read() then would hand the same bytes to
     // aedes and (as a 'data' event) to the lane. Paused, it reads nothing.
-    c._paused = true
-    stream.removeListener('readable', c._nextBatch as () => void)
+    if (c._nextBatch) {
+      c._paused = true
+      stream.removeListener('readable', c._nextBatch)
+    }
     this.#userRead = userReadSlots(stream)
     if (this.#userRead) {
       const { buffer, callback, handle } = this.#userRead
@@ -312,8 +329,9 @@ export class FastLane {
         return true
       }
       handle.useUserBuffer(READ_BUFFER)
-      // What the stream read before (bytes after the CONNECT, not yet parsed) comes first.
-      while (stream.readableLength > 0) {
+      // What the stream read before (bytes after the CONNECT, not yet parsed) comes first; the rest is aedes' once
+      // one of them sends the connection there (#leave).
+      while (this.#fast && stream.readableLength > 0) {
         const chunk = stream.read() as Buffer | null
         if (chunk === null) break
         this.#feed(chunk)
@@ -322,6 +340,11 @@ export class FastLane {
       stream.on('data', this.#onData)
     }
     this.#resume()
+  }
+
+  /** Whether the lane still reads the connection (false once it has left it to aedes, which may be as it starts). */
+  get reading(): boolean {
+    return this.#fast
   }
 
   /**
@@ -432,6 +455,10 @@ export class FastLane {
       }
       if (f.kind === 'unusual') {
         this.#leave(ownCopy([buf.subarray(at)], buf.length - at), f.reason)
+        return
+      }
+      if (f.kind === 'other' && this.#c.carries && !this.#c.carries(buf[at] as number)) {
+        this.#leave(ownCopy([buf.subarray(at)], buf.length - at), `a ${PACKET_NAMES[(buf[at] as number) >> 4] as string} packet`)
         return
       }
       if (f.kind === 'other') {
@@ -561,6 +588,8 @@ export class FastLane {
     }
     c.conn.pause()
     if (c.closed) return
+    // A session the gateway carried itself goes to aedes now, with what it has not read.
+    if (c.leaveLane) return c.leaveLane(rest)
     // aedes' reader back as it was: its count of packets in hand starts
     // afresh (those it finished while paused never counted down).
     c._paused = false

@@ -17,7 +17,8 @@ import { createServer as createTlsServer, TLSSocket, type Server as TlsServer } 
 import { createWebSocketStream, WebSocketServer } from 'ws'
 import { Aedes, type AuthenticateError, type Client, type PublishPacket, type Subscription } from 'aedes'
 import { writeToStream } from 'mqtt-packet'
-import { leanPersistence } from './persistence.ts'
+import { leanPersistence, type LeanPersistence } from './persistence.ts'
+import { connack, LeanClient, readConnect, swallowConnack, takeOverConnect, type LeanHost, type PlainConnect } from './lean-session.ts'
 import { atDeadline } from '../../lib/backoff.ts'
 import type { Bus } from '../../lib/bus/bus.ts'
 import type { Component, ComponentStats, Health } from '../../lib/component.ts'
@@ -162,7 +163,7 @@ export interface GatewayOptions {
   adviseListenQueue?: boolean
 }
 
-/** What the gateway attaches to an aedes client once it is authenticated. */
+/** What the gateway attaches to an aedes client once it is authenticated (and to a lean session's client). */
 interface Session {
   device: DeviceInfo
   /** The fast lane reading this device's connection, while it does. */
@@ -172,6 +173,22 @@ interface Session {
 }
 
 type SessionClient = Client & { citytwin?: Session }
+
+/** A device's CONNECT checked: the device, or why it is refused and with which CONNACK code. */
+type DeviceCheck = { device: DeviceInfo } | { refusal: { code: number; reason: string; metric?: RefusalCode } }
+
+/** How often lean sessions' keep-alives and CONNECT waits are looked at, ms. */
+const LEAN_SWEEP_MS = 500
+
+/** A lean socket's errors (a reset, a write after the peer left): the close that follows ends its session. One function for all. */
+function onSocketError(this: Socket, err: Error): void {
+  log.debug({ err, address: this.remoteAddress }, 'connection error')
+}
+
+/** Refuses a connection with this CONNACK code, then closes it once the CONNACK is written (MQTT-3.2.2-5). */
+function refuse(socket: Socket, returnCode: number): void {
+  socket.end(connack(returnCode), () => socket.destroy())
+}
 
 function authError(message: string, returnCode: number): AuthenticateError {
   const e: AuthenticateError = Object.assign(new Error(message), { returnCode })
@@ -196,6 +213,17 @@ export class MqttGateway implements Component {
   readonly #lane: LaneOptions
   #backlog: ProcessBacklog | undefined
   #broker: Aedes | undefined
+  #persistence: LeanPersistence | undefined
+  /** Lean sessions (lean-session.ts) by client id: connected, not handed to aedes. */
+  readonly #lean = new Map<string, LeanClient>()
+  /** Plain TCP connections whose first packet the gateway reads, with when they were accepted (Date.now()). */
+  readonly #leanConnecting = new Map<Socket, number>()
+  /** Connections a lean session handed to aedes, with their session, until aedes has them connected. */
+  readonly #takenOver = new WeakMap<object, Session>()
+  #leanSweep: NodeJS.Timeout | undefined
+  readonly #leanHost: LeanHost
+  /** Hands a stream to aedes, as accepted (set at start). */
+  #toAedes: ((stream: Duplex) => void) | undefined
   #server: Server | undefined
   #listener: PausableListener | undefined
   #tls: TlsServer | undefined
@@ -211,6 +239,14 @@ export class MqttGateway implements Component {
     this.#rate = new RateLimiter(c.ratePerDevicePerS, c.burstPerDevice)
     this.#admission = new Admission({ maxInFlight: c.maxInFlight, window: c.maxInFlightPerConnection, connectingCap: c.maxInFlightWhileConnecting, now: this.#now })
     this.#lane = this.#laneOptions()
+    this.#leanHost = {
+      drainTimeoutMs: 60_000,
+      onError: (client, e) => {
+        log.debug({ device: client.id, err: e }, 'client error; connection closed')
+        client.conn.destroy()
+      },
+      takeOver: (client, rest) => this.#takeOver(client, rest),
+    }
     this.#guard = new HeapGuard({
       high: c.shedHeapRatio,
       ...(opts.heap ? { sample: opts.heap } : {}),
@@ -249,11 +285,19 @@ export class MqttGateway implements Component {
 
   async start(): Promise<void> {
     this.#backlog = new ProcessBacklog(this.#admission)
+    const persistence = leanPersistence()
+    this.#persistence = persistence
     const broker = new Aedes({
       // Only PUBLISH with QoS 2 waits in aedes' inbound window; devices use 0 and 1.
       maxClientsIdLength: 64,
       connectTimeout: this.#o.config.connectTimeoutS * 1000,
-      persistence: leanPersistence(),
+      persistence,
+      // A CONNECT through aedes takes over its client id from a lean session, as aedes does from a client of its own (MQTT-3.1.4-2).
+      preConnect: (_client, packet, done) => {
+        const old = this.#lean.get(packet.clientId)
+        if (old) this.#endLean(old)
+        done(null, true)
+      },
       authenticate: (client, username, password, done) => this.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => this.#authorizeSubscribe(client, sub, done),
@@ -289,10 +333,13 @@ export class MqttGateway implements Component {
         client.close()
         return
       }
-      this.#admission.connected(client.conn)
-      this.#counts.connected++
-      connections.inc()
-      this.#connectivity(client, 'connected')
+      // A lean session handed over is connected already: counted, its device told connected.
+      if (!this.#takenOver.delete(client.conn)) {
+        this.#admission.connected(client.conn)
+        this.#counts.connected++
+        connections.inc()
+        this.#connectivity(client, 'connected')
+      }
       trimAfterConnect(client)
       if (c.fastLane) this.#onLane(client)
     })
@@ -330,19 +377,30 @@ export class MqttGateway implements Component {
       // socket is a closure and its context, and a third grows the socket's listener array to 19 slots.
       // 'on', not 'once': a close comes once, and once's wrapper (a bound function and its state) costs about 100 bytes a connection.
       if (tcp) tcpHeld++
+      // The connection's lean session, once it has one (lean-session.ts).
+      let lean: LeanClient | undefined
       stream.on('close', () => {
         if (tcp) tcpHeld--
         perAddress.release(from)
         admission.detach(stream)
+        if (lean) this.#leanClosed(lean)
+        else this.#leanConnecting.delete(stream as unknown as Socket)
       })
       // Connecting from here until the CONNACK (clientReady) or the close.
       admission.attach(stream, false)
+      if (tcp && c.fastLane && c.leanSessions) this.#readFirstPacket(stream as unknown as Socket, (l) => void (lean = l))
+      else toAedes(stream, req)
+    }
+    const toAedes = (stream: Duplex, req?: IncomingMessage): void => {
       const client = broker.handle(stream, req)
       if (!limitPacketSize(client, maxAedesPacket) && !unlimited) {
         unlimited = true
         log.warn('aedes\' parser is not the one expected: packet sizes are not limited')
       }
     }
+    this.#toAedes = toAedes
+    this.#leanSweep = setInterval(() => this.#sweepLean(), LEAN_SWEEP_MS)
+    this.#leanSweep.unref()
     // With a hand-over (a cluster worker), a full process passes what it accepts to one with room instead of
     // closing it (hand-over.ts). Accepted sockets then start paused, so that one passed on was never read here:
     // a kept one starts reading when aedes listens for 'readable'.
@@ -392,6 +450,8 @@ export class MqttGateway implements Component {
     const servers = [this.#server, this.#tls, this.#ws].filter((x): x is Server | TlsServer | HttpServer => x !== undefined)
     this.#backlog?.close()
     this.#backlog = undefined
+    clearInterval(this.#leanSweep)
+    this.#leanSweep = undefined
     this.#refusals.stop()
     this.#o.handOver?.detach()
     this.#listener?.stop()
@@ -402,12 +462,14 @@ export class MqttGateway implements Component {
     // Stop accepting, then close every connection; what was acknowledged is
     // already stored, and what was not will be retransmitted by the device.
     const closed = Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))))
+    for (const l of [...this.#lean.values()]) l.conn.destroy()
+    for (const s of [...this.#leanConnecting.keys()]) s.destroy()
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()))
     await Promise.race([closed, atDeadline(deadline)])
   }
 
   stats(): ComponentStats {
-    return { port: this.port, connections: this.#broker?.connectedClients ?? 0, ...this.#counts, acceptPauses: this.#listener?.pauses ?? 0, inFlight: this.#admission.inFlight, inFlightPeak: this.#admission.peak, connecting: this.#admission.connecting, waitingPackets: this.#admission.waiting, waitingConnections: this.#admission.waitingConnections, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
+    return { port: this.port, connections: (this.#broker?.connectedClients ?? 0) + this.#lean.size, leanSessions: this.#lean.size, ...this.#counts, acceptPauses: this.#listener?.pauses ?? 0, inFlight: this.#admission.inFlight, inFlightPeak: this.#admission.peak, connecting: this.#admission.connecting, waitingPackets: this.#admission.waiting, waitingConnections: this.#admission.waitingConnections, backlogMs: this.backlogMs(Date.now()), shedding: this.#guard.check() }
   }
 
   async health(): Promise<Health> {
@@ -427,6 +489,17 @@ export class MqttGateway implements Component {
   }
 
   #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (e: AuthenticateError | null, ok: boolean | null) => void): void {
+    // A lean session handed over (#takeOver): its device authenticated at its CONNECT; aedes reads one made from it.
+    const session = this.#takenOver.get(client.conn)
+    if (session) {
+      if (this.#o.denied?.(session.device.id)) {
+        this.#takenOver.delete(client.conn)
+        refusedTotal.inc({ what: 'connection', code: 'DEVICE_DENIED' })
+        return done(authError('device denied', CONNACK_NOT_AUTHORIZED), false)
+      }
+      ;(client as SessionClient).citytwin = session
+      return done(null, true)
+    }
     if (this.#guard.check()) {
       // Refused before the token is checked: under overload that work is what we cannot afford.
       this.#endedBeforeConnack('OVERLOADED')
@@ -434,27 +507,163 @@ export class MqttGateway implements Component {
       done(authError('the gateway is overloaded; retry later', CONNACK_SERVER_UNAVAILABLE), false)
       return
     }
-    // A device certificate the client authority signed (mqtt.tlsClientCaFile) names its device: no token needed.
-    const byCert = certificateDevice(client.conn)
-    const id = username ?? byCert
-    const device = id === undefined ? undefined : this.#o.devices.get(id)
-    let refusal: { code: number; reason: string; metric?: string } | undefined
-    if (byCert !== undefined && username !== undefined && username !== byCert) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: `user name ${username} is not the device of its certificate (${byCert})` }
-    else if (byCert !== undefined && !device) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: `certificate for ${byCert}, which is no device of the city` }
-    else if (byCert === undefined && (username === undefined || password === undefined)) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' }
-    else if (!device) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
-    // With a certificate a password is not needed; one that is given must still be right.
-    else if ((byCert === undefined || password !== undefined) && !tokenMatches(this.#o.secret, device.id, password, device.credentialVersion ?? 0)) refusal = { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' }
-    else if (this.#o.denied?.(device.id)) refusal = { code: CONNACK_NOT_AUTHORIZED, reason: 'device denied', metric: 'DEVICE_DENIED' }
-    if (refusal || !device) {
-      refusal ??= { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' }
+    const checked = this.#checkDevice(username, password, certificateDevice(client.conn))
+    if ('refusal' in checked) {
+      const { refusal } = checked
       this.#endedBeforeConnack(refusal.metric ?? 'AUTH_DENIED')
       log.warn({ device: username, clientId: client.id, reason: refusal.reason }, 'connection refused')
       done(authError(refusal.reason, refusal.code), false)
       return
     }
-    ;(client as SessionClient).citytwin = { device }
+    ;(client as SessionClient).citytwin = { device: checked.device }
     done(null, true)
+  }
+
+  /** Who a CONNECT says it is: by its user name and token, or by a certificate the client authority signed (mqtt.tlsClientCaFile). */
+  #checkDevice(username: string | undefined, password: Buffer | undefined, byCert: string | undefined): DeviceCheck {
+    const id = username ?? byCert
+    const device = id === undefined ? undefined : this.#o.devices.get(id)
+    if (byCert !== undefined && username !== undefined && username !== byCert) return { refusal: { code: CONNACK_NOT_AUTHORIZED, reason: `user name ${username} is not the device of its certificate (${byCert})` } }
+    if (byCert !== undefined && !device) return { refusal: { code: CONNACK_NOT_AUTHORIZED, reason: `certificate for ${byCert}, which is no device of the city` } }
+    if (byCert === undefined && (username === undefined || password === undefined)) return { refusal: { code: CONNACK_NOT_AUTHORIZED, reason: 'anonymous connection' } }
+    if (!device) return { refusal: { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'unknown device' } }
+    // With a certificate a password is not needed; one that is given must still be right.
+    if ((byCert === undefined || password !== undefined) && !tokenMatches(this.#o.secret, device.id, password, device.credentialVersion ?? 0)) return { refusal: { code: CONNACK_BAD_USERNAME_OR_PASSWORD, reason: 'wrong token' } }
+    if (this.#o.denied?.(device.id)) return { refusal: { code: CONNACK_NOT_AUTHORIZED, reason: 'device denied', metric: 'DEVICE_DENIED' } }
+    return { device }
+  }
+
+  /**
+   * Reads a plain TCP connection's first packet: a plain CONNECT
+   * (lean-session.ts `readConnect`) opens a lean session; anything else goes
+   * to aedes with the bytes read so far, as if aedes had read them.
+   */
+  #readFirstPacket(socket: Socket, opened: (lean: LeanClient) => void): void {
+    socket.on('error', onSocketError)
+    this.#leanConnecting.set(socket, Date.now())
+    let got: Buffer | undefined
+    const onData = (chunk: Buffer): void => {
+      got = got ? Buffer.concat([got, chunk]) : chunk
+      const r = readConnect(got)
+      if (r.kind === 'partial') return
+      socket.removeListener('data', onData)
+      socket.pause()
+      this.#leanConnecting.delete(socket)
+      if (r.kind === 'plain' && !this.#persistence?.mayHoldSession(r.connect.clientId)) {
+        const lean = this.#openLean(socket, r.connect)
+        if (!lean) return
+        opened(lean)
+        this.#onLeanLane(lean, got.length > r.end ? got.subarray(r.end) : undefined)
+        return
+      }
+      socket.unshift(got)
+      this.#toAedes?.(socket)
+    }
+    socket.on('data', onData)
+    // A socket accepted paused (with a hand-over, hand-over.ts) is not set flowing by a 'data' listener.
+    socket.resume()
+  }
+
+  /** Answers a plain CONNECT: a lean session, connected, or undefined when the connection is refused (and closing). */
+  #openLean(socket: Socket, connect: PlainConnect): LeanClient | undefined {
+    if (this.#guard.check()) {
+      this.#endedBeforeConnack('OVERLOADED')
+      log.debug({ device: connect.username }, 'connection refused: heap nearly full')
+      refuse(socket, CONNACK_SERVER_UNAVAILABLE)
+      return undefined
+    }
+    const checked = this.#checkDevice(connect.username, connect.password, undefined)
+    if ('refusal' in checked) {
+      const { refusal } = checked
+      this.#endedBeforeConnack(refusal.metric ?? 'AUTH_DENIED')
+      log.warn({ device: connect.username, clientId: connect.clientId, reason: refusal.reason }, 'connection refused')
+      refuse(socket, refusal.code)
+      return undefined
+    }
+    // One connection a client id (MQTT-3.1.4-2): the newer takes over from a lean session or an aedes client, whose
+    // device is told gone before this one is told connected (as aedes orders a takeover of its own).
+    const old = this.#lean.get(connect.clientId)
+    if (old) this.#endLean(old)
+    const clients = this.#broker ? (Reflect.get(this.#broker, 'clients') as Record<string, Client> | undefined) : undefined
+    clients?.[connect.clientId]?.close()
+    const lean = new LeanClient(socket, connect, this.#leanHost, Date.now())
+    lean.citytwin = { device: checked.device }
+    this.#lean.set(lean.id, lean)
+    socket.write(connack(0))
+    this.#admission.connected(socket)
+    this.#counts.connected++
+    connections.inc()
+    this.#connectivity(lean as unknown as Client, 'connected')
+    return lean
+  }
+
+  /** A lean session's lane, reading `rest` (bytes after the CONNECT) first. */
+  #onLeanLane(lean: LeanClient, rest: Buffer | undefined): void {
+    if (rest) lean.conn.unshift(rest)
+    const session = lean.citytwin as Session
+    const lane = FastLane.attach(lean, this.#lane)
+    if (!lane) return this.#takeOver(lean, Buffer.alloc(0))
+    // It may have handed the connection to aedes at once, for a packet that came with the CONNECT.
+    if (!lane.reading) return
+    session.lane = lane
+    this.#admission.readThrough(lean.conn, true)
+  }
+
+  /**
+   * aedes takes a lean session's connection: the device sent a packet the
+   * session does not carry (`rest` starts with it). aedes reads a CONNECT
+   * made from the session, then `rest`, then the stream; its CONNACK is
+   * not sent again, and its `authenticate` takes the session as it is.
+   */
+  #takeOver(lean: LeanClient, rest: Buffer): void {
+    const socket = lean.conn
+    if (lean.takenOver || lean.closed || socket.destroyed) return
+    lean.takenOver = true
+    if (this.#lean.get(lean.id) === lean) this.#lean.delete(lean.id)
+    this.#takenOver.set(socket, lean.citytwin as Session)
+    // aedes reads without admission's hold until it has the connection: the hold lets aedes read on when a packet of
+    // aedes' own finishes, and the packets in flight now are the lane's, so a hold would leave these bytes unread.
+    // Its PUBLISHes still wait for room in admission, in order after the lane's (one read's worth at most).
+    this.#admission.readThrough(socket, true)
+    swallowConnack(socket)
+    socket.unshift(Buffer.concat([takeOverConnect(lean.id, lean.username, lean.keepaliveS), rest]))
+    this.#toAedes?.(socket)
+  }
+
+  /** Ends a lean session now: its device is told gone at once, its connection closed. */
+  #endLean(lean: LeanClient): void {
+    this.#leanClosed(lean)
+    lean.conn.destroy()
+  }
+
+  /** A lean session's connection closed (or is being closed): its device is gone, unless aedes had taken it (aedes tells then). Once a session. */
+  #leanClosed(lean: LeanClient): void {
+    lean.closed = true
+    lean.connected = false
+    if (lean.takenOver || lean.gone) return
+    lean.gone = true
+    if (this.#lean.get(lean.id) === lean) this.#lean.delete(lean.id)
+    connections.dec()
+    this.#connectivity(lean as unknown as Client, 'disconnected')
+  }
+
+  /** Ends lean sessions silent past one and a half keep-alives, and connections without a CONNECT in time. */
+  #sweepLean(): void {
+    const now = Date.now()
+    for (const lean of this.#lean.values()) {
+      if (lean._keepaliveInterval > 0 && now - lean.seen > lean._keepaliveInterval) {
+        log.debug({ device: lean.id }, 'keep alive timeout; connection closed')
+        lean.conn.destroy()
+      }
+    }
+    const timeoutMs = this.#o.config.connectTimeoutS * 1000
+    for (const [socket, since] of this.#leanConnecting) {
+      if (now - since <= timeoutMs) continue
+      this.#leanConnecting.delete(socket)
+      this.#endedBeforeConnack('CONNECT_TIMEOUT')
+      log.debug({ address: socket.remoteAddress }, 'connection error before CONNECT completed: connect did not arrive in time')
+      socket.destroy()
+    }
   }
 
   /** Ends the connections of these devices now (their access was revoked); returns how many it ended. */
@@ -463,7 +672,7 @@ export class MqttGateway implements Component {
     let ended = 0
     // aedes keeps its connected clients by client id (aedes.js, `clients`), which its types do not declare.
     const clients = (this.#broker ? (Reflect.get(this.#broker, 'clients') as Record<string, SessionClient> | undefined) : undefined) ?? {}
-    for (const client of Object.values(clients)) {
+    for (const client of [...Object.values(clients), ...(this.#lean.values() as Iterable<unknown> as Iterable<SessionClient>)]) {
       const id = client.citytwin?.device.id
       if (id === undefined || !ids.has(id)) continue
       if (why === 'denied') {
@@ -504,8 +713,12 @@ export class MqttGateway implements Component {
   #onLane(client: Client): void {
     const session = (client as SessionClient).citytwin
     if (!session) return
-    session.lane = FastLane.attach(client, this.#lane)
-    if (session.lane) this.#admission.readThrough(client.conn, true)
+    const lane = FastLane.attach(client, this.#lane)
+    // A lane may leave at once, for a packet that came with the CONNECT (onLeave has run then). Without a lane,
+    // admission holds aedes' reads (a session handed over from a lean one was read through until now).
+    if (!lane?.reading) return this.#admission.readThrough(client.conn, false)
+    session.lane = lane
+    this.#admission.readThrough(client.conn, true)
   }
 
   /** What every connection's lane asks of the gateway: one object for all of them. */

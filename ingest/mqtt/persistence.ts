@@ -23,6 +23,14 @@ type Persistence = AedesMemoryPersistence
 export type LeanPersistence = Persistence & {
   /** Whether nothing was ever queued for this client: its CONNECT needs no queue emptied. */
   outgoingEmpty(client: { id: string }): boolean
+  /**
+   * Whether aedes may hold session state of this client id: something was
+   * ever queued for it, it ever subscribed, or it ever sent a QoS 2 PUBLISH.
+   * A clean CONNECT of such an id goes through aedes, which clears that
+   * state (MQTT-3.1.2-6); the gateway answers only one with nothing to clear
+   * (lean-session.ts).
+   */
+  mayHoldSession(clientId: string): boolean
 }
 
 export function leanPersistence(): LeanPersistence {
@@ -38,5 +46,20 @@ export function leanPersistence(): LeanPersistence {
     for (const s of subs) queued.add(s.clientId)
     return (enqueueCombi as (...a: unknown[]) => unknown)(subs, ...rest)
   })
-  return Object.assign(p, { outgoingEmpty: (client: { id: string }) => !queued.has(client.id) })
+  // Kept for good, as `queued` is: a device that subscribes does at every connection, and its CONNECT is aedes' anyway.
+  const held = new Set<string>()
+  const addSubscriptions = p.addSubscriptions.bind(p)
+  const incomingStorePacket = p.incomingStorePacket.bind(p)
+  p.addSubscriptions = ((client: { id: string }, ...rest: unknown[]) => {
+    held.add(client.id)
+    return (addSubscriptions as (...a: unknown[]) => unknown)(client, ...rest)
+  })
+  p.incomingStorePacket = ((client: { id: string }, ...rest: unknown[]) => {
+    held.add(client.id)
+    return (incomingStorePacket as (...a: unknown[]) => unknown)(client, ...rest)
+  })
+  return Object.assign(p, {
+    outgoingEmpty: (client: { id: string }) => !queued.has(client.id),
+    mayHoldSession: (clientId: string) => queued.has(clientId) || held.has(clientId),
+  })
 }

@@ -11,7 +11,9 @@ import { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { LastSeqLookup } from '../../ingest/mqtt/last-seq.ts'
 import type { DeviceInfo } from '../../ingest/mqtt/telemetry.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
-import { connectPacket, PacketReader, PINGREQ, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
+import { connectAsync } from 'mqtt'
+import mqttPacket from 'mqtt-packet'
+import { connectPacket, DISCONNECT, PacketReader, PINGREQ, publishPacket, type ServerPacket } from '../../simulators/devices/packets.ts'
 import type { Store } from '../../store/index.ts'
 import { openGatewayStore, type GatewayStore } from './gateway-store.ts'
 
@@ -88,16 +90,18 @@ const SECRET = 'lane-secret'
 let fixture: GatewayStore | undefined
 let store: Store
 let devices: DeviceRegistry
-const gateways: Record<'on' | 'off', MqttGateway | undefined> = { on: undefined, off: undefined }
+/** The lane with lean sessions (the default), aedes alone, and the lane after aedes' own CONNECT. */
+type Variant = 'on' | 'off' | 'aedes CONNECT'
+const gateways: Record<Variant, MqttGateway | undefined> = { on: undefined, off: undefined, 'aedes CONNECT': undefined }
 const sockets: Socket[] = []
 
 beforeAll(async () => {
   fixture = await openGatewayStore(5, 20)
   ;({ store, devices } = fixture)
   const { readings, events, dead } = fixture
-  for (const lane of ['on', 'off'] as const) {
+  for (const lane of ['on', 'off', 'aedes CONNECT'] as const) {
     const g = new MqttGateway({
-      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', fastLane: lane === 'on', burstPerDevice: 100, maxInFlightPerConnection: 1 } }),
+      config: loadConfig(mqttConfig, { env: {}, overrides: { port: 0, host: '127.0.0.1', fastLane: lane !== 'off', leanSessions: lane === 'on', burstPerDevice: 100, maxInFlightPerConnection: 1 } }),
       devices, secret: SECRET, readings, events, deadLetters: dead,
     })
     await g.start()
@@ -183,7 +187,7 @@ const waterLevel = (nth: number): DeviceInfo => {
   return d
 }
 
-describe.each([['on', 0], ['off', 10]] as const)('fast lane %s: what a device sees', (lane, base) => {
+describe.each([['on', 0], ['off', 10], ['aedes CONNECT', 50]] as const)('fast lane %s: what a device sees', (lane, base) => {
   const port = (): number => gateways[lane]?.port ?? 0
 
   it('stores a PUBLISH that arrives a byte at a time, and acknowledges it once', async () => {
@@ -218,7 +222,7 @@ describe.each([['on', 0], ['off', 10]] as const)('fast lane %s: what a device se
     dev.socket.write(dev.telemetry(3, 1))
     await dev.until(() => dev.pubacks().length === 2)
     expect(dev.pubacks()).toEqual([1, 3])
-    expect(gateways[lane]?.stats().leftFastLane).toBe((left as number) + (lane === 'on' ? 1 : 0))
+    expect(gateways[lane]?.stats().leftFastLane).toBe((left as number) + (lane === 'off' ? 0 : 1))
     await expect.poll(() => storedSeqs(dev.device.id)).toEqual([1, 2, 3])
   })
 
@@ -385,5 +389,112 @@ describe('one read buffer for every connection of a process', () => {
     }
     await expect.poll(() => stored(devA)).toEqual([{ seq: 3, value: 111 }])
     await expect.poll(() => stored(devB)).toEqual([{ seq: 3, value: 222 }])
+  })
+})
+
+describe('lean sessions: a plain CONNECT answered by the gateway itself', () => {
+  const g = (): MqttGateway => gateways.on as MqttGateway
+  const lean = (): number => (g().stats() as { leanSessions: number }).leanSessions
+  const connectivity = async (deviceId: string): Promise<Record<string, number>> => {
+    const rs = await store.client.query({ query: `SELECT kind, count() AS n FROM events WHERE source_id = {id:String} AND kind IN ('connected', 'disconnected') GROUP BY kind`, query_params: { id: deviceId }, format: 'JSONEachRow' })
+    return Object.fromEntries((await rs.json<{ kind: string; n: string }>()).map((r) => [r.kind, Number(r.n)]))
+  }
+  const subscribe = (d: DeviceInfo, messageId: number): Buffer => mqttPacket.generate({ cmd: 'subscribe', messageId, subscriptions: [{ topic: `devices/${d.id}/commands/#`, qos: 1 }] })
+  const closedSoon = (dev: RawDevice): Promise<void> => new Promise<void>((resolve) => (dev.closed ? resolve() : dev.socket.once('close', () => resolve())))
+
+  it('carries a device with no aedes client: PUBACKs, PINGRESP, DISCONNECT; its device told connected and gone once each', async () => {
+    const before = lean()
+    const dev = await RawDevice.open(g().port, waterLevel(60))
+    expect(lean()).toBe(before + 1)
+    dev.socket.write(Buffer.concat([dev.telemetry(1, 1), PINGREQ, dev.telemetry(2, 1)]))
+    await dev.until(() => dev.pubacks().length === 2 && dev.received.some((p) => p.type === 'pingresp'))
+    dev.socket.write(DISCONNECT)
+    await closedSoon(dev)
+    await expect.poll(lean).toBe(before)
+    await expect.poll(() => connectivity(dev.device.id)).toEqual({ connected: 1, disconnected: 1 })
+    expect(dev.received.filter((p) => p.type === 'connack')).toHaveLength(1)
+    expect(await storedSeqs(dev.device.id)).toEqual([1, 2])
+  })
+
+  it('refuses a wrong token with CONNACK 4 and closes the connection', async () => {
+    const socket = tcpConnect({ port: g().port, host: '127.0.0.1' })
+    sockets.push(socket)
+    const dev = new RawDevice(socket, waterLevel(61))
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    socket.write(connectPacket(dev.device.id, dev.device.id, 'not-the-token', 30))
+    await closedSoon(dev)
+    expect(dev.received).toEqual([{ type: 'connack', returnCode: 4 }])
+  })
+
+  it('gives a client id to its newest connection: the older is closed, its device told gone before it is told connected again', async () => {
+    const first = await RawDevice.open(g().port, waterLevel(62))
+    const second = await RawDevice.open(g().port, waterLevel(62))
+    await closedSoon(first)
+    second.socket.write(second.telemetry(1, 1))
+    await second.until(() => second.pubacks().length === 1)
+    await expect.poll(() => connectivity(first.device.id)).toEqual({ connected: 2, disconnected: 1 })
+    // In the order they were told (a tie in ms puts the gone one first, as it was told first).
+    const rs = await store.client.query({ query: `SELECT kind FROM events WHERE source_id = {id:String} AND kind IN ('connected', 'disconnected') ORDER BY ts, kind = 'connected'`, query_params: { id: first.device.id }, format: 'JSONEachRow' })
+    expect((await rs.json<{ kind: string }>()).map((r) => r.kind)).toEqual(['connected', 'disconnected', 'connected'])
+  })
+
+  it('hands a session to aedes at its first SUBSCRIBE: one CONNACK, PUBACKs in order around the SUBACK, publishing goes on', async () => {
+    const before = g().stats() as { leanSessions: number; connections: number; leftFastLane: number }
+    const dev = await RawDevice.open(g().port, waterLevel(63))
+    dev.socket.write(Buffer.concat([dev.telemetry(1, 1), subscribe(dev.device, 2), dev.telemetry(3, 1)]))
+    await dev.until(() => dev.pubacks().length === 2 && dev.received.some((p) => p.type === 'other' && p.firstByte === 0x90))
+    expect(dev.pubacks()).toEqual([1, 3])
+    dev.socket.write(dev.telemetry(4, 1))
+    await dev.until(() => dev.pubacks().length === 3)
+    await new Promise((r) => setTimeout(r, 100)) // a second CONNACK would have come by now
+    expect(dev.received.filter((p) => p.type === 'connack')).toHaveLength(1)
+    // The SUBACK may come before PUBACK 1, which waits for the store (MQTT orders PUBACKs among themselves only).
+    expect(dev.received.filter((p) => p.type === 'other')).toEqual([{ type: 'other', firstByte: 0x90 }])
+    expect(dev.pubacks()).toEqual([1, 3, 4])
+    // aedes holds it now, counted once; the device was told connected once.
+    expect(g().stats()).toMatchObject({ leanSessions: before.leanSessions, connections: before.connections + 1, leftFastLane: before.leftFastLane + 1 })
+    await expect.poll(() => connectivity(dev.device.id)).toEqual({ connected: 1 })
+    expect(await storedSeqs(dev.device.id)).toEqual([1, 3, 4])
+    // Its close is aedes' to tell, once; a clean session kept nothing, so the device comes back on a lean session.
+    dev.socket.destroy()
+    await expect.poll(() => connectivity(dev.device.id)).toEqual({ connected: 1, disconnected: 1 })
+    await expect.poll(() => g().stats().connections).toBe(before.connections)
+    const again = await RawDevice.open(g().port, waterLevel(63))
+    expect(g().stats()).toMatchObject({ leanSessions: before.leanSessions + 1 })
+    again.socket.write(again.telemetry(5, 1))
+    await again.until(() => again.pubacks().length === 1)
+  })
+
+  it('leaves to aedes a clean CONNECT of a client id whose persistent session aedes holds, so that aedes clears it', async () => {
+    const d = waterLevel(66)
+    const persistent = await connectAsync(`mqtt://127.0.0.1:${g().port}`, { clientId: d.id, username: d.id, password: deviceToken(SECRET, d.id), clean: false, reconnectPeriod: 0 })
+    await persistent.subscribeAsync(`devices/${d.id}/commands/#`, { qos: 1 })
+    await persistent.endAsync()
+    const before = (g().stats() as { leanSessions: number }).leanSessions
+    const dev = await RawDevice.open(g().port, d)
+    expect(g().stats()).toMatchObject({ leanSessions: before })
+    dev.socket.write(dev.telemetry(1, 1))
+    await dev.until(() => dev.pubacks().length === 1)
+  })
+
+  it('lets a CONNECT through aedes (one with a will) take over a lean session\'s client id', async () => {
+    const d = waterLevel(64)
+    const first = await RawDevice.open(g().port, d)
+    const socket = tcpConnect({ port: g().port, host: '127.0.0.1' })
+    sockets.push(socket)
+    const second = new RawDevice(socket, d)
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQTT', protocolVersion: 4, clean: true, clientId: d.id, keepalive: 30, username: d.id, password: Buffer.from(deviceToken(SECRET, d.id)), will: { topic: `devices/${d.id}/status`, payload: Buffer.from('{"status":"offline"}'), qos: 1, retain: false } }))
+    await second.until(() => second.received.some((p) => p.type === 'connack'))
+    await closedSoon(first)
+    expect(second.received[0]).toEqual({ type: 'connack', returnCode: 0 })
+    second.socket.write(second.telemetry(1, 1))
+    await second.until(() => second.pubacks().length === 1)
+  })
+
+  it('ends a lean session whose device is revoked', async () => {
+    const dev = await RawDevice.open(g().port, waterLevel(65))
+    expect(g().disconnectDevices([dev.device.id])).toBe(1)
+    await closedSoon(dev)
   })
 })
