@@ -72,6 +72,8 @@ interface Connection {
   connecting: boolean
   /** Read by the fast lane, which holds what has no room itself: the stream's read() is not held. */
   through: boolean
+  /** The stream's read() is held (attach, holdReads). */
+  holding: boolean
 }
 
 export interface AdmissionOptions {
@@ -206,13 +208,26 @@ export class Admission {
    * "fetch more into the buffer", which returns no data) passes, so the
    * stream still fills its buffer up to its limit and then stops reading
    * the socket. Sets `noDelay` where the stream has it: a PUBACK is four
-   * bytes that the device waits for.
+   * bytes that the device waits for. With `holdReads` false, reads are
+   * held only from `holdReads(stream)` on: a connection the gateway reads
+   * itself (a lean session on the fast lane) keeps no hold until aedes
+   * reads it, some 200 bytes a connection.
    */
-  attach(stream: Readable & { setNoDelay?: (noDelay?: boolean) => unknown }, watchClose = true): void {
+  attach(stream: Readable & { setNoDelay?: (noDelay?: boolean) => unknown }, watchClose = true, holdReads = true): void {
     stream.setNoDelay?.(true)
     const conn = this.#conn(stream)
     conn.connecting = true
     this.#connecting++
+    if (holdReads) this.holdReads(stream)
+    // 'on', not 'once': a close comes once, and once's wrapper costs a few hundred bytes a connection.
+    if (watchClose) stream.on('close', () => this.#close(conn))
+  }
+
+  /** Holds aedes' reads of an attached stream from now on (see `attach`); once a stream. */
+  holdReads(stream: Readable): void {
+    const conn = this.#conn(stream)
+    if (conn.holding) return
+    conn.holding = true
     const window = this.window
     // The stream's own read, bound: the hold calls it when the connection may go on.
     const read = stream.read.bind(stream) as ReadFn
@@ -221,8 +236,6 @@ export class Admission {
       return read(size)
     }
     ;(stream as { read: ReadFn }).read = held
-    // 'on', not 'once': a close comes once, and once's wrapper costs a few hundred bytes a connection.
-    if (watchClose) stream.on('close', () => this.#close(conn))
   }
 
   /**
@@ -261,7 +274,7 @@ export class Admission {
   #conn(stream: object): Connection {
     let c = this.#conns.get(stream)
     if (!c) {
-      c = { waiting: [], inFlight: 0, queued: false, closed: false, connecting: false, through: false }
+      c = { waiting: [], inFlight: 0, queued: false, closed: false, connecting: false, through: false, holding: false }
       this.#conns.set(stream, c)
     }
     return c

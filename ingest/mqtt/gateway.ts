@@ -386,12 +386,14 @@ export class MqttGateway implements Component {
         if (lean) this.#leanClosed(lean)
         else this.#leanConnecting.delete(stream as unknown as Socket)
       })
-      // Connecting from here until the CONNACK (clientReady) or the close.
-      admission.attach(stream, false)
-      if (tcp && c.fastLane && c.leanSessions) this.#readFirstPacket(stream as unknown as Socket, (l) => void (lean = l))
+      // Connecting from here until the CONNACK (clientReady) or the close. aedes' reads are held from when it reads.
+      const leanFirst = tcp && c.fastLane && c.leanSessions
+      admission.attach(stream, false, !leanFirst)
+      if (leanFirst) this.#readFirstPacket(stream as unknown as Socket, (l) => void (lean = l))
       else toAedes(stream, req)
     }
     const toAedes = (stream: Duplex, req?: IncomingMessage): void => {
+      admission.holdReads(stream)
       const client = broker.handle(stream, req)
       if (!limitPacketSize(client, maxAedesPacket) && !unlimited) {
         unlimited = true
