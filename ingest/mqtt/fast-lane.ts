@@ -174,7 +174,7 @@ export interface UserReadSlots {
 
 /**
  * The `onread` slots of a plain TCP socket, where they are in the shape
- * Node 20 gives them (null, not yet used); undefined elsewhere (TLS, a
+ * Node 20 gives them (null, not yet used, or set by a lane before); undefined elsewhere (TLS, a
  * WebSocket stream, another Node), and the lane reads 'data' events there.
  */
 export function userReadSlots(stream: object): UserReadSlots | undefined {
@@ -185,7 +185,8 @@ export function userReadSlots(stream: object): UserReadSlots | undefined {
   const buffer = symbols.find((k) => k.description === 'kBuffer')
   const callback = symbols.find((k) => k.description === 'kBufferCb')
   const slots = stream as Record<symbol, unknown>
-  if (!buffer || !callback || slots[buffer] !== null || slots[callback] !== null) return undefined
+  // Null until used; READ_BUFFER where a lane of this process used them before (a lean session's, handed to aedes).
+  if (!buffer || !callback || (slots[buffer] !== null && slots[buffer] !== READ_BUFFER) || (slots[buffer] === null && slots[callback] !== null)) return undefined
   return { buffer, callback, handle: handle as UserReadSlots['handle'] }
 }
 
@@ -211,6 +212,8 @@ interface AedesClient {
    */
   carries?(first: number): boolean
   leaveLane?(rest: Buffer): void
+  /** Where such a session's socket reads go once it has left the lane (a copy each); the stream otherwise. */
+  takeRead?(b: Buffer): boolean
 }
 
 /** MQTT control packet names by type (MQTT-2.2.1), for the reason a connection leaves the lane. */
@@ -235,6 +238,12 @@ export interface LaneOptions {
   onAckWrite?(): void
   /** Told when a connection leaves the lane for aedes, and why. */
   onLeave?(client: object, reason: string): void
+  /**
+   * A packet this lane took before it left is done: another lane may read
+   * the connection now (a lean session's, handed to aedes, gets a lane of
+   * its aedes client), and may be waiting for that room.
+   */
+  resumeConnection?(client: object): void
 }
 
 /** Whether this aedes client can be read by the lane now: MQTT 3.1/3.1.1, connected, and aedes' parser at a packet boundary. */
@@ -501,7 +510,9 @@ export class FastLane {
         return
       }
       if (place >= 0) this.#done(place)
-      this.#resume()
+      // Its room is free: this lane reads on, or, once it has left, the lane that reads the connection now may.
+      if (this.#fast) this.#resume()
+      else this.#o.resumeConnection?.(c)
     })
   }
 
@@ -582,7 +593,8 @@ export class FastLane {
     if (this.#userRead) {
       // The socket keeps reading into READ_BUFFER (Node has no way back): each read is copied into the stream for aedes, as a read of its own would be.
       const stream = c.conn
-      ;(stream as unknown as Record<symbol, unknown>)[this.#userRead.callback] = (n: number, buf: Buffer): boolean => stream.push(ownCopy([buf.subarray(0, n)], n))
+      const take = c.takeRead ? c.takeRead.bind(c) : stream.push.bind(stream)
+      ;(stream as unknown as Record<symbol, unknown>)[this.#userRead.callback] = (n: number, buf: Buffer): boolean => take(ownCopy([buf.subarray(0, n)], n))
     } else {
       c.conn.removeListener('data', this.#onData)
     }

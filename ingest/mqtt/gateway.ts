@@ -34,7 +34,7 @@ import { Admission } from './admission.ts'
 import { trimAfterConnect } from './client-trim.ts'
 import { AddressLimit } from './address-limit.ts'
 import { limitPacketSize } from './packet-limit.ts'
-import { FastLane, ownCopy, type LaneOptions } from './fast-lane.ts'
+import { FastLane, nextFrame, ownCopy, userReadSlots, type LaneOptions } from './fast-lane.ts'
 import { ProcessBacklog } from './backlog.ts'
 import { HeapGuard, type HeapSample } from './heap-guard.ts'
 import type { LastSeqLookup } from './last-seq.ts'
@@ -218,8 +218,8 @@ export class MqttGateway implements Component {
   readonly #lean = new Map<string, LeanClient>()
   /** Plain TCP connections whose first packet the gateway reads, with when they were accepted (Date.now()). */
   readonly #leanConnecting = new Map<Socket, number>()
-  /** Connections a lean session handed to aedes, with their session, until aedes has them connected. */
-  readonly #takenOver = new WeakMap<object, Session>()
+  /** Connections a lean session handed to aedes (#takeOver), until aedes has them connected (clientReady) or they close. */
+  readonly #takenOver = new Map<object, LeanClient>()
   #leanSweep: NodeJS.Timeout | undefined
   readonly #leanHost: LeanHost
   /** Hands a stream to aedes, as accepted (set at start). */
@@ -292,12 +292,6 @@ export class MqttGateway implements Component {
       maxClientsIdLength: 64,
       connectTimeout: this.#o.config.connectTimeoutS * 1000,
       persistence,
-      // A CONNECT through aedes takes over its client id from a lean session, as aedes does from a client of its own (MQTT-3.1.4-2).
-      preConnect: (_client, packet, done) => {
-        const old = this.#lean.get(packet.clientId)
-        if (old) this.#endLean(old)
-        done(null, true)
-      },
       authenticate: (client, username, password, done) => this.#authenticate(client, username, password, done),
       authorizePublish: (client, packet, done) => this.#authorizePublish(client, packet, done),
       authorizeSubscribe: (client, sub, done) => this.#authorizeSubscribe(client, sub, done),
@@ -325,6 +319,11 @@ export class MqttGateway implements Component {
     }
     ;(broker as unknown as { publish: AedesPublish }).publish = fromClientsStopHere
     const c = this.#o.config
+    // A session handed over is aedes' to tell gone from when aedes has registered it (its clientDisconnect).
+    broker.on('client', (client) => {
+      const lean = this.#takenOver.get(client.conn)
+      if (lean) lean.registered = true
+    })
     broker.on('clientReady', (client) => {
       // Denied between its CONNECT's check and now (the list was read meanwhile): not let in after all.
       const id = (client as SessionClient).citytwin?.device.id
@@ -333,8 +332,13 @@ export class MqttGateway implements Component {
         client.close()
         return
       }
-      // A lean session handed over is connected already: counted, its device told connected.
-      if (!this.#takenOver.delete(client.conn)) {
+      // A lean session handed over is connected already: counted, its device told connected. What its device sent
+      // since the hand-over follows now that aedes takes packets without queueing them (see #takeOver).
+      const handed = this.#takenOver.get(client.conn)
+      if (handed) {
+        this.#takenOver.delete(client.conn)
+        handed.flushPending()
+      } else {
         this.#admission.connected(client.conn)
         this.#counts.connected++
         connections.inc()
@@ -383,8 +387,12 @@ export class MqttGateway implements Component {
         if (tcp) tcpHeld--
         perAddress.release(from)
         admission.detach(stream)
-        if (lean) this.#leanClosed(lean)
-        else this.#leanConnecting.delete(stream as unknown as Socket)
+        if (lean) {
+          // Handed to aedes but never registered there (refused, or an error in its first packets): aedes tells no one.
+          if (lean.takenOver && !lean.registered) lean.takenOver = false
+          this.#takenOver.delete(stream)
+          this.#leanClosed(lean)
+        } else this.#leanConnecting.delete(stream as unknown as Socket)
       })
       // Connecting from here until the CONNACK (clientReady) or the close. aedes' reads are held from when it reads.
       const leanFirst = tcp && c.fastLane && c.leanSessions
@@ -464,7 +472,7 @@ export class MqttGateway implements Component {
     // Stop accepting, then close every connection; what was acknowledged is
     // already stored, and what was not will be retransmitted by the device.
     const closed = Promise.all(servers.map((srv) => new Promise<void>((resolve) => srv.close(() => resolve()))))
-    for (const l of [...this.#lean.values()]) l.conn.destroy()
+    for (const l of [...this.#lean.values(), ...this.#takenOver.values()]) l.conn.destroy()
     for (const s of [...this.#leanConnecting.keys()]) s.destroy()
     if (broker) await new Promise<void>((resolve) => broker.close(() => resolve()))
     await Promise.race([closed, atDeadline(deadline)])
@@ -492,10 +500,10 @@ export class MqttGateway implements Component {
 
   #authenticate(client: Client, username: string | undefined, password: Buffer | undefined, done: (e: AuthenticateError | null, ok: boolean | null) => void): void {
     // A lean session handed over (#takeOver): its device authenticated at its CONNECT; aedes reads one made from it.
-    const session = this.#takenOver.get(client.conn)
-    if (session) {
+    const handed = this.#takenOver.get(client.conn)
+    if (handed) {
+      const session = handed.citytwin as Session
       if (this.#o.denied?.(session.device.id)) {
-        this.#takenOver.delete(client.conn)
         refusedTotal.inc({ what: 'connection', code: 'DEVICE_DENIED' })
         return done(authError('device denied', CONNACK_NOT_AUTHORIZED), false)
       }
@@ -518,7 +526,18 @@ export class MqttGateway implements Component {
       return
     }
     ;(client as SessionClient).citytwin = { device: checked.device }
+    // One connection a client id (MQTT-3.1.4-2): an authenticated CONNECT through aedes takes over from a lean
+    // session as aedes does from a client of its own, its device told gone before it is told connected again.
+    this.#endLeanOf(client.id)
     done(null, true)
+  }
+
+  /** Ends the lean session of this client id, or one on its way to aedes, if any. */
+  #endLeanOf(clientId: string): void {
+    const old = this.#lean.get(clientId)
+    if (old) this.#endLean(old)
+    // Rare and few: a session handed to aedes and not yet registered there.
+    for (const handed of this.#takenOver.values()) if (handed.id === clientId) handed.conn.destroy()
   }
 
   /** Who a CONNECT says it is: by its user name and token, or by a certificate the client authority signed (mqtt.tlsClientCaFile). */
@@ -551,7 +570,9 @@ export class MqttGateway implements Component {
       socket.removeListener('data', onData)
       socket.pause()
       this.#leanConnecting.delete(socket)
-      if (r.kind === 'plain' && !this.#persistence?.mayHoldSession(r.connect.clientId)) {
+      // A lean session needs the socket's own read buffer slots (fast-lane.ts): what it reads after handing the
+      // connection to aedes must wait while aedes connects it (LeanClient.takeRead), which 'data' events would not.
+      if (r.kind === 'plain' && !this.#persistence?.mayHoldSession(r.connect.clientId) && userReadSlots(socket)) {
         const lean = this.#openLean(socket, r.connect)
         if (!lean) return
         opened(lean)
@@ -584,8 +605,7 @@ export class MqttGateway implements Component {
     }
     // One connection a client id (MQTT-3.1.4-2): the newer takes over from a lean session or an aedes client, whose
     // device is told gone before this one is told connected (as aedes orders a takeover of its own).
-    const old = this.#lean.get(connect.clientId)
-    if (old) this.#endLean(old)
+    this.#endLeanOf(connect.clientId)
     const clients = this.#broker ? (Reflect.get(this.#broker, 'clients') as Record<string, Client> | undefined) : undefined
     clients?.[connect.clientId]?.close()
     const lean = new LeanClient(socket, connect, this.#leanHost, Date.now())
@@ -622,13 +642,19 @@ export class MqttGateway implements Component {
     if (lean.takenOver || lean.closed || socket.destroyed) return
     lean.takenOver = true
     if (this.#lean.get(lean.id) === lean) this.#lean.delete(lean.id)
-    this.#takenOver.set(socket, lean.citytwin as Session)
+    this.#takenOver.set(socket, lean)
     // aedes reads without admission's hold until it has the connection: the hold lets aedes read on when a packet of
     // aedes' own finishes, and the packets in flight now are the lane's, so a hold would leave these bytes unread.
     // Its PUBLISHes still wait for room in admission, in order after the lane's (one read's worth at most).
     this.#admission.readThrough(socket, true)
     swallowConnack(socket)
-    socket.unshift(Buffer.concat([takeOverConnect(lean.id, lean.username, lean.keepaliveS), rest]))
+    // aedes reads the CONNECT and the packet that made the hand-over now; what came after it waits until aedes has
+    // connected the client (clientReady), as aedes queues at most 42 packets of a client before its CONNACK and
+    // closes the connection past that, and this device had its CONNACK long ago and may have sent many.
+    const first = nextFrame(rest, 0, rest.length)
+    const cut = first.kind === 'other' || first.kind === 'publish' ? first.end : rest.length
+    lean.holdPending(rest.subarray(cut))
+    socket.unshift(Buffer.concat([takeOverConnect(lean.id, lean.username, lean.keepaliveS), rest.subarray(0, cut)]))
     this.#toAedes?.(socket)
   }
 
@@ -640,8 +666,7 @@ export class MqttGateway implements Component {
 
   /** A lean session's connection closed (or is being closed): its device is gone, unless aedes had taken it (aedes tells then). Once a session. */
   #leanClosed(lean: LeanClient): void {
-    lean.closed = true
-    lean.connected = false
+    lean.ended()
     if (lean.takenOver || lean.gone) return
     lean.gone = true
     if (this.#lean.get(lean.id) === lean) this.#lean.delete(lean.id)
@@ -674,7 +699,8 @@ export class MqttGateway implements Component {
     let ended = 0
     // aedes keeps its connected clients by client id (aedes.js, `clients`), which its types do not declare.
     const clients = (this.#broker ? (Reflect.get(this.#broker, 'clients') as Record<string, SessionClient> | undefined) : undefined) ?? {}
-    for (const client of [...Object.values(clients), ...(this.#lean.values() as Iterable<unknown> as Iterable<SessionClient>)]) {
+    const lean = [...this.#lean.values(), ...this.#takenOver.values()] as unknown as SessionClient[]
+    for (const client of [...Object.values(clients), ...lean]) {
       const id = client.citytwin?.device.id
       if (id === undefined || !ids.has(id)) continue
       if (why === 'denied') {
@@ -715,12 +741,14 @@ export class MqttGateway implements Component {
   #onLane(client: Client): void {
     const session = (client as SessionClient).citytwin
     if (!session) return
+    // Read through from here: the lane asks admission itself, and what the stream holds already (bytes after the
+    // CONNECT) must reach it whatever the window, or they would wait for bytes that may never come.
+    this.#admission.readThrough(client.conn, true)
     const lane = FastLane.attach(client, this.#lane)
     // A lane may leave at once, for a packet that came with the CONNECT (onLeave has run then). Without a lane,
-    // admission holds aedes' reads (a session handed over from a lean one was read through until now).
+    // admission holds aedes' reads.
     if (!lane?.reading) return this.#admission.readThrough(client.conn, false)
     session.lane = lane
-    this.#admission.readThrough(client.conn, true)
   }
 
   /** What every connection's lane asks of the gateway: one object for all of them. */
@@ -731,6 +759,7 @@ export class MqttGateway implements Component {
       publish: (client, p, done) => this.#take(client as Client, p, done),
       mayRead: (client) => this.#admission.mayRead((client as Client).conn),
       onAckWrite: () => void this.#counts.laneAckWrites++,
+      resumeConnection: (client) => (client as SessionClient).citytwin?.lane?.resume(),
       onLeave: (client, reason) => {
         const session = (client as SessionClient).citytwin
         if (session) session.lane = undefined

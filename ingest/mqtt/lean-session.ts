@@ -171,6 +171,9 @@ export function swallowConnack(stream: Socket): () => void {
   return undo
 }
 
+/** Most bytes a session handed to aedes keeps while aedes connects its client (`takeRead`) before the socket stops reading. */
+export const PENDING_MAX = 65_536
+
 /** A shared empty buffer list, as the lane reads `_parser._list.length` of a client. */
 const NO_LIST = { length: 0 }
 
@@ -203,6 +206,8 @@ export class LeanClient {
   takenOver = false
   /** The gateway has told the device gone (once a session). */
   gone = false
+  /** aedes has registered the client it took over (its close is aedes' to tell from then on). */
+  registered = false
   /** The gateway's session (the device, its lane); set by the gateway. */
   citytwin: { device: unknown; lane?: FastLane | undefined } | undefined
   /** Last time (Date.now()) bytes came from the device. */
@@ -211,6 +216,11 @@ export class LeanClient {
   readonly _stateCounter = 0
   readonly _list = NO_LIST
   readonly #host: LeanHost
+  /** While aedes connects the client it takes over: what the device sent after the packet that made the hand-over. */
+  #pending: Buffer[] | undefined
+  #pendingBytes = 0
+  /** A PUBACK waiting for the socket to drain: its timer and listener, cleared if the connection ends first. */
+  #drain: { timer: NodeJS.Timeout; drained: () => void } | undefined
 
   constructor(conn: Socket, c: PlainConnect, host: LeanHost, now: number) {
     this.conn = conn
@@ -264,18 +274,59 @@ export class LeanClient {
     this.#host.takeOver(this, rest)
   }
 
+  /** Keeps `rest` and the reads after it until `flushPending`: aedes queues few packets before its CONNACK. */
+  holdPending(rest: Buffer): void {
+    this.#pending = rest.length > 0 ? [rest] : []
+    this.#pendingBytes = rest.length
+  }
+
+  /**
+   * A socket read after the connection left the lane (a copy of its own):
+   * kept while aedes connects the client, for the stream after. False past
+   * `PENDING_MAX` bytes kept, and the socket stops reading until aedes reads.
+   */
+  takeRead(b: Buffer): boolean {
+    if (!this.#pending) return this.conn.push(b)
+    this.#pending.push(b)
+    this.#pendingBytes += b.length
+    return this.#pendingBytes < PENDING_MAX
+  }
+
+  /** aedes has connected the client: what was kept goes to the stream, ahead of anything read since. */
+  flushPending(): void {
+    const kept = this.#pending
+    this.#pending = undefined
+    if (kept && kept.length > 0) this.conn.unshift(kept.length === 1 ? (kept[0] as Buffer) : Buffer.concat(kept, this.#pendingBytes))
+    this.#pendingBytes = 0
+  }
+
   waitForDrain(done: (e: Error | null) => void): void {
     const conn = this.conn
+    const drained = (): void => {
+      clearTimeout(timer)
+      this.#drain = undefined
+      done(null)
+    }
     const timer = setTimeout(() => {
       conn.removeListener('drain', drained)
+      this.#drain = undefined
       done(new Error('client drain timeout'))
     }, this.#host.drainTimeoutMs)
     timer.unref()
-    function drained(): void {
-      clearTimeout(timer)
-      done(null)
-    }
+    this.#drain = { timer, drained }
     conn.once('drain', drained)
+  }
+
+  /** The connection has closed: a wait for it to drain ends (as aedes' close clears its own). */
+  ended(): void {
+    this.closed = true
+    this.connected = false
+    this.#pending = undefined
+    const d = this.#drain
+    if (!d) return
+    this.#drain = undefined
+    clearTimeout(d.timer)
+    this.conn.removeListener('drain', d.drained)
   }
 
   emit(event: 'error', e: Error): boolean {

@@ -492,6 +492,41 @@ describe('lean sessions: a plain CONNECT answered by the gateway itself', () => 
     await second.until(() => second.pubacks().length === 1)
   })
 
+  it('hands aedes a session with 60 PUBLISHes after its SUBSCRIBE, more than aedes queues before a CONNACK, and loses none', async () => {
+    const dev = await RawDevice.open(g().port, waterLevel(67))
+    const seqs = Array.from({ length: 60 }, (_, i) => i + 2)
+    dev.socket.write(Buffer.concat([dev.telemetry(1, 1), subscribe(dev.device, 1000), ...seqs.map((seq) => dev.telemetry(seq, 1))]))
+    await dev.until(() => dev.pubacks().length === 61)
+    expect(dev.pubacks()).toEqual([1, ...seqs])
+    await expect.poll(() => storedSeqs(dev.device.id)).toEqual([1, ...seqs])
+  })
+
+  it('tells a handed-over device gone once when aedes closes it before it is connected there (a malformed packet)', async () => {
+    const before = g().stats() as { connections: number }
+    const dev = await RawDevice.open(g().port, waterLevel(68))
+    const bad = subscribe(dev.device, 3)
+    bad[0] = 0x80 // SUBSCRIBE's reserved flags must be 0010 (MQTT-3.8.1-1)
+    dev.socket.write(bad)
+    await closedSoon(dev)
+    await expect.poll(() => connectivity(dev.device.id)).toEqual({ connected: 1, disconnected: 1 })
+    await expect.poll(() => g().stats().connections).toBe(before.connections)
+  })
+
+  it('is not ended by a CONNECT of its client id that is refused', async () => {
+    const dev = await RawDevice.open(g().port, waterLevel(69))
+    const socket = tcpConnect({ port: g().port, host: '127.0.0.1' })
+    sockets.push(socket)
+    const intruder = new RawDevice(socket, dev.device)
+    await new Promise<void>((resolve) => socket.once('connect', () => resolve()))
+    // Through aedes (MQTT 3.1), with a wrong token.
+    socket.write(mqttPacket.generate({ cmd: 'connect', protocolId: 'MQIsdp', protocolVersion: 3, clean: true, clientId: dev.device.id, keepalive: 30, username: dev.device.id, password: Buffer.from('wrong') }))
+    await closedSoon(intruder)
+    expect(intruder.received).toEqual([{ type: 'connack', returnCode: 4 }])
+    dev.socket.write(dev.telemetry(1, 1))
+    await dev.until(() => dev.pubacks().length === 1)
+    expect(dev.closed).toBe(false)
+  })
+
   it('ends a lean session whose device is revoked', async () => {
     const dev = await RawDevice.open(g().port, waterLevel(65))
     expect(g().disconnectDevices([dev.device.id])).toBe(1)
