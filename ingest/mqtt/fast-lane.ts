@@ -398,6 +398,9 @@ export class FastLane {
     const rest = this.#held && this.#rest ? this.#rest : []
     const keep: Buffer[] = []
     let bytes = 0
+    // Where the last kept run of packets starts and ends: contiguous packets are kept as one slice.
+    let runStart = at
+    let runEnd = -1
     let i = at
     while (i < buf.length) {
       const f = nextFrame(buf, i, this.#o.maxPacketBytes)
@@ -406,10 +409,12 @@ export class FastLane {
         // A PINGREQ is never held behind data: the device would take the silence for a dead link.
         this.#c._parser?.parse(PINGREQ)
       } else {
-        // Contiguous packets are one slice.
-        const last = keep.length > 0 ? (keep[keep.length - 1] as Buffer) : undefined
-        if (last && last.byteOffset + last.length === buf.byteOffset + i && last.buffer === buf.buffer) keep[keep.length - 1] = buf.subarray(i - last.length, f.end)
-        else keep.push(buf.subarray(i, f.end))
+        if (runEnd === i) keep[keep.length - 1] = buf.subarray(runStart, f.end)
+        else {
+          runStart = i
+          keep.push(buf.subarray(i, f.end))
+        }
+        runEnd = f.end
         bytes += f.end - i
       }
       i = f.end

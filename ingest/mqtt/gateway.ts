@@ -523,21 +523,8 @@ export class MqttGateway implements Component {
       ;(client as SessionClient).citytwin = session
       return done(null, true)
     }
-    if (this.#guard.check()) {
-      // Refused before the token is checked: under overload that work is what we cannot afford.
-      this.#endedBeforeConnack('OVERLOADED')
-      log.debug({ device: username }, 'connection refused: heap nearly full')
-      done(authError('the gateway is overloaded; retry later', CONNACK_SERVER_UNAVAILABLE), false)
-      return
-    }
-    const checked = this.#checkDevice(username, password, certificateDevice(client.conn))
-    if ('refusal' in checked) {
-      const { refusal } = checked
-      this.#endedBeforeConnack(refusal.metric ?? 'AUTH_DENIED')
-      log.warn({ device: username, clientId: client.id, reason: refusal.reason }, 'connection refused')
-      done(authError(refusal.reason, refusal.code), false)
-      return
-    }
+    const checked = this.#admitDevice(username, password, certificateDevice(client.conn), client.id)
+    if ('refusal' in checked) return done(authError(checked.refusal.reason, checked.refusal.code), false)
     ;(client as SessionClient).citytwin = { device: checked.device }
     // One connection a client id (MQTT-3.1.4-2): an authenticated CONNECT through aedes takes over from a lean
     // session as aedes does from a client of its own, its device told gone before it is told connected again.
@@ -551,6 +538,25 @@ export class MqttGateway implements Component {
     if (old) this.#endLean(old)
     // Rare and few: a session handed to aedes and not yet registered there.
     for (const handed of this.#takenOver.values()) if (handed.id === clientId) handed.conn.destroy()
+  }
+
+  /**
+   * A CONNECT's device, or its refusal, counted and logged: shed before the
+   * token is checked while the heap is nearly full (under overload that
+   * work is what the process cannot afford), then `#checkDevice`.
+   */
+  #admitDevice(username: string | undefined, password: Buffer | undefined, byCert: string | undefined, clientId: string): DeviceCheck {
+    if (this.#guard.check()) {
+      this.#endedBeforeConnack('OVERLOADED')
+      log.debug({ device: username }, 'connection refused: heap nearly full')
+      return { refusal: { code: CONNACK_SERVER_UNAVAILABLE, reason: 'the gateway is overloaded; retry later' } }
+    }
+    const checked = this.#checkDevice(username, password, byCert)
+    if ('refusal' in checked) {
+      this.#endedBeforeConnack(checked.refusal.metric ?? 'AUTH_DENIED')
+      log.warn({ device: username, clientId, reason: checked.refusal.reason }, 'connection refused')
+    }
+    return checked
   }
 
   /** Who a CONNECT says it is: by its user name and token, or by a certificate the client authority signed (mqtt.tlsClientCaFile). */
@@ -573,6 +579,9 @@ export class MqttGateway implements Component {
    * to aedes with the bytes read so far, as if aedes had read them.
    */
   #readFirstPacket(socket: Socket, opened: (lean: LeanClient) => void): void {
+    // A lean session needs the socket's own read buffer slots (fast-lane.ts): what it reads after handing the
+    // connection to aedes must wait while aedes connects it (LeanClient.takeRead), which 'data' events would not.
+    if (!userReadSlots(socket)) return this.#toAedes?.(socket)
     socket.on('error', onSocketError)
     this.#leanConnecting.set(socket, Date.now())
     let got: Buffer | undefined
@@ -583,9 +592,7 @@ export class MqttGateway implements Component {
       socket.removeListener('data', onData)
       socket.pause()
       this.#leanConnecting.delete(socket)
-      // A lean session needs the socket's own read buffer slots (fast-lane.ts): what it reads after handing the
-      // connection to aedes must wait while aedes connects it (LeanClient.takeRead), which 'data' events would not.
-      if (r.kind === 'plain' && !this.#persistence?.mayHoldSession(r.connect.clientId) && userReadSlots(socket)) {
+      if (r.kind === 'plain' && !this.#persistence?.mayHoldSession(r.connect.clientId)) {
         const lean = this.#openLean(socket, r.connect)
         if (!lean) return
         opened(lean)
@@ -602,18 +609,9 @@ export class MqttGateway implements Component {
 
   /** Answers a plain CONNECT: a lean session, connected, or undefined when the connection is refused (and closing). */
   #openLean(socket: Socket, connect: PlainConnect): LeanClient | undefined {
-    if (this.#guard.check()) {
-      this.#endedBeforeConnack('OVERLOADED')
-      log.debug({ device: connect.username }, 'connection refused: heap nearly full')
-      refuse(socket, CONNACK_SERVER_UNAVAILABLE)
-      return undefined
-    }
-    const checked = this.#checkDevice(connect.username, connect.password, undefined)
+    const checked = this.#admitDevice(connect.username, connect.password, undefined, connect.clientId)
     if ('refusal' in checked) {
-      const { refusal } = checked
-      this.#endedBeforeConnack(refusal.metric ?? 'AUTH_DENIED')
-      log.warn({ device: connect.username, clientId: connect.clientId, reason: refusal.reason }, 'connection refused')
-      refuse(socket, refusal.code)
+      refuse(socket, checked.refusal.code)
       return undefined
     }
     // One connection a client id (MQTT-3.1.4-2): the newer takes over from a lean session or an aedes client, whose
@@ -635,16 +633,10 @@ export class MqttGateway implements Component {
     return lean
   }
 
-  /** A lean session's lane, reading `rest` (bytes after the CONNECT) first. */
+  /** A lean session's lane, reading `rest` (bytes after the CONNECT) first; aedes takes a session the lane cannot. */
   #onLeanLane(lean: LeanClient, rest: Buffer | undefined): void {
     if (rest) lean.conn.unshift(rest)
-    const session = lean.citytwin as Session
-    const lane = FastLane.attach(lean, this.#lane)
-    if (!lane) return this.#takeOver(lean, Buffer.alloc(0))
-    // It may have handed the connection to aedes at once, for a packet that came with the CONNECT.
-    if (!lane.reading) return
-    session.lane = lane
-    this.#admission.readThrough(lean.conn, true)
+    if (!this.#onLane(lean)) this.#takeOver(lean, Buffer.alloc(0))
   }
 
   /**
@@ -764,18 +756,26 @@ export class MqttGateway implements Component {
     this.#take(client, packet, resumeLane, packet === (client as Client & { will?: unknown }).will)
   }
 
-  /** Reads the device's PUBLISH packets on the fast lane (fast-lane.ts) from now on, where it can. */
-  #onLane(client: Client): void {
-    const session = (client as SessionClient).citytwin
-    if (!session) return
+  /**
+   * Reads the device's PUBLISH packets on the fast lane (fast-lane.ts) from
+   * now on, where it can (an aedes client or a lean session's); false when
+   * the lane cannot take the connection.
+   */
+  #onLane(client: { conn: Duplex; citytwin?: Session | undefined }): boolean {
+    const session = client.citytwin
+    if (!session) return false
     // Read through from here: the lane asks admission itself, and what the stream holds already (bytes after the
     // CONNECT) must reach it whatever the window, or they would wait for bytes that may never come.
     this.#admission.readThrough(client.conn, true)
     const lane = FastLane.attach(client, this.#lane)
-    // A lane may leave at once, for a packet that came with the CONNECT (onLeave has run then). Without a lane,
-    // admission holds aedes' reads.
-    if (!lane?.reading) return this.#admission.readThrough(client.conn, false)
-    session.lane = lane
+    // Without a lane, admission holds aedes' reads.
+    if (!lane) {
+      this.#admission.readThrough(client.conn, false)
+      return false
+    }
+    // A lane may leave at once, for a packet that came with the CONNECT (its onLeave has said where reads go then).
+    if (lane.reading) session.lane = lane
+    return true
   }
 
   /** What every connection's lane asks of the gateway: one object for all of them. */

@@ -27,6 +27,7 @@
 // (`swallowConnack`). From there the connection is aedes' as any other.
 import type { Socket } from 'node:net'
 import type { FastLane } from './fast-lane.ts'
+import type { DeviceInfo } from './telemetry.ts'
 
 /** MQTT 3.1.1 CONNECT fields of a connection the gateway carries itself. */
 export interface PlainConnect {
@@ -149,9 +150,9 @@ export function takeOverConnect(clientId: string, username: string, keepaliveS: 
  * which had its CONNACK from the gateway. mqtt-packet writes a 3.1.1
  * CONNACK as four writes in one call, its one-byte header first; writes
  * before it (the fast lane's PUBACKs) go through. Undone after the four
- * bytes, or by calling what it returns.
+ * bytes.
  */
-export function swallowConnack(stream: Socket): () => void {
+export function swallowConnack(stream: Socket): void {
   type Write = (this: Socket, ...a: unknown[]) => boolean
   const write = Reflect.get(stream, 'write') as Write
   let left = 4
@@ -168,7 +169,6 @@ export function swallowConnack(stream: Socket): () => void {
     }
     return write.call(this, chunk, ...rest)
   }
-  return undo
 }
 
 /** Most bytes a session handed to aedes keeps while aedes connects its client (`takeRead`) before the socket stops reading. */
@@ -200,7 +200,6 @@ export class LeanClient {
   readonly username: string
   readonly keepaliveS: number
   readonly version = 4
-  connected = true
   closed = false
   /** Handed to aedes (`takeOver`): its close is aedes' to report. */
   takenOver = false
@@ -209,7 +208,7 @@ export class LeanClient {
   /** aedes has registered the client it took over (its close is aedes' to tell from then on). */
   registered = false
   /** The gateway's session (the device, its lane); set by the gateway. */
-  citytwin: { device: unknown; lane?: FastLane | undefined } | undefined
+  citytwin: { device: DeviceInfo; lane?: FastLane | undefined; seqCheck?: Promise<void> | undefined } | undefined
   /** Last time (Date.now()) bytes came from the device. */
   seen: number
   readonly _keepaliveInterval: number
@@ -231,6 +230,11 @@ export class LeanClient {
     this.seen = now
     // As aedes: one and a half keep-alives (MQTT-3.1.2-24), 0 for none.
     this._keepaliveInterval = c.keepaliveS > 0 ? c.keepaliveS * 1500 + 1 : 0
+  }
+
+  /** Connected from its CONNACK until its connection ends (the lane reads it so of an aedes client). */
+  get connected(): boolean {
+    return !this.closed
   }
 
   /** The lane's parser: this client. */
@@ -320,7 +324,6 @@ export class LeanClient {
   /** The connection has closed: a wait for it to drain ends (as aedes' close clears its own). */
   ended(): void {
     this.closed = true
-    this.connected = false
     this.#pending = undefined
     const d = this.#drain
     if (!d) return

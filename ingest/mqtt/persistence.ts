@@ -33,31 +33,26 @@ export type LeanPersistence = Persistence & {
   mayHoldSession(clientId: string): boolean
 }
 
+/** Replaces `p[name]` with the same method, which first tells `note` its first argument. */
+function noteFirst<K extends 'outgoingEnqueue' | 'outgoingEnqueueCombi' | 'addSubscriptions' | 'incomingStorePacket'>(p: Persistence, name: K, note: (first: Parameters<Persistence[K]>[0]) => void): void {
+  const method = (p[name] as (...a: unknown[]) => unknown).bind(p)
+  p[name] = (first: Parameters<Persistence[K]>[0], ...rest: unknown[]) => {
+    note(first)
+    return method(first, ...rest)
+  }
+}
+
 export function leanPersistence(): LeanPersistence {
   const p = memoryPersistence()
   const queued = new Set<string>()
-  const enqueue = p.outgoingEnqueue.bind(p)
-  const enqueueCombi = p.outgoingEnqueueCombi.bind(p)
-  p.outgoingEnqueue = ((sub: { clientId: string }, ...rest: unknown[]) => {
-    queued.add(sub.clientId)
-    return (enqueue as (...a: unknown[]) => unknown)(sub, ...rest)
-  })
-  p.outgoingEnqueueCombi = ((subs: readonly { clientId: string }[], ...rest: unknown[]) => {
+  noteFirst(p, 'outgoingEnqueue', (sub) => queued.add(sub.clientId))
+  noteFirst(p, 'outgoingEnqueueCombi', (subs) => {
     for (const s of subs) queued.add(s.clientId)
-    return (enqueueCombi as (...a: unknown[]) => unknown)(subs, ...rest)
   })
   // Kept for good, as `queued` is: a device that subscribes does at every connection, and its CONNECT is aedes' anyway.
   const held = new Set<string>()
-  const addSubscriptions = p.addSubscriptions.bind(p)
-  const incomingStorePacket = p.incomingStorePacket.bind(p)
-  p.addSubscriptions = ((client: { id: string }, ...rest: unknown[]) => {
-    held.add(client.id)
-    return (addSubscriptions as (...a: unknown[]) => unknown)(client, ...rest)
-  })
-  p.incomingStorePacket = ((client: { id: string }, ...rest: unknown[]) => {
-    held.add(client.id)
-    return (incomingStorePacket as (...a: unknown[]) => unknown)(client, ...rest)
-  })
+  noteFirst(p, 'addSubscriptions', (client) => held.add(client.id))
+  noteFirst(p, 'incomingStorePacket', (client) => held.add(client.id))
   return Object.assign(p, {
     outgoingEmpty: (client: { id: string }) => !queued.has(client.id),
     mayHoldSession: (clientId: string) => queued.has(clientId) || held.has(clientId),
