@@ -961,16 +961,25 @@ export class MqttGateway implements Component {
       // A sink that throws instead of rejecting fails its rows the same way.
       written = Promise.reject(asError(e))
     }
+    // The rows wait here for the store's answer only where this process puts them on the bus then (a gateway
+    // in one process). A cluster worker has no bus (its primary publishes what it stores): held for the answer,
+    // half a second and more, its rows would outlive young-generation collections for nothing and be promoted.
+    // The closures below see `forBus`, not `rows`, so without a bus nothing keeps the rows once the relay has
+    // sent them (tests/ingest/rows-held.test.ts). At the whole city the workers' collector work did not change
+    // measurably with it (perf, 2026-12-02, docs/benchmarks.md): what they keep longest is elsewhere.
+    const forBus = this.#o.bus ? rows : undefined
     written.then(
       (stored) => {
         for (const m of messages) m.track.stored = Math.max(m.track.stored ?? -1, m.lastSeq)
         this.#counts.stored += messages.length
         storedTotal.inc(messages.length)
-        try {
-          this.#o.bus?.publish(readingElements(rowsStored(rows, stored.deadLetteredRows), stored.position))
-        } catch (e) {
-          // The rows are stored whatever the bus does: they are acknowledged, and the consumers replay from the store.
-          log.error({ err: e }, 'stored readings could not be put on the bus')
+        if (forBus) {
+          try {
+            this.#o.bus?.publish(readingElements(rowsStored(forBus, stored.deadLetteredRows), stored.position))
+          } catch (e) {
+            // The rows are stored whatever the bus does: they are acknowledged, and the consumers replay from the store.
+            log.error({ err: e }, 'stored readings could not be put on the bus')
+          }
         }
         settleAll(messages, null)
       },
