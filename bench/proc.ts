@@ -3,6 +3,8 @@
 // benchmarks are.
 import { readdirSync, readFileSync } from 'node:fs'
 import type { ChildProcess } from 'node:child_process'
+import { loadConfig } from '../lib/config.ts'
+import { mqttConfig } from '../ingest/mqtt/config.ts'
 
 /** The fields of /proc/pid/stat after the command name (which may hold spaces, so split after its ')'). */
 function statFields(pid: number): string[] | undefined {
@@ -191,3 +193,12 @@ export function somaxconn(): number | undefined {
     return undefined
   }
 }
+
+/**
+ * The nice a benchmark's own process takes once the system runs: the
+ * gateway workers' default (mqtt.workerNice), so it outranks no part of the
+ * system yet keeps its clock (at the simulator's nice its reports slipped
+ * by seconds when the machine was saturated).
+ */
+export const HARNESS_NICE = loadConfig(mqttConfig, { env: {} }).workerNice
+
