@@ -103,7 +103,7 @@ async function client(): Promise<void> {
 }
 
 /** One round: `listening` of the pool listen, the client connects and closes; the workers' and the client's CPU. */
-async function round(pool: ReturnType<typeof cluster.fork>[], listening: number): Promise<string> {
+async function round(pool: ReturnType<typeof cluster.fork>[], listening: number, port: number): Promise<string> {
   await Promise.all(pool.slice(0, listening).map((w) => new Promise<void>((resolve) => {
     const on = (m: { listening?: boolean }): void => {
       if (!m.listening) return
@@ -115,7 +115,7 @@ async function round(pool: ReturnType<typeof cluster.fork>[], listening: number)
   })))
   const before = pool.map((w) => cpuMs(w.process.pid ?? 0))
   const started = performance.now()
-  const c = spawn('nice', ['-n', '15', process.execPath, ...process.execArgv, import.meta.filename, '--role', 'client', '--port', String(sharedPort), '--connections', String(values.connections), '--rate', String(values.rate)], { stdio: ['ignore', 'pipe', 'inherit'] })
+  const c = spawn('nice', ['-n', '15', process.execPath, ...process.execArgv, import.meta.filename, '--role', 'client', '--port', String(port), '--connections', String(values.connections), '--rate', String(values.rate)], { stdio: ['ignore', 'pipe', 'inherit'] })
   let out = ''
   c.stdout.on('data', (d: Buffer) => (out += d.toString()))
   await new Promise((r) => c.on('exit', r))
@@ -128,19 +128,17 @@ async function round(pool: ReturnType<typeof cluster.fork>[], listening: number)
   return `  ${String(listening).padStart(2)} of ${pool.length} listening: ${r.answered ?? 0} answered, ${r.errors ?? 0} errors in ${((performance.now() - started) / 1000).toFixed(1)} s; workers ${used} ms of CPU, ${Math.round((used * 1000) / n)} µs a connection; client (nice 15) ${clientMs} ms, ${Math.round((clientMs * 1000) / n)} µs a connection`
 }
 
-let sharedPort = 0
-
 async function main(): Promise<void> {
   const n = Number(values.workers)
   const counts = String(values.listening).split(',').map(Number).filter((k) => k >= 1 && k <= n)
   const rounds = Number(values.rounds)
   // A free port for all rounds: each round forks its own pool, so no worker that listened before is left holding the socket.
   const probe = createServer()
-  sharedPort = await new Promise<number>((r) => probe.listen(0, '127.0.0.1', () => r((probe.address() as { port: number }).port)))
+  const port = await new Promise<number>((r) => probe.listen(0, '127.0.0.1', () => r((probe.address() as { port: number }).port)))
   await new Promise((r) => probe.close(r))
   console.log(`bench:accept: ${n} worker processes sharing one listening socket (node:cluster, SCHED_NONE), ${values.connections} connections at ${values.rate}/s each round, answered and held, then closed; the client at nice 15`)
   cluster.schedulingPolicy = cluster.SCHED_NONE
-  cluster.setupPrimary({ exec: import.meta.filename, args: ['--role', 'worker', '--port', String(sharedPort)], execArgv: process.execArgv })
+  cluster.setupPrimary({ exec: import.meta.filename, args: ['--role', 'worker', '--port', String(port)], execArgv: process.execArgv })
   for (let r = 0; r < rounds; r++) {
     for (const k of r % 2 === 0 ? counts : [...counts].reverse()) {
       const pool = Array.from({ length: n }, () => cluster.fork())
@@ -152,7 +150,7 @@ async function main(): Promise<void> {
         }
         w.on('message', on)
       })))
-      console.log(await round(pool, k))
+      console.log(await round(pool, k, port))
       for (const w of pool) w.kill()
       await Promise.all(pool.map((w) => new Promise((res) => (w.isDead() ? res(null) : w.once('exit', res)))))
     }

@@ -24,7 +24,7 @@ import { readdirSync } from 'node:fs'
 import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../registry/city-store.ts'
 import { lowerOwnThreads } from '../lib/priority.ts'
-import { HARNESS_NICE } from './proc.ts'
+import { harnessNice } from './proc.ts'
 import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
@@ -128,7 +128,7 @@ export async function runCityScale(o: CityRunOptions) {
   // collector (perf, 2026-12-02). At nice 0 it outranked the gateway's workers; from here it runs at their
   // nice (mqtt.workerNice), so it outranks no part of the system. Not at the simulator's: there, in a
   // saturated run, its 10-s lines came 8 to 16 s apart, and so would its reading of when a storm ends.
-  lowerOwnThreads(HARNESS_NICE)
+  lowerOwnThreads(harnessNice())
   const port = Number((await waitForLine(gw, /listening on port (\d+)/))[1])
   // The system's CPU (the primary with the store, and the workers), every thread, from /proc.
   // Ledgers, so a worker replaced mid-run keeps the CPU it used.

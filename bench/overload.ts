@@ -30,7 +30,7 @@ import { fileURLToPath } from 'node:url'
 import { parseArgs } from 'node:util'
 import { generateCity } from '../simulators/city/generate.ts'
 import { lowerOwnThreads } from '../lib/priority.ts'
-import { HARNESS_NICE } from './proc.ts'
+import { harnessNice } from './proc.ts'
 import { DEVICES_PER_PROCESS, defaultSources, randomPortOffset, runSimulation, SIM_NICE, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
@@ -175,7 +175,7 @@ try {
   // This process drives and checks the load (every acknowledgement is kept to check against the store): from
   // here it runs at the gateway workers' nice, outranking no part of the system (see ingest-city.ts). The
   // API's prober, started just above, keeps nice 0: it stands for an operator's browser on a machine of its own.
-  lowerOwnThreads(HARNESS_NICE)
+  lowerOwnThreads(harnessNice())
 
   const fleet: FleetOptions = {
     host: '127.0.0.1', port, sources: defaultSources(), portOffset: randomPortOffset(), secret: SECRET, qos: 1, rateScale: 1,

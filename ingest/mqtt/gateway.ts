@@ -967,7 +967,7 @@ export class MqttGateway implements Component {
     // The closures below see `forBus`, not `rows`, so without a bus nothing keeps the rows once the relay has
     // sent them (tests/ingest/rows-held.test.ts). At the whole city the workers' collector work did not change
     // measurably with it (perf, 2026-12-02, docs/benchmarks.md): what they keep longest is elsewhere.
-    const forBus = this.#o.bus ? rows : undefined
+    const forBus = this.#o.bus ? { bus: this.#o.bus, rows } : undefined
     written.then(
       (stored) => {
         for (const m of messages) m.track.stored = Math.max(m.track.stored ?? -1, m.lastSeq)
@@ -975,7 +975,7 @@ export class MqttGateway implements Component {
         storedTotal.inc(messages.length)
         if (forBus) {
           try {
-            this.#o.bus?.publish(readingElements(rowsStored(forBus, stored.deadLetteredRows), stored.position))
+            forBus.bus.publish(readingElements(rowsStored(forBus.rows, stored.deadLetteredRows), stored.position))
           } catch (e) {
             // The rows are stored whatever the bus does: they are acknowledged, and the consumers replay from the store.
             log.error({ err: e }, 'stored readings could not be put on the bus')
