@@ -114,7 +114,7 @@ const PINGREQ = Buffer.from([0xc0, 0])
  * `Buffer.concat` and `Buffer.from` take anything under 4 KB from a shared
  * 8 KB pool, and one slice kept alive keeps its whole slab: under overload
  * every held connection's few hundred bytes pinned 8 KB (heap snapshot of a
- * worker at 16,000 devices, 2026-12-02: 12 MB of `#rest` in 1,500 slabs).
+ * worker at 16,000 devices, 2026-12-02: 12 MB of held bytes in 1,500 slabs).
  */
 export function ownCopy(parts: readonly Buffer[], bytes: number): Buffer {
   const b = Buffer.allocUnsafeSlow(bytes)
@@ -253,20 +253,41 @@ function ready(c: AedesClient): boolean {
     p !== undefined && p._stateCounter === 0 && p._list.length === 0 && typeof c.conn.read === 'function'
 }
 
+/** Where a socket read by a lane into `READ_BUFFER` keeps its lane, for the one read callback every lane shares. */
+const LANE = Symbol('citytwin.fastLane')
+
+/** Smallest buffer a lane keeps bytes in; it doubles as more must be kept. */
+const KEEP_MIN = 512
+
 export class FastLane {
   readonly #c: AedesClient
   readonly #o: LaneOptions
-  readonly #onData = (chunk: Buffer): void => this.#feed(chunk)
-  /** The socket's reads into `READ_BUFFER` (`onread`); undefined where it reads 'data' events. */
-  #userRead: UserReadSlots | undefined
+  /** The 'data' listener, where the lane reads 'data' events (not plain TCP); undefined where it reads into `READ_BUFFER`. */
+  #onData: ((chunk: Buffer) => void) | undefined
+  /** The socket's `onread` callback slot (`UserReadSlots.callback`), where the lane reads into `READ_BUFFER`. */
+  #readCallback: symbol | undefined
   #fast = true
-  /** The reads holding a packet whose end has not arrived, kept apart until it has (no copy per read). */
-  #rest: Buffer[] | undefined
-  #restBytes = 0
-  /** The whole size of that packet; 0 while its header is incomplete. */
+  /**
+   * What the lane keeps of the connection's bytes from one read to the
+   * next: whole packets held for want of room, then a packet not all here.
+   * One buffer of its own per connection, grown (doubled) as more must be
+   * kept, packets framed and taken out of it in place, and let go once it
+   * is empty. Under the city's full load every connection holds its
+   * device's window, and a device's reading comes in a read of its own: a
+   * copy of each read in memory of its own (an ArrayBuffer, its backing
+   * store and a Buffer, about 300 bytes besides the reading's 150) was an
+   * allocation per message that lived for seconds, through young
+   * collections into the old generation.
+   */
+  #keep: Buffer | undefined
+  /** Bytes of `#keep` in use. */
+  #keepLen = 0
+  /** While held: where the whole packets framed in `#keep` end (a PINGREQ among them answered and taken out); the bytes after are not yet framed. */
+  #framed = 0
+  /** The whole size of a packet not all here, kept in `#keep`; 0 while its header is incomplete. */
   #restNeed = 0
   /**
-   * `#rest` holds whole packets not yet parsed because admission had no
+   * `#keep` holds whole packets not yet parsed because admission had no
    * room: they wait as bytes (about 150 a reading), not as parsed packets
    * with their closures (about a kilobyte). Under the city's full load every
    * connection may hold its device's whole QoS 1 window.
@@ -276,8 +297,6 @@ export class FastLane {
   #heldSince = 0
   /** Milliseconds this connection's data has waited, held, over the connection's life, the current hold included once it ends. */
   #heldMs = 0
-  /** While held: the bytes at the end of `#rest` not yet framed (its last piece), 0 when it ends on a packet boundary. */
-  #heldTail = 0
   /** A PUBACK waits for the socket to drain: nothing more is read meanwhile. */
   #draining = false
   /** Message ids acknowledged this tick, their PUBACKs not yet written (`#flushAcks`). */
@@ -306,6 +325,16 @@ export class FastLane {
   }
 
   /**
+   * The read callback of every lane's socket: Node calls it as a method of
+   * the socket (`stream[kBufferCb](nread, buffer)`), whose lane is kept on
+   * it. One function for all, not a closure and its context per connection.
+   */
+  static #onRead = function onLaneRead(this: Record<symbol, unknown>, n: number, buf: Buffer): boolean {
+    ;(this[LANE] as FastLane).#feed(buf.subarray(0, n))
+    return true
+  }
+
+  /**
    * Puts a just-connected aedes client on the lane; undefined (aedes goes on
    * reading it) when the client is not one the lane can take.
    */
@@ -328,15 +357,14 @@ export class FastLane {
       c._paused = true
       stream.removeListener('readable', c._nextBatch)
     }
-    this.#userRead = userReadSlots(stream)
-    if (this.#userRead) {
-      const { buffer, callback, handle } = this.#userRead
+    const userRead = userReadSlots(stream)
+    if (userRead) {
+      const { buffer, callback, handle } = userRead
       const slots = stream as unknown as Record<symbol, unknown>
+      this.#readCallback = callback
+      slots[LANE] = this
       slots[buffer] = READ_BUFFER
-      slots[callback] = (n: number, buf: Buffer): boolean => {
-        this.#feed(buf.subarray(0, n))
-        return true
-      }
+      slots[callback] = FastLane.#onRead
       handle.useUserBuffer(READ_BUFFER)
       // What the stream read before (bytes after the CONNECT, not yet parsed) comes first; the rest is aedes' once
       // one of them sends the connection there (#leave).
@@ -346,6 +374,7 @@ export class FastLane {
         this.#feed(chunk)
       }
     } else {
+      this.#onData = (chunk: Buffer): void => this.#feed(chunk)
       stream.on('data', this.#onData)
     }
     this.#resume()
@@ -384,89 +413,107 @@ export class FastLane {
     if (this.#fast && !this.#draining && !this.#c.closed && !this.#full() && conn.isPaused()) conn.resume()
   }
 
+  /** Appends `bytes` to what the lane keeps, in its own buffer, grown (doubled) when they do not fit. */
+  #append(bytes: Buffer): void {
+    const need = this.#keepLen + bytes.length
+    let keep = this.#keep
+    if (!keep || keep.length < need) {
+      // Not Node's pool, whose 8 KB slab a kept buffer would keep whole (ownCopy).
+      const grown = Buffer.allocUnsafeSlow(Math.max(need, KEEP_MIN, keep ? 2 * keep.length : 0))
+      if (keep) keep.copy(grown, 0, 0, this.#keepLen)
+      keep = this.#keep = grown
+    }
+    bytes.copy(keep, this.#keepLen)
+    this.#keepLen = need
+  }
+
   /**
-   * Keeps `buf` from `at` as bytes to parse once admission has room, after
-   * what is held already; a PINGREQ among them is answered now. A socket
-   * read is copied, so they do not hold the whole read (or a view of the
-   * read buffer the next read overwrites); a buffer the lane `owned` already
-   * (held bytes coming back, a tail joined to its next read) is kept as
-   * slices of it, not copied again: under the city's load a held connection
-   * is re-held after each packet it gets room for, and the copies and their
-   * allocations were a tenth of a worker's samples (profile, 2026-12-02).
+   * Keeps `buf` from `at`: moved to the front of `own` in place where `buf`
+   * is a view of the lane's own buffer (`own`, taken out of `#keep` for the
+   * parse), else copied (a socket read may be a view of `READ_BUFFER`,
+   * which the next read overwrites).
    */
-  #hold(buf: Buffer, at: number, owned = false): void {
-    const rest = this.#held && this.#rest ? this.#rest : []
-    const keep: Buffer[] = []
-    let bytes = 0
-    // Where the last kept run of packets starts and ends: contiguous packets are kept as one slice.
-    let runStart = at
-    let runEnd = -1
-    let i = at
-    while (i < buf.length) {
-      const f = nextFrame(buf, i, this.#o.maxPacketBytes)
+  #keepFrom(buf: Buffer, at: number, own: Buffer | undefined): void {
+    // Bytes kept while `buf` was parsed came after it (nothing reads the socket meanwhile; kept in order all the same).
+    const later = this.#keep ? Buffer.from(this.#keep.subarray(0, this.#keepLen)) : undefined
+    this.#keep = undefined
+    this.#keepLen = 0
+    if (own && !later) {
+      own.copyWithin(0, at, buf.length)
+      this.#keep = own
+      this.#keepLen = buf.length - at
+    } else {
+      this.#append(buf.subarray(at))
+    }
+    if (later) this.#append(later)
+  }
+
+  /** Keeps `buf` from `at` as bytes to parse once admission has room (`#keepFrom`); a PINGREQ among them is answered now. */
+  #hold(buf: Buffer, at: number, own: Buffer | undefined): void {
+    this.#keepFrom(buf, at, own)
+    this.#restNeed = 0
+    this.#framed = 0
+    if (!this.#held) this.#heldSince = performance.now()
+    this.#held = true
+    this.#frameHeld()
+  }
+
+  /**
+   * Frames the held bytes after `#framed`: whole packets stay where they
+   * are; a PINGREQ among them is answered now and taken out, as it is never
+   * held behind data (the device would take the silence for a dead link). A
+   * packet not all here, or one for aedes' checks, stops the framing until
+   * the bytes are parsed.
+   */
+  #frameHeld(): void {
+    const keep = this.#keep
+    if (!keep) return
+    let view = keep.subarray(0, this.#keepLen)
+    let i = this.#framed
+    while (i < view.length) {
+      const f = nextFrame(view, i, this.#o.maxPacketBytes)
       if (f.kind === 'partial' || f.kind === 'unusual') break
-      if (f.kind === 'other' && buf[i] === 0xc0 && f.end - i === 2) {
-        // A PINGREQ is never held behind data: the device would take the silence for a dead link.
+      if (f.kind === 'other' && view[i] === 0xc0 && f.end - i === 2) {
         this.#c._parser?.parse(PINGREQ)
-      } else {
-        if (runEnd === i) keep[keep.length - 1] = buf.subarray(runStart, f.end)
-        else {
-          runStart = i
-          keep.push(buf.subarray(i, f.end))
-        }
-        runEnd = f.end
-        bytes += f.end - i
+        keep.copyWithin(i, f.end, this.#keepLen)
+        this.#keepLen -= 2
+        view = keep.subarray(0, this.#keepLen)
+        continue
       }
       i = f.end
     }
-    if (bytes > 0) rest.push(owned && keep.length === 1 ? (keep[0] as Buffer) : ownCopy(keep, bytes))
-    // What is left (a packet not all here, or one for aedes) is its own piece, framed again when more comes.
-    const tail = buf.length - i
-    if (tail > 0) rest.push(owned ? buf.subarray(i) : ownCopy([buf.subarray(i)], tail))
-    this.#restBytes = (this.#held ? this.#restBytes : 0) + bytes + tail
-    this.#heldTail = tail
-    this.#rest = rest
-    this.#restNeed = 0
-    if (!this.#held) this.#heldSince = performance.now()
-    this.#held = true
+    this.#framed = i
   }
 
-  /** More bytes while held and still no room: only they (and an unfinished packet before them) are framed. */
+  /** More bytes while held and still no room: kept after the others, and only they (and an unfinished packet before them) are framed. */
   #holdMore(chunk: Buffer): void {
-    const rest = this.#rest as Buffer[]
-    if (this.#heldTail > 0) {
-      const tail = rest.pop() as Buffer
-      this.#restBytes -= tail.length
-      // One copy of its own for the tail and the read together, kept as slices from here.
-      this.#hold(ownCopy([tail, chunk], tail.length + chunk.length), 0, true)
-      return
-    }
-    this.#hold(chunk, 0)
+    this.#append(chunk)
+    this.#frameHeld()
   }
 
   #feed(chunk: Buffer): void {
     // Bytes from the device: it is alive, whether or not they can be parsed yet (MQTT-3.1.2-24).
     if (chunk.length > 0 && this.#c._keepaliveInterval > 0) this.#c._keepaliveTimer?.refresh()
     let buf = chunk
-    /** `buf` is the lane's own memory (held bytes), not a socket read. */
-    let owned = false
-    if (this.#rest) {
+    /** The lane's own buffer that `buf` is a view of (bytes it kept), not a socket read. */
+    let own: Buffer | undefined
+    const kept = this.#keep
+    if (kept) {
       if (this.#held && !this.#o.mayRead(this.#c)) {
         // Still no room: what came is held too, after a PINGREQ among it is answered.
         if (chunk.length > 0) this.#holdMore(chunk)
         this.#pauseIfFull()
         return
       }
-      if (chunk.length > 0) {
-        // Copied: the read may be a view of READ_BUFFER, and this piece may wait for the next.
-        this.#rest.push(ownCopy([chunk], chunk.length))
-        this.#restBytes += chunk.length
-      }
-      if (!this.#held && this.#restNeed > 0 && this.#restBytes < this.#restNeed) return
-      // Memory of its own (not Node's pool, whose 8 KB slab a re-held slice would keep whole), and held as slices of it again if room runs out.
-      buf = this.#rest.length === 1 ? (this.#rest[0] as Buffer) : ownCopy(this.#rest, this.#restBytes)
-      owned = true
-      this.#rest = undefined
+      // Copied after what is kept: the read may be a view of READ_BUFFER, and this piece may wait for the next.
+      if (chunk.length > 0) this.#append(chunk)
+      if (!this.#held && this.#restNeed > 0 && this.#keepLen < this.#restNeed) return
+      // Parsed from the lane's buffer, taken out of `#keep` meanwhile; what is left goes back to its front (`#keepFrom`).
+      // `#keep` itself: the append may have grown it into a new buffer.
+      own = this.#keep ?? kept
+      buf = own.subarray(0, this.#keepLen)
+      this.#keep = undefined
+      this.#keepLen = 0
       if (this.#held) this.#heldMs += performance.now() - this.#heldSince
       this.#held = false
     }
@@ -474,9 +521,8 @@ export class FastLane {
     while (at < buf.length) {
       const f = nextFrame(buf, at, this.#o.maxPacketBytes)
       if (f.kind === 'partial') {
-        // Copied, so a few bytes do not hold a whole socket read.
-        this.#rest = [owned ? buf.subarray(at) : ownCopy([buf.subarray(at)], buf.length - at)]
-        this.#restBytes = buf.length - at
+        // Kept, so a few bytes do not hold a whole socket read.
+        this.#keepFrom(buf, at, own)
         this.#restNeed = f.size
         break
       }
@@ -492,7 +538,7 @@ export class FastLane {
         // Copied: aedes' parser may keep slices of what it parses (a CONNECT's password), and the read is used again.
         this.#c._parser?.parse(ownCopy([buf.subarray(at, f.end)], f.end - at))
       } else if (!this.#o.mayRead(this.#c)) {
-        this.#hold(buf, at, owned)
+        this.#hold(buf, at, own)
         break
       } else {
         this.#take(buf, f)
@@ -513,7 +559,7 @@ export class FastLane {
   }
 
   #full(): boolean {
-    return this.#held && this.#restBytes >= HELD_BYTES_MAX
+    return this.#held && this.#keepLen >= HELD_BYTES_MAX
   }
 
   #take(buf: Buffer, f: Extract<Frame, { kind: 'publish' }>): void {
@@ -608,12 +654,12 @@ export class FastLane {
     if (this.#acks) this.#writeAcks()
     this.#o.onLeave?.(this.#c, reason)
     const c = this.#c
-    if (this.#userRead) {
+    if (this.#readCallback) {
       // The socket keeps reading into READ_BUFFER (Node has no way back): each read is copied into the stream for aedes, as a read of its own would be.
       const stream = c.conn
       const take = c.takeRead ? c.takeRead.bind(c) : stream.push.bind(stream)
-      ;(stream as unknown as Record<symbol, unknown>)[this.#userRead.callback] = (n: number, buf: Buffer): boolean => take(ownCopy([buf.subarray(0, n)], n))
-    } else {
+      ;(stream as unknown as Record<symbol, unknown>)[this.#readCallback] = (n: number, buf: Buffer): boolean => take(ownCopy([buf.subarray(0, n)], n))
+    } else if (this.#onData) {
       c.conn.removeListener('data', this.#onData)
     }
     c.conn.pause()

@@ -132,6 +132,32 @@ describe('ack-through', () => {
     }
   })
 
+  it('keeps held bytes that come in many reads, packets split between them and PINGREQs among them, and acknowledges each message once in order', async () => {
+    const { link, socket, got, pub, pubacks, d } = await heldDevice(30)
+    const before = await stored(d.id)
+    try {
+      // 20 messages (about 2.5 KB, past the lane's first buffer several times over) with a PINGREQ after every
+      // fourth, written in pieces of 37 bytes: most reads end inside a packet, and the lane keeps growing
+      // what it holds while there is no room.
+      const packets: Buffer[] = []
+      for (let seq = 1; seq <= 20; seq++) packets.push(pub(seq), ...(seq % 4 === 0 ? [PINGREQ] : []))
+      const bytes = Buffer.concat(packets)
+      for (let at = 0; at < bytes.length; at += 37) {
+        socket.write(bytes.subarray(at, at + 37))
+        await new Promise((r) => setTimeout(r, 2))
+      }
+      // Each PINGREQ answered while the data before it waits for room.
+      await expect.poll(() => got.filter((p) => p.type === 'pingresp').length).toBe(5)
+      expect(pubacks()).toEqual([])
+      link.release()
+      await expect.poll(() => pubacks().length, { timeout: 10_000 }).toBe(20)
+      expect(pubacks()).toEqual(Array.from({ length: 20 }, (_, i) => i + 1))
+      expect(await stored(d.id)).toBe(before + 20)
+    } finally {
+      socket.destroy()
+    }
+  })
+
   it('keeps a device whose window is full connected past one and a half keep-alives while the store is stalled: its PINGREQs are read and answered', async () => {
     // Keep-alive 2 s: aedes closes a connection it has heard nothing from for 3 s.
     const { link, gateway, socket, got, pub, closed } = await heldDevice(2)

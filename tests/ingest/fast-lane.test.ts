@@ -202,6 +202,20 @@ describe.each([['on', 0], ['off', 10], ['aedes CONNECT', 50]] as const)('fast la
     expect(await storedSeqs(dev.device.id)).toEqual([1])
   })
 
+  it('stores a large PUBLISH that arrives in pieces larger each time, and acknowledges it once', async () => {
+    const dev = await RawDevice.open(port(), waterLevel(base + 9))
+    // Several kilobytes of readings: what the lane keeps of the packet until its end arrives grows past its first buffer, twice.
+    const readings = Array.from({ length: 60 }, (_, i) => ({ ts: Date.now(), seq: 10 + i, values: { level_cm: i } }))
+    const p = publishPacket(`devices/${dev.device.id}/telemetry`, Buffer.from(JSON.stringify({ readings })), 1, 42)
+    for (const [from, to] of [[0, 3], [3, 300], [300, 1_200], [1_200, p.length]] as const) {
+      dev.socket.write(p.subarray(from, to))
+      await new Promise((r) => setTimeout(r, 20))
+    }
+    await dev.until(() => dev.pubacks().length === 1)
+    expect(dev.pubacks()).toEqual([42])
+    expect(await storedSeqs(dev.device.id)).toEqual(readings.map((r) => r.seq))
+  })
+
   it('answers the packets of one read in their order: PUBACKs in PUBLISH order, a PINGRESP, QoS 0 stored unanswered', async () => {
     const dev = await RawDevice.open(port(), waterLevel(base + 1))
     dev.socket.write(Buffer.concat([dev.telemetry(1, 1), PINGREQ, dev.telemetry(2, 1), dev.telemetry(3, 0), dev.telemetry(4, 1)]))
