@@ -32,7 +32,7 @@ import { deviceTopics, ownPublishKind, type DeviceLookup } from './devices.ts'
 import { eventElements, readingElements, rowsStored } from '../../lib/bus/stored.ts'
 import { Admission } from './admission.ts'
 import { trimAfterConnect } from './client-trim.ts'
-import { AddressLimit } from './address-limit.ts'
+import { AddressLimit, peerAddress } from './address-limit.ts'
 import { limitPacketSize } from './packet-limit.ts'
 import { FastLane, nextFrame, ownCopy, userReadSlots, type LaneOptions } from './fast-lane.ts'
 import { ProcessBacklog } from './backlog.ts'
@@ -383,13 +383,15 @@ export class MqttGateway implements Component {
     let tcpHeld = 0
     const handle = <S extends Duplex>(stream: S, req?: IncomingMessage, tcp = false): void => {
       // A TCP or TLS socket is its own remote end; a WebSocket stream's is its upgrade request's.
-      const from = req?.socket.remoteAddress ?? (stream as { remoteAddress?: string }).remoteAddress ?? ''
-      if (!perAddress.take(from)) {
+      const address = req?.socket.remoteAddress ?? peerAddress(stream) ?? (stream as { remoteAddress?: string }).remoteAddress ?? ''
+      if (!perAddress.take(address)) {
         this.#endedBeforeConnack('ADDRESS_LIMIT')
-        log.debug({ address: from, limit: c.maxConnectionsPerAddress }, 'connection refused: too many from its address')
+        log.debug({ address, limit: c.maxConnectionsPerAddress }, 'connection refused: too many from its address')
         stream.destroy()
         return
       }
+      // Kept until the close: the limit's one string for the address, not this connection's own.
+      const from = perAddress.shared(address)
       // One listener for what a close ends here (the address's slot, admission's state): each listener more on a
       // socket is a closure and its context, and a third grows the socket's listener array to 19 slots.
       // 'on', not 'once': a close comes once, and once's wrapper (a bound function and its state) costs about 100 bytes a connection.

@@ -2,14 +2,14 @@
 // gateway on a random port, raw TCP from two loopback addresses. Past the
 // limit an address's connections are closed before CONNECT; another
 // address is served; a slot frees when a connection ends.
-import { connect as tcpConnect, type Socket } from 'node:net'
+import { connect as tcpConnect, createServer, type AddressInfo, type Socket } from 'node:net'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { metricsText } from '../../lib/metrics.ts'
 import type { MqttGateway } from '../../ingest/mqtt/gateway.ts'
 import { deviceToken } from '../../ingest/mqtt/tokens.ts'
 import { connectPacket, PacketReader } from '../../simulators/devices/packets.ts'
 import { gatewayOn, openGatewayStore, type GatewayStore } from './gateway-store.ts'
-import { AddressLimit } from '../../ingest/mqtt/address-limit.ts'
+import { AddressLimit, peerAddress } from '../../ingest/mqtt/address-limit.ts'
 
 const SECRET = 'address-limit-secret'
 let fixture: GatewayStore
@@ -77,5 +77,29 @@ describe('connections per address', () => {
     expect(l.addresses).toBe(0)
     const off = new AddressLimit(0)
     expect(Array.from({ length: 10_000 }, () => off.take('a')).every(Boolean)).toBe(true)
+    expect(off.shared('a')).toBe('a')
+    // A release too many (a close after the count was dropped) does not count below zero.
+    l.release('a')
+    expect([l.take('a'), l.take('a'), l.take('a')]).toEqual([true, true, false])
+    expect(l.shared('a')).toBe('a')
+  })
+
+  it('reads a TCP peer\'s address from its handle, without the copy Node keeps on the socket', async () => {
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+    try {
+      const accepted = new Promise<Socket>((resolve) => server.once('connection', resolve))
+      const client = tcpConnect({ port: (server.address() as AddressInfo).port, host: '127.0.0.1', localAddress: '127.0.0.3' })
+      sockets.push(client)
+      const socket = await accepted
+      expect(peerAddress(socket)).toBe('127.0.0.3')
+      expect(Reflect.get(socket, '_peername')).toBeUndefined()
+      expect(socket.remoteAddress).toBe('127.0.0.3')
+      expect(peerAddress({})).toBeUndefined()
+      expect(peerAddress({ _handle: null })).toBeUndefined()
+      socket.destroy()
+    } finally {
+      server.close()
+    }
   })
 })
