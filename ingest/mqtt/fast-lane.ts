@@ -236,8 +236,6 @@ export interface LaneOptions {
   mayRead(client: object): boolean
   /** Told of each write of PUBACKs (one or more); for the gateway's counts. */
   onAckWrite?(): void
-  /** Told of each socket read the lane takes into the process's read buffer (wake-pacer.ts). */
-  onRead?(): void
   /** Told when a connection leaves the lane for aedes, and why. */
   onLeave?(client: object, reason: string): void
   /**
@@ -332,9 +330,7 @@ export class FastLane {
    * it. One function for all, not a closure and its context per connection.
    */
   static #onRead = function onLaneRead(this: Record<symbol, unknown>, n: number, buf: Buffer): boolean {
-    const lane = this[LANE] as FastLane
-    lane.#feed(buf.subarray(0, n))
-    lane.#o.onRead?.()
+    ;(this[LANE] as FastLane).#feed(buf.subarray(0, n))
     return true
   }
 

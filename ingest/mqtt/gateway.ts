@@ -161,8 +161,6 @@ export interface GatewayOptions {
   handOver?: HandOverClient
   /** Whether this process tells the operator about a listen queue the kernel keeps short (listen-queue.ts); in a cluster only one worker does (default true). */
   adviseListenQueue?: boolean
-  /** Told of each socket read the fast lane takes (a cluster worker's wake pacing, wake-pacer.ts). */
-  onRead?: () => void
 }
 
 /** What the gateway attaches to an aedes client once it is authenticated (and to a lean session's client). */
@@ -790,7 +788,6 @@ export class MqttGateway implements Component {
       publish: (client, p, done) => this.#take(client as Client, p, done),
       mayRead: (client) => this.#admission.mayRead((client as Client).conn),
       onAckWrite: () => void this.#counts.laneAckWrites++,
-      ...(this.#o.onRead ? { onRead: this.#o.onRead } : {}),
       resumeConnection: (client) => (client as SessionClient).citytwin?.lane?.resume(),
       onLeave: (client, reason) => {
         const session = (client as SessionClient).citytwin

@@ -21,7 +21,6 @@ import { RelayClient } from './relay.ts'
 import { READINGS_COLUMNS } from './telemetry.ts'
 import { resolveDeviceSecret } from './tokens.ts'
 import { workerSlot } from './worker-slot.ts'
-import { WakePacer } from './wake-pacer.ts'
 
 /** The ingest stage in one process; as an IngestSource, what the twin asks of it. */
 export interface MqttIngest extends IngestSource {
@@ -58,9 +57,7 @@ export async function createMqttIngest(store: Store, writerCfg: WriterConfig, so
   const registryWatch = new RegistryWatch({ client: store.client, registry: devices, since, refreshMs: config.denyListRefreshMs, ...(relayed ? {} : { onChanged: endChanged }) })
   if (relayed) followPrimaryRegistry(registryWatch, endChanged)
   if (relay) {
-    const pacer = config.workerWakePauseMs > 0 ? new WakePacer(config.workerWakePauseMs) : undefined
     const gateway = new MqttGateway({ config, devices, secret, readings: relay.sink('readings'), events: relay.sink('events'), deadLetters: relay.deadLetters(), lastSeq, denied, handOver: new HandOverClient(),
-      ...(pacer ? { onRead: pacer.noteRead } : {}),
       // One worker (the first slot, replacements included) speaks for all about the kernel's listen queue, which they share.
       adviseListenQueue: workerSlot() === 0 })
     gatewayRef = gateway
