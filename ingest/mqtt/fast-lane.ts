@@ -428,24 +428,20 @@ export class FastLane {
   }
 
   /**
-   * Keeps `buf` from `at`: moved to the front of `own` in place where `buf`
-   * is a view of the lane's own buffer (`own`, taken out of `#keep` for the
-   * parse), else copied (a socket read may be a view of `READ_BUFFER`,
-   * which the next read overwrites).
+   * Keeps `buf` from `at`, with nothing kept before it (`#feed` parses what
+   * was kept, and nothing reads the socket while it does): moved to the
+   * front of `own` in place where `buf` is a view of the lane's own buffer
+   * (`own`, taken out of `#keep` for the parse), else copied (a socket read
+   * may be a view of `READ_BUFFER`, which the next read overwrites).
    */
   #keepFrom(buf: Buffer, at: number, own: Buffer | undefined): void {
-    // Bytes kept while `buf` was parsed came after it (nothing reads the socket meanwhile; kept in order all the same).
-    const later = this.#keep ? Buffer.from(this.#keep.subarray(0, this.#keepLen)) : undefined
-    this.#keep = undefined
-    this.#keepLen = 0
-    if (own && !later) {
+    if (own) {
       own.copyWithin(0, at, buf.length)
       this.#keep = own
       this.#keepLen = buf.length - at
     } else {
       this.#append(buf.subarray(at))
     }
-    if (later) this.#append(later)
   }
 
   /** Keeps `buf` from `at` as bytes to parse once admission has room (`#keepFrom`); a PINGREQ among them is answered now. */
