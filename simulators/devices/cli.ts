@@ -159,7 +159,7 @@ export const simCommands: Command[] = [
       const nice = numberOption(values, 'nice') ?? SIM_NICE
       if (!(Number.isInteger(nice) && nice >= 0 && nice <= 19)) throw new UsageError('--nice must be a whole number from 0 to 19')
       let printedAt = 0
-      const summary = await runSimulation({ devices, processes, fleet: options, durationMs: durationS * 1000, dropAtMs: dropAtS === undefined ? undefined : dropAtS * 1000, nice }, (s) => {
+      const summary = await runSimulation({ devices, processes, fleet: options, durationMs: durationS * 1000, dropAtMs: dropAtS === undefined ? undefined : dropAtS * 1000, priority: lowerThanMe(nice) }, (s) => {
         // A line a second on a terminal (rewritten in place), every 5 s into a log.
         const now = performance.now()
         if (now - printedAt < (process.stderr.isTTY ? 1_000 : 5_000)) return
@@ -230,8 +230,13 @@ export interface SimulationRun {
    * for every device from now on.
    */
   control?: (s: SimSummary) => 'drop' | 'stop' | { rateScale: number } | undefined
-  /** How much lower than this process the simulator processes run (nice; default SIM_NICE): the load generator must not outrank the system. */
-  nice?: number
+  /**
+   * The nice value the simulator processes run at, itself, not steps below this process (default: SIM_NICE
+   * below this process): the load generator must not outrank the system. A benchmark that lowers its own
+   * process after starting the system gives the level measured from the system's, or its children would
+   * be lowered twice (to 19, under every part of the system, which is not the load it means to offer).
+   */
+  priority?: number
 }
 
 /** The longest the simulator processes may take to start before the run's clock starts without them. */
@@ -245,7 +250,7 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
   const finals = new Map<ChildProcess, FleetStats>()
   const cpu = new Map<ChildProcess, number>()
   const cpuMs = (): number => [...cpu.values()].reduce((a, b) => a + b, 0)
-  const priority = lowerThanMe(run.nice ?? SIM_NICE)
+  const priority = run.priority ?? lowerThanMe(SIM_NICE)
   const children: ChildProcess[] = []
   const slices: SimDevice[][] = []
   const started = performance.now()
