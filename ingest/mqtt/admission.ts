@@ -328,8 +328,9 @@ export class Admission {
       const conn = this.#ready[this.#head] as Connection
       this.#ready[this.#head++] = undefined as unknown as Connection // let it be collected once done
       conn.queued = false
-      const next = conn.waiting.shift()
-      if (conn.closed || !next) continue
+      // A connection that closed while queued holds the shared empty array, which is frozen: shift() would throw.
+      if (conn.closed || conn.waiting.length === 0) continue
+      const next = conn.waiting.shift() as Waiting
       this.#waiting--
       if (conn.waiting.length === 0) {
         this.#waitingConnections--

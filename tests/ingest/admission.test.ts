@@ -113,6 +113,26 @@ describe('Admission', () => {
     expect(a.closed(live)).toBe(false)
   })
 
+  it('passes over a connection that closed while queued for room, and gives the room to the next', async () => {
+    // Found at full city (2026-12-02): in a reconnect storm connections closed with packets waiting, and the
+    // next release threw inside the acknowledgement path for each (37,016 "acknowledging a stored message failed").
+    const a = new Admission({ maxInFlight: 1, window: 8 })
+    const [holder, gone, live] = [new PassThrough(), new PassThrough(), new PassThrough()]
+    for (const s of [holder, gone, live]) a.attach(s)
+    let release: () => void = () => undefined
+    a.admit(holder, (r) => (release = r))
+    a.admit(gone, () => undefined)
+    let liveRan = false
+    a.admit(live, () => (liveRan = true))
+    gone.destroy()
+    await new Promise((r) => setImmediate(r))
+    expect(() => release()).not.toThrow()
+    expect(liveRan).toBe(true)
+    expect(a.inFlight).toBe(1)
+    expect(a.waiting).toBe(0)
+    expect(a.waitingConnections).toBe(0)
+  })
+
   it('leaves the close to its caller when asked: detach drops what waits, and the stream has no listener of admission\'s own', async () => {
     const a = new Admission({ maxInFlight: 1, window: 8 })
     const [holder, gone] = [new PassThrough(), new PassThrough()]
