@@ -111,6 +111,20 @@ describe('the API thread', () => {
     expect(metrics).toMatch(/citytwin_api_auth_failures_total\{outcome="unknown_token"[^}]*\} [2-9]/)
   })
 
+  it('times each answer it gives on its own routes, a refusal included, and not what it passes on', async () => {
+    const count = (metrics: string, route: string): number => Number(new RegExp(`citytwin_api_answer_seconds_count\\{[^}]*route="${route}"[^}]*\\} (\\d+)`).exec(metrics)?.[1] ?? 0)
+    const before = await (await call('/metrics', { token: VIEWER })).text()
+    for (let i = 0; i < 3; i++) expect((await call('/api/city', { token: VIEWER })).status).toBe(200)
+    expect((await call('/api/city', { token: 'not-a-token-0123456789' })).status).toBe(401)
+    expect((await call('/api/health', { token: VIEWER })).status).toBe(200)
+    const after = await (await call('/metrics', { token: VIEWER })).text()
+    // The refusal above is answered as the route's 401: timed too, since it is the thread's own answer.
+    expect(count(after, 'GET /api/city') - count(before, 'GET /api/city')).toBe(4)
+    expect(after).toMatch(/citytwin_api_answer_seconds_bucket\{le="0\.001",[^}]*route="GET \/api\/city"[^}]*\} \d+/)
+    // /api/health is the main thread's: passed on, not timed here.
+    expect(after).not.toMatch(/citytwin_api_answer_seconds_count\{[^}]*route="GET \/api\/health"/)
+  })
+
   it('fails to start on a port already taken, with the port\'s error, and starts on a free one', async () => {
     const holder = createServer()
     await new Promise<void>((resolve) => holder.listen(0, '127.0.0.1', resolve))

@@ -13,7 +13,7 @@ import { CitytwinError, messageOf } from '../../../lib/errors.ts'
 import { logger } from '../../../lib/log.ts'
 import type { LiveTwin } from '../../state/live-twin.ts'
 import type { ApiConfig } from '../config.ts'
-import { authFailures, httpRequests } from '../metrics.ts'
+import { apiAnswerSeconds, authFailures, httpRequests } from '../metrics.ts'
 import type { Counts, FromFront, FrontData, ToFront, TwinMessage } from './protocol.ts'
 
 const log = logger('api-front')
@@ -39,6 +39,10 @@ export interface ApiFrontOptions {
 function addCounts(c: Counts): void {
   for (const [route, status, n] of c.requests) httpRequests.inc({ route, status }, n)
   for (const [outcome, n] of c.authFailures) authFailures.inc({ outcome }, n)
+  for (const [route, seconds] of c.answers) {
+    const timed = apiAnswerSeconds.labels({ route })
+    for (const s of seconds) timed.observe(s)
+  }
 }
 
 export class ApiFront {

@@ -35,7 +35,12 @@ export type ToFront =
 export interface Counts {
   requests: [string, string, number][]
   authFailures: [string, number][]
+  /** How long the thread took over the reads it answered itself, in seconds, by route label (at most ANSWERS_KEPT a route between two posts). */
+  answers: [string, number[]][]
 }
+
+/** Answer times a route keeps between two posts of the counts (one a second): beyond that they are counted, not timed. */
+export const ANSWERS_KEPT = 2_000
 
 export type FromFront =
   | { type: 'listening'; port: number }

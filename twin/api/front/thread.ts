@@ -22,7 +22,7 @@ import { mapReadRoutes } from '../map-routes.ts'
 import { isApiPath, serveStatic } from '../static.ts'
 import { twinReadRoutes } from '../twin-routes.ts'
 import { Backend } from './proxy.ts'
-import type { Counts, FromFront, FrontData, ToFront } from './protocol.ts'
+import { ANSWERS_KEPT, type Counts, type FromFront, type FrontData, type ToFront } from './protocol.ts'
 import { TwinReader } from './reader.ts'
 
 const log = logger('api-front')
@@ -38,10 +38,18 @@ let authFailures = new Map<string, number>()
 const bump = (m: Map<string, number>, k: string): void => {
   m.set(k, (m.get(k) ?? 0) + 1)
 }
+// How long each read answered here took, by route, until the next post.
+let answers = new Map<string, number[]>()
+const timed = (label: string, startedMs: number): void => {
+  let kept = answers.get(label)
+  if (!kept) answers.set(label, (kept = []))
+  if (kept.length < ANSWERS_KEPT) kept.push((performance.now() - startedMs) / 1000)
+}
 const takeCounts = (): Counts => {
-  const out: Counts = { requests: [...requests].map(([k, n]) => [...splitKey(k), n]), authFailures: [...authFailures] }
+  const out: Counts = { requests: [...requests].map(([k, n]) => [...splitKey(k), n]), authFailures: [...authFailures], answers: [...answers] }
   requests = new Map()
   authFailures = new Map()
+  answers = new Map()
   return out
 }
 const splitKey = (k: string): [string, string] => {
@@ -83,6 +91,8 @@ function callerOrRefusal(req: IncomingMessage, url: URL, address: string): Calle
 const isRefusal = (c: Caller | undefined | { refused: unknown }): c is { refused: unknown } => c !== undefined && 'refused' in c
 
 async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
+  // From here: draining the twin's messages (reader.current) is part of an answer's time.
+  const startedMs = performance.now()
   setSecurityHeaders(res)
   const address = req.socket.remoteAddress ?? ''
   let url: URL
@@ -110,6 +120,7 @@ async function handle(req: IncomingMessage, res: ServerResponse): Promise<void> 
     }
     counted(label, out.status)
     send(res, out)
+    timed(label, startedMs)
     return
   }
   if (match === undefined && data.staticDir !== undefined && (req.method === 'GET' || req.method === 'HEAD') && !isApiPath(url.pathname) && !mainThreadPath(url.pathname)) {
@@ -159,7 +170,7 @@ const server = createServer((req, res) => {
 server.on('upgrade', upgrade)
 
 const countsTimer = setInterval(() => {
-  if (requests.size > 0 || authFailures.size > 0) post({ type: 'counts', counts: takeCounts() })
+  if (requests.size > 0 || authFailures.size > 0 || answers.size > 0) post({ type: 'counts', counts: takeCounts() })
 }, 1_000)
 countsTimer.unref()
 
