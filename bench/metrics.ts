@@ -37,3 +37,30 @@ export function primaryMetric(text: string, name: string): number | undefined {
   for (const s of seriesOf(text, name)) if (!s.labels.includes('worker=')) return s.value
   return undefined
 }
+
+/**
+ * A histogram's cumulative counts by upper bound (`le`, +Inf as Infinity), summed over the series whose
+ * labels include each of `labels`: what `quantileAtMost` reads the difference of two scrapes from.
+ */
+export function histogramBuckets(text: string, name: string, ...labels: string[]): Map<number, number> {
+  const out = new Map<number, number>()
+  for (const s of seriesOf(text, `${name}_bucket`)) {
+    if (!labels.every((l) => s.labels.includes(l))) continue
+    const le = /le="([^"]+)"/.exec(s.labels)?.[1]
+    if (le === undefined) continue
+    const bound = le === '+Inf' ? Number.POSITIVE_INFINITY : Number(le)
+    out.set(bound, (out.get(bound) ?? 0) + s.value)
+  }
+  return out
+}
+
+/**
+ * Between two scrapes of a histogram (`before`, `after` from histogramBuckets): how many were observed,
+ * and the smallest bucket bound that holds the fraction `q` of them (an upper bound of that quantile).
+ */
+export function quantileAtMost(before: Map<number, number>, after: Map<number, number>, q: number): { n: number; atMost: number } {
+  const bounds = [...after.keys()].sort((a, b) => a - b)
+  const n = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0)
+  for (const le of bounds) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * n && n > 0) return { n, atMost: le }
+  return { n, atMost: Number.NaN }
+}

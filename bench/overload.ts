@@ -38,7 +38,7 @@ import { fetchTickets } from '../simulators/scenarios/cli.ts'
 import { quantile } from '../simulators/scenarios/evaluate.ts'
 import { DRAIN_MAX_S } from './ingest-city.ts'
 import { checkAcknowledged } from './loss.ts'
-import { metricSum, primaryMetric } from './metrics.ts'
+import { histogramBuckets, metricSum, primaryMetric, quantileAtMost } from './metrics.ts'
 import { startApiProbe } from './api-probe.ts'
 import { CpuLedger, gatewayWorkerPids, listenOverflows, memoryOf, processTree, somaxconn, waitForLine } from './proc.ts'
 
@@ -102,7 +102,11 @@ const systemLog = join(REPO, 'bench', 'results', `overload-${at.replace(/[:.]/g,
 mkdirSync(dirname(systemLog), { recursive: true })
 
 type Phase = 'connect' | 'drain' | 'base' | 'overload' | 'after'
-interface Mark { at: number; s: SimSummary; systemMs: number; rss: { primary: number; workers: number } }
+interface Mark {
+  at: number; s: SimSummary; systemMs: number; rss: { primary: number; workers: number }
+  /** The API thread's answer-time histogram per probed route, as of the latest scrape (histogramBuckets). */
+  answers: { city: Map<number, number>; grid: Map<number, number> }
+}
 interface Window {
   phase: Phase; atS: number; sentPerS: number; ackedPerS: number; p99Ms: number
   rssGiB: { primary: number; workers: number }; workers: number; workersReplaced: number; degraded: boolean; spells: number; openTickets: number
@@ -146,6 +150,9 @@ try {
   let openTickets = 0
   // The primary's event loop (prom-client's delay histogram, reset at each scrape): the longest wait and the p99 since the last read, the worst per window.
   const loopLag = { maxMs: 0, p99Ms: 0 }
+  // The API thread's own answer times (citytwin_api_answer_seconds), as of the latest scrape: what the thread spent, beside what the prober waited.
+  const answerRoutes = { city: 'route="GET /api/city"', grid: 'route="GET /api/grids/' } as const
+  let answers = { city: new Map<number, number>(), grid: new Map<number, number>() }
   const readState = async (): Promise<void> => {
     try {
       const answer = async (path: string): Promise<Response> => {
@@ -158,6 +165,7 @@ try {
       openTickets = metricSum(metrics, 'citytwin_tickets_open') ?? 0
       loopLag.maxMs = Math.max(loopLag.maxMs, 1000 * (primaryMetric(metrics, 'citytwin_process_nodejs_eventloop_lag_max_seconds') ?? 0))
       loopLag.p99Ms = Math.max(loopLag.p99Ms, 1000 * (primaryMetric(metrics, 'citytwin_process_nodejs_eventloop_lag_p99_seconds') ?? 0))
+      answers = { city: histogramBuckets(metrics, 'citytwin_api_answer_seconds', answerRoutes.city), grid: histogramBuckets(metrics, 'citytwin_api_answer_seconds', answerRoutes.grid) }
     } catch (e) {
       console.log(`  (could not read the system's state: ${String(e)})`)
     }
@@ -222,7 +230,7 @@ try {
   }
   const enter = (next: Phase | 'end', s: SimSummary): void => {
     closeWindow(s)
-    marks[next] = { at: performance.now(), s, systemMs: systemMs(), rss: rss() }
+    marks[next] = { at: performance.now(), s, systemMs: systemMs(), rss: rss(), answers }
     spellsAt[next] = { ...ingest }
     if (next !== 'end') {
       phase = next
@@ -303,6 +311,11 @@ try {
       rssGiB: { start: { primary: gib(a.rss.primary), workers: gib(a.rss.workers) }, end: { primary: gib(b.rss.primary), workers: gib(b.rss.workers) },
         max: { primary: Math.max(0, ...ws.map((w) => w.rssGiB.primary)), workers: Math.max(0, ...ws.map((w) => w.rssGiB.workers)) } },
       apiMs: Object.fromEntries(Object.entries(apiMs).filter(([k]) => k.startsWith(`${name} `)).map(([k, xs]) => [k.slice(name.length + 1), { n: xs.length, p50: msAt(xs, 0.5), p99: msAt(xs, 0.99) }])),
+      // In the thread, from its histogram (read every 5 s, so a phase's edges are within 5 s): the p99 as the bucket that holds it.
+      apiThreadMs: Object.fromEntries((['city', 'grid'] as const).map((k) => {
+        const t = quantileAtMost(a.answers[k], b.answers[k], 0.99)
+        return [k, { n: t.n, p99AtMost: t.atMost * 1000 }]
+      })),
     }
   }
   const over = spellsAt.overload
