@@ -57,9 +57,10 @@ describe('the API thread', () => {
   it('answers the twin\'s reads and the viewer\'s files while the main thread is busy, and the rest once it is free', async () => {
     const out = tempDir('citytwin-thread-')
     const file = (name: string) => join(out, `${name}.json`)
-    // Another process asks, so that asking needs nothing of this (blocked) thread.
+    // Another process asks, so that asking needs nothing of this (blocked) thread. Each answer is written
+    // whole and then renamed into place: this thread polls for the file, and could see it created but empty.
     const ask = (name: string, path: string) =>
-      `fetch(${JSON.stringify(api.url + path)}, { headers: { authorization: 'Bearer ${VIEWER}' } }).then(async (r) => fs.writeFileSync(${JSON.stringify(file(name))}, JSON.stringify({ status: r.status, body: await r.text() })))`
+      `fetch(${JSON.stringify(api.url + path)}, { headers: { authorization: 'Bearer ${VIEWER}' } }).then(async (r) => { fs.writeFileSync(${JSON.stringify(file(name) + '.part')}, JSON.stringify({ status: r.status, body: await r.text() })); fs.renameSync(${JSON.stringify(file(name) + '.part')}, ${JSON.stringify(file(name))}) })`
     const child = spawn(process.execPath, ['-e', `const fs = require('node:fs'); ${ask('health', '/api/health')}; ${ask('city', '/api/city')}; ${ask('grid', `/api/grids/${city.grids.find((g) => g.level === 'community')?.id}`)}; ${ask('page', '/')}`], { stdio: 'ignore' })
     const exited = new Promise((resolve) => child.on('exit', resolve))
     // The main thread busy (bounded), until the thread's answers are in.
