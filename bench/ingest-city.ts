@@ -25,7 +25,7 @@ import { generateCity } from '../simulators/city/generate.ts'
 import { writeCity } from '../registry/city-store.ts'
 import { lowerOwnThreads } from '../lib/priority.ts'
 import { harnessNice } from './proc.ts'
-import { defaultSources, randomPortOffset, runSimulation, SIM_NICE, type SimSummary } from '../simulators/devices/cli.ts'
+import { defaultSources, randomPortOffset, runSimulation, type SimSummary } from '../simulators/devices/cli.ts'
 import type { FleetOptions, SimDevice } from '../simulators/devices/fleet.ts'
 import { LatencyHistogram } from '../simulators/devices/latency.ts'
 import { openMigratedStore } from '../store/index.ts'
@@ -171,8 +171,7 @@ export async function runCityScale(o: CityRunOptions) {
   const startedAt = performance.now()
   const sinceS = (t: number): number => (performance.now() - t) / 1000
   const summary = await runSimulation({
-    // At SIM_NICE itself: this process is at the workers' nice by now, and SIM_NICE below it would be 19.
-    devices, processes: o.processes, fleet, cli: o.cli, ackedByDevice: true, priority: SIM_NICE,
+    devices, processes: o.processes, fleet, cli: o.cli, ackedByDevice: true,
     durationMs: (o.connectTimeoutS * 2 + DRAIN_MAX_S + o.steadyS + 60) * 1000,
     control: (s) => {
       if (performance.now() - printed > 10_000) {

@@ -59,8 +59,10 @@ export function histogramBuckets(text: string, name: string, ...labels: string[]
  * and the smallest bucket bound that holds the fraction `q` of them (an upper bound of that quantile).
  */
 export function quantileAtMost(before: Map<number, number>, after: Map<number, number>, q: number): { n: number; atMost: number } {
-  const bounds = [...after.keys()].sort((a, b) => a - b)
   const n = (after.get(Number.POSITIVE_INFINITY) ?? 0) - (before.get(Number.POSITIVE_INFINITY) ?? 0)
-  for (const le of bounds) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * n && n > 0) return { n, atMost: le }
-  return { n, atMost: Number.NaN }
+  if (n <= 0) return { n, atMost: Number.NaN }
+  const bounds = [...after.keys()].sort((a, b) => a - b)
+  // +Inf holds all n, so the loop always returns.
+  for (const le of bounds) if ((after.get(le) ?? 0) - (before.get(le) ?? 0) >= q * n) return { n, atMost: le }
+  return { n, atMost: Number.POSITIVE_INFINITY }
 }

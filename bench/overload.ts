@@ -239,8 +239,7 @@ try {
   }
 
   const summary = await runSimulation({
-    // At SIM_NICE itself: this process is at the workers' nice by now, and SIM_NICE below it would be 19.
-    devices, processes, fleet, cli, ackedByDevice: true, priority: SIM_NICE,
+    devices, processes, fleet, cli, ackedByDevice: true,
     durationMs: (o.connectTimeoutS + DRAIN_MAX_S + o.baseS + o.overloadS + o.afterS + 60) * 1000,
     control: (s) => {
       if (systemExit !== undefined) {

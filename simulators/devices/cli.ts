@@ -3,6 +3,7 @@
 // several loopback source addresses, and report connections, messages and
 // acknowledgement latency while it runs.
 import { fork, type ChildProcess } from 'node:child_process'
+import { getPriority } from 'node:os'
 import type { Command } from '../../lib/command.ts'
 import { numberOption, UsageError } from '../../lib/command.ts'
 import { loadConfig } from '../../lib/config.ts'
@@ -231,10 +232,10 @@ export interface SimulationRun {
    */
   control?: (s: SimSummary) => 'drop' | 'stop' | { rateScale: number } | undefined
   /**
-   * The nice value the simulator processes run at, itself, not steps below this process (default: SIM_NICE
-   * below this process): the load generator must not outrank the system. A benchmark that lowers its own
-   * process after starting the system gives the level measured from the system's, or its children would
-   * be lowered twice (to 19, under every part of the system, which is not the load it means to offer).
+   * The nice value the simulator processes run at, itself, not steps below this process: the load
+   * generator must not outrank the system. Default SIM_NICE, or this process's own where that is lower
+   * still. Not SIM_NICE below this process: a benchmark lowers itself once the system is up, and its
+   * children were then lowered twice (to 19, under every part of the system: not the load it means to offer).
    */
   priority?: number
 }
@@ -250,7 +251,7 @@ export async function runSimulation(run: SimulationRun, progress: (s: SimSummary
   const finals = new Map<ChildProcess, FleetStats>()
   const cpu = new Map<ChildProcess, number>()
   const cpuMs = (): number => [...cpu.values()].reduce((a, b) => a + b, 0)
-  const priority = run.priority ?? lowerThanMe(SIM_NICE)
+  const priority = run.priority ?? Math.max(SIM_NICE, getPriority())
   const children: ChildProcess[] = []
   const slices: SimDevice[][] = []
   const started = performance.now()

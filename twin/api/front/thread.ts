@@ -170,7 +170,7 @@ const server = createServer((req, res) => {
 server.on('upgrade', upgrade)
 
 const countsTimer = setInterval(() => {
-  if (requests.size > 0 || authFailures.size > 0 || answers.size > 0) post({ type: 'counts', counts: takeCounts() })
+  if (requests.size > 0 || authFailures.size > 0) post({ type: 'counts', counts: takeCounts() })
 }, 1_000)
 countsTimer.unref()
 
