@@ -65,10 +65,19 @@ const STRIDE = 7
  * sums twice over; as objects they would be promoted and marked by every
  * major collection of the process that also serves the API, as numbers in
  * one array they are not traced at all.
+ *
+ * A key's slot is found by its ordinal (Ordinals), a small integer, in an
+ * Int32Array: no hash table a bucket. Until 2026-12-02 a bucket kept a
+ * Map from the key itself (community * 2^20 + kind, a heap number above
+ * 2^31), and at full city that lookup was a fifth of the primary's main
+ * thread (a CPU profile at 219,300 devices): a Map of half a million
+ * entries a minute, one cache miss after another, and a number boxed a row.
  */
 class Bucket {
   readonly at: number
-  readonly #slots = new Map<number, number>()
+  /** Slot + 1 of each ordinal (0: none yet), grown with the ordinals. */
+  #slotOf = new Int32Array(256)
+  #size = 0
   #data = new Float64Array(STRIDE * 64)
 
   constructor(at: number) {
@@ -76,14 +85,14 @@ class Bucket {
   }
 
   get size(): number {
-    return this.#slots.size
+    return this.#size
   }
 
-  /** Adds a sum to its key's: one reading's (n 1, its value thrice), a minute's folded into its hour, a flush's given back, the store's. */
-  addSum(key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
-    const slot = this.#slots.get(key)
-    if (slot === undefined) {
-      this.#put(key, street, district, n, total, lo, hi)
+  /** Adds a sum to its key's (of ordinal `ordinal`): one reading's (n 1, its value thrice), a minute's folded into its hour, a flush's given back, the store's. */
+  addSum(ordinal: number, key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
+    const slot = ordinal < this.#slotOf.length ? (this.#slotOf[ordinal] as number) - 1 : -1
+    if (slot < 0) {
+      this.#put(ordinal, key, street, district, n, total, lo, hi)
       return
     }
     const d = this.#data
@@ -94,14 +103,19 @@ class Bucket {
     if (hi > (d[o + HI] as number)) d[o + HI] = hi
   }
 
-  #put(key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
-    const slot = this.#slots.size
+  #put(ordinal: number, key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
+    if (ordinal >= this.#slotOf.length) {
+      const grown = new Int32Array(Math.max(ordinal + 1, this.#slotOf.length * 2))
+      grown.set(this.#slotOf)
+      this.#slotOf = grown
+    }
+    const slot = this.#size++
     if ((slot + 1) * STRIDE > this.#data.length) {
       const grown = new Float64Array(this.#data.length * 2)
       grown.set(this.#data)
       this.#data = grown
     }
-    this.#slots.set(key, slot)
+    this.#slotOf[ordinal] = slot + 1
     const o = slot * STRIDE
     const d = this.#data
     d[o + KEY] = key
@@ -116,6 +130,33 @@ class Bucket {
   /** The sums in the order their keys came, STRIDE numbers each (the fields above), up to `size * STRIDE`: read in place, no view a sum. */
   get data(): Float64Array {
     return this.#data
+  }
+}
+
+/**
+ * A small integer for each key (community grid, device type and metric)
+ * seen, given in the order they come, so that a bucket finds a key's slot
+ * by index. The communities are a Map of tens of thousands of entries (the
+ * city's 19,136 community grids), each with an Int32Array by kind: small
+ * enough to stay in the cache, where a Map of every key was not.
+ */
+class Ordinals {
+  readonly #byCommunity = new Map<number, Int32Array>()
+  #count = 0
+
+  /** The ordinal of `kind` in `community` (ordinal + 1 kept, 0: none yet). */
+  of(community: number, kind: number): number {
+    let kinds = this.#byCommunity.get(community)
+    if (kinds === undefined || kind >= kinds.length) {
+      const grown = new Int32Array(Math.max(16, kind + 1, (kinds?.length ?? 0) * 2))
+      if (kinds) grown.set(kinds)
+      kinds = grown
+      this.#byCommunity.set(community, kinds)
+    }
+    const o = kinds[kind] as number
+    if (o > 0) return o - 1
+    kinds[kind] = ++this.#count
+    return this.#count - 1
   }
 }
 
@@ -150,6 +191,7 @@ export class RollupSums {
   readonly #kinds = new Map<string, Map<string, number>>()
   /** The device type and metric of each of those numbers. */
   readonly #kindNames: [type: string, metric: string][] = []
+  readonly #ordinals = new Ordinals()
   /** Highest position of what has been added (0: none). */
   position = 0
 
@@ -169,7 +211,7 @@ export class RollupSums {
     return n
   }
 
-  #key(community: number, type: string, metric: string): number {
+  #kind(type: string, metric: string): number {
     let metrics = this.#kinds.get(type)
     if (!metrics) {
       metrics = new Map()
@@ -181,8 +223,21 @@ export class RollupSums {
       this.#kindNames.push([type, metric])
       metrics.set(metric, kind)
     }
-    // Exact below 2^53: grid ids are UInt32, and there are far fewer than 2^20 kinds.
-    return community * 1_048_576 + kind
+    return kind
+  }
+
+  /** Adds a sum to `bucket` under its key (community, type, metric). */
+  #addTo(bucket: Bucket, community: number, type: string, metric: string, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
+    const kind = this.#kind(type, metric)
+    // The key as a row's fields: exact below 2^53, grid ids are UInt32 and there are far fewer than 2^20 kinds.
+    bucket.addSum(this.#ordinals.of(community, kind), community * 1_048_576 + kind, street, district, n, total, lo, hi)
+  }
+
+  /** Adds a bucket's sum at `o` of its data (a minute's, to its hour). */
+  #fold(into: Bucket, d: Float64Array, o: number): void {
+    const key = d[o + KEY] as number
+    const kind = key % 1_048_576
+    into.addSum(this.#ordinals.of((key - kind) / 1_048_576, kind), key, d[o + STREET] as number, d[o + DISTRICT] as number, d[o + N] as number, d[o + TOTAL] as number, d[o + LO] as number, d[o + HI] as number)
   }
 
   add(rows: readonly Row[], position: number | undefined): void {
@@ -193,7 +248,7 @@ export class RollupSums {
       // A write's rows are mostly of one minute.
       if (bucket?.at !== at) bucket = bucketOf(this.#minutes, at)
       const value = r[c.value] as number
-      bucket.addSum(this.#key(r[c.community] as number, r[c.type] as string, r[c.metric] as string), r[c.street] as number, r[c.district] as number, 1, value, value, value)
+      this.#addTo(bucket, r[c.community] as number, r[c.type] as string, r[c.metric] as string, r[c.street] as number, r[c.district] as number, 1, value, value, value)
     }
     if (position !== undefined && position > this.position) this.position = position
   }
@@ -204,7 +259,7 @@ export class RollupSums {
    */
   addSums(rows: readonly StoreSum[], position: number): void {
     for (const [at, community, metric, type, street, district, n, total, lo, hi] of rows) {
-      bucketOf(this.#minutes, at).addSum(this.#key(community, type, metric), street, district, n, total, lo, hi)
+      this.#addTo(bucketOf(this.#minutes, at), community, type, metric, street, district, n, total, lo, hi)
     }
     if (position > this.position) this.position = position
   }
@@ -250,7 +305,7 @@ export class RollupSums {
       const hour = bucketOf(hours, Math.floor(m.at / 3_600) * 3_600)
       const d = m.data
       for (let o = 0; o < m.size * STRIDE; o += STRIDE) {
-        hour.addSum(d[o + KEY] as number, d[o + STREET] as number, d[o + DISTRICT] as number, d[o + N] as number, d[o + TOTAL] as number, d[o + LO] as number, d[o + HI] as number)
+        this.#fold(hour, d, o)
         minuteRows.push(this.#rowOf(m.at, d, o))
         if (++n % sliceKeys === 0) yield
       }
@@ -283,7 +338,7 @@ export class RollupSums {
     const [minutes, hours] = taken
     const back = written === 0 ? { rows: minutes?.rows ?? [], into: this.#minutes } : { rows: written === 1 ? hours?.rows ?? [] : [], into: this.#hoursBack }
     for (const [at, community, metric, type, street, district, n, total, lo, hi] of back.rows as [number, number, string, string, number, number, number, number, number, number][]) {
-      bucketOf(back.into, at).addSum(this.#key(community, type, metric), street, district, n, total, lo, hi)
+      this.#addTo(bucketOf(back.into, at), community, type, metric, street, district, n, total, lo, hi)
     }
   }
 }

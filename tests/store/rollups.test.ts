@@ -5,6 +5,7 @@
 // counts once.
 import { join } from 'node:path'
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
+import fc from 'fast-check'
 import { READINGS_COLUMNS } from '../../ingest/mqtt/telemetry.ts'
 import { PositionClock } from '../../lib/bus/position.ts'
 import { loadConfig } from '../../lib/config.ts'
@@ -185,6 +186,49 @@ describe('roll-ups', () => {
     expect(third[0]?.rows).toEqual([[minuteOf, 4, 'temperature_c', 'smoke', 3, 2, 1, 9, 9, 9]])
     expect(third[1]?.rows).toEqual([[hourOf, 4, 'temperature_c', 'smoke', 3, 2, 4, 22, 1, 9]])
     expect(sums.position).toBe(12)
+  })
+
+  it('sum every key as a plain model does: many communities (UInt32 ids among them) and kinds, over minutes and their hour', () => {
+    fc.assert(
+      fc.property(
+        fc.array(
+          fc.record({
+            s: fc.integer({ min: 0, max: 179 }),
+            community: fc.oneof(fc.integer({ min: 1, max: 400 }), fc.constantFrom(2 ** 31 + 7, 4_294_967_295)),
+            kind: fc.integer({ min: 0, max: 40 }),
+            v: fc.integer({ min: -500, max: 500 }),
+          }),
+          { maxLength: 400 },
+        ),
+        (readings) => {
+          const sums = new RollupSums(READINGS_COLUMNS)
+          const model = new Map<string, [number, number, string, string, number, number, number, number, number, number]>()
+          const keep = (at: number, community: number, metric: string, n: number, v: number): void => {
+            const k = `${at}|${community}|${metric}`
+            const m = model.get(k)
+            if (!m) model.set(k, [at, community, metric, 'smoke', 3, 2, n, v, v, v])
+            else model.set(k, [at, community, metric, 'smoke', 3, 2, m[6] + n, m[7] + v, Math.min(m[8], v), Math.max(m[9], v)])
+          }
+          for (const { s, community, kind, v } of readings) {
+            const metric = `m${kind}`
+            sums.add([[t + s * 1000, 'D1', 'smoke', metric, v, s, 5, community, 3, 2, t]], 1)
+            keep(Math.floor((t + s * 1000) / 60_000) * 60, community, metric, 1, v)
+          }
+          const minutes = [...model.values()]
+          model.clear()
+          for (const [, community, metric, , , , n, total, lo, hi] of minutes) {
+            const k = `${Math.floor(t / 3_600_000) * 3_600}|${community}|${metric}`
+            const m = model.get(k)
+            model.set(k, m ? [m[0], community, metric, 'smoke', 3, 2, m[6] + n, m[7] + total, Math.min(m[8], lo), Math.max(m[9], hi)] : [Math.floor(t / 3_600_000) * 3_600, community, metric, 'smoke', 3, 2, n, total, lo, hi])
+          }
+          const order = (rows: unknown[][]) => [...rows].sort((a, b) => String(a.slice(0, 3)).localeCompare(String(b.slice(0, 3))))
+          const [m, h] = sums.take()
+          expect(order(m?.rows ?? [])).toEqual(order(minutes))
+          expect(order(h?.rows ?? [])).toEqual(order([...model.values()]))
+        },
+      ),
+      { numRuns: 200 },
+    )
   })
 
   it('take a large flush a slice at a time: the same rows as at once, a turn of the loop between, and what arrives meanwhile kept for the next', async () => {
