@@ -15,14 +15,23 @@
 // later (docs/benchmarks.md). Kept to measure the herd on other machines
 // and Node versions (newer ones can give each listener SO_REUSEPORT).
 //
+// `--listening 0` measures the other way out of the herd: the primary alone
+// accepts (one epoll, nice 0) and passes each socket, unread, to the workers
+// in turn over node's IPC, as cluster's round robin and the gateway's
+// hand-over do. On dev (2026-12-03) that cost far more than the herd: 380
+// to 410 µs a connection in the workers and 70 to 75 in the primary,
+// against 243 to 272 with all 13 listening: node's IPC takes a message, a
+// handle wrapped and an acknowledgement back for every socket, and keeps
+// one handle in flight at a time.
+//
 // Each worker answers a connection's first byte and holds it, like a
 // gateway answering a CONNECT; the client opens the connections at a fixed
 // rate from a process of its own at nice 15, below the workers, then closes
 // them all. The figure is the workers' CPU (user and system, /proc) over
 // the whole round divided by the connections, with the client's beside it.
 //
-// Usage: npm run bench:accept -- [--workers W] [--listening 1,2,13] [--connections N] [--rate R] [--rounds K]
-//   defaults: 13 workers (the city's), 1, 2 and 13 of them listening,
+// Usage: npm run bench:accept -- [--workers W] [--listening 0,1,2,13] [--connections N] [--rate R] [--rounds K]
+//   defaults: 13 workers (the city's), 1, 2 and 13 of them listening (0: the primary accepts and passes),
 //   10,000 connections at 2,000 a second, two rounds of each, alternated.
 import cluster from 'node:cluster'
 import { spawn } from 'node:child_process'
@@ -52,7 +61,18 @@ function cpuMs(pid: number): number {
 function worker(): void {
   let server: Server | undefined
   const held: Socket[] = []
-  process.on('message', (m: { listen?: boolean }) => {
+  process.on('message', (m: { listen?: boolean; handed?: boolean }, handle?: unknown) => {
+    if (m.handed && handle) {
+      // Passed by the primary, unread (it accepted with pauseOnConnect).
+      const s = handle as Socket
+      s.setNoDelay(true)
+      s.once('data', () => s.write('k'))
+      s.on('error', () => undefined)
+      s.on('close', () => held.splice(held.indexOf(s), 1))
+      held.push(s)
+      s.resume()
+      return
+    }
     if (m.listen && !server) {
       server = createServer((s) => {
         s.setNoDelay(true)
@@ -104,6 +124,17 @@ async function client(): Promise<void> {
 
 /** One round: `listening` of the pool listen, the client connects and closes; the workers' and the client's CPU. */
 async function round(pool: ReturnType<typeof cluster.fork>[], listening: number, port: number): Promise<string> {
+  // listening 0: the primary accepts and passes each socket, unread, to the workers in turn.
+  let primaryServer: Server | undefined
+  if (listening === 0) {
+    let next = 0
+    primaryServer = createServer({ pauseOnConnect: true }, (s) => {
+      const w = pool[next++ % pool.length]
+      w?.send({ handed: true }, s)
+    })
+    await new Promise<void>((r) => primaryServer?.listen(port, '127.0.0.1', 4096, r))
+  }
+  const primaryBefore = cpuMs(process.pid)
   await Promise.all(pool.slice(0, listening).map((w) => new Promise<void>((resolve) => {
     const on = (m: { listening?: boolean }): void => {
       if (!m.listening) return
@@ -121,16 +152,19 @@ async function round(pool: ReturnType<typeof cluster.fork>[], listening: number,
   await new Promise((r) => c.on('exit', r))
   // The workers see the closes: give them a moment to finish with them.
   await new Promise((r) => setTimeout(r, 500))
-  const used = pool.reduce((a, w, i) => a + cpuMs(w.process.pid ?? 0) - (before[i] ?? 0), 0)
+  const primaryMs = listening === 0 ? cpuMs(process.pid) - primaryBefore : 0
+  await new Promise((r) => (primaryServer ? primaryServer.close(r) : r(null)))
+  const used = pool.reduce((a, w, i) => a + cpuMs(w.process.pid ?? 0) - (before[i] ?? 0), primaryMs)
   const n = Number(values.connections)
   const r = JSON.parse(out.trim().split('\n').at(-1) ?? '{}') as { answered?: number; errors?: number; cpuMs?: number }
   const clientMs = r.cpuMs ?? 0
-  return `  ${String(listening).padStart(2)} of ${pool.length} listening: ${r.answered ?? 0} answered, ${r.errors ?? 0} errors in ${((performance.now() - started) / 1000).toFixed(1)} s; workers ${used} ms of CPU, ${Math.round((used * 1000) / n)} µs a connection; client (nice 15) ${clientMs} ms, ${Math.round((clientMs * 1000) / n)} µs a connection`
+  const who = listening === 0 ? `primary accepting, passing to ${pool.length} (primary ${primaryMs} ms)` : `${String(listening).padStart(2)} of ${pool.length} listening`
+  return `  ${who}: ${r.answered ?? 0} answered, ${r.errors ?? 0} errors in ${((performance.now() - started) / 1000).toFixed(1)} s; workers ${used} ms of CPU, ${Math.round((used * 1000) / n)} µs a connection; client (nice 15) ${clientMs} ms, ${Math.round((clientMs * 1000) / n)} µs a connection`
 }
 
 async function main(): Promise<void> {
   const n = Number(values.workers)
-  const counts = String(values.listening).split(',').map(Number).filter((k) => k >= 1 && k <= n)
+  const counts = String(values.listening).split(',').map(Number).filter((k) => k >= 0 && k <= n)
   const rounds = Number(values.rounds)
   // A free port for all rounds: each round forks its own pool, so no worker that listened before is left holding the socket.
   const probe = createServer()
