@@ -5,24 +5,29 @@
 // no SO_REUSEPORT, so each new connection wakes every worker that listens,
 // and all but one find nothing to accept.
 //
-// On an idle machine that waste is large (13 listening cost the workers
-// about twice what one does a connection, 2026-12-02), yet the gateway
-// keeps every worker below its share listening: with only the two least
-// loaded accepting, the whole city's reconnect storm took 250 s instead of
-// 122 to 162, because on two saturated cores a few processes at nice 10
-// get a few shares of the CPU, drain the kernel's listen queue too slowly,
-// and it drops SYNs (658,436 in that storm) that devices retry seconds
-// later (docs/benchmarks.md). Kept to measure the herd on other machines
-// and Node versions (newer ones can give each listener SO_REUSEPORT).
+// 13 listening cost the workers two to three times what one does a
+// connection (2026-12-02). That was put down to the herd, but it is the
+// spread: with `--reuse-port` (Node 22.12 on) each listening worker has a
+// socket of its own and the kernel wakes only the one it gives the
+// connection to, and 13 cost as much (251 and 272 µs a connection against
+// 271 shared, on Node 22.23 in the same hour, 2026-12-03): a worker woken
+// for one connection pays for the wake, where one worker taking them all
+// takes several a wake. So a newer Node's SO_REUSEPORT would not make the
+// gateway's connections cheaper. With only the two least loaded accepting,
+// the whole city's reconnect storm took 250 s instead of 122 to 162,
+// because on two saturated cores a few processes at nice 10 get a few
+// shares of the CPU, drain the kernel's listen queue too slowly, and it
+// drops SYNs (658,436 in that storm) that devices retry seconds later
+// (docs/benchmarks.md); the gateway keeps every worker below its share
+// listening.
 //
-// `--listening 0` measures the other way out of the herd: the primary alone
-// accepts (one epoll, nice 0) and passes each socket, unread, to the workers
-// in turn over node's IPC, as cluster's round robin and the gateway's
-// hand-over do. On dev (2026-12-03) that cost far more than the herd: 380
-// to 410 µs a connection in the workers and 70 to 75 in the primary,
-// against 243 to 272 with all 13 listening: node's IPC takes a message, a
-// handle wrapped and an acknowledgement back for every socket, and keeps
-// one handle in flight at a time.
+// `--listening 0`: the primary alone accepts (one epoll, nice 0) and passes
+// each socket, unread, to the workers in turn over node's IPC, as
+// cluster's round robin and the gateway's hand-over do. On dev (2026-12-03)
+// that cost far more: 380 to 410 µs a connection in the workers and 70 to
+// 75 in the primary, against 243 to 272 with all 13 listening: node's IPC
+// takes a message, a handle wrapped and an acknowledgement back for every
+// socket, and keeps one handle in flight at a time.
 //
 // Each worker answers a connection's first byte and holds it, like a
 // gateway answering a CONNECT; the client opens the connections at a fixed
@@ -30,9 +35,10 @@
 // them all. The figure is the workers' CPU (user and system, /proc) over
 // the whole round divided by the connections, with the client's beside it.
 //
-// Usage: npm run bench:accept -- [--workers W] [--listening 0,1,2,13] [--connections N] [--rate R] [--rounds K]
+// Usage: npm run bench:accept -- [--workers W] [--listening 0,1,2,13] [--connections N] [--rate R] [--rounds K] [--reuse-port]
 //   defaults: 13 workers (the city's), 1, 2 and 13 of them listening (0: the primary accepts and passes),
 //   10,000 connections at 2,000 a second, two rounds of each, alternated.
+//   --reuse-port needs Node 22.12 or later: run this file with such a node (`node --import tsx bench/accept.ts --reuse-port`).
 import cluster from 'node:cluster'
 import { spawn } from 'node:child_process'
 import { readFileSync } from 'node:fs'
@@ -48,8 +54,15 @@ const { values } = parseArgs({
     connections: { type: 'string', default: '10000' },
     rate: { type: 'string', default: '2000' },
     rounds: { type: 'string', default: '2' },
+    'reuse-port': { type: 'boolean', default: false },
   },
 })
+
+/** Whether this Node can give each listener a socket of its own with SO_REUSEPORT (`reusePort`, 22.12 and 23.1 on). */
+function hasReusePort(): boolean {
+  const [major = 0, minor = 0] = process.versions.node.split('.').map(Number)
+  return major > 23 || (major === 23 && minor >= 1) || (major === 22 && minor >= 12)
+}
 
 /** CPU a process has used, user and system, in ms (/proc/PID/stat, clock ticks of 10 ms). */
 function cpuMs(pid: number): number {
@@ -81,7 +94,10 @@ function worker(): void {
         s.on('close', () => held.splice(held.indexOf(s), 1))
         held.push(s)
       })
-      server.listen(Number(values.port), '127.0.0.1', 4096, () => process.send?.({ listening: true }))
+      const ready = (): void => void process.send?.({ listening: true })
+      // --reuse-port: a socket of this worker's own, the kernel spreading connections over them; no herd.
+      if (values['reuse-port']) server.listen({ port: Number(values.port), host: '127.0.0.1', backlog: 4096, exclusive: true, reusePort: true }, ready)
+      else server.listen(Number(values.port), '127.0.0.1', 4096, ready)
     }
   })
   // A message sent before the listener above is set would be lost: the primary waits for this.
@@ -163,6 +179,7 @@ async function round(pool: ReturnType<typeof cluster.fork>[], listening: number,
 }
 
 async function main(): Promise<void> {
+  if (values['reuse-port'] && !hasReusePort()) throw new Error(`--reuse-port needs Node 22.12 or later (net's reusePort); this is ${process.version}`)
   const n = Number(values.workers)
   const counts = String(values.listening).split(',').map(Number).filter((k) => k >= 0 && k <= n)
   const rounds = Number(values.rounds)
@@ -170,7 +187,8 @@ async function main(): Promise<void> {
   const probe = createServer()
   const port = await new Promise<number>((r) => probe.listen(0, '127.0.0.1', () => r((probe.address() as { port: number }).port)))
   await new Promise((r) => probe.close(r))
-  console.log(`bench:accept: ${n} worker processes sharing one listening socket (node:cluster, SCHED_NONE), ${values.connections} connections at ${values.rate}/s each round, answered and held, then closed; the client at nice 15`)
+  const how = values['reuse-port'] ? 'each listening one with a socket of its own (SO_REUSEPORT)' : 'sharing one listening socket (node:cluster, SCHED_NONE)'
+  console.log(`bench:accept: ${n} worker processes ${how}, ${values.connections} connections at ${values.rate}/s each round, answered and held, then closed; the client at nice 15`)
   cluster.schedulingPolicy = cluster.SCHED_NONE
   cluster.setupPrimary({ exec: import.meta.filename, args: ['--role', 'worker', '--port', String(port)], execArgv: process.execArgv })
   for (let r = 0; r < rounds; r++) {
