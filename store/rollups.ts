@@ -57,6 +57,10 @@ const TOTAL = 4
 const LO = 5
 const HI = 6
 const STRIDE = 7
+/** A bucket indexes its keys by an array once it holds a sum for at least one in this many ordinals up to its highest (the array then costs at most 4 * this bytes a sum)... */
+const DENSE_EVERY = 32
+/** ...and at least this many sums: below it a map is as quick and smaller. */
+const MIN_DENSE_SUMS = 64
 
 /**
  * The sums of one bucket (a minute or an hour), one slot per key, in one
@@ -72,11 +76,24 @@ const STRIDE = 7
  * 2^31), and at full city that lookup was a fifth of the primary's main
  * thread (a CPU profile at 219,300 devices): a Map of half a million
  * entries a minute, one cache miss after another, and a number boxed a row.
+ *
+ * An array by ordinal costs 4 bytes for every ordinal up to the highest
+ * the bucket holds, whatever it holds: a minute of late readings (a device
+ * sending a day's backlog opens 1,440 of them in one flush) would cost
+ * megabytes for a few sums each, 5.5 GB for one device's day in a review's
+ * test. So a bucket keeps its ordinals in a small Map (small integers as
+ * keys, nothing boxed) while it is sparse, and takes the array once it
+ * holds at least one sum for every DENSE_EVERY ordinals up to its highest:
+ * the index then costs at most 4 * DENSE_EVERY bytes a sum.
  */
 class Bucket {
   readonly at: number
-  /** Slot + 1 of each ordinal (0: none yet), grown with the ordinals. */
-  #slotOf = new Int32Array(256)
+  /** Slot + 1 of each ordinal (0: none yet), while the bucket is dense. */
+  #slotOf: Int32Array | undefined
+  /** The slot of each ordinal, while the bucket is sparse. */
+  #sparse: Map<number, number> | undefined = new Map()
+  /** The highest ordinal held. */
+  #top = -1
   #size = 0
   #data = new Float64Array(STRIDE * 64)
 
@@ -90,7 +107,7 @@ class Bucket {
 
   /** Adds a sum to its key's (of ordinal `ordinal`): one reading's (n 1, its value thrice), a minute's folded into its hour, a flush's given back, the store's. */
   addSum(ordinal: number, key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
-    const slot = ordinal < this.#slotOf.length ? (this.#slotOf[ordinal] as number) - 1 : -1
+    const slot = this.#slotOf ? (ordinal < this.#slotOf.length ? (this.#slotOf[ordinal] as number) - 1 : -1) : (this.#sparse?.get(ordinal) ?? -1)
     if (slot < 0) {
       this.#put(ordinal, key, street, district, n, total, lo, hi)
       return
@@ -104,18 +121,13 @@ class Bucket {
   }
 
   #put(ordinal: number, key: number, street: number, district: number, n: number, total: number, lo: number, hi: number): void {
-    if (ordinal >= this.#slotOf.length) {
-      const grown = new Int32Array(Math.max(ordinal + 1, this.#slotOf.length * 2))
-      grown.set(this.#slotOf)
-      this.#slotOf = grown
-    }
     const slot = this.#size++
     if ((slot + 1) * STRIDE > this.#data.length) {
       const grown = new Float64Array(this.#data.length * 2)
       grown.set(this.#data)
       this.#data = grown
     }
-    this.#slotOf[ordinal] = slot + 1
+    this.#index(ordinal, slot)
     const o = slot * STRIDE
     const d = this.#data
     d[o + KEY] = key
@@ -125,6 +137,50 @@ class Bucket {
     d[o + TOTAL] = total
     d[o + LO] = lo
     d[o + HI] = hi
+  }
+
+  /** Records `slot` as `ordinal`'s (this.#size already counts it), in the array or the map, whichever the bucket's density asks for. */
+  #index(ordinal: number, slot: number): void {
+    if (ordinal > this.#top) this.#top = ordinal
+    const dense = this.#size >= MIN_DENSE_SUMS && this.#size * DENSE_EVERY > this.#top
+    if (this.#slotOf) {
+      if (ordinal >= this.#slotOf.length) {
+        if (!dense) {
+          this.#toSparse()
+        } else {
+          // Room to grow into, within what the density allows.
+          const grown = new Int32Array(Math.min(Math.max(ordinal + 1, this.#slotOf.length * 2), this.#size * DENSE_EVERY))
+          grown.set(this.#slotOf)
+          this.#slotOf = grown
+        }
+      }
+      if (this.#slotOf) {
+        this.#slotOf[ordinal] = slot + 1
+        return
+      }
+    }
+    const sparse = this.#sparse ?? new Map<number, number>()
+    this.#sparse = sparse
+    sparse.set(ordinal, slot)
+    if (dense) this.#toDense()
+  }
+
+  #toDense(): void {
+    const slotOf = new Int32Array(Math.min(2 * (this.#top + 1), this.#size * DENSE_EVERY))
+    for (const [ordinal, slot] of this.#sparse ?? []) slotOf[ordinal] = slot + 1
+    this.#slotOf = slotOf
+    this.#sparse = undefined
+  }
+
+  #toSparse(): void {
+    const sparse = new Map<number, number>()
+    const slotOf = this.#slotOf ?? new Int32Array(0)
+    for (let ordinal = 0; ordinal < slotOf.length; ordinal++) {
+      const s = slotOf[ordinal] as number
+      if (s > 0) sparse.set(ordinal, s - 1)
+    }
+    this.#sparse = sparse
+    this.#slotOf = undefined
   }
 
   /** The sums in the order their keys came, STRIDE numbers each (the fields above), up to `size * STRIDE`: read in place, no view a sum. */

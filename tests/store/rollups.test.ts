@@ -231,6 +231,50 @@ describe('roll-ups', () => {
     )
   })
 
+  it('keep a bucket small when it holds few sums of high ordinals: a day of one device\'s late readings after a whole minute of the city', () => {
+    const sums = new RollupSums(READINGS_COLUMNS)
+    // 100,000 keys seen once, so that later keys have high ordinals.
+    sums.add(Array.from({ length: 100_000 }, (_, c) => [t, 'D1', 'smoke', 'temperature_c', 1, 1, 5, c, 3, 2, t]), 1)
+    sums.take()
+    const before = process.memoryUsage().arrayBuffers
+    // One device of the last community replays a day: 1,440 minutes, one sum each, in one flush.
+    const day = t - 86_400_000
+    sums.add(Array.from({ length: 1_440 }, (_, m) => [day + m * 60_000, 'D1', 'smoke', 'temperature_c', m, 2, 5, 99_999, 3, 2, day]), 2)
+    const grown = process.memoryUsage().arrayBuffers - before
+    // Each bucket's own sums: a few KB. An index by ordinal in each would be 1,440 arrays of 100,000 entries (over 500 MB).
+    expect(grown).toBeLessThan(64 * 2 ** 20)
+    const [m, h] = sums.take()
+    expect(m?.rows).toHaveLength(1_440)
+    expect(h?.rows).toHaveLength(25)
+    expect((m?.rows ?? []).reduce((a, r) => a + (r[7] as number), 0)).toBe((1_439 * 1_440) / 2)
+  })
+
+  it('sum alike whichever way a bucket indexes its keys: dense, sparse again for a far key, dense again', () => {
+    const sums = new RollupSums(READINGS_COLUMNS)
+    // Ordinals 0 to 4,999 (communities 1 to 5,000), then taken away.
+    sums.add(Array.from({ length: 5_000 }, (_, k) => [t, 'D1', 'smoke', 'temperature_c', 1, 1, 5, k + 1, 3, 2, t]), 1)
+    sums.take()
+    const model = new Map<number, [n: number, total: number, lo: number, hi: number]>()
+    const at = t + 60_000
+    const add = (communities: number[], v: number): void => {
+      sums.add(communities.map((c) => [at, 'D1', 'smoke', 'temperature_c', v, 1, 5, c, 3, 2, at]), 2)
+      for (const c of communities) {
+        const m = model.get(c)
+        model.set(c, m ? [m[0] + 1, m[1] + v, Math.min(m[2], v), Math.max(m[3], v)] : [1, v, v, v])
+      }
+    }
+    const range = (from: number, to: number): number[] => Array.from({ length: to - from + 1 }, (_, k) => from + k)
+    add(range(1, 100), 3) // 100 sums of low ordinals: dense
+    add([5_000], 7) // a far ordinal: sparse again
+    add(range(101, 3_000), 5) // enough to be dense again
+    add([...range(1, 100), 5_000, 2_999, 4_321], -2) // sums already held, and one more
+    const [m] = sums.take()
+    expect(m?.rows).toHaveLength(model.size)
+    for (const r of m?.rows ?? []) {
+      expect([r[6], r[7], r[8], r[9]], `community ${String(r[1])}`).toEqual(model.get(r[1] as number))
+    }
+  })
+
   it('take a large flush a slice at a time: the same rows as at once, a turn of the loop between, and what arrives meanwhile kept for the next', async () => {
     // 300 communities over two minutes: 600 minute sums, 300 hour sums.
     const rows = Array.from({ length: 300 }, (_, k) => [row(0, k, 100 + k), row(60, k + 1, 100 + k)]).flat()
