@@ -74,26 +74,23 @@ function cpuMs(pid: number): number {
 function worker(): void {
   let server: Server | undefined
   const held: Socket[] = []
+  /** Answers the connection's first byte and holds it until it closes. */
+  const hold = (s: Socket): void => {
+    s.setNoDelay(true)
+    s.once('data', () => s.write('k'))
+    s.on('error', () => undefined)
+    s.on('close', () => held.splice(held.indexOf(s), 1))
+    held.push(s)
+  }
   process.on('message', (m: { listen?: boolean; handed?: boolean }, handle?: unknown) => {
     if (m.handed && handle) {
       // Passed by the primary, unread (it accepted with pauseOnConnect).
-      const s = handle as Socket
-      s.setNoDelay(true)
-      s.once('data', () => s.write('k'))
-      s.on('error', () => undefined)
-      s.on('close', () => held.splice(held.indexOf(s), 1))
-      held.push(s)
-      s.resume()
+      hold(handle as Socket)
+      ;(handle as Socket).resume()
       return
     }
     if (m.listen && !server) {
-      server = createServer((s) => {
-        s.setNoDelay(true)
-        s.once('data', () => s.write('k'))
-        s.on('error', () => undefined)
-        s.on('close', () => held.splice(held.indexOf(s), 1))
-        held.push(s)
-      })
+      server = createServer(hold)
       const ready = (): void => void process.send?.({ listening: true })
       // --reuse-port: a socket of this worker's own, the kernel spreading connections over them; no herd.
       if (values['reuse-port']) server.listen({ port: Number(values.port), host: '127.0.0.1', backlog: 4096, exclusive: true, reusePort: true }, ready)

@@ -179,16 +179,16 @@ try {
   // The API as an operator sees it meanwhile: four times a second, the city and a district, timed per phase, from a process of its own.
   let phase: Phase = 'connect'
   const apiMs: Record<string, number[]> = {}
-  const probe = startApiProbe(api, ['/api/city', `/api/grids/${district}?limit=1`], (path, ms, ok) => {
-    const key = `${phase} ${path.startsWith('/api/city') ? 'city' : 'grid'}${ok ? '' : ' failed'}`
+  const apiPaths = ['/api/city', `/api/grids/${district}?limit=1`]
+  /** Keeps a prober's answers by phase and path, its own `label` after the path. */
+  const sampleAs = (label: string) => (path: string, ms: number, ok: boolean): void => {
+    const key = `${phase} ${path.startsWith('/api/city') ? 'city' : 'grid'}${label}${ok ? '' : ' failed'}`
     ;(apiMs[key] ??= []).push(ms)
-  })
+  }
+  const probe = startApiProbe(api, apiPaths, sampleAs(''))
   // A second prober at nice -10, above every part of the system: what an operator on a machine of their own would
   // see, without this prober's own waits for a CPU ("raised" in the figures; the first prober's minus this one's is that wait).
-  const raisedProbe = startApiProbe(api, ['/api/city', `/api/grids/${district}?limit=1`], (path, ms, ok) => {
-    const key = `${phase} ${path.startsWith('/api/city') ? 'city' : 'grid'} raised${ok ? '' : ' failed'}`
-    ;(apiMs[key] ??= []).push(ms)
-  }, { raise: RAISED_PROBER_NICE })
+  const raisedProbe = startApiProbe(api, apiPaths, sampleAs(' raised'), { raise: RAISED_PROBER_NICE })
   if (raisedProbe.notRaised) console.log(`  the raised API prober ${raisedProbe.notRaised}: its figures are at nice 0 too`)
   // This process drives and checks the load (every acknowledgement is kept to check against the store): from
   // here it runs at the gateway workers' nice, outranking no part of the system (see ingest-city.ts). The

@@ -56,7 +56,9 @@ const N = 3
 const TOTAL = 4
 const LO = 5
 const HI = 6
-const STRIDE = 7
+/** The key's ordinal (Ordinals): kept so that a minute folds into its hour, and a bucket re-indexes, without looking it up again. */
+const ORDINAL = 7
+const STRIDE = 8
 /** A bucket indexes its keys by an array once it holds a sum for at least one in this many ordinals up to its highest (the array then costs at most 4 * this bytes a sum)... */
 const DENSE_EVERY = 32
 /** ...and at least this many sums: below it a map is as quick and smaller. */
@@ -91,7 +93,7 @@ class Bucket {
   /** Slot + 1 of each ordinal (0: none yet), while the bucket is dense. */
   #slotOf: Int32Array | undefined
   /** The slot of each ordinal, while the bucket is sparse. */
-  #sparse: Map<number, number> | undefined = new Map()
+  #sparse: Map<number, number> | undefined
   /** The highest ordinal held. */
   #top = -1
   #size = 0
@@ -127,7 +129,6 @@ class Bucket {
       grown.set(this.#data)
       this.#data = grown
     }
-    this.#index(ordinal, slot)
     const o = slot * STRIDE
     const d = this.#data
     d[o + KEY] = key
@@ -137,50 +138,40 @@ class Bucket {
     d[o + TOTAL] = total
     d[o + LO] = lo
     d[o + HI] = hi
+    d[o + ORDINAL] = ordinal
+    this.#index(ordinal, slot)
   }
 
-  /** Records `slot` as `ordinal`'s (this.#size already counts it), in the array or the map, whichever the bucket's density asks for. */
+  /** Records `slot` (already in the data and counted) as `ordinal`'s, in the array or the map, whichever the bucket's density asks for. */
   #index(ordinal: number, slot: number): void {
     if (ordinal > this.#top) this.#top = ordinal
+    if (this.#slotOf && ordinal < this.#slotOf.length) {
+      this.#slotOf[ordinal] = slot + 1
+      return
+    }
     const dense = this.#size >= MIN_DENSE_SUMS && this.#size * DENSE_EVERY > this.#top
-    if (this.#slotOf) {
-      if (ordinal >= this.#slotOf.length) {
-        if (!dense) {
-          this.#toSparse()
-        } else {
-          // Room to grow into, within what the density allows.
-          const grown = new Int32Array(Math.min(Math.max(ordinal + 1, this.#slotOf.length * 2), this.#size * DENSE_EVERY))
-          grown.set(this.#slotOf)
-          this.#slotOf = grown
-        }
-      }
-      if (this.#slotOf) {
-        this.#slotOf[ordinal] = slot + 1
-        return
-      }
+    if (!this.#slotOf && !dense) {
+      ;(this.#sparse ??= new Map()).set(ordinal, slot)
+      return
     }
-    const sparse = this.#sparse ?? new Map<number, number>()
-    this.#sparse = sparse
-    sparse.set(ordinal, slot)
-    if (dense) this.#toDense()
+    // Sparse turning dense, or an array too short: dense again with room to grow into, or sparse again.
+    this.#reindex(dense)
   }
 
-  #toDense(): void {
-    const slotOf = new Int32Array(Math.min(2 * (this.#top + 1), this.#size * DENSE_EVERY))
-    for (const [ordinal, slot] of this.#sparse ?? []) slotOf[ordinal] = slot + 1
-    this.#slotOf = slotOf
-    this.#sparse = undefined
-  }
-
-  #toSparse(): void {
-    const sparse = new Map<number, number>()
-    const slotOf = this.#slotOf ?? new Int32Array(0)
-    for (let ordinal = 0; ordinal < slotOf.length; ordinal++) {
-      const s = slotOf[ordinal] as number
-      if (s > 0) sparse.set(ordinal, s - 1)
+  /** Builds the index afresh from the data: an array by ordinal (dense) or a map. */
+  #reindex(dense: boolean): void {
+    const d = this.#data
+    if (dense) {
+      const slotOf = new Int32Array(Math.min(2 * (this.#top + 1), this.#size * DENSE_EVERY))
+      for (let slot = 0; slot < this.#size; slot++) slotOf[d[slot * STRIDE + ORDINAL] as number] = slot + 1
+      this.#slotOf = slotOf
+      this.#sparse = undefined
+    } else {
+      const sparse = new Map<number, number>()
+      for (let slot = 0; slot < this.#size; slot++) sparse.set(d[slot * STRIDE + ORDINAL] as number, slot)
+      this.#sparse = sparse
+      this.#slotOf = undefined
     }
-    this.#sparse = sparse
-    this.#slotOf = undefined
   }
 
   /** The sums in the order their keys came, STRIDE numbers each (the fields above), up to `size * STRIDE`: read in place, no view a sum. */
@@ -289,11 +280,9 @@ export class RollupSums {
     bucket.addSum(this.#ordinals.of(community, kind), community * 1_048_576 + kind, street, district, n, total, lo, hi)
   }
 
-  /** Adds a bucket's sum at `o` of its data (a minute's, to its hour). */
+  /** Adds a bucket's sum at `o` of its data (a minute's, to its hour), under the ordinal it was held by. */
   #fold(into: Bucket, d: Float64Array, o: number): void {
-    const key = d[o + KEY] as number
-    const kind = key % 1_048_576
-    into.addSum(this.#ordinals.of((key - kind) / 1_048_576, kind), key, d[o + STREET] as number, d[o + DISTRICT] as number, d[o + N] as number, d[o + TOTAL] as number, d[o + LO] as number, d[o + HI] as number)
+    into.addSum(d[o + ORDINAL] as number, d[o + KEY] as number, d[o + STREET] as number, d[o + DISTRICT] as number, d[o + N] as number, d[o + TOTAL] as number, d[o + LO] as number, d[o + HI] as number)
   }
 
   add(rows: readonly Row[], position: number | undefined): void {
