@@ -39,6 +39,8 @@ export const ERROR_CODES = {
   INGEST_RATE_LIMITED: { retryable: true, meaning: 'the device sends faster than its rate limit' },
   RULES_BAD_FILE: { retryable: false, meaning: 'a rule file failed validation; the rules that ran before stay in force' },
   RULES_BAD_CATALOGUE: { retryable: false, meaning: 'the dispatch catalogue could not be read or failed validation' },
+  FFMPEG_MISSING: { retryable: false, meaning: 'ffmpeg was not found: install the Debian package ffmpeg, or set FFMPEG_PATH' },
+  FFMPEG_FAILED: { retryable: true, meaning: 'an ffmpeg run ended with an error' },
   INTERNAL: { retryable: false, meaning: 'an unexpected internal error' },
 } as const satisfies Record<string, { retryable: boolean; meaning: string }>
 
