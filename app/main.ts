@@ -15,8 +15,10 @@ import { simCommands } from '../simulators/devices/cli.ts'
 import { scenarioCommand } from '../simulators/scenarios/cli.ts'
 import { ticketCommands } from '../rules/cli.ts'
 import { apiCommands } from '../twin/api/cli.ts'
+import { cameraCommands } from '../ingest/rtsp/cli.ts'
+import { cameraSimCommands } from '../simulators/cameras/cli.ts'
 
-export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cityCommands, ...registryCommands, ...simCommands, scenarioCommand, ...ticketCommands, ...apiCommands, ...storeCommands, ...configCommands]
+export const COMMANDS: readonly Command[] = [startCommand, ...mqttCommands, ...cameraCommands, ...cityCommands, ...registryCommands, ...simCommands, ...cameraSimCommands, scenarioCommand, ...ticketCommands, ...apiCommands, ...storeCommands, ...configCommands]
 
 function optionLines(options: Record<string, OptionSpec>): string[] {
   return Object.entries(options).map(([name, o]) => {
