@@ -2,6 +2,8 @@
 # rules and viewer) is the same `citytwin` CLI with a different command.
 FROM node:20-bookworm-slim
 WORKDIR /app
+# ffmpeg renders the camera simulator's clips (and, next, decodes sampled keyframes).
+RUN apt-get update && apt-get install -y --no-install-recommends ffmpeg && rm -rf /var/lib/apt/lists/*
 ENV NODE_ENV=production
 COPY package.json package-lock.json ./
 # The aedes patch (patch-package, run by npm ci) must be there before the install.

@@ -1,0 +1,186 @@
+// What probing cameras costs, against the camera simulator in a process of
+// its own at a lower priority (nice +10: the load generator never outranks
+// the prober it serves). Three parts, each printing the CPU of each role
+// from /proc:
+//   reach    reachability probes (connect, OPTIONS, DESCRIBE) a second from
+//            one process, and CPU µs a probe (aim: 500 a second, so the
+//            city's 130,000 in under five minutes);
+//   health   stream-health windows (SETUP, PLAY, a window of RTP measured,
+//            TEARDOWN) a second and CPU ms a window;
+//   streams  how many streams one simulator process carries at 25 frames
+//            a second, every one received whole (aim: 1,000).
+// From reach and health it works out CPU a camera-hour at a schedule
+// (--reach-every-s, --health-every-s) and the processes 130,000 cameras need.
+//
+// Usage: npm run bench:cameras -- [--part reach,health,streams] [--probes N] [--concurrency C]
+//   [--windows N] [--window-s S] [--window-concurrency C] [--streams N] [--streams-s S]
+//   [--reach-every-s S] [--health-every-s S]
+import { spawn, type ChildProcess } from 'node:child_process'
+import { cpus } from 'node:os'
+import { performance } from 'node:perf_hooks'
+import { parseArgs } from 'node:util'
+import { cameraUrl, RtspClient } from '../ingest/rtsp/client.ts'
+import { probeCamera } from '../ingest/rtsp/probe.ts'
+import { parseSdp } from '../ingest/rtsp/sdp.ts'
+import { StreamHealthMeter } from '../ingest/rtsp/stream-health.ts'
+import { CLI } from '../tests/helpers.ts'
+import { processTree, schedOfAll } from './proc.ts'
+
+const { values } = parseArgs({
+  options: {
+    part: { type: 'string', default: 'reach,health,streams' },
+    probes: { type: 'string', default: '5000' },
+    concurrency: { type: 'string', default: '64' },
+    windows: { type: 'string', default: '600' },
+    'window-s': { type: 'string', default: '2' },
+    'window-concurrency': { type: 'string', default: '200' },
+    streams: { type: 'string', default: '1000' },
+    'streams-s': { type: 'string', default: '10' },
+    'reach-every-s': { type: 'string', default: '300' },
+    'health-every-s': { type: 'string', default: '900' },
+    'sim-nice': { type: 'string', default: '10' },
+  },
+})
+const num = (k: keyof typeof values): number => {
+  const n = Number(values[k])
+  if (!Number.isFinite(n) || n < 0) throw new Error(`--${k} must be a number, got ${String(values[k])}`)
+  return n
+}
+const parts = new Set(String(values.part).split(','))
+const CITY_CAMERAS = 130_000
+
+interface Sim {
+  child: ChildProcess
+  port: number
+}
+
+/** The simulator as a user runs it, at a lower priority than this process. */
+async function startSim(): Promise<Sim> {
+  const child = spawn('nice', ['-n', String(num('sim-nice')), process.execPath, CLI, 'sim', 'cameras', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' } })
+  const port = await new Promise<number>((resolve, reject) => {
+    let out = ''
+    child.stdout?.on('data', (d: Buffer) => {
+      out += d.toString()
+      const m = /127\.0\.0\.1:(\d+)\/live/.exec(out)
+      if (m) resolve(Number(m[1]))
+    })
+    child.on('exit', (code) => reject(new Error(`the camera simulator ended (${code}) before it listened: ${out}`)))
+  })
+  return { child, port }
+}
+
+/** CPU ms of this process and of the simulator's tree now. */
+function cpuNow(sim: Sim): { prober: number; sim: number } {
+  return { prober: schedOfAll([process.pid]).cpuMs, sim: schedOfAll(processTree(sim.child.pid ?? 0)).cpuMs }
+}
+
+/** Runs `task(i)` for i below `count`, `concurrency` at a time. */
+async function pool(count: number, concurrency: number, task: (i: number) => Promise<void>): Promise<void> {
+  let next = 0
+  await Promise.all(Array.from({ length: Math.min(count, concurrency) }, async () => {
+    while (next < count) await task(next++)
+  }))
+}
+
+const id = (i: number): string => `C${String((i % 130_000) + 1).padStart(6, '0')}`
+
+async function reach(sim: Sim): Promise<number> {
+  const n = num('probes')
+  const failures = new Map<string, number>()
+  const before = cpuNow(sim)
+  const t0 = performance.now()
+  await pool(n, num('concurrency'), async (i) => {
+    const r = await probeCamera(`rtsp://127.0.0.1:${sim.port}/live/${id(i)}`, { timeoutMs: 10_000 })
+    if (!r.ok) failures.set(r.failure?.class ?? '?', (failures.get(r.failure?.class ?? '?') ?? 0) + 1)
+  })
+  const s = (performance.now() - t0) / 1000
+  const after = cpuNow(sim)
+  const proberUs = ((after.prober - before.prober) * 1000) / n
+  console.log(`reach: ${n} probes, ${num('concurrency')} at a time, in ${s.toFixed(1)} s: ${Math.round(n / s)} probes/s; failed ${[...failures].map(([k, v]) => `${k} ${v}`).join(', ') || 0}`)
+  console.log(`  CPU: prober ${proberUs.toFixed(0)} µs a probe (${((after.prober - before.prober) / 1000 / s).toFixed(2)} of a core), simulator ${(((after.sim - before.sim) * 1000) / n).toFixed(0)} µs a probe (${((after.sim - before.sim) / 1000 / s).toFixed(2)} of a core)`)
+  console.log(`  at this rate one process probes the city's ${CITY_CAMERAS} cameras in ${(CITY_CAMERAS / (n / s)).toFixed(0)} s`)
+  return proberUs
+}
+
+async function health(sim: Sim): Promise<number> {
+  const n = num('windows')
+  const windowMs = num('window-s') * 1000
+  let failed = 0
+  let fpsOff = 0
+  let lost = 0
+  const before = cpuNow(sim)
+  const t0 = performance.now()
+  await pool(n, num('window-concurrency'), async (i) => {
+    const r = await probeCamera(`rtsp://127.0.0.1:${sim.port}/live/${id(i)}`, { timeoutMs: 10_000, windowMs })
+    if (!r.ok) failed++
+    else if (r.health?.fps !== 25) fpsOff++
+    lost += r.health?.lost ?? 0
+  })
+  const s = (performance.now() - t0) / 1000
+  const after = cpuNow(sim)
+  const proberMs = (after.prober - before.prober) / n
+  console.log(`health: ${n} windows of ${windowMs / 1000} s, ${num('window-concurrency')} at a time, in ${s.toFixed(1)} s: ${(n / s).toFixed(1)} windows/s; failed ${failed}, fps not 25 in ${fpsOff}, packets lost ${lost}`)
+  console.log(`  CPU: prober ${proberMs.toFixed(2)} ms a window (${(1000 / proberMs).toFixed(0)} windows a core-second), simulator ${((after.sim - before.sim) / n).toFixed(2)} ms a window`)
+  return proberMs
+}
+
+async function streams(sim: Sim): Promise<void> {
+  const n = num('streams')
+  const seconds = num('streams-s')
+  const clients: RtspClient[] = []
+  const meters: StreamHealthMeter[] = []
+  await pool(n, 100, async (i) => {
+    const client = new RtspClient(cameraUrl(`rtsp://127.0.0.1:${sim.port}/live/${id(i)}`), { timeoutMs: 20_000 })
+    clients.push(client)
+    await client.open()
+    const sdp = parseSdp((await client.request('DESCRIBE', client.url, { Accept: 'application/sdp' })).body.toString(), `${client.url}/`)
+    const video = sdp.video
+    if (!video) throw new Error(`${client.url} describes no video`)
+    const meter = new StreamHealthMeter(video.codec, video.clockRate, video.payloadType)
+    client.onPacket((ch, p) => ch === 0 && meter.add(p, performance.now()))
+    await client.setup(video.controlUrl, 'tcp')
+    const play = await client.request('PLAY', sdp.sessionUrl)
+    if (play.status !== 200) throw new Error(`PLAY of ${client.url} answered ${play.status}`)
+    meters.push(meter)
+  })
+  // Measure after all play: the connect wave is not the steady cost.
+  const start = meters.map((m) => m.summary())
+  const before = cpuNow(sim)
+  const t0 = performance.now()
+  await new Promise((r) => setTimeout(r, seconds * 1000))
+  const s = (performance.now() - t0) / 1000
+  const after = cpuNow(sim)
+  const end = meters.map((m) => m.summary())
+  let short = 0
+  let lost = 0
+  let frames = 0
+  let bytesIn = 0
+  for (let i = 0; i < end.length; i++) {
+    const got = (end[i]?.frames ?? 0) - (start[i]?.frames ?? 0)
+    frames += got
+    lost += end[i]?.lost ?? 0
+    if (got < 25 * s * 0.95) short++
+  }
+  for (const c of clients) bytesIn += c.bytesIn
+  await Promise.all(clients.map((c) => c.close()))
+  const simCores = (after.sim - before.sim) / 1000 / s
+  console.log(`streams: ${n} at once from one simulator process for ${s.toFixed(1)} s: ${(frames / s).toFixed(0)} frames/s received (${(frames / s / n).toFixed(2)} a stream), streams short of 95% of 25 fps: ${short}, packets lost ${lost}, ${(bytesIn / 1e6).toFixed(0)} MB in all`)
+  console.log(`  CPU: simulator ${simCores.toFixed(2)} of a core (${((simCores * 1e6) / (frames / s)).toFixed(1)} µs a frame), receiver ${((after.prober - before.prober) / 1000 / s).toFixed(2)} of a core`)
+}
+
+console.log(`bench:cameras on ${cpus().length} CPUs, Node ${process.version}; simulator at nice +${num('sim-nice')}`)
+const sim = await startSim()
+try {
+  let probeUs: number | undefined
+  let windowMs: number | undefined
+  if (parts.has('reach')) probeUs = await reach(sim)
+  if (parts.has('health')) windowMs = await health(sim)
+  if (parts.has('streams')) await streams(sim)
+  if (probeUs !== undefined && windowMs !== undefined) {
+    const perHourMs = (3600 / num('reach-every-s')) * (probeUs / 1000) + (3600 / num('health-every-s')) * windowMs
+    const cores = (CITY_CAMERAS * perHourMs) / 3600 / 1000
+    console.log(`schedule: a reachability probe every ${num('reach-every-s')} s and a health window every ${num('health-every-s')} s cost ${perHourMs.toFixed(1)} ms of CPU a camera-hour; the city's ${CITY_CAMERAS} cameras need ${cores.toFixed(2)} of a core, so ${Math.max(1, Math.ceil(cores / 0.8))} prober process(es) at 80% each (before picture checks, which decode)`)
+  }
+} finally {
+  sim.child.kill('SIGTERM')
+}
