@@ -7,33 +7,44 @@
 //            city's 130,000 in under five minutes);
 //   health   stream-health windows (SETUP, PLAY, a window of RTP measured,
 //            TEARDOWN) a second and CPU ms a window;
+//   pictures keyframes gathered, decoded by ffmpeg and checked a second,
+//            and CPU a keyframe with ffmpeg's own time (its processes are
+//            this one's children: /proc/self/stat's cutime and cstime);
 //   streams  how many streams one simulator process carries at 25 frames
 //            a second, every one received whole (aim: 1,000).
 // From reach and health it works out CPU a camera-hour at a schedule
 // (--reach-every-s, --health-every-s) and the processes 130,000 cameras need.
 //
-// Usage: npm run bench:cameras -- [--part reach,health,streams] [--probes N] [--concurrency C]
-//   [--windows N] [--window-s S] [--window-concurrency C] [--streams N] [--streams-s S]
-//   [--reach-every-s S] [--health-every-s S]
+// Usage: npm run bench:cameras -- [--part reach,health,pictures,streams] [--probes N] [--concurrency C]
+//   [--windows N] [--window-s S] [--window-concurrency C] [--samples N] [--keyframes K] [--decodes C]
+//   [--streams N] [--streams-s S] [--reach-every-s S] [--health-every-s S] [--pictures-every-s S]
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
 import { parseArgs } from 'node:util'
 import { cameraUrl, RtspClient } from '../ingest/rtsp/client.ts'
 import { probeCamera } from '../ingest/rtsp/probe.ts'
+import { KeyframeDecoder } from '../ingest/rtsp/keyframe-decoder.ts'
 import { parseSdp } from '../ingest/rtsp/sdp.ts'
 import { StreamHealthMeter } from '../ingest/rtsp/stream-health.ts'
 import { CLI } from '../tests/helpers.ts'
+import { readFileSync } from 'node:fs'
 import { processTree, schedOfAll } from './proc.ts'
+import { CLIP_NAMES } from '../simulators/cameras/clips.ts'
 
 const { values } = parseArgs({
   options: {
-    part: { type: 'string', default: 'reach,health,streams' },
+    part: { type: 'string', default: 'reach,health,pictures,streams' },
     probes: { type: 'string', default: '5000' },
     concurrency: { type: 'string', default: '64' },
     windows: { type: 'string', default: '600' },
     'window-s': { type: 'string', default: '2' },
     'window-concurrency': { type: 'string', default: '200' },
+    samples: { type: 'string', default: '256' },
+    keyframes: { type: 'string', default: '3' },
+    decodes: { type: 'string', default: '1' },
+    'sample-concurrency': { type: 'string', default: '64' },
+    'pictures-every-s': { type: 'string', default: '900' },
     streams: { type: 'string', default: '1000' },
     'streams-s': { type: 'string', default: '10' },
     'reach-every-s': { type: 'string', default: '300' },
@@ -49,6 +60,8 @@ const num = (k: keyof typeof values): number => {
 const parts = new Set(String(values.part).split(','))
 const CITY_CAMERAS = 130_000
 
+const id = (i: number): string => `C${String((i % 130_000) + 1).padStart(6, '0')}`
+
 interface Sim {
   child: ChildProcess
   port: number
@@ -56,7 +69,8 @@ interface Sim {
 
 /** The simulator as a user runs it, at a lower priority than this process. */
 async function startSim(): Promise<Sim> {
-  const child = spawn('nice', ['-n', String(num('sim-nice')), process.execPath, CLI, 'sim', 'cameras', '--port', '0'], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' } })
+  const sets = CLIP_NAMES.flatMap((clip, i) => ['--set', `${id(i)}=${clip}`])
+  const child = spawn('nice', ['-n', String(num('sim-nice')), process.execPath, CLI, 'sim', 'cameras', '--port', '0', ...sets], { stdio: ['ignore', 'pipe', 'inherit'], env: { ...process.env, CITYTWIN_LOG_LEVEL: 'warn' } })
   const port = await new Promise<number>((resolve, reject) => {
     let out = ''
     child.stdout?.on('data', (d: Buffer) => {
@@ -81,8 +95,6 @@ async function pool(count: number, concurrency: number, task: (i: number) => Pro
     while (next < count) await task(next++)
   }))
 }
-
-const id = (i: number): string => `C${String((i % 130_000) + 1).padStart(6, '0')}`
 
 async function reach(sim: Sim): Promise<number> {
   const n = num('probes')
@@ -122,6 +134,45 @@ async function health(sim: Sim): Promise<number> {
   console.log(`health: ${n} windows of ${windowMs / 1000} s, ${num('window-concurrency')} at a time, in ${s.toFixed(1)} s: ${(n / s).toFixed(1)} windows/s; failed ${failed}, fps not 25 in ${fpsOff}, packets lost ${lost}`)
   console.log(`  CPU: prober ${proberMs.toFixed(2)} ms a window (${(1000 / proberMs).toFixed(0)} windows a core-second), simulator ${((after.sim - before.sim) / n).toFixed(2)} ms a window`)
   return proberMs
+}
+
+/** CPU seconds of this process's children that have ended and been reaped (ffmpeg runs): cutime and cstime of /proc/self/stat. */
+function reapedChildrenCpuS(): number {
+  const stat = readFileSync('/proc/self/stat', 'utf8')
+  const f = stat.slice(stat.lastIndexOf(')') + 2).split(' ')
+  return (Number(f[13]) + Number(f[14])) / 100
+}
+
+async function pictures(sim: Sim): Promise<number> {
+  const n = num('samples')
+  const k = num('keyframes')
+  const clips = CLIP_NAMES
+  let keyframes = 0
+  let decodeMs = 0
+  const verdicts = new Map<string, number>()
+  const errors: string[] = []
+  const decoder = new KeyframeDecoder({ concurrency: num('decodes') })
+  const before = cpuNow(sim)
+  const ffmpegBefore = reapedChildrenCpuS()
+  const t0 = performance.now()
+  await pool(n, num('sample-concurrency'), async (i) => {
+    // C000001 to C000007 play one clip each (startSim): the samples go round them.
+    const r = await probeCamera(`rtsp://127.0.0.1:${sim.port}/live/${id(i % clips.length)}`, { timeoutMs: 10_000, windowMs: 200, pictures: k, pictureWaitMs: 8_000, decoder })
+    keyframes += r.pictures?.keyframes ?? 0
+    decodeMs += r.pictures?.decodeMs ?? 0
+    const v = r.pictures?.verdict?.condition ?? 'none'
+    verdicts.set(v, (verdicts.get(v) ?? 0) + 1)
+    if (r.pictures?.error) errors.push(r.pictures.error)
+  })
+  const s = (performance.now() - t0) / 1000
+  const after = cpuNow(sim)
+  const ffmpegS = reapedChildrenCpuS() - ffmpegBefore
+  const proberS = (after.prober - before.prober) / 1000
+  const perKeyframeMs = ((proberS + ffmpegS) * 1000) / Math.max(1, keyframes)
+  const d = decoder.stats() as { runs: number; retriedAlone: number }
+  console.log(`pictures: ${n} samples of ${k} keyframes (${clips.length} clips on the simulator), ${num('sample-concurrency')} cameras at a time, ${d.runs} ffmpeg runs (${num('decodes')} at a time at most, ${d.retriedAlone} samples decoded again alone), in ${s.toFixed(1)} s: ${keyframes} keyframes, ${(keyframes / s).toFixed(1)} a second; verdicts ${[...verdicts].map(([v, c]) => `${v} ${c}`).join(', ')}; errors ${errors.length}${errors[0] ? ` (${errors[0]})` : ''}`)
+  console.log(`  CPU: ffmpeg ${((ffmpegS * 1000) / Math.max(1, keyframes)).toFixed(1)} ms a keyframe, the prober ${((proberS * 1000) / Math.max(1, keyframes)).toFixed(1)} ms, together ${perKeyframeMs.toFixed(1)} ms: ${(1000 / perKeyframeMs).toFixed(1)} keyframes a core-second; decode wall time ${(decodeMs / n).toFixed(0)} ms a sample`)
+  return perKeyframeMs
 }
 
 async function streams(sim: Sim): Promise<void> {
@@ -173,13 +224,18 @@ const sim = await startSim()
 try {
   let probeUs: number | undefined
   let windowMs: number | undefined
+  let keyframeMs: number | undefined
   if (parts.has('reach')) probeUs = await reach(sim)
   if (parts.has('health')) windowMs = await health(sim)
+  if (parts.has('pictures')) keyframeMs = await pictures(sim)
   if (parts.has('streams')) await streams(sim)
   if (probeUs !== undefined && windowMs !== undefined) {
-    const perHourMs = (3600 / num('reach-every-s')) * (probeUs / 1000) + (3600 / num('health-every-s')) * windowMs
+    const reachMs = (3600 / num('reach-every-s')) * (probeUs / 1000)
+    const healthMs = (3600 / num('health-every-s')) * windowMs
+    const picturesMs = keyframeMs !== undefined ? (3600 / num('pictures-every-s')) * num('keyframes') * keyframeMs : 0
+    const perHourMs = reachMs + healthMs + picturesMs
     const cores = (CITY_CAMERAS * perHourMs) / 3600 / 1000
-    console.log(`schedule: a reachability probe every ${num('reach-every-s')} s and a health window every ${num('health-every-s')} s cost ${perHourMs.toFixed(1)} ms of CPU a camera-hour; the city's ${CITY_CAMERAS} cameras need ${cores.toFixed(2)} of a core, so ${Math.max(1, Math.ceil(cores / 0.8))} prober process(es) at 80% each (before picture checks, which decode)`)
+    console.log(`schedule: a reachability probe every ${num('reach-every-s')} s (${reachMs.toFixed(1)} ms), a health window every ${num('health-every-s')} s (${healthMs.toFixed(1)} ms)${keyframeMs !== undefined ? ` and ${num('keyframes')} keyframes checked every ${num('pictures-every-s')} s (${picturesMs.toFixed(1)} ms)` : ''}: ${perHourMs.toFixed(1)} ms of CPU a camera-hour; the city's ${CITY_CAMERAS} cameras need ${cores.toFixed(2)} cores, so ${Math.max(1, Math.ceil(cores / 0.8))} camera gateway process(es) at 80% of a core each`)
   }
 } finally {
   sim.child.kill('SIGTERM')

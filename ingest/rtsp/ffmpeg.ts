@@ -5,6 +5,7 @@
 // ffmpeg, or the one FFMPEG_PATH names.
 import { accessSync, constants } from 'node:fs'
 import { delimiter, join } from 'node:path'
+import { Readable } from 'node:stream'
 import ffmpeg from 'fluent-ffmpeg'
 import { CitytwinError } from '../../lib/errors.ts'
 
@@ -65,5 +66,64 @@ export function renderH264Clip(spec: ClipSpec, outFile: string): Promise<void> {
       })
       .on('end', () => resolve())
       .save(outFile)
+  })
+}
+
+export interface GrayFrames {
+  width: number
+  height: number
+  /** One w×h luma plane a decoded keyframe, in order. */
+  frames: Uint8Array[]
+}
+
+/**
+ * Decodes the keyframes in `annexB` (an H.264 or H.265 elementary stream of
+ * keyframes with their parameter sets, as depacketize.ts makes) into small
+ * grey pictures: ffmpeg skips every frame that is not a keyframe, scales to
+ * `width`×`height` by area averaging, and writes raw luma to a pipe. One
+ * decoder thread: the caller's budget of concurrent decodes is the CPU's.
+ * Killed after `timeoutMs`.
+ */
+export function decodeGrayKeyframes(annexB: Buffer, codec: 'h264' | 'h265', size: { width: number; height: number }, timeoutMs = 10_000): Promise<GrayFrames> {
+  const bin = ffmpegPath()
+  const { width, height } = size
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let settled = false
+    const done = (e?: Error): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      if (e) return reject(e)
+      const all = Buffer.concat(chunks)
+      const plane = width * height
+      const frames: Uint8Array[] = []
+      for (let off = 0; off + plane <= all.length; off += plane) frames.push(new Uint8Array(all.subarray(off, off + plane)))
+      resolve({ width, height, frames })
+    }
+    const command = ffmpeg()
+      .setFfmpegPath(bin)
+      .input(Readable.from([annexB]))
+      .inputFormat(codec === 'h264' ? 'h264' : 'hevc')
+      .inputOptions(['-threads', '1', '-skip_frame', 'nokey'])
+      .outputOptions(['-an', '-vf', `scale=${width}:${height}:flags=area,format=gray`, '-fps_mode', 'passthrough', '-threads', '1'])
+      .format('rawvideo')
+      .on('error', (e: Error, _stdout: string | null, stderr: string | null) => {
+        done(new CitytwinError('FFMPEG_FAILED', `ffmpeg could not decode ${annexB.length} bytes of ${codec} keyframes: ${e.message}${stderr ? `\n${stderr.trim().split('\n').slice(-3).join('\n')}` : ''}`))
+      })
+    const timer = setTimeout(() => {
+      command.kill('SIGKILL')
+      done(new CitytwinError('FFMPEG_FAILED', `ffmpeg took more than ${timeoutMs} ms to decode ${annexB.length} bytes of keyframes`))
+    }, timeoutMs)
+    // Done once ffmpeg has exited well and its output has been read to the end, in whichever order they come.
+    let ended = 0
+    const oneEnd = (): void => {
+      if (++ended === 2) done()
+    }
+    command.on('end', oneEnd)
+    const out = command.pipe()
+    out.on('data', (c: Buffer) => chunks.push(c))
+    out.on('end', oneEnd)
+    out.on('error', (e: Error) => done(new CitytwinError('FFMPEG_FAILED', `reading ffmpeg's pictures failed: ${e.message}`)))
   })
 }

@@ -13,6 +13,11 @@ import { cameraUrl, RtspClient, RtspFailure, statusFailure, type FailureClass } 
 import type { Credentials } from './auth.ts'
 import { parseSdp, SdpError, type VideoCodec } from './sdp.ts'
 import { StreamHealthMeter, type StreamHealth } from './stream-health.ts'
+import { KeyframeCollector } from './depacketize.ts'
+import { decodeGrayKeyframes } from './ffmpeg.ts'
+import type { KeyframeDecoder } from './keyframe-decoder.ts'
+import { checkPictures, type Baseline, type PictureThresholds, type PictureVerdict } from './picture-checks.ts'
+import { CitytwinError } from '../../lib/errors.ts'
 
 export interface ProbeOptions {
   /** Connecting and each request's answer. */
@@ -23,6 +28,17 @@ export interface ProbeOptions {
   localAddress?: string
   /** RTP over TCP interleaved, falling back to UDP on 461 ('auto'), or one of them alone. */
   transport?: 'auto' | 'tcp' | 'udp'
+  /** Keyframes to decode and check (tier 3); 0 for none. Needs a window. */
+  pictures?: number
+  /** How long to wait for those keyframes from the first packet, past the window (default 6 s: three keyframes of a 2-s GOP). */
+  pictureWaitMs?: number
+  /** The camera's baseline from its last probe, for the checks that compare against it. */
+  baseline?: Baseline
+  /** Size the keyframes are checked at (default 160×90; a decoder's own size when one is given). */
+  pictureSize?: { width: number; height: number }
+  /** Decodes with other probes' keyframes in one ffmpeg run (a prober of many cameras); one run of its own when absent. */
+  decoder?: KeyframeDecoder
+  thresholds?: PictureThresholds
 }
 
 export const DEFAULT_PROBE: ProbeOptions = { timeoutMs: 5_000, windowMs: 0 }
@@ -44,6 +60,10 @@ export interface ProbeResult {
   video?: { codec: VideoCodec; encoding: string; width?: number; height?: number; fps?: number }
   transport?: 'tcp' | 'udp'
   health?: StreamHealth
+  /** The picture checks, when asked for: the verdict, or why there is none. */
+  pictures?: { keyframes: number; dropped: number; decodeMs?: number; verdict?: Omit<PictureVerdict, 'baseline'>; error?: string }
+  /** The baseline to keep for the camera's next probe (binary: not for printing). */
+  baseline?: Baseline
 }
 
 /** Probes `rawUrl` (credentials may be in it). Never throws for the camera's failings: they are in the result. */
@@ -94,8 +114,13 @@ export async function probeCamera(rawUrl: string, options: Partial<ProbeOptions>
     }
     result.step = 'setup'
     const meter = new StreamHealthMeter(video.codec, video.clockRate, video.payloadType)
+    const wanted = o.pictures ?? 0
+    const decodable = video.codec === 'h264' || video.codec === 'h265'
+    const keyframes = wanted > 0 && decodable ? new KeyframeCollector(video.codec, video.payloadType, video.parameterSets, { maxKeyframes: wanted }) : undefined
     client.onPacket((channel, packet) => {
-      if (channel === 0) meter.add(packet, performance.now())
+      if (channel !== 0) return
+      meter.add(packet, performance.now())
+      keyframes?.add(packet)
     })
     result.transport = await client.setup(video.controlUrl, o.transport)
     result.step = 'play'
@@ -103,11 +128,18 @@ export async function probeCamera(rawUrl: string, options: Partial<ProbeOptions>
     if (play.status < 200 || play.status >= 300) throw statusFailure('PLAY', play)
     result.step = 'window'
     if (o.windowMs > (client.sessionTimeoutS * 1000) / 2) client.keepAlive()
-    await windowOf(o.windowMs, o.timeoutMs, () => meter.packets)
+    const firstAt = await windowOf(o.windowMs, o.timeoutMs, () => meter.packets)
+    if (keyframes && firstAt !== undefined) {
+      const until = firstAt + Math.max(o.windowMs, o.pictureWaitMs ?? 6_000)
+      while (!keyframes.full && performance.now() < until) await sleep(20)
+    }
     const health = meter.summary()
     result.health = health
     if (health.packets === 0) throw new RtspFailure('no_media', `PLAY was answered but no RTP of the video came within ${Math.max(o.windowMs, o.timeoutMs)} ms`)
     result.ok = true
+    // The stream is measured: let the camera go before decoding.
+    await client.close()
+    if (wanted > 0) await checkKeyframes(result, keyframes, video.codec, o)
     return result
   } catch (e) {
     if (!(e instanceof RtspFailure)) throw e
@@ -118,12 +150,44 @@ export async function probeCamera(rawUrl: string, options: Partial<ProbeOptions>
   }
 }
 
-/** Waits `windowMs` from the first packet, or gives up `timeoutMs` after PLAY when none came. */
-async function windowOf(windowMs: number, timeoutMs: number, packets: () => number): Promise<void> {
+/** Waits `windowMs` from the first packet, or gives up `timeoutMs` after PLAY when none came; the first packet's time, if one came. */
+async function windowOf(windowMs: number, timeoutMs: number, packets: () => number): Promise<number | undefined> {
   const begun = performance.now()
   while (packets() === 0 && performance.now() - begun < timeoutMs) await sleep(Math.min(20, windowMs))
-  if (packets() === 0) return
+  if (packets() === 0) return undefined
+  const first = performance.now()
   await sleep(windowMs)
+  return first
+}
+
+/** Tier 3: decodes the keyframes gathered and judges them; a decode that fails is said in the result, not thrown (ffmpeg missing is). */
+async function checkKeyframes(result: ProbeResult, keyframes: KeyframeCollector | undefined, codec: string, o: ProbeOptions): Promise<void> {
+  if (!keyframes || (codec !== 'h264' && codec !== 'h265')) {
+    result.pictures = { keyframes: 0, dropped: 0, error: `pictures of ${codec} are not decoded (H.264 and H.265 are)` }
+    return
+  }
+  const kept = keyframes.keyframes
+  result.pictures = { keyframes: kept.length, dropped: keyframes.dropped }
+  if (kept.length === 0) {
+    result.pictures.error = `no whole keyframe came within the wait${keyframes.dropped > 0 ? ` (${keyframes.dropped} broken by lost packets)` : ''}`
+    return
+  }
+  const size = o.decoder?.size ?? o.pictureSize ?? { width: 160, height: 90 }
+  const started = performance.now()
+  try {
+    const frames = o.decoder ? await o.decoder.decode(kept, codec) : (await decodeGrayKeyframes(Buffer.concat(kept), codec, size, Math.max(o.timeoutMs, 10_000))).frames
+    result.pictures.decodeMs = round(performance.now() - started)
+    if (frames.length === 0) {
+      result.pictures.error = 'ffmpeg decoded none of the keyframes'
+      return
+    }
+    const { baseline, ...verdict } = checkPictures(frames.map((luma) => ({ width: size.width, height: size.height, luma })), o.baseline, o.thresholds)
+    result.pictures.verdict = verdict
+    if (baseline) result.baseline = baseline
+  } catch (e) {
+    if (e instanceof CitytwinError && e.code === 'FFMPEG_FAILED') result.pictures.error = e.message
+    else throw e
+  }
 }
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
