@@ -48,6 +48,8 @@ export type PictureCondition = (typeof PICTURE_CONDITIONS)[number]
 
 export interface PictureVerdict {
   condition: PictureCondition
+  /** For scene_change: the camera looks elsewhere ('moved': tampering), or the view is washed out ('haze': smoke, fog, an event). */
+  cause?: 'moved' | 'haze'
   /** Why, in a few words, with the figures. */
   reason: string
   motion: boolean
@@ -142,8 +144,8 @@ export function checkPictures(pictures: readonly Picture[], baseline: Baseline |
   }
   const motion = changed !== undefined && changed >= t.motionShare
   const figures = `mean ${r1(stats.mean)}, contrast ${r1(stats.contrast)}, detail ${r1(stats.detail)}`
-  const verdict = (condition: PictureCondition, reason: string): PictureVerdict => ({
-    condition, reason, motion: condition === 'ok' || condition === 'scene_change' ? motion : false, stats: { mean: r1(stats.mean), contrast: r1(stats.contrast), detail: r1(stats.detail) },
+  const verdict = (condition: PictureCondition, reason: string, cause?: 'moved' | 'haze'): PictureVerdict => ({
+    condition, ...(cause ? { cause } : {}), reason, motion: condition === 'ok' || condition === 'scene_change' ? motion : false, stats: { mean: r1(stats.mean), contrast: r1(stats.contrast), detail: r1(stats.detail) },
     ...(fromBaseline !== undefined ? { fromBaseline: r1(fromBaseline) } : {}), ...(changed !== undefined ? { changed: Math.round(changed * 1000) / 1000 } : {}),
     baseline: condition === 'ok' ? nextBaseline(base, last, stats, fromBaseline, t) : base,
   })
@@ -153,9 +155,9 @@ export function checkPictures(pictures: readonly Picture[], baseline: Baseline |
     const detailRatio = stats.detail / Math.max(base.stats.detail, 1e-6)
     const contrastRatio = stats.contrast / Math.max(base.stats.contrast, 1e-6)
     const against = `${figures}; the baseline's contrast ${r1(base.stats.contrast)}, detail ${r1(base.stats.detail)}`
-    if (contrastRatio < t.hazeRatio && detailRatio < t.hazeRatio) return verdict('scene_change', `washed out, as by smoke or fog: ${against}`)
+    if (contrastRatio < t.hazeRatio && detailRatio < t.hazeRatio) return verdict('scene_change', `washed out, as by smoke or fog: ${against}`, 'haze')
     if (detailRatio < t.obstructedDetailRatio) return verdict('obstructed', `detail lost while the contrast holds: ${against}`)
-    if ((fromBaseline ?? 0) > t.sceneChangeDiff) return verdict('scene_change', `far from the baseline (mean difference ${r1(fromBaseline ?? 0)}): the camera moved or the scene changed`)
+    if ((fromBaseline ?? 0) > t.sceneChangeDiff) return verdict('scene_change', `far from the baseline (mean difference ${r1(fromBaseline ?? 0)}): the camera moved or the scene changed`, 'moved')
   } else if (stats.detail < t.obstructedDetailFloor) {
     return verdict('obstructed', `almost no detail: ${figures}`)
   }

@@ -1,0 +1,124 @@
+// What a probe means for a camera: its status, and the events the rules
+// read. Pure: the camera's state before, a probe's result, its stream
+// profile and the clock in; the state after and what to report out.
+//
+// Status (the twin's, per camera):
+//   offline   the probe failed `failuresToOffline` times in a row (one
+//             refused connection is not an outage), with the failure's class
+//   tampered  the picture says someone or something interfered: black,
+//             frozen, obstructed, or the camera moved off its view
+//   degraded  reachable, but sending far below its profile (frame rate
+//             under `minFpsShare` of it, bitrate under `minBitrateShare`,
+//             or losing over `maxLoss` of its packets)
+//   ok        otherwise
+// A status goes out when it changes, and again every `statusEveryS`, so the
+// twin knows the camera is still watched.
+//
+// Events (the rules' camera events, their names the rules' conditions):
+// black, frozen, obstructed and scene_change when a condition starts, and
+// again every `repeatEventS` while it lasts (a composite rule joins it to a
+// smoke alarm within its window); motion each time a sample shows it.
+import type { Severity } from '../../lib/bus/elements.ts'
+import type { FailureClass } from './client.ts'
+import type { PictureVerdict } from './picture-checks.ts'
+import type { ProbeResult } from './probe.ts'
+
+export const CAMERA_STATES = ['ok', 'offline', 'degraded', 'tampered'] as const
+export type CameraState = (typeof CAMERA_STATES)[number]
+
+export interface CameraProfile {
+  fps: number
+  bitrateKbps: number
+}
+
+export interface CameraJudgePolicy {
+  failuresToOffline: number
+  minFpsShare: number
+  minBitrateShare: number
+  maxLoss: number
+  statusEveryS: number
+  repeatEventS: number
+}
+
+export const DEFAULT_JUDGE_POLICY: CameraJudgePolicy = { failuresToOffline: 2, minFpsShare: 0.5, minBitrateShare: 0.25, maxLoss: 0.05, statusEveryS: 900, repeatEventS: 300 }
+
+/** What the gateway remembers of a camera between probes. */
+export interface CameraMemory {
+  status?: CameraState
+  /** When the status last went out. */
+  statusSentAt?: number
+  failures: number
+  /** The picture condition in force (not 'ok'), and when its event last went out. */
+  condition?: { name: string; sentAt: number }
+}
+
+export interface CameraReport {
+  /** The status to send now, with why; absent when nothing changed and none is due. */
+  status?: { state: CameraState; detail: string; failure?: FailureClass }
+  events: { name: string; severity: Severity; detail: string }[]
+  memory: CameraMemory
+}
+
+const TAMPERING = new Set(['black', 'frozen', 'obstructed'])
+
+/** The picture condition a verdict stands for as a camera event, or undefined for none. */
+function pictureEvent(v: Omit<PictureVerdict, 'baseline'> | undefined): string | undefined {
+  if (!v || v.condition === 'ok') return undefined
+  return v.condition
+}
+
+export function judgeProbe(before: CameraMemory, probe: ProbeResult, profile: CameraProfile | undefined, nowMs: number, p: CameraJudgePolicy = DEFAULT_JUDGE_POLICY): CameraReport {
+  const memory: CameraMemory = { ...before }
+  const events: CameraReport['events'] = []
+  let state: CameraState
+  let detail: string
+  let failure: FailureClass | undefined
+  if (!probe.ok) {
+    memory.failures = before.failures + 1
+    failure = probe.failure?.class
+    if (memory.failures < p.failuresToOffline && before.status !== undefined) {
+      // A first failure: keep what was known until it repeats.
+      return { events, memory }
+    }
+    state = 'offline'
+    detail = `${probe.failure?.class ?? 'failed'} at ${probe.step}: ${probe.failure?.message ?? ''}`.trim()
+  } else {
+    memory.failures = 0
+    const verdict = probe.pictures?.verdict
+    const event = pictureEvent(verdict)
+    const moved = verdict?.condition === 'scene_change' && verdict.cause === 'moved'
+    if (event && verdict) {
+      const repeat = memory.condition?.name === event && nowMs - memory.condition.sentAt < p.repeatEventS * 1000
+      if (!repeat) {
+        events.push({ name: event, severity: TAMPERING.has(event) || moved ? 'warning' : 'info', detail: verdict.reason })
+        memory.condition = { name: event, sentAt: nowMs }
+      }
+    } else if (verdict) {
+      delete memory.condition
+    }
+    if (verdict?.motion) events.push({ name: 'motion', severity: 'info', detail: `${Math.round((verdict.changed ?? 0) * 1000) / 10}% of the picture changed` })
+    const h = probe.health
+    const slow = profile && h?.fps !== undefined && h.fps < profile.fps * p.minFpsShare
+    const thin = profile && h?.bitrateKbps !== undefined && h.bitrateKbps < profile.bitrateKbps * p.minBitrateShare
+    const lossy = h !== undefined && h.lossRatio > p.maxLoss
+    if (event && (TAMPERING.has(event) || moved)) {
+      state = 'tampered'
+      detail = `${event}${moved ? ' (moved)' : ''}: ${verdict?.reason ?? ''}`
+    } else if (slow || lossy || (thin && !event)) {
+      state = 'degraded'
+      detail = [slow ? `${h?.fps ?? 0} fps of ${profile?.fps ?? 0}` : '', thin ? `${h?.bitrateKbps ?? 0} kbit/s of ${profile?.bitrateKbps ?? 0}` : '', lossy ? `${Math.round((h?.lossRatio ?? 0) * 1000) / 10}% of packets lost` : ''].filter(Boolean).join(', ')
+    } else if (memory.condition && !verdict && TAMPERING.has(memory.condition.name) && before.status === 'tampered') {
+      // A probe without pictures says nothing of the view: a tampered camera stays so until pictures clear it.
+      state = 'tampered'
+      detail = `${memory.condition.name}, not checked again yet`
+    } else {
+      state = 'ok'
+      detail = h ? `${h.fps ?? '?'} fps, ${h.bitrateKbps ?? '?'} kbit/s` : 'reachable'
+    }
+  }
+  const due = before.status !== state || before.statusSentAt === undefined || nowMs - before.statusSentAt >= p.statusEveryS * 1000
+  if (!due) return { events, memory }
+  memory.status = state
+  memory.statusSentAt = nowMs
+  return { status: { state, detail, ...(failure ? { failure } : {}) }, events, memory }
+}

@@ -1,0 +1,146 @@
+// The camera gateway's pure parts: what a probe means for a camera's
+// status and events, which shard owns a camera (and how few move when a
+// shard is added), and when each camera is probed.
+import { describe, expect, it } from 'vitest'
+import { judgeProbe, type CameraMemory } from '../../../ingest/rtsp/camera-state.ts'
+import type { ProbeResult } from '../../../ingest/rtsp/probe.ts'
+import { ProbeSchedule } from '../../../ingest/rtsp/schedule.ts'
+import { owns, parseShard, shardOf } from '../../../ingest/rtsp/shard.ts'
+
+const PROFILE = { fps: 25, bitrateKbps: 800 }
+const healthy: ProbeResult = { url: 'rtsp://c/live/C1', ok: true, step: 'window', health: { packets: 300, ignored: 0, frames: 50, fps: 25, bitrateKbps: 850, lost: 0, lossRatio: 0, keyframes: 1, spanMs: 2000 } }
+const failed: ProbeResult = { url: 'rtsp://c/live/C1', ok: false, step: 'connect', failure: { class: 'refused', message: 'ECONNREFUSED' } }
+const withPictures = (condition: 'ok' | 'black' | 'frozen' | 'obstructed' | 'scene_change', extra: Record<string, unknown> = {}): ProbeResult => ({
+  ...healthy, pictures: { keyframes: 3, dropped: 0, verdict: { condition, reason: condition, motion: false, stats: { mean: 0, contrast: 0, detail: 0 }, ...extra } },
+})
+const fresh: CameraMemory = { failures: 0 }
+
+describe('judgeProbe', () => {
+  it('says ok once, then again only when due', () => {
+    const first = judgeProbe(fresh, healthy, PROFILE, 1_000)
+    expect(first.status).toMatchObject({ state: 'ok', detail: '25 fps, 850 kbit/s' })
+    expect(judgeProbe(first.memory, healthy, PROFILE, 60_000).status).toBeUndefined()
+    expect(judgeProbe(first.memory, healthy, PROFILE, 1_000 + 900_000).status?.state).toBe('ok')
+  })
+
+  it('goes offline after two failures in a row, with the class, and back on the next success', () => {
+    const ok = judgeProbe(fresh, healthy, PROFILE, 0).memory
+    const one = judgeProbe(ok, failed, PROFILE, 1_000)
+    expect(one.status).toBeUndefined()
+    const two = judgeProbe(one.memory, failed, PROFILE, 2_000)
+    expect(two.status).toMatchObject({ state: 'offline', failure: 'refused', detail: expect.stringMatching(/refused at connect/) as unknown })
+    expect(judgeProbe(two.memory, healthy, PROFILE, 3_000).status?.state).toBe('ok')
+    // A camera never seen is offline at its first failure: there is nothing to keep.
+    expect(judgeProbe(fresh, failed, PROFILE, 0).status?.state).toBe('offline')
+  })
+
+  it('calls a camera far below its profile degraded', () => {
+    const slow = { ...healthy, health: { ...healthy.health!, fps: 5 } }
+    expect(judgeProbe(fresh, slow, PROFILE, 0).status).toMatchObject({ state: 'degraded', detail: '5 fps of 25' })
+    const lossy = { ...healthy, health: { ...healthy.health!, lossRatio: 0.2 } }
+    expect(judgeProbe(fresh, lossy, PROFILE, 0).status).toMatchObject({ state: 'degraded', detail: '20% of packets lost' })
+  })
+
+  it('raises a picture condition once as an event, marks the camera tampered, and repeats it only after a while', () => {
+    const black = judgeProbe(fresh, withPictures('black'), PROFILE, 0)
+    expect(black.status?.state).toBe('tampered')
+    expect(black.events).toEqual([{ name: 'black', severity: 'warning', detail: 'black' }])
+    const again = judgeProbe(black.memory, withPictures('black'), PROFILE, 60_000)
+    expect(again.events).toEqual([])
+    expect(judgeProbe(again.memory, withPictures('black'), PROFILE, 301_000).events.map((e) => e.name)).toEqual(['black'])
+    // A probe without pictures does not clear it; pictures that are fine do.
+    expect(judgeProbe(again.memory, healthy, PROFILE, 70_000).status).toBeUndefined()
+    const cleared = judgeProbe(again.memory, withPictures('ok'), PROFILE, 80_000)
+    expect(cleared.status?.state).toBe('ok')
+    expect(cleared.memory.condition).toBeUndefined()
+  })
+
+  it('tells a moved camera (tampered) from smoke in its view (an event, the camera fine)', () => {
+    expect(judgeProbe(fresh, withPictures('scene_change', { cause: 'moved' }), PROFILE, 0)).toMatchObject({ status: { state: 'tampered' }, events: [{ name: 'scene_change', severity: 'warning' }] })
+    const smoke = judgeProbe(fresh, withPictures('scene_change', { cause: 'haze', motion: true, changed: 0.4 }), PROFILE, 0)
+    expect(smoke.status?.state).toBe('ok')
+    expect(smoke.events.map((e) => [e.name, e.severity])).toEqual([['scene_change', 'info'], ['motion', 'info']])
+  })
+})
+
+describe('shards', () => {
+  it('reads i/n and refuses what is not one', () => {
+    expect(parseShard('2/4')).toEqual({ index: 2, count: 4 })
+    expect(() => parseShard('4/4')).toThrow(/0 <= i < n/)
+    expect(() => parseShard('a/b')).toThrow(RangeError)
+  })
+
+  it('spreads cameras evenly and moves only about 1/(n+1) of them to a shard added', () => {
+    const ids = Array.from({ length: 20_000 }, (_, i) => `C${String(i + 1).padStart(6, '0')}`)
+    const four = ids.map((id) => shardOf(id, 4))
+    const five = ids.map((id) => shardOf(id, 5))
+    const counts = [0, 1, 2, 3].map((s) => four.filter((x) => x === s).length)
+    for (const c of counts) expect(Math.abs(c - 5_000)).toBeLessThan(300)
+    const moved = ids.filter((_, i) => four[i] !== five[i])
+    expect(moved.every((_, k) => five[ids.indexOf(moved[k]!)] === 4)).toBe(true) // only to the new shard
+    expect(Math.abs(moved.length / ids.length - 1 / 5)).toBeLessThan(0.02)
+    expect(ids.filter((id) => owns({ index: 1, count: 4 }, id)).length).toBe(counts[1])
+  })
+})
+
+describe('ProbeSchedule', () => {
+  it('probes every camera once a period, spread evenly over it', () => {
+    const s = new ProbeSchedule({ reachEveryS: 100, picturesEveryS: 300 })
+    for (let i = 0; i < 1_000; i++) s.add(`C${i}`, 0)
+    const perSecond: number[] = []
+    for (let t = 0; t < 100; t++) {
+      const due = s.due(t * 1000 + 999, 10_000)
+      perSecond.push(due.length)
+      for (const d of due) s.done(d.cameraId, true, d.deep, t * 1000 + 999)
+    }
+    expect(perSecond.reduce((a, b) => a + b, 0)).toBe(1_000)
+    expect(Math.max(...perSecond)).toBeLessThan(25)
+    // The next period: each once more, none twice.
+    let again = 0
+    for (let t = 100; t < 200; t++) {
+      const due = s.due(t * 1000 + 999, 10_000)
+      again += due.length
+      for (const d of due) s.done(d.cameraId, true, d.deep, t * 1000 + 999)
+    }
+    expect(again).toBe(1_000)
+  })
+
+  it('goes deep once a pictures period, sooner for watched cameras, and takes watched ones first', () => {
+    const s = new ProbeSchedule({ reachEveryS: 60, picturesEveryS: 600, watchPicturesEveryS: 60 })
+    s.add('A', 0)
+    s.add('B', 0)
+    s.watch('B', true, 0)
+    const deep = new Map<string, number>()
+    for (let t = 0; t < 1_200; t += 1) {
+      for (const d of s.due(t * 1000, 10)) {
+        if (d.deep) deep.set(d.cameraId, (deep.get(d.cameraId) ?? 0) + 1)
+        s.done(d.cameraId, true, d.deep, t * 1000)
+      }
+    }
+    expect(deep.get('A')).toBe(2)
+    expect(deep.get('B')).toBeGreaterThanOrEqual(18)
+    const t2 = new ProbeSchedule({ reachEveryS: 10 })
+    for (const id of ['x', 'y', 'z']) t2.add(id, 0)
+    t2.watch('z', true, 0)
+    expect(t2.due(20_000, 1).map((d) => d.cameraId)).toEqual(['z'])
+    expect(t2.backlog(20_000)).toBe(2)
+  })
+
+  it('retries a failed camera sooner, backing off to the period', () => {
+    const s = new ProbeSchedule({ reachEveryS: 300, retryAfterS: 10, random: () => 0.999 })
+    s.add('C', 0)
+    const first = s.due(300_000, 1)
+    expect(first).toHaveLength(1)
+    const at: number[] = []
+    let now = 300_000
+    for (let k = 0; k < 7; k++) {
+      s.done('C', false, false, now)
+      let next = now
+      while (s.due(next, 1).length === 0) next += 1_000
+      at.push(Math.round((next - now) / 1000))
+      now = next
+    }
+    expect(at).toEqual([10, 20, 40, 80, 160, 300, 300])
+    expect(s.due(now + 1_000_000, 5)).toEqual([])
+  })
+})
