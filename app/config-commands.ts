@@ -4,13 +4,14 @@ import { configReference, loadConfig, type ComponentConfig } from '../lib/config
 import { storeConfig, writerConfig } from '../store/config.ts'
 import { apiConfig } from '../twin/api/config.ts'
 import { mqttConfig } from '../ingest/mqtt/config.ts'
+import { rtspConfig } from '../ingest/rtsp/config.ts'
 import { twinConfig } from '../twin/state/config.ts'
 import { busConfig } from '../lib/bus/config.ts'
 import { rulesConfig } from '../rules/config.ts'
 import type { Command } from '../lib/command.ts'
 
 /** Every component's config, in the order of the data flow. */
-export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, mqttConfig, busConfig, twinConfig, apiConfig, rulesConfig]
+export const ALL_CONFIGS: readonly ComponentConfig<z.ZodObject>[] = [storeConfig, writerConfig, mqttConfig, rtspConfig, busConfig, twinConfig, apiConfig, rulesConfig]
 
 export const configCommands: Command[] = [
   {

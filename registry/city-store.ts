@@ -105,17 +105,23 @@ export async function readCity(client: ClickHouseClient): Promise<City & { sourc
     'SELECT * FROM grids ORDER BY id')
   const devices = await q<{ id: string; type: DeviceType; micro_grid_id: number; community_id: number; street_id: number; district_id: number; lon: number; lat: number; interval_s: number; installed_at: number }>(
     `SELECT id, type, micro_grid_id, community_id, street_id, district_id, lon, lat, interval_s, toUnixTimestamp64Milli(installed_at) AS installed_at FROM ${CURRENT_DEVICES} ORDER BY id`)
-  const cameras = await q<{ id: string; kind: CameraKind; micro_grid_id: number; community_id: number; street_id: number; district_id: number; lon: number; lat: number; rtsp_url: string; codec: 'h264' | 'h265'; width: number; height: number; fps: number; bitrate_kbps: number; gop: number }>(
-    `SELECT * FROM ${CURRENT_CAMERAS} ORDER BY id`)
+  const cameras = await readCameras(client)
   return {
     seed: Number(grids[0]?.city_seed ?? 0),
     scale: 1,
     source: grids[0]?.city_source ?? '',
     grids: grids.map((g): Grid => ({ id: g.id, level: g.level, code: g.code, name: g.name, parentId: g.parent_id, districtId: g.district_id, streetId: g.street_id, communityId: g.community_id, kind: g.kind, ring: g.ring, centroid: [g.centroid_lon, g.centroid_lat], areaKm2: g.area_km2 })),
     devices: devices.map((d): Device => ({ id: d.id, type: d.type, microGridId: d.micro_grid_id, communityId: d.community_id, streetId: d.street_id, districtId: d.district_id, lon: d.lon, lat: d.lat, intervalS: d.interval_s, installedAt: Number(d.installed_at) })),
-    cameras: cameras.map((c): Camera => ({ id: c.id, kind: c.kind, microGridId: c.micro_grid_id, communityId: c.community_id, streetId: c.street_id, districtId: c.district_id, lon: c.lon, lat: c.lat, rtspUrl: c.rtsp_url,
-      profile: { codec: c.codec, width: c.width, height: c.height, fps: c.fps, bitrateKbps: c.bitrate_kbps, gop: c.gop } })),
+    cameras,
   }
+}
+
+/** The city's cameras as they are now (the latest row of each), in id order. */
+export async function readCameras(client: ClickHouseClient): Promise<Camera[]> {
+  const rows = await (await client.query({ query: `SELECT * FROM ${CURRENT_CAMERAS} ORDER BY id`, format: 'JSONEachRow', clickhouse_settings: { output_format_json_quote_64bit_integers: 0 } }))
+    .json<{ id: string; kind: CameraKind; micro_grid_id: number; community_id: number; street_id: number; district_id: number; lon: number; lat: number; rtsp_url: string; codec: 'h264' | 'h265'; width: number; height: number; fps: number; bitrate_kbps: number; gop: number }>()
+  return rows.map((c): Camera => ({ id: c.id, kind: c.kind, microGridId: c.micro_grid_id, communityId: c.community_id, streetId: c.street_id, districtId: c.district_id, lon: c.lon, lat: c.lat, rtspUrl: c.rtsp_url,
+    profile: { codec: c.codec, width: c.width, height: c.height, fps: c.fps, bitrateKbps: c.bitrate_kbps, gop: c.gop } }))
 }
 
 export interface CityFigures {

@@ -70,7 +70,7 @@ const CONNACK_SERVER_UNAVAILABLE = 3
 const CONNACK_BAD_USERNAME_OR_PASSWORD = 4
 const CONNACK_NOT_AUTHORIZED = 5
 
-export const EVENTS_COLUMNS = ['ts', 'source', 'source_id', 'kind', 'severity', 'micro_grid_id', 'community_id', 'street_id', 'district_id', 'lon', 'lat', 'attributes', 'evidence_path'] as const
+export { EVENTS_COLUMNS } from '../../store/events.ts'
 
 /** What the gateway needs of a PUBLISH, from aedes or from the fast lane. */
 interface InboundPublish {

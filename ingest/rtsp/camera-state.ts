@@ -7,17 +7,24 @@
 //             refused connection is not an outage), with the failure's class
 //   tampered  the picture says someone or something interfered: black,
 //             frozen, obstructed, or the camera moved off its view
-//   degraded  reachable, but sending far below its profile (frame rate
-//             under `minFpsShare` of it, bitrate under `minBitrateShare`,
-//             or losing over `maxLoss` of its packets)
+//   degraded  reachable, but sending far below what it should: a frame
+//             rate under `minFpsShare` of the one it states (its SDP, else
+//             its registry profile), a bitrate under `minBitrateShare` of
+//             its own usual one (learned from its healthy windows: the
+//             registry's profile is often not what a camera was set to),
+//             or over `maxLoss` of its packets lost
 //   ok        otherwise
-// A status goes out when it changes, and again every `statusEveryS`, so the
-// twin knows the camera is still watched.
+// A probe of reachability alone says nothing of the stream or the view, so
+// it keeps a degraded or tampered camera so (and brings an offline one back
+// to ok). A status goes out when it changes, and again every
+// `statusEveryS`, so the twin knows the camera is still watched.
 //
 // Events (the rules' camera events, their names the rules' conditions):
 // black, frozen, obstructed and scene_change when a condition starts, and
 // again every `repeatEventS` while it lasts (a composite rule joins it to a
-// smoke alarm within its window); motion each time a sample shows it.
+// smoke alarm within its window); motion when it starts, and again every
+// `motionRepeatS` while it goes on (a busy street is in motion all day: an
+// event at each sample would be millions a day for the city).
 import type { Severity } from '../../lib/bus/elements.ts'
 import type { FailureClass } from './client.ts'
 import type { PictureVerdict } from './picture-checks.ts'
@@ -38,9 +45,10 @@ export interface CameraJudgePolicy {
   maxLoss: number
   statusEveryS: number
   repeatEventS: number
+  motionRepeatS: number
 }
 
-export const DEFAULT_JUDGE_POLICY: CameraJudgePolicy = { failuresToOffline: 2, minFpsShare: 0.5, minBitrateShare: 0.25, maxLoss: 0.05, statusEveryS: 900, repeatEventS: 300 }
+export const DEFAULT_JUDGE_POLICY: CameraJudgePolicy = { failuresToOffline: 2, minFpsShare: 0.5, minBitrateShare: 0.25, maxLoss: 0.05, statusEveryS: 900, repeatEventS: 300, motionRepeatS: 3_600 }
 
 /** What the gateway remembers of a camera between probes. */
 export interface CameraMemory {
@@ -50,6 +58,10 @@ export interface CameraMemory {
   failures: number
   /** The picture condition in force (not 'ok'), and when its event last went out. */
   condition?: { name: string; sentAt: number }
+  /** While the pictures show motion: when its event last went out. */
+  motionSentAt?: number
+  /** The camera's usual bitrate, an average of its healthy windows. */
+  bitrateKbps?: number
 }
 
 export interface CameraReport {
@@ -96,24 +108,34 @@ export function judgeProbe(before: CameraMemory, probe: ProbeResult, profile: Ca
     } else if (verdict) {
       delete memory.condition
     }
-    if (verdict?.motion) events.push({ name: 'motion', severity: 'info', detail: `${Math.round((verdict.changed ?? 0) * 1000) / 10}% of the picture changed` })
+    if (verdict?.motion) {
+      if (memory.motionSentAt === undefined || nowMs - memory.motionSentAt >= p.motionRepeatS * 1000) {
+        events.push({ name: 'motion', severity: 'info', detail: `${Math.round((verdict.changed ?? 0) * 1000) / 10}% of the picture changed` })
+        memory.motionSentAt = nowMs
+      }
+    } else if (verdict) {
+      delete memory.motionSentAt
+    }
     const h = probe.health
-    const slow = profile && h?.fps !== undefined && h.fps < profile.fps * p.minFpsShare
-    const thin = profile && h?.bitrateKbps !== undefined && h.bitrateKbps < profile.bitrateKbps * p.minBitrateShare
+    const statedFps = probe.video?.fps ?? profile?.fps
+    const slow = statedFps !== undefined && h?.fps !== undefined && h.fps < statedFps * p.minFpsShare
+    const thin = before.bitrateKbps !== undefined && h?.bitrateKbps !== undefined && h.bitrateKbps < before.bitrateKbps * p.minBitrateShare
     const lossy = h !== undefined && h.lossRatio > p.maxLoss
     if (event && (TAMPERING.has(event) || moved)) {
       state = 'tampered'
       detail = `${event}${moved ? ' (moved)' : ''}: ${verdict?.reason ?? ''}`
     } else if (slow || lossy || (thin && !event)) {
       state = 'degraded'
-      detail = [slow ? `${h?.fps ?? 0} fps of ${profile?.fps ?? 0}` : '', thin ? `${h?.bitrateKbps ?? 0} kbit/s of ${profile?.bitrateKbps ?? 0}` : '', lossy ? `${Math.round((h?.lossRatio ?? 0) * 1000) / 10}% of packets lost` : ''].filter(Boolean).join(', ')
-    } else if (memory.condition && !verdict && TAMPERING.has(memory.condition.name) && before.status === 'tampered') {
-      // A probe without pictures says nothing of the view: a tampered camera stays so until pictures clear it.
-      state = 'tampered'
-      detail = `${memory.condition.name}, not checked again yet`
+      detail = [slow ? `${h?.fps ?? 0} fps of ${statedFps ?? 0}` : '', thin ? `${h?.bitrateKbps ?? 0} kbit/s of its usual ${Math.round(before.bitrateKbps ?? 0)}` : '', lossy ? `${Math.round((h?.lossRatio ?? 0) * 1000) / 10}% of packets lost` : ''].filter(Boolean).join(', ')
+    } else if ((!h && before.status === 'degraded') || (!verdict && before.status === 'tampered')) {
+      // Reachability alone says nothing of the stream, nor a window without pictures of the view: the camera stays as last found.
+      state = before.status
+      detail = 'reachable; as last checked'
     } else {
       state = 'ok'
       detail = h ? `${h.fps ?? '?'} fps, ${h.bitrateKbps ?? '?'} kbit/s` : 'reachable'
+      // A healthy window teaches the camera's usual bitrate (a quarter of each new one).
+      if (h?.bitrateKbps !== undefined && (!verdict || verdict.condition === 'ok')) memory.bitrateKbps = before.bitrateKbps === undefined ? h.bitrateKbps : before.bitrateKbps * 0.75 + h.bitrateKbps * 0.25
     }
   }
   const due = before.status !== state || before.statusSentAt === undefined || nowMs - before.statusSentAt >= p.statusEveryS * 1000

@@ -1,9 +1,20 @@
 // `citytwin camera probe <rtsp-url>`: one camera, JSON out, for an operator
 // chasing a camera that misbehaves. The exit status says whether the probe
 // succeeded (0) or the camera failed it (1), so scripts can loop over a list.
+// `citytwin gateway rtsp --shard i/n`: the camera gateway for one shard of
+// the city's cameras, until stopped.
 import type { Command } from '../../lib/command.ts'
 import { numberOption, UsageError } from '../../lib/command.ts'
+import { startAll, stopAll, type Component } from '../../lib/component.ts'
+import { logger } from '../../lib/log.ts'
+import { guardUnhandledRejections } from '../../lib/process-guard.ts'
+import { openMigratedStore, StoreOwner } from '../../store/index.ts'
+import { untilSignal } from '../mqtt/cli.ts'
+import { createCameraIngest } from './index.ts'
 import { probeCamera } from './probe.ts'
+import { parseShard, type Shard } from './shard.ts'
+
+const log = logger('rtsp-cli')
 
 export const cameraCommands: Command[] = [
   {
@@ -38,6 +49,40 @@ export const cameraCommands: Command[] = [
       // The baseline is the camera's reference picture, for the gateway to keep: bytes, not for a terminal.
       stdout.write(JSON.stringify({ ...result, baseline: undefined }, null, 2) + '\n')
       return result.ok ? 0 : 1
+    },
+  },
+  {
+    name: 'gateway rtsp',
+    summary: "Run the camera gateway for a shard of the city's cameras: probe each on a schedule, write statuses and events to the store",
+    options: {
+      shard: { type: 'string', description: 'this process\'s shard, i/n counted from 0 (default 0/1: every camera); adding a shard moves only the cameras it takes', valueName: 'i/n' },
+      'stream-host': { type: 'string', description: 'pull every stream from this host:port, keeping each camera\'s path (e.g. the camera simulator); also rtsp.streamHost', valueName: 'host:port' },
+    },
+    async run({ values, configFile, stdout }) {
+      let shard: Shard
+      try {
+        shard = parseShard((values.shard as string | undefined) ?? '0/1')
+      } catch (e) {
+        throw new UsageError(`--shard: ${(e as Error).message}`)
+      }
+      guardUnhandledRejections()
+      const streamHost = values['stream-host'] as string | undefined
+      const file = streamHost ? { ...configFile, rtsp: { ...(configFile.rtsp as Record<string, unknown> | undefined), streamHost } } : configFile
+      const { store, writerCfg } = await openMigratedStore({ file })
+      // A long-running process that opened the embedded store serves it, so other commands can use it meanwhile.
+      const owner = store.mode === 'embedded' ? new StoreOwner(store, { cityHeldBy: 'citytwin gateway rtsp' }) : undefined
+      const started: Component[] = []
+      try {
+        await owner?.start()
+        const ingest = createCameraIngest(store, writerCfg, { file }, { shard })
+        await startAll(ingest.components, started)
+        stdout.write(`camera gateway: shard ${shard.index}/${shard.count}, ${ingest.gateway.size} cameras, ${ingest.config.concurrency} probes at once (${store.mode} store)\n`)
+        log.info({ signal: await untilSignal() }, 'stopping')
+      } finally {
+        await stopAll(started, Date.now() + 20_000)
+        await owner?.stop(Date.now() + 5_000)
+        await store.close()
+      }
     },
   },
 ]

@@ -45,7 +45,8 @@ export function cameraUrl(raw: string, credentials?: Credentials): CameraUrl {
   const fromUrl = u.username ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : undefined
   u.username = ''
   u.password = ''
-  const creds = credentials ?? fromUrl
+  // Credentials in the URL are the camera's own; those given stand for cameras with none.
+  const creds = fromUrl ?? credentials
   return { url: u.toString(), host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 554, ...(creds ? { credentials: creds } : {}) }
 }
 

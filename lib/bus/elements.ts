@@ -8,7 +8,8 @@ export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical']
 /** Ticket statuses in which a ticket no longer counts as open (the work is done and checked). */
 export const DONE_TICKET_STATUSES = ['verified', 'closed'] as const
 
-export type CameraStatus = 'ok' | 'offline' | 'degraded'
+/** A camera's state from the camera gateway (ingest/rtsp/camera-state.ts): tampered is a picture blacked out, frozen, obstructed or turned away. */
+export type CameraStatus = 'ok' | 'offline' | 'degraded' | 'tampered'
 
 /**
  * Where the store holds a reading or device event: the bus position of the

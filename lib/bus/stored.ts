@@ -2,7 +2,7 @@
 // stored; in cluster mode the primary does, for the rows its workers relay;
 // the rules, replaying from the store, read the same rows back. One
 // conversion for all, from the rows as the store holds them.
-import type { Element, Severity } from './elements.ts'
+import type { CameraStatus, Element, Severity } from './elements.ts'
 
 /** A row of the readings or events table, its columns in the order of READINGS_COLUMNS or EVENTS_COLUMNS. */
 type Row = readonly unknown[]
@@ -44,10 +44,29 @@ export function readingElements(rows: readonly Row[], pos?: number): Element[] {
   return out
 }
 
-/** Device rows of the events table (EVENTS_COLUMNS): connectivity, or an event the device reported. */
+const CAMERA_STATUSES: ReadonlySet<string> = new Set<CameraStatus>(['ok', 'offline', 'degraded', 'tampered'])
+
+/**
+ * Device and camera rows of the events table (EVENTS_COLUMNS): a device's
+ * connectivity or an event it reported; a camera's status (kind
+ * `status:<state>`) or an event its pictures showed.
+ */
 export function eventElements(rows: readonly Row[], pos?: number): Element[] {
   const out: Element[] = []
   for (const r of rows) {
+    if (r[1] === 'camera') {
+      const ts = r[0] as number
+      const cameraId = r[2] as string
+      const kind = r[3] as string
+      // Camera elements carry no bus position (lib/bus/elements.ts): the rules judge them as they come.
+      if (kind.startsWith('status:')) {
+        const status = kind.slice('status:'.length)
+        if (CAMERA_STATUSES.has(status)) out.push({ kind: 'camera-status', cameraId, ts, status: status as CameraStatus })
+      } else {
+        out.push({ kind: 'camera-event', cameraId, ts, name: kind, severity: r[4] as Severity })
+      }
+      continue
+    }
     if (r[1] !== 'device') continue
     const ts = r[0] as number
     const deviceId = r[2] as string

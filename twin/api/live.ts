@@ -34,7 +34,7 @@ const clientsGauge = gauge('citytwin_live_clients', 'Live WebSocket clients conn
 const sentTotal = counter('citytwin_live_rows_sent_total', 'Rows sent on the live feed, by kind', ['kind'])
 const refusedTotal = counter('citytwin_live_refused_total', 'Live client messages answered with an error (not a subscription, too many boxes)')
 
-export const GRID_COLUMNS = ['id', 'health', 'devOnline', 'devSilent', 'devOffline', 'devUnknown', 'camOk', 'camOffline', 'camDegraded', 'camUnknown', 'ticketsInfo', 'ticketsWarning', 'ticketsCritical'] as const
+export const GRID_COLUMNS = ['id', 'health', 'devOnline', 'devSilent', 'devOffline', 'devUnknown', 'camOk', 'camOffline', 'camDegraded', 'camUnknown', 'ticketsInfo', 'ticketsWarning', 'ticketsCritical', 'camTampered'] as const
 export const DEVICE_COLUMNS = ['id', 'status', 'lastActivity', 'openTickets'] as const
 export const CAMERA_COLUMNS = ['id', 'status'] as const
 
@@ -222,5 +222,5 @@ function take<T>(set: Set<T>, n: number): T[] {
 function gridRow(twin: Twin, id: number): number[] | undefined {
   const k = twin.counts(id)
   if (!k) return undefined
-  return [id, k.health, k.devices.online, k.devices.silent, k.devices.offline, k.devices.unknown, k.cameras.ok, k.cameras.offline, k.cameras.degraded, k.cameras.unknown, k.tickets.info, k.tickets.warning, k.tickets.critical]
+  return [id, k.health, k.devices.online, k.devices.silent, k.devices.offline, k.devices.unknown, k.cameras.ok, k.cameras.offline, k.cameras.degraded, k.cameras.unknown, k.tickets.info, k.tickets.warning, k.tickets.critical, k.cameras.tampered]
 }

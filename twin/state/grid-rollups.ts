@@ -7,7 +7,7 @@ import { SEVERITIES, type Severity } from '../../lib/bus/elements.ts'
 import { DEVICE_STATUSES, type DeviceStatus } from './device.ts'
 import { healthScore } from './health.ts'
 
-export const CAMERA_STATUSES = ['unknown', 'ok', 'offline', 'degraded'] as const
+export const CAMERA_STATUSES = ['unknown', 'ok', 'offline', 'degraded', 'tampered'] as const
 export type CameraState = (typeof CAMERA_STATUSES)[number]
 
 /** The counts kept per row, in this order. */
@@ -76,8 +76,8 @@ export class GridRollups {
     const at = (f: number): number => this.#counts[row * FIELDS + f] ?? 0
     const devices = { unknown: at(F_DEV), online: at(F_DEV + 1), silent: at(F_DEV + 2), offline: at(F_DEV + 3), total: 0 }
     devices.total = devices.unknown + devices.online + devices.silent + devices.offline
-    const cameras = { unknown: at(F_CAM), ok: at(F_CAM + 1), offline: at(F_CAM + 2), degraded: at(F_CAM + 3), total: 0 }
-    cameras.total = cameras.unknown + cameras.ok + cameras.offline + cameras.degraded
+    const cameras = { unknown: at(F_CAM), ok: at(F_CAM + 1), offline: at(F_CAM + 2), degraded: at(F_CAM + 3), tampered: at(F_CAM + 4), total: 0 }
+    cameras.total = cameras.unknown + cameras.ok + cameras.offline + cameras.degraded + cameras.tampered
     const tickets = { info: at(F_TKT), warning: at(F_TKT + 1), critical: at(F_TKT + 2), total: 0 }
     tickets.total = tickets.info + tickets.warning + tickets.critical
     return { devices, cameras, tickets, health: healthScore({ devices, cameras, tickets }) }

@@ -5,7 +5,7 @@ export type Lang = 'zh' | 'en'
 const zh = {
   title: '城市数字孪生 · 未诉先办', search: '搜索网格、设备、摄像头或工单编号', lang: 'EN', colourBy: '着色', health: '健康度', tickets: '工单',
   legendHealth: '健康度（0–100）', legendTickets: '未办结工单（最高等级）', noData: '无设备', critical: '紧急', warning: '警告', info: '一般',
-  online: '在线', silent: '静默', offline: '离线', unknown: '未知', ok: '正常', degraded: '异常',
+  online: '在线', silent: '静默', offline: '离线', unknown: '未知', ok: '正常', degraded: '异常', tampered: '遮挡或移位',
   district: '区县', street: '街道', community: '社区网格', micro: '微网格', special: '专属网格', city: '全市',
   devices: '设备', cameras: '摄像头', openTickets: '未办结工单', healthScore: '健康度', close: '关闭',
   ticketList: '工单列表', slaLeft: '剩余时限', overdue: '已超时', sign: '签收', return: '退单', resolve: '办结', escalate: '督办', comment: '备注', start: '处理',
@@ -22,7 +22,7 @@ const zh = {
 const en: Record<keyof typeof zh, string> = {
   title: 'City twin · handle it before the complaint', search: 'Search a grid, device, camera or ticket id', lang: '中文', colourBy: 'Colour by', health: 'Health', tickets: 'Tickets',
   legendHealth: 'Health (0-100)', legendTickets: 'Open tickets (worst severity)', noData: 'no devices', critical: 'critical', warning: 'warning', info: 'info',
-  online: 'online', silent: 'silent', offline: 'offline', unknown: 'unknown', ok: 'ok', degraded: 'degraded',
+  online: 'online', silent: 'silent', offline: 'offline', unknown: 'unknown', ok: 'ok', degraded: 'degraded', tampered: 'tampered',
   district: 'District', street: 'Street', community: 'Community grid', micro: 'Micro-grid', special: 'Special grid', city: 'City',
   devices: 'Devices', cameras: 'Cameras', openTickets: 'Open tickets', healthScore: 'Health', close: 'Close',
   ticketList: 'Tickets', slaLeft: 'SLA left', overdue: 'overdue', sign: 'Sign', return: 'Return', resolve: 'Resolve', escalate: 'Escalate', comment: 'Comment', start: 'Start',

@@ -34,11 +34,33 @@ describe('judgeProbe', () => {
     expect(judgeProbe(fresh, failed, PROFILE, 0).status?.state).toBe('offline')
   })
 
-  it('calls a camera far below its profile degraded', () => {
+  it('calls a camera far below what it states or usually sends degraded, and a probe of reachability alone keeps it so', () => {
     const slow = { ...healthy, health: { ...healthy.health!, fps: 5 } }
     expect(judgeProbe(fresh, slow, PROFILE, 0).status).toMatchObject({ state: 'degraded', detail: '5 fps of 25' })
+    // The camera's SDP says 10 fps: 5 is half of it, not a fifth.
+    expect(judgeProbe(fresh, { ...slow, video: { codec: 'h264', encoding: 'H264', fps: 10 } }, PROFILE, 0).status?.state).toBe('ok')
     const lossy = { ...healthy, health: { ...healthy.health!, lossRatio: 0.2 } }
-    expect(judgeProbe(fresh, lossy, PROFILE, 0).status).toMatchObject({ state: 'degraded', detail: '20% of packets lost' })
+    const degraded = judgeProbe(fresh, lossy, PROFILE, 0)
+    expect(degraded.status).toMatchObject({ state: 'degraded', detail: '20% of packets lost' })
+    const reach: ProbeResult = { url: healthy.url, ok: true, step: 'describe' }
+    expect(judgeProbe(degraded.memory, reach, PROFILE, 1_000).status).toBeUndefined()
+    expect(judgeProbe(degraded.memory, healthy, PROFILE, 2_000).status?.state).toBe('ok')
+    // Bitrate against the camera's own: 850 learned, then 150 is thin; the registry's profile is not the yardstick.
+    const learned = judgeProbe(fresh, healthy, { fps: 25, bitrateKbps: 8_000 }, 0)
+    expect(learned.status?.state).toBe('ok')
+    expect(learned.memory.bitrateKbps).toBe(850)
+    expect(judgeProbe(learned.memory, { ...healthy, health: { ...healthy.health!, bitrateKbps: 150 } }, PROFILE, 1_000).status).toMatchObject({ state: 'degraded', detail: '150 kbit/s of its usual 850' })
+  })
+
+  it('says motion when it starts and then once an hour while it goes on', () => {
+    const moving = withPictures('ok', { motion: true, changed: 0.08 })
+    const first = judgeProbe(fresh, moving, PROFILE, 0)
+    expect(first.events).toEqual([{ name: 'motion', severity: 'info', detail: '8% of the picture changed' }])
+    const later = judgeProbe(first.memory, moving, PROFILE, 900_000)
+    expect(later.events).toEqual([])
+    expect(judgeProbe(later.memory, moving, PROFILE, 3_600_000).events.map((e) => e.name)).toEqual(['motion'])
+    const still = judgeProbe(later.memory, withPictures('ok'), PROFILE, 1_000_000)
+    expect(judgeProbe(still.memory, moving, PROFILE, 1_100_000).events.map((e) => e.name)).toEqual(['motion'])
   })
 
   it('raises a picture condition once as an event, marks the camera tampered, and repeats it only after a while', () => {

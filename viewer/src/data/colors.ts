@@ -30,7 +30,7 @@ export function ticketColor(info: number, warning: number, critical: number): RG
 
 /** Device statuses in the API's order: unknown, online, silent, offline. */
 export const DEVICE_STATUS_COLORS: readonly RGBA[] = [[178, 190, 195, 255], [0, 184, 148, 255], [253, 203, 110, 255], [214, 48, 49, 255]]
-/** Camera states: unknown, ok, offline, degraded. */
-export const CAMERA_STATUS_COLORS: readonly RGBA[] = [[178, 190, 195, 255], [9, 132, 227, 255], [214, 48, 49, 255], [253, 203, 110, 255]]
+/** Camera states: unknown, ok, offline, degraded, tampered. */
+export const CAMERA_STATUS_COLORS: readonly RGBA[] = [[178, 190, 195, 255], [9, 132, 227, 255], [214, 48, 49, 255], [253, 203, 110, 255], [108, 92, 231, 255]]
 
 export const SEVERITY_RADIUS: Readonly<Record<string, number>> = { info: 6, warning: 9, critical: 13 }
