@@ -3,7 +3,7 @@
 // and runs the MQTT gateway and the API; each later stage adds its
 // components here, in data-flow order so shutdown can run it backwards.
 import { startAll, stopAll, type Component } from '../lib/component.ts'
-import { CitytwinError } from '../lib/errors.ts'
+import { CitytwinError, isCitytwinError } from '../lib/errors.ts'
 import { loadConfig } from '../lib/config.ts'
 import { logger } from '../lib/log.ts'
 import { guardUnhandledRejections } from '../lib/process-guard.ts'
@@ -28,6 +28,8 @@ import { open311Routes } from '../rules/open311.ts'
 import { RulesService } from '../rules/service.ts'
 import { resolveDeviceSecret } from '../ingest/mqtt/tokens.ts'
 import { DemoFleet } from '../simulators/demo/demo.ts'
+import { DemoCameras } from '../simulators/demo/cameras.ts'
+import { createCameraIngest } from '../ingest/rtsp/index.ts'
 
 /** The viewer's build (npm run build:viewer; npm start builds it first). */
 const VIEWER_DIST = new URL('../viewer/dist/', import.meta.url).pathname
@@ -48,6 +50,7 @@ export const startCommand: Command = {
     'mqtt-port': { type: 'string', description: 'MQTT port for devices (default 1883; also CITYTWIN_MQTT_PORT)', valueName: 'port' },
     workers: { type: 'string', description: 'MQTT gateway processes (default 1); the full city needs about 12, as one process may hold 20,000 connections here', valueName: 'n' },
     'stop-grace-ms': { type: 'string', description: 'how long a graceful stop may take (default 15000)', valueName: 'ms' },
+    cameras: { type: 'boolean', description: 'run the camera gateway for a city other than the demo (its cameras\' own URLs; the demo city runs it against its camera simulator unless --no-demo)' },
     'no-demo': { type: 'boolean', description: 'with the demo city, do not run its simulated devices and incidents (they run by default, so the map is alive at once)' },
     'demo-incident-every-s': { type: 'string', description: 'with the demo city, inject an incident (gas leak, smoke, elevator entrapment, in turn) this often; the first comes 15 s after its devices connect (default 300)', valueName: 's' },
   },
@@ -134,10 +137,36 @@ export const startCommand: Command = {
         demoFleet = new DemoFleet({ client: store.client, port: gatewayPort, host: gatewayCfg.host, secret: deviceSecret, incidentEveryMs: demoEveryS * 1000, seed })
         await startAll([demoFleet], components)
       }
+      // Cameras: the demo's against its simulator on loopback, another city's only when asked (--cameras).
+      let cameraLine = ''
+      const demoCameras = demo && values['no-demo'] !== true
+      if (demoCameras || values.cameras === true) {
+        let streamHost: string | undefined
+        if (demoCameras) {
+          const sim = new DemoCameras()
+          try {
+            await startAll([sim], components)
+            streamHost = sim.hostPort
+          } catch (e) {
+            // The demo runs without cameras rather than not at all (ffmpeg renders the simulator's clips).
+            if (!isCitytwinError(e) || e.code !== 'FFMPEG_MISSING') throw e
+            log.warn({ err: e.message }, 'the demo runs without cameras')
+            cameraLine = `  cameras  not simulated: ${e.message}\n`
+          }
+        }
+        if (!demoCameras || streamHost) {
+          // The demo's cameras on a quicker schedule than a city's, so their states show within a minute or two.
+          const sources = { file: configFile, ...(demoCameras ? { defaults: { reachEveryS: 60, picturesEveryS: 300 }, overrides: { streamHost } } : {}) }
+          const cameraIngest = createCameraIngest(store, writerCfg, sources, { shard: { index: 0, count: 1 }, bus, positions })
+          await startAll(cameraIngest.components, components)
+          cameraLine = `  cameras  ${cameraIngest.gateway.size} probed by the camera gateway${streamHost ? ` on the camera simulator (rtsp://${streamHost}/live/<id>)` : ''}, each every ${cameraIngest.config.reachEveryS} s, deeper every ${cameraIngest.config.picturesEveryS} s\n`
+        }
+      }
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +
         `  city ${now.source === '' ? `seed ${now.seed}` : `"${now.source.replace(/^import: /, '')}" (imported)`}: ${now.grids.community ?? 0} community grids, ${now.devices} devices, ${now.cameras} cameras\n` +
         `  MQTT     port ${gatewayPort()}${workers > 1 ? ` (${workers} processes)` : ''} (devices: citytwin devices list; passwords: citytwin device-token <id>)\n` +
+        cameraLine +
         (demoFleet ? `  demo     ${demoFleet.devices} simulated devices reporting; an incident (gas leak, smoke, elevator entrapment) 15 s after start, then every ${demoEveryS} s; they hold the demo devices' ids, so to connect devices of your own start with --no-demo\n` : '') +
         `  viewer   ${server.url}/ (${api.openReads ? 'reads open without a token' : `reads need a token: CITYTWIN_API_TOKENS (${api.tokens.length} configured)`})\n  API      ${server.url}/api/city, tickets ${server.url}/api/tickets, Open311 ${server.url}/open311/v2/services.json (OpenAPI: ${server.url}/api/openapi.json; live: ws://${server.url.slice(7)}/api/live)\n  metrics  ${server.url}/metrics\n  health   ${server.url}/healthz\n` +
         'Press Ctrl-C to stop.\n')
