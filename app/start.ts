@@ -29,7 +29,8 @@ import { RulesService } from '../rules/service.ts'
 import { resolveDeviceSecret } from '../ingest/mqtt/tokens.ts'
 import { DemoFleet } from '../simulators/demo/demo.ts'
 import { DemoCameras } from '../simulators/demo/cameras.ts'
-import { createCameraIngest } from '../ingest/rtsp/index.ts'
+import { createCameraIngest, type CameraIngest } from '../ingest/rtsp/index.ts'
+import { snapshotRoutes } from '../twin/api/snapshot-routes.ts'
 
 /** The viewer's build (npm run build:viewer; npm start builds it first). */
 const VIEWER_DIST = new URL('../viewer/dist/', import.meta.url).pathname
@@ -128,17 +129,9 @@ export const startCommand: Command = {
         twin.watchIngest(gateways)
         gatewayPort = () => gateways.port
       }
-      const deviceSecret = resolveDeviceSecret(gatewayCfg.deviceSecret, store.dataDir)
-      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client)], staticDir: VIEWER_DIST, deviceSecret })
-      await startAll([server], components)
-      // Last to start, first to stop: the demo's devices are the system's input.
-      let demoFleet: DemoFleet | undefined
-      if (demo && values['no-demo'] !== true) {
-        demoFleet = new DemoFleet({ client: store.client, port: gatewayPort, host: gatewayCfg.host, secret: deviceSecret, incidentEveryMs: demoEveryS * 1000, seed })
-        await startAll([demoFleet], components)
-      }
       // Cameras: the demo's against its simulator on loopback, another city's only when asked (--cameras).
       let cameraLine = ''
+      let cameraIngest: CameraIngest | undefined
       const demoCameras = demo && values['no-demo'] !== true
       if (demoCameras || values.cameras === true) {
         let streamHost: string | undefined
@@ -157,10 +150,19 @@ export const startCommand: Command = {
         if (!demoCameras || streamHost) {
           // The demo's cameras on a quicker schedule than a city's, so their states show within a minute or two.
           const sources = { file: configFile, ...(demoCameras ? { defaults: { reachEveryS: 60, picturesEveryS: 300 }, overrides: { streamHost } } : {}) }
-          const cameraIngest = createCameraIngest(store, writerCfg, sources, { shard: { index: 0, count: 1 }, bus, positions })
+          cameraIngest = createCameraIngest(store, writerCfg, sources, { shard: { index: 0, count: 1 }, bus, positions })
           await startAll(cameraIngest.components, components)
           cameraLine = `  cameras  ${cameraIngest.gateway.size} probed by the camera gateway${streamHost ? ` on the camera simulator (rtsp://${streamHost}/live/<id>)` : ''}, each every ${cameraIngest.config.reachEveryS} s, deeper every ${cameraIngest.config.picturesEveryS} s\n`
         }
+      }
+      const deviceSecret = resolveDeviceSecret(gatewayCfg.deviceSecret, store.dataDir)
+      const server = new ApiServer({ config: api, client: store.client, components: () => components, twin, routes: [...ruleRoutes(rules, store.client), ...open311Routes(rules, store.client), ...(cameraIngest?.snapshots ? snapshotRoutes(cameraIngest.snapshots) : [])], staticDir: VIEWER_DIST, deviceSecret })
+      await startAll([server], components)
+      // Last to start, first to stop: the demo's devices are the system's input.
+      let demoFleet: DemoFleet | undefined
+      if (demo && values['no-demo'] !== true) {
+        demoFleet = new DemoFleet({ client: store.client, port: gatewayPort, host: gatewayCfg.host, secret: deviceSecret, incidentEveryMs: demoEveryS * 1000, seed })
+        await startAll([demoFleet], components)
       }
       const now = await readCityFigures(store.client)
       stdout.write(`citytwin is running (${store.mode} store in ${store.mode === 'server' ? 'ClickHouse' : store.dataDir})\n` +

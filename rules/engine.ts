@@ -235,10 +235,10 @@ export class RuleEngine {
         const subject: Subject = input.kind === 'device-event' ? { deviceId: input.deviceId } : { cameraId: input.cameraId }
         for (const base of this.#rules) {
           if (base.kind === 'count' && base.source === input.kind) this.#count(base, input.name, input.ts, info, subject, out, ctx)
-          if (input.kind === 'camera-event' && base.kind === 'camera') this.#camera(base.id, input.cameraId, input.name, input.ts, info, out, ctx)
+          if (input.kind === 'camera-event' && base.kind === 'camera') this.#camera(base.id, input.cameraId, input.name, input.ts, info, out, ctx, input.snapshot)
           if (input.kind === 'camera-event' && base.kind === 'composite') {
             base.parts.forEach((p, part) => {
-              if ('cameraEvent' in p && p.cameraEvent === input.name) this.#composite(base.id, part, true, input.ts, info, { camera: input.cameraId, cameraEvent: input.name }, out, ctx)
+              if ('cameraEvent' in p && p.cameraEvent === input.name) this.#composite(base.id, part, true, input.ts, info, { camera: input.cameraId, cameraEvent: input.name, ...(input.snapshot ? { snapshot: input.snapshot } : {}) }, out, ctx)
             })
           }
         }
@@ -279,12 +279,12 @@ export class RuleEngine {
     this.#apply(r.id, key, place, subj, stepCount(r, this.#states.get(key)?.state as CountState | undefined, ts, key, place, subj, event), out, ctx)
   }
 
-  #camera(id: string, cameraId: string, condition: string, ts: number, info: SubjectInfo, out: Action[], ctx: RuleContext): void {
+  #camera(id: string, cameraId: string, condition: string, ts: number, info: SubjectInfo, out: Action[], ctx: RuleContext, snapshot?: string): void {
     const r = this.#rule(id, ctx.mode(info.districtId))
     if (!r || r.kind !== 'camera') return
     const subject = { cameraId }
     const key = keyOf(r.id, subject)
-    this.#apply(r.id, key, info, subject, stepCamera(r, this.#states.get(key)?.state as CameraState | undefined, condition, ts, key, info, cameraId), out, ctx)
+    this.#apply(r.id, key, info, subject, stepCamera(r, this.#states.get(key)?.state as CameraState | undefined, condition, ts, key, info, cameraId, snapshot), out, ctx)
   }
 
   #composite(id: string, part: number, on: boolean, ts: number, at: Place, evidence: Record<string, unknown>, out: Action[], ctx: RuleContext): void {

@@ -47,7 +47,7 @@ export const cameraCommands: Command[] = [
         ...(typeof user === 'string' ? { credentials: { username: user, password: process.env.CITYTWIN_CAMERA_PASSWORD ?? '' } } : {}),
       })
       // The baseline is the camera's reference picture, for the gateway to keep: bytes, not for a terminal.
-      stdout.write(JSON.stringify({ ...result, baseline: undefined }, null, 2) + '\n')
+      stdout.write(JSON.stringify({ ...result, baseline: undefined, keyframe: undefined }, null, 2) + '\n')
       return result.ok ? 0 : 1
     },
   },

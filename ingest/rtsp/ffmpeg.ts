@@ -127,3 +127,46 @@ export function decodeGrayKeyframes(annexB: Buffer, codec: 'h264' | 'h265', size
     out.on('error', (e: Error) => done(new CitytwinError('FFMPEG_FAILED', `reading ffmpeg's pictures failed: ${e.message}`)))
   })
 }
+
+/**
+ * One keyframe (Annex-B, with its parameter sets) as a JPEG at most `width`
+ * pixels wide (aspect kept), for a ticket's evidence. A run of its own:
+ * snapshots are taken when a condition starts, rarely.
+ */
+export function keyframeJpeg(annexB: Buffer, codec: 'h264' | 'h265', width = 640, timeoutMs = 10_000): Promise<Buffer> {
+  const bin = ffmpegPath()
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = []
+    let settled = false
+    let ended = 0
+    const done = (e?: Error): void => {
+      if (settled) return
+      settled = true
+      clearTimeout(timer)
+      const jpeg = Buffer.concat(chunks)
+      if (e) reject(e)
+      else if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8) reject(new CitytwinError('FFMPEG_FAILED', `ffmpeg made no JPEG of ${annexB.length} bytes of ${codec}`))
+      else resolve(jpeg)
+    }
+    const command = ffmpeg()
+      .setFfmpegPath(bin)
+      .input(Readable.from([annexB]))
+      .inputFormat(codec === 'h264' ? 'h264' : 'hevc')
+      .inputOptions(['-threads', '1', '-skip_frame', 'nokey'])
+      .outputOptions(['-an', '-frames:v', '1', '-vf', `scale='min(${width},iw)':-2`, '-c:v', 'mjpeg', '-q:v', '5', '-threads', '1'])
+      .format('image2pipe')
+      .on('error', (e: Error) => done(new CitytwinError('FFMPEG_FAILED', `ffmpeg could not make a snapshot: ${e.message}`)))
+    const timer = setTimeout(() => {
+      command.kill('SIGKILL')
+      done(new CitytwinError('FFMPEG_FAILED', `ffmpeg took more than ${timeoutMs} ms to make a snapshot`))
+    }, timeoutMs)
+    const oneEnd = (): void => {
+      if (++ended === 2) done()
+    }
+    command.on('end', oneEnd)
+    const out = command.pipe()
+    out.on('data', (c: Buffer) => chunks.push(c))
+    out.on('end', oneEnd)
+    out.on('error', (e: Error) => done(new CitytwinError('FFMPEG_FAILED', `reading ffmpeg's snapshot failed: ${e.message}`)))
+  })
+}

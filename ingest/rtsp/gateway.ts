@@ -22,6 +22,8 @@ import type { Row, RowSink } from '../../store/writer.ts'
 import type { Credentials } from './auth.ts'
 import { DEFAULT_JUDGE_POLICY, judgeProbe, type CameraJudgePolicy, type CameraMemory, type CameraReport } from './camera-state.ts'
 import type { KeyframeDecoder } from './keyframe-decoder.ts'
+import { keyframeJpeg } from './ffmpeg.ts'
+import type { SnapshotStore } from './snapshots.ts'
 import type { Baseline } from './picture-checks.ts'
 import { probeCamera, type ProbeResult } from './probe.ts'
 import { ProbeSchedule, type ScheduleOptions } from './schedule.ts'
@@ -51,6 +53,8 @@ export interface CameraGatewayOptions {
   windowMs: number
   /** Keyframes checked in a deep probe. */
   pictures: number
+  /** Where a snapshot of the keyframe is kept when a picture condition starts (ticket evidence); none when absent. */
+  snapshots?: SnapshotStore
   /** Where a camera's stream is pulled from, when not its registry URL (the demo points every camera at its simulator). */
   urlOf?: (camera: Camera) => string
   credentials?: (camera: Camera) => Credentials | undefined
@@ -150,7 +154,8 @@ export class CameraGateway implements Component {
     if (!result.ok) this.#counts.failed++
     probesTotal.inc({ depth: deep ? 'deep' : 'reach', outcome: result.ok ? 'ok' : (result.failure?.class ?? 'failed') })
     const report = judgeProbe(w.memory, result, { fps: camera.profile.fps, bitrateKbps: camera.profile.bitrateKbps }, now, this.#o.policy ?? DEFAULT_JUDGE_POLICY)
-    const stored = await this.#write(camera, report, result, now)
+    const snapshot = await this.#snapshot(camera, w.memory, report, result, now)
+    const stored = await this.#write(camera, report, result, now, snapshot)
     // What was not stored is judged again next time: the memory moves on only with the store.
     if (stored) w.memory = report.memory
     else w.memory = { ...w.memory, failures: report.memory.failures }
@@ -158,8 +163,25 @@ export class CameraGateway implements Component {
     this.#schedule.done(camera.id, result.ok, deep, this.#clock())
   }
 
+  /**
+   * A JPEG of the keyframe a picture condition was seen in, when the
+   * condition starts (not at its repeats: an ffmpeg run each); its API path,
+   * or undefined. A snapshot that fails is logged, and the event goes without.
+   */
+  async #snapshot(camera: Camera, before: CameraMemory, report: CameraReport, result: ProbeResult, now: number): Promise<string | undefined> {
+    const store = this.#o.snapshots
+    const starts = report.events.some((e) => e.name !== 'motion' && before.condition?.name !== e.name)
+    if (!store || !starts || !result.keyframe) return undefined
+    try {
+      return await store.save(camera.id, now, await keyframeJpeg(result.keyframe.bytes, result.keyframe.codec))
+    } catch (e) {
+      log.warn({ err: messageOf(e), camera: camera.id }, 'no snapshot for this event')
+      return undefined
+    }
+  }
+
   /** Writes the report's rows; once stored, puts them on the bus. False when the store did not take them. */
-  async #write(camera: Camera, report: CameraReport, result: ProbeResult, now: number): Promise<boolean> {
+  async #write(camera: Camera, report: CameraReport, result: ProbeResult, now: number, snapshot?: string): Promise<boolean> {
     const rows: Row[] = []
     const place = [camera.microGridId, camera.communityId, camera.streetId, camera.districtId, camera.lon, camera.lat] as const
     if (report.status) {
@@ -169,7 +191,7 @@ export class CameraGateway implements Component {
     }
     for (const e of report.events) {
       const stats = result.pictures?.verdict?.stats
-      rows.push([now, 'camera', camera.id, e.name, e.severity, ...place, JSON.stringify({ detail: e.detail, ...(stats ? { stats } : {}) }), ''])
+      rows.push([now, 'camera', camera.id, e.name, e.severity, ...place, JSON.stringify({ detail: e.detail, ...(stats ? { stats } : {}) }), e.name !== 'motion' ? (snapshot ?? '') : ''])
     }
     if (rows.length === 0) return true
     try {

@@ -13,11 +13,15 @@ import { rtspConfig, type RtspConfig } from './config.ts'
 import { DEFAULT_JUDGE_POLICY } from './camera-state.ts'
 import { CameraGateway } from './gateway.ts'
 import { KeyframeDecoder } from './keyframe-decoder.ts'
+import { SnapshotStore } from './snapshots.ts'
+import { join } from 'node:path'
 import type { Shard } from './shard.ts'
 
 export interface CameraIngest {
   gateway: CameraGateway
   config: RtspConfig
+  /** The snapshots kept, for the API that serves them; undefined when rtsp.snapshots is off. */
+  snapshots: SnapshotStore | undefined
   components: Component[]
 }
 
@@ -36,13 +40,14 @@ export function createCameraIngest(store: Store, writerCfg: WriterConfig, source
   const events = new StoreWriter({ client: store.client, table: 'events', columns: EVENTS_COLUMNS, config: writerCfg, deadLetters, positions: o.positions ?? new PositionClock() })
   const decoder = new KeyframeDecoder({ concurrency: config.decodes, maxBatch: config.decodeBatch })
   const credentials = config.username ? { username: config.username, password: config.password } : undefined
+  const snapshots = config.snapshots ? new SnapshotStore({ dir: config.snapshotDir || join(store.dataDir, 'snapshots'), maxAgeDays: config.snapshotMaxAgeDays, maxBytes: config.snapshotMaxMb * 1_048_576 }) : undefined
   const gateway = new CameraGateway({
     cameras: o.cameras ?? (() => readCameras(store.client)), shard: o.shard, events, decoder, ...(o.bus ? { bus: o.bus } : {}),
     schedule: { reachEveryS: config.reachEveryS, picturesEveryS: config.picturesEveryS, watchPicturesEveryS: config.watchPicturesEveryS, retryAfterS: config.retryAfterS },
     policy: { ...DEFAULT_JUDGE_POLICY, failuresToOffline: config.failuresToOffline, statusEveryS: Math.max(config.picturesEveryS, config.reachEveryS) },
     concurrency: config.concurrency, timeoutMs: config.timeoutMs, windowMs: config.windowMs, pictures: config.pictures,
     ...(config.streamHost ? { urlOf: (c: Camera) => streamAt(c.rtspUrl, config.streamHost) } : {}),
-    ...(credentials ? { credentials: () => credentials } : {}),
+    ...(credentials ? { credentials: () => credentials } : {}), ...(snapshots ? { snapshots } : {}),
   })
-  return { gateway, config, components: [deadLetters, events, decoder, gateway] }
+  return { gateway, config, snapshots, components: [deadLetters, events, decoder, ...(snapshots ? [snapshots] : []), gateway] }
 }

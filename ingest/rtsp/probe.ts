@@ -64,6 +64,8 @@ export interface ProbeResult {
   pictures?: { keyframes: number; dropped: number; decodeMs?: number; verdict?: Omit<PictureVerdict, 'baseline'>; error?: string }
   /** The baseline to keep for the camera's next probe (binary: not for printing). */
   baseline?: Baseline
+  /** The latest keyframe checked, Annex-B with its parameter sets, for a snapshot (binary: not for printing). */
+  keyframe?: { bytes: Buffer; codec: 'h264' | 'h265' }
 }
 
 /** Probes `rawUrl` (credentials may be in it). Never throws for the camera's failings: they are in the result. */
@@ -168,6 +170,8 @@ async function checkKeyframes(result: ProbeResult, keyframes: KeyframeCollector 
   }
   const kept = keyframes.keyframes
   result.pictures = { keyframes: kept.length, dropped: keyframes.dropped }
+  const latest = kept[kept.length - 1]
+  if (latest) result.keyframe = { bytes: latest, codec }
   if (kept.length === 0) {
     result.pictures.error = `no whole keyframe came within the wait${keyframes.dropped > 0 ? ` (${keyframes.dropped} broken by lost packets)` : ''}`
     return

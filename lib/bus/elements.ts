@@ -35,8 +35,8 @@ export type Element =
   | ({ kind: 'device-event'; deviceId: string; ts: number; name: string; severity: Severity } & Stored)
   /** A camera's reachability and stream health, from the camera gateway. */
   | { kind: 'camera-status'; cameraId: string; ts: number; status: CameraStatus }
-  /** Something a camera gateway derived from a camera's frames (black, frozen, obstructed, scene change, motion). */
-  | { kind: 'camera-event'; cameraId: string; ts: number; name: string; severity: Severity }
+  /** Something a camera gateway derived from a camera's frames (black, frozen, obstructed, scene change, motion); `snapshot`: the API path of the picture it was seen in. */
+  | { kind: 'camera-event'; cameraId: string; ts: number; name: string; severity: Severity; snapshot?: string }
   /** A ticket opened or closed, about a device, a camera or a grid. */
   | { kind: 'ticket'; ticketId: string; ts: number; open: boolean; severity: Severity; deviceId?: string; cameraId?: string; gridId?: number }
 

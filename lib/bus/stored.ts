@@ -63,7 +63,9 @@ export function eventElements(rows: readonly Row[], pos?: number): Element[] {
         const status = kind.slice('status:'.length)
         if (CAMERA_STATUSES.has(status)) out.push({ kind: 'camera-status', cameraId, ts, status: status as CameraStatus })
       } else {
-        out.push({ kind: 'camera-event', cameraId, ts, name: kind, severity: r[4] as Severity })
+        // evidence_path, EVENTS_COLUMNS' last: the snapshot the event was seen in.
+        const snapshot = r[12]
+        out.push({ kind: 'camera-event', cameraId, ts, name: kind, severity: r[4] as Severity, ...(typeof snapshot === 'string' && snapshot !== '' ? { snapshot } : {}) })
       }
       continue
     }

@@ -8,7 +8,11 @@ import { MemoryBus } from '../../../lib/bus/bus.ts'
 import { PositionClock } from '../../../lib/bus/position.ts'
 import { eventElements } from '../../../lib/bus/stored.ts'
 import { startAll, stopAll, type Component } from '../../../lib/component.ts'
-import { createCameraIngest, streamAt } from '../../../ingest/rtsp/index.ts'
+import { createCameraIngest, streamAt, type CameraIngest } from '../../../ingest/rtsp/index.ts'
+import { loadConfig } from '../../../lib/config.ts'
+import { apiConfig } from '../../../twin/api/config.ts'
+import { ApiServer } from '../../../twin/api/server.ts'
+import { snapshotRoutes } from '../../../twin/api/snapshot-routes.ts'
 import { readCameras, writeCity } from '../../../registry/city-store.ts'
 import { generateCity } from '../../../simulators/city/generate.ts'
 import { loadClips } from '../../../simulators/cameras/clips.ts'
@@ -27,6 +31,8 @@ const SET: Record<string, SimCamera> = {
 let store: Store
 let sim: CameraSimulator
 let twin: LiveTwin
+let ingest: CameraIngest
+let api: ApiServer
 const started: Component[] = []
 
 beforeAll(async () => {
@@ -38,10 +44,12 @@ beforeAll(async () => {
   const bus = new MemoryBus()
   twin = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), sweepIntervalMs: 200, checkpointIntervalMs: 3_600_000 } })
   await startAll([twin], started)
-  const ingest = createCameraIngest(store, { ...opened.writerCfg, flushIntervalMs: 20 }, {
+  ingest = createCameraIngest(store, { ...opened.writerCfg, flushIntervalMs: 20 }, {
     env: {}, file: { rtsp: { reachEveryS: 10, picturesEveryS: 10, retryAfterS: 1, windowMs: 500, pictures: 2, streamHost: `127.0.0.1:${sim.port}` } },
   }, { shard: { index: 0, count: 1 }, bus, positions: new PositionClock(), cameras: async () => (await readCameras(store.client)).slice(0, 6) })
   await startAll(ingest.components, started)
+  api = new ApiServer({ config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, tokens: [{ name: 'wall', role: 'viewer', token: 'v'.repeat(32) }] } }), client: store.client, twin, routes: snapshotRoutes(ingest.snapshots!) })
+  await startAll([api], started)
 })
 
 afterAll(async () => {
@@ -79,6 +87,25 @@ describe('the camera gateway', () => {
     const elements = eventElements(rows.map((r) => [Number(r.ts), r.source, r.source_id, r.kind, r.severity]))
     expect(elements.filter((e) => e.kind === 'camera-status' && e.cameraId === 'C000002').map((e) => e.kind === 'camera-status' && e.status)).toContain('tampered')
     expect(elements.some((e) => e.kind === 'camera-event' && e.cameraId === 'C000002' && e.name === 'black')).toBe(true)
+  })
+
+  it('keeps a snapshot of the keyframe a condition was first seen in, linked from its event and served to a token', async () => {
+    const rows = await (await store.client.query({ query: "SELECT kind, evidence_path FROM events WHERE source = 'camera' AND source_id = 'C000002' AND kind = 'black'", format: 'JSONEachRow' })).json<{ kind: string; evidence_path: string }>()
+    const path = rows[0]?.evidence_path ?? ''
+    expect(path).toMatch(/^\/api\/cameras\/C000002\/snapshots\/\d+$/)
+    const denied = await fetch(`${api.url}${path}`)
+    expect(denied.status).toBe(401)
+    const res = await fetch(`${api.url}${path}`, { headers: { authorization: `Bearer ${'v'.repeat(32)}` } })
+    expect(res.status).toBe(200)
+    expect(res.headers.get('content-type')).toBe('image/jpeg')
+    const jpeg = Buffer.from(await res.arrayBuffer())
+    expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8])
+    const gone = await fetch(`${api.url}/api/cameras/C000002/snapshots/1`, { headers: { authorization: `Bearer ${'v'.repeat(32)}` } })
+    expect(gone.status).toBe(404)
+    expect(((await gone.json()) as { error: { message: string } }).error.message).toMatch(/never taken, or removed by retention/)
+    // Motion and statuses carry none.
+    const others = await (await store.client.query({ query: "SELECT count() AS n FROM events WHERE source = 'camera' AND evidence_path != '' AND kind NOT IN ('black', 'frozen', 'obstructed', 'scene_change')", format: 'JSONEachRow' })).json<{ n: string }>()
+    expect(Number(others[0]?.n)).toBe(0)
   })
 
   it('points a camera at another host, keeping its path', () => {
