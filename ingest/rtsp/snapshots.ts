@@ -95,6 +95,19 @@ export class SnapshotStore implements Component {
     }
   }
 
+  /** A camera's snapshots, the latest first, at most `limit`: their times (epoch ms). */
+  async list(cameraId: string, limit: number): Promise<number[]> {
+    if (!SAFE_ID.test(cameraId)) return []
+    let names: string[]
+    try {
+      names = await readdir(join(this.#o.dir, cameraId))
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return []
+      throw e
+    }
+    return names.map((n) => /^(\d+)\.jpg$/.exec(n)?.[1]).filter((t): t is string => t !== undefined).map(Number).sort((a, b) => b - a).slice(0, limit)
+  }
+
   /** Removes snapshots past their age, then the oldest until all fit the size. */
   async sweep(now = Date.now()): Promise<void> {
     try {

@@ -3,10 +3,20 @@
 // viewer token unless the deployment opens reads.
 import { z } from 'zod'
 import { HttpError, route, type Route } from '../../lib/http/router.ts'
-import type { SnapshotStore } from '../../ingest/rtsp/snapshots.ts'
+import { snapshotPath, type SnapshotStore } from '../../ingest/rtsp/snapshots.ts'
 
 export function snapshotRoutes(snapshots: SnapshotStore): Route[] {
   return [
+    route({
+      method: 'GET', path: '/api/cameras/{id}/snapshots', tag: 'twin',
+      summary: "A camera's snapshots kept, the latest first: when each was taken and where to get it",
+      query: z.strictObject({ limit: z.coerce.number().int().min(1).max(100).default(20) }),
+      response: { type: 'object', properties: { items: { type: 'array', items: { type: 'object', properties: { ts: { type: 'integer' }, url: { type: 'string' } } } } } },
+      handler: async ({ params, query }) => {
+        const times = await snapshots.list(params.id ?? '', query.limit)
+        return { status: 200, body: { items: times.map((ts) => ({ ts, url: snapshotPath(params.id ?? '', ts) })) } }
+      },
+    }),
     route({
       method: 'GET', path: '/api/cameras/{id}/snapshots/{ts}', tag: 'twin',
       summary: "A camera's snapshot (JPEG) taken at ts (epoch ms), as a ticket's evidence links it; 404 when never taken or removed by retention",

@@ -14,7 +14,7 @@ const zh = {
   note: '请输入原因', done: '已完成', failed: '操作失败', history: '历史曲线', live: '实时', connected: '已连接', disconnected: '连接断开',
   status: '状态', type: '类型', unit: '责任单位', occurrences: '发生次数', loading: '加载中…', noTickets: '暂无未办结工单',
   all: '全部', heatmap: '事件热力', severity: '等级', timeSlider: '时间回放', replay: '回放', replayCoarse: '回放最细到社区网格', play: '播放', pause: '暂停',
-  lastSeen: '最近上报', noSnapshot: '暂无抓拍：视频接入网关尚未存储快照',
+  lastSeen: '最近上报', noSnapshot: '暂无抓拍：画面异常时视频接入网关才存储快照', noCameraGateway: '暂无抓拍：本系统未运行视频接入网关', snapshot: '抓拍',
   ingestDegraded: '数据接入降级', ingestLate: '数据延迟', ingestShedding: '网关正在拒绝新连接', ingestHold: '暂停静默判定，不据此派单',
   dispatched: '已派单', signed: '已签收', in_progress: '处理中', resolved: '已办结', verified: '已核验', closed: '已关闭', returned: '已退单', escalated: '已督办', reopened: '已重办', created: '已创建',
 }
@@ -32,7 +32,7 @@ const en: Record<keyof typeof zh, string> = {
   status: 'Status', type: 'Type', unit: 'Unit', occurrences: 'Occurrences', loading: 'Loading…', noTickets: 'No open tickets',
   all: 'all', heatmap: 'Incident heatmap', severity: 'Severity', timeSlider: 'Time slider', replay: 'Replay', replayCoarse: 'replay goes down to community grids', play: 'Play', pause: 'Pause',
   ingestDegraded: 'Ingest degraded', ingestLate: 'data late by', ingestShedding: 'a gateway is refusing new connections', ingestHold: 'no device is judged silent, and no ticket is raised for silence, until it recovers',
-  lastSeen: 'Last seen', noSnapshot: 'No snapshot: the camera gateway does not store snapshots yet',
+  lastSeen: 'Last seen', noSnapshot: 'No snapshot: the camera gateway keeps one when the picture goes wrong', noCameraGateway: 'No snapshot: this system runs no camera gateway', snapshot: 'Snapshot',
   dispatched: 'dispatched', signed: 'signed', in_progress: 'in progress', resolved: 'resolved', verified: 'verified', closed: 'closed', returned: 'returned', escalated: 'escalated', reopened: 'reopened', created: 'created',
 }
 

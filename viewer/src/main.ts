@@ -3,7 +3,7 @@
 // switch for admins), layers and filters, the time slider, and the language
 // toggle. Everything comes from the API of the same origin.
 import './style.css'
-import { ApiError, getJson, postJson, setToken, token, type GridView, type TicketView } from './api.ts'
+import { ApiError, getBuffer, getJson, postJson, setToken, token, type GridView, type TicketView } from './api.ts'
 import { startBasemap } from './basemap.ts'
 import { frameLabel, type ReplayFrames } from './data/replay.ts'
 import { currentLang, onLang, setLang, t, type Lang } from './i18n.ts'
@@ -337,9 +337,8 @@ async function showPicked(p: Picked): Promise<void> {
       const c = await getJson<{ id: string; kind: string; status: string; lastSeen: number | null }>(`/api/cameras/${encodeURIComponent(p.id)}`)
       clear(panel)
       panel.append(el('h2', {}, `${t('cameras')} ${c.id}`), el('p', { id: 'camera-state' }, `${t('type')}: ${c.kind} · ${t('status')}: ${t(c.status)}`),
-        el('p', { class: 'muted' }, `${t('lastSeen')}: ${c.lastSeen ? new Date(c.lastSeen).toLocaleString() : '—'}`),
-        // The camera gateway that would store snapshots is not part of this system yet.
-        el('p', { class: 'muted', id: 'camera-snapshot' }, t('noSnapshot')))
+        el('p', { class: 'muted' }, `${t('lastSeen')}: ${c.lastSeen ? new Date(c.lastSeen).toLocaleString() : '—'}`))
+      panel.append(await snapshotOf(c.id))
     } else if (p.kind === 'ticket') {
       const tk = p.ticket
       clear(panel)
@@ -349,6 +348,26 @@ async function showPicked(p: Picked): Promise<void> {
     clear(panel)
     panel.append(el('p', { class: 'bad' }, `${t('failed')}: ${String(e)}`))
   }
+}
+
+/**
+ * The latest snapshot of a camera (the camera gateway keeps one when its
+ * picture goes wrong), fetched with the token and shown; or why there is
+ * none. A deployment without a camera gateway has no such route (404).
+ */
+async function snapshotOf(cameraId: string): Promise<HTMLElement> {
+  const none = (key: string): HTMLElement => el('p', { class: 'muted', id: 'camera-snapshot' }, t(key))
+  let list: { items: { ts: number; url: string }[] }
+  try {
+    list = await getJson<{ items: { ts: number; url: string }[] }>(`/api/cameras/${encodeURIComponent(cameraId)}/snapshots?limit=1`)
+  } catch (e) {
+    if (e instanceof ApiError && e.status === 404) return none('noCameraGateway')
+    throw e
+  }
+  const latest = list.items[0]
+  if (!latest) return none('noSnapshot')
+  const url = URL.createObjectURL(new Blob([await getBuffer(latest.url)], { type: 'image/jpeg' }))
+  return el('figure', { id: 'camera-snapshot' }, el('img', { src: url, alt: `${t('snapshot')} ${cameraId}`, style: 'max-width: 100%' }), el('figcaption', { class: 'muted' }, `${t('snapshot')} · ${new Date(latest.ts).toLocaleString()}`))
 }
 
 function renderGrid(g: GridView): void {

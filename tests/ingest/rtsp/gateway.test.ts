@@ -100,6 +100,8 @@ describe('the camera gateway', () => {
     expect(res.headers.get('content-type')).toBe('image/jpeg')
     const jpeg = Buffer.from(await res.arrayBuffer())
     expect([jpeg[0], jpeg[1]]).toEqual([0xff, 0xd8])
+    const list = await fetch(`${api.url}/api/cameras/C000002/snapshots`, { headers: { authorization: `Bearer ${'v'.repeat(32)}` } })
+    expect(((await list.json()) as { items: { url: string }[] }).items[0]?.url).toBe(path)
     const gone = await fetch(`${api.url}/api/cameras/C000002/snapshots/1`, { headers: { authorization: `Bearer ${'v'.repeat(32)}` } })
     expect(gone.status).toBe(404)
     expect(((await gone.json()) as { error: { message: string } }).error.message).toMatch(/never taken, or removed by retention/)
