@@ -11,13 +11,20 @@
 //            and CPU a keyframe with ffmpeg's own time (its processes are
 //            this one's children: /proc/self/stat's cutime and cstime);
 //   streams  how many streams one simulator process carries at 25 frames
-//            a second, every one received whole (aim: 1,000).
+//            a second, every one received whole (aim: 1,000);
+//   gateway  the camera gateway itself over a whole city's cameras (a store
+//            with a generated city, --gateway-scale 1: 130,000), on a
+//            reachability period squeezed to --gateway-period-s so a run
+//            of minutes covers every camera: probes a second, CPU a probe
+//            with the statuses written to chDB, memory a camera, backlog.
+//            Not in the default parts (it writes a city first).
 // From reach and health it works out CPU a camera-hour at a schedule
 // (--reach-every-s, --health-every-s) and the processes 130,000 cameras need.
 //
 // Usage: npm run bench:cameras -- [--part reach,health,pictures,streams] [--probes N] [--concurrency C]
 //   [--windows N] [--window-s S] [--window-concurrency C] [--samples N] [--keyframes K] [--decodes C]
 //   [--streams N] [--streams-s S] [--reach-every-s S] [--health-every-s S] [--pictures-every-s S]
+//   [--gateway-scale X] [--gateway-period-s S] [--gateway-s S] [--gateway-concurrency C]
 import { spawn, type ChildProcess } from 'node:child_process'
 import { cpus } from 'node:os'
 import { performance } from 'node:perf_hooks'
@@ -28,7 +35,14 @@ import { KeyframeDecoder } from '../ingest/rtsp/keyframe-decoder.ts'
 import { parseSdp } from '../ingest/rtsp/sdp.ts'
 import { StreamHealthMeter } from '../ingest/rtsp/stream-health.ts'
 import { CLI } from '../tests/helpers.ts'
-import { readFileSync } from 'node:fs'
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs'
+import { tmpdir } from 'node:os'
+import { join } from 'node:path'
+import { startAll, stopAll, type Component } from '../lib/component.ts'
+import { createCameraIngest } from '../ingest/rtsp/index.ts'
+import { writeCity } from '../registry/city-store.ts'
+import { generateCity } from '../simulators/city/generate.ts'
+import { openMigratedStore } from '../store/index.ts'
 import { processTree, schedOfAll } from './proc.ts'
 import { CLIP_NAMES } from '../simulators/cameras/clips.ts'
 
@@ -50,6 +64,10 @@ const { values } = parseArgs({
     'reach-every-s': { type: 'string', default: '300' },
     'health-every-s': { type: 'string', default: '900' },
     'sim-nice': { type: 'string', default: '10' },
+    'gateway-scale': { type: 'string', default: '1' },
+    'gateway-period-s': { type: 'string', default: '120' },
+    'gateway-s': { type: 'string', default: '150' },
+    'gateway-concurrency': { type: 'string', default: '64' },
   },
 })
 const num = (k: keyof typeof values): number => {
@@ -175,6 +193,50 @@ async function pictures(sim: Sim): Promise<number> {
   return perKeyframeMs
 }
 
+/** The camera gateway over a generated city's cameras, in this process, against the simulator. */
+async function gateway(sim: Sim): Promise<void> {
+  const scale = num('gateway-scale')
+  const periodS = num('gateway-period-s')
+  const runS = num('gateway-s')
+  const dir = mkdtempSync(join(tmpdir(), 'citytwin-bench-cameras-'))
+  const opened = await openMigratedStore({ env: {} }, { dataDir: join(dir, 'db') })
+  const store = opened.store
+  try {
+    const t0 = performance.now()
+    await writeCity(store.client, generateCity({ seed: 1, scale }), opened.writerCfg)
+    console.log(`gateway: a city at scale ${scale} written in ${((performance.now() - t0) / 1000).toFixed(0)} s`)
+    global.gc?.()
+    const heapBefore = process.memoryUsage().heapUsed
+    const ingest = createCameraIngest(store, opened.writerCfg, {
+      env: {}, file: { rtsp: { reachEveryS: periodS, picturesEveryS: 86_400, concurrency: num('gateway-concurrency'), streamHost: `127.0.0.1:${sim.port}`, snapshots: false } },
+    }, { shard: { index: 0, count: 1 } })
+    const started: Component[] = []
+    await startAll(ingest.components, started)
+    global.gc?.()
+    const cameras = ingest.gateway.size
+    const perCamera = (process.memoryUsage().heapUsed - heapBefore) / cameras
+    const before = cpuNow(sim)
+    const s0 = ingest.gateway.stats() as { probes: number; statuses: number }
+    const w0 = performance.now()
+    let maxBacklog = 0
+    while (performance.now() - w0 < runS * 1000) {
+      await new Promise((r) => setTimeout(r, 5_000))
+      maxBacklog = Math.max(maxBacklog, (ingest.gateway.stats() as { backlog: number }).backlog)
+    }
+    const s = (performance.now() - w0) / 1000
+    const after = cpuNow(sim)
+    const s1 = ingest.gateway.stats() as { probes: number; failed: number; statuses: number; writeFailures: number; backlog: number }
+    await stopAll(started, Date.now() + 20_000)
+    const probes = s1.probes - s0.probes
+    console.log(`gateway: ${cameras} cameras, each every ${periodS} s (${Math.round(cameras / periodS)} probes/s due), ${num('gateway-concurrency')} at once, ${s.toFixed(0)} s: ${probes} probes (${(probes / s).toFixed(0)}/s), ${s1.failed} failed, ${s1.statuses - s0.statuses} statuses written, ${s1.writeFailures} not stored, backlog at most ${maxBacklog} and ${s1.backlog} at the end`)
+    console.log(`  CPU: the gateway's process ${(((after.prober - before.prober) * 1000) / Math.max(1, probes)).toFixed(0)} µs a probe with its writes (${((after.prober - before.prober) / 1000 / s).toFixed(2)} of a core), simulator ${(((after.sim - before.sim) * 1000) / Math.max(1, probes)).toFixed(0)} µs; the gateway's heap ${Math.round(perCamera)} bytes a camera`)
+    console.log(`  at the default schedule (a probe every 300 s) the city's ${CITY_CAMERAS} cameras would take ${((((after.prober - before.prober) * 1000) / Math.max(1, probes)) * (CITY_CAMERAS / 300) / 1e6).toFixed(2)} of a core for reachability`)
+  } finally {
+    await store.close()
+    rmSync(dir, { recursive: true, force: true })
+  }
+}
+
 async function streams(sim: Sim): Promise<void> {
   const n = num('streams')
   const seconds = num('streams-s')
@@ -229,6 +291,7 @@ try {
   if (parts.has('health')) windowMs = await health(sim)
   if (parts.has('pictures')) keyframeMs = await pictures(sim)
   if (parts.has('streams')) await streams(sim)
+  if (parts.has('gateway')) await gateway(sim)
   if (probeUs !== undefined && windowMs !== undefined) {
     const reachMs = (3600 / num('reach-every-s')) * (probeUs / 1000)
     const healthMs = (3600 / num('health-every-s')) * windowMs

@@ -7,8 +7,14 @@
 //
 // Budget: `concurrency` probes at once (each an open connection, a few
 // seconds long when deep), decodes through one KeyframeDecoder with its own
-// budget of ffmpeg runs. A gateway that falls behind says so (`backlog` in
-// stats, a metric) rather than probing in bursts.
+// budget of ffmpeg runs. A probe's slot is free once the camera has
+// answered, not once its report is stored: the store writes every few
+// hundred ms, and holding the slots for that held the whole city's gateway
+// to 107 probes a second (bench:cameras --part gateway, 2026-12-03). At most
+// MAX_REPORTING reports wait for the store at once; past that no probe
+// starts, so a stalled store stops the probing instead of growing memory.
+// A gateway that falls behind says so (`backlog` in stats, a metric) rather
+// than probing in bursts.
 import type { Bus } from '../../lib/bus/bus.ts'
 import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
@@ -30,6 +36,9 @@ import { ProbeSchedule, type ScheduleOptions } from './schedule.ts'
 import { owns, type Shard } from './shard.ts'
 
 const log = logger('camera-gateway')
+
+/** Reports waiting for the store at most (one a camera at most: a camera's next probe waits for its report). */
+const MAX_REPORTING = 4_096
 
 const probesTotal = counter('citytwin_camera_probes_total', 'Camera probes, by depth and outcome (ok or the failure class)', ['depth', 'outcome'])
 const reportsTotal = counter('citytwin_camera_reports_total', 'Camera statuses and events written to the store, by kind', ['kind'])
@@ -73,7 +82,10 @@ export class CameraGateway implements Component {
   readonly #o: CameraGatewayOptions
   readonly #schedule: ProbeSchedule
   readonly #cameras = new Map<string, Watched>()
+  /** Probes and their reports under way; `#probing` of them still waiting for the camera. */
   readonly #inFlight = new Set<Promise<void>>()
+  #probing = 0
+  #pumpQueued = false
   readonly #clock: () => number
   #timer: NodeJS.Timeout | undefined
   #unwatch: (() => void) | undefined
@@ -112,7 +124,7 @@ export class CameraGateway implements Component {
   }
 
   stats(): ComponentStats {
-    return { ...this.#counts, cameras: this.#cameras.size, inFlight: this.#inFlight.size, backlog: this.#schedule.backlog(this.#clock()) }
+    return { ...this.#counts, cameras: this.#cameras.size, probing: this.#probing, reporting: this.#inFlight.size - this.#probing, backlog: this.#schedule.backlog(this.#clock()) }
   }
 
   /** Marks a camera watched (an open ticket, a recent event): checked deeper and sooner. */
@@ -123,17 +135,36 @@ export class CameraGateway implements Component {
   #tick(): void {
     if (this.#stopping) return
     const now = this.#clock()
-    const room = this.#o.concurrency - this.#inFlight.size
+    const room = Math.min(this.#o.concurrency - this.#probing, MAX_REPORTING - (this.#inFlight.size - this.#probing))
     if (room <= 0) return
     for (const due of this.#schedule.due(now, room)) {
       const w = this.#cameras.get(due.cameraId)
       if (!w) continue
-      const run = this.#probe(w, due.deep).finally(() => this.#inFlight.delete(run))
+      this.#probing++
+      let released = false
+      // A slot freed takes the next camera due at once: waiting for the next tick held a gateway to `concurrency` probes a tick.
+      const release = (): void => {
+        if (released) return
+        released = true
+        this.#probing--
+        if (!this.#pumpQueued) {
+          this.#pumpQueued = true
+          setImmediate(() => {
+            this.#pumpQueued = false
+            this.#tick()
+          })
+        }
+      }
+      const run = this.#probe(w, due.deep, release).finally(() => {
+        release()
+        this.#inFlight.delete(run)
+      })
       this.#inFlight.add(run)
     }
   }
 
-  async #probe(w: Watched, deep: boolean): Promise<void> {
+  /** Probes one camera, calls `release` once it has answered, then stores the report. */
+  async #probe(w: Watched, deep: boolean, release: () => void): Promise<void> {
     const { camera } = w
     let result: ProbeResult
     try {
@@ -148,6 +179,7 @@ export class CameraGateway implements Component {
       this.#schedule.done(camera.id, false, deep, this.#clock())
       return
     }
+    release()
     const now = this.#clock()
     this.#counts.probes++
     if (deep) this.#counts.deep++
