@@ -60,6 +60,14 @@ export interface RtspClientOptions {
 
 export type PacketHandler = (channel: number, packet: Buffer) => void
 
+/**
+ * Answers to a SETUP over TCP that mean "not that transport": 461 as RFC
+ * 2326 has it, and what servers answer instead (Debian's rtsp-server-perl,
+ * UDP only, says 400; some cameras 406, 500 or 501). The UDP try that
+ * follows gives the real failure if it was something else.
+ */
+const REFUSED_TRANSPORT = new Set([400, 406, 461, 500, 501])
+
 const CONNECT_ERRORS: Record<string, FailureClass> = {
   ECONNREFUSED: 'refused', ETIMEDOUT: 'timeout', ENOTFOUND: 'unreachable', EAI_AGAIN: 'unreachable', EHOSTUNREACH: 'unreachable',
   ENETUNREACH: 'unreachable', EHOSTDOWN: 'unreachable', EADDRNOTAVAIL: 'unreachable', ECONNRESET: 'reset', EPIPE: 'reset',
@@ -177,9 +185,9 @@ export class RtspClient {
   }
 
   /**
-   * SETUP over TCP interleaved (channels 0 and 1); where the camera answers
-   * 461 (unsupported transport), over UDP to two local ports ('auto'). Or
-   * one of them alone. Keeps the session id. Returns the transport in use.
+   * SETUP over TCP interleaved (channels 0 and 1); where the camera refuses
+   * it (REFUSED_TRANSPORT), over UDP to two local ports ('auto'). Or one of
+   * them alone. Keeps the session id. Returns the transport in use.
    */
   async setup(controlUrl: string, transport: 'auto' | 'tcp' | 'udp' = 'auto'): Promise<'tcp' | 'udp'> {
     if (transport !== 'udp') {
@@ -188,7 +196,7 @@ export class RtspClient {
         this.#keepSession(tcp)
         return 'tcp'
       }
-      if (tcp.status !== 461 || transport === 'tcp') throw statusFailure('SETUP', tcp)
+      if (!REFUSED_TRANSPORT.has(tcp.status) || transport === 'tcp') throw statusFailure('SETUP', tcp)
     }
     const [rtp, rtcp] = await bindPair(this.#o.localAddress)
     this.#udp = [rtp, rtcp]
