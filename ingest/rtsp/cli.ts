@@ -3,6 +3,7 @@
 // succeeded (0) or the camera failed it (1), so scripts can loop over a list.
 // `citytwin gateway rtsp --shard i/n`: the camera gateway for one shard of
 // the city's cameras, until stopped.
+import { readFileSync } from 'node:fs'
 import type { Command } from '../../lib/command.ts'
 import { numberOption, UsageError } from '../../lib/command.ts'
 import { startAll, stopAll, type Component } from '../../lib/component.ts'
@@ -25,6 +26,8 @@ export const cameraCommands: Command[] = [
       'window-s': { type: 'string', description: 'seconds of RTP to measure after PLAY; 0 for reachability only (default 2)', valueName: 's' },
       'timeout-ms': { type: 'string', description: 'for connecting and for each answer (default 5000)', valueName: 'ms' },
       transport: { type: 'string', description: 'auto (TCP interleaved, UDP when refused), tcp or udp (default auto)', valueName: 'kind' },
+      'tls-ca': { type: 'string', description: 'for rtsps:// cameras: a PEM file of the authority to trust instead of the system\'s', valueName: 'file' },
+      'tls-insecure': { type: 'boolean', description: 'for rtsps:// cameras: take any certificate (cameras with self-signed ones; the stream is still encrypted, but not to a known camera)' },
       pictures: { type: 'string', description: 'keyframes to decode with ffmpeg and check for black, frozen, obstructed, scene change and motion (default 0)', valueName: 'n' },
       user: { type: 'string', description: 'user name, when not in the URL; the password comes from CITYTWIN_CAMERA_PASSWORD', valueName: 'name' },
     },
@@ -44,6 +47,7 @@ export const cameraCommands: Command[] = [
       if (typeof user === 'string' && process.env.CITYTWIN_CAMERA_PASSWORD === undefined) throw new UsageError('--user needs the password in CITYTWIN_CAMERA_PASSWORD (kept off the command line, which other users can read)')
       const result = await probeCamera(url, {
         windowMs: windowS * 1000, timeoutMs, transport, pictures,
+        ...(typeof values['tls-ca'] === 'string' || values['tls-insecure'] === true ? { tls: { ...(typeof values['tls-ca'] === 'string' ? { ca: readFileSync(values['tls-ca']) } : {}), insecure: values['tls-insecure'] === true } } : {}),
         ...(typeof user === 'string' ? { credentials: { username: user, password: process.env.CITYTWIN_CAMERA_PASSWORD ?? '' } } : {}),
       })
       // The baseline is the camera's reference picture, for the gateway to keep: bytes, not for a terminal.

@@ -9,11 +9,12 @@
 // backoff).
 import { randomBytes } from 'node:crypto'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
-import { connect, type Socket } from 'node:net'
+import { connect, isIP, type Socket } from 'node:net'
+import { connect as tlsConnect } from 'node:tls'
 import { authorization, pickChallenge, UnsupportedAuthError, type Challenge, type Credentials } from './auth.ts'
 import { encodeRequest, header, RtspProtocolError, RtspReader, type RtspResponse, type RtspServerRequest } from './messages.ts'
 
-export const FAILURE_CLASSES = ['refused', 'timeout', 'unreachable', 'reset', 'unauthorized', 'not_found', 'no_media', 'bad_sdp', 'protocol'] as const
+export const FAILURE_CLASSES = ['refused', 'timeout', 'unreachable', 'reset', 'tls', 'unauthorized', 'not_found', 'no_media', 'bad_sdp', 'protocol'] as const
 export type FailureClass = (typeof FAILURE_CLASSES)[number]
 
 /** A camera that could not be probed, and why, as a class an operator can act on. */
@@ -29,6 +30,8 @@ export interface CameraUrl {
   url: string
   host: string
   port: number
+  /** rtsps://: RTSP over TLS (RFC 7826's port 322 by default), RTP interleaved inside it. */
+  tls: boolean
   credentials?: Credentials
 }
 
@@ -40,14 +43,15 @@ export function cameraUrl(raw: string, credentials?: Credentials): CameraUrl {
   } catch {
     throw new RtspFailure('protocol', `${JSON.stringify(raw)} is not a URL`)
   }
-  if (u.protocol !== 'rtsp:') throw new RtspFailure('protocol', `${u.protocol}// is not supported: give an rtsp:// URL (rtsps is not supported yet)`)
+  if (u.protocol !== 'rtsp:' && u.protocol !== 'rtsps:') throw new RtspFailure('protocol', `${u.protocol}// is not supported: give an rtsp:// or rtsps:// URL`)
   if (!u.hostname) throw new RtspFailure('protocol', `${JSON.stringify(raw)} has no host`)
   const fromUrl = u.username ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : undefined
   u.username = ''
   u.password = ''
   // Credentials in the URL are the camera's own; those given stand for cameras with none.
   const creds = fromUrl ?? credentials
-  return { url: u.toString(), host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : 554, ...(creds ? { credentials: creds } : {}) }
+  const tls = u.protocol === 'rtsps:'
+  return { url: u.toString(), host: u.hostname.replace(/^\[|\]$/g, ''), port: u.port ? Number(u.port) : tls ? 322 : 554, tls, ...(creds ? { credentials: creds } : {}) }
 }
 
 export interface RtspClientOptions {
@@ -56,7 +60,12 @@ export interface RtspClientOptions {
   userAgent?: string
   /** Where the client's sockets bind (a source address of the test's own). */
   localAddress?: string
+  /** For rtsps://: the authority to trust (PEM) instead of the system's, or `insecure` to take any certificate (cameras with self-signed ones). */
+  tls?: { ca?: string | Buffer; insecure?: boolean }
 }
+
+/** TLS handshake failures: the camera's certificate not trusted, expired, for another name. */
+const TLS_ERRORS = /^(ERR_TLS_|ERR_SSL_|CERT_|DEPTH_ZERO_SELF_SIGNED_CERT|SELF_SIGNED_CERT_IN_CHAIN|UNABLE_TO_(GET|VERIFY)_|ERR_OSSL)/
 
 export type PacketHandler = (channel: number, packet: Buffer) => void
 
@@ -132,7 +141,12 @@ export class RtspClient {
 
   open(): Promise<void> {
     return new Promise((resolve, reject) => {
-      const socket = connect({ host: this.#target.host, port: this.#target.port, noDelay: true, ...(this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}) })
+      const local = this.#o.localAddress ? { localAddress: this.#o.localAddress } : {}
+      const t = this.#target
+      const socket: Socket = t.tls
+        ? tlsConnect({ host: t.host, port: t.port, ...local, ...(isIP(t.host) ? {} : { servername: t.host }), ...(this.#o.tls?.ca ? { ca: this.#o.tls.ca } : {}), rejectUnauthorized: this.#o.tls?.insecure !== true })
+        : connect({ host: t.host, port: t.port, noDelay: true, ...local })
+      if (t.tls) socket.setNoDelay(true)
       this.#socket = socket
       const timer = setTimeout(() => fail(new RtspFailure('timeout', `no TCP connection to ${this.#target.host}:${this.#target.port} within ${this.#o.timeoutMs} ms`)), this.#o.timeoutMs)
       const fail = (e: RtspFailure): void => {
@@ -140,15 +154,19 @@ export class RtspClient {
         this.#fail(e)
         reject(e)
       }
-      socket.once('connect', () => {
+      socket.once(t.tls ? 'secureConnect' : 'connect', () => {
         clearTimeout(timer)
         socket.off('error', onConnectError)
         socket.on('error', (e: NodeJS.ErrnoException) => this.#fail(new RtspFailure(CONNECT_ERRORS[e.code ?? ''] ?? 'reset', `the connection to the camera failed: ${e.message}`)))
         resolve()
       })
       const onConnectError = (e: NodeJS.ErrnoException): void => {
+        if (TLS_ERRORS.test(e.code ?? '')) {
+          fail(new RtspFailure('tls', `the TLS handshake with ${t.host}:${t.port} failed: ${e.code ?? ''} ${e.message} (trust its authority with a CA file, or take any certificate where that is acceptable)`))
+          return
+        }
         const cls = CONNECT_ERRORS[e.code ?? ''] ?? 'unreachable'
-        fail(new RtspFailure(cls, `cannot connect to ${this.#target.host}:${this.#target.port}: ${e.code ?? e.message}`))
+        fail(new RtspFailure(cls, `cannot connect to ${t.host}:${t.port}: ${e.code ?? e.message}`))
       }
       socket.once('error', onConnectError)
       socket.on('data', (chunk: Buffer) => this.#onData(chunk))
@@ -190,13 +208,15 @@ export class RtspClient {
    * them alone. Keeps the session id. Returns the transport in use.
    */
   async setup(controlUrl: string, transport: 'auto' | 'tcp' | 'udp' = 'auto'): Promise<'tcp' | 'udp'> {
+    if (transport === 'udp' && this.#target.tls) throw new RtspFailure('protocol', 'rtsps:// keeps RTP inside its TLS connection: UDP would send it in clear (SRTP is not spoken here)')
     if (transport !== 'udp') {
       const tcp = await this.request('SETUP', controlUrl, { Transport: 'RTP/AVP/TCP;unicast;interleaved=0-1' })
       if (tcp.status >= 200 && tcp.status < 300) {
         this.#keepSession(tcp)
         return 'tcp'
       }
-      if (!REFUSED_TRANSPORT.has(tcp.status) || transport === 'tcp') throw statusFailure('SETUP', tcp)
+      // Over TLS the stream stays inside it: RTP over UDP would leave it in clear (SRTP is not spoken here).
+      if (!REFUSED_TRANSPORT.has(tcp.status) || transport === 'tcp' || this.#target.tls) throw statusFailure('SETUP', tcp)
     }
     const [rtp, rtcp] = await bindPair(this.#o.localAddress)
     this.#udp = [rtp, rtcp]

@@ -20,6 +20,8 @@ export const rtspConfig = defineConfig(
     snapshotDir: z.string().default('').describe('Where snapshots are kept, a folder a camera. Empty: snapshots/ in the store\'s data directory.'),
     snapshotMaxAgeDays: z.number().min(0.01).default(30).describe('Snapshots older than this are removed.'),
     snapshotMaxMb: z.number().min(1).default(1_024).describe('When all snapshots together pass this many MB, the oldest are removed until they fit.'),
+    tlsCaFile: z.string().default('').describe('For rtsps:// cameras: a PEM file of the authority that signs their certificates, trusted instead of the system\'s. Empty: the system\'s authorities.'),
+    tlsInsecure: z.boolean().default(false).describe('For rtsps:// cameras: take any certificate (self-signed ones). The stream stays encrypted, but not to a camera whose identity is checked.'),
     username: z.string().default('').describe('User name for cameras that ask for credentials and have none in their URL. Empty: none.'),
     password: z.string().default('').describe('Password that goes with username (also CITYTWIN_CAMERA_PASSWORD).'),
   }),

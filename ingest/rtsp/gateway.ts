@@ -67,6 +67,8 @@ export interface CameraGatewayOptions {
   /** Where a camera's stream is pulled from, when not its registry URL (the demo points every camera at its simulator). */
   urlOf?: (camera: Camera) => string
   credentials?: (camera: Camera) => Credentials | undefined
+  /** For rtsps:// cameras. */
+  tls?: { ca?: string | Buffer; insecure?: boolean }
   tickMs?: number
   clock?: () => number
 }
@@ -171,7 +173,7 @@ export class CameraGateway implements Component {
       const creds = this.#o.credentials?.(camera)
       result = await probeCamera(this.#o.urlOf?.(camera) ?? camera.rtspUrl, {
         timeoutMs: this.#o.timeoutMs, windowMs: deep ? this.#o.windowMs : 0, pictures: deep ? this.#o.pictures : 0, decoder: this.#o.decoder,
-        ...(w.baseline ? { baseline: w.baseline } : {}), ...(creds ? { credentials: creds } : {}),
+        ...(w.baseline ? { baseline: w.baseline } : {}), ...(creds ? { credentials: creds } : {}), ...(this.#o.tls ? { tls: this.#o.tls } : {}),
       })
     } catch (e) {
       // Not the camera's failing (ffmpeg missing, a bug): said loudly, and the camera is tried again at its next slot.

@@ -14,6 +14,7 @@ import { DEFAULT_JUDGE_POLICY } from './camera-state.ts'
 import { CameraGateway } from './gateway.ts'
 import { KeyframeDecoder } from './keyframe-decoder.ts'
 import { SnapshotStore } from './snapshots.ts'
+import { readFileSync } from 'node:fs'
 import { join } from 'node:path'
 import type { Shard } from './shard.ts'
 
@@ -48,6 +49,7 @@ export function createCameraIngest(store: Store, writerCfg: WriterConfig, source
     concurrency: config.concurrency, timeoutMs: config.timeoutMs, windowMs: config.windowMs, pictures: config.pictures,
     ...(config.streamHost ? { urlOf: (c: Camera) => streamAt(c.rtspUrl, config.streamHost) } : {}),
     ...(credentials ? { credentials: () => credentials } : {}), ...(snapshots ? { snapshots } : {}),
+    ...(config.tlsCaFile || config.tlsInsecure ? { tls: { ...(config.tlsCaFile ? { ca: readFileSync(config.tlsCaFile) } : {}), insecure: config.tlsInsecure } } : {}),
   })
   return { gateway, config, snapshots, components: [deadLetters, events, decoder, ...(snapshots ? [snapshots] : []), gateway] }
 }

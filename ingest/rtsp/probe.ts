@@ -26,8 +26,10 @@ export interface ProbeOptions {
   windowMs: number
   credentials?: Credentials
   localAddress?: string
-  /** RTP over TCP interleaved, falling back to UDP on 461 ('auto'), or one of them alone. */
+  /** RTP over TCP interleaved, falling back to UDP when refused ('auto'), or one of them alone. */
   transport?: 'auto' | 'tcp' | 'udp'
+  /** For rtsps:// cameras: the authority to trust, or any certificate. */
+  tls?: { ca?: string | Buffer; insecure?: boolean }
   /** Keyframes to decode and check (tier 3); 0 for none. Needs a window. */
   pictures?: number
   /** How long to wait for those keyframes from the first packet, past the window (default 6 s: three keyframes of a 2-s GOP). */
@@ -80,7 +82,7 @@ export async function probeCamera(rawUrl: string, options: Partial<ProbeOptions>
     return { url: rawUrl.replace(/\/\/[^@/]*@/, '//'), ok: false, step: 'connect', failure: { class: e.failure, message: e.message } }
   }
   const result: ProbeResult = { url: target.url, ok: false, step: 'connect' }
-  const client = new RtspClient(target, { timeoutMs: o.timeoutMs, ...(o.localAddress ? { localAddress: o.localAddress } : {}) })
+  const client = new RtspClient(target, { timeoutMs: o.timeoutMs, ...(o.localAddress ? { localAddress: o.localAddress } : {}), ...(o.tls ? { tls: o.tls } : {}) })
   try {
     await client.open()
     result.connectMs = round(performance.now() - started)

@@ -2,6 +2,7 @@
 // /live/<id> for every camera id of the city's form (C and six digits), or
 // the first N of them, each playing the street unless told otherwise with
 // --set, and prints its counters every 10 s until stopped.
+import { readFileSync } from 'node:fs'
 import type { Command } from '../../lib/command.ts'
 import { numberOption, UsageError } from '../../lib/command.ts'
 import { logger } from '../../lib/log.ts'
@@ -47,6 +48,8 @@ export const cameraSimCommands: Command[] = [
       cameras: { type: 'string', description: 'serve only C000001 to this number (default: every id of that form)', valueName: 'n' },
       set: { type: 'string', multiple: true, description: 'a camera unlike the rest: ID=clip|fault|fps=N|basic=u:p|digest=u:p[,...] (repeatable)', valueName: 'id=...' },
       transports: { type: 'string', description: 'what SETUP accepts: tcp, udp or tcp,udp (default tcp,udp)', valueName: 'list' },
+      'tls-cert': { type: 'string', description: 'serve rtsps:// with this certificate (PEM; with --tls-key): RTP inside the TLS connection only', valueName: 'file' },
+      'tls-key': { type: 'string', description: 'the key of --tls-cert (PEM)', valueName: 'file' },
       'clips-dir': { type: 'string', description: `where rendered clips are cached (default ${defaultClipDir()})`, valueName: 'dir' },
     },
     async run({ values, stdout }) {
@@ -60,9 +63,13 @@ export const cameraSimCommands: Command[] = [
         const { id, camera } = parseCameraSetting(text)
         set.set(id, camera)
       }
+      const certFile = values['tls-cert'] as string | undefined
+      const keyFile = values['tls-key'] as string | undefined
+      if ((certFile === undefined) !== (keyFile === undefined)) throw new UsageError('give --tls-cert and --tls-key together')
+      const tls = certFile && keyFile ? { cert: readFileSync(certFile), key: readFileSync(keyFile) } : undefined
       const clips = await loadClips(CLIP_NAMES, (values['clips-dir'] as string | undefined) ?? defaultClipDir())
       const sim = new CameraSimulator({
-        host, port, clips, transports: transports as ('tcp' | 'udp')[],
+        host, port, clips, transports: transports as ('tcp' | 'udp')[], ...(tls ? { tls } : {}),
         camera: (id) => {
           const m = CAMERA_ID.exec(id)
           if (!m || (count !== undefined && Number(m[1]) > count)) return undefined
@@ -71,7 +78,7 @@ export const cameraSimCommands: Command[] = [
       })
       for (const [id, camera] of set) sim.set(id, camera)
       await sim.start()
-      stdout.write(`camera simulator: rtsp://${host}:${sim.port}/live/<id> (${count !== undefined ? `C000001 to C${String(count).padStart(6, '0')}` : 'any C and six digits'}), ${set.size} set apart\n`)
+      stdout.write(`camera simulator: ${tls ? 'rtsps' : 'rtsp'}://${host}:${sim.port}/live/<id> (${count !== undefined ? `C000001 to C${String(count).padStart(6, '0')}` : 'any C and six digits'}), ${set.size} set apart\n`)
       const timer = setInterval(() => log.info(sim.stats(), 'camera simulator'), 10_000)
       log.info({ signal: await untilSignal() }, 'stopping')
       clearInterval(timer)

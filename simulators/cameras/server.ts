@@ -14,6 +14,7 @@
 import { randomBytes, randomInt } from 'node:crypto'
 import { createSocket, type Socket as UdpSocket } from 'node:dgram'
 import { createServer, type Server, type Socket } from 'node:net'
+import { createServer as createTlsServer } from 'node:tls'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { digestResponse, parseDigestAuthorization } from '../../ingest/rtsp/auth.ts'
 import { header, RtspProtocolError, RtspReader, type RtspServerRequest } from '../../ingest/rtsp/messages.ts'
@@ -45,6 +46,8 @@ export interface CameraSimulatorOptions {
   transports?: readonly ('tcp' | 'udp')[]
   /** A stream whose socket holds more unsent than this skips frames, as a congested camera drops them. */
   maxQueuedBytes?: number
+  /** Serve RTSP over TLS (rtsps://) with this key and certificate (PEM); RTP then goes interleaved only. */
+  tls?: { key: string | Buffer; cert: string | Buffer }
 }
 
 const PAYLOAD_TYPE = 96
@@ -75,7 +78,7 @@ interface Connection {
 
 export class CameraSimulator implements Component {
   readonly name = 'camera-simulator'
-  readonly #o: Required<Omit<CameraSimulatorOptions, 'camera'>> & Pick<CameraSimulatorOptions, 'camera'>
+  readonly #o: Required<Omit<CameraSimulatorOptions, 'camera' | 'tls'>> & Pick<CameraSimulatorOptions, 'camera' | 'tls'>
   #server: Server | undefined
   #udp: UdpSocket | undefined
   #ticker: NodeJS.Timeout | undefined
@@ -117,7 +120,9 @@ export class CameraSimulator implements Component {
   }
 
   async start(): Promise<void> {
-    const server = createServer((socket) => this.#accept(socket))
+    const server = this.#o.tls ? createTlsServer({ key: this.#o.tls.key, cert: this.#o.tls.cert }, (socket) => this.#accept(socket)) : createServer((socket) => this.#accept(socket))
+    // A client that fails the handshake is its own problem, not the simulator's.
+    server.on('tlsClientError', () => undefined)
     this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
@@ -126,7 +131,7 @@ export class CameraSimulator implements Component {
         resolve()
       })
     })
-    if (this.#o.transports.includes('udp')) {
+    if (this.#o.transports.includes('udp') && !this.#o.tls) {
       const udp = createSocket('udp4')
       this.#udp = udp
       udp.on('error', () => undefined) // an ICMP unreachable from a client gone: its session times out
@@ -202,7 +207,7 @@ export class CameraSimulator implements Component {
     }
     const clip = this.#o.clips.get(camera.clip)
     if (!clip) return reply('500 Internal Server Error', {}, undefined)
-    const base = `rtsp://${m.url.replace(/^rtsp:\/\//i, '').split('/')[0]}/live/${id}/`
+    const base = `${this.#o.tls ? 'rtsps' : 'rtsp'}://${m.url.replace(/^rtsps?:\/\//i, '').split('/')[0]}/live/${id}/`
     switch (m.method) {
       case 'DESCRIBE':
         return reply('200 OK', { 'Content-Type': 'application/sdp', 'Content-Base': base }, sdpOf(id, clip, this.#o.host))
