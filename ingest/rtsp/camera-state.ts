@@ -56,8 +56,10 @@ export interface CameraMemory {
   /** When the status last went out. */
   statusSentAt?: number
   failures: number
-  /** The picture condition in force (not 'ok'), and when its event last went out. */
-  condition?: { name: string; sentAt: number }
+  /** The picture condition in force (not 'ok'), when its event last went out, and whether the camera moved off its view. */
+  condition?: { name: string; sentAt: number; moved?: boolean }
+  /** What the last window found wrong with the stream, while it lasts (a probe of reachability alone keeps it). */
+  streamDegraded?: string
   /** While the pictures show motion: when its event last went out. */
   motionSentAt?: number
   /** The camera's usual bitrate, an average of its healthy windows. */
@@ -88,8 +90,8 @@ export function judgeProbe(before: CameraMemory, probe: ProbeResult, profile: Ca
   if (!probe.ok) {
     memory.failures = before.failures + 1
     failure = probe.failure?.class
-    if (memory.failures < p.failuresToOffline && before.status !== undefined) {
-      // A first failure: keep what was known until it repeats.
+    if (memory.failures < p.failuresToOffline) {
+      // A first failure (also of a camera not judged yet, as after a restart): nothing is said until it repeats.
       return { events, memory }
     }
     state = 'offline'
@@ -103,7 +105,7 @@ export function judgeProbe(before: CameraMemory, probe: ProbeResult, profile: Ca
       const repeat = memory.condition?.name === event && nowMs - memory.condition.sentAt < p.repeatEventS * 1000
       if (!repeat) {
         events.push({ name: event, severity: TAMPERING.has(event) || moved ? 'warning' : 'info', detail: verdict.reason })
-        memory.condition = { name: event, sentAt: nowMs }
+        memory.condition = { name: event, sentAt: nowMs, ...(moved ? { moved } : {}) }
       }
     } else if (verdict) {
       delete memory.condition
@@ -121,21 +123,26 @@ export function judgeProbe(before: CameraMemory, probe: ProbeResult, profile: Ca
     const slow = statedFps !== undefined && h?.fps !== undefined && h.fps < statedFps * p.minFpsShare
     const thin = before.bitrateKbps !== undefined && h?.bitrateKbps !== undefined && h.bitrateKbps < before.bitrateKbps * p.minBitrateShare
     const lossy = h !== undefined && h.lossRatio > p.maxLoss
-    if (event && (TAMPERING.has(event) || moved)) {
+    if (h) {
+      const wrong = [slow ? `${h.fps ?? 0} fps of ${statedFps ?? 0}` : '', thin && !event ? `${h.bitrateKbps ?? 0} kbit/s of its usual ${Math.round(before.bitrateKbps ?? 0)}` : '', lossy ? `${Math.round(h.lossRatio * 1000) / 10}% of packets lost` : ''].filter(Boolean).join(', ')
+      if (wrong) memory.streamDegraded = wrong
+      else delete memory.streamDegraded
+      // The usual bitrate follows a lasting change slowly (a camera set to a lower rate is degraded for hours, not for ever).
+      if (thin && h.bitrateKbps !== undefined && before.bitrateKbps !== undefined) memory.bitrateKbps = before.bitrateKbps * 0.9 + h.bitrateKbps * 0.1
+    }
+    // What the pictures last showed stands until pictures show otherwise; what the stream last showed, until a window does.
+    const tampering = memory.condition !== undefined && (TAMPERING.has(memory.condition.name) || memory.condition.moved === true)
+    if (tampering && memory.condition) {
       state = 'tampered'
-      detail = `${event}${moved ? ' (moved)' : ''}: ${verdict?.reason ?? ''}`
-    } else if (slow || lossy || (thin && !event)) {
+      detail = `${memory.condition.name}${memory.condition.moved ? ' (moved)' : ''}: ${event && verdict ? verdict.reason : 'as last checked'}`
+    } else if (memory.streamDegraded) {
       state = 'degraded'
-      detail = [slow ? `${h?.fps ?? 0} fps of ${statedFps ?? 0}` : '', thin ? `${h?.bitrateKbps ?? 0} kbit/s of its usual ${Math.round(before.bitrateKbps ?? 0)}` : '', lossy ? `${Math.round((h?.lossRatio ?? 0) * 1000) / 10}% of packets lost` : ''].filter(Boolean).join(', ')
-    } else if ((!h && before.status === 'degraded') || (!verdict && before.status === 'tampered')) {
-      // Reachability alone says nothing of the stream, nor a window without pictures of the view: the camera stays as last found.
-      state = before.status
-      detail = 'reachable; as last checked'
+      detail = h ? memory.streamDegraded : `${memory.streamDegraded}, as last checked`
     } else {
       state = 'ok'
       detail = h ? `${h.fps ?? '?'} fps, ${h.bitrateKbps ?? '?'} kbit/s` : 'reachable'
       // A healthy window teaches the camera's usual bitrate (a quarter of each new one).
-      if (h?.bitrateKbps !== undefined && (!verdict || verdict.condition === 'ok')) memory.bitrateKbps = before.bitrateKbps === undefined ? h.bitrateKbps : before.bitrateKbps * 0.75 + h.bitrateKbps * 0.25
+      if (h?.bitrateKbps !== undefined && (!verdict || verdict.condition === 'ok') && !thin) memory.bitrateKbps = before.bitrateKbps === undefined ? h.bitrateKbps : before.bitrateKbps * 0.75 + h.bitrateKbps * 0.25
     }
   }
   const due = before.status !== state || before.statusSentAt === undefined || nowMs - before.statusSentAt >= p.statusEveryS * 1000

@@ -45,7 +45,12 @@ export function cameraUrl(raw: string, credentials?: Credentials): CameraUrl {
   }
   if (u.protocol !== 'rtsp:' && u.protocol !== 'rtsps:') throw new RtspFailure('protocol', `${u.protocol}// is not supported: give an rtsp:// or rtsps:// URL`)
   if (!u.hostname) throw new RtspFailure('protocol', `${JSON.stringify(raw)} has no host`)
-  const fromUrl = u.username ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : undefined
+  let fromUrl: Credentials | undefined
+  try {
+    fromUrl = u.username ? { username: decodeURIComponent(u.username), password: decodeURIComponent(u.password) } : undefined
+  } catch {
+    throw new RtspFailure('protocol', 'the user name or password in the URL is not valid percent-encoding (write % as %25)')
+  }
   u.username = ''
   u.password = ''
   // Credentials in the URL are the camera's own; those given stand for cameras with none.
@@ -219,7 +224,13 @@ export class RtspClient {
       if (!REFUSED_TRANSPORT.has(tcp.status) || transport === 'tcp' || this.#target.tls) throw statusFailure('SETUP', tcp)
     }
     const [rtp, rtcp] = await bindPair(this.#o.localAddress)
+    if (this.#closed) {
+      closeUdp(rtp)
+      closeUdp(rtcp)
+      throw this.#closed
+    }
     this.#udp = [rtp, rtcp]
+    for (const u of this.#udp) u.on('error', (e: Error) => this.#fail(new RtspFailure('reset', `the RTP socket failed: ${e.message}`)))
     rtp.on('message', (m: Buffer) => {
       this.#bytesIn += m.length
       this.#onPacket?.(0, m)

@@ -24,7 +24,7 @@ export const rtspConfig = defineConfig(
     tlsInsecure: z.boolean().default(false).describe('For rtsps:// cameras: take any certificate (self-signed ones). The stream stays encrypted, but not to a camera whose identity is checked.'),
     username: z.string().default('').describe('User name for cameras that ask for credentials and have none in their URL. Empty: none.'),
     password: z.string().default('').describe('Password that goes with username (also CITYTWIN_CAMERA_PASSWORD).'),
-  }),
+  }).refine((c) => c.decodeBatch >= c.pictures, { message: 'decodeBatch must be at least pictures: a deep probe\'s keyframes go to ffmpeg in one run', path: ['decodeBatch'] }),
   { password: ['CITYTWIN_CAMERA_PASSWORD'] },
 )
 

@@ -15,7 +15,7 @@
 // starts, so a stalled store stops the probing instead of growing memory.
 // A gateway that falls behind says so (`backlog` in stats, a metric) rather
 // than probing in bursts.
-import type { Bus } from '../../lib/bus/bus.ts'
+import type { Bus, Subscription } from '../../lib/bus/bus.ts'
 import type { Element } from '../../lib/bus/elements.ts'
 import type { Component, ComponentStats } from '../../lib/component.ts'
 import { messageOf } from '../../lib/errors.ts'
@@ -91,6 +91,9 @@ export class CameraGateway implements Component {
   readonly #clock: () => number
   #timer: NodeJS.Timeout | undefined
   #unwatch: (() => void) | undefined
+  #tickets: Subscription | undefined
+  /** Open tickets by camera: a camera with one is watched (deeper, sooner, first). */
+  readonly #openTickets = new Map<string, Set<string>>()
   #stopping = false
   #counts = { probes: 0, deep: 0, failed: 0, statuses: 0, events: 0, writeFailures: 0 }
 
@@ -115,18 +118,32 @@ export class CameraGateway implements Component {
     log.info({ shard: `${this.#o.shard.index}/${this.#o.shard.count}`, cameras: this.#cameras.size }, 'camera gateway started')
     this.#timer = setInterval(() => this.#tick(), this.#o.tickMs ?? 200)
     this.#unwatch = backlogGauge.watch({}, () => this.#schedule.backlog(this.#clock()))
+    // Cameras with an open ticket are watched: the rules' ticket elements say which.
+    this.#tickets = this.#o.bus?.subscribe('camera-gateway-watch', (batch) => {
+      for (const e of batch) if (e.kind === 'ticket' && e.cameraId !== undefined && this.#cameras.has(e.cameraId)) this.#ticket(e.cameraId, e.ticketId, e.open)
+    })
+  }
+
+  #ticket(cameraId: string, ticketId: string, open: boolean): void {
+    const set = this.#openTickets.get(cameraId) ?? new Set<string>()
+    if (open) set.add(ticketId)
+    else set.delete(ticketId)
+    if (set.size > 0) this.#openTickets.set(cameraId, set)
+    else this.#openTickets.delete(cameraId)
+    this.watch(cameraId, set.size > 0)
   }
 
   async stop(deadline: number): Promise<void> {
     this.#stopping = true
     clearInterval(this.#timer)
     this.#unwatch?.()
+    this.#tickets?.close()
     // Probes under way finish (a deep one within its window and decode) or are left at the deadline.
     await Promise.race([Promise.allSettled([...this.#inFlight]), new Promise((r) => setTimeout(r, Math.max(0, deadline - Date.now())).unref())])
   }
 
   stats(): ComponentStats {
-    return { ...this.#counts, cameras: this.#cameras.size, probing: this.#probing, reporting: this.#inFlight.size - this.#probing, backlog: this.#schedule.backlog(this.#clock()) }
+    return { ...this.#counts, cameras: this.#cameras.size, watched: this.#openTickets.size, probing: this.#probing, reporting: this.#inFlight.size - this.#probing, backlog: this.#schedule.backlog(this.#clock()) }
   }
 
   /** Marks a camera watched (an open ticket, a recent event): checked deeper and sooner. */

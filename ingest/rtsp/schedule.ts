@@ -143,7 +143,11 @@ export class ProbeSchedule {
     const inHeap = e.slot >= 0
     if (inHeap) this.#heapOf(e).remove(e)
     e.watched = watched
-    if (watched) e.deepAt = Math.min(e.deepAt, nowMs + this.#o.watchPicturesEveryS * 1000)
+    if (watched) {
+      e.deepAt = Math.min(e.deepAt, nowMs + this.#o.watchPicturesEveryS * 1000)
+      // A deep probe falls at a probe: a watched camera's comes when it is due, not at its next reachability slot.
+      e.at = Math.min(e.at, e.deepAt)
+    }
     if (inHeap) this.#heapOf(e).push(e)
   }
 
@@ -172,7 +176,8 @@ export class ProbeSchedule {
   /** A probe finished: when the camera's next one falls. */
   done(cameraId: string, ok: boolean, deep: boolean, nowMs: number): void {
     const e = this.#entries.get(cameraId)
-    if (!e) return
+    // Only the probe due() handed out: a camera removed and added again meanwhile is a new entry, already scheduled.
+    if (!e || !e.busy || e.slot >= 0) return
     e.busy = false
     const period = this.#o.reachEveryS * 1000
     if (ok) {
@@ -185,6 +190,7 @@ export class ProbeSchedule {
       e.at = nowMs + backoffDelayMs(e.failures - 1, { initialMs: this.#o.retryAfterS * 1000, maxMs: period, ...(this.#o.random ? { random: this.#o.random } : {}) })
     }
     if (deep && ok) e.deepAt = nowMs + (e.watched ? this.#o.watchPicturesEveryS : this.#o.picturesEveryS) * 1000
+    if (e.watched && ok) e.at = Math.min(e.at, Math.max(e.deepAt, nowMs))
     this.#heapOf(e).push(e)
   }
 

@@ -31,6 +31,7 @@ export class SnapshotStore implements Component {
   readonly name = 'snapshots'
   readonly #o: SnapshotOptions
   #timer: NodeJS.Timeout | undefined
+  #sweeping = false
   #counts = { saved: 0, savedBytes: 0, removed: 0, failed: 0 }
 
   constructor(o: SnapshotOptions) {
@@ -110,6 +111,9 @@ export class SnapshotStore implements Component {
 
   /** Removes snapshots past their age, then the oldest until all fit the size. */
   async sweep(now = Date.now()): Promise<void> {
+    // One sweep at a time: the timer does not wait for the one before.
+    if (this.#sweeping) return
+    this.#sweeping = true
     try {
       const files: { path: string; ts: number; bytes: number }[] = []
       for (const camera of await readdir(this.#o.dir)) {
@@ -121,10 +125,18 @@ export class SnapshotStore implements Component {
           continue // not a folder, or removed meanwhile
         }
         for (const name of names) {
+          const path = join(this.#o.dir, camera, name)
+          // A write a crash left half done, an hour old: it will never be renamed into place.
+          if (name.endsWith('.jpg.partial')) {
+            const st = await stat(path).catch(() => undefined)
+            if (st && now - st.mtimeMs > 3_600_000) await rm(path, { force: true })
+            continue
+          }
           const m = /^(\d+)\.jpg$/.exec(name)
           if (!m) continue
-          const path = join(this.#o.dir, camera, name)
-          files.push({ path, ts: Number(m[1]), bytes: (await stat(path)).size })
+          // Gone since the listing (another gateway's sweep of a shared folder): nothing to count.
+          const st = await stat(path).catch(() => undefined)
+          if (st) files.push({ path, ts: Number(m[1]), bytes: st.size })
         }
       }
       files.sort((a, b) => a.ts - b.ts)
@@ -138,6 +150,8 @@ export class SnapshotStore implements Component {
       }
     } catch (e) {
       log.warn({ err: messageOf(e), dir: this.#o.dir }, 'snapshot retention could not sweep; tried again later')
+    } finally {
+      this.#sweeping = false
     }
   }
 }

@@ -123,11 +123,14 @@ export class CameraSimulator implements Component {
     const server = this.#o.tls ? createTlsServer({ key: this.#o.tls.key, cert: this.#o.tls.cert }, (socket) => this.#accept(socket)) : createServer((socket) => this.#accept(socket))
     // A client that fails the handshake is its own problem, not the simulator's.
     server.on('tlsClientError', () => undefined)
+    // After listening, 'error' is an accept that failed (out of descriptors): the server goes on.
+    const listenError = (e: Error): void => void e
     this.#server = server
     await new Promise<void>((resolve, reject) => {
       server.once('error', reject)
       server.listen(this.#o.port, this.#o.host, () => {
         server.off('error', reject)
+        server.on('error', listenError)
         resolve()
       })
     })
@@ -252,7 +255,8 @@ export class CameraSimulator implements Component {
       answer = `RTP/AVP/TCP;unicast;interleaved=${channel}-${channel + 1};ssrc=${ssrc.toString(16).padStart(8, '0')}`
     } else {
       const ports = /client_port=(\d+)(?:-(\d+))?/i.exec(transport)
-      if (!ports) return reply('461 Unsupported Transport')
+      // A port out of range would make every send throw: refused here, for that request only.
+      if (!ports || !(Number(ports[1]) >= 1 && Number(ports[1]) <= 65_534)) return reply('461 Unsupported Transport')
       const host = conn.socket.remoteAddress ?? '127.0.0.1'
       t = { kind: 'udp', host: host.replace(/^::ffff:/, ''), port: Number(ports[1]) }
       const serverPort = this.#udp?.address().port ?? 0
@@ -326,9 +330,16 @@ export class CameraSimulator implements Component {
         socket.write(packet)
         this.#counts.bytesSent += packet.length
       } else {
-        for (const packet of framePackets(frame.payloads, PAYLOAD_TYPE, s.rtp, undefined)) {
-          this.#udp?.send(packet, s.transport.port, s.transport.host)
-          this.#counts.bytesSent += packet.length
+        try {
+          for (const packet of framePackets(frame.payloads, PAYLOAD_TYPE, s.rtp, undefined)) {
+            this.#udp?.send(packet, s.transport.port, s.transport.host)
+            this.#counts.bytesSent += packet.length
+          }
+        } catch {
+          // An address the socket will not send to: that stream ends, the others go on.
+          s.conn.streams.delete(s.id)
+          this.#streams.delete(s.id)
+          continue
         }
       }
       this.#counts.framesSent++

@@ -6,6 +6,8 @@ import { judgeProbe, type CameraMemory } from '../../../ingest/rtsp/camera-state
 import type { ProbeResult } from '../../../ingest/rtsp/probe.ts'
 import { ProbeSchedule } from '../../../ingest/rtsp/schedule.ts'
 import { owns, parseShard, shardOf } from '../../../ingest/rtsp/shard.ts'
+import { rtspConfig } from '../../../ingest/rtsp/config.ts'
+import { loadConfig } from '../../../lib/config.ts'
 
 const PROFILE = { fps: 25, bitrateKbps: 800 }
 const healthy: ProbeResult = { url: 'rtsp://c/live/C1', ok: true, step: 'window', health: { packets: 300, ignored: 0, frames: 50, fps: 25, bitrateKbps: 850, lost: 0, lossRatio: 0, keyframes: 1, spanMs: 2000 } }
@@ -30,8 +32,10 @@ describe('judgeProbe', () => {
     const two = judgeProbe(one.memory, failed, PROFILE, 2_000)
     expect(two.status).toMatchObject({ state: 'offline', failure: 'refused', detail: expect.stringMatching(/refused at connect/) as unknown })
     expect(judgeProbe(two.memory, healthy, PROFILE, 3_000).status?.state).toBe('ok')
-    // A camera never seen is offline at its first failure: there is nothing to keep.
-    expect(judgeProbe(fresh, failed, PROFILE, 0).status?.state).toBe('offline')
+    // A camera not judged yet (as after a restart) is not offline at one refused connection either.
+    const unknown = judgeProbe(fresh, failed, PROFILE, 0)
+    expect(unknown.status).toBeUndefined()
+    expect(judgeProbe(unknown.memory, failed, PROFILE, 1_000).status?.state).toBe('offline')
   })
 
   it('calls a camera far below what it states or usually sends degraded, and a probe of reachability alone keeps it so', () => {
@@ -77,11 +81,43 @@ describe('judgeProbe', () => {
     expect(cleared.memory.condition).toBeUndefined()
   })
 
+  it('keeps a tampered or degraded camera so through an offline spell until a deep probe says otherwise', () => {
+    const black = judgeProbe(fresh, withPictures('black'), PROFILE, 0)
+    const down = judgeProbe(judgeProbe(black.memory, failed, PROFILE, 1_000).memory, failed, PROFILE, 2_000)
+    expect(down.status?.state).toBe('offline')
+    const reach: ProbeResult = { url: healthy.url, ok: true, step: 'describe' }
+    // Back, but only reachability checked: not ok, which would clear the camera's ticket while it is still black.
+    expect(judgeProbe(down.memory, reach, PROFILE, 3_000).status).toMatchObject({ state: 'tampered', detail: 'black: as last checked' })
+    const slow = judgeProbe(fresh, { ...healthy, health: { ...healthy.health!, fps: 5 } }, PROFILE, 0)
+    const gone = judgeProbe(judgeProbe(slow.memory, failed, PROFILE, 1_000).memory, failed, PROFILE, 2_000)
+    expect(judgeProbe(gone.memory, reach, PROFILE, 3_000).status?.state).toBe('degraded')
+  })
+
+  it('lets the usual bitrate follow a lasting change, so a camera set to a lower rate is degraded for hours, not for ever', () => {
+    let m = judgeProbe(fresh, healthy, PROFILE, 0).memory
+    const low = { ...healthy, health: { ...healthy.health!, bitrateKbps: 150 } }
+    const states: string[] = []
+    for (let k = 1; k <= 30; k++) {
+      const r = judgeProbe(m, low, PROFILE, k * 900_000)
+      m = r.memory
+      states.push(m.status ?? '')
+    }
+    expect(states[0]).toBe('degraded')
+    expect(states[29]).toBe('ok')
+  })
+
   it('tells a moved camera (tampered) from smoke in its view (an event, the camera fine)', () => {
     expect(judgeProbe(fresh, withPictures('scene_change', { cause: 'moved' }), PROFILE, 0)).toMatchObject({ status: { state: 'tampered' }, events: [{ name: 'scene_change', severity: 'warning' }] })
     const smoke = judgeProbe(fresh, withPictures('scene_change', { cause: 'haze', motion: true, changed: 0.4 }), PROFILE, 0)
     expect(smoke.status?.state).toBe('ok')
     expect(smoke.events.map((e) => [e.name, e.severity])).toEqual([['scene_change', 'info'], ['motion', 'info']])
+  })
+})
+
+describe('rtsp config', () => {
+  it('refuses a decode batch smaller than a deep probe\'s keyframes', () => {
+    expect(() => loadConfig(rtspConfig, { env: {}, file: { rtsp: { pictures: 4, decodeBatch: 2 } } })).toThrow(/decodeBatch must be at least pictures/)
+    expect(loadConfig(rtspConfig, { env: {} })).toMatchObject({ pictures: 3, decodeBatch: 64 })
   })
 })
 
@@ -128,7 +164,7 @@ describe('ProbeSchedule', () => {
   })
 
   it('goes deep once a pictures period, sooner for watched cameras, and takes watched ones first', () => {
-    const s = new ProbeSchedule({ reachEveryS: 60, picturesEveryS: 600, watchPicturesEveryS: 60 })
+    const s = new ProbeSchedule({ reachEveryS: 300, picturesEveryS: 600, watchPicturesEveryS: 60 })
     s.add('A', 0)
     s.add('B', 0)
     s.watch('B', true, 0)
@@ -140,6 +176,7 @@ describe('ProbeSchedule', () => {
       }
     }
     expect(deep.get('A')).toBe(2)
+    // Every minute, though its reachability slot comes every five.
     expect(deep.get('B')).toBeGreaterThanOrEqual(18)
     const t2 = new ProbeSchedule({ reachEveryS: 10 })
     for (const id of ['x', 'y', 'z']) t2.add(id, 0)
@@ -164,5 +201,18 @@ describe('ProbeSchedule', () => {
     }
     expect(at).toEqual([10, 20, 40, 80, 160, 300, 300])
     expect(s.due(now + 1_000_000, 5)).toEqual([])
+  })
+
+  it('never hands out a camera twice at once, also when it is removed and added while its probe runs', () => {
+    const s = new ProbeSchedule({ reachEveryS: 10 })
+    s.add('C', 0)
+    const [taken] = s.due(20_000, 5)
+    expect(taken?.cameraId).toBe('C')
+    s.remove('C')
+    s.add('C', 20_000)
+    s.done('C', true, false, 21_000) // the old probe ends: the new entry is scheduled already
+    const seen: string[] = []
+    for (let t = 21_000; t < 60_000; t += 1_000) for (const d of s.due(t, 5)) seen.push(`${t}:${d.cameraId}`)
+    expect(seen).toHaveLength(1)
   })
 })

@@ -32,6 +32,7 @@ let store: Store
 let sim: CameraSimulator
 let twin: LiveTwin
 let ingest: CameraIngest
+let bus: MemoryBus
 let api: ApiServer
 const started: Component[] = []
 
@@ -41,7 +42,7 @@ beforeAll(async () => {
   await writeCity(store.client, generateCity({ seed: 1, scale: 0.001 }), opened.writerCfg)
   sim = new CameraSimulator({ host: '127.0.0.1', port: 0, clips: await loadClips(['street', 'black']), camera: (id) => SET[id] ?? { clip: 'street' } })
   await sim.start()
-  const bus = new MemoryBus()
+  bus = new MemoryBus()
   twin = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), sweepIntervalMs: 200, checkpointIntervalMs: 3_600_000 } })
   await startAll([twin], started)
   ingest = createCameraIngest(store, { ...opened.writerCfg, flushIntervalMs: 20 }, {
@@ -108,6 +109,15 @@ describe('the camera gateway', () => {
     // Motion and statuses carry none.
     const others = await (await store.client.query({ query: "SELECT count() AS n FROM events WHERE source = 'camera' AND evidence_path != '' AND kind NOT IN ('black', 'frozen', 'obstructed', 'scene_change')", format: 'JSONEachRow' })).json<{ n: string }>()
     expect(Number(others[0]?.n)).toBe(0)
+  })
+
+  it('watches a camera with an open ticket, from the rules\' ticket elements on the bus', async () => {
+    bus.publish([{ kind: 'ticket', ticketId: 'T-1', ts: Date.now(), open: true, severity: 'warning', cameraId: 'C000002' }, { kind: 'ticket', ticketId: 'T-2', ts: Date.now(), open: true, severity: 'warning', cameraId: 'C999999' }])
+    await bus.idle(Date.now() + 5_000)
+    expect(ingest.gateway.stats()).toMatchObject({ watched: 1 })
+    bus.publish([{ kind: 'ticket', ticketId: 'T-1', ts: Date.now(), open: false, severity: 'warning', cameraId: 'C000002' }])
+    await bus.idle(Date.now() + 5_000)
+    expect(ingest.gateway.stats()).toMatchObject({ watched: 0 })
   })
 
   it('points a camera at another host, keeping its path', () => {

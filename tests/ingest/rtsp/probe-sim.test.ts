@@ -43,7 +43,8 @@ const url = (id: string, s = sim): string => `rtsp://127.0.0.1:${s.port}/live/${
 
 describe('probing the camera simulator', () => {
   it('reads a healthy camera: codec, size, rate, and its stream over TCP', async () => {
-    const r = await probeCamera(url('C000001'), { windowMs: 2_300 })
+    // Three seconds hold two keyframes (one every 2 s) with a second to spare.
+    const r = await probeCamera(url('C000001'), { windowMs: 3_000 })
     expect(r).toMatchObject({ ok: true, step: 'window', transport: 'tcp', video: { codec: 'h264', width: 640, height: 360, fps: 25 } })
     expect(r.health).toMatchObject({ fps: 25, lost: 0, keyframeInterval: 50 })
     expect(r.health?.frames).toBeGreaterThanOrEqual(50)
@@ -96,7 +97,7 @@ describe('probing the camera simulator', () => {
     const port = (closed.address() as { port: number }).port
     await new Promise<void>((r) => closed.close(() => r()))
     expect(await probeCamera(`rtsp://127.0.0.1:${port}/live/C000001`)).toMatchObject({ ok: false, step: 'connect', failure: { class: 'refused' } })
-    expect(await probeCamera('http://127.0.0.1/live')).toMatchObject({ ok: false, failure: { class: 'protocol', message: expect.stringMatching(/give an rtsp:\/\/ URL/) as unknown } })
+    expect(await probeCamera('http://127.0.0.1/live')).toMatchObject({ ok: false, failure: { class: 'protocol', message: expect.stringMatching(/give an rtsp:\/\/ or rtsps:\/\/ URL/) as unknown } })
   })
 
   it('says bad SDP for a camera that answers DESCRIBE with a web page, and protocol for one that does not speak RTSP', async () => {

@@ -1,7 +1,7 @@
 // Snapshots kept as evidence: retention by age and by total size, oldest
 // first; ids that could walk out of the folder refused; and the camera
 // rule keeping the snapshot's link on the ticket it raises.
-import { readdirSync, writeFileSync, mkdirSync } from 'node:fs'
+import { mkdirSync, readdirSync, utimesSync, writeFileSync } from 'node:fs'
 import { join } from 'node:path'
 import { describe, expect, it } from 'vitest'
 import { SnapshotStore, snapshotPath } from '../../../ingest/rtsp/snapshots.ts'
@@ -33,9 +33,14 @@ describe('SnapshotStore', () => {
     for (const [cam, ageDays] of [['A', 20], ['A', 5], ['B', 4], ['B', 3], ['C', 2], ['C', 1]] as const) await s.save(cam, now - ageDays * DAY, JPEG)
     mkdirSync(join(dir, 'C'), { recursive: true })
     writeFileSync(join(dir, 'C', 'notes.txt'), 'left alone')
+    // A write a crash left half done, two hours old, goes; one under way stays.
+    writeFileSync(join(dir, 'C', '5.jpg.partial'), 'x')
+    utimesSync(join(dir, 'C', '5.jpg.partial'), new Date(now - 7_200_000), new Date(now - 7_200_000))
+    writeFileSync(join(dir, 'C', '6.jpg.partial'), 'x')
+    utimesSync(join(dir, 'C', '6.jpg.partial'), new Date(now - 1_000), new Date(now - 1_000))
     await s.sweep(now)
     const left = ['A', 'B', 'C'].flatMap((c) => readdirSync(join(dir, c)).map((f) => `${c}/${f}`)).sort()
-    expect(left).toEqual([`B/${now - 3 * DAY}.jpg`, `C/${now - 2 * DAY}.jpg`, `C/${now - DAY}.jpg`, 'C/notes.txt'])
+    expect(left).toEqual(['C/6.jpg.partial', `B/${now - 3 * DAY}.jpg`, `C/${now - 2 * DAY}.jpg`, `C/${now - DAY}.jpg`, 'C/notes.txt'].sort())
     expect(s.stats()).toMatchObject({ removed: 3 })
     expect(await s.read('A', now - 5 * DAY)).toMatchObject({ missing: expect.stringMatching(/removed by retention \(after 10 days/) as unknown })
   })
