@@ -198,8 +198,8 @@ async function pictures(sim: Sim): Promise<number> {
   const ffmpegS = reapedChildrenCpuS() - ffmpegBefore
   const proberS = (after.prober - before.prober) / 1000
   const perKeyframeMs = ((proberS + ffmpegS) * 1000) / Math.max(1, keyframes)
-  const d = decoder.stats() as { runs: number; retriedAlone: number }
-  console.log(`pictures: ${n} samples of ${k} keyframes (${clips.length} clips on the simulator), ${num('sample-concurrency')} cameras at a time, ${d.runs} ffmpeg runs (${num('decodes')} at a time at most, ${d.retriedAlone} samples decoded again alone), in ${s.toFixed(1)} s: ${keyframes} keyframes, ${(keyframes / s).toFixed(1)} a second; verdicts ${[...verdicts].map(([v, c]) => `${v} ${c}`).join(', ')}; errors ${errors.length}${errors[0] ? ` (${errors[0]})` : ''}`)
+  const d = decoder.stats() as { runs: number; redecoded: number }
+  console.log(`pictures: ${n} samples of ${k} keyframes (${clips.length} clips on the simulator), ${num('sample-concurrency')} cameras at a time, ${d.runs} ffmpeg runs (${num('decodes')} at a time at most, ${d.redecoded} requests decoded again), in ${s.toFixed(1)} s: ${keyframes} keyframes, ${(keyframes / s).toFixed(1)} a second; verdicts ${[...verdicts].map(([v, c]) => `${v} ${c}`).join(', ')}; errors ${errors.length}${errors[0] ? ` (${errors[0]})` : ''}`)
   console.log(`  CPU: ffmpeg ${((ffmpegS * 1000) / Math.max(1, keyframes)).toFixed(1)} ms a keyframe, the prober ${((proberS * 1000) / Math.max(1, keyframes)).toFixed(1)} ms, together ${perKeyframeMs.toFixed(1)} ms: ${(1000 / perKeyframeMs).toFixed(1)} keyframes a core-second; decode wall time ${(decodeMs / n).toFixed(0)} ms a sample`)
   return perKeyframeMs
 }

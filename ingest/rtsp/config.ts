@@ -14,6 +14,7 @@ export const rtspConfig = defineConfig(
     pictures: z.number().int().min(0).max(16).default(3).describe('Keyframes a deep probe decodes and checks (black, frozen, obstructed, scene change, motion). Frozen needs two at least. 0: no picture checks.'),
     decodes: z.number().int().min(1).max(64).default(1).describe('ffmpeg runs one camera gateway process has at once: its budget of decoding. Each run decodes the keyframes of many cameras (up to decodeBatch); one run decodes about 200 keyframes a core-second here.'),
     decodeBatch: z.number().int().min(1).max(1_024).default(64).describe('Most keyframes in one ffmpeg run. Starting ffmpeg costs about as much as decoding 70 keyframes, so runs are shared by the cameras probed within 50 ms.'),
+    registryRefreshS: z.number().int().min(0).default(300).describe('How often the camera gateway reads the city\'s cameras again, in seconds, to probe cameras added, follow changed URLs and drop decommissioned ones. 0: at start only.'),
     failuresToOffline: z.number().int().min(1).default(2).describe('Failed probes in a row before a camera is reported offline.'),
     streamHost: z.string().default('').describe('Pull every camera\'s stream from this host:port instead of the one in its URL, keeping the path (a test rig, a local relay, the camera simulator). Empty: each camera\'s own URL.'),
     snapshots: z.boolean().default(true).describe('Keep a JPEG of the keyframe in which a picture condition (black, frozen, obstructed, scene change) was first seen, as the ticket\'s evidence.'),

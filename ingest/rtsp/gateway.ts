@@ -71,6 +71,8 @@ export interface CameraGatewayOptions {
   tls?: { ca?: string | Buffer; insecure?: boolean }
   tickMs?: number
   clock?: () => number
+  /** How often the camera list is read again (cameras added, changed, decommissioned while it runs); 0: at start only. */
+  refreshMs?: number
 }
 
 interface Watched {
@@ -91,6 +93,8 @@ export class CameraGateway implements Component {
   readonly #clock: () => number
   #timer: NodeJS.Timeout | undefined
   #unwatch: (() => void) | undefined
+  #refresh: NodeJS.Timeout | undefined
+  #refreshing = false
   #tickets: Subscription | undefined
   /** Open tickets by camera: a camera with one is watched (deeper, sooner, first). */
   readonly #openTickets = new Map<string, Set<string>>()
@@ -109,19 +113,64 @@ export class CameraGateway implements Component {
   }
 
   async start(): Promise<void> {
-    const now = this.#clock()
-    for (const camera of await this.#o.cameras()) {
-      if (!owns(this.#o.shard, camera.id)) continue
-      this.#cameras.set(camera.id, { camera, memory: { failures: 0 } })
-      this.#schedule.add(camera.id, now)
-    }
+    this.#follow(await this.#o.cameras())
     log.info({ shard: `${this.#o.shard.index}/${this.#o.shard.count}`, cameras: this.#cameras.size }, 'camera gateway started')
+    if ((this.#o.refreshMs ?? 0) > 0) {
+      this.#refresh = setInterval(() => void this.#reread(), this.#o.refreshMs)
+      this.#refresh.unref()
+    }
     this.#timer = setInterval(() => this.#tick(), this.#o.tickMs ?? 200)
     this.#unwatch = backlogGauge.watch({}, () => this.#schedule.backlog(this.#clock()))
     // Cameras with an open ticket are watched: the rules' ticket elements say which.
     this.#tickets = this.#o.bus?.subscribe('camera-gateway-watch', (batch) => {
       for (const e of batch) if (e.kind === 'ticket' && e.cameraId !== undefined && this.#cameras.has(e.cameraId)) this.#ticket(e.cameraId, e.ticketId, e.open)
     })
+  }
+
+  /** Takes the city's cameras as they are now: this shard's new ones scheduled, changed ones updated, gone ones dropped. */
+  #follow(cameras: readonly Camera[]): { added: number; removed: number } {
+    const now = this.#clock()
+    const seen = new Set<string>()
+    let added = 0
+    for (const camera of cameras) {
+      if (!owns(this.#o.shard, camera.id)) continue
+      seen.add(camera.id)
+      const w = this.#cameras.get(camera.id)
+      if (w) {
+        // A new URL or profile: what was learned of the old stream is not the new one's.
+        if (w.camera.rtspUrl !== camera.rtspUrl) {
+          w.memory = { failures: 0, ...(w.memory.status ? { status: w.memory.status } : {}) }
+          delete w.baseline
+        }
+        w.camera = camera
+        continue
+      }
+      this.#cameras.set(camera.id, { camera, memory: { failures: 0 } })
+      this.#schedule.add(camera.id, now)
+      added++
+    }
+    let removed = 0
+    for (const id of [...this.#cameras.keys()]) {
+      if (seen.has(id)) continue
+      this.#cameras.delete(id)
+      this.#schedule.remove(id)
+      this.#openTickets.delete(id)
+      removed++
+    }
+    return { added, removed }
+  }
+
+  async #reread(): Promise<void> {
+    if (this.#refreshing || this.#stopping) return
+    this.#refreshing = true
+    try {
+      const { added, removed } = this.#follow(await this.#o.cameras())
+      if (added + removed > 0) log.info({ added, removed, cameras: this.#cameras.size }, 'cameras followed from the registry')
+    } catch (e) {
+      log.warn({ err: messageOf(e) }, 'could not read the cameras again; tried at the next refresh')
+    } finally {
+      this.#refreshing = false
+    }
   }
 
   #ticket(cameraId: string, ticketId: string, open: boolean): void {
@@ -136,6 +185,7 @@ export class CameraGateway implements Component {
   async stop(deadline: number): Promise<void> {
     this.#stopping = true
     clearInterval(this.#timer)
+    clearInterval(this.#refresh)
     this.#unwatch?.()
     this.#tickets?.close()
     // Probes under way finish (a deep one within its window and decode) or are left at the deadline.

@@ -46,6 +46,7 @@ export function createCameraIngest(store: Store, writerCfg: WriterConfig, source
     cameras: o.cameras ?? (() => readCameras(store.client)), shard: o.shard, events, decoder, ...(o.bus ? { bus: o.bus } : {}),
     schedule: { reachEveryS: config.reachEveryS, picturesEveryS: config.picturesEveryS, watchPicturesEveryS: config.watchPicturesEveryS, retryAfterS: config.retryAfterS },
     policy: { ...DEFAULT_JUDGE_POLICY, failuresToOffline: config.failuresToOffline, statusEveryS: Math.max(config.picturesEveryS, config.reachEveryS) },
+    refreshMs: config.registryRefreshS * 1000,
     concurrency: config.concurrency, timeoutMs: config.timeoutMs, windowMs: config.windowMs, pictures: config.pictures,
     ...(config.streamHost ? { urlOf: (c: Camera) => streamAt(c.rtspUrl, config.streamHost) } : {}),
     ...(credentials ? { credentials: () => credentials } : {}), ...(snapshots ? { snapshots } : {}),

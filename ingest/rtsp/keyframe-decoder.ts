@@ -7,8 +7,8 @@
 // its own parameter sets, so cameras of different sizes may share a run,
 // and splits the pictures back in order. A run that gives back another
 // number of pictures than it was given keyframes (a keyframe that did not
-// decode) is not split by guesswork: each camera's keyframes are decoded
-// again on their own, and only the one at fault fails.
+// decode) is not split by guesswork: it is decoded again in halves, down to
+// the cameras at fault, and only they fail.
 //
 // `concurrency` runs at once at most: the process's budget of decodes.
 import type { Component, ComponentStats } from '../../lib/component.ts'
@@ -46,7 +46,7 @@ export class KeyframeDecoder implements Component {
   readonly #ready: { codec: DecodableCodec; requests: Request[] }[] = []
   #running = 0
   #stopped = false
-  #counts = { requests: 0, keyframes: 0, runs: 0, retriedAlone: 0, failed: 0 }
+  #counts = { requests: 0, keyframes: 0, runs: 0, redecoded: 0, failed: 0 }
 
   constructor(options: Partial<KeyframeDecoderOptions> = {}) {
     this.#o = { ...DEFAULT_DECODER, ...options }
@@ -132,8 +132,12 @@ export class KeyframeDecoder implements Component {
       requests[0]?.reject(new CitytwinError('FFMPEG_FAILED', `ffmpeg gave back ${frames?.length ?? 0} pictures for ${all.length} keyframes: a keyframe did not decode`))
       return
     }
-    // Which camera's keyframe failed is not known: each again on its own.
-    this.#counts.retriedAlone += requests.length
-    for (const r of requests) await this.#run(codec, [r])
+    // Which camera's keyframe failed is not known: each half again on its
+    // own, down to the cameras at fault (a few runs for one bad camera in a
+    // batch of 64, where one run a camera was 64 ffmpeg starts).
+    this.#counts.redecoded += requests.length
+    const half = Math.ceil(requests.length / 2)
+    await this.#run(codec, requests.slice(0, half))
+    await this.#run(codec, requests.slice(half))
   }
 }

@@ -32,6 +32,8 @@ let store: Store
 let sim: CameraSimulator
 let twin: LiveTwin
 let ingest: CameraIngest
+/** The cameras the registry holds for this test: the first few of the city's. */
+let cameraCount = 6
 let bus: MemoryBus
 let api: ApiServer
 const started: Component[] = []
@@ -46,8 +48,8 @@ beforeAll(async () => {
   twin = new LiveTwin({ client: store.client, bus, config: { ...twinConfig.schema.parse({}), sweepIntervalMs: 200, checkpointIntervalMs: 3_600_000 } })
   await startAll([twin], started)
   ingest = createCameraIngest(store, { ...opened.writerCfg, flushIntervalMs: 20 }, {
-    env: {}, file: { rtsp: { reachEveryS: 10, picturesEveryS: 10, retryAfterS: 1, windowMs: 500, pictures: 2, streamHost: `127.0.0.1:${sim.port}` } },
-  }, { shard: { index: 0, count: 1 }, bus, positions: new PositionClock(), cameras: async () => (await readCameras(store.client)).slice(0, 6) })
+    env: {}, file: { rtsp: { reachEveryS: 10, picturesEveryS: 10, retryAfterS: 1, windowMs: 500, pictures: 2, registryRefreshS: 1, streamHost: `127.0.0.1:${sim.port}` } },
+  }, { shard: { index: 0, count: 1 }, bus, positions: new PositionClock(), cameras: async () => (await readCameras(store.client)).slice(0, cameraCount) })
   await startAll(ingest.components, started)
   api = new ApiServer({ config: loadConfig(apiConfig, { env: {}, overrides: { port: 0, tokens: [{ name: 'wall', role: 'viewer', token: 'v'.repeat(32) }] } }), client: store.client, twin, routes: snapshotRoutes(ingest.snapshots!) })
   await startAll([api], started)
@@ -118,6 +120,13 @@ describe('the camera gateway', () => {
     bus.publish([{ kind: 'ticket', ticketId: 'T-1', ts: Date.now(), open: false, severity: 'warning', cameraId: 'C000002' }])
     await bus.idle(Date.now() + 5_000)
     expect(ingest.gateway.stats()).toMatchObject({ watched: 0 })
+  })
+
+  it('follows the registry while it runs: a camera added is probed, one decommissioned dropped', async () => {
+    cameraCount = 7
+    await until('the seventh camera probed', () => ingest.gateway.size === 7 && statusOf('C000007') === 'ok')
+    cameraCount = 5
+    await until('the sixth and seventh dropped', () => ingest.gateway.size === 5)
   })
 
   it('points a camera at another host, keeping its path', () => {
