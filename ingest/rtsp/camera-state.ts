@@ -25,13 +25,13 @@
 // smoke alarm within its window); motion when it starts, and again every
 // `motionRepeatS` while it goes on (a busy street is in motion all day: an
 // event at each sample would be millions a day for the city).
-import type { Severity } from '../../lib/bus/elements.ts'
+import type { CameraStatus, Severity } from '../../lib/bus/elements.ts'
 import type { FailureClass } from './client.ts'
 import type { PictureVerdict } from './picture-checks.ts'
 import type { ProbeResult } from './probe.ts'
 
-export const CAMERA_STATES = ['ok', 'offline', 'degraded', 'tampered'] as const
-export type CameraState = (typeof CAMERA_STATES)[number]
+/** The states the gateway reports: the bus's camera statuses. */
+export type CameraState = CameraStatus
 
 export interface CameraProfile {
   fps: number

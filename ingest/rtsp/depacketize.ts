@@ -10,7 +10,7 @@
 // fragment lost on the way drops its unit (and with it that access unit
 // as a keyframe), never splices a broken one together.
 import type { VideoCodec } from './sdp.ts'
-import { rtpHeader } from './stream-health.ts'
+import { rtpHeader, type RtpHeader } from './stream-health.ts'
 
 const START = Buffer.from([0, 0, 0, 1])
 
@@ -57,9 +57,14 @@ export class KeyframeCollector {
     return this.#dropped
   }
 
-  add(packet: Uint8Array): void {
+  /**
+   * One RTP packet; `h` its header, where the caller has read it already.
+   * The collector keeps views into the packets of a keyframe until it joins
+   * them (one copy, into the keyframe): give it packets it may keep, as the
+   * RTSP client's are (each read into a buffer of its own).
+   */
+  add(packet: Uint8Array, h: RtpHeader | undefined = rtpHeader(packet)): void {
     if (this.full || this.#codec === 'other') return
-    const h = rtpHeader(packet)
     if (!h || h.payloadType !== this.#payloadType) return
     // A packet lost: whatever unit was being rebuilt is broken, and so is the
     // access unit it belonged to, this one or the one before.
@@ -120,7 +125,7 @@ export class KeyframeCollector {
       if (this.#isKey(type)) this.#keyframe = true
     }
     if (!this.#fragment) return // the start was lost: skip to the next unit
-    this.#fragment.push(Buffer.from(body))
+    this.#fragment.push(body)
     this.#fragmentBytes += body.length
     if (this.#fragmentBytes > this.#limits.maxFrameBytes) {
       this.#fragment = undefined
@@ -144,7 +149,7 @@ export class KeyframeCollector {
     if (!this.#keyframe) return
     this.#unitBytes += nal.length
     if (this.#unitBytes > this.#limits.maxFrameBytes) this.#broken = true
-    else this.#units.push(Buffer.from(nal))
+    else this.#units.push(nal)
   }
 
   #isParam(type: number): boolean {

@@ -77,16 +77,14 @@ export interface GrayFrames {
 }
 
 /**
- * Decodes the keyframes in `annexB` (an H.264 or H.265 elementary stream of
- * keyframes with their parameter sets, as depacketize.ts makes) into small
- * grey pictures: ffmpeg skips every frame that is not a keyframe, scales to
- * `width`×`height` by area averaging, and writes raw luma to a pipe. One
- * decoder thread: the caller's budget of concurrent decodes is the CPU's.
- * Killed after `timeoutMs`.
+ * Runs ffmpeg over `annexB` (keyframes with their parameter sets, as
+ * depacketize.ts makes them), decoding keyframes only with one thread, and
+ * resolves with what it wrote to its output once it has exited well and the
+ * output has been read to the end (in whichever order they come). Killed
+ * after `timeoutMs`; `what` names the work in errors.
  */
-export function decodeGrayKeyframes(annexB: Buffer, codec: 'h264' | 'h265', size: { width: number; height: number }, timeoutMs = 10_000): Promise<GrayFrames> {
+function decodeKeyframes(annexB: Buffer, codec: 'h264' | 'h265', output: { options: string[]; format: string }, what: string, timeoutMs: number): Promise<Buffer> {
   const bin = ffmpegPath()
-  const { width, height } = size
   return new Promise((resolve, reject) => {
     const chunks: Buffer[] = []
     let settled = false
@@ -94,28 +92,23 @@ export function decodeGrayKeyframes(annexB: Buffer, codec: 'h264' | 'h265', size
       if (settled) return
       settled = true
       clearTimeout(timer)
-      if (e) return reject(e)
-      const all = Buffer.concat(chunks)
-      const plane = width * height
-      const frames: Uint8Array[] = []
-      for (let off = 0; off + plane <= all.length; off += plane) frames.push(new Uint8Array(all.subarray(off, off + plane)))
-      resolve({ width, height, frames })
+      if (e) reject(e)
+      else resolve(Buffer.concat(chunks))
     }
     const command = ffmpeg()
       .setFfmpegPath(bin)
       .input(Readable.from([annexB]))
       .inputFormat(codec === 'h264' ? 'h264' : 'hevc')
       .inputOptions(['-threads', '1', '-skip_frame', 'nokey'])
-      .outputOptions(['-an', '-vf', `scale=${width}:${height}:flags=area,format=gray`, '-fps_mode', 'passthrough', '-threads', '1'])
-      .format('rawvideo')
+      .outputOptions(['-an', ...output.options, '-threads', '1'])
+      .format(output.format)
       .on('error', (e: Error, _stdout: string | null, stderr: string | null) => {
-        done(new CitytwinError('FFMPEG_FAILED', `ffmpeg could not decode ${annexB.length} bytes of ${codec} keyframes: ${e.message}${stderr ? `\n${stderr.trim().split('\n').slice(-3).join('\n')}` : ''}`))
+        done(new CitytwinError('FFMPEG_FAILED', `ffmpeg could not ${what} (${annexB.length} bytes of ${codec}): ${e.message}${stderr ? `\n${stderr.trim().split('\n').slice(-3).join('\n')}` : ''}`))
       })
     const timer = setTimeout(() => {
       command.kill('SIGKILL')
-      done(new CitytwinError('FFMPEG_FAILED', `ffmpeg took more than ${timeoutMs} ms to decode ${annexB.length} bytes of keyframes`))
+      done(new CitytwinError('FFMPEG_FAILED', `ffmpeg took more than ${timeoutMs} ms to ${what}`))
     }, timeoutMs)
-    // Done once ffmpeg has exited well and its output has been read to the end, in whichever order they come.
     let ended = 0
     const oneEnd = (): void => {
       if (++ended === 2) done()
@@ -124,8 +117,23 @@ export function decodeGrayKeyframes(annexB: Buffer, codec: 'h264' | 'h265', size
     const out = command.pipe()
     out.on('data', (c: Buffer) => chunks.push(c))
     out.on('end', oneEnd)
-    out.on('error', (e: Error) => done(new CitytwinError('FFMPEG_FAILED', `reading ffmpeg's pictures failed: ${e.message}`)))
+    out.on('error', (e: Error) => done(new CitytwinError('FFMPEG_FAILED', `reading what ffmpeg made failed (${what}): ${e.message}`)))
   })
+}
+
+/**
+ * Decodes the keyframes in `annexB` into small grey pictures: ffmpeg skips
+ * every frame that is not a keyframe, scales to `width`×`height` by area
+ * averaging, and writes raw luma to a pipe. One decoder thread: the
+ * caller's budget of concurrent decodes is the CPU's.
+ */
+export async function decodeGrayKeyframes(annexB: Buffer, codec: 'h264' | 'h265', size: { width: number; height: number }, timeoutMs = 10_000): Promise<GrayFrames> {
+  const { width, height } = size
+  const all = await decodeKeyframes(annexB, codec, { options: ['-vf', `scale=${width}:${height}:flags=area,format=gray`, '-fps_mode', 'passthrough'], format: 'rawvideo' }, 'decode keyframes', timeoutMs)
+  const plane = width * height
+  const frames: Uint8Array[] = []
+  for (let off = 0; off + plane <= all.length; off += plane) frames.push(new Uint8Array(all.subarray(off, off + plane)))
+  return { width, height, frames }
 }
 
 /**
@@ -133,40 +141,8 @@ export function decodeGrayKeyframes(annexB: Buffer, codec: 'h264' | 'h265', size
  * pixels wide (aspect kept), for a ticket's evidence. A run of its own:
  * snapshots are taken when a condition starts, rarely.
  */
-export function keyframeJpeg(annexB: Buffer, codec: 'h264' | 'h265', width = 640, timeoutMs = 10_000): Promise<Buffer> {
-  const bin = ffmpegPath()
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = []
-    let settled = false
-    let ended = 0
-    const done = (e?: Error): void => {
-      if (settled) return
-      settled = true
-      clearTimeout(timer)
-      const jpeg = Buffer.concat(chunks)
-      if (e) reject(e)
-      else if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8) reject(new CitytwinError('FFMPEG_FAILED', `ffmpeg made no JPEG of ${annexB.length} bytes of ${codec}`))
-      else resolve(jpeg)
-    }
-    const command = ffmpeg()
-      .setFfmpegPath(bin)
-      .input(Readable.from([annexB]))
-      .inputFormat(codec === 'h264' ? 'h264' : 'hevc')
-      .inputOptions(['-threads', '1', '-skip_frame', 'nokey'])
-      .outputOptions(['-an', '-frames:v', '1', '-vf', `scale='min(${width},iw)':-2`, '-c:v', 'mjpeg', '-q:v', '5', '-threads', '1'])
-      .format('image2pipe')
-      .on('error', (e: Error) => done(new CitytwinError('FFMPEG_FAILED', `ffmpeg could not make a snapshot: ${e.message}`)))
-    const timer = setTimeout(() => {
-      command.kill('SIGKILL')
-      done(new CitytwinError('FFMPEG_FAILED', `ffmpeg took more than ${timeoutMs} ms to make a snapshot`))
-    }, timeoutMs)
-    const oneEnd = (): void => {
-      if (++ended === 2) done()
-    }
-    command.on('end', oneEnd)
-    const out = command.pipe()
-    out.on('data', (c: Buffer) => chunks.push(c))
-    out.on('end', oneEnd)
-    out.on('error', (e: Error) => done(new CitytwinError('FFMPEG_FAILED', `reading ffmpeg's snapshot failed: ${e.message}`)))
-  })
+export async function keyframeJpeg(annexB: Buffer, codec: 'h264' | 'h265', width = 640, timeoutMs = 10_000): Promise<Buffer> {
+  const jpeg = await decodeKeyframes(annexB, codec, { options: ['-frames:v', '1', '-vf', `scale='min(${width},iw)':-2`, '-c:v', 'mjpeg', '-q:v', '5'], format: 'image2pipe' }, 'make a snapshot', timeoutMs)
+  if (jpeg.length < 4 || jpeg[0] !== 0xff || jpeg[1] !== 0xd8) throw new CitytwinError('FFMPEG_FAILED', `ffmpeg made no JPEG of ${annexB.length} bytes of ${codec}`)
+  return jpeg
 }

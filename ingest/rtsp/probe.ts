@@ -12,7 +12,7 @@ import { header } from './messages.ts'
 import { cameraUrl, RtspClient, RtspFailure, statusFailure, type FailureClass } from './client.ts'
 import type { Credentials } from './auth.ts'
 import { parseSdp, SdpError, type VideoCodec } from './sdp.ts'
-import { StreamHealthMeter, type StreamHealth } from './stream-health.ts'
+import { rtpHeader, StreamHealthMeter, type StreamHealth } from './stream-health.ts'
 import { KeyframeCollector } from './depacketize.ts'
 import { decodeGrayKeyframes } from './ffmpeg.ts'
 import type { KeyframeDecoder } from './keyframe-decoder.ts'
@@ -123,8 +123,9 @@ export async function probeCamera(rawUrl: string, options: Partial<ProbeOptions>
     const keyframes = wanted > 0 && decodable ? new KeyframeCollector(video.codec, video.payloadType, video.parameterSets, { maxKeyframes: wanted }) : undefined
     client.onPacket((channel, packet) => {
       if (channel !== 0) return
-      meter.add(packet, performance.now())
-      keyframes?.add(packet)
+      const h = rtpHeader(packet)
+      meter.add(packet, performance.now(), h)
+      keyframes?.add(packet, h)
     })
     result.transport = await client.setup(video.controlUrl, o.transport)
     result.step = 'play'

@@ -6,7 +6,8 @@
 // tiers: cheap enough to run for every camera on a schedule, since it reads
 // a few header bytes a packet. Pure: packets in, figures out.
 //
-// Budget: per packet, a header read and a few comparisons (no allocation);
+// Budget: per packet, a header read (one small object, shared with the
+// keyframe collector) and a few comparisons;
 // a 2-second window of a 4 Mbit/s camera is about 700 packets.
 import type { VideoCodec } from './sdp.ts'
 
@@ -49,55 +50,61 @@ export interface NalInfo {
   parameterSets: boolean
 }
 
-const NONE: NalInfo = { keyframe: false, parameterSets: false }
+/** nalFlags' bits. */
+export const KEYFRAME = 1
+export const PARAMETER_SETS = 2
 
-function h264Type(t: number, info: { keyframe: boolean; parameterSets: boolean }): void {
-  if (t === 5) info.keyframe = true
-  else if (t === 7 || t === 8) info.parameterSets = true
-}
+const h264Flags = (t: number): number => (t === 5 ? KEYFRAME : t === 7 || t === 8 ? PARAMETER_SETS : 0)
+const h265Flags = (t: number): number => (t >= 16 && t <= 21 ? KEYFRAME : t >= 32 && t <= 34 ? PARAMETER_SETS : 0)
 
-function h265Type(t: number, info: { keyframe: boolean; parameterSets: boolean }): void {
-  if (t >= 16 && t <= 21) info.keyframe = true
-  else if (t >= 32 && t <= 34) info.parameterSets = true
-}
-
-/** Reads the NAL unit types of one RTP payload (`p` from `start` to `end`). */
-export function nalInfo(codec: VideoCodec, p: Uint8Array, start: number, end: number): NalInfo {
-  if (end <= start || codec === 'other') return NONE
-  const info = { keyframe: false, parameterSets: false }
+/** The NAL unit types of one RTP payload (`p` from `start` to `end`) as KEYFRAME and PARAMETER_SETS bits: per packet, so no object. */
+export function nalFlags(codec: VideoCodec, p: Uint8Array, start: number, end: number): number {
+  if (end <= start || codec === 'other') return 0
   if (codec === 'h264') {
     const type = (p[start] as number) & 0x1f
-    if (type >= 1 && type <= 23) h264Type(type, info)
-    else if (type === 24) {
+    if (type >= 1 && type <= 23) return h264Flags(type)
+    if (type === 24) {
       // STAP-A: 16-bit sizes, each followed by a NAL unit.
+      let flags = 0
       for (let o = start + 1; o + 2 < end;) {
         const size = ((p[o] as number) << 8) | (p[o + 1] as number)
         if (size === 0 || o + 2 + size > end) break
-        h264Type((p[o + 2] as number) & 0x1f, info)
+        flags |= h264Flags((p[o + 2] as number) & 0x1f)
         o += 2 + size
       }
-    } else if (type === 28 && end - start >= 2) {
-      // FU-A: only the first fragment (S bit) starts the unit.
-      const fu = p[start + 1] as number
-      if (fu & 0x80) h264Type(fu & 0x1f, info)
+      return flags
     }
-    return info
+    // FU-A: only the first fragment (S bit) starts the unit.
+    if (type === 28 && end - start >= 2) {
+      const fu = p[start + 1] as number
+      return fu & 0x80 ? h264Flags(fu & 0x1f) : 0
+    }
+    return 0
   }
-  if (end - start < 2) return NONE
+  if (end - start < 2) return 0
   const type = ((p[start] as number) >> 1) & 0x3f
-  if (type <= 47) h265Type(type, info)
-  else if (type === 48) {
+  if (type <= 47) return h265Flags(type)
+  if (type === 48) {
+    let flags = 0
     for (let o = start + 2; o + 2 < end;) {
       const size = ((p[o] as number) << 8) | (p[o + 1] as number)
       if (size === 0 || o + 2 + size > end) break
-      h265Type(((p[o + 2] as number) >> 1) & 0x3f, info)
+      flags |= h265Flags(((p[o + 2] as number) >> 1) & 0x3f)
       o += 2 + size
     }
-  } else if (type === 49 && end - start >= 3) {
-    const fu = p[start + 2] as number
-    if (fu & 0x80) h265Type(fu & 0x3f, info)
+    return flags
   }
-  return info
+  if (type === 49 && end - start >= 3) {
+    const fu = p[start + 2] as number
+    return fu & 0x80 ? h265Flags(fu & 0x3f) : 0
+  }
+  return 0
+}
+
+/** nalFlags as an object, for a reader that is not on the per-packet path. */
+export function nalInfo(codec: VideoCodec, p: Uint8Array, start: number, end: number): NalInfo {
+  const flags = nalFlags(codec, p, start, end)
+  return { keyframe: (flags & KEYFRAME) !== 0, parameterSets: (flags & PARAMETER_SETS) !== 0 }
 }
 
 export interface StreamHealth {
@@ -151,9 +158,8 @@ export class StreamHealthMeter {
     this.#payloadType = payloadType
   }
 
-  /** One RTP packet received at `atMs`. */
-  add(packet: Uint8Array, atMs: number): void {
-    const h = rtpHeader(packet)
+  /** One RTP packet received at `atMs`; `h` its header, where the caller has read it already. */
+  add(packet: Uint8Array, atMs: number, h: RtpHeader | undefined = rtpHeader(packet)): void {
     if (!h || h.payloadType !== this.#payloadType) {
       this.#ignored++
       return
@@ -187,7 +193,7 @@ export class StreamHealthMeter {
     this.#received++
     this.#bytes += h.payloadEnd - h.payloadStart
     this.#lastAt = atMs
-    if (nalInfo(this.#codec, packet, h.payloadStart, h.payloadEnd).keyframe) {
+    if (nalFlags(this.#codec, packet, h.payloadStart, h.payloadEnd) & KEYFRAME) {
       const frame = this.#frames - 1
       if (frame !== this.#lastKeyFrame) {
         if (this.#lastKeyFrame >= 0) {

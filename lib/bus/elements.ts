@@ -8,8 +8,9 @@ export const SEVERITIES: readonly Severity[] = ['info', 'warning', 'critical']
 /** Ticket statuses in which a ticket no longer counts as open (the work is done and checked). */
 export const DONE_TICKET_STATUSES = ['verified', 'closed'] as const
 
-/** A camera's state from the camera gateway (ingest/rtsp/camera-state.ts): tampered is a picture blacked out, frozen, obstructed or turned away. */
-export type CameraStatus = 'ok' | 'offline' | 'degraded' | 'tampered'
+/** A camera's state from the camera gateway (ingest/rtsp/camera-state.ts): tampered is a picture blacked out, frozen, obstructed or turned away. The one list of them: the twin counts these and 'unknown'. */
+export const CAMERA_STATUS_VALUES = ['ok', 'offline', 'degraded', 'tampered'] as const
+export type CameraStatus = (typeof CAMERA_STATUS_VALUES)[number]
 
 /**
  * Where the store holds a reading or device event: the bus position of the

@@ -2,7 +2,7 @@
 // stored; in cluster mode the primary does, for the rows its workers relay;
 // the rules, replaying from the store, read the same rows back. One
 // conversion for all, from the rows as the store holds them.
-import type { CameraStatus, Element, Severity } from './elements.ts'
+import { CAMERA_STATUS_VALUES, type CameraStatus, type Element, type Severity } from './elements.ts'
 
 /** A row of the readings or events table, its columns in the order of READINGS_COLUMNS or EVENTS_COLUMNS. */
 type Row = readonly unknown[]
@@ -44,7 +44,10 @@ export function readingElements(rows: readonly Row[], pos?: number): Element[] {
   return out
 }
 
-const CAMERA_STATUSES: ReadonlySet<string> = new Set<CameraStatus>(['ok', 'offline', 'degraded', 'tampered'])
+const CAMERA_STATUSES: ReadonlySet<string> = new Set<CameraStatus>(CAMERA_STATUS_VALUES)
+
+/** A camera status row's kind in the events table: this and the state (`status:tampered`); the camera gateway writes it. */
+export const CAMERA_STATUS_PREFIX = 'status:'
 
 /**
  * Device and camera rows of the events table (EVENTS_COLUMNS): a device's
@@ -59,8 +62,8 @@ export function eventElements(rows: readonly Row[], pos?: number): Element[] {
       const cameraId = r[2] as string
       const kind = r[3] as string
       // Camera elements carry no bus position (lib/bus/elements.ts): the rules judge them as they come.
-      if (kind.startsWith('status:')) {
-        const status = kind.slice('status:'.length)
+      if (kind.startsWith(CAMERA_STATUS_PREFIX)) {
+        const status = kind.slice(CAMERA_STATUS_PREFIX.length)
         if (CAMERA_STATUSES.has(status)) out.push({ kind: 'camera-status', cameraId, ts, status: status as CameraStatus })
       } else {
         // evidence_path, EVENTS_COLUMNS' last: the snapshot the event was seen in.

@@ -71,7 +71,7 @@ describe('device reducer', () => {
 
 describe('health score', () => {
   const none = { unknown: 0, online: 0, silent: 0, offline: 0 }
-  const cams = { unknown: 0, ok: 0, offline: 0, degraded: 0 }
+  const cams = { unknown: 0, ok: 0, offline: 0, degraded: 0, tampered: 0 }
   const tickets = { info: 0, warning: 0, critical: 0 }
   it('is 100 for a grid where everything known is fine, and falls with silence and tickets', () => {
     expect(healthScore({ devices: { ...none, unknown: 5 }, cameras: cams, tickets })).toBe(100)

@@ -3,11 +3,11 @@
 // health those give. Incremental, never a rescan: when one device's status
 // changes, each grid it counts in moves by one (the rows come from the city
 // index). Which grids moved is remembered until the live feed collects it.
-import { SEVERITIES, type Severity } from '../../lib/bus/elements.ts'
+import { CAMERA_STATUS_VALUES, SEVERITIES, type Severity } from '../../lib/bus/elements.ts'
 import { DEVICE_STATUSES, type DeviceStatus } from './device.ts'
 import { healthScore } from './health.ts'
 
-export const CAMERA_STATUSES = ['unknown', 'ok', 'offline', 'degraded', 'tampered'] as const
+export const CAMERA_STATUSES = ['unknown', ...CAMERA_STATUS_VALUES] as const
 export type CameraState = (typeof CAMERA_STATUSES)[number]
 
 /** The counts kept per row, in this order. */

@@ -9,13 +9,13 @@
 //   health       = round(100 x availability - penalty), within 0..100
 export interface HealthInputs {
   devices: { unknown: number; online: number; silent: number; offline: number }
-  cameras: { unknown: number; ok: number; offline: number; degraded: number; tampered?: number }
+  cameras: { unknown: number; ok: number; offline: number; degraded: number; tampered: number }
   tickets: { info: number; warning: number; critical: number }
 }
 
 export function healthScore(h: HealthInputs): number {
   const knownDevices = h.devices.online + h.devices.silent + h.devices.offline
-  const knownCameras = h.cameras.ok + h.cameras.offline + h.cameras.degraded + (h.cameras.tampered ?? 0)
+  const knownCameras = h.cameras.ok + h.cameras.offline + h.cameras.degraded + h.cameras.tampered
   const known = knownDevices + knownCameras
   const availability = known === 0 ? 1 : (h.devices.online + h.cameras.ok + 0.5 * h.cameras.degraded) / known
   const assets = knownDevices + h.devices.unknown + knownCameras + h.cameras.unknown

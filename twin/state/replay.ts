@@ -113,7 +113,7 @@ export function replayFrames(x: ReplayInputs): ReplayFrames {
       if (!hasData[f]) continue
       const all = total[i] ?? 0
       const online = Math.round(reported[k] ?? 0)
-      health[k] = healthScore({ devices: { online, offline: all - online, silent: 0, unknown: 0 }, cameras: { unknown: 0, ok: 0, offline: 0, degraded: 0 }, tickets })
+      health[k] = healthScore({ devices: { online, offline: all - online, silent: 0, unknown: 0 }, cameras: { unknown: 0, ok: 0, offline: 0, degraded: 0, tampered: 0 }, tickets })
     }
   }
   return { level: x.level, stepMs: REPLAY_STEP_MS, times, ids: [...x.ids], health, worst }
